@@ -1,0 +1,58 @@
+# Carnet: `make run` serves the portal and APIs on http://127.0.0.1:8000, `make test` runs everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_TEST_URL ?= postgresql+psycopg://127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck test-sqlite test-postgres bench migrate demo clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  (echo "Carnet needs Python 3.11 or newer" >&2; exit 1)
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/carnet migrate
+	$(BIN)/carnet demo --if-empty
+	$(BIN)/carnet serve --host $(HOST) --port $(PORT)
+
+migrate: $(STAMP)
+	$(BIN)/carnet migrate
+
+demo: $(STAMP)
+	$(BIN)/carnet demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src
+
+test-sqlite: $(STAMP)
+	CARNET_TEST_DATABASE_URL= $(BIN)/python -m pytest -q
+
+# The same suite on PostgreSQL when one answers; CARNET_TEST_REQUIRE_POSTGRES=1 makes its absence fatal.
+test-postgres: $(STAMP)
+	@if $(BIN)/python -m carnet.devtools.pgcheck "$(PG_TEST_URL)"; then \
+	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q; \
+	elif [ "$$CARNET_TEST_REQUIRE_POSTGRES" = "1" ]; then \
+	  echo "PostgreSQL is required (CARNET_TEST_REQUIRE_POSTGRES=1) but does not answer at $(PG_TEST_URL)" >&2; exit 1; \
+	else \
+	  echo "SKIPPED: the PostgreSQL run (no server answers at $(PG_TEST_URL))"; \
+	fi
+
+test: lint typecheck test-sqlite test-postgres
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""Route-level access rules: each HTTP route declares exactly one (Indivo X's deny by default).
+
+A rule is a FastAPI dependency carrying the marker `__carnet_access_rule__`; a test walks every route
+of the application and fails when one has no rule or more than one. The fine-grained decisions on a
+holder's data are taken by the policy decision point (`carnet.access.rules`), called by services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.errors import Forbidden, Unauthenticated
+
+ACCESS_RULE_MARK = "__carnet_access_rule__"
+
+
+def _mark(dependency: Callable[..., Any], name: str) -> Any:
+    setattr(dependency, ACCESS_RULE_MARK, name)
+    return Depends(dependency)
+
+
+def public() -> Any:
+    """Anyone may call: health probes, metadata, opposition (rule LC-2 forbids requiring a login)."""
+
+    def _public() -> None:
+        return None
+
+    return _mark(_public, "public")
+
+
+def authenticated(*kinds: PrincipalKind) -> Any:
+    """A valid bearer token of one of `kinds`; the resolved principal is put on `request.state`."""
+    allowed = frozenset(kinds)
+
+    def _authenticated(request: Request) -> Principal:
+        from carnet.auth.service import principal_from_request
+
+        principal = principal_from_request(request)
+        if principal is None:
+            raise Unauthenticated("A valid bearer token is required.")
+        if allowed and principal.kind not in allowed:
+            raise Forbidden("This operation is not available to this kind of account.")
+        request.state.principal = principal
+        return principal
+
+    name = (
+        "authenticated:" + ",".join(sorted(k.value for k in allowed))
+        if allowed
+        else "authenticated"
+    )
+    return _mark(_authenticated, name)
+
+
+def route_rules(dependant: Any) -> list[str]:
+    """The access rules declared on a route (its dependency tree, top level)."""
+    found: list[str] = []
+    for dep in dependant.dependencies:
+        name = getattr(dep.call, ACCESS_RULE_MARK, None)
+        if name is not None:
+            found.append(name)
+    return found
+
+
+def declared_rules(app: FastAPI) -> Iterator[tuple[str, frozenset[str], list[str]]]:
+    """(path, methods, rules) of every API route of `app`, routers included, for the coverage test.
+
+    Router-level dependencies count: the effective dependant of each included route is inspected.
+    """
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    for context in iter_route_contexts(app.routes):
+        original = context.original_route
+        if not isinstance(original, APIRoute):
+            continue
+        dependant = getattr(context, "dependant", None) or original.dependant
+        yield str(context.path), frozenset(context.methods or ()), route_rules(dependant)

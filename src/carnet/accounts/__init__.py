@@ -1,0 +1,1 @@
+"""Holders' spaces and the people who act on them (professionals, operators)."""

@@ -1,0 +1,30 @@
+"""The FastAPI application factory: one app serving the FHIR API, the JSON API and the portal."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from carnet import __version__, http
+from carnet.config import Settings
+from carnet.db import Database
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    """Build the application for `settings`; tests pass their own database."""
+    from carnet import health
+    from carnet.vault.service import Vault
+
+    app = FastAPI(
+        title="Carnet",
+        version=__version__,
+        summary="Personal health record: FHIR R4 API, holder API and portal.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings.effective_database_url)
+    app.state.vault = Vault.from_settings(settings)
+    http.install(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log (rule ACC-8): hash chains per space, signed checkpoints."""

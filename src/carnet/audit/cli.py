@@ -1,0 +1,52 @@
+"""`carnet audit …`: verify the log, write a checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from carnet import cli_support as support
+from carnet.audit.service import verify, write_checkpoint
+from carnet.audit.signing import load_signer
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def verify_command() -> None:
+    """Walk every chain and checkpoint; exit 1 naming the first bad entry, 0 when intact."""
+    signer = load_signer(
+        support.settings().effective_audit_signing_key_file, support.err_console.print
+    )
+    with support.database().transaction() as session:
+        report = verify(session, signer)
+    if report.intact:
+        support.console.print(
+            f"Audit log intact: {report.entries} entries in {report.chains} chain(s), "
+            f"{report.checkpoints} signed checkpoint(s)."
+        )
+        return
+    for line in report.problems:
+        support.err_console.print(f"[red]Broken:[/red] {line}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command() -> None:
+    """Sign the chain heads that moved since the last checkpoint."""
+    signer = load_signer(
+        support.settings().effective_audit_signing_key_file, support.err_console.print
+    )
+    with support.database().transaction() as session:
+        checkpoint = write_checkpoint(session, signer)
+        summary = (
+            f"Checkpoint #{checkpoint.id} signed over {len(json.loads(checkpoint.leaves))} chain head(s)."
+            if checkpoint
+            else "Nothing new to checkpoint."
+        )
+    support.console.print(summary)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,15 @@
+"""Scheduled audit work: sign a checkpoint over the chains that moved (rule ACC-8)."""
+
+from __future__ import annotations
+
+from carnet.audit.service import write_checkpoint
+from carnet.audit.signing import load_signer
+from carnet.jobs.service import JobContext, job
+
+
+@job("audit.checkpoint", period="always")
+def checkpoint_job(ctx: JobContext) -> str:
+    signer = load_signer(ctx.settings.effective_audit_signing_key_file)
+    with ctx.database.transaction() as session:
+        checkpoint = write_checkpoint(session, signer)
+        return f"checkpoint #{checkpoint.id}" if checkpoint else "nothing new"

@@ -1,0 +1,1 @@
+"""Who is calling: principals, API bearer tokens, and (later) sessions and passwords."""

@@ -1,0 +1,162 @@
+"""Carnet's configuration: environment variables prefixed `CARNET_`, with documented defaults.
+
+Durations and limits from `rules.md` live here with the rule's value as default, so an operator can
+change them without touching code.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from carnet.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Paths are resolved relative to the working directory."""
+
+    model_config = SettingsConfigDict(env_prefix="CARNET_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Where Carnet keeps its files.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default: SQLite file carnet.db in the data dir."
+    )
+    blob_dir: Path | None = Field(None, description="Encrypted blobs; default: DATA_DIR/blobs.")
+    master_key_file: Path | None = Field(
+        None, description="Master keyring file (mode 0600); default: DATA_DIR/master.key."
+    )
+    master_key: SecretStr | None = Field(
+        None, description="Master key (base64) given by the environment in production."
+    )
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 key signing audit checkpoints; default: DATA_DIR/audit-signing.key.",
+    )
+    base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
+    smtp_url: SecretStr | None = Field(
+        None, description="smtp://user:pass@host:port; unset: e-mails are written as .eml files."
+    )
+    mail_from: str = Field("Carnet <no-reply@carnet.localhost>", description="Sender of e-mails.")
+    timezone: str = Field("Europe/Paris", description="Where day-based rules are counted.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    jobs_interval_seconds: int = Field(
+        300, ge=0, description="How often `carnet serve` runs due jobs; 0 disables."
+    )
+    token_ttl_minutes: int = Field(60, ge=1, description="Default lifetime of API tokens.")
+    audit_checkpoint_every: int = Field(
+        10_000, ge=1, description="Write a signed audit checkpoint after this many entries."
+    )
+    outbox_max_attempts: int = Field(8, ge=1, description="Delivery attempts before giving up.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            raise ValueError("use the psycopg 3 driver: postgresql+psycopg://…")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _smtp_scheme(self) -> Settings:
+        if self.smtp_url is not None:
+            url = self.smtp_url.get_secret_value()
+            if not url.startswith(("smtp://", "smtps://")):
+                raise ValueError("smtp_url must start with smtp:// or smtps://")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'carnet.db').resolve()}"
+
+    @property
+    def effective_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def effective_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def effective_audit_signing_key_file(self) -> Path:
+        return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def public_view(self) -> dict[str, str]:
+        """The configuration as shown to operators: secrets and passwords are never printed."""
+        url = self.effective_database_url
+        return {
+            "data_dir": str(self.data_dir),
+            "database_url": _redact_url(url),
+            "blob_dir": str(self.effective_blob_dir),
+            "master_key": "from environment" if self.master_key else "from file",
+            "master_key_file": str(self.effective_master_key_file),
+            "audit_signing_key_file": str(self.effective_audit_signing_key_file),
+            "base_url": self.base_url,
+            "smtp_url": _redact_url(self.smtp_url.get_secret_value())
+            if self.smtp_url
+            else "(unset: .eml files)",
+            "mail_from": self.mail_from,
+            "timezone": self.timezone,
+            "log_level": self.log_level,
+            "jobs_interval_seconds": str(self.jobs_interval_seconds),
+            "token_ttl_minutes": str(self.token_ttl_minutes),
+            "audit_checkpoint_every": str(self.audit_checkpoint_every),
+            "outbox_max_attempts": str(self.outbox_max_attempts),
+        }
+
+
+def _redact_url(url: str) -> str:
+    """Hide the password of a URL (`user:***@host`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; any invalid value becomes one ConfigurationError naming the variables."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CARNET_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid configuration: {problems}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return load_settings()

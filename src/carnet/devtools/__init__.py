@@ -1,0 +1,1 @@
+"""Small tools for the build (not used by the running service)."""

@@ -1,0 +1,212 @@
+"""HTTP plumbing shared by the three front doors: request ids, security headers, errors, sessions.
+
+Errors are answered as JSON `{"error": {"code", "message", "request_id"}}`, or as a FHIR
+OperationOutcome under `/fhir`. No stack trace and no health data ever reaches a response or a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carnet.db import Database
+from carnet.errors import CarnetError
+
+log = logging.getLogger("carnet.http")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "object-src 'none'; frame-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    ),
+}
+# /docs loads Swagger UI from its own bundle with inline bootstrap code; it shows no health data.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+    "https://fastapi.tiangolo.com; frame-ancestors 'none'"
+)
+
+FHIR_JSON = "application/fhir+json"
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "-")
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work, committed before the response is sent (audit entries included)."""
+    with get_database(request).transaction() as session:
+        yield session
+
+
+def install(app: FastAPI) -> None:
+    """Attach middleware and error handlers to `app`."""
+
+    @app.middleware("http")
+    async def _request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("X-Request-ID", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = secrets.token_hex(8)
+        request.state.request_id = rid
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid})
+            response = _error_response(
+                request, 500, "internal-error", "An internal error occurred."
+            )
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        response.headers["X-Request-ID"] = rid
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Route templates, not raw paths: raw paths can carry identifiers.
+        route = request.scope.get("route")
+        log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "route": getattr(route, "path", "(unmatched)"),
+                "status": response.status_code,
+                "ms": elapsed_ms,
+            },
+        )
+        return response
+
+    @app.exception_handler(CarnetError)
+    async def _carnet_error(request: Request, exc: CarnetError) -> Response:
+        if exc.status_code >= 500:
+            log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
+        return _error_response(request, exc.status_code, exc.code, exc.message, field=exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        issues = [
+            {
+                "field": ".".join(str(part) for part in err.get("loc", ()) if part != "body"),
+                "message": str(err.get("msg", "invalid value")),
+            }
+            for err in exc.errors()
+        ]
+        return _error_response(
+            request, 400, "invalid-input", "The request is not valid.", issues=issues
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated"}
+        message = {404: "No such resource.", 405: "Method not allowed."}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return _error_response(
+            request, exc.status_code, codes.get(exc.status_code, "http-error"), message
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error(
+            "unhandled error",
+            exc_info=(type(exc), exc, exc.__traceback__),
+            extra={"request_id": request_id(request)},
+        )
+        return _error_response(request, 500, "internal-error", "An internal error occurred.")
+
+
+def _error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    issues: list[dict[str, str]] | None = None,
+) -> Response:
+    rid = request_id(request)
+    if request.url.path.startswith("/fhir"):
+        return JSONResponse(
+            operation_outcome(status, code, message, rid, field=field, issues=issues),
+            status_code=status,
+            media_type=FHIR_JSON,
+        )
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": rid}
+    if field:
+        body["field"] = field
+    if issues:
+        body["issues"] = issues
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+_FHIR_ISSUE_CODE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    412: "conflict",
+    413: "too-long",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+    503: "transient",
+}
+
+
+def operation_outcome(
+    status: int,
+    code: str,
+    message: str,
+    rid: str,
+    *,
+    field: str | None = None,
+    issues: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A FHIR R4 OperationOutcome: one issue per problem, each with its location when known."""
+    fhir_code = _FHIR_ISSUE_CODE.get(status, "exception")
+    entries: list[dict[str, Any]] = []
+    for item in issues or [{"field": field or "", "message": message}]:
+        entry: dict[str, Any] = {
+            "severity": "error",
+            "code": fhir_code,
+            "details": {
+                "coding": [{"system": "https://carnet.example/error-code", "code": code}],
+                "text": item["message"],
+            },
+        }
+        if item.get("field"):
+            entry["expression"] = [item["field"]]
+        entries.append(entry)
+    return (
+        {"resourceType": "OperationOutcome", "id": rid if rid != "-" else None, "issue": entries}
+        if rid != "-"
+        else {"resourceType": "OperationOutcome", "issue": entries}
+    )

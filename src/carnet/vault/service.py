@@ -1,0 +1,308 @@
+"""Envelope encryption for health data: master keyring -> one data key per holder -> content.
+
+Everything a holder's space stores in a sensitive field or a blob is encrypted under that holder's
+data key, with associated data binding it to the holder, the record and its purpose: a ciphertext
+copied onto another record fails to open. Destroying the data key makes all of it unreadable
+(crypto-shredding, rule LC-8), including copies in backups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from carnet import clock
+from carnet.config import Settings
+from carnet.db import Database
+from carnet.errors import VaultError
+from carnet.vault import crypto
+from carnet.vault.blobstore import BlobStore, LocalBlobStore
+from carnet.vault.keys import MasterKeyring, load_keyring, write_keyring
+from carnet.vault.models import DataKey, VaultMeta
+
+_CHECK_PLAINTEXT = b"carnet-vault-check"
+
+
+def _aad(holder_id: uuid.UUID, record_id: uuid.UUID | str, purpose: str) -> bytes:
+    return f"{holder_id}|{record_id}|{purpose}".encode()
+
+
+def _wrap_aad(holder_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
+    return b"carnet-data-key|" + holder_id.bytes + key_id.bytes
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """What the vault tells the caller about a blob it stored (sizes and hashes of the plaintext)."""
+
+    blob_id: str
+    size: int
+    sha256: str
+    sha1: str
+    stored_size: int
+
+
+class Vault:
+    """The keyring and blob store of this process. Key material never leaves this module."""
+
+    def __init__(self, keyring: MasterKeyring, blobs: BlobStore) -> None:
+        self.keyring = keyring
+        self.blobs = blobs
+
+    @classmethod
+    def from_settings(cls, settings: Settings, warn: Callable[[str], None] | None = None) -> Vault:
+        secret = settings.master_key.get_secret_value() if settings.master_key else None
+        keyring = load_keyring(settings.effective_master_key_file, secret, warn)
+        return cls(keyring, LocalBlobStore(settings.effective_blob_dir))
+
+    # -- start-up check ---------------------------------------------------------------------
+
+    def check(self, database: Database) -> None:
+        """Refuse to run with a master key that does not match the database."""
+        with database.transaction() as session:
+            meta = session.get(VaultMeta, 1)
+            if meta is None:
+                key = self.keyring.current_key
+                check = crypto.wrap(key, _CHECK_PLAINTEXT, b"carnet-vault-check")
+                session.add(VaultMeta(id=1, master_key_id=self.keyring.current, check_value=check))
+            else:
+                key_bytes = self.keyring.keys.get(meta.master_key_id)
+                if key_bytes is None:
+                    raise VaultError(
+                        "The master key does not match this database "
+                        f"(the database expects key id {meta.master_key_id})."
+                    )
+                crypto.unwrap(key_bytes, meta.check_value, b"carnet-vault-check")
+            unknown = session.scalars(
+                select(DataKey.master_key_id)
+                .where(DataKey.master_key_id.not_in(list(self.keyring.keys)))
+                .limit(1)
+            ).first()
+            if unknown is not None:
+                raise VaultError(
+                    f"Some data keys are wrapped by master key id {unknown}, which is not configured."
+                )
+
+    # -- data keys --------------------------------------------------------------------------
+
+    def _load_key(self, session: Session, holder_id: uuid.UUID) -> tuple[uuid.UUID, bytes] | None:
+        row = session.scalars(select(DataKey).where(DataKey.holder_id == holder_id)).first()
+        if row is None:
+            return None
+        master = self.keyring.keys.get(row.master_key_id)
+        if master is None:
+            raise VaultError(f"Master key id {row.master_key_id} is not configured.")
+        return row.id, crypto.unwrap(master, row.wrapped, _wrap_aad(holder_id, row.id))
+
+    def data_key(self, session: Session, holder_id: uuid.UUID) -> tuple[uuid.UUID, bytes]:
+        """The holder's data key, created (and wrapped) on first use."""
+        found = self._load_key(session, holder_id)
+        if found is not None:
+            return found
+        key_id = uuid.uuid4()
+        key = crypto.new_key()
+        wrapped = crypto.wrap(self.keyring.current_key, key, _wrap_aad(holder_id, key_id))
+        session.add(
+            DataKey(
+                id=key_id, holder_id=holder_id, master_key_id=self.keyring.current, wrapped=wrapped
+            )
+        )
+        session.flush()
+        return key_id, key
+
+    def _existing_key(self, session: Session, holder_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
+        found = self._load_key(session, holder_id)
+        if found is None or found[0] != key_id:
+            # Shredded (LC-8) or belonging to someone else: the data is gone for good.
+            raise VaultError("This data cannot be decrypted: its key no longer exists.")
+        return found[1]
+
+    def destroy_keys(self, session: Session, holder_id: uuid.UUID) -> int:
+        """Crypto-shred: delete the holder's data key; every ciphertext of theirs becomes noise."""
+        result = session.execute(delete(DataKey).where(DataKey.holder_id == holder_id))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- sensitive fields -------------------------------------------------------------------
+
+    def seal(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        plaintext: bytes,
+    ) -> bytes:
+        key_id, key = self.data_key(session, holder_id)
+        return crypto.seal_field(key_id, key, plaintext, _aad(holder_id, record_id, purpose))
+
+    def unseal(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        sealed: bytes,
+    ) -> bytes:
+        key = self._existing_key(session, holder_id, crypto.field_key_id(sealed))
+        return crypto.open_field(key, sealed, _aad(holder_id, record_id, purpose))
+
+    def seal_text(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        text: str,
+    ) -> bytes:
+        return self.seal(session, holder_id, record_id, purpose, text.encode("utf-8"))
+
+    def unseal_text(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        sealed: bytes,
+    ) -> str:
+        return self.unseal(session, holder_id, record_id, purpose, sealed).decode("utf-8")
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def put_blob(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        chunks: Iterable[bytes],
+    ) -> StoredBlob:
+        """Encrypt and store durably (fsync + rename) before the caller commits its metadata row.
+
+        A crash after this but before the commit leaves an unreferenced blob for `carnet fsck`.
+        """
+        key_id, key = self.data_key(session, holder_id)
+        sha256, sha1 = hashlib.sha256(), hashlib.sha1()  # noqa: S324 - SHA-1 is what FHIR R4 defines
+        size = 0
+
+        def _measured() -> Iterator[bytes]:
+            nonlocal size
+            for chunk in chunks:
+                sha256.update(chunk)
+                sha1.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        blob_id, stored = self.blobs.put(
+            crypto.encrypt_stream(key_id, key, _measured(), _aad(holder_id, record_id, purpose))
+        )
+        return StoredBlob(blob_id, size, sha256.hexdigest(), sha1.hexdigest(), stored)
+
+    def read_blob(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        blob_id: str,
+        expected_sha256: str | None = None,
+    ) -> Iterator[bytes]:
+        """Decrypt a blob as a stream; the SHA-256 is checked when the last segment is read."""
+        with self.blobs.open(blob_id) as handle:
+            header = handle.read(crypto.BLOB_HEADER_BYTES)
+        key = self._existing_key(session, holder_id, crypto.blob_key_id(header))
+        aad = _aad(holder_id, record_id, purpose)
+
+        def _stream() -> Iterator[bytes]:
+            digest = hashlib.sha256()
+            for chunk in crypto.decrypt_stream(key, self.blobs.read(blob_id), aad):
+                digest.update(chunk)
+                yield chunk
+            if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+                raise VaultError("Stored content does not match its recorded hash.")
+
+        return _stream()
+
+    def read_blob_bytes(
+        self,
+        session: Session,
+        holder_id: uuid.UUID,
+        record_id: uuid.UUID | str,
+        purpose: str,
+        blob_id: str,
+        expected_sha256: str | None = None,
+    ) -> bytes:
+        return b"".join(
+            self.read_blob(session, holder_id, record_id, purpose, blob_id, expected_sha256)
+        )
+
+    def delete_blob(self, blob_id: str) -> bool:
+        return self.blobs.delete(blob_id)
+
+
+# -- master key rotation ---------------------------------------------------------------------
+
+
+def rotate_master_key(
+    database: Database,
+    vault: Vault,
+    key_file: str,
+    *,
+    new_key: bytes | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Re-wrap every data key under a new master key, without re-encrypting any content.
+
+    Restartable: the new key is first added to the keyring file (as current, old ones kept), then
+    data keys are re-wrapped in committed batches, then the old keys are dropped from the file. A
+    crash at any step leaves a keyring that still opens every data key; running again finishes.
+    Returns the number of data keys re-wrapped.
+    """
+    from pathlib import Path
+
+    path = Path(key_file)
+    old = vault.keyring
+    fresh = new_key or crypto.new_key()
+    ordered = [fresh] + [k for kid, k in old.keys.items() if kid != crypto.key_fingerprint(fresh)]
+    write_keyring(path, ordered)
+    keyring = MasterKeyring.of(ordered)
+    vault.keyring = keyring
+    total = 0
+    while True:
+        with database.transaction() as session:
+            rows = session.scalars(
+                select(DataKey)
+                .where(DataKey.master_key_id != keyring.current)
+                .order_by(DataKey.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                master = keyring.keys.get(row.master_key_id)
+                if master is None:
+                    raise VaultError(f"Master key id {row.master_key_id} is not configured.")
+                aad = _wrap_aad(row.holder_id, row.id)
+                key = crypto.unwrap(master, row.wrapped, aad)
+                row.wrapped = crypto.wrap(keyring.current_key, key, aad)
+                row.master_key_id = keyring.current
+                row.rewrapped_at = clock.now()
+            total += len(rows)
+        if progress:
+            progress(len(rows))
+    with database.transaction() as session:
+        meta = session.get(VaultMeta, 1)
+        check = crypto.wrap(keyring.current_key, _CHECK_PLAINTEXT, b"carnet-vault-check")
+        if meta is None:
+            session.add(VaultMeta(id=1, master_key_id=keyring.current, check_value=check))
+        else:
+            meta.master_key_id = keyring.current
+            meta.check_value = check
+    write_keyring(path, [fresh])
+    vault.keyring = MasterKeyring.of([fresh])
+    return total

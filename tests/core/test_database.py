@@ -1,0 +1,34 @@
+"""The database layer: migrations run twice safely, SQLite pragmas, unreachable databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from carnet.db import Database
+from carnet.migrate import current_revision, head_revision, upgrade
+from tests.conftest import ON_POSTGRES
+
+
+def test_migrate_twice_changes_nothing(database: Database, run_cli) -> None:  # type: ignore[no-untyped-def]
+    assert current_revision(database) == head_revision(database)
+    status, out, _ = run_cli("migrate")
+    assert status == 0
+    assert "nothing to do" in out
+    assert upgrade(database)[0] == upgrade(database)[1]
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite pragmas")
+def test_sqlite_runs_in_wal_with_foreign_keys_and_secure_delete(database: Database) -> None:
+    with database.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA secure_delete")).scalar() == 1
+
+
+def test_unreachable_database_is_one_clear_error(run_cli, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CARNET_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    status, out, err = run_cli("migrate")
+    assert status == 2
+    assert "not reachable" in err
+    assert "Traceback" not in out + err

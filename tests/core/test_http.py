@@ -1,0 +1,101 @@
+"""The HTTP application: probes, error shapes, security headers, and deny by default."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carnet.access.routes import declared_rules
+from carnet.app import create_app
+from carnet.config import Settings
+from carnet.db import Database
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings, vault) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(settings, Database("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    app.state.vault = vault
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def test_security_headers_and_request_id(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_unknown_route_is_a_json_error_with_request_id(client: TestClient) -> None:
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    body = response.json()["error"]
+    assert body["code"] == "not-found"
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_fhir_errors_are_operation_outcomes(client: TestClient) -> None:
+    response = client.get("/fhir/Nothing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "not-found"
+
+
+def test_crash_gives_no_stack_trace_nor_data(
+    app, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from carnet.access.routes import public
+
+    secret = "allergie-penicilline-SECRET"
+
+    @app.get("/boom", dependencies=[public()])
+    def boom() -> None:
+        raise RuntimeError(secret)
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.INFO):
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert secret not in response.text
+    assert "Traceback" not in response.text
+    assert response.json()["error"]["code"] == "internal-error"
+    from carnet.logs import JsonFormatter
+
+    rendered = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert secret not in rendered
+    assert "RuntimeError" in rendered
+
+
+def test_every_route_declares_exactly_one_access_rule(app) -> None:  # type: ignore[no-untyped-def]
+    """Deny by default (Indivo X): a route without a declared rule fails this test."""
+    routes = list(declared_rules(app))
+    assert [r for r in routes if len(r[2]) != 1] == []
+    assert {"/healthz", "/readyz"} <= {path for path, _methods, _rules in routes}
+
+
+def test_route_coverage_test_catches_an_undeclared_route(app) -> None:  # type: ignore[no-untyped-def]
+    @app.get("/undeclared")
+    def undeclared() -> None:
+        return None
+
+    found = [rules for path, _m, rules in declared_rules(app) if path == "/undeclared"]
+    assert found == [[]]
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Carnet"
+    assert "/healthz" in spec["paths"]
