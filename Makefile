@@ -52,7 +52,7 @@ test-postgres: $(STAMP)
 test: lint typecheck test-sqlite test-postgres
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(SECTIONS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

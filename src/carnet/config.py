@@ -48,10 +48,21 @@ class Settings(BaseSettings):
         300, ge=0, description="How often `carnet serve` runs due jobs; 0 disables."
     )
     token_ttl_minutes: int = Field(60, ge=1, description="Default lifetime of API tokens.")
-    audit_checkpoint_every: int = Field(
-        10_000, ge=1, description="Write a signed audit checkpoint after this many entries."
-    )
     outbox_max_attempts: int = Field(8, ge=1, description="Delivery attempts before giving up.")
+    # Durations and limits of rules.md, with the rule's value as default.
+    opposition_weeks: int = Field(6, ge=1, description="LC-1: notice date + this many weeks.")
+    archive_years: int = Field(10, ge=1, description="LC-5: a closed space's archive is kept this long.")
+    suspension_weeks: int = Field(6, ge=1, description="LC-6: a suspended space closes after this.")
+    majority_age: int = Field(18, ge=1, description="REP-3: representatives lose access at this age.")
+    code_ttl_days: int = Field(120, ge=1, description="Lifetime of a provisional code.")
+    code_max_failures: int = Field(5, ge=1, description="Wrong codes before a person is locked.")
+    code_lock_minutes: int = Field(30, ge=1, description="How long a person stays locked.")
+    invitation_days: int = Field(14, ge=1, description="REP-1, REP-4: invitations expire after this.")
+    max_caregivers: int = Field(3, ge=1, description="REP-4: caregivers a holder may have.")
+    max_cared_for: int = Field(5, ge=1, description="REP-4: people a caregiver may help.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins before a lockout.")
+    login_lock_minutes: int = Field(15, ge=1, description="Length of a login lockout.")
+    otp_ttl_minutes: int = Field(10, ge=1, description="Lifetime of the e-mailed login code.")
 
     @field_validator("timezone")
     @classmethod
@@ -129,8 +140,20 @@ class Settings(BaseSettings):
             "log_level": self.log_level,
             "jobs_interval_seconds": str(self.jobs_interval_seconds),
             "token_ttl_minutes": str(self.token_ttl_minutes),
-            "audit_checkpoint_every": str(self.audit_checkpoint_every),
             "outbox_max_attempts": str(self.outbox_max_attempts),
+            "opposition_weeks": str(self.opposition_weeks),
+            "archive_years": str(self.archive_years),
+            "suspension_weeks": str(self.suspension_weeks),
+            "majority_age": str(self.majority_age),
+            "code_ttl_days": str(self.code_ttl_days),
+            "code_max_failures": str(self.code_max_failures),
+            "code_lock_minutes": str(self.code_lock_minutes),
+            "invitation_days": str(self.invitation_days),
+            "max_caregivers": str(self.max_caregivers),
+            "max_cared_for": str(self.max_cared_for),
+            "login_max_failures": str(self.login_max_failures),
+            "login_lock_minutes": str(self.login_lock_minutes),
+            "otp_ttl_minutes": str(self.otp_ttl_minutes),
         }
 
 

@@ -17,6 +17,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def alembic_config(database: Database) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     config.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))
     return config
 

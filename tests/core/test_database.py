@@ -32,3 +32,15 @@ def test_unreachable_database_is_one_clear_error(run_cli, monkeypatch, tmp_path)
     assert status == 2
     assert "not reachable" in err
     assert "Traceback" not in out + err
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    """Every model change comes with its migration (one chain for both engines)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from carnet.db import Base
+
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable
 
 # rule ID-1: INS identifier systems.
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -113,3 +115,117 @@ def make_rpps(body: int) -> str:
     """An 11-digit RPPS number whose last digit is the Luhn check of the 10 before it."""
     digits = f"{body:010d}"
     return digits + luhn_check_digit(digits)
+
+
+# -- the space's state machine (rules LC-1…LC-8) --------------------------------------------
+
+NOTIFIED = "notified"
+OPPOSED = "opposed"
+OPEN = "open"
+ACTIVE = "active"
+SUSPENDED = "suspended"
+CLOSED = "closed"
+PURGE_PENDING = "purge-pending"
+PURGED = "purged"
+STATES = (NOTIFIED, OPPOSED, OPEN, ACTIVE, SUSPENDED, CLOSED, PURGE_PENDING, PURGED)
+
+# event -> {from state: to state}. Anything not listed is refused (rule LC-1…LC-6).
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "oppose": {NOTIFIED: OPPOSED},  # LC-2: only until the deadline (checked apart)
+    "open": {NOTIFIED: OPEN},  # LC-3: at the deadline, by the jobs run
+    "activate": {NOTIFIED: ACTIVE, OPEN: ACTIVE},  # LC-4: before or after the deadline
+    "close": {OPEN: CLOSED, ACTIVE: CLOSED, SUSPENDED: CLOSED},  # LC-5, LC-6
+    "suspend": {OPEN: SUSPENDED, ACTIVE: SUSPENDED},  # LC-6
+    "reinstate": {SUSPENDED: ACTIVE},  # LC-6: the holder objected in time
+    "request-purge": {CLOSED: PURGE_PENDING},  # LC-5: purge on express request
+    "purge": {CLOSED: PURGED, PURGE_PENDING: PURGED},  # LC-5 (after 10 years), LC-8
+    "renew": {CLOSED: OPEN, OPPOSED: OPEN},  # LC-5, LC-2: asking for a (new) space
+    "decease": {
+        NOTIFIED: CLOSED,
+        OPEN: CLOSED,
+        ACTIVE: CLOSED,
+        SUSPENDED: CLOSED,
+        OPPOSED: CLOSED,
+    },  # LC-6
+}
+
+# States in which the space exists for reading and writing health data (ACC-1).
+LIVE_STATES = frozenset({OPEN, ACTIVE})
+# States in which a provisional code may be used (oppose, activate).
+CODE_STATES = frozenset({NOTIFIED, OPEN})
+
+
+def next_state(event: str, state: str) -> str | None:
+    """The state after `event`, or None when the machine refuses it."""
+    return TRANSITIONS.get(event, {}).get(state)
+
+
+def opposition_deadline(notice_day: dt.date, weeks: int = 6) -> dt.date:
+    """LC-1: the notice date plus 6 weeks (configurable)."""
+    return notice_day + dt.timedelta(weeks=weeks)
+
+
+def may_oppose(state: str, deadline: dt.date | None, today: dt.date) -> bool:
+    """LC-2: a notified person may oppose until (and including) the deadline day."""
+    return state == NOTIFIED and deadline is not None and today <= deadline
+
+
+def is_due_to_open(state: str, deadline: dt.date | None, today: dt.date) -> bool:
+    """LC-3: past the deadline without opposition, the space opens."""
+    return state == NOTIFIED and deadline is not None and today > deadline
+
+
+def archive_purge_day(closed_on: dt.date, years: int = 10) -> dt.date:
+    """LC-5: a closed space's archive is purged after 10 years (29 February → 28 February)."""
+    try:
+        return closed_on.replace(year=closed_on.year + years)
+    except ValueError:
+        return closed_on.replace(year=closed_on.year + years, day=28)
+
+
+def suspension_close_day(suspended_on: dt.date, weeks: int = 6) -> dt.date:
+    """LC-6: without objection, a suspended space is closed 6 weeks after suspension."""
+    return suspended_on + dt.timedelta(weeks=weeks)
+
+
+def age_on(birth_date: dt.date, day: dt.date) -> int:
+    """Age in whole years on `day` (a 29 February birthday counts on 1 March in other years)."""
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def is_minor(birth_date: dt.date, day: dt.date, majority_age: int = 18) -> bool:
+    """REP-1, REP-3: minors' spaces are managed by their representatives until majority."""
+    return age_on(birth_date, day) < majority_age
+
+
+# -- provisional codes (LC-1, LC-4) ---------------------------------------------------------
+
+# No 0/O, 1/I/L, 5/S, 2/Z, 8/B: what remains cannot be misread on a letter or a phone screen.
+CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+CODE_LENGTH = 12
+
+
+def new_code(choice: Callable[[str], str]) -> str:
+    """A fresh provisional code (12 characters, ~55 bits); `choice` is `secrets.choice`."""
+    return "".join(choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def format_code(code: str) -> str:
+    """`XXXX-XXXX-XXXX`, as printed on notices."""
+    return "-".join(code[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def normalize_code(typed: str) -> str | None:
+    """What the person typed, without dashes and spaces, upper-cased; None if it cannot be a code."""
+    code = re.sub(r"[\s\-]", "", typed).upper()
+    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
+        return None
+    return code
+
+
+def code_hash_input(nir: str, code: str) -> str:
+    """What the keyed hash of a code covers: the same code for two people hashes differently."""
+    return f"code|{nir}|{code}"

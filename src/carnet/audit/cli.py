@@ -9,6 +9,7 @@ import typer
 from carnet import cli_support as support
 from carnet.audit.service import verify, write_checkpoint
 from carnet.audit.signing import load_signer
+from carnet.errors import CarnetError
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -29,7 +30,9 @@ def verify_command() -> None:
         return
     for line in report.problems:
         support.err_console.print(f"[red]Broken:[/red] {line}")
-    raise typer.Exit(1)
+    # Not typer.Exit(1): carnet.cli.main runs click with standalone_mode=False, which returns an
+    # Exit's code instead of raising it, and main then reported success (status 0).
+    raise CarnetError("The audit log is not intact.", code="audit-log-broken")
 
 
 @audit_app.command("checkpoint")

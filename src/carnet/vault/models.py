@@ -35,3 +35,14 @@ class VaultMeta(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     master_key_id: Mapped[str] = mapped_column(String(16))
     check_value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SystemKey(Base):
+    """A service-wide secret wrapped by the master key, e.g. the key of the keyed hashes that
+    protect provisional codes and tombstones. Re-wrapped by `carnet keys rotate` like data keys."""
+
+    __tablename__ = "system_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)

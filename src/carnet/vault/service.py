@@ -9,6 +9,7 @@ copied onto another record fails to open. Destroying the data key makes all of i
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from carnet.errors import VaultError
 from carnet.vault import crypto
 from carnet.vault.blobstore import BlobStore, LocalBlobStore
 from carnet.vault.keys import MasterKeyring, load_keyring, write_keyring
-from carnet.vault.models import DataKey, VaultMeta
+from carnet.vault.models import DataKey, SystemKey, VaultMeta
 
 _CHECK_PLAINTEXT = b"carnet-vault-check"
+_SYSTEM_KEY_ID = uuid.UUID(int=0)
 
 
 def _aad(holder_id: uuid.UUID, record_id: uuid.UUID | str, purpose: str) -> bytes:
@@ -53,6 +55,7 @@ class Vault:
     def __init__(self, keyring: MasterKeyring, blobs: BlobStore) -> None:
         self.keyring = keyring
         self.blobs = blobs
+        self._system_keys: dict[str, bytes] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, warn: Callable[[str], None] | None = None) -> Vault:
@@ -126,6 +129,44 @@ class Vault:
         """Crypto-shred: delete the holder's data key; every ciphertext of theirs becomes noise."""
         result = session.execute(delete(DataKey).where(DataKey.holder_id == holder_id))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- service-wide keys and keyed hashes -------------------------------------------------
+
+    def system_key(self, session: Session, name: str) -> bytes:
+        """A named service-wide key, created on first use; cached unwrapped in this process."""
+        cached = self._system_keys.get(name)
+        if cached is not None:
+            return cached
+        aad = b"carnet-system-key|" + name.encode()
+        row = session.get(SystemKey, name)
+        if row is None:
+            key = crypto.new_key()
+            row = SystemKey(
+                name=name,
+                master_key_id=self.keyring.current,
+                wrapped=crypto.wrap(self.keyring.current_key, key, aad),
+            )
+            session.add(row)
+            session.flush()
+        else:
+            master = self.keyring.keys.get(row.master_key_id)
+            if master is None:
+                raise VaultError(f"Master key id {row.master_key_id} is not configured.")
+            key = crypto.unwrap(master, row.wrapped, aad)
+        self._system_keys[name] = key
+        return key
+
+    def keyed_hash(self, session: Session, name: str, value: str) -> str:
+        """HMAC-SHA256 under the system key `name`: codes and tombstones are stored this way, so a
+        copy of the database alone cannot test guesses against them."""
+        return keyed_hash(self.system_key(session, name), value)
+
+    def seal_system(self, session: Session, name: str, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt service-owned secrets (e.g. codes waiting to be printed) under a system key."""
+        return crypto.seal_field(_SYSTEM_KEY_ID, self.system_key(session, name), plaintext, aad)
+
+    def open_system(self, session: Session, name: str, sealed: bytes, aad: bytes) -> bytes:
+        return crypto.open_field(self.system_key(session, name), sealed, aad)
 
     # -- sensitive fields -------------------------------------------------------------------
 
@@ -244,6 +285,10 @@ class Vault:
         return self.blobs.delete(blob_id)
 
 
+def keyed_hash(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 # -- master key rotation ---------------------------------------------------------------------
 
 
@@ -296,6 +341,13 @@ def rotate_master_key(
         if progress:
             progress(len(rows))
     with database.transaction() as session:
+        for system in session.scalars(select(SystemKey)):
+            master = keyring.keys.get(system.master_key_id)
+            if master is None:
+                raise VaultError(f"Master key id {system.master_key_id} is not configured.")
+            aad = b"carnet-system-key|" + system.name.encode()
+            system.wrapped = crypto.wrap(keyring.current_key, crypto.unwrap(master, system.wrapped, aad), aad)
+            system.master_key_id = keyring.current
         meta = session.get(VaultMeta, 1)
         check = crypto.wrap(keyring.current_key, _CHECK_PLAINTEXT, b"carnet-vault-check")
         if meta is None:

@@ -1,0 +1,40 @@
+"""Daily lifecycle jobs of the accounts domain (rules LC-3, LC-5, LC-6, LC-8)."""
+
+from __future__ import annotations
+
+from carnet.accounts import lifecycle
+from carnet.jobs.service import JobContext, job
+from carnet.vault.service import Vault
+
+
+@job("accounts.open-due", period="daily")
+def open_due(ctx: JobContext) -> str:
+    """LC-3: spaces whose opposition deadline has passed open, in committed batches."""
+    total = 0
+    while True:
+        with ctx.database.transaction() as session:
+            opened = lifecycle.open_due_spaces(session, ctx.as_of, limit=5000)
+        total += opened
+        if opened < 5000:
+            return f"{total} space(s) opened"
+
+
+@job("accounts.suspensions", period="daily")
+def close_suspended(ctx: JobContext) -> str:
+    """LC-6: suspended spaces without objection for 6 weeks are closed."""
+    with ctx.database.transaction() as session:
+        closed = lifecycle.close_expired_suspensions(session, ctx.settings, ctx.as_of)
+    return f"{closed} suspended space(s) closed"
+
+
+@job("accounts.purge", period="daily")
+def purge(ctx: JobContext) -> str:
+    """LC-5, LC-8: purge on request (next run) or after the archive period."""
+    vault = Vault.from_settings(ctx.settings)
+    total = 0
+    while True:
+        with ctx.database.transaction() as session:
+            purged = lifecycle.purge_due(session, vault, ctx.settings, ctx.as_of, limit=500)
+        total += purged
+        if purged < 500:
+            return f"{total} space(s) purged"
