@@ -150,7 +150,7 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def run_cli(settings: Settings, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def run_cli(settings: Settings, database: Database, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `carnet ARGS…` in process; returns (exit status, stdout, stderr)."""
     from carnet.cli import main
 

@@ -83,9 +83,12 @@ def _register_domains() -> None:
     from carnet.auth import cli as auth_cli
     from carnet.demo import cli as demo_cli
     from carnet.jobs import cli as jobs_cli
+    from carnet.notifications import cli as notifications_cli
     from carnet.vault import cli as vault_cli
 
-    for module in (accounts_cli, audit_cli, auth_cli, demo_cli, jobs_cli, vault_cli):
+    for module in (
+        accounts_cli, audit_cli, auth_cli, demo_cli, jobs_cli, notifications_cli, vault_cli
+    ):
         module.register(app)
 
 
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turn Carnet errors into one line on stderr and an exit status."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="carnet", standalone_mode=False)
+        status = command.main(args=argv, prog_name="carnet", standalone_mode=False)
     except CarnetError as exc:
         support.err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
         return exc.exit_code
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     finally:
         support.reset()
-    return 0
+    # Without standalone mode, click returns the code of a `typer.Exit(n)` instead of exiting.
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from carnet import cli_support as support
-from carnet.accounts import service
+from carnet.accounts import lifecycle, rules, service
+from carnet.accounts.models import Holder, Representation
 from carnet.accounts.schemas import ProfessionalIn
-from carnet.auth.principal import SYSTEM
-from carnet.errors import InvalidInput
+from carnet.audit.rules import Mode
+from carnet.audit.service import record
+from carnet.auth.principal import SYSTEM, Principal
+from carnet.auth.service import find_principal
+from carnet.errors import InvalidInput, NotFound
+from carnet.notifications.service import enqueue
 
 professional_app = typer.Typer(help="Health professionals (RPPS).", no_args_is_help=True)
 operator_app = typer.Typer(help="Operators of the platform.", no_args_is_help=True)
@@ -98,3 +107,179 @@ def operator_add(name: Annotated[str, typer.Argument(help="Operator name.")]) ->
 def register(app: typer.Typer) -> None:
     app.add_typer(professional_app, name="professional")
     app.add_typer(operator_app, name="operator")
+    app.add_typer(account_app, name="account")
+
+
+account_app = typer.Typer(help="Holders' spaces (operators).", no_args_is_help=True)
+
+
+def _load(session: Session, nir: str) -> Holder:
+    problem = rules.nir_problem(nir)
+    if problem:
+        raise InvalidInput(f"Invalid NIR: {problem}.")
+    holder = lifecycle.find_holder(session, nir)
+    if holder is None:
+        if lifecycle.is_tombstoned(session, support.vault(), nir):
+            raise NotFound("This space was purged (only a tombstone remains).")
+        raise NotFound("No space for this NIR.")
+    return holder
+
+
+def _operator(session: Session, name: str | None) -> Principal:
+    if name is None:
+        return SYSTEM
+    return find_principal(session, operator_name=name)
+
+
+@account_app.command("show")
+def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) -> None:
+    """Identity, state, dates and representatives of a space."""
+    with support.database().transaction() as session:
+        try:
+            holder = _load(session, nir)
+        except NotFound as exc:
+            if "purged" in exc.message:
+                support.console.print("state: purged (tombstone only)")
+                return
+            raise
+        rows: list[tuple[str, str]] = [
+            ("NIR", holder.nir),
+            ("name", f"{holder.first_names} {holder.birth_name}"),
+            ("birth date", holder.birth_date.isoformat()),
+            ("sex", holder.sex),
+            ("qualified INS", "yes" if holder.ins_qualified else "no"),
+            ("state", holder.state),
+            ("notified on", _day(holder.notified_on)),
+            ("opposition deadline", _day(holder.opposition_deadline)),
+            ("activated at", holder.activated_at.isoformat() if holder.activated_at else "-"),
+            ("suspended on", _day(holder.suspended_on)),
+            ("closed on", _day(holder.closed_on)),
+            ("close reason", holder.close_reason or "-"),
+            ("purge due on", _day(holder.purge_due_on)),
+            ("deceased on", _day(holder.deceased_on)),
+            ("e-mail", holder.email or "-"),
+        ]
+        reps = session.scalars(
+            select(Representation).where(Representation.minor_id == holder.id)
+        ).all()
+        for rep in reps:
+            rows.append(
+                (f"representative ({rep.role})", f"{rep.representative_nir} [{rep.status}]")
+            )
+        managed = session.scalars(
+            select(Representation).where(Representation.representative_id == holder.id)
+        ).all()
+        for rep in managed:
+            rows.append(("represents", f"space {rep.minor_id} ({rep.role}) [{rep.status}]"))
+        record(
+            session,
+            SYSTEM,
+            "account.show",
+            holder_id=holder.id,
+            target_type="Space",
+            target_id=str(holder.id),
+            mode=Mode.OPERATOR,
+        )
+    table = Table(show_header=False)
+    for key, value in rows:
+        table.add_row(key, value)
+    support.console.print(table)
+
+
+def _day(value: dt.date | None) -> str:
+    return value.isoformat() if value else "-"
+
+
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
+OperatorOption = Annotated[str | None, typer.Option("--operator", help="Operator name.")]
+
+
+def _check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not (3 <= len(reason) <= 64):
+        raise InvalidInput("--reason must have 3 to 64 characters (a short code, no health data).")
+    return reason
+
+
+@account_app.command("suspend")
+def account_suspend(nir: str, reason: ReasonOption, operator: OperatorOption = None) -> None:
+    """Suspend a space (LC-6): the holder is told and may object within 6 weeks."""
+    settings = support.settings()
+    with support.database().transaction() as session:
+        holder = _load(session, nir)
+        lifecycle.suspend(
+            session, settings, holder, _operator(session, operator), _check_reason(reason)
+        )
+        if holder.email:
+            enqueue(
+                session,
+                kind="account.suspended",
+                recipient=holder.email,
+                subject="Votre espace santé Carnet est suspendu",
+                body_text="Votre espace santé Carnet a été suspendu. Vous pouvez vous y opposer "
+                f"dans un délai de {settings.suspension_weeks} semaines.",
+                holder_id=holder.id,
+            )
+        support.console.print(
+            f"Space suspended; it closes on "
+            f"{rules.suspension_close_day(holder.suspended_on or lifecycle.today(settings), settings.suspension_weeks)} without objection."
+        )
+
+
+@account_app.command("reinstate")
+def account_reinstate(nir: str, reason: ReasonOption, operator: OperatorOption = None) -> None:
+    """The holder objected to a suspension in time (LC-6): the space is active again."""
+    with support.database().transaction() as session:
+        holder = _load(session, nir)
+        lifecycle.transition(
+            session,
+            holder,
+            "reinstate",
+            _operator(session, operator),
+            reason=_check_reason(reason),
+            mode=Mode.OPERATOR,
+        )
+        holder.suspended_on = None
+    support.console.print("Space reinstated.")
+
+
+@account_app.command("close")
+def account_close(
+    nir: str,
+    reason: ReasonOption,
+    operator: OperatorOption = None,
+    purge: Annotated[bool, typer.Option(help="Erase at the next jobs run (LC-5).")] = False,
+) -> None:
+    """Close a space (LC-5): archived 10 years, or purged at the next jobs run with --purge."""
+    settings = support.settings()
+    with support.database().transaction() as session:
+        holder = _load(session, nir)
+        lifecycle.close(
+            session,
+            settings,
+            holder,
+            _operator(session, operator),
+            purge=purge,
+            reason=_check_reason(reason),
+        )
+        support.console.print(f"Space closed; purge due on {holder.purge_due_on}.")
+
+
+@account_app.command("mark-deceased")
+def account_mark_deceased(
+    nir: str,
+    reason: ReasonOption,
+    operator: OperatorOption = None,
+    on: Annotated[str | None, typer.Option("--on", help="Date of death, YYYY-MM-DD.")] = None,
+) -> None:
+    """Record the holder's death and close the space (LC-6)."""
+    settings = support.settings()
+    try:
+        day = dt.date.fromisoformat(on) if on else lifecycle.today(settings)
+    except ValueError:
+        raise InvalidInput("--on must be a date as YYYY-MM-DD.") from None
+    with support.database().transaction() as session:
+        holder = _load(session, nir)
+        lifecycle.mark_deceased(session, settings, holder, _operator(session, operator), day)
+        _check_reason(reason)
+        support.console.print(f"Death recorded on {day}; space {holder.state}.")

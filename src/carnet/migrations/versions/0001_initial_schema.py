@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:11:42.476731
+Create Date: 2026-11-25 18:13:37.919130
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Scheduled jobs: domain modules register them, `carnet jobs run` and `carnet serve` run the due ones."""
