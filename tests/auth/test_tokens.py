@@ -17,7 +17,7 @@ from tests.factories import make_holder, make_professional
 def test_token_is_stored_only_as_a_hash(session: Session) -> None:
     holder = make_holder(session)
     principal = Principal(PrincipalKind.HOLDER, holder.id)
-    token, row = issue_token(session, principal, ttl=dt.timedelta(minutes=5))
+    token, _row = issue_token(session, principal, ttl=dt.timedelta(minutes=5))
     stored = session.scalars(select(ApiToken)).one()
     assert token not in (stored.token_hash, stored.label)
     assert len(stored.token_hash) == 64
