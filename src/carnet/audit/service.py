@@ -192,14 +192,28 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
         for item in by_chain[chain]:
             seq += 1
             entry = AuditEntry(
-                id=uuid.uuid4(), chain=chain, seq=seq, at=at, actor_kind=item.actor_kind,
-                actor_id=item.actor_id, action=item.action, target_type=item.target_type,
-                target_id=item.target_id, holder_id=item.holder_id, mode=item.mode,
-                reason=item.reason, detail=None, request_id=None, prev_hash=prev, hash="",
+                id=uuid.uuid4(),
+                chain=chain,
+                seq=seq,
+                at=at,
+                actor_kind=item.actor_kind,
+                actor_id=item.actor_id,
+                action=item.action,
+                target_type=item.target_type,
+                target_id=item.target_id,
+                holder_id=item.holder_id,
+                mode=str(Mode(item.mode)),
+                reason=item.reason,
+                detail=None,
+                request_id=None,
+                prev_hash=prev,
+                hash="",
             )
             entry.hash = rules.entry_hash(prev, _fields(entry))
             prev = entry.hash
-            entries.append({name: getattr(entry, name) for name in (*_HASHED_FIELDS, "prev_hash", "hash")})
+            entries.append(
+                {name: getattr(entry, name) for name in (*_HASHED_FIELDS, "prev_hash", "hash")}
+            )
         heads[chain] = (seq, prev)
     session.execute(insert_(AuditEntry), entries)
     # ORM bulk update by primary key: one executemany for every head.

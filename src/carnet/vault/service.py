@@ -346,7 +346,9 @@ def rotate_master_key(
             if master is None:
                 raise VaultError(f"Master key id {system.master_key_id} is not configured.")
             aad = b"carnet-system-key|" + system.name.encode()
-            system.wrapped = crypto.wrap(keyring.current_key, crypto.unwrap(master, system.wrapped, aad), aad)
+            system.wrapped = crypto.wrap(
+                keyring.current_key, crypto.unwrap(master, system.wrapped, aad), aad
+            )
             system.master_key_id = keyring.current
         meta = session.get(VaultMeta, 1)
         check = crypto.wrap(keyring.current_key, _CHECK_PLAINTEXT, b"carnet-vault-check")
