@@ -420,3 +420,21 @@ def test_all_problems_can_be_listed(database: Database, signer: Signer, log: Log
     assert len(report.problems) >= 2
     assert any(log.chain_a in p for p in report.problems)
     assert any(log.chain_b in p for p in report.problems)
+
+
+def test_acc8_deleting_the_latest_checkpoint_is_detected(session, signer) -> None:  # type: ignore[no-untyped-def]
+    """The newest checkpoint has no successor, but the chain heads remember it."""
+    from sqlalchemy import text
+
+    from carnet.audit.service import append, verify, write_checkpoint
+
+    for n in range(3):
+        append(session, actor_kind="system", actor_id="t", action=f"a{n}", holder_id=None)
+    write_checkpoint(session, signer)
+    session.commit()
+    assert verify(session, signer).intact
+    session.execute(text("DELETE FROM audit_checkpoints"))
+    session.commit()
+    report = verify(session, signer)
+    assert not report.intact
+    assert "checkpoint covering entry #3 is missing" in report.problems[0]

@@ -315,7 +315,12 @@ def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> V
     """Walk every chain and checkpoint; report the first broken entry (edited, deleted,
     inserted or reordered) or checkpoint."""
     report = VerifyReport()
-    heads = {h.chain: (h.seq, h.hash) for h in session.scalars(select(AuditChainHead))}
+    heads: dict[str, tuple[int, str]] = {}
+    checkpointed: list[tuple[str, int]] = []
+    for h in session.scalars(select(AuditChainHead)):
+        heads[h.chain] = (h.seq, h.hash)
+        if h.checkpointed_seq:
+            checkpointed.append((h.chain, h.checkpointed_seq))
     known: dict[tuple[str, int], str] = {}
     needed = _checkpoint_leaves(session)
     current_chain: str | None = None
@@ -368,6 +373,15 @@ def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> V
         if heads[chain][0] > 0 and problem(f"chain {chain}: its head names entries that are gone"):
             return report
     _verify_checkpoints(session, signer, known, report, problem)
+    if report.problems and stop_at_first:
+        return report
+    for chain, seq in sorted(checkpointed):
+        # A head says a checkpoint covered it: that checkpoint must still exist (the latest one
+        # has no successor pointing back at it).
+        if (chain, seq) not in needed and problem(
+            f"chain {chain}: the checkpoint covering entry #{seq} is missing (deleted)"
+        ):
+            break
     return report
 
 
