@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Failed logins before a lockout.")
     login_lock_minutes: int = Field(15, ge=1, description="Length of a login lockout.")
     otp_ttl_minutes: int = Field(10, ge=1, description="Lifetime of the e-mailed login code.")
+    max_upload_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="DOC-1: largest document accepted, in bytes."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
             "login_max_failures": str(self.login_max_failures),
             "login_lock_minutes": str(self.login_lock_minutes),
             "otp_ttl_minutes": str(self.otp_ttl_minutes),
+            "max_upload_bytes": str(self.max_upload_bytes),
         }
 
 

@@ -148,6 +148,7 @@ def load_models() -> None:
     import carnet.accounts.models
     import carnet.audit.models
     import carnet.auth.models
+    import carnet.documents.models
     import carnet.jobs.models
     import carnet.notifications.models
     import carnet.vault.models  # noqa: F401

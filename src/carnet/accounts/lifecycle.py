@@ -7,6 +7,7 @@ which applies the state machine of `accounts.rules` and appends the audit entry 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -458,6 +459,8 @@ def purge(
             reason=holder.close_reason or "closed",
         )
     )
+    for module in PURGE_HOOK_MODULES:
+        importlib.import_module(module)
     for hook in PURGE_HOOKS:
         hook(session, vault, holder_id)
     vault.destroy_keys(session, holder_id)
@@ -474,6 +477,8 @@ def purge(
 PurgeHook = Callable[[Session, Vault, uuid.UUID], None]
 # Domains holding a holder's data outside foreign-key cascades (blobs, say) register here.
 PURGE_HOOKS: list[PurgeHook] = []
+# Modules that register purge hooks, imported before each purge so none is forgotten.
+PURGE_HOOK_MODULES = ("carnet.documents.purge",)
 
 
 def register_purge_hook(hook: PurgeHook) -> PurgeHook:

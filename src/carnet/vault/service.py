@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -241,6 +241,8 @@ class Vault:
         blob_id, stored = self.blobs.put(
             crypto.encrypt_stream(key_id, key, _measured(), _aad(holder_id, record_id, purpose))
         )
+        # If the transaction rolls back, the blob goes with it (see _forget_new_blobs).
+        session.info.setdefault(_NEW_BLOBS, []).append((self.blobs, blob_id))
         return StoredBlob(blob_id, size, sha256.hexdigest(), sha1.hexdigest(), stored)
 
     def read_blob(
@@ -283,6 +285,30 @@ class Vault:
 
     def delete_blob(self, blob_id: str) -> bool:
         return self.blobs.delete(blob_id)
+
+    def delete_blob_after_commit(self, session: Session, blob_id: str) -> None:
+        """Delete the blob once the transaction that stops referencing it has committed, so a
+        rollback never leaves a row pointing at a missing blob."""
+        session.info.setdefault(_DOOMED_BLOBS, []).append((self.blobs, blob_id))
+
+
+_NEW_BLOBS = "carnet.vault.new_blobs"
+_DOOMED_BLOBS = "carnet.vault.doomed_blobs"
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_doomed_blobs(session: Session) -> None:
+    session.info.pop(_NEW_BLOBS, None)
+    for store, blob_id in session.info.pop(_DOOMED_BLOBS, []):
+        store.delete(blob_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_new_blobs(session: Session) -> None:
+    """A rolled-back write leaves no orphan blob; a crash before this runs is for `carnet fsck`."""
+    session.info.pop(_DOOMED_BLOBS, None)
+    for store, blob_id in session.info.pop(_NEW_BLOBS, []):
+        store.delete(blob_id)
 
 
 def keyed_hash(key: bytes, value: str) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:13:37.919130
+Create Date: 2026-11-25 18:21:23.424024
 """
 
 from __future__ import annotations
@@ -240,6 +240,24 @@ def upgrade() -> None:
     with op.batch_alter_table('data_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_data_keys_master_key_id'), ['master_key_id'], unique=False)
 
+    op.create_table('document_preferences',
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('mask_new_documents', sa.Boolean(), nullable=False),
+    sa.Column('notify_new_documents', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_document_preferences_holder_id_holders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('holder_id', name=op.f('pk_document_preferences'))
+    )
+    op.create_table('folders',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('name_sealed', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_folders_holder_id_holders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_folders'))
+    )
+    with op.batch_alter_table('folders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_folders_holder_id'), ['holder_id'], unique=False)
+
     op.create_table('holder_wishes',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('holder_id', sa.Uuid(), nullable=False),
@@ -311,11 +329,69 @@ def upgrade() -> None:
         batch_op.create_index('ix_representations_representative', ['representative_id', 'status'], unique=False)
         batch_op.create_index('uq_representations_minor_nir', ['minor_id', 'representative_nir'], unique=True)
 
+    op.create_table('documents',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('master_identifier', sa.String(length=128), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('author_kind', sa.String(length=20), nullable=False),
+    sa.Column('author_id', sa.Uuid(), nullable=True),
+    sa.Column('author_rpps', sa.String(length=11), nullable=True),
+    sa.Column('type_code', sa.String(length=16), nullable=True),
+    sa.Column('category', sa.String(length=10), nullable=False),
+    sa.Column('sensitivity', sa.String(length=24), nullable=False),
+    sa.Column('format_code', sa.String(length=80), nullable=True),
+    sa.Column('title_sealed', sa.LargeBinary(), nullable=False),
+    sa.Column('care_date', sa.Date(), nullable=True),
+    sa.Column('period_start', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('period_end', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deposited_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('language', sa.String(length=16), nullable=True),
+    sa.Column('mime_type', sa.String(length=80), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('sha1', sa.String(length=40), nullable=False),
+    sa.Column('blob_id', sa.String(length=32), nullable=False),
+    sa.Column('original_name_sealed', sa.LargeBinary(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('replaces_id', sa.Uuid(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('masked', sa.Boolean(), nullable=False),
+    sa.Column('invisible_to_patient', sa.Boolean(), nullable=False),
+    sa.Column('invisible_to_representatives', sa.Boolean(), nullable=False),
+    sa.Column('visible_to_patient_from', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('awaiting_notice_sent_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('visible_notice_sent_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('not_deletable', sa.Boolean(), nullable=False),
+    sa.Column('folder_id', sa.Uuid(), nullable=True),
+    sa.Column('pinned', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['folder_id'], ['folders.id'], name=op.f('fk_documents_folder_id_folders'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_documents_holder_id_holders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['replaces_id'], ['documents.id'], name=op.f('fk_documents_replaces_id_documents'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_documents'))
+    )
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_documents_author_id'), ['author_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_documents_category'), ['category'], unique=False)
+        batch_op.create_index('ix_documents_holder_date', ['holder_id', 'status', 'care_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_documents_visible_to_patient_from'), ['visible_to_patient_from'], unique=False)
+        batch_op.create_index('uq_documents_holder_master', ['holder_id', 'master_identifier'], unique=True)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_index('uq_documents_holder_master')
+        batch_op.drop_index(batch_op.f('ix_documents_visible_to_patient_from'))
+        batch_op.drop_index('ix_documents_holder_date')
+        batch_op.drop_index(batch_op.f('ix_documents_category'))
+        batch_op.drop_index(batch_op.f('ix_documents_author_id'))
+
+    op.drop_table('documents')
     with op.batch_alter_table('representations', schema=None) as batch_op:
         batch_op.drop_index('uq_representations_minor_nir')
         batch_op.drop_index('ix_representations_representative')
@@ -339,6 +415,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_holder_wishes_holder_id'))
 
     op.drop_table('holder_wishes')
+    with op.batch_alter_table('folders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_folders_holder_id'))
+
+    op.drop_table('folders')
+    op.drop_table('document_preferences')
     with op.batch_alter_table('data_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_keys_master_key_id'))
 

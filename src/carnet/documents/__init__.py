@@ -1,0 +1,1 @@
+"""Documents: deposited by professionals (FHIR / IHE MHD), uploaded by holders, migrated from the DMP."""
