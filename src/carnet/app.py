@@ -12,6 +12,8 @@ from carnet.db import Database
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the application for `settings`; tests pass their own database."""
     from carnet import health
+    from carnet.accounts import family_api
+    from carnet.accounts.api import router as holder_router
     from carnet.vault.service import Vault
 
     app = FastAPI(
@@ -27,4 +29,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.vault = Vault.from_settings(settings)
     http.install(app)
     app.include_router(health.router)
+    app.include_router(family_api.router)
+    app.include_router(holder_router)
     return app

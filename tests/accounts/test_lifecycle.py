@@ -284,18 +284,72 @@ def test_lc5_purge_on_request_then_no_activation(
         assert "account.purge" in audit_actions(session, holder_id)
 
 
-def test_lc5_closed_holder_asks_for_a_new_space(
+def test_lc5_closed_holder_comes_back_with_a_renewal_code(
     session: Session, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_holder(session, state=rules.ACTIVE, email="x@example.org")
+    holder = make_holder(
+        session,
+        state=rules.ACTIVE,
+        email="x@example.org",
+        password_hash=lifecycle.hash_password("correct horse battery"),
+    )
     lifecycle.close(session, settings, holder, SYSTEM, purge=False)
     assert lifecycle.renew(session, vault, settings, holder.nir) == "sent"
-    assert holder.state == rules.OPEN
-    assert holder.purge_due_on is None
+    assert holder.state == rules.CLOSED  # asking is not enough: the code must come back
+    code = session.scalars(
+        select(ProvisionalCode).where(
+            ProvisionalCode.used_at.is_(None), ProvisionalCode.revoked_at.is_(None)
+        )
+    ).one()
+    assert code.purpose == "renewal"
+    # The code itself went out by e-mail; take it from the outbox.
+    from carnet.notifications.models import OutboxMessage
+
+    body = session.scalars(select(OutboxMessage.body_text)).all()[-1]
+    typed = body.split("Code provisoire : ")[1].split()[0]
+    check = lifecycle.check_code(session, vault, settings, holder.nir, typed)
+    lifecycle.activate(
+        session,
+        settings,
+        check,
+        birth_date=holder.birth_date,
+        username="back",
+        password="correct horse battery staple",
+        email="x@example.org",
+    )
+    assert holder.state == rules.ACTIVE and holder.purge_due_on is None
     assert (
         lifecycle.renew(session, vault, settings, rules.make_nir(1, 1990, 1, "13", 1, 2))
         == "unknown"
     )
+
+
+def test_lc2_a_notice_code_does_not_undo_an_opposition(
+    session: Session, vault: Vault, settings: Settings
+) -> None:
+    holder = make_holder(session, state=rules.OPPOSED)
+    code = lifecycle.issue_code(session, vault, settings, holder)
+    check = lifecycle.check_code(session, vault, settings, holder.nir, code)
+    with pytest.raises(Conflict):
+        lifecycle.activate(
+            session,
+            settings,
+            check,
+            birth_date=holder.birth_date,
+            username="again",
+            password="correct horse battery staple",
+            email="x@example.org",
+        )
+    assert holder.state == rules.OPPOSED
+
+
+def test_renewals_are_limited_per_person(
+    session: Session, vault: Vault, settings: Settings
+) -> None:
+    holder = make_holder(session, state=rules.OPPOSED, email="x@example.org")
+    outcomes = [lifecycle.renew(session, vault, settings, holder.nir) for _ in range(5)]
+    assert outcomes == ["sent", "sent", "sent", "throttled", "throttled"]
+    assert holder.state == rules.OPPOSED
 
 
 def test_lc6_suspension_closes_after_six_weeks_without_objection(

@@ -25,6 +25,7 @@ from carnet.accounts.models import (
     OppositionProof,
     ProvisionalCode,
     Representation,
+    Throttle,
     Tombstone,
 )
 from carnet.accounts.notices import send_notice
@@ -89,7 +90,9 @@ def find_holder(session: Session, nir: str) -> Holder | None:
 # -- provisional codes ------------------------------------------------------------------------
 
 
-def issue_code(session: Session, vault: Vault, settings: Settings, holder: Holder) -> str:
+def issue_code(
+    session: Session, vault: Vault, settings: Settings, holder: Holder, *, purpose: str = "notice"
+) -> str:
     """A new single-use code for the holder; any earlier unused code stops working."""
     now = clock.now()
     session.execute(
@@ -106,6 +109,7 @@ def issue_code(session: Session, vault: Vault, settings: Settings, holder: Holde
         ProvisionalCode(
             holder_id=holder.id,
             code_hash=vault.keyed_hash(session, CODE_KEY, rules.code_hash_input(holder.nir, code)),
+            purpose=purpose,
             issued_at=now,
             expires_at=now + dt.timedelta(days=settings.code_ttl_days),
         )
@@ -291,12 +295,13 @@ def activate(
             "A new activation is refused while the erasure of this space is pending.",
             code="purge-pending",
         )
-    if rules.next_state("activate", holder.state) is None:
+    comes_back = holder.state in (rules.CLOSED, rules.OPPOSED) and code.purpose == "renewal"
+    if rules.next_state("activate", holder.state) is None and not comes_back:
         raise Conflict(
             STATE_MESSAGES.get(holder.state, "This space cannot be activated."),
             code=f"state-{holder.state}",
         )
-    if holder.password_hash is not None:
+    if holder.password_hash is not None and not comes_back:
         raise Conflict("This space is already activated.", code="already-active")
     if birth_date != holder.birth_date:
         raise InvalidInput("The birth date does not match our records.", field="birth_date")
@@ -310,12 +315,26 @@ def activate(
             "A username has 3 to 64 letters, digits, dots, dashes or underscores.", field="username"
         )
     taken = session.scalars(select(Holder.id).where(Holder.username == username)).first()
+    # A returning holder may keep their former username.
     if taken is not None and taken != holder.id:
         raise Conflict("This username is taken: choose another one.", code="username-taken")
     problem = password_problem(password, username, holder.birth_date)
     if problem:
         raise InvalidInput(problem, field="password")
     code.used_at = clock.now()
+    if comes_back:
+        # LC-2 (opposition withdrawn), LC-5 (a new space; the archive is restored into it).
+        transition(
+            session,
+            holder,
+            "renew",
+            Principal(PrincipalKind.HOLDER, holder.id),
+            reason="asked-for-space",
+        )
+        holder.closed_on = None
+        holder.purge_due_on = None
+        holder.close_reason = None
+        holder.suspended_on = None
     holder.username = username
     holder.password_hash = hash_password(password)
     holder.email = email
@@ -334,28 +353,34 @@ def _checked(check: CodeCheck) -> tuple[Holder, ProvisionalCode]:
 # -- renewal, closing, suspension, death -----------------------------------------------------
 
 
-def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
-    """A new code is sent: expired code, or a closed/opposed person asking for a (new) space.
+RENEWALS_PER_DAY = 3
 
-    The answer never says whether the NIR is known. Returns what happened, for the audit only.
+
+def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
+    """Send a new code: the old one expired, or a closed or opposed person asks for a space back.
+
+    Nothing else changes here: the space only reopens when the person activates with the code
+    they received (LC-2, LC-5), so knowing a NIR is not enough to undo an opposition. The answer
+    never says whether the NIR is known; at most 3 codes a day are sent for one person, so the
+    endpoint cannot be used to flood them. Returns what happened, for the audit only.
     """
     holder = find_holder(session, nir)
     if holder is None:
         return "unknown"
     if holder.state == rules.PURGE_PENDING:
         return "purge-pending"
-    if holder.state in (rules.CLOSED, rules.OPPOSED):
-        transition(session, holder, "renew", SYSTEM, reason="asked-for-space")
-        holder.closed_on = None
-        holder.purge_due_on = None
-        holder.close_reason = None
-        holder.password_hash = None
-        holder.username = None
-    elif holder.state not in rules.CODE_STATES and not (
-        holder.state == rules.ACTIVE and holder.password_hash is None
+    comes_back = holder.state in (rules.CLOSED, rules.OPPOSED)
+    if (
+        not comes_back
+        and holder.state not in rules.CODE_STATES
+        and not (holder.state == rules.ACTIVE and holder.password_hash is None)
     ):
         return "not-needed"
-    code = issue_code(session, vault, settings, holder)
+    if not _renewal_allowed(session, vault, holder):
+        return "throttled"
+    code = issue_code(
+        session, vault, settings, holder, purpose="renewal" if comes_back else "notice"
+    )
     send_notice(
         session, vault, settings, holder, code, kind="account.renewal", today=today(settings)
     )
@@ -366,8 +391,25 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
         holder_id=holder.id,
         target_type="Space",
         target_id=str(holder.id),
+        reason="asked-for-space" if comes_back else "code-renewed",
     )
     return "sent"
+
+
+def _renewal_allowed(session: Session, vault: Vault, holder: Holder) -> bool:
+    key = "renewal:" + vault.keyed_hash(session, "throttle", holder.nir)[:40]
+    now = clock.now()
+    row = session.get(Throttle, key)
+    if row is None:
+        session.add(Throttle(key=key, failures=1, window_start=now))
+        return True
+    if now - row.window_start > dt.timedelta(days=1):
+        row.window_start, row.failures = now, 1
+        return True
+    if row.failures >= RENEWALS_PER_DAY:
+        return False
+    row.failures += 1
+    return True
 
 
 def close(

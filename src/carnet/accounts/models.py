@@ -38,7 +38,8 @@ class Holder(Base):
     ins_qualified: Mapped[bool] = mapped_column(Boolean, default=True)
     birth_name: Mapped[str] = mapped_column(String(100))
     first_names: Mapped[str] = mapped_column(String(200))
-    birth_date: Mapped[dt.date] = mapped_column(Date)
+    # Indexed for the daily majority job (REP-3).
+    birth_date: Mapped[dt.date] = mapped_column(Date, index=True)
     sex: Mapped[str] = mapped_column(String(1))
     birth_place_insee: Mapped[str] = mapped_column(String(5), default="")
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
@@ -80,6 +81,9 @@ class ProvisionalCode(Base):
         Uuid, ForeignKey("holders.id", ondelete="CASCADE"), index=True
     )
     code_hash: Mapped[str] = mapped_column(String(64))
+    # "notice" (LC-1), or "renewal": asked for by a closed or opposed person wanting a space back
+    # (LC-2, LC-5); only a renewal code reopens such a space, at activation.
+    purpose: Mapped[str] = mapped_column(String(12), default="notice")
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -133,13 +133,15 @@ STATES = (NOTIFIED, OPPOSED, OPEN, ACTIVE, SUSPENDED, CLOSED, PURGE_PENDING, PUR
 TRANSITIONS: dict[str, dict[str, str]] = {
     "oppose": {NOTIFIED: OPPOSED},  # LC-2: only until the deadline (checked apart)
     "open": {NOTIFIED: OPEN},  # LC-3: at the deadline, by the jobs run
-    "activate": {NOTIFIED: ACTIVE, OPEN: ACTIVE},  # LC-4: before or after the deadline
+    # LC-4: before or after the deadline; REP-3: a young adult activates the space their
+    # representatives ran (active, but without credentials of their own).
+    "activate": {NOTIFIED: ACTIVE, OPEN: ACTIVE, ACTIVE: ACTIVE},
     "close": {OPEN: CLOSED, ACTIVE: CLOSED, SUSPENDED: CLOSED},  # LC-5, LC-6
     "suspend": {OPEN: SUSPENDED, ACTIVE: SUSPENDED},  # LC-6
     "reinstate": {SUSPENDED: ACTIVE},  # LC-6: the holder objected in time
     "request-purge": {CLOSED: PURGE_PENDING},  # LC-5: purge on express request
     "purge": {CLOSED: PURGED, PURGE_PENDING: PURGED},  # LC-5 (after 10 years), LC-8
-    "renew": {CLOSED: OPEN, OPPOSED: OPEN},  # LC-5, LC-2: asking for a (new) space
+    "renew": {CLOSED: OPEN, OPPOSED: OPEN},  # LC-5, LC-2: back, with a renewal code only
     "decease": {
         NOTIFIED: CLOSED,
         OPEN: CLOSED,

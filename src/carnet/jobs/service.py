@@ -102,6 +102,7 @@ def registered_jobs() -> list[Job]:
 
 def load_jobs() -> None:
     """Import the modules that register jobs, so that every pass sees all of them."""
+    import carnet.accounts.family_jobs
     import carnet.accounts.jobs
     import carnet.audit.jobs
     import carnet.notifications.jobs  # noqa: F401

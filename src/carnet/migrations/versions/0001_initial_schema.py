@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:21:23.424024
+Create Date: 2026-11-25 18:25:26.104091
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('username', name=op.f('uq_holders_username'))
     )
     with op.batch_alter_table('holders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_holders_birth_date'), ['birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_holders_opposition_deadline'), ['opposition_deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_holders_purge_due_on'), ['purge_due_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_holders_state'), ['state'], unique=False)
@@ -300,6 +301,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('holder_id', sa.Uuid(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('purpose', sa.String(length=12), nullable=False),
     sa.Column('issued_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
@@ -450,6 +452,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_holders_state'))
         batch_op.drop_index(batch_op.f('ix_holders_purge_due_on'))
         batch_op.drop_index(batch_op.f('ix_holders_opposition_deadline'))
+        batch_op.drop_index(batch_op.f('ix_holders_birth_date'))
 
     op.drop_table('holders')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:

@@ -1,0 +1,386 @@
+"""The holder API (JSON under /api/v1): opposition, activation, login, closing, renewal, profiles.
+
+A thin edge over `accounts.lifecycle` and `auth.login`: every rule is applied there, so the portal,
+calling the same services, behaves the same. Every route declares exactly one access rule.
+
+Refused attempts that must leave a trace (wrong provisional codes and their lock, failed logins and
+their throttle, audit entries) are committed before the error is raised: the request's transaction
+would otherwise roll them back and an attacker could guess forever.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NoReturn
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from carnet.access.routes import authenticated, public
+from carnet.accounts import family, lifecycle
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder, OppositionProof
+from carnet.accounts.proof import opposition_proof_pdf
+from carnet.accounts.schemas import (
+    ActivationIn,
+    ActivationOut,
+    ChallengeOut,
+    CloseIn,
+    CloseOut,
+    ErrorOut,
+    MeOut,
+    OppositionIn,
+    OppositionOut,
+    ProfileOut,
+    ProfilesOut,
+    RenewalIn,
+    RenewalOut,
+    SessionIn,
+    TokenOut,
+    VerifyIn,
+)
+from carnet.audit.service import record
+from carnet.auth import login
+from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.errors import NotFound
+from carnet.http import db_session, request_id
+from carnet.vault.service import Vault
+
+router = APIRouter(prefix="/api/v1", tags=["holder"])
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorOut} for status in statuses}
+
+
+def _refuse(session: Session, error: Exception) -> NoReturn:
+    """Keep the failure's bookkeeping (counters, locks, audit), then answer with the error."""
+    session.commit()
+    raise error
+
+
+def _throttled(request: Request, session: Session, error: login.TooManyAttempts) -> JSONResponse:
+    """429 with Retry-After, in the shape of every error answer (`carnet.http`)."""
+    session.commit()
+    body = {"code": error.code, "message": error.message, "request_id": request_id(request)}
+    return JSONResponse(
+        {"error": body}, status_code=429, headers={"Retry-After": str(error.retry_after)}
+    )
+
+
+# -- opposition (LC-2) ------------------------------------------------------------------------
+
+
+@router.post(
+    "/opposition",
+    status_code=201,
+    response_model=OppositionOut,
+    dependencies=[public()],  # rule LC-2: opposing never requires logging in
+    responses=_errors(400, 401, 403, 409),
+    summary="Oppose the creation of one's space (INS + provisional code, no login)",
+)
+def oppose(
+    body: OppositionIn, request: Request, session: Session = Depends(db_session)
+) -> OppositionOut:
+    """rule LC-2: until the deadline, with the NIR and the provisional code. 401 wrong code,
+    403 too many wrong codes (locked), 409 code used/replaced/expired, deadline passed or space
+    not in the `notified` state."""
+    settings = _settings(request)
+    check = lifecycle.check_code(session, _vault(request), settings, body.nir, body.code)
+    if check.error is not None:
+        _refuse(session, check.error)
+    assert check.holder is not None
+    proof = lifecycle.oppose(
+        session,
+        settings,
+        check,
+        dmp_only=body.scope == "dmp-migration",
+        actor=Principal(PrincipalKind.HOLDER, check.holder.id),
+    )
+    path = request.app.url_path_for("opposition_proof", proof_id=str(proof.id))
+    return OppositionOut(proof_url=f"{settings.base_url}{path}", opposed_at=proof.opposed_at)
+
+
+@router.get(
+    "/opposition/{proof_id}/proof.pdf",
+    name="opposition_proof",
+    dependencies=[public()],  # rule LC-2: the random proof id is the capability
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **_errors(404)},
+    summary="The PDF proof of an opposition",
+)
+def opposition_proof(
+    proof_id: str, request: Request, session: Session = Depends(db_session)
+) -> Response:
+    """rule LC-2: date and time of the opposition (Europe/Paris), name, masked NIR."""
+    try:
+        key = uuid.UUID(proof_id)
+    except ValueError:
+        raise NotFound("No such proof of opposition.") from None
+    proof = session.get(OppositionProof, key)
+    holder = session.get(Holder, proof.holder_id) if proof is not None else None
+    if proof is None or holder is None:
+        raise NotFound("No such proof of opposition.")
+    # The scope is not stored with the proof: an opposed space means the space itself was opposed.
+    scope = (
+        "dmp-migration"
+        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
+        else "space"
+    )
+    pdf = opposition_proof_pdf(
+        proof_id=proof.id,
+        opposed_at=proof.opposed_at,
+        first_names=holder.first_names,
+        birth_name=holder.birth_name,
+        nir=holder.nir,
+        scope=scope,
+        timezone=_settings(request).timezone,
+    )
+    # ACC-8: downloads are recorded.
+    record(
+        session,
+        SYSTEM,
+        "account.opposition-proof-download",
+        holder_id=holder.id,
+        target_type="OppositionProof",
+        target_id=str(proof.id),
+        request_id=request_id(request),
+    )
+    day = proof.opposed_at.date().isoformat()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="carnet-opposition-{day}.pdf"'},
+    )
+
+
+# -- activation (LC-4) ------------------------------------------------------------------------
+
+
+@router.post(
+    "/activation",
+    status_code=201,
+    response_model=ActivationOut,
+    dependencies=[public()],
+    responses=_errors(400, 401, 403, 409),
+    summary="Activate one's space and choose credentials",
+)
+def activate(
+    body: ActivationIn, request: Request, session: Session = Depends(db_session)
+) -> ActivationOut:
+    """rule LC-4: NIR + provisional code + birth date. 400 weak password (field `password`) or
+    birth date mismatch, 401 wrong code, 403 minor or locked, 409 code used/replaced/expired,
+    username taken, space opposed, closed or awaiting erasure (LC-5)."""
+    settings = _settings(request)
+    check = lifecycle.check_code(session, _vault(request), settings, body.nir, body.code)
+    if check.error is not None:
+        _refuse(session, check.error)
+    holder = lifecycle.activate(
+        session,
+        settings,
+        check,
+        birth_date=body.birth_date,
+        username=body.username,
+        password=body.password,
+        email=body.email,
+    )
+    return ActivationOut(state=holder.state, username=holder.username or "")
+
+
+# -- login, logout ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/session",
+    response_model=ChallengeOut,
+    dependencies=[public()],
+    responses=_errors(400, 401, 403, 409, 429),
+    summary="Log in, step 1: username and password; a one-time code is e-mailed",
+)
+def start_session(
+    body: SessionIn, request: Request, session: Session = Depends(db_session)
+) -> ChallengeOut | JSONResponse:
+    """401 wrong username or password (same answer either way), 403 space not active,
+    429 too many failures (Retry-After)."""
+    outcome = login.start_login(
+        session,
+        _vault(request),
+        _settings(request),
+        PrincipalKind.HOLDER,
+        body.username,
+        body.password,
+        request_id=request_id(request),
+    )
+    if isinstance(outcome.error, login.TooManyAttempts):
+        return _throttled(request, session, outcome.error)
+    if outcome.error is not None:
+        _refuse(session, outcome.error)
+    assert outcome.value is not None
+    return ChallengeOut(challenge=outcome.value.challenge, expires_in=outcome.value.expires_in)
+
+
+@router.post(
+    "/session/verify",
+    response_model=TokenOut,
+    dependencies=[public()],
+    responses=_errors(400, 401, 403, 409, 429),
+    summary="Log in, step 2: the e-mailed code gives a bearer token",
+)
+def verify_session(
+    body: VerifyIn, request: Request, session: Session = Depends(db_session)
+) -> TokenOut | JSONResponse:
+    """401 wrong code (5 tries per challenge), expired or dead challenge; 409 code already used;
+    429 too many failures for this username. ACC-8: the login is recorded."""
+    outcome = login.verify_login(
+        session,
+        _vault(request),
+        _settings(request),
+        body.challenge,
+        body.code,
+        request_id=request_id(request),
+    )
+    if isinstance(outcome.error, login.TooManyAttempts):
+        return _throttled(request, session, outcome.error)
+    if outcome.error is not None:
+        _refuse(session, outcome.error)
+    assert outcome.value is not None
+    return TokenOut(access_token=outcome.value.access_token, expires_in=outcome.value.expires_in)
+
+
+@router.delete(
+    "/session",
+    status_code=204,
+    response_class=Response,
+    responses=_errors(401, 403),
+    summary="Log out everywhere: every token of the holder stops working",
+)
+def end_sessions(
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session),
+) -> Response:
+    login.logout_everywhere(
+        session, principal, holder_id=principal.id, request_id=request_id(request)
+    )
+    return Response(status_code=204)
+
+
+# -- the holder's own space -------------------------------------------------------------------
+
+
+@router.get(
+    "/me",
+    response_model=MeOut,
+    responses=_errors(401, 403, 404),
+    summary="The holder's identity, state and dates",
+)
+def me(
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session),
+) -> MeOut:
+    holder = lifecycle.get_holder(session, principal.id)
+    return MeOut(
+        holder_id=holder.id,
+        nir=holder.nir,
+        birth_name=holder.birth_name,
+        first_names=holder.first_names,
+        birth_date=holder.birth_date,
+        sex=holder.sex,
+        birth_place_insee=holder.birth_place_insee,
+        ins_qualified=holder.ins_qualified,
+        email=holder.email,
+        username=holder.username,
+        state=holder.state,
+        notified_on=holder.notified_on,
+        opposition_deadline=holder.opposition_deadline,
+        activated_at=holder.activated_at,
+        closed_on=holder.closed_on,
+        purge_due_on=holder.purge_due_on,
+        dmp_migration_opposed=holder.dmp_migration_opposed,
+    )
+
+
+@router.post(
+    "/me/close",
+    response_model=CloseOut,
+    responses=_errors(400, 401, 403, 409),
+    summary="Close one's space (and ask for its erasure)",
+)
+def close_space(
+    body: CloseIn,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session),
+) -> CloseOut:
+    """rule LC-5: closed at once; archive kept 10 years, or erased at the next daily jobs run when
+    `purge` is true. Every token of the holder is revoked. Only the holder may close (REP-4)."""
+    holder = lifecycle.get_holder(session, principal.id)
+    lifecycle.close(session, _settings(request), holder, principal, purge=body.purge)
+    login.logout_everywhere(
+        session,
+        principal,
+        holder_id=holder.id,
+        reason="space-closed",
+        request_id=request_id(request),
+    )
+    return CloseOut(state=holder.state, purge_due_on=holder.purge_due_on)
+
+
+@router.post(
+    "/renewal",
+    status_code=202,
+    response_model=RenewalOut,
+    dependencies=[public()],
+    responses=_errors(400),
+    summary="Ask for a new provisional code",
+)
+def renewal(
+    body: RenewalIn, request: Request, session: Session = Depends(db_session)
+) -> RenewalOut:
+    """Expired code, or a closed or opposed person asking for a space (LC-2, LC-5). The answer is
+    the same whether or not the NIR is known: the code goes only to the addresses on record."""
+    lifecycle.renew(session, _vault(request), _settings(request), body.nir)
+    return RenewalOut()
+
+
+@router.get(
+    "/me/profiles",
+    response_model=ProfilesOut,
+    responses=_errors(401, 403, 404),
+    summary="The holder's own space and the spaces they manage",
+)
+def profiles(
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session),
+) -> ProfilesOut:
+    """Own space, then the spaces they manage (`accounts.family.managed_spaces`): minors of whom
+    they are an accepted representative (REP-1, REP-3), protected adults under their guardianship
+    (REP-5), and people they help as an accepted caregiver (REP-4)."""
+    holder = lifecycle.get_holder(session, principal.id)
+    found = [_profile(holder, "self")]
+    managed = family.managed_spaces(session, holder.id, settings=_settings(request))
+    found += [_profile(other, relation) for other, relation in managed]
+    return ProfilesOut(profiles=found)
+
+
+def _profile(holder: Holder, relation: family.Relation) -> ProfileOut:
+    return ProfileOut(
+        holder_id=holder.id,
+        first_names=holder.first_names,
+        birth_name=holder.birth_name,
+        relation=relation,
+        state=holder.state,
+    )

@@ -1,0 +1,38 @@
+"""Daily jobs of representatives and caregivers (rules REP-1, REP-3, REP-4).
+
+Registered on import; `carnet.jobs.service.load_jobs` must import this module.
+"""
+
+from __future__ import annotations
+
+from carnet.accounts import family
+from carnet.jobs.service import JobContext, job
+from carnet.vault.service import Vault
+
+BATCH = 1000
+
+
+@job("accounts.invitations-expire", period="daily")
+def expire_invitations(ctx: JobContext) -> str:
+    """REP-1, REP-4: pending invitations past their expiry become "expired"."""
+    total = 0
+    while True:
+        with ctx.database.transaction() as session:
+            expired = family.expire_invitations(session, ctx.now, limit=BATCH)
+        total += expired
+        if expired < BATCH:
+            return f"{total} invitation(s) expired"
+
+
+@job("accounts.majority", period="daily")
+def majority(ctx: JobContext) -> str:
+    """REP-3: on the 18th birthday (or the first run after it) representatives lose access and the
+    young adult receives a provisional code for the same space."""
+    vault = Vault.from_settings(ctx.settings)
+    total = 0
+    while True:
+        with ctx.database.transaction() as session:
+            done = family.reach_majority(session, vault, ctx.settings, ctx.as_of, limit=BATCH)
+        total += done
+        if done < BATCH:
+            return f"{total} young adult(s) came of age"

@@ -1,0 +1,110 @@
+"""The PDF proof of an opposition (rule LC-2), downloadable without login through its random id.
+
+The proof states who opposed (name and a masked NIR: the full number is never printed, so a proof
+that goes astray does not give the INS away), what was opposed and when (Europe/Paris time).
+It is rendered on demand from the opposition row: nothing is stored but the row itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+import uuid
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+
+NIR_MASK = "••••"
+# The PDF core fonts (no font file to ship) cover Windows-1252: French text and the mask bullet.
+_ENCODING = "windows-1252"
+
+SCOPE_TEXT = {
+    "space": "à la création de son espace santé Carnet (règle LC-2)",
+    "dmp-migration": (
+        "à la reprise de son ancien dossier médical partagé (DMP) dans son espace santé (règle LC-3)"
+    ),
+}
+
+
+def masked_nir(nir: str) -> str:
+    """The first 5 characters (sex, year and month of birth) and a mask: enough to recognise it."""
+    return nir[:5] + NIR_MASK
+
+
+def _printable(text: str) -> str:
+    """What the core fonts can print: accents kept, other scripts reduced to their base letters."""
+    try:
+        text.encode(_ENCODING)
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for char in text:
+        try:
+            char.encode(_ENCODING)
+            out.append(char)
+        except UnicodeEncodeError:
+            base = "".join(
+                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+            )
+            try:
+                base.encode(_ENCODING)
+                out.append(base or "?")
+            except UnicodeEncodeError:
+                out.append("?")
+    return "".join(out)
+
+
+def opposition_proof_pdf(
+    *,
+    proof_id: uuid.UUID,
+    opposed_at: dt.datetime,
+    first_names: str,
+    birth_name: str,
+    nir: str,
+    scope: str,
+    timezone: str = "Europe/Paris",
+) -> bytes:
+    """Render the proof. The document is in French, the language of every notice (LC-1)."""
+    local = opposed_at.astimezone(ZoneInfo(timezone))
+    pdf = FPDF(format="A4")
+    pdf.core_fonts_encoding = _ENCODING
+    pdf.set_creation_date(opposed_at)
+    # Document metadata carries no personal data: it is shown by viewers and indexed by systems.
+    pdf.set_title("Attestation d'opposition")
+    pdf.set_author("Carnet")
+    pdf.set_margins(20, 20, 20)
+    pdf.add_page()
+
+    pdf.set_font("helvetica", style="B", size=18)
+    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", style="B", size=15)
+    pdf.cell(0, 10, "Attestation d'opposition", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+
+    pdf.set_font("helvetica", size=11)
+    rows = (
+        ("Nom de naissance", birth_name),
+        ("Prénoms", first_names),
+        ("N° de sécurité sociale", masked_nir(nir)),
+        ("Date de l'opposition", local.strftime("%d/%m/%Y")),
+        ("Heure de l'opposition", f"{local.strftime('%H:%M:%S')} (fuseau {timezone})"),
+        ("Référence", str(proof_id)),
+    )
+    for label, value in rows:
+        pdf.set_font("helvetica", style="B", size=11)
+        pdf.cell(60, 8, _printable(label) + " :")
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 8, _printable(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+
+    what = SCOPE_TEXT.get(scope, SCOPE_TEXT["space"])
+    text = (
+        f"Carnet atteste que la personne désignée ci-dessus s'est opposée {what}, le "
+        f"{local.strftime('%d/%m/%Y')} à {local.strftime('%H:%M')}.\n\n"
+        "Cette opposition a été enregistrée sans connexion, avec le numéro de sécurité sociale et "
+        "le code provisoire reçu par courrier ou par courriel.\n\n"
+        "Elle peut être retirée à tout moment en demandant la création de l'espace santé."
+    )
+    pdf.multi_cell(0, 6, _printable(text), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

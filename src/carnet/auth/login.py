@@ -1,0 +1,422 @@
+"""Logging in: a password, then a 6-digit one-time code e-mailed to the account; rate limited.
+
+Two steps: `start_login` checks the password and e-mails a code, answering an opaque challenge;
+`verify_login` exchanges challenge + code for a bearer token. The code is stored only as a keyed hash
+bound to its challenge, so a copy of the database cannot be used to test the million possible codes.
+
+Failures are counted per username in the `Throttle` table, shared by every app server: after
+`login_max_failures` wrong passwords or wrong codes within `login_lock_minutes`, the username is
+locked for `login_lock_minutes` (HTTP 429 with Retry-After). Wrong codes count too, otherwise one
+who knows the password could open challenge after challenge to guess the code.
+
+The kind of principal is a parameter: holders now, professionals register their own account source
+later (`register_accounts`). Functions never raise for a refused attempt: they return an `Outcome`
+whose error the caller raises *after committing*, so counters, locks and audit entries persist
+(ACC-8: logins, and failed logins, are recorded in the holder's audit chain).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import math
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from carnet import clock
+from carnet.accounts import lifecycle
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder, LoginChallenge, Throttle
+from carnet.audit.service import record
+from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.service import issue_token, revoke_all
+from carnet.config import Settings
+from carnet.db import new_id
+from carnet.errors import CarnetError, Conflict, Forbidden, Unauthenticated
+from carnet.notifications.service import enqueue
+from carnet.vault.service import Vault
+
+OTP_KEY = "otp"  # the system key of the keyed hashes of challenges and one-time codes
+OTP_DIGITS = 6
+OTP_MAX_ATTEMPTS = 5  # wrong codes per challenge; then the challenge is dead
+MAX_USERNAME = 64
+
+BAD_CREDENTIALS = "The username or the password is not correct."
+
+T = TypeVar("T")
+
+
+class TooManyAttempts(CarnetError):
+    """Too many failures for this username: locked for a while (HTTP 429 + Retry-After)."""
+
+    code = "too-many-attempts"
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """A login step's result: `value`, or `error` to raise once the session is committed."""
+
+    value: T | None = None
+    error: CarnetError | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """What logging in needs to know about a principal, whatever its kind."""
+
+    kind: PrincipalKind
+    id: uuid.UUID
+    username: str
+    password_hash: str | None
+    email: str | None
+    # The space whose audit chain records the login and whose purge deletes the e-mail (holders).
+    holder_id: uuid.UUID | None
+    # Why this account may not log in now (a closed or suspended space…); None when it may.
+    refusal: CarnetError | None
+
+
+@dataclass(frozen=True)
+class AccountSource:
+    by_username: Callable[[Session, str], Account | None]
+    by_id: Callable[[Session, uuid.UUID], Account | None]
+
+
+_SOURCES: dict[PrincipalKind, AccountSource] = {}
+
+
+def register_accounts(kind: PrincipalKind, source: AccountSource) -> None:
+    """Let principals of `kind` log in (professionals will register theirs)."""
+    _SOURCES[kind] = source
+
+
+def _source(kind: PrincipalKind) -> AccountSource:
+    try:
+        return _SOURCES[kind]
+    except KeyError:
+        raise ValueError(f"no login for principals of kind {kind.value}") from None
+
+
+def _holder_account(holder: Holder) -> Account:
+    refusal: CarnetError | None = None
+    if holder.state != account_rules.ACTIVE:
+        message = lifecycle.STATE_MESSAGES.get(holder.state, f"This space is {holder.state}.")
+        refusal = Forbidden(f"{message} It cannot be used to log in.", code=f"state-{holder.state}")
+    return Account(
+        kind=PrincipalKind.HOLDER,
+        id=holder.id,
+        username=holder.username or "",
+        password_hash=holder.password_hash,
+        email=holder.email,
+        holder_id=holder.id,
+        refusal=refusal,
+    )
+
+
+def _holder_by_username(session: Session, username: str) -> Account | None:
+    holder = session.scalars(select(Holder).where(Holder.username == username)).first()
+    return _holder_account(holder) if holder is not None else None
+
+
+def _holder_by_id(session: Session, holder_id: uuid.UUID) -> Account | None:
+    holder = session.get(Holder, holder_id)
+    return _holder_account(holder) if holder is not None else None
+
+
+register_accounts(PrincipalKind.HOLDER, AccountSource(_holder_by_username, _holder_by_id))
+
+
+# -- throttling -------------------------------------------------------------------------------
+
+
+def normalize_username(username: str) -> str:
+    """Usernames are stored lower-case (activation, LC-4)."""
+    return username.strip().lower()
+
+
+def throttle_key(kind: PrincipalKind, username: str) -> str:
+    """`login:<username>` for holders, `login:<kind>:<username>` for the other kinds."""
+    if kind is PrincipalKind.HOLDER:
+        return f"login:{username}"
+    return f"login:{kind.value}:{username}"
+
+
+def locked_for(session: Session, key: str) -> int | None:
+    """Seconds left of the lock on `key`, or None when it is not locked."""
+    row = session.get(Throttle, key)
+    now = clock.now()
+    if row is None or row.locked_until is None or row.locked_until <= now:
+        return None
+    return max(1, math.ceil((row.locked_until - now).total_seconds()))
+
+
+def note_failure(session: Session, settings: Settings, key: str) -> bool:
+    """Count a failure on `key`; lock it after too many within the window. True when now locked."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = clock.now()
+    session.execute(
+        insert(Throttle)
+        .values(key=key, failures=0, window_start=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.scalars(
+        select(Throttle)
+        .where(Throttle.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    window = dt.timedelta(minutes=settings.login_lock_minutes)
+    if now - row.window_start > window:
+        row.failures = 0
+        row.window_start = now
+    row.failures += 1
+    if row.failures >= settings.login_max_failures:
+        row.locked_until = now + window
+        row.failures = 0
+        row.window_start = now
+    session.flush()
+    return row.locked_until is not None and row.locked_until > now
+
+
+def clear_failures(session: Session, key: str) -> None:
+    row = session.get(Throttle, key)
+    if row is not None:
+        session.delete(row)
+
+
+def _too_many(seconds: int) -> TooManyAttempts:
+    minutes = max(1, math.ceil(seconds / 60))
+    return TooManyAttempts(
+        f"Too many failed attempts: logging in is blocked for {minutes} minute(s).",
+        retry_after=seconds,
+    )
+
+
+# -- the two steps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginStarted:
+    challenge: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class LoginDone:
+    access_token: str
+    expires_in: int
+    principal: Principal
+
+
+def _challenge_hash(session: Session, vault: Vault, challenge: str) -> str:
+    return vault.keyed_hash(session, OTP_KEY, f"challenge|{challenge}")
+
+
+def _otp_hash(session: Session, vault: Vault, challenge_id: uuid.UUID, code: str) -> str:
+    return vault.keyed_hash(session, OTP_KEY, f"otp|{challenge_id}|{code}")
+
+
+def otp_text(code: str, minutes: int) -> str:
+    """The e-mail carrying the code, in French (the default language of what holders read)."""
+    return "\n".join(
+        [
+            "Bonjour,",
+            "",
+            f"Votre code de connexion à Carnet : {code}",
+            "",
+            f"Il est valable {minutes} minutes et ne sert qu'une fois. Ne le communiquez à "
+            "personne : Carnet ne vous le demandera jamais.",
+            "Si vous n'êtes pas à l'origine de cette connexion, changez votre mot de passe.",
+        ]
+    )
+
+
+def _audit_failure(
+    session: Session, account: Account | None, reason: str, request_id: str | None
+) -> None:
+    """ACC-8: a failed login is recorded in the space's chain (the system chain when unknown)."""
+    record(
+        session,
+        SYSTEM,
+        "auth.login-failure",
+        holder_id=account.holder_id if account is not None else None,
+        target_type="Account" if account is not None else None,
+        target_id=f"{account.kind.value}/{account.id}" if account is not None else None,
+        reason=reason,
+        request_id=request_id,
+    )
+
+
+def start_login(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    kind: PrincipalKind,
+    username: str,
+    password: str,
+    *,
+    request_id: str | None = None,
+) -> Outcome[LoginStarted]:
+    """Step 1: check the password, e-mail a one-time code, answer an opaque challenge.
+
+    An unknown username and a wrong password get the same answer at the same cost.
+    """
+    source = _source(kind)
+    username = normalize_username(username)
+    key = throttle_key(kind, username[:MAX_USERNAME])
+    wait = locked_for(session, key)
+    if wait is not None:
+        return Outcome(error=_too_many(wait))
+    account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
+    if not lifecycle.verify_password(account.password_hash if account else None, password):
+        note_failure(session, settings, key)
+        _audit_failure(session, account, "bad-password", request_id)
+        return Outcome(error=Unauthenticated(BAD_CREDENTIALS, code="bad-credentials"))
+    assert account is not None  # verify_password is False without a stored hash
+    if account.refusal is not None:
+        _audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
+        return Outcome(error=account.refusal)
+    if not account.email:
+        return Outcome(
+            error=Conflict(
+                "No e-mail address is known for this account: the login code cannot be sent.",
+                code="no-email",
+            )
+        )
+    challenge = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(10**OTP_DIGITS):0{OTP_DIGITS}d}"
+    now = clock.now()
+    row = LoginChallenge(
+        id=new_id(),
+        challenge_hash=_challenge_hash(session, vault, challenge),
+        principal_kind=kind.value,
+        principal_id=account.id,
+        created_at=now,
+        expires_at=now + dt.timedelta(minutes=settings.otp_ttl_minutes),
+        attempts=0,
+    )
+    row.otp_hash = _otp_hash(session, vault, row.id, code)
+    session.add(row)
+    enqueue(
+        session,
+        kind="auth.login-code",
+        recipient=account.email,
+        subject="Votre code de connexion Carnet",
+        body_text=otp_text(code, settings.otp_ttl_minutes),
+        holder_id=account.holder_id,
+    )
+    session.flush()
+    return Outcome(LoginStarted(challenge, settings.otp_ttl_minutes * 60))
+
+
+def verify_login(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    challenge: str,
+    code: str,
+    *,
+    request_id: str | None = None,
+) -> Outcome[LoginDone]:
+    """Step 2: challenge + e-mailed code → bearer token. At most 5 tries per challenge."""
+    row = session.scalars(
+        select(LoginChallenge)
+        .where(LoginChallenge.challenge_hash == _challenge_hash(session, vault, challenge))
+        .with_for_update()
+    ).first()
+    if row is None:
+        return Outcome(
+            error=Unauthenticated(
+                "This login attempt is unknown or has ended: log in again.", code="bad-challenge"
+            )
+        )
+    if row.used_at is not None:
+        return Outcome(
+            error=Conflict("This login code was already used: log in again.", code="challenge-used")
+        )
+    if row.expires_at <= clock.now():
+        return Outcome(
+            error=Unauthenticated(
+                "This login code has expired: log in again.", code="challenge-expired"
+            )
+        )
+    if row.attempts >= OTP_MAX_ATTEMPTS:
+        return Outcome(
+            error=Unauthenticated(
+                "Too many wrong codes for this login attempt: log in again.",
+                code="challenge-dead",
+            )
+        )
+    kind = PrincipalKind(row.principal_kind)
+    account = _source(kind).by_id(session, row.principal_id)
+    if account is None:  # the space was purged in between
+        return Outcome(
+            error=Unauthenticated(
+                "This login attempt is unknown or has ended: log in again.", code="bad-challenge"
+            )
+        )
+    key = throttle_key(kind, account.username)
+    wait = locked_for(session, key)
+    if wait is not None:
+        return Outcome(error=_too_many(wait))
+    typed = code.strip()
+    if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
+        row.attempts += 1
+        note_failure(session, settings, key)
+        _audit_failure(session, account, "bad-otp", request_id)
+        left = OTP_MAX_ATTEMPTS - row.attempts
+        hint = f"{left} attempt(s) left." if left > 0 else "No attempt left: log in again."
+        return Outcome(error=Unauthenticated(f"The code is not correct. {hint}", code="bad-code"))
+    if account.refusal is not None:
+        row.used_at = clock.now()
+        _audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
+        return Outcome(error=account.refusal)
+    row.used_at = clock.now()
+    principal = Principal(kind, account.id)
+    ttl = dt.timedelta(minutes=settings.token_ttl_minutes)
+    token, token_row = issue_token(session, principal, ttl=ttl, label="login")
+    clear_failures(session, key)
+    record(
+        session,
+        principal,
+        "auth.login",
+        holder_id=account.holder_id,
+        target_type="ApiToken",
+        target_id=str(token_row.id),
+        request_id=request_id,
+    )
+    return Outcome(LoginDone(token, int(ttl.total_seconds()), principal))
+
+
+def logout_everywhere(
+    session: Session,
+    principal: Principal,
+    *,
+    holder_id: uuid.UUID | None = None,
+    reason: str = "logout",
+    request_id: str | None = None,
+) -> int:
+    """Every token of the principal stops working at once (ACC-8: recorded). Returns how many."""
+    count = revoke_all(session, principal.kind, principal.id)
+    record(
+        session,
+        principal,
+        "auth.logout",
+        holder_id=holder_id,
+        target_type="ApiToken",
+        reason=f"{reason}:{count}",
+        request_id=request_id,
+    )
+    return count
