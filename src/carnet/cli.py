@@ -79,8 +79,7 @@ def serve(
 
 def _register_domains() -> None:
     from carnet.accounts import cli as accounts_cli
-    from carnet.accounts import family_cli
-    from carnet.accounts import roster_cli
+    from carnet.accounts import family_cli, roster_cli
     from carnet.audit import cli as audit_cli
     from carnet.auth import cli as auth_cli
     from carnet.demo import cli as demo_cli
@@ -89,7 +88,15 @@ def _register_domains() -> None:
     from carnet.vault import cli as vault_cli
 
     for module in (
-        accounts_cli, roster_cli, audit_cli, auth_cli, demo_cli, jobs_cli, notifications_cli, vault_cli
+        accounts_cli,
+        family_cli,
+        roster_cli,
+        audit_cli,
+        auth_cli,
+        demo_cli,
+        jobs_cli,
+        notifications_cli,
+        vault_cli,
     ):
         module.register(app)
 

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -56,7 +57,11 @@ def get_database(request: Request) -> Database:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work, committed before the response is sent (audit entries included)."""
+    """The request's unit of work, committed before the response is sent (audit entries included).
+
+    Always declare it as `Depends(db_session, scope="function")`: FastAPI otherwise runs the commit
+    after the response has left (a test enforces this on every route).
+    """
     with get_database(request).transaction() as session:
         yield session
 
@@ -107,6 +112,21 @@ def install(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
         return _error_response(request, exc.status_code, exc.code, exc.message, field=exc.field)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # A concurrent request won a race on a unique key: nothing was written; retrying is safe.
+        log.warning("integrity conflict", extra={"request_id": request_id(request)})
+        return _error_response(
+            request, 409, "conflict", "The change conflicts with data saved meanwhile; try again."
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> Response:
+        log.error("database error", extra={"request_id": request_id(request)})
+        return _error_response(
+            request, 503, "database-unavailable", "The service is temporarily unavailable."
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

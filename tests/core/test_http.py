@@ -99,3 +99,49 @@ def test_openapi_is_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["info"]["title"] == "Carnet"
     assert "/healthz" in spec["paths"]
+
+
+def _walk(dependant):  # type: ignore[no-untyped-def]
+    for dep in dependant.dependencies:
+        yield dep
+        yield from _walk(dep)
+
+
+def test_every_session_commits_before_the_response(app) -> None:  # type: ignore[no-untyped-def]
+    """ACC-8: the audit entry of a read is durable before the data leaves. FastAPI runs the exit
+    code of `yield` dependencies after the response unless they are function-scoped."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from carnet.http import db_session
+
+    late = []
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        dependant = getattr(context, "dependant", None) or context.original_route.dependant
+        for dep in _walk(dependant):
+            if dep.call is db_session and dep.scope != "function":
+                late.append(context.path)
+    assert late == []
+
+
+def test_a_failing_commit_is_not_reported_as_success(app, database) -> None:  # type: ignore[no-untyped-def]
+    from fastapi import Depends
+    from sqlalchemy.orm import Session
+
+    from carnet.access.routes import public
+    from carnet.accounts.models import Operator
+    from carnet.http import db_session
+
+    with database.transaction() as session:
+        session.add(Operator(name="taken"))
+
+    @app.post("/dup", dependencies=[public()])
+    def dup(session: Session = Depends(db_session, scope="function")) -> dict[str, str]:
+        session.add(Operator(name="taken"))  # unique name: fails at commit, after the endpoint
+        return {"status": "ok"}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/dup")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"

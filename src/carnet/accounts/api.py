@@ -92,7 +92,7 @@ def _throttled(request: Request, session: Session, error: login.TooManyAttempts)
     summary="Oppose the creation of one's space (INS + provisional code, no login)",
 )
 def oppose(
-    body: OppositionIn, request: Request, session: Session = Depends(db_session)
+    body: OppositionIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> OppositionOut:
     """rule LC-2: until the deadline, with the NIR and the provisional code. 401 wrong code,
     403 too many wrong codes (locked), 409 code used/replaced/expired, deadline passed or space
@@ -122,7 +122,7 @@ def oppose(
     summary="The PDF proof of an opposition",
 )
 def opposition_proof(
-    proof_id: str, request: Request, session: Session = Depends(db_session)
+    proof_id: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> Response:
     """rule LC-2: date and time of the opposition (Europe/Paris), name, masked NIR."""
     try:
@@ -178,7 +178,7 @@ def opposition_proof(
     summary="Activate one's space and choose credentials",
 )
 def activate(
-    body: ActivationIn, request: Request, session: Session = Depends(db_session)
+    body: ActivationIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> ActivationOut:
     """rule LC-4: NIR + provisional code + birth date. 400 weak password (field `password`) or
     birth date mismatch, 401 wrong code, 403 minor or locked, 409 code used/replaced/expired,
@@ -210,7 +210,7 @@ def activate(
     summary="Log in, step 1: username and password; a one-time code is e-mailed",
 )
 def start_session(
-    body: SessionIn, request: Request, session: Session = Depends(db_session)
+    body: SessionIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> ChallengeOut | JSONResponse:
     """401 wrong username or password (same answer either way), 403 space not active,
     429 too many failures (Retry-After)."""
@@ -239,7 +239,7 @@ def start_session(
     summary="Log in, step 2: the e-mailed code gives a bearer token",
 )
 def verify_session(
-    body: VerifyIn, request: Request, session: Session = Depends(db_session)
+    body: VerifyIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> TokenOut | JSONResponse:
     """401 wrong code (5 tries per challenge), expired or dead challenge; 409 code already used;
     429 too many failures for this username. ACC-8: the login is recorded."""
@@ -269,7 +269,7 @@ def verify_session(
 def end_sessions(
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     login.logout_everywhere(
         session, principal, holder_id=principal.id, request_id=request_id(request)
@@ -288,7 +288,7 @@ def end_sessions(
 )
 def me(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> MeOut:
     holder = lifecycle.get_holder(session, principal.id)
     return MeOut(
@@ -322,7 +322,7 @@ def close_space(
     body: CloseIn,
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> CloseOut:
     """rule LC-5: closed at once; archive kept 10 years, or erased at the next daily jobs run when
     `purge` is true. Every token of the holder is revoked. Only the holder may close (REP-4)."""
@@ -347,7 +347,7 @@ def close_space(
     summary="Ask for a new provisional code",
 )
 def renewal(
-    body: RenewalIn, request: Request, session: Session = Depends(db_session)
+    body: RenewalIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> RenewalOut:
     """Expired code, or a closed or opposed person asking for a space (LC-2, LC-5). The answer is
     the same whether or not the NIR is known: the code goes only to the addresses on record."""
@@ -364,7 +364,7 @@ def renewal(
 def profiles(
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> ProfilesOut:
     """Own space, then the spaces they manage (`accounts.family.managed_spaces`): minors of whom
     they are an accepted representative (REP-1, REP-3), protected adults under their guardianship

@@ -67,7 +67,7 @@ def invite_representative(
     body: NirIn,
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> RepresentationOut:
     """Only the managing representative may invite; the invitee must have an active space."""
     rep = family.invite_second_representative(
@@ -89,7 +89,7 @@ def invite_representative(
 )
 def my_invitations(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[InvitationOut]:
     return [
         InvitationOut(
@@ -131,7 +131,7 @@ def accept_invitation(
     invitation_id: uuid.UUID,
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> InvitationAnswerOut:
     return _answer(session, _settings(request), principal, invitation_id, True)
 
@@ -145,7 +145,7 @@ def refuse_invitation(
     invitation_id: uuid.UUID,
     request: Request,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> InvitationAnswerOut:
     return _answer(session, _settings(request), principal, invitation_id, False)
 
@@ -174,7 +174,7 @@ def invite_caregiver(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> CaregiverOut:
     settings = _settings(request)
     holder, relation = family.resolve_space(
@@ -192,7 +192,7 @@ def list_caregivers(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[CaregiverOut]:
     holder, _relation = family.resolve_space(
         session, principal, x_carnet_space, "read-caregivers", settings=_settings(request)
@@ -213,7 +213,7 @@ def revoke_caregiver(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "manage-caregivers", settings=_settings(request)
@@ -240,7 +240,7 @@ def get_wishes(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> WishesOut:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "wishes.read", settings=_settings(request)
@@ -270,7 +270,7 @@ def add_emergency_contact(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> WishOut:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
@@ -290,7 +290,7 @@ def update_emergency_contact(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> WishOut:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
@@ -319,7 +319,7 @@ def put_wish(
     body: Annotated[dict[str, Any], Body(examples=[{"choice": "donor", "note": ""}])],
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> WishOut:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
@@ -336,7 +336,7 @@ def delete_wish(
     request: Request,
     x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "wishes.update", settings=_settings(request)

@@ -1,0 +1,254 @@
+"""Printing the postal notices: pending letters become one PDF batch file to send to the printer.
+
+A notice goes by post when no e-mail address is known (rule LC-1; for a minor, the managing
+representative's address, LC-7). Until it is printed, the letter's content — it carries the
+provisional code — is sealed under a system key. Rendering opens it, writes the batch file
+(temporary file, fsync, rename, mode 0600: it contains codes), then wipes the sealed content and
+records when and into which file the letter went. A crash between the file and the commit leaves
+a file whose letters are rendered again next time: a letter may be printed twice, never lost.
+
+One file holds at most `DEFAULT_LIMIT` letters (fpdf2 builds a document in memory); `render_all`
+writes as many files as needed, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import textwrap
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fpdf import FPDF
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from carnet import clock
+from carnet.accounts import notices
+from carnet.accounts.models import PostalLetter
+from carnet.config import Settings
+from carnet.db import Database
+from carnet.jobs.service import JobContext, job
+from carnet.vault.service import Vault
+
+LETTERS_DIR = "letters"
+DEFAULT_LIMIT = 5000
+SENDER = ("Carnet - votre espace santé", "Service des espaces santé")
+
+# Page layout (A4, millimetres): the address sits in the window of a DL envelope.
+_LEFT = 20.0
+_ADDRESS_X = 110.0
+_ADDRESS_Y = 50.0
+_BODY_Y = 105.0
+_BODY_WIDTH = 170.0
+_ADDRESS_WIDTH = 85.0
+_LINE = 5.5
+_MAX_ADDRESS_LINES = 7
+
+# Characters French text uses that latin-1 (the core PDF fonts) lacks.
+_REPLACEMENTS = str.maketrans(
+    {
+        "œ": "oe",
+        "Œ": "OE",
+        "’": "'",
+        "‘": "'",
+        "“": '"',
+        "”": '"',
+        "–": "-",
+        "—": "-",
+        "…": "...",
+        "€": "EUR",
+        "\u202f": " ",
+        "\u2009": " ",
+    }
+)
+
+
+def latin1(text: str) -> str:
+    """`text` in the characters the core PDF fonts can draw (latin-1): French accents stay,
+    typographic quotes and ligatures are spelled out, other letters lose their accents, and what
+    is left becomes "?"."""
+    text = text.translate(_REPLACEMENTS)
+    try:
+        text.encode("latin-1")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for char in text:
+        if ord(char) < 256:
+            out.append(char)
+            continue
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        out.append(base if base and all(ord(c) < 256 for c in base) else "?")
+    return "".join(out)
+
+
+@dataclass
+class RenderReport:
+    """What a rendering run produced: the batch files and how many letters they hold."""
+
+    files: list[Path] = field(default_factory=list)
+    letters: int = 0
+
+
+class _Pdf:
+    """A batch of letters, one A4 page each, with a core font (no font files to ship)."""
+
+    def __init__(self, day_text: str) -> None:
+        self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_creator("Carnet")
+        self.pdf.set_title("Carnet - courriers")
+        self.pdf.set_font("Helvetica", size=10)
+        self.day_text = day_text
+
+    def _wrap(self, text: str, width: float) -> list[str]:
+        lines: list[str] = []
+        for paragraph in text.split("\n"):
+            columns = 100
+            while True:
+                wrapped = textwrap.wrap(paragraph, columns, break_long_words=True) or [""]
+                if columns <= 20 or all(self.pdf.get_string_width(x) <= width for x in wrapped):
+                    break
+                columns -= 5
+            lines.extend(wrapped)
+        return lines
+
+    def add(self, name: str, address: str, body: str) -> None:
+        pdf = self.pdf
+        pdf.add_page()
+        y = 20.0
+        for line in SENDER:
+            pdf.text(_LEFT, y, latin1(line))
+            y += _LINE
+        address_lines = [name, *(x.strip() for x in address.split("\n") if x.strip())]
+        y = _ADDRESS_Y
+        for line in self._wrap(latin1("\n".join(address_lines)), _ADDRESS_WIDTH)[
+            :_MAX_ADDRESS_LINES
+        ]:
+            pdf.text(_ADDRESS_X, y, line)
+            y += _LINE
+        pdf.text(_LEFT, _BODY_Y - 2 * _LINE, latin1(f"Le {self.day_text}"))
+        y = _BODY_Y
+        for line in self._wrap(latin1(body), _BODY_WIDTH):
+            if y > 285:
+                break  # one page per letter; notices are far shorter than a page
+            pdf.text(_LEFT, y, line)
+            y += _LINE
+
+    def output(self) -> bytes:
+        return bytes(self.pdf.output())
+
+
+def _write_private(directory: Path, stem: str, data: bytes) -> Path:
+    """Write `data` durably as `directory/stem.pdf` (mode 0600), never replacing a file."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    suffix = 1
+    while True:
+        target = directory / (f"{stem}.pdf" if suffix == 1 else f"{stem}-{suffix}.pdf")
+        if not target.exists():
+            break
+        suffix += 1
+    temp = directory / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, target)  # fails instead of replacing a file that appeared meanwhile
+        os.unlink(temp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(directory)
+    return target
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _render(
+    session: Session, vault: Vault, settings: Settings, limit: int
+) -> tuple[Path, int] | None:
+    rows = session.execute(
+        select(PostalLetter.id, PostalLetter.sealed)
+        .where(PostalLetter.rendered_at.is_(None), PostalLetter.sealed.is_not(None))
+        .order_by(PostalLetter.created_at, PostalLetter.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return None
+    now = clock.now()
+    pdf = _Pdf(clock.today(settings.timezone).strftime("%d/%m/%Y"))
+    ids: list[uuid.UUID] = []
+    for letter_id, sealed in rows:
+        assert sealed is not None  # selected so
+        content = json.loads(
+            vault.open_system(session, notices.LETTER_KEY, sealed, notices.letter_aad(letter_id))
+        )
+        pdf.add(str(content["name"]), str(content.get("address", "")), str(content["body"]))
+        ids.append(letter_id)
+    directory = settings.data_dir / LETTERS_DIR
+    path = _write_private(directory, f"letters-{now.strftime('%Y%m%dT%H%M%S%fZ')}", pdf.output())
+    batch_file = str(Path(LETTERS_DIR) / path.name)
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(PostalLetter)
+            .where(PostalLetter.id.in_(ids[start : start + 1000]))
+            .values(rendered_at=now, batch_file=batch_file, sealed=None)
+            .execution_options(synchronize_session=False)
+        )
+    return path, len(ids)
+
+
+def render_pending(
+    session: Session, vault: Vault, settings: Settings, *, limit: int = DEFAULT_LIMIT
+) -> Path | None:
+    """Render up to `limit` unrendered letters into one PDF under `DATA_DIR/letters/`, wipe their
+    sealed content and mark them rendered (rule LC-1). None when no letter was waiting.
+    The caller commits."""
+    done = _render(session, vault, settings, limit)
+    return done[0] if done else None
+
+
+def render_all(
+    database: Database, vault: Vault, settings: Settings, *, limit: int = DEFAULT_LIMIT
+) -> RenderReport:
+    """Render every waiting letter, `limit` per file, one committed transaction per file."""
+    report = RenderReport()
+    while True:
+        with database.transaction() as session:
+            done = _render(session, vault, settings, limit)
+        if done is None:
+            return report
+        report.files.append(done[0])
+        report.letters += done[1]
+        if done[1] < limit:
+            return report
+
+
+@job("letters.render", period="daily")
+def render_letters(ctx: JobContext) -> str:
+    """LC-1: the postal notices queued since the last run go to the printer's batch file."""
+    vault = Vault.from_settings(ctx.settings)
+    report = render_all(ctx.database, vault, ctx.settings)
+    return f"{report.letters} letter(s) rendered into {len(report.files)} file(s)"

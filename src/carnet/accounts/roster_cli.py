@@ -1,0 +1,132 @@
+"""`carnet provision FILE` (the insurer's roster) and `carnet letters render` (postal notices).
+
+Rules LC-1, LC-6, LC-7, LC-8, REP-1; the file format is in `docs/formats/roster.md`.
+Exit status: 0 when the rows were processed (even if some were rejected), 1 when the file itself
+cannot be used (missing, a directory, empty, no usable header) — the root command prints the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from carnet import cli_support as support
+from carnet.accounts import letters as letters_service
+from carnet.accounts import provisioning
+from carnet.jobs.service import parse_day
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, measured over the whole run so far."""
+
+    def render(self, task: Task) -> Text:
+        rows = int(task.fields.get("rows", 0))
+        elapsed = task.elapsed or 0.0
+        rate = rows / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rows:,} rows  {rate:,.0f} rows/s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `provision` and `letters` to the root command line."""
+
+    @app.command("provision")
+    def provision(
+        file: Annotated[
+            Path,
+            typer.Argument(help="The roster: CSV with a header, or NDJSON (.ndjson/.jsonl)."),
+        ],
+        notice_date: Annotated[
+            str | None,
+            typer.Option(
+                "--notice-date",
+                metavar="YYYY-MM-DD",
+                help="Date of the notices; the opposition deadline counts from it (LC-1). "
+                "Default: today.",
+            ),
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", help="Rows written per transaction.")
+        ] = provisioning.DEFAULT_BATCH_SIZE,
+        letters: Annotated[
+            bool,
+            typer.Option("--letters/--no-letters", help="Render the postal notices at the end."),
+        ] = True,
+    ) -> None:
+        """Create and update holders' spaces from the insurer's roster; bad rows go to
+        FILE.rejects.csv, and running the same file again changes nothing."""
+        day = parse_day(notice_date) if notice_date is not None else None
+        settings = support.settings()
+        database = support.database()
+        vault = support.vault()
+        vault.check(database)
+        with Progress(
+            TextColumn("[bold]roster[/bold]"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            console=support.err_console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(
+                "provision", total=max(file.stat().st_size, 1) if file.is_file() else 1, rows=0
+            )
+
+            def progress(rows: int, position: int) -> None:
+                bar.update(task, completed=position, rows=rows)
+
+            report = provisioning.provision(
+                database,
+                vault,
+                settings,
+                file,
+                notice_date=day,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        support.console.print(report.summary())
+        support.console.print(
+            f"Notices: {report.emails} e-mail(s) queued, {report.letters} letter(s) to print; "
+            f"{report.rows:,} rows in {report.seconds:.1f} s ({report.rate:,.0f} rows/s)."
+        )
+        if report.rejects_file is not None:
+            support.console.print(
+                f"Rejected rows are listed in {report.rejects_file} (line, field, reason)."
+            )
+        if report.not_utf8:
+            support.err_console.print(
+                f"{report.not_utf8} line(s) are not UTF-8: the file may be Latin-1 or Windows-1252. "
+                "Convert it (e.g. `iconv -f latin1 -t utf-8`) and run it again."
+            )
+        if letters:
+            _render_letters()
+
+    letters_app = typer.Typer(help="Postal notices (letters to print).", no_args_is_help=True)
+    app.add_typer(letters_app, name="letters")
+
+    @letters_app.command("render")
+    def render() -> None:
+        """Render the waiting letters into PDF batch files under DATA_DIR/letters/ (mode 0600)."""
+        _render_letters()
+
+
+def _render_letters() -> None:
+    database = support.database()
+    vault = support.vault()
+    report = letters_service.render_all(database, vault, support.settings())
+    if not report.files:
+        support.console.print("Letters: none waiting.")
+        return
+    files = ", ".join(str(path) for path in report.files)
+    support.console.print(f"Letters: {report.letters} rendered into {files}.")
