@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Failed logins before a lockout.")
     login_lock_minutes: int = Field(15, ge=1, description="Length of a login lockout.")
     otp_ttl_minutes: int = Field(10, ge=1, description="Lifetime of the e-mailed login code.")
+    habilitations_file: str | None = Field(
+        None, description="ACC-1: a CSV replacing the shipped habilitation matrix."
+    )
+    emergency_hours: int = Field(12, ge=1, description="ACC-5: length of an emergency grant.")
     max_upload_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="DOC-1: largest document accepted, in bytes."
     )
@@ -158,6 +162,8 @@ class Settings(BaseSettings):
             "login_lock_minutes": str(self.login_lock_minutes),
             "otp_ttl_minutes": str(self.otp_ttl_minutes),
             "max_upload_bytes": str(self.max_upload_bytes),
+            "habilitations_file": self.habilitations_file or "(shipped default)",
+            "emergency_hours": str(self.emergency_hours),
         }
 
 

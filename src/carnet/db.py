@@ -8,11 +8,13 @@ owns the transaction through `Database.transaction()`.
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -21,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from carnet.errors import DatabaseUnavailable
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -121,6 +125,24 @@ class Database:
         finally:
             session.close()
 
+    def run(self, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+        """Run `work` in one transaction, again if the database chose it as a deadlock or
+        serialization victim (PostgreSQL 40P01/40001, SQLite "database is locked").
+
+        Appends to several audit chains in one transaction take row locks in the order of the
+        calls, so two such transactions can deadlock; PostgreSQL aborts one, and the edge retries.
+        `work` must be safe to run again (it is: everything it did was rolled back).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if attempt == attempts or not is_retryable(exc):
+                    raise
+                time.sleep(0.01 * attempt * (1 + random.random()))
+        raise AssertionError("unreachable")
+
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
         try:
@@ -136,6 +158,14 @@ class Database:
         self.engine.dispose()
 
 
+def is_retryable(exc: OperationalError) -> bool:
+    """A deadlock or serialization failure: retrying the whole transaction is the cure."""
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in ("40P01", "40001"):
+        return True
+    return "database is locked" in str(exc.orig)
+
+
 def _describe(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -145,10 +175,12 @@ def _describe(url: str) -> str:
 
 def load_models() -> None:
     """Import every domain's models so that Base.metadata knows all tables (migrations, tests)."""
+    import carnet.access.models
     import carnet.accounts.models
     import carnet.audit.models
     import carnet.auth.models
     import carnet.documents.models
+    import carnet.fhir.models
     import carnet.jobs.models
     import carnet.notifications.models
     import carnet.vault.models  # noqa: F401

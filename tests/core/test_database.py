@@ -44,3 +44,44 @@ def test_migrations_match_the_models(database: Database) -> None:
     with database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL deadlock detection")
+def test_deadlock_victims_are_run_again(database: Database) -> None:
+    """Two transactions appending to two spaces in opposite orders: PostgreSQL aborts one, and
+    `Database.run` runs it again, so both land and the chains stay gapless (ACC-8)."""
+    import threading
+    import uuid
+
+    from sqlalchemy.orm import Session
+
+    from carnet.audit.service import append
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    for holder in (first, second):
+        database.run(lambda s, h=holder: append(s, actor_kind="system", actor_id="t", action="seed", holder_id=h))
+    barrier = threading.Barrier(2)
+    attempts: list[int] = []
+
+    def crossing(order: tuple[uuid.UUID, uuid.UUID]) -> None:
+        def work(session: Session) -> None:
+            attempts.append(1)
+            append(session, actor_kind="system", actor_id="t", action="a", holder_id=order[0])
+            if len(attempts) <= 2:
+                barrier.wait(timeout=10)
+            append(session, actor_kind="system", actor_id="t", action="b", holder_id=order[1])
+
+        database.run(work, attempts=5)
+
+    threads = [threading.Thread(target=crossing, args=(o,)) for o in ((first, second), (second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(attempts) == 3  # one transaction was chosen as the victim and ran again
+    with database.transaction() as session:
+        from sqlalchemy import func, select
+
+        from carnet.audit.models import AuditEntry
+
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 6

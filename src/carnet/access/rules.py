@@ -1,8 +1,9 @@
 """The policy decision point: pure functions deciding who may do what in a holder's space.
 
-No other module decides access. Each rule has two faces derived from the same facts: `decide_*`
-for one object, and (in `access.filters`) a SQL clause so that searches are narrowed in the query
-itself. Tests check that both faces always agree.
+No other module decides access to a holder's data. Each rule has two faces built from the same
+facts: `decide_*` for one object, and (in `access.filters`) a SQL clause so that searches are
+narrowed in the query itself. A property-based test checks that both faces always agree, and a
+second, naive model written from rules.md checks the decisions themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal
@@ -29,6 +30,15 @@ class Relation(enum.StrEnum):
     NONE = "none"
 
 
+class Care(enum.StrEnum):
+    """A professional's standing in the holder's care team (ACC-1, ACC-3)."""
+
+    NONE = "none"
+    DECLARED = "declared"  # treating the holder, consent collected during care
+    AUTHORISED = "authorised"  # authorised by the holder
+    BLOCKED = "blocked"
+
+
 @dataclass(frozen=True)
 class Actor:
     """A principal as seen from one space."""
@@ -36,12 +46,20 @@ class Actor:
     principal: Principal
     relation: Relation
     profession_code: str | None = None
+    care: Care = Care.NONE
+    administrator: bool = False  # ACC-4
+    needs_express_authorisation: bool = False  # ACC-3: occupational, fire-brigade physicians
+    grant: Mode | None = None  # an open emergency (ACC-5) or regulation grant
+    readable: frozenset[str] = field(default_factory=frozenset)  # sensitivities (habilitations)
 
 
 @dataclass(frozen=True)
 class SpaceFacts:
     holder_id: uuid.UUID
     state: str
+    regulator_allowed: bool = True  # ACC-6 switch 1
+    emergency_allowed: bool = True  # ACC-6 switch 2
+    masked_in_emergency: bool = False  # ACC-6 switch 3
 
 
 @dataclass(frozen=True)
@@ -69,9 +87,8 @@ class Decision:
 
 
 LIVE_STATES = frozenset({"open", "active"})
-# What a holder (or someone acting for them) may still see of a closed space: nothing until a new
-# space restores the archive (LC-5).
 HOLDER_SIDE = frozenset({Relation.SELF, Relation.REPRESENTATIVE, Relation.CAREGIVER})
+CLINICIANS = frozenset({Relation.PROFESSIONAL, Relation.REGULATOR})
 
 _MODES = {
     Relation.SELF: Mode.NORMAL,
@@ -95,6 +112,39 @@ def visible_to_patient(doc: DocumentFacts, now: dt.datetime) -> bool:
     return doc.visible_to_patient_from is not None and doc.visible_to_patient_from <= now
 
 
+def in_care_team(actor: Actor) -> bool:
+    """ACC-1: authorised by the holder, or declared as treating (except ACC-3 professions)."""
+    if actor.care is Care.AUTHORISED:
+        return True
+    return actor.care is Care.DECLARED and not actor.needs_express_authorisation
+
+
+def clinical_access(actor: Actor, space: SpaceFacts) -> Decision:
+    """Whether a professional reaches this space at all, and in which mode (ACC-1, ACC-5, ACC-6).
+
+    Normal mode needs the care team; otherwise an open grant: emergency unless the holder opposed
+    emergency access, regulation (regulators only) unless they opposed regulator access. A blocked
+    professional reads nothing, not even in an emergency (Carnet decision: the holder's block wins).
+    """
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode_of(actor))
+    if actor.care is Care.BLOCKED:
+        return Decision(False, "blocked", mode_of(actor))
+    if actor.relation is Relation.PROFESSIONAL and in_care_team(actor):
+        return Decision(True, "care-team", Mode.NORMAL)
+    if actor.grant is Mode.EMERGENCY and actor.relation is Relation.PROFESSIONAL:
+        if space.emergency_allowed:
+            return Decision(True, "emergency", Mode.EMERGENCY)
+        return Decision(False, "emergency-opposed", Mode.EMERGENCY)
+    if actor.grant is Mode.REGULATION and actor.relation is Relation.REGULATOR:
+        if space.regulator_allowed:
+            return Decision(True, "regulation", Mode.REGULATION)
+        return Decision(False, "regulation-opposed", Mode.REGULATION)
+    if actor.relation is Relation.REGULATOR:
+        return Decision(False, "no-regulation-grant", Mode.REGULATION)
+    return Decision(False, "not-in-care-team", Mode.NORMAL)
+
+
 def decide_document_read(
     actor: Actor, space: SpaceFacts, doc: DocumentFacts, now: dt.datetime
 ) -> Decision:
@@ -102,32 +152,43 @@ def decide_document_read(
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
-    if doc.status == "entered-in-error" and actor.relation in HOLDER_SIDE:
-        return Decision(False, "entered-in-error", mode)
     if actor.relation in HOLDER_SIDE:
+        if doc.status == "entered-in-error":
+            return Decision(False, "entered-in-error", mode)
         if not visible_to_patient(doc, now):
             return Decision(False, "awaiting-announcement", mode)  # DOC-4
         if actor.relation is Relation.REPRESENTATIVE and doc.invisible_to_representatives:
             return Decision(False, "invisible-to-representatives", mode)  # REP-2
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation is Relation.PROFESSIONAL:
-        if doc.author_kind == "professional" and doc.author_id == actor.principal.id:
-            return Decision(True, "author", mode)  # DOC-3: the author always sees their document
-        # The care team and the habilitation matrix (ACC-1) come with the access-control work.
-        return Decision(False, "not-in-care-team", mode)
-    return Decision(False, "no-relation", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    is_author = doc.author_kind == "professional" and doc.author_id == actor.principal.id
+    if is_author and actor.care is not Care.BLOCKED:
+        return Decision(True, "author", Mode.NORMAL)  # DOC-3: the author sees their document
+    access = clinical_access(actor, space)
+    if not access:
+        return access
+    if doc.status == "entered-in-error":
+        return Decision(False, "entered-in-error", access.mode)
+    if doc.sensitivity not in actor.readable:
+        return Decision(False, "profession-not-habilitated", access.mode)  # ACC-1 matrix
+    if doc.masked:
+        if access.mode is Mode.NORMAL and not actor.administrator:
+            return Decision(False, "masked", access.mode)  # DOC-3, ACC-4
+        if access.mode is not Mode.NORMAL and not space.masked_in_emergency:
+            return Decision(False, "masked", access.mode)  # ACC-6 switch 3
+    return Decision(True, access.reason, access.mode)
 
 
 def decide_document_write(actor: Actor, space: SpaceFacts, doc: DocumentFacts) -> Decision:
     """May `actor` change this document's holder-side metadata (rename, move, pin, mask, delete)?
 
-    The holder and representatives manage the space's documents (DOC-3, DOC-6); the author changes
-    status and replaces versions through `decide_document_author_change`.
+    The holder and those acting for them manage the space's documents (DOC-3, DOC-6).
     """
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
-    if actor.relation in (Relation.SELF, Relation.REPRESENTATIVE, Relation.CAREGIVER):
+    if actor.relation in HOLDER_SIDE:
         if actor.relation is Relation.REPRESENTATIVE and doc.invisible_to_representatives:
             return Decision(False, "invisible-to-representatives", mode)
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
@@ -135,28 +196,29 @@ def decide_document_write(actor: Actor, space: SpaceFacts, doc: DocumentFacts) -
 
 
 def decide_document_author_change(actor: Actor, space: SpaceFacts, doc: DocumentFacts) -> Decision:
-    """DOC-6: a professional replaces or withdraws only their own document."""
+    """DOC-6: a professional replaces or withdraws only their own document (ACC-2: even blocked)."""
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
     if (
-        actor.relation is Relation.PROFESSIONAL
+        actor.relation in CLINICIANS
         and doc.author_kind == "professional"
         and doc.author_id == actor.principal.id
     ):
-        return Decision(True, "author", mode)
+        return Decision(True, "author", Mode.NORMAL)
     return Decision(False, "not-author", mode)
 
 
 def decide_deposit(actor: Actor, space: SpaceFacts) -> Decision:
-    """ACC-2: depositing needs less than reading: any professional treating the holder, even a
-    blocked one. Until care relationships exist, any registered professional may deposit."""
+    """ACC-2: depositing needs less than reading: any professional treating the holder may deposit,
+    even a blocked one. The deposit itself is the professional's attestation that they treat the
+    holder; it gives them no right to read anything but their own documents."""
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
-    if actor.relation is Relation.PROFESSIONAL:
-        return Decision(True, "professional-deposit", mode)
-    return Decision(False, "not-a-professional", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "not-a-professional", mode)
+    return Decision(True, "treating", Mode.NORMAL)
 
 
 def decide_upload(actor: Actor, space: SpaceFacts) -> Decision:
@@ -164,6 +226,59 @@ def decide_upload(actor: Actor, space: SpaceFacts) -> Decision:
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    return Decision(False, "not-holder-side", mode)
+
+
+def decide_emergency_grant(actor: Actor, space: SpaceFacts, reason: str) -> Decision:
+    """ACC-5: break-the-glass by a professional, or regulation by the regulator, with a reason,
+    unless the holder opposed it (ACC-6)."""
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode_of(actor))
+    if not reason.strip():
+        return Decision(False, "reason-required", mode_of(actor))
+    if actor.care is Care.BLOCKED:
+        return Decision(False, "blocked", mode_of(actor))
+    if actor.relation is Relation.REGULATOR:
+        if not space.regulator_allowed:
+            return Decision(False, "regulation-opposed", Mode.REGULATION)
+        return Decision(True, "regulation", Mode.REGULATION)
+    if actor.relation is Relation.PROFESSIONAL:
+        if not space.emergency_allowed:
+            return Decision(False, "emergency-opposed", Mode.EMERGENCY)
+        return Decision(True, "emergency", Mode.EMERGENCY)
+    return Decision(False, "not-a-professional", mode_of(actor))
+
+
+def decide_manage_professionals(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-3: the holder (or a representative) lists, authorises, blocks and unblocks professionals;
+    REP-4: caregivers do not change access settings; ACC-4: administrators may block others."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in (Relation.SELF, Relation.REPRESENTATIVE):
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    return Decision(False, "not-allowed", mode)
+
+
+def decide_block_by_administrator(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-4: an administrator professional may block other professionals."""
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode_of(actor))
+    if (
+        actor.relation is Relation.PROFESSIONAL
+        and actor.administrator
+        and actor.care is not Care.BLOCKED
+    ):
+        return Decision(True, "administrator", Mode.NORMAL)
+    return Decision(False, "not-administrator", mode_of(actor))
+
+
+def decide_history_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-8: the holder reads their access history (representatives too; caregivers act on the
+    holder's behalf and may read it)."""
+    mode = mode_of(actor)
     if actor.relation in HOLDER_SIDE:
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
     return Decision(False, "not-holder-side", mode)

@@ -1,12 +1,22 @@
-"""Resolving who the actor is for a given space; the only I/O the decision point needs."""
+"""Resolving the facts the decision point needs for one space; its only I/O.
+
+`actor_for` reads the principal's relation to the space (self, representative, caregiver), or for
+a professional their standing in the care team, any open emergency grant and what their profession
+may read. `space_facts` reads the holder's emergency switches.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access.rules import Actor, Relation, SpaceFacts
+from carnet import clock
+from carnet.access import habilitations
+from carnet.access.models import CareRelationship, EmergencyGrant, EmergencySettings
+from carnet.access.rules import Actor, Care, Relation, SpaceFacts
 from carnet.accounts.family import manages
 from carnet.accounts.models import Holder, Professional
+from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 
@@ -15,10 +25,12 @@ _HOLDER_RELATIONS = {
     "representative": Relation.REPRESENTATIVE,
     "caregiver": Relation.CAREGIVER,
 }
+# ACC-3: professions practised in a role that needs the holder's express authorisation.
+EXPRESS_PRACTICES = frozenset({"occupational", "fire-brigade"})
 
 
 def actor_for(session: Session, settings: Settings, principal: Principal, holder: Holder) -> Actor:
-    """The principal as seen from `holder`'s space (relation, profession)."""
+    """The principal as seen from `holder`'s space."""
     if principal.kind is PrincipalKind.HOLDER:
         found = manages(session, principal.id, holder.id, settings=settings)
         return Actor(principal, _HOLDER_RELATIONS[found] if found else Relation.NONE)
@@ -31,7 +43,24 @@ def actor_for(session: Session, settings: Settings, principal: Principal, holder
             if principal.kind is PrincipalKind.REGULATOR
             else Relation.PROFESSIONAL
         )
-        return Actor(principal, relation, pro.profession_code)
+        care = session.scalars(
+            select(CareRelationship).where(
+                CareRelationship.holder_id == holder.id,
+                CareRelationship.professional_id == pro.id,
+            )
+        ).first()
+        grant = open_grant(session, holder, pro, relation)
+        matrix = habilitations.load(settings.habilitations_file)
+        return Actor(
+            principal,
+            relation,
+            profession_code=pro.profession_code,
+            care=Care(care.status) if care is not None else Care.NONE,
+            administrator=bool(care and care.administrator and care.status != "blocked"),
+            needs_express_authorisation=pro.practice in EXPRESS_PRACTICES,
+            grant=grant,
+            readable=matrix.get(pro.profession_code, frozenset()),
+        )
     if principal.kind is PrincipalKind.OPERATOR:
         return Actor(principal, Relation.OPERATOR)
     if principal.kind is PrincipalKind.APP:
@@ -39,5 +68,30 @@ def actor_for(session: Session, settings: Settings, principal: Principal, holder
     return Actor(principal, Relation.NONE)
 
 
-def space_facts(holder: Holder) -> SpaceFacts:
-    return SpaceFacts(holder_id=holder.id, state=holder.state)
+def open_grant(
+    session: Session, holder: Holder, pro: Professional, relation: Relation
+) -> Mode | None:
+    """The mode of the professional's unexpired grant on this space, if any (ACC-5)."""
+    wanted = "regulation" if relation is Relation.REGULATOR else "emergency"
+    found = session.scalars(
+        select(EmergencyGrant.mode).where(
+            EmergencyGrant.holder_id == holder.id,
+            EmergencyGrant.professional_id == pro.id,
+            EmergencyGrant.mode == wanted,
+            EmergencyGrant.expires_at > clock.now(),
+        )
+    ).first()
+    return Mode(found) if found else None
+
+
+def space_facts(session: Session, holder: Holder) -> SpaceFacts:
+    switches = session.get(EmergencySettings, holder.id)
+    if switches is None:
+        return SpaceFacts(holder_id=holder.id, state=holder.state)
+    return SpaceFacts(
+        holder_id=holder.id,
+        state=holder.state,
+        regulator_allowed=switches.regulator,
+        emergency_allowed=switches.emergency,
+        masked_in_emergency=switches.masked_in_emergency,
+    )

@@ -35,6 +35,9 @@ def professional_add(
     email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
     specialty: Annotated[str | None, typer.Option(help="Specialty, free text.")] = None,
     regulator: Annotated[bool, typer.Option(help="Emergency-call regulating physician.")] = False,
+    practice: Annotated[
+        str | None, typer.Option(help="occupational or fire-brigade (ACC-3: express authorisation).")
+    ] = None,
 ) -> None:
     """Register a professional, or update one with the same RPPS."""
     data = service.parse_professional(
@@ -45,6 +48,7 @@ def professional_add(
             "email": email or "",
             "specialty": specialty or "",
             "regulator": "1" if regulator else "",
+            "practice": practice or "",
         }
     )
     with support.database().transaction() as session:

@@ -241,6 +241,8 @@ class Professional(Base):
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     # The emergency-call regulating physician (SAMU, centre 15) reads in regulation mode (ACC-5).
     is_regulator: Mapped[bool] = mapped_column(Boolean, default=False)
+    # ACC-3: "occupational" or "fire-brigade" physicians need the holder's express authorisation.
+    practice: Mapped[str | None] = mapped_column(String(20), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
 

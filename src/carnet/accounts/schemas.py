@@ -26,6 +26,16 @@ class ProfessionalIn(BaseModel):
     email: str | None = None
     specialty: str | None = None
     regulator: bool = False
+    practice: str | None = None
+
+    @field_validator("practice")
+    @classmethod
+    def _practice(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in ("occupational", "fire-brigade"):
+            raise ValueError("practice is occupational, fire-brigade or empty (rule ACC-3)")
+        return value
 
     @field_validator("rpps")
     @classmethod

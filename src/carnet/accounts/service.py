@@ -35,6 +35,7 @@ def upsert_professional(
     row.email = data.email
     row.specialty = data.specialty
     row.is_regulator = data.regulator
+    row.practice = data.practice
     session.flush()
     record(
         session,
@@ -66,7 +67,7 @@ class ImportReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
-PROFESSIONAL_COLUMNS = ("rpps", "profession", "name", "email", "specialty", "regulator")
+PROFESSIONAL_COLUMNS = ("rpps", "profession", "name", "email", "specialty", "regulator", "practice")
 
 
 def read_professionals_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -99,6 +100,7 @@ def parse_professional(row: dict[str, str]) -> ProfessionalIn:
             email=row.get("email") or None,
             specialty=row.get("specialty") or None,
             regulator=row.get("regulator", "").strip().lower() in ("1", "true", "yes", "oui"),
+            practice=row.get("practice") or None,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

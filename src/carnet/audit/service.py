@@ -88,7 +88,12 @@ def append(
     detail: bytes | None = None,
     request_id: str | None = None,
 ) -> AuditEntry:
-    """Append one entry to the holder's chain (or the system chain) in the caller's transaction."""
+    """Append one entry to the holder's chain (or the system chain) in the caller's transaction.
+
+    The chain head stays locked until the commit. A transaction touching several spaces appends
+    in chain order (or uses `append_batch`); if two transactions still cross, PostgreSQL aborts
+    one and `Database.run` runs it again.
+    """
     chain = rules.chain_for(holder_id)
     head = _lock_head(session, chain)
     entry = AuditEntry(

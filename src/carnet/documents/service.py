@@ -149,7 +149,7 @@ def deposit(
     acting for them upload (DOC-1: PDF, images, RTF, text, with a category).
     """
     actor = actor_for(session, settings, principal, holder)
-    space = space_facts(holder)
+    space = space_facts(session, holder)
     from_professional = actor.relation in (Relation.PROFESSIONAL, Relation.REGULATOR)
     if from_professional or new.source == "dmp-migration":
         if not holder.ins_qualified:
@@ -323,7 +323,9 @@ def _replaced(
     old = session.get(Document, replaces_id)
     if old is None or old.holder_id != holder.id:
         raise NotFound("The document to replace does not exist.")
-    _require(decide_document_author_change(actor, space_facts(holder), facts(old)), hide=False)
+    _require(
+        decide_document_author_change(actor, space_facts(session, holder), facts(old)), hide=False
+    )
     if old.status != "current":
         raise Conflict(
             "Only the current version of a document can be replaced.", code="not-current"
@@ -342,25 +344,34 @@ def _own_folder(
     return folder.id
 
 
+def notice_recipients(
+    session: Session, settings: Settings, holder: Holder, doc: Document
+) -> list[str]:
+    """Who is told about `doc` (DOC-4, DOC-7): the holder, or a minor's accepted representatives
+    unless the document is invisible to them (REP-2)."""
+    recipients: list[str] = []
+    if account_rules.is_minor(
+        holder.birth_date, clock.today(settings.timezone), settings.majority_age
+    ):
+        if not doc.invisible_to_representatives:
+            reps = session.scalars(
+                select(Holder.email)
+                .join(Representation, Representation.representative_id == Holder.id)
+                .where(Representation.minor_id == holder.id, Representation.status == "accepted")
+            ).all()
+            recipients += [email for email in reps if email]
+    elif holder.email:
+        recipients.append(holder.email)
+    return recipients
+
+
 def notify_new_document(session: Session, settings: Settings, holder: Holder, doc: Document) -> int:
     """DOC-7: tell the holder (or a minor's representatives) that a document is there — never
     what it is. Representatives are not told of documents invisible to them (REP-2)."""
     if not preferences(session, holder.id).notify_new_documents:
         return 0
-    recipients: list[tuple[str, uuid.UUID]] = []
-    if account_rules.is_minor(
-        holder.birth_date, clock.today(settings.timezone), settings.majority_age
-    ):
-        if not doc.invisible_to_representatives:
-            reps = session.execute(
-                select(Holder.email, Holder.id)
-                .join(Representation, Representation.representative_id == Holder.id)
-                .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-            ).all()
-            recipients += [(email, rid) for email, rid in reps if email]
-    elif holder.email:
-        recipients.append((holder.email, holder.id))
-    for email, _rid in recipients:
+    recipients = notice_recipients(session, settings, holder, doc)
+    for email in recipients:
         enqueue(
             session,
             kind="document.new",
@@ -393,7 +404,7 @@ def get(
         raise NotFound(NOT_FOUND)
     holder = holder_by_id(session, doc.holder_id)
     actor = actor_for(session, settings, principal, holder)
-    decision = decide_document_read(actor, space_facts(holder), facts(doc), clock.now())
+    decision = decide_document_read(actor, space_facts(session, holder), facts(doc), clock.now())
     if not decision:
         record(
             session,
@@ -463,7 +474,7 @@ def search(
     """The documents of `holder` that `principal` may read and that match; narrowed in SQL, so
     totals and pages only ever count readable documents. One audit entry per search."""
     actor = actor_for(session, settings, principal, holder)
-    space = space_facts(holder)
+    space = space_facts(session, holder)
     where = filters.readable_documents(actor, space, clock.now())
     statement = select(Document).where(where, *_criteria(query))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
@@ -550,7 +561,7 @@ def change_by_holder(
     doc = get(session, settings, principal, doc_id, request_id=request_id)
     holder = holder_by_id(session, doc.holder_id)
     actor = actor_for(session, settings, principal, holder)
-    _require(decide_document_write(actor, space_facts(holder), facts(doc)), hide=False)
+    _require(decide_document_write(actor, space_facts(session, holder), facts(doc)), hide=False)
     changed: list[str] = []
     if change.title is not None:
         title = change.title.strip()
@@ -598,7 +609,7 @@ def delete_by_holder(
     doc = get(session, settings, principal, doc_id, request_id=request_id)
     holder = holder_by_id(session, doc.holder_id)
     actor = actor_for(session, settings, principal, holder)
-    _require(decide_document_write(actor, space_facts(holder), facts(doc)), hide=False)
+    _require(decide_document_write(actor, space_facts(session, holder), facts(doc)), hide=False)
     if doc.not_deletable:
         raise Conflict("This document cannot be deleted.", code="not-deletable")
     session.execute(update(Document).where(Document.replaces_id == doc.id).values(replaces_id=None))
@@ -641,7 +652,9 @@ def change_by_author(
     doc = get(session, settings, principal, doc_id, request_id=request_id)
     holder = holder_by_id(session, doc.holder_id)
     actor = actor_for(session, settings, principal, holder)
-    _require(decide_document_author_change(actor, space_facts(holder), facts(doc)), hide=False)
+    _require(
+        decide_document_author_change(actor, space_facts(session, holder), facts(doc)), hide=False
+    )
     changed: list[str] = []
     if change.status is not None:
         if change.status != "entered-in-error":
@@ -708,6 +721,60 @@ def folder_name(session: Session, vault: Vault, folder: Folder) -> str:
     return vault.unseal_text(
         session, folder.holder_id, folder.id, "folder-name", folder.name_sealed
     )
+
+
+def own_folder(session: Session, holder_id: uuid.UUID, folder_id: uuid.UUID) -> Folder:
+    folder = session.get(Folder, folder_id)
+    if folder is None or folder.holder_id != holder_id:
+        raise NotFound("No such folder.")
+    return folder
+
+
+def rename_folder(
+    session: Session,
+    vault: Vault,
+    holder: Holder,
+    principal: Principal,
+    folder_id: uuid.UUID,
+    name: str,
+) -> Folder:
+    """DOC-6: the holder renames one of their folders."""
+    folder = own_folder(session, holder.id, folder_id)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("A folder name has 1 to 100 characters.", field="name")
+    folder.name_sealed = vault.seal_text(session, holder.id, folder.id, "folder-name", name)
+    session.flush()
+    record(
+        session,
+        principal,
+        "folder.rename",
+        holder_id=holder.id,
+        target_type="Folder",
+        target_id=str(folder.id),
+    )
+    return folder
+
+
+def delete_folder(
+    session: Session, holder: Holder, principal: Principal, folder_id: uuid.UUID
+) -> int:
+    """DOC-6: deleting a folder keeps its documents, which move to no folder; returns how many."""
+    folder = own_folder(session, holder.id, folder_id)
+    moved = session.execute(
+        update(Document).where(Document.folder_id == folder.id).values(folder_id=None)
+    )
+    session.delete(folder)
+    session.flush()
+    record(
+        session,
+        principal,
+        "folder.delete",
+        holder_id=holder.id,
+        target_type="Folder",
+        target_id=str(folder.id),
+    )
+    return int(getattr(moved, "rowcount", 0) or 0)
 
 
 def set_preferences(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:25:26.104091
+Create Date: 2026-11-25 18:37:57.410477
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('is_regulator', sa.Boolean(), nullable=False),
+    sa.Column('practice', sa.String(length=20), nullable=True),
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('created_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_professionals')),
@@ -211,6 +212,37 @@ def upgrade() -> None:
     sa.Column('check_value', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vault_meta'))
     )
+    op.create_table('access_reports',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('audit_entry_id', sa.Uuid(), nullable=False),
+    sa.Column('note_sealed', sa.LargeBinary(), nullable=True),
+    sa.Column('created_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_access_reports_holder_id_holders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_access_reports'))
+    )
+    with op.batch_alter_table('access_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_access_reports_holder_id'), ['holder_id'], unique=False)
+
+    op.create_table('care_relationships',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('professional_id', sa.Uuid(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('administrator', sa.Boolean(), nullable=False),
+    sa.Column('is_gp', sa.Boolean(), nullable=False),
+    sa.Column('declared_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('changed_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_access_notified_at', carnet.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_care_relationships_holder_id_holders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['professional_id'], ['professionals.id'], name=op.f('fk_care_relationships_professional_id_professionals'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_care_relationships'))
+    )
+    with op.batch_alter_table('care_relationships', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_care_relationships_professional_id'), ['professional_id'], unique=False)
+        batch_op.create_index('uq_care_relationships_pair', ['holder_id', 'professional_id'], unique=True)
+
     op.create_table('caregivings',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('holder_id', sa.Uuid(), nullable=False),
@@ -248,6 +280,47 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_document_preferences_holder_id_holders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('holder_id', name=op.f('pk_document_preferences'))
     )
+    op.create_table('emergency_grants',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('professional_id', sa.Uuid(), nullable=False),
+    sa.Column('mode', sa.String(length=12), nullable=False),
+    sa.Column('reason_sealed', sa.LargeBinary(), nullable=False),
+    sa.Column('started_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_emergency_grants_holder_id_holders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['professional_id'], ['professionals.id'], name=op.f('fk_emergency_grants_professional_id_professionals'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_emergency_grants'))
+    )
+    with op.batch_alter_table('emergency_grants', schema=None) as batch_op:
+        batch_op.create_index('ix_emergency_grants_lookup', ['holder_id', 'professional_id', 'expires_at'], unique=False)
+
+    op.create_table('emergency_settings',
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('regulator', sa.Boolean(), nullable=False),
+    sa.Column('emergency', sa.Boolean(), nullable=False),
+    sa.Column('masked_in_emergency', sa.Boolean(), nullable=False),
+    sa.Column('changed_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_emergency_settings_holder_id_holders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('holder_id', name=op.f('pk_emergency_settings'))
+    )
+    op.create_table('fhir_staged_binaries',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('holder_id', sa.Uuid(), nullable=False),
+    sa.Column('created_by_kind', sa.String(length=20), nullable=False),
+    sa.Column('created_by_id', sa.Uuid(), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('blob_id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', carnet.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['holder_id'], ['holders.id'], name=op.f('fk_fhir_staged_binaries_holder_id_holders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fhir_staged_binaries'))
+    )
+    with op.batch_alter_table('fhir_staged_binaries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fhir_staged_binaries_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_fhir_staged_binaries_holder_id'), ['holder_id'], unique=False)
+
     op.create_table('folders',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('holder_id', sa.Uuid(), nullable=False),
@@ -421,6 +494,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_folders_holder_id'))
 
     op.drop_table('folders')
+    with op.batch_alter_table('fhir_staged_binaries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fhir_staged_binaries_holder_id'))
+        batch_op.drop_index(batch_op.f('ix_fhir_staged_binaries_created_at'))
+
+    op.drop_table('fhir_staged_binaries')
+    op.drop_table('emergency_settings')
+    with op.batch_alter_table('emergency_grants', schema=None) as batch_op:
+        batch_op.drop_index('ix_emergency_grants_lookup')
+
+    op.drop_table('emergency_grants')
     op.drop_table('document_preferences')
     with op.batch_alter_table('data_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_data_keys_master_key_id'))
@@ -431,6 +514,15 @@ def downgrade() -> None:
         batch_op.drop_index('ix_caregivings_caregiver')
 
     op.drop_table('caregivings')
+    with op.batch_alter_table('care_relationships', schema=None) as batch_op:
+        batch_op.drop_index('uq_care_relationships_pair')
+        batch_op.drop_index(batch_op.f('ix_care_relationships_professional_id'))
+
+    op.drop_table('care_relationships')
+    with op.batch_alter_table('access_reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_access_reports_holder_id'))
+
+    op.drop_table('access_reports')
     op.drop_table('vault_meta')
     op.drop_table('tombstones')
     op.drop_table('throttles')
