@@ -143,6 +143,17 @@ class Database:
                 time.sleep(0.01 * attempt * (1 + random.random()))
         raise AssertionError("unreachable")
 
+    def flush_erasures(self) -> None:
+        """After a purge (LC-8): fold the write-ahead log into the database file, whose freed pages
+        `secure_delete` has zeroed, so no copy of erased rows stays in the WAL. PostgreSQL reclaims
+        dead rows through autovacuum."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as connection:
+                # On the driver connection, outside any transaction (no BEGIN IMMEDIATE).
+                raw = connection.connection.driver_connection
+                assert raw is not None
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
         try:

@@ -37,4 +37,6 @@ def purge(ctx: JobContext) -> str:
             purged = lifecycle.purge_due(session, vault, ctx.settings, ctx.as_of, limit=500)
         total += purged
         if purged < 500:
+            if total:
+                ctx.database.flush_erasures()
             return f"{total} space(s) purged"

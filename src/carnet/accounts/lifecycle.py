@@ -22,6 +22,7 @@ from carnet import clock
 from carnet.accounts import rules
 from carnet.accounts.models import (
     Holder,
+    LoginChallenge,
     OppositionProof,
     ProvisionalCode,
     Representation,
@@ -31,6 +32,7 @@ from carnet.accounts.models import (
 from carnet.accounts.notices import send_notice
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
+from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -507,6 +509,11 @@ def purge(
         hook(session, vault, holder_id)
     vault.destroy_keys(session, holder_id)
     delete_for_holder(session, holder_id)
+    # What points at the holder without a foreign key: sign-in material and login throttles.
+    session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
+    session.execute(delete(ApiToken).where(ApiToken.principal_id == holder_id))
+    if holder.username:
+        session.execute(delete(Throttle).where(Throttle.key == f"login:{holder.username}"))
     session.execute(
         delete(Representation).where(
             (Representation.minor_id == holder_id) | (Representation.representative_id == holder_id)
