@@ -92,7 +92,15 @@ def test_demo_is_idempotent_and_prints_how_to_sign_in(run_cli, database) -> None
         assert len(pros) == 10 and all(rpps_problem(p.rpps) is None for p in pros)
         assert {p.profession_code for p in pros} >= {"10", "21", "40", "50", "60", "70"}
         assert sum(p.is_regulator for p in pros) == 1
+    from carnet.documents.models import Document
+
+    with database.transaction() as session:
+        docs = session.scalars(select(Document)).all()
+        assert len(docs) == 11 and all(d.mime_type == "application/pdf" for d in docs)
+        assert sum(d.invisible_to_representatives for d in docs) == 1  # the teenager's secret
     assert run_cli("demo")[0] == 0
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == 11
     status, out, _ = run_cli("demo", "--if-empty")
     assert status == 0 and "left as it is" in out
     with database.transaction() as session:

@@ -23,7 +23,7 @@ def demo(
         if if_empty and not service.is_empty(session):
             support.console.print("Demo data: database not empty, left as it is.")
             return
-        logins = service.load(session)
+        logins = service.load(session, support.vault(), support.settings())
     table = Table(title="Demo people: how to sign in")
     table.add_column("Who")
     table.add_column("API token command")

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carnet.accounts.models import Holder, Operator
+from carnet import clock
+from carnet.access.models import CareRelationship
+from carnet.accounts.lifecycle import hash_password
+from carnet.accounts.models import Holder, Operator, Professional, Representation
 from carnet.accounts.rules import make_nir, make_rpps
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.accounts.service import add_operator, upsert_professional
 from carnet.auth.principal import SYSTEM
+from carnet.config import Settings
+from carnet.demo.documents import deposit_demo_documents
+from carnet.vault.service import Vault
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,19 @@ def is_empty(session: Session) -> bool:
     return (session.scalar(select(func.count()).select_from(Holder)) or 0) == 0
 
 
-def load(session: Session) -> dict[str, str]:
+DEMO_PASSWORD = "carnet-demo-2026"  # noqa: S105 - fictitious accounts of the demo world
+# Adults get credentials; the children's spaces are run by their parents (REP-1).
+USERNAMES = {"mother": "camille", "father": "julien", "elder": "marcel"}
+FAMILY = {"teen": ("mother", "father"), "newborn": ("mother", "father")}
+
+
+def load(
+    session: Session, vault: Vault | None = None, settings: Settings | None = None
+) -> dict[str, str]:
     """Create or refresh the demo world (idempotent). Returns how to act as each person."""
     logins: dict[str, str] = {}
+    holders: dict[str, Holder] = {}
+    professionals: dict[str, Professional] = {}
     for person in HOLDERS:
         holder = session.scalars(select(Holder).where(Holder.nir == person.nir)).first()
         if holder is None:
@@ -112,12 +128,22 @@ def load(session: Session) -> dict[str, str]:
         holder.email = person.email
         holder.birth_place_insee = ""
         holder.ins_qualified = True
-        logins[f"holder {person.first_names} {person.birth_name} ({person.key})"] = (
-            f"carnet token --holder {person.nir}"
-        )
+        session.flush()
+        holders[person.key] = holder
+        username = USERNAMES.get(person.key)
+        if username and holder.password_hash is None:
+            holder.username = username
+            holder.password_hash = hash_password(DEMO_PASSWORD)
+            holder.activated_at = clock.now()
+        how = f"carnet token --holder {person.nir}"
+        if username:
+            how = f"login {username} / {DEMO_PASSWORD} (code by e-mail in var/outbox) or {how}"
+        elif person.key in FAMILY:
+            how = "through a parent's account (profile switch)"
+        logins[f"holder {person.first_names} {person.birth_name} ({person.key})"] = how
     for key, body, profession, name, specialty, regulator in PROFESSIONALS:
         rpps = make_rpps(body)
-        upsert_professional(
+        professionals[key], _created = upsert_professional(
             session,
             ProfessionalIn(
                 rpps=rpps,
@@ -134,5 +160,65 @@ def load(session: Session) -> dict[str, str]:
     if session.scalars(select(Operator).where(Operator.name == OPERATOR)).first() is None:
         add_operator(session, OPERATOR, SYSTEM)
     logins[f"operator {OPERATOR}"] = f"carnet token --operator {OPERATOR}"
+    _family(session, holders)
+    _care_team(session, holders, professionals)
     session.flush()
+    if vault is not None and settings is not None:
+        deposit_demo_documents(session, vault, settings, holders, professionals, clock.today())
     return logins
+
+
+def _family(session: Session, holders: dict[str, Holder]) -> None:
+    """Both parents represent the two children (REP-1); the mother is the managing one."""
+    for child, (managing, second) in FAMILY.items():
+        for role, parent in (("managing", managing), ("second", second)):
+            rep = holders[parent]
+            exists = session.scalars(
+                select(Representation).where(
+                    Representation.minor_id == holders[child].id,
+                    Representation.representative_nir == rep.nir,
+                )
+            ).first()
+            if exists is None:
+                session.add(
+                    Representation(
+                        minor_id=holders[child].id,
+                        representative_id=rep.id,
+                        representative_nir=rep.nir,
+                        role=role,
+                        status="accepted",
+                    )
+                )
+
+
+def _care_team(
+    session: Session, holders: dict[str, Holder], professionals: dict[str, Professional]
+) -> None:
+    """The GP treats the whole family and is their médecin traitant (ACC-1, ACC-4); a few others
+    are declared where they cared for someone."""
+    pairs = [(who, "gp", True) for who in holders] + [
+        ("mother", "biologist", False),
+        ("mother", "radiologist", False),
+        ("father", "dentist", False),
+        ("newborn", "pediatrician", False),
+        ("newborn", "midwife", False),
+        ("elder", "pharmacist", False),
+        ("elder", "nurse", False),
+    ]
+    for who, by, gp in pairs:
+        exists = session.scalars(
+            select(CareRelationship).where(
+                CareRelationship.holder_id == holders[who].id,
+                CareRelationship.professional_id == professionals[by].id,
+            )
+        ).first()
+        if exists is None:
+            session.add(
+                CareRelationship(
+                    holder_id=holders[who].id,
+                    professional_id=professionals[by].id,
+                    status="declared",
+                    is_gp=gp,
+                    declared_at=clock.now(),
+                )
+            )
