@@ -83,6 +83,8 @@ def _register_domains() -> None:
     from carnet.audit import cli as audit_cli
     from carnet.auth import cli as auth_cli
     from carnet.demo import cli as demo_cli
+    from carnet.documents import cli as documents_cli
+    from carnet.documents import migration_cli
     from carnet.jobs import cli as jobs_cli
     from carnet.notifications import cli as notifications_cli
     from carnet.vault import cli as vault_cli
@@ -94,8 +96,10 @@ def _register_domains() -> None:
         audit_cli,
         auth_cli,
         demo_cli,
+        documents_cli,
         jobs_cli,
         notifications_cli,
+        migration_cli,
         vault_cli,
     ):
         module.register(app)
