@@ -15,6 +15,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.accounts import family_api
     from carnet.accounts.api import router as holder_router
     from carnet.documents import api as documents_api
+    from carnet.fhir import api as fhir_api
     from carnet.vault.service import Vault
 
     app = FastAPI(
@@ -33,4 +34,5 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(family_api.router)
     app.include_router(holder_router)
     app.include_router(documents_api.router)
+    app.include_router(fhir_api.router)
     return app

@@ -111,7 +111,14 @@ def install(app: FastAPI) -> None:
     async def _carnet_error(request: Request, exc: CarnetError) -> Response:
         if exc.status_code >= 500:
             log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
-        return _error_response(request, exc.status_code, exc.code, exc.message, field=exc.field)
+        return _error_response(
+            request,
+            exc.status_code,
+            exc.code,
+            exc.message,
+            field=exc.field,
+            issues=getattr(exc, "issues", None),  # several problems, each with its location
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
@@ -171,18 +178,21 @@ def _error_response(
     issues: list[dict[str, str]] | None = None,
 ) -> Response:
     rid = request_id(request)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if request.url.path.startswith("/fhir"):
         return JSONResponse(
             operation_outcome(status, code, message, rid, field=field, issues=issues),
             status_code=status,
             media_type=FHIR_JSON,
+            headers=headers,
         )
     body: dict[str, Any] = {"code": code, "message": message, "request_id": rid}
     if field:
         body["field"] = field
     if issues:
-        body["issues"] = issues
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        body["issues"] = [
+            {"field": item.get("field", ""), "message": item.get("message", "")} for item in issues
+        ]
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -195,6 +205,7 @@ _FHIR_ISSUE_CODE = {
     412: "conflict",
     413: "too-long",
     415: "not-supported",
+    416: "value",
     422: "processing",
     429: "throttled",
     503: "transient",
@@ -210,13 +221,14 @@ def operation_outcome(
     field: str | None = None,
     issues: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A FHIR R4 OperationOutcome: one issue per problem, each with its location when known."""
+    """A FHIR R4 OperationOutcome: one issue per problem, each with its location when known
+    and, when the problem says so (`issue_type`), its own FHIR issue type."""
     fhir_code = _FHIR_ISSUE_CODE.get(status, "exception")
     entries: list[dict[str, Any]] = []
     for item in issues or [{"field": field or "", "message": message}]:
         entry: dict[str, Any] = {
             "severity": "error",
-            "code": fhir_code,
+            "code": item.get("issue_type") or fhir_code,
             "details": {
                 "coding": [{"system": "https://carnet.example/error-code", "code": code}],
                 "text": item["message"],
