@@ -36,13 +36,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# pytest exits 5 when it collected no test: that is a broken suite, so it fails the build too.
+PYTEST = $(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no test: failing on purpose" >&2; fi; \
+	exit $$status
+
 test-sqlite: $(STAMP)
-	CARNET_TEST_DATABASE_URL= $(BIN)/python -m pytest -q
+	CARNET_TEST_DATABASE_URL= $(PYTEST)
 
 # The same suite on PostgreSQL when one answers; CARNET_TEST_REQUIRE_POSTGRES=1 makes its absence fatal.
 test-postgres: $(STAMP)
 	@if $(BIN)/python -m carnet.devtools.pgcheck "$(PG_TEST_URL)"; then \
-	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q; \
+	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q || exit $$?; \
 	elif [ "$$CARNET_TEST_REQUIRE_POSTGRES" = "1" ]; then \
 	  echo "PostgreSQL is required (CARNET_TEST_REQUIRE_POSTGRES=1) but does not answer at $(PG_TEST_URL)" >&2; exit 1; \
 	else \

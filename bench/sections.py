@@ -125,4 +125,14 @@ def _pg_schema(url: str) -> tuple[str, Callable[[], object]]:
     return scoped.render_as_string(hide_password=False), cleanup
 
 
-ALL: dict[str, Callable[[], None]] = {"vault": vault, "audit": audit}
+from bench.access import access  # noqa: E402
+from bench.documents import documents  # noqa: E402
+from bench.roster import roster  # noqa: E402
+
+ALL: dict[str, Callable[[], None]] = {
+    "vault": vault,
+    "audit": audit,
+    "roster": roster,
+    "documents": documents,
+    "access": access,
+}

@@ -1,0 +1,306 @@
+"""Document deposits and searches through HTTP (issue 4).
+
+Deposits: ITI-65 Bundles each carrying one 100 KB PDF, sent by N concurrent clients (httpx) to a
+real `carnet serve` process on SQLite; documents/s and p50/p99 latency, next to the raw ceiling
+measured in the same run (AES-GCM + fsynced file + one committed row per document).
+Search: the first page of ITI-67 for a holder with 10,000 documents, p50/p99.
+`CARNET_BENCH_CLIENTS` (default 8) and `CARNET_BENCH_DEPOSITS` (default 400) tune the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fpdf import FPDF
+from sqlalchemy import insert
+
+from bench.common import percentiles
+from carnet.access.models import CareRelationship
+from carnet.accounts.models import Holder, Professional
+from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM, make_nir, make_rpps
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.service import issue_token
+from carnet.config import Settings
+from carnet.db import Database
+from carnet.documents.models import Document
+from carnet.migrate import upgrade
+
+
+def _pdf(size: int = 100 * 1024) -> bytes:
+    """A readable PDF of about `size` bytes (uncompressed text pages)."""
+    line = "Resultat d'examen biologique - valeurs de reference - " * 2
+    lines = 100
+    while True:
+        page = FPDF()
+        page.set_compression(False)
+        page.set_font("helvetica", size=8)
+        page.add_page()
+        for _ in range(lines):
+            page.cell(0, 4, line[:120], new_x="LMARGIN", new_y="NEXT")
+        content = bytes(page.output())
+        if len(content) >= size:
+            return content
+        lines = int(lines * size / len(content)) + 10
+
+
+def _bundle(nir: str, rpps: str, content: bytes) -> dict[str, object]:
+    doc, binary, listed = (f"urn:uuid:{uuid.uuid4()}" for _ in range(3))
+    subject = {"identifier": {"system": INS_NIR_SYSTEM, "value": nir}}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": listed,
+                "request": {"method": "POST", "url": "List"},
+                "resource": {
+                    "resourceType": "List",
+                    "status": "current",
+                    "mode": "working",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
+                                "code": "submissionset",
+                            }
+                        ]
+                    },
+                    "subject": subject,
+                    "date": dt.datetime.now(dt.UTC).isoformat(),
+                    "entry": [{"item": {"reference": doc}}],
+                },
+            },
+            {
+                "fullUrl": doc,
+                "request": {"method": "POST", "url": "DocumentReference"},
+                "resource": {
+                    "resourceType": "DocumentReference",
+                    "status": "current",
+                    "type": {"coding": [{"system": "http://loinc.org", "code": "11502-2"}]},
+                    "subject": subject,
+                    "author": [{"identifier": {"system": RPPS_SYSTEM, "value": rpps}}],
+                    "description": "Bilan",
+                    "content": [{"attachment": {"contentType": "application/pdf", "url": binary}}],
+                },
+            },
+            {
+                "fullUrl": binary,
+                "request": {"method": "POST", "url": "Binary"},
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(content).decode(),
+                },
+            },
+        ],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "carnet.cli", "serve", "--port", str(port), "--no-jobs"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def _raw_ceiling(root: Path, count: int, blob: bytes) -> float:
+    """AES-GCM, write + fsync + rename, one committed row per document: the floor of the work."""
+    connection = sqlite3.connect(root / "raw.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE d (id TEXT PRIMARY KEY, size INTEGER, sha TEXT)")
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    (root / "raw").mkdir()
+    started = time.perf_counter()
+    for n in range(count):
+        sealed = aead.encrypt(os.urandom(12), blob, b"aad")
+        path = root / "raw" / f"{n}.part"
+        with path.open("wb") as handle:
+            handle.write(sealed)
+            handle.flush()
+            os.fsync(handle.fileno())
+        path.rename(root / "raw" / f"{n}.blob")
+        connection.execute("BEGIN")
+        connection.execute("INSERT INTO d VALUES (?, ?, ?)", (str(uuid.uuid4()), len(blob), "x"))
+        connection.execute("COMMIT")
+    return count / (time.perf_counter() - started)
+
+
+def documents() -> None:
+    clients = int(os.environ.get("CARNET_BENCH_CLIENTS", "8"))
+    deposits = int(os.environ.get("CARNET_BENCH_DEPOSITS", "400"))
+    content = _pdf()
+    with tempfile.TemporaryDirectory(prefix="carnet-bench-") as tmp:
+        root = Path(tmp)
+        data = root / "var"
+        env = {
+            **os.environ,
+            "CARNET_DATA_DIR": str(data),
+            "CARNET_LOG_LEVEL": "WARNING",
+            "CARNET_JOBS_INTERVAL_SECONDS": "0",
+        }
+        env.pop("CARNET_DATABASE_URL", None)
+        settings = Settings(data_dir=data)
+        database = Database(settings.effective_database_url)
+        upgrade(database)
+        from carnet.vault.service import Vault
+
+        vault = Vault.from_settings(settings)
+        vault.check(database)
+        with database.transaction() as session:
+            holders = []
+            for n in range(20):
+                holder = Holder(
+                    nir=make_nir(2, 1975, 5, "69", 1, n + 1),
+                    birth_name="BENCH",
+                    first_names="Bench",
+                    birth_date=dt.date(1975, 5, 1),
+                    sex="F",
+                    state="active",
+                )
+                session.add(holder)
+                holders.append(holder)
+            pro = Professional(rpps=make_rpps(77), profession_code="10", name="Dr Bench")
+            session.add(pro)
+            session.flush()
+            nirs = [h.nir for h in holders]
+            token, _row = issue_token(
+                session, Principal(PrincipalKind.PROFESSIONAL, pro.id), ttl=dt.timedelta(hours=2)
+            )
+            big = holders[0]
+            session.add(
+                CareRelationship(holder_id=big.id, professional_id=pro.id, status="authorised")
+            )
+            big_id, big_nir, pro_id, rpps = big.id, big.nir, pro.id, pro.rpps
+        database.dispose()
+        port = _free_port()
+        server = _serve(env, port)
+        try:
+            latencies: list[float] = []
+            lock = threading.Lock()
+            errors: list[str] = []
+
+            def client(index: int) -> None:
+                with httpx.Client(
+                    base_url=f"http://127.0.0.1:{port}",
+                    timeout=60,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/fhir+json",
+                    },
+                ) as http:
+                    for n in range(index, deposits, clients):
+                        body = _bundle(nirs[n % len(nirs)], rpps, content)
+                        started = time.perf_counter()
+                        response = http.post("/fhir", json=body)
+                        elapsed = time.perf_counter() - started
+                        with lock:
+                            latencies.append(elapsed)
+                            if response.status_code != 200:
+                                errors.append(str(response.status_code))
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            rate = deposits / (time.perf_counter() - started)
+            p50, p99 = percentiles(latencies)
+            print(
+                f"ITI-65 deposits, {clients} clients, 100 KB PDF: {rate:7.1f} documents/s  "
+                f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({len(errors)} errors)"
+            )
+            print(
+                f"raw ceiling (AES-GCM + fsync + committed row): {_raw_ceiling(root, deposits, content):7.1f} documents/s"
+            )
+            # Search: 10,000 documents for one holder, first page through ITI-67.
+            database = Database(settings.effective_database_url)
+            now = dt.datetime.now(dt.UTC)
+            ids = [uuid.uuid4() for _ in range(10_000)]
+            with database.transaction() as session:
+                titles = [
+                    vault.seal_text(session, big_id, i, "document-title", "Bilan") for i in ids
+                ]
+            rows = [
+                {
+                    "id": ids[n],
+                    "holder_id": big_id,
+                    "master_identifier": f"urn:bench:{n}",
+                    "source": "professional",
+                    "author_kind": "professional",
+                    "author_id": pro_id,
+                    "author_rpps": rpps,
+                    "type_code": "11502-2",
+                    "category": "BIOLOGIE",
+                    "sensitivity": "general",
+                    "title_sealed": titles[n],
+                    "deposited_at": now - dt.timedelta(minutes=n),
+                    "updated_at": now,
+                    "mime_type": "application/pdf",
+                    "size": 1,
+                    "sha256": "0" * 64,
+                    "sha1": "0" * 40,
+                    "blob_id": "0" * 32,
+                    "status": "current",
+                    "version": 1,
+                    "masked": False,
+                    "invisible_to_patient": False,
+                    "invisible_to_representatives": False,
+                    "not_deletable": False,
+                    "pinned": False,
+                }
+                for n in range(10_000)
+            ]
+            with database.transaction() as session:
+                session.execute(insert(Document), rows)
+            database.dispose()
+            samples = []
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=60,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as http:
+                query = f"/fhir/DocumentReference?patient.identifier={INS_NIR_SYSTEM}|{big_nir}&_count=20"
+                for _ in range(200):
+                    started = time.perf_counter()
+                    response = http.get(query)
+                    samples.append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.text[:300]
+                total = response.json()["total"]
+            p50, p99 = percentiles(samples)
+            print(
+                f"ITI-67 first page, holder with {total} documents: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
