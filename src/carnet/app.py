@@ -12,6 +12,7 @@ from carnet.db import Database
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the application for `settings`; tests pass their own database."""
     from carnet import health
+    from carnet.access import api as access_api
     from carnet.accounts import family_api
     from carnet.accounts.api import router as holder_router
     from carnet.documents import api as documents_api
@@ -35,4 +36,5 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(holder_router)
     app.include_router(documents_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(access_api.router)
     return app

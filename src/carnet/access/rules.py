@@ -251,6 +251,28 @@ def decide_emergency_grant(actor: Actor, space: SpaceFacts, reason: str) -> Deci
     return Decision(False, "not-a-professional", mode_of(actor))
 
 
+def decide_declare_care(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-1: a professional declares that they treat the holder, with the holder's consent
+    collected during care. Allowed for any registered professional on a live space; whether that
+    puts them in the care team is decided at read time (`in_care_team`: ACC-3 express
+    authorisation, a block that only the holder lifts)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation is not Relation.PROFESSIONAL:
+        return Decision(False, "not-a-professional", mode)
+    return Decision(True, "treating", Mode.NORMAL)
+
+
+def decide_access_settings_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-3, ACC-6: the holder side sees the care team, the emergency switches and what each
+    professional may read (REP-4 keeps caregivers from changing them, not from reading them)."""
+    mode = mode_of(actor)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    return Decision(False, "not-holder-side", mode)
+
+
 def decide_manage_professionals(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-3: the holder (or a representative) lists, authorises, blocks and unblocks professionals;
     REP-4: caregivers do not change access settings; ACC-4: administrators may block others."""

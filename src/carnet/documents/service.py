@@ -16,12 +16,13 @@ from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import filters
+from carnet.access import care, filters
 from carnet.access.rules import (
     Actor,
     Decision,
     DocumentFacts,
     Relation,
+    clinical_access,
     decide_deposit,
     decide_document_author_change,
     decide_document_read,
@@ -429,6 +430,7 @@ def get(
         reason=decision.reason,
         request_id=request_id,
     )
+    care.after_read(session, settings, actor, holder, decision)  # ACC-8: first-access e-mail
     return doc
 
 
@@ -483,6 +485,7 @@ def search(
         .offset(max(query.offset, 0))
         .limit(max(min(query.count, 500), 0))
     ).all()
+    access = clinical_access(actor, space)  # ACC-8: a search under a grant is in its mode
     record(
         session,
         principal,
@@ -490,9 +493,10 @@ def search(
         holder_id=holder.id,
         target_type="DocumentReference",
         target_id=f"{len(rows)}/{total}",
-        mode=actor_mode(actor),
+        mode=access.mode if access else actor_mode(actor),
         request_id=request_id,
     )
+    care.after_read(session, settings, actor, holder, access)  # ACC-8: first-access e-mail
     return total, rows
 
 

@@ -1,0 +1,506 @@
+"""Access API: the care team, emergency access, the access history and "explain"
+(rules ACC-1, ACC-3…ACC-6, ACC-8, REP-2, REP-4).
+
+Professionals use `/api/v1/pro/...`; the holder side uses `/api/v1/me/...`, on their own space or
+on the space named by `X-Carnet-Space` that they manage (`accounts.family.resolve_space`:
+representatives and caregivers; anything else is 404). Caregivers may read the access settings but
+not change them (REP-4: 403). Every decision is the decision point's, taken in `access.care`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from carnet.access import care
+from carnet.access.routes import authenticated
+from carnet.access.rules import SpaceFacts
+from carnet.access.schemas import (
+    BlockIn,
+    BlockOut,
+    CareDeclarationIn,
+    CategoryAccessOut,
+    EmergencyAccessIn,
+    EmergencyAccessOut,
+    EmergencySettingsIn,
+    EmergencySettingsOut,
+    ExplanationOut,
+    HistoryActorOut,
+    HistoryEntryOut,
+    HistoryLinks,
+    HistoryOut,
+    ProfessionalChangeIn,
+    ProfessionalOut,
+    RecordedOut,
+    ReportIn,
+    ReportOut,
+    SensitivityAccessOut,
+    VerdictOut,
+)
+from carnet.accounts import family
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.errors import CarnetError, InvalidInput
+from carnet.http import db_session, request_id
+from carnet.vault.service import Vault
+
+router = APIRouter(prefix="/api/v1", tags=["access"])
+
+SpaceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Carnet-Space",
+        description="Act on this space (holder id) that you manage, instead of your own.",
+    ),
+]
+
+# resolve_space actions: REP-4 lets caregivers read access settings, not change them.
+READ_SETTINGS = "read-access-settings"
+CHANGE_SETTINGS = "change-access-settings"
+READ_HISTORY = "read-access-history"
+REPORT = "report-access"
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"description": "JSON error {code, message, request_id}"} for status in statuses
+    }
+
+
+@contextmanager
+def _keeping_audit(session: Session) -> Iterator[None]:
+    """A refusal still commits its audit entry (ACC-8: refused accesses are recorded too).
+    Only around services that record a refusal before changing anything."""
+    try:
+        yield
+    except CarnetError:
+        session.commit()
+        raise
+
+
+def _professional_out(view: care.ProfessionalView) -> ProfessionalOut:
+    pro = view.professional
+    return ProfessionalOut(
+        rpps=pro.rpps,
+        name=pro.name,
+        profession_code=pro.profession_code,
+        profession_label=care.profession_label(pro.profession_code),
+        specialty=pro.specialty,
+        practice=pro.practice,
+        status=view.status,
+        administrator=view.administrator,
+        is_gp=view.is_gp,
+        declared_at=view.declared_at,
+        changed_at=view.changed_at,
+        last_access_at=view.last_access_at,
+        needs_express_authorisation=view.needs_express_authorisation,
+        in_care_team=view.in_care_team,
+    )
+
+
+def _switches(space: SpaceFacts) -> EmergencySettingsOut:
+    return EmergencySettingsOut(
+        regulator=space.regulator_allowed,
+        emergency=space.emergency_allowed,
+        masked_in_emergency=space.masked_in_emergency,
+    )
+
+
+# -- professionals (ACC-1, ACC-4, ACC-5) ---------------------------------------------------------
+
+
+@router.post(
+    "/pro/care-relationships",
+    status_code=202,
+    response_model=RecordedOut,
+    summary="Declare that I treat this patient, with their consent collected during care (ACC-1)",
+    responses=_errors(400, 403, 404, 409),
+)
+def declare_care(
+    body: CareDeclarationIn,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    session: Session = Depends(db_session, scope="function"),
+) -> RecordedOut:
+    """The answer is the same whether the declaration made you part of the care team, found you
+    already authorised, or found you blocked by the patient: what the patient decided is theirs.
+    Occupational and fire-brigade physicians also need the patient's express authorisation
+    (ACC-3). 404: no such patient; 409: their space is not open."""
+    care.declare(
+        session,
+        _settings(request),
+        principal,
+        body.nir,
+        as_gp=body.as_gp,
+        request_id=request_id(request),
+    )
+    return RecordedOut()
+
+
+@router.post(
+    "/pro/blocks",
+    response_model=BlockOut,
+    summary="Block another professional of a patient I am an administrator for (ACC-4)",
+    responses=_errors(400, 403, 404, 409),
+)
+def block_professional(
+    body: BlockIn,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    session: Session = Depends(db_session, scope="function"),
+) -> BlockOut:
+    """403 unless the patient named you administrator; you cannot block yourself. Refusals are
+    recorded in the patient's access history."""
+    with _keeping_audit(session):
+        care.block_by_administrator(
+            session,
+            _settings(request),
+            principal,
+            body.nir,
+            body.rpps,
+            request_id=request_id(request),
+        )
+    return BlockOut(rpps=body.rpps)
+
+
+@router.post(
+    "/pro/emergency-access",
+    status_code=201,
+    response_model=EmergencyAccessOut,
+    summary="Break the glass (professionals) or open regulation mode (SAMU regulators) (ACC-5)",
+    responses=_errors(400, 403, 404, 409),
+)
+def emergency_access(
+    body: EmergencyAccessIn,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
+    session: Session = Depends(db_session, scope="function"),
+) -> EmergencyAccessOut:
+    """Opens a time-boxed grant (12 hours by default) unless the patient opposed it (ACC-6: 403
+    with code emergency-opposed or regulation-opposed). A reason is required (400 reason-required);
+    it is sealed, recorded with the access (110127, Emergency Override Started) and never e-mailed.
+    The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
+    with _keeping_audit(session):
+        grant = care.open_emergency(
+            session,
+            _vault(request),
+            _settings(request),
+            principal,
+            body.nir,
+            body.reason,
+            request_id=request_id(request),
+        )
+    return EmergencyAccessOut(mode=grant.mode, expires_at=grant.expires_at)
+
+
+# -- the holder's care team (ACC-3, ACC-4, REP-4) ------------------------------------------------
+
+
+@router.get(
+    "/me/professionals",
+    response_model=list[ProfessionalOut],
+    summary="The professionals of my care team, blocked ones included (ACC-3, ACC-4)",
+    responses=_errors(404),
+)
+def list_professionals(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[ProfessionalOut]:
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, READ_SETTINGS, settings=settings
+    )
+    views = care.list_professionals(session, settings, principal, holder)
+    return [_professional_out(view) for view in views]
+
+
+@router.put(
+    "/me/professionals/{rpps}",
+    response_model=ProfessionalOut,
+    summary="Authorise, block or unblock a professional; name an administrator (ACC-3, ACC-4)",
+    responses=_errors(400, 403, 404, 409),
+)
+def change_professional(
+    rpps: str,
+    body: ProfessionalChangeIn,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ProfessionalOut:
+    """Any registered professional may be authorised or blocked. Unblocking leaves no
+    authorisation (ACC-3): they read again once authorised, or declared as treating you. Only
+    authorised or declared professionals can be administrators; a block removes the role.
+    Caregivers cannot change access settings (REP-4: 403)."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, CHANGE_SETTINGS, settings=settings
+    )
+    view = care.change_professional(
+        session,
+        settings,
+        principal,
+        holder,
+        rpps,
+        status=body.status,
+        administrator=body.administrator,
+        request_id=request_id(request),
+    )
+    return _professional_out(view)
+
+
+def _verdict(verdict: care.Verdict) -> VerdictOut:
+    return VerdictOut(
+        allowed=verdict.allowed, reason=verdict.reason, explanation=verdict.explanation
+    )
+
+
+@router.get(
+    "/me/professionals/{rpps}/access",
+    response_model=ExplanationOut,
+    summary="What this professional can read in my space, by category, and why (ACC-1)",
+    responses=_errors(400, 404),
+)
+def explain_access(
+    rpps: str,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ExplanationOut:
+    """Any registered professional, related to the space or not, so that you can check before
+    you decide; `if_authorised` shows what an authorisation would change."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, READ_SETTINGS, settings=settings
+    )
+    found = care.explain(session, settings, principal, holder, rpps)
+    return ExplanationOut(
+        professional=_professional_out(found.view),
+        mode=found.mode,
+        summary=_verdict(found.summary),
+        own_documents=_verdict(found.own_documents),
+        categories=[
+            CategoryAccessOut(
+                code=cat.code,
+                label=cat.label,
+                access=cat.access,
+                masked_access=cat.masked_access,
+                explanation=cat.explanation,
+                sensitivities=[
+                    SensitivityAccessOut(
+                        sensitivity=item.sensitivity,
+                        document_types=item.document_types,
+                        normal=_verdict(item.normal),
+                        masked=_verdict(item.masked),
+                        if_authorised=_verdict(item.if_authorised),
+                    )
+                    for item in cat.sensitivities
+                ],
+            )
+            for cat in found.categories
+        ],
+    )
+
+
+# -- emergency switches (ACC-6, REP-4) -----------------------------------------------------------
+
+
+@router.get(
+    "/me/emergency-settings",
+    response_model=EmergencySettingsOut,
+    summary="My three emergency switches (ACC-6)",
+    responses=_errors(404),
+)
+def get_emergency_settings(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> EmergencySettingsOut:
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, READ_SETTINGS, settings=settings
+    )
+    return _switches(care.emergency_settings(session, settings, principal, holder))
+
+
+@router.put(
+    "/me/emergency-settings",
+    response_model=EmergencySettingsOut,
+    summary="Set my emergency switches (ACC-6); not by caregivers (REP-4)",
+    responses=_errors(400, 403, 404, 409),
+)
+def put_emergency_settings(
+    body: EmergencySettingsIn,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> EmergencySettingsOut:
+    """Switches left out keep their value. Audited as access.settings."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, CHANGE_SETTINGS, settings=settings
+    )
+    return _switches(
+        care.set_emergency_settings(
+            session,
+            settings,
+            principal,
+            holder,
+            regulator=body.regulator,
+            emergency=body.emergency,
+            masked_in_emergency=body.masked_in_emergency,
+            request_id=request_id(request),
+        )
+    )
+
+
+# -- access history (ACC-8) ----------------------------------------------------------------------
+
+
+def _day(value: str | None, name: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} is a day, YYYY-MM-DD.", field=name) from None
+
+
+def _history_link(request: Request, page: int) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    params.append(("page", str(page)))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+@router.get(
+    "/me/access-history",
+    response_model=HistoryOut,
+    summary="Who did what in my space, when, how and why; 100 a page, newest first (ACC-8)",
+    responses=_errors(400, 404),
+)
+def access_history(
+    request: Request,
+    actor: Annotated[
+        str | None, Query(description='An RPPS number, or "holder" (you and your relatives).')
+    ] = None,
+    mode: Annotated[
+        str | None,
+        Query(
+            description="normal | emergency | regulation | representative | caregiver | app | "
+            "operator"
+        ),
+    ] = None,
+    date_from: Annotated[
+        str | None,
+        Query(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="First day."),
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="Last day."),
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> HistoryOut:
+    """Days are counted in Europe/Paris. Reasons are codes; an emergency's sealed reason is never
+    shown here. Entries about documents the reader may not see (REP-2, DOC-4) are left out.
+    Reading someone else's history (representative, caregiver) is itself recorded."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, READ_HISTORY, settings=settings
+    )
+    query = care.HistoryQuery(
+        actor=actor.strip() if actor else None,
+        mode=mode,
+        date_from=_day(date_from, "from"),
+        date_to=_day(date_to, "to"),
+        page=page,
+    )
+    found = care.history(
+        session, settings, principal, holder, query, request_id=request_id(request)
+    )
+    return HistoryOut(
+        total=found.total,
+        page=found.page,
+        per_page=found.per_page,
+        pages=found.pages,
+        entries=[
+            HistoryEntryOut(
+                id=entry.id,
+                at=entry.at,
+                action=entry.action,
+                mode=entry.mode,
+                actor=HistoryActorOut(
+                    kind=entry.actor_kind, display=entry.actor_display, rpps=entry.actor_rpps
+                ),
+                target_type=entry.target_type,
+                target_id=entry.target_id,
+                reason=entry.reason,
+                reported=entry.reported,
+            )
+            for entry in found.entries
+        ],
+        links=HistoryLinks(
+            self=_history_link(request, found.page),
+            first=_history_link(request, 1),
+            last=_history_link(request, found.pages),
+            prev=_history_link(request, found.page - 1) if found.page > 1 else None,
+            next=_history_link(request, found.page + 1) if found.page < found.pages else None,
+        ),
+    )
+
+
+@router.post(
+    "/me/access-history/{entry_id}/report",
+    status_code=201,
+    response_model=ReportOut,
+    summary="Report a suspicious access (ACC-8)",
+    responses=_errors(400, 404),
+)
+def report_access(
+    entry_id: uuid.UUID,
+    request: Request,
+    body: ReportIn | None = None,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ReportOut:
+    """The note is optional and sealed. An entry of another space is 404."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(session, principal, space, REPORT, settings=settings)
+    row = care.report(
+        session,
+        _vault(request),
+        settings,
+        principal,
+        holder,
+        entry_id,
+        body.note if body is not None else None,
+        request_id=request_id(request),
+    )
+    return ReportOut(
+        id=row.id, entry_id=row.audit_entry_id, status=row.status, created_at=row.created_at
+    )
