@@ -25,7 +25,7 @@ from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import CarnetError
-from carnet.fhir import parse, resources, service
+from carnet.fhir import audit, parse, resources, service
 from carnet.http import FHIR_JSON, db_session, operation_outcome, request_id
 from carnet.vault.service import Vault
 
@@ -463,3 +463,29 @@ def read_patient(
         )
     session.commit()
     return FhirResponse(resource)
+
+
+# -- AuditEvent (the holder's access history, IHE BALP shape; rule ACC-8) ----------------------
+
+
+@router.get(
+    "/AuditEvent",
+    response_class=FhirResponse,
+    summary="The access history of a space, as AuditEvents (holder side only)",
+)
+def search_audit_events(
+    request: Request,
+    principal: Principal = authenticated(*READERS),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    with _keeping_audit(session):
+        bundle = audit.search_audit_events(
+            session,
+            _settings(request),
+            principal,
+            list(request.query_params.multi_items()),
+            service.fhir_base(_settings(request)),
+            request_id=request_id(request),
+        )
+    session.commit()
+    return FhirResponse(bundle)

@@ -331,6 +331,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "DocumentReference": ("read", "update", "create", "search-type"),
     "Binary": ("read", "create"),
     "Patient": ("read", "search-type"),
+    "AuditEvent": ("search-type",),
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "DocumentReference": (
@@ -350,6 +351,12 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("status", "token", "current, superseded, entered-in-error; all when absent."),
     ),
     "Patient": (("identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (rule ID-1)."),),
+    "AuditEvent": (
+        ("patient", "reference", "Patient/<id> or <id>: the space whose history is read (ACC-8)."),
+        ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
+        ("date", "date", "Europe/Paris days; prefixes ge and le."),
+        ("_page", "number", "Page of 100 entries, newest first."),
+    ),
 }
 RESULT_PARAMETERS = ("_count", "_offset", "_sort")
 
