@@ -304,3 +304,124 @@ def documents() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def reads() -> None:
+    """Document-metadata reads through HTTP by 32 concurrent clients, each answer sent only after
+    its audit entry is committed (issue 5); reads/s and p50/p99."""
+    clients = int(os.environ.get("CARNET_BENCH_READ_CLIENTS", "32"))
+    per_client = int(os.environ.get("CARNET_BENCH_READS", "60"))
+    with tempfile.TemporaryDirectory(prefix="carnet-bench-") as tmp:
+        data = Path(tmp) / "var"
+        env = {
+            **os.environ,
+            "CARNET_DATA_DIR": str(data),
+            "CARNET_LOG_LEVEL": "WARNING",
+            "CARNET_JOBS_INTERVAL_SECONDS": "0",
+        }
+        env.pop("CARNET_DATABASE_URL", None)
+        settings = Settings(data_dir=data)
+        database = Database(settings.effective_database_url)
+        upgrade(database)
+        from carnet.vault.service import Vault
+
+        vault = Vault.from_settings(settings)
+        vault.check(database)
+        with database.transaction() as session:
+            holder = Holder(
+                nir=make_nir(2, 1975, 5, "69", 1, 1),
+                birth_name="BENCH",
+                first_names="Bench",
+                birth_date=dt.date(1975, 5, 1),
+                sex="F",
+                state="active",
+            )
+            pro = Professional(rpps=make_rpps(78), profession_code="10", name="Dr Bench")
+            session.add_all([holder, pro])
+            session.flush()
+            session.add(
+                CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
+            )
+            token, _row = issue_token(
+                session, Principal(PrincipalKind.PROFESSIONAL, pro.id), ttl=dt.timedelta(hours=2)
+            )
+            holder_id, pro_id, rpps = holder.id, pro.id, pro.rpps
+        ids = [uuid.uuid4() for _ in range(200)]
+        now = dt.datetime.now(dt.UTC)
+        with database.transaction() as session:
+            titles = [
+                vault.seal_text(session, holder_id, i, "document-title", "Bilan") for i in ids
+            ]
+            session.execute(
+                insert(Document),
+                [
+                    {
+                        "id": ids[n],
+                        "holder_id": holder_id,
+                        "master_identifier": f"urn:bench:{n}",
+                        "source": "professional",
+                        "author_kind": "professional",
+                        "author_id": pro_id,
+                        "author_rpps": rpps,
+                        "type_code": "11502-2",
+                        "category": "BIOLOGIE",
+                        "sensitivity": "general",
+                        "title_sealed": titles[n],
+                        "deposited_at": now,
+                        "updated_at": now,
+                        "mime_type": "application/pdf",
+                        "size": 1,
+                        "sha256": "0" * 64,
+                        "sha1": "0" * 40,
+                        "blob_id": "0" * 32,
+                        "status": "current",
+                        "version": 1,
+                        "masked": False,
+                        "invisible_to_patient": False,
+                        "invisible_to_representatives": False,
+                        "not_deletable": False,
+                        "pinned": False,
+                    }
+                    for n in range(len(ids))
+                ],
+            )
+        database.dispose()
+        port = _free_port()
+        server = _serve(env, port)
+        try:
+            latencies: list[float] = []
+            lock = threading.Lock()
+            failures: list[int] = []
+
+            def client(index: int) -> None:
+                with httpx.Client(
+                    base_url=f"http://127.0.0.1:{port}",
+                    timeout=60,
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as http:
+                    for n in range(per_client):
+                        started = time.perf_counter()
+                        response = http.get(
+                            f"/fhir/DocumentReference/{ids[(index + n) % len(ids)]}"
+                        )
+                        with lock:
+                            latencies.append(time.perf_counter() - started)
+                            if response.status_code != 200:
+                                failures.append(response.status_code)
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            rate = clients * per_client / (time.perf_counter() - started)
+            p50, p99 = percentiles(latencies)
+            print(
+                f"DocumentReference reads, {clients} clients, audit committed first: "
+                f"{rate:7.1f} reads/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+                f"({len(failures)} failures)"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

@@ -126,7 +126,7 @@ def _pg_schema(url: str) -> tuple[str, Callable[[], object]]:
 
 
 from bench.access import access  # noqa: E402
-from bench.documents import documents  # noqa: E402
+from bench.documents import documents, reads  # noqa: E402
 from bench.roster import roster  # noqa: E402
 
 ALL: dict[str, Callable[[], None]] = {
@@ -135,4 +135,5 @@ ALL: dict[str, Callable[[], None]] = {
     "roster": roster,
     "documents": documents,
     "access": access,
+    "reads": reads,
 }

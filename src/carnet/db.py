@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,9 +84,49 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
+    # SQLite has one writer at a time, and its busy handler waits by sleeping in growing steps:
+    # under load, requests would queue by luck with seconds of tail latency. Writers of this
+    # process queue on a lock instead, in arrival order, and only then take SQLite's write lock.
+    writer = threading.Lock()
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop("carnet.writer", False):
+            writer.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if not writer.acquire(timeout=60):
+            raise OperationalError("BEGIN", None, Exception("database is locked"))
+        connection.info["carnet.writer"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    # These events run just before SQLAlchemy ends the transaction: end it here on the driver
+    # connection (the driver's own commit/rollback then find nothing to do), then let the next
+    # writer in.
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        raw = connection.connection.driver_connection
+        if raw is not None and raw.in_transaction:
+            raw.commit()
+        _release(connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        raw = connection.connection.driver_connection
+        if raw is not None and raw.in_transaction:
+            raw.rollback()
+        _release(connection.info)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
+        # A connection returned to the pool mid-transaction is rolled back by the pool.
+        if dbapi_connection.in_transaction:
+            dbapi_connection.rollback()
+        _release(record.info)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -194,4 +235,5 @@ def load_models() -> None:
     import carnet.fhir.models
     import carnet.jobs.models
     import carnet.notifications.models
+    import carnet.portal.models
     import carnet.vault.models  # noqa: F401
