@@ -93,7 +93,6 @@ def generate(path: Path, count: int) -> dict[str, int]:
 
 
 def _child(data_dir: str, url: str, roster: str, letters: bool) -> None:
-    from carnet.accounts import letters as letters_service
     from carnet.accounts.provisioning import provision
     from carnet.config import Settings
     from carnet.db import Database
@@ -115,6 +114,10 @@ def _child(data_dir: str, url: str, roster: str, letters: bool) -> None:
         "peak_mb": peak,
     }
     if letters:
+        # Imported only now: the letters module pulls the jobs runner (and FastAPI) in, which
+        # provisioning itself does not need.
+        from carnet.accounts import letters as letters_service
+
         started = time.perf_counter()
         rendered = letters_service.render_all(database, vault, settings)
         result["letters_rendered"] = rendered.letters

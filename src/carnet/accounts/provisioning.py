@@ -24,7 +24,12 @@ How it stays fast and small whatever the file size:
 * Minors whose representative is not known yet (neither in the database nor in the same batch:
   they may appear later in the file) are set aside in the same scratch file and retried once the
   whole file has been read; only then is a still-unknown representative a reject. They are a small
-  fraction of the file and they wait on disk, not in memory.
+  fraction of the file and they wait on disk, not in memory. The scratch directory lives in the data
+  directory, next to the database that holds the same data, and is deleted when the run ends (a run
+  killed hard leaves a `.provision-*` directory behind, to delete).
+* On SQLite the provisioning connection gets a 64 MB page cache: every account adds entries to a
+  dozen indexes keyed by random values, and the default 2 MB cache would read most of their pages
+  back from the OS at each insert.
 
 Invalid rows never stop the run: each problem becomes a line of `FILE.rejects.csv` (line number,
 field, reason — never a NIR or a name).
@@ -46,12 +51,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, Uuid, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
@@ -62,7 +67,6 @@ from carnet.accounts.models import (
     PostalLetter,
     ProvisionalCode,
     Representation,
-    Tombstone,
 )
 from carnet.audit import rules as audit_rules
 from carnet.audit.models import AuditChainHead, AuditEntry
@@ -105,6 +109,11 @@ CONTACT_FIELDS = ("email", "phone", "postal_address")
 TRAIT_FIELDS = ("birth_name", "first_names", "birth_date", "sex", "birth_place_insee")
 _LINE_FIELD = ""  # the rejects file's `field` when the whole line is at fault
 _IN_CHUNK = 5000  # bound parameters per IN (...) query
+SQLITE_CACHE_KB = 64 * 1024
+MAX_LINE_BYTES = (
+    1 << 20
+)  # an NDJSON line longer than this is a reject, not a memory spike  # page cache of the provisioning connection on SQLite
+_REP_FIELDS = ("representative_nir", "second_representative_nir")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +209,21 @@ def row_digest(values: Sequence[str]) -> str:
     return hashlib.blake2b("\x1f".join(values).encode("utf-8"), digest_size=16).hexdigest()
 
 
+def _nir(raw: str) -> tuple[str, str | None]:
+    """The normalized NIR and why it is not valid (rule ID-1), or None.
+
+    The common case — 15 clean characters that pass `rules`' own pattern and key — skips
+    `rules.normalize_nir`'s substitution; anything else goes through `rules.nir_problem`.
+    """
+    if len(raw) == 15 and raw.isalnum():
+        nir = raw.upper()
+        if rules._NIR_RE.match(nir) and rules.nir_key(nir[:13]) == int(nir[13:]):
+            return nir, None
+    else:
+        nir = rules.normalize_nir(raw)
+    return nir, rules.nir_problem(nir)
+
+
 def validate_row(
     line: int, values: Mapping[str, str | None], today: dt.date
 ) -> RosterRow | list[Reject]:
@@ -209,22 +233,20 @@ def validate_row(
     the rule broken but never quote the value: the rejects file must not carry personal data.
     """
     problems: list[Reject] = []
+    get = values.get
+    text = {name: (raw.strip() if (raw := get(name)) else "") for name in COLUMNS}
 
-    def text(name: str) -> str:
-        raw = values.get(name)
-        return raw.strip() if raw else ""
-
-    raw_nir = text("nir")
-    nir = rules.normalize_nir(raw_nir) if raw_nir else ""
-    if not nir:
+    raw_nir = text["nir"]
+    nir = ""
+    if not raw_nir:
         problems.append(Reject(line, "nir", "missing"))
     else:
-        problem = rules.nir_problem(nir)
+        nir, problem = _nir(raw_nir)
         if problem:
             problems.append(Reject(line, "nir", problem))
 
-    birth_name = text("birth_name")
-    first_names = text("first_names")
+    birth_name = text["birth_name"]
+    first_names = text["first_names"]
     for name, value, limit in (("birth_name", birth_name, 100), ("first_names", first_names, 200)):
         if not value:
             problems.append(Reject(line, name, "missing"))
@@ -234,7 +256,7 @@ def validate_row(
             problems.append(Reject(line, name, "contains control characters"))
 
     birth_date: dt.date | None = None
-    raw_birth = text("birth_date")
+    raw_birth = text["birth_date"]
     if not raw_birth:
         problems.append(Reject(line, "birth_date", "missing"))
     else:
@@ -243,13 +265,13 @@ def validate_row(
             problems.append(Reject(line, "birth_date", "in the future"))
             birth_date = None
 
-    sex = text("sex").upper()
+    sex = text["sex"].upper()
     if not sex:
         problems.append(Reject(line, "sex", "missing"))
     elif sex not in ("M", "F"):
         problems.append(Reject(line, "sex", "unknown sex code (expected M or F)"))
 
-    insee = text("birth_place_insee").upper()
+    insee = text["birth_place_insee"].upper()
     if insee and not _INSEE_RE.fullmatch(insee):
         problems.append(
             Reject(
@@ -259,17 +281,17 @@ def validate_row(
             )
         )
 
-    email = text("email") or None
+    email = text["email"] or None
     if email is not None and not mail_rules.is_valid_email(email):
         problems.append(Reject(line, "email", "not a valid e-mail address"))
 
-    phone = text("phone") or None
+    phone = text["phone"] or None
     if phone is not None and not _PHONE_RE.fullmatch(phone):
         problems.append(
             Reject(line, "phone", "not a phone number (digits, spaces, + . - ( ), at most 30)")
         )
 
-    address = text("postal_address").replace("\r\n", "\n").replace("\r", "\n") or None
+    address = text["postal_address"].replace("\r\n", "\n").replace("\r", "\n") or None
     if address is not None:
         if len(address) > MAX_ADDRESS:
             problems.append(Reject(line, "postal_address", f"longer than {MAX_ADDRESS} characters"))
@@ -278,12 +300,11 @@ def validate_row(
 
     reps: list[str | None] = []
     for name in ("representative_nir", "second_representative_nir"):
-        raw = text(name)
+        raw = text[name]
         if not raw:
             reps.append(None)
             continue
-        rep = rules.normalize_nir(raw)
-        problem = rules.nir_problem(rep)
+        rep, problem = _nir(raw)
         if problem:
             problems.append(Reject(line, name, problem))
         elif rep == nir:
@@ -300,7 +321,7 @@ def validate_row(
         )
 
     deceased_on: dt.date | None = None
-    raw_deceased = text("deceased_on")
+    raw_deceased = text["deceased_on"]
     if raw_deceased:
         deceased_on = _day(raw_deceased, "deceased_on", line, problems)
         if deceased_on is not None:
@@ -449,37 +470,30 @@ class RosterSource:
                 fields = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                line = previous + 1
-                previous = reader.line_num
-                yield [Reject(line, _LINE_FIELD, f"unreadable CSV line ({exc})")]
+            except csv.Error as exc:  # its messages never quote the data
+                line, previous = previous + 1, reader.line_num
+                yield [
+                    Reject(
+                        line,
+                        _LINE_FIELD,
+                        f"unreadable CSV, lines {line}-{previous} ({exc}; an unbalanced quote?)",
+                    )
+                ]
                 continue
-            line = previous + 1
-            previous = reader.line_num
+            line, previous = previous + 1, reader.line_num
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # blank line
             if not _is_utf8(fields):
                 yield [Reject(line, _LINE_FIELD, "not UTF-8")]
                 continue
             if len(fields) != width:
-                if len(fields) < width:
-                    first_missing = names[len(fields)]
-                    yield [
-                        Reject(
-                            line,
-                            first_missing,
-                            f"the line has {len(fields)} fields, the header {width} "
-                            "(truncated line?)",
-                        )
-                    ]
-                else:
-                    yield [
-                        Reject(
-                            line,
-                            _LINE_FIELD,
-                            f"the line has {len(fields)} fields, the header {width}",
-                        )
-                    ]
+                reason = f"the line has {len(fields)} fields, the header {width}"
+                if previous > line:
+                    reason += f" (the record spans lines {line}-{previous}: an unbalanced quote?)"
+                elif len(fields) < width:
+                    reason += " (truncated line?)"
+                name = names[len(fields)] if len(fields) < width else _LINE_FIELD
+                yield [Reject(line, name, reason)]
                 continue
             yield line, {name: fields[i] for name, i in index}
 
@@ -489,9 +503,19 @@ class RosterSource:
         return self._ndjson_body()
 
     def _ndjson_body(self) -> Iterator[RawRow | list[Reject]]:
-        for number, raw in enumerate(self._raw, start=1):
+        number = 0
+        while True:
+            raw = self._raw.readline(MAX_LINE_BYTES)
+            if not raw:
+                return
+            number += 1
             if number == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (more := self._raw.readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
+                    pass  # skip the rest of an overlong line without holding it
+                yield [Reject(number, _LINE_FIELD, f"longer than {MAX_LINE_BYTES} bytes")]
+                continue
             if not raw.strip():
                 continue
             try:
@@ -693,12 +717,15 @@ class _BulkTable:
     (the column types' own bind processors), sent with executemany (SQLite) or COPY (PostgreSQL).
 
     `varying` columns come in each row; `fixed` columns have one value for the whole call, converted
-    once. No ORM objects, no per-row statement compilation.
+    once (on SQLite, written into the statement as literals). Ids (`Uuid` columns) come as canonical
+    strings from `_new_ids`: SQLite stores them as 32 hex digits — what SQLAlchemy's `Uuid` binds —
+    and PostgreSQL's COPY parses the canonical text. No ORM objects, no per-row statement.
     """
 
     def __init__(
         self, table: Table, dialect: Dialect, varying: Sequence[str], fixed: Sequence[str]
     ) -> None:
+        self.name = table.name
         self.varying = tuple(varying)
         self.fixed = tuple(fixed)
         columns = self.varying + self.fixed
@@ -711,43 +738,93 @@ class _BulkTable:
             column = table.columns[name]
             return column.type.dialect_impl(dialect).bind_processor(dialect)
 
+        self._ids = [
+            i for i, c in enumerate(self.varying) if isinstance(table.columns[c].type, Uuid)
+        ]
         self._varying_processors = [
-            (i, p) for i, p in enumerate(processor(c) for c in self.varying) if p is not None
+            (i, p)
+            for i, p in enumerate(processor(c) for c in self.varying)
+            if p is not None and i not in self._ids
         ]
         self._fixed_processors = [processor(c) for c in self.fixed]
-        names = ", ".join(f'"{c}"' for c in columns)
-        if self.postgres:
-            self.sql = f'COPY "{table.name}" ({names}) FROM STDIN'
-        else:
-            marks = ", ".join("?" * len(columns))
-            self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
+        self._names = ", ".join(f'"{c}"' for c in columns)
+        self._marks = ", ".join("?" * len(self.varying))
 
     def write(
         self, connection: Connection, rows: list[list[Any]], fixed: Sequence[Any] = ()
     ) -> None:
         if not rows:
             return
-        constants = tuple(
+        constants = [
             p(v) if p is not None and v is not None else v
             for p, v in zip(self._fixed_processors, fixed, strict=True)
-        )
+        ]
         for index, proc in self._varying_processors:
+            memo: dict[Any, Any] = {}
             for row in rows:
                 value = row[index]
                 if value is not None:
-                    row[index] = proc(value)
+                    converted = memo.get(value)
+                    if converted is None:
+                        converted = memo[value] = proc(value)
+                    row[index] = converted
         raw = connection.connection.driver_connection
         assert raw is not None
         if self.postgres:
-            with raw.cursor() as cursor, cursor.copy(self.sql) as copy:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f'COPY "{self.name}" ({self._names}) FROM STDIN') as copy,
+            ):
                 for row in rows:
                     copy.write_row((*row, *constants))
-        else:
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(self.sql, [(*row, *constants) for row in rows])
-            finally:
-                cursor.close()
+            return
+        for index in self._ids:
+            for row in rows:
+                value = row[index]
+                if value is not None:
+                    row[index] = value.replace("-", "")
+        literals = ", ".join(_sqlite_literal(v) for v in constants)
+        values = f"{self._marks}, {literals}" if literals else self._marks
+        sql = f'INSERT INTO "{self.name}" ({self._names}) VALUES ({values})'  # noqa: S608
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+
+def _sqlite_literal(value: Any) -> str:
+    """A constant of a bulk insert as SQLite literal (only the types the bind processors yield)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bytes):
+        return "X'" + value.hex() + "'"
+    raise TypeError(f"no SQLite literal for {type(value).__name__}")
+
+
+_UUID_VERSION = bytes((b & 0x0F) | 0x40 for b in range(256))
+_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
+
+
+def _new_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs in canonical text form, as `str(uuid.uuid4())` gives, made
+    in bulk from `os.urandom` — the same source `uuid.uuid4` reads."""
+    if count <= 0:
+        return []
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_UUID_VERSION)
+    raw[8::16] = raw[8::16].translate(_UUID_VARIANT)
+    h = raw.hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -769,7 +846,6 @@ class ProvisionReport:
     deferred: int = 0  # minors retried at the end because their representative came later
     not_utf8: int = 0
     rejects_file: Path | None = None
-    letter_ids: list[uuid.UUID] = field(default_factory=list, repr=False)
     seconds: float = 0.0
 
     @property
@@ -795,7 +871,7 @@ class ProvisionReport:
 class _Person:
     """Who a notice can be addressed to: a roster row of this batch or a holder in the database."""
 
-    id: uuid.UUID
+    id: str  # canonical text, as `_new_ids` makes them
     first_names: str
     birth_name: str
     email: str | None
@@ -889,6 +965,7 @@ class _Run:
             fixed=("seq", "checkpointed_seq"),
         )
         self._notice = _NoticeTemplate(settings.base_url, self.deadline)
+        self.postgres = dialect.name == "postgresql"
 
     # -- hashes ---------------------------------------------------------------------------------
 
@@ -906,9 +983,13 @@ class _Run:
         """Write one batch of first-seen rows; returns the rows to retry at the end (minors whose
         representative is not known yet). With `final`, those become rejects instead."""
         connection = session.connection()
-        existing = _existing(session, [r.nir for r in rows])
+        if not self.postgres:
+            # Random-key index pages stay in memory between batches instead of being read back
+            # from the OS for each insert (SQLite's default cache is 2 MB); bounded, per connection.
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+        existing = self._existing(connection, [r.nir for r in rows])
         new_rows: list[RosterRow] = []
-        changed: list[tuple[RosterRow, uuid.UUID]] = []
+        changed: list[tuple[RosterRow, str]] = []
         for row in rows:
             found = existing.get(row.nir)
             if found is None:
@@ -921,93 +1002,178 @@ class _Run:
         # LC-8: a purged person's tombstone keeps the roster from recreating the space.
         if new_rows:
             hashes = [self.tombstone_hash(r.nir) for r in new_rows]
-            dead = _tombstoned(session, hashes)
+            dead = self._tombstoned(connection, hashes)
             if dead:
                 kept = [r for r, h in zip(new_rows, hashes, strict=True) if h not in dead]
                 self.report.skipped_erased += len(new_rows) - len(kept)
                 new_rows = kept
+        new_ids = dict(zip((r.nir for r in new_rows), _new_ids(len(new_rows)), strict=True))
 
         # REP-1, LC-7: representatives must be known — in the database or in this batch.
-        new_ids = {r.nir: uuid.uuid4() for r in new_rows}
-        people: dict[str, _Person] = {}
-        for row in new_rows:
-            people[row.nir] = _person(new_ids[row.nir], row)
-        for row, holder_id in changed:
-            people[row.nir] = _person(holder_id, row)
-        for row in rows:
-            found = existing.get(row.nir)
-            if found is not None and row.nir not in people:
-                people[row.nir] = _person(found[0], row)
-        wanted = {
-            nir
-            for row in (*new_rows, *(c[0] for c in changed))
-            for nir in row.representatives
-            if nir not in people
-        }
-        people.update(_people(session, wanted))
-        rejected_rows: set[str] = set()
-        waiting: set[str] = set()  # new or changed rows whose representatives are not known yet
-        pending = set(new_ids)
         with_reps = [r for r in (*new_rows, *(c[0] for c in changed)) if r.representative_nir]
+        people: dict[str, _Person] = {}
+        if with_reps:
+            wanted = {nir for row in with_reps for nir in row.representatives}
+            for row in rows:
+                if row.nir in wanted:
+                    holder_id = new_ids.get(row.nir) or existing.get(row.nir, (None, None))[0]
+                    if holder_id is not None:
+                        people[row.nir] = _person(holder_id, row)
+            people.update(_people(session, wanted - people.keys()))
+        pending = set(new_ids)  # new people that this batch creates
+        waiting: set[str] = set()  # rows whose representatives are not known (yet)
+        rejected_rows: set[str] = set()
         for row in with_reps:
-            for name, nir in zip(
-                ("representative_nir", "second_representative_nir"),
-                row.representatives,
-                strict=False,
-            ):
+            for name, nir in zip(_REP_FIELDS, row.representatives, strict=False):
                 person = people.get(nir)
                 if person is not None and person.deceased:
                     self._reject(
                         Reject(row.line, name, "the representative is recorded as deceased")
                     )
                     rejected_rows.add(row.nir)
+                    pending.discard(row.nir)
                     break
-        progress = True
-        while progress:
-            progress = False
+
+        def missing(nir: str) -> bool:
+            return nir not in people or (nir in new_ids and nir not in pending)
+
+        # A representative created in this batch must itself be created (not waiting, rejected).
+        moved = True
+        while moved:
+            moved = False
             for row in with_reps:
                 if row.nir in rejected_rows or row.nir in waiting:
                     continue
-                for nir in row.representatives:
-                    if nir not in people or (nir in new_ids and nir not in pending):
-                        waiting.add(row.nir)
-                        pending.discard(row.nir)
-                        progress = True
-                        break
-        for nir in rejected_rows:
-            pending.discard(nir)
+                if any(missing(nir) for nir in row.representatives):
+                    waiting.add(row.nir)
+                    pending.discard(row.nir)
+                    moved = True
         retry: list[RosterRow] = []
         for row in with_reps:
             if row.nir not in waiting:
                 continue
-            if final:
-                name = "representative_nir"
-                for field_name, nir in zip(
-                    ("representative_nir", "second_representative_nir"),
-                    row.representatives,
-                    strict=False,
-                ):
-                    if nir not in people or (nir in new_ids and nir not in pending):
-                        name = field_name
-                        break
-                self._reject(
-                    Reject(
-                        row.line,
-                        name,
-                        "the representative is not in the roster (nor in this file, nor already known)",
-                    )
-                )
-            else:
+            if not final:
                 retry.append(row)
+                continue
+            name = next(
+                (
+                    f
+                    for f, nir in zip(_REP_FIELDS, row.representatives, strict=False)
+                    if missing(nir)
+                ),
+                "representative_nir",
+            )
+            self._reject(
+                Reject(
+                    row.line,
+                    name,
+                    "the representative is not in the roster (nor in this file, nor already known)",
+                )
+            )
+        for row in new_rows:
+            if row.nir in pending and row.deceased_on is None and row.representative_nir:
+                _name, email, address = self._addressee(row, people)
+                if not email and not address:
+                    self._reject(
+                        Reject(
+                            row.line,
+                            "postal_address",
+                            "no e-mail and no postal address, neither the person's nor the "
+                            "representative's: the notice cannot be sent (LC-1, LC-7)",
+                        )
+                    )
+                    pending.discard(row.nir)
         creating = [r for r in new_rows if r.nir in pending]
         updating = [
             (r, i) for r, i in changed if r.nir not in waiting and r.nir not in rejected_rows
         ]
-
         self._create(session, connection, creating, new_ids, people)
         if updating:
             self._update(session, connection, updating, people)
         return retry
+
+    # -- look-ups, one statement per batch --------------------------------------------------------
+
+    def _existing(
+        self, connection: Connection, nirs: list[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """Holders already known, by NIR: (id as canonical text, roster digest)."""
+        return {
+            nir: (holder_id, digest)
+            for holder_id, nir, digest in self._select_in(
+                connection, "holders", ("id", "nir", "roster_digest"), "nir", nirs
+            )
+        }
+
+    def _tombstoned(self, connection: Connection, hashes: list[str]) -> set[str]:
+        return {
+            row[0]
+            for row in self._select_in(connection, "tombstones", ("nir_hash",), "nir_hash", hashes)
+        }
+
+    def _select_in(
+        self,
+        connection: Connection,
+        table: str,
+        columns: tuple[str, ...],
+        key: str,
+        values: list[str],
+    ) -> Iterator[tuple[Any, ...]]:
+        """`SELECT columns FROM table WHERE key IN values` straight through the driver (rendering
+        5,000 bound parameters through SQLAlchemy costs more than the query). An `id` column is
+        returned as canonical UUID text on both engines."""
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        if self.postgres:
+            names = ", ".join(f"{c}::text" if c == "id" else c for c in columns)
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {names} FROM {table} WHERE {key} = ANY(%s)",  # noqa: S608
+                    (values,),
+                )
+                yield from cursor.fetchall()
+            return
+        position = columns.index("id") if "id" in columns else -1
+        cursor = raw.cursor()
+        try:
+            for start in range(0, len(values), _IN_CHUNK):
+                part = values[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(part))
+                cursor.execute(
+                    f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN ({marks})",  # noqa: S608
+                    part,
+                )
+                for row in cursor.fetchall():
+                    if position >= 0:
+                        h = row[position]
+                        row = (
+                            *row[:position],
+                            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+                            *row[position + 1 :],
+                        )
+                    yield row
+        finally:
+            cursor.close()
+
+    def _addressee(
+        self, row: RosterRow, people: dict[str, _Person]
+    ) -> tuple[str, str | None, str | None]:
+        """Who receives the notice — (name, e-mail, postal address) — as `notices.send_notice`
+        decides: a minor's goes to the managing representative (LC-7), at the child's address
+        when the representative has none; anyone else's to themselves, or to their representative
+        (a guardian, REP-5) when the roster gives them no contact at all."""
+        own = (f"{row.first_names} {row.birth_name}", row.email, row.postal_address)
+        if row.representative_nir is None:
+            return own
+        minor = rules.is_minor(row.birth_date, self.notice_day, self.settings.majority_age)
+        if not minor and (row.email or row.postal_address):
+            return own
+        rep = people[row.representative_nir]
+        return (
+            f"{rep.first_names} {rep.birth_name}",
+            rep.email,
+            rep.postal_address or row.postal_address,
+        )
 
     def _reject(self, problem: Reject) -> None:
         self.rejects.write([problem])
@@ -1020,7 +1186,7 @@ class _Run:
         session: Session,
         connection: Connection,
         rows: list[RosterRow],
-        ids: dict[str, uuid.UUID],
+        ids: dict[str, str],
         people: dict[str, _Person],
     ) -> None:
         if not rows:
@@ -1032,10 +1198,10 @@ class _Run:
         rep_rows: list[list[Any]] = []
         mail_rows: list[list[Any]] = []
         letter_rows: list[list[Any]] = []
-        audit_rows: list[tuple[uuid.UUID, str]] = []
-        live = [r for r in rows if r.deceased_on is None]
-        codes = _new_codes(len(live))
-        code_iter = iter(codes)
+        audit_rows: list[tuple[str, str]] = []
+        live = sum(1 for r in rows if r.deceased_on is None)
+        code_iter = iter(_new_codes(live))
+        id_iter = iter(_new_ids(2 * live + sum(len(r.representatives) for r in rows)))
         for row in rows:
             holder_id = ids[row.nir]
             if row.deceased_on is None:
@@ -1058,31 +1224,18 @@ class _Run:
             )  # fmt: skip
             audit_rows.append((holder_id, state))
             for role, nir in zip(("managing", "second"), row.representatives, strict=False):
-                rep_rows.append([uuid.uuid4(), holder_id, people[nir].id, nir, role])
+                rep_rows.append([next(id_iter), holder_id, people[nir].id, nir, role])
             if row.deceased_on is not None:
                 continue
             code = next(code_iter)
-            code_rows.append([uuid.uuid4(), holder_id, self.code_hash(row.nir, code)])
-            # LC-7: a minor's notice goes to the managing representative.
-            to = people[row.nir]
-            address = row.postal_address
-            if row.representative_nir is not None and rules.is_minor(
-                row.birth_date, self.notice_day, self.settings.majority_age
-            ):
-                to = people[row.representative_nir]
-                address = to.postal_address or row.postal_address
-            else:
-                address = to.postal_address
+            code_rows.append([next(id_iter), holder_id, self.code_hash(row.nir, code)])
+            name, email, address = self._addressee(row, people)
             body = self._notice.render(row.first_names, row.birth_name, code)
-            if to.email:
-                mail_rows.append([uuid.uuid4(), to.email, body, holder_id])
+            if email:
+                mail_rows.append([next(id_iter), email, body, holder_id])
             else:
-                letter_id = uuid.uuid4()
-                content = {
-                    "name": f"{to.first_names} {to.birth_name}",
-                    "address": address or "",
-                    "body": body,
-                }
+                letter_id = next(id_iter)
+                content = {"name": name, "address": address or "", "body": body}
                 sealed = self.vault.seal_system(
                     session,
                     notices.LETTER_KEY,
@@ -1090,7 +1243,6 @@ class _Run:
                     notices.letter_aad(letter_id),
                 )
                 letter_rows.append([letter_id, holder_id, sealed])
-                self.report.letter_ids.append(letter_id)
         self.holders.write(
             connection,
             holder_rows,
@@ -1114,7 +1266,7 @@ class _Run:
         self.report.letters += len(letter_rows)
 
     def _audit_new_spaces(
-        self, connection: Connection, items: list[tuple[uuid.UUID, str]], at: dt.datetime
+        self, connection: Connection, items: list[tuple[str, str]], at: dt.datetime
     ) -> None:
         """ACC-8: the first entry of each new space's chain, written in bulk.
 
@@ -1130,12 +1282,10 @@ class _Run:
         template = _AuditTemplate(at_text, "system", actor_id, ACTION_PROVISION, "Space", mode)
         entry_rows: list[list[Any]] = []
         head_rows: list[list[Any]] = []
-        for holder_id, reason in items:
-            entry_id = uuid.uuid4()
-            hid = str(holder_id)
+        for (hid, reason), entry_id in zip(items, _new_ids(len(items)), strict=True):
             chain = "space:" + hid
-            digest = template.hash(str(entry_id), chain, hid, reason)
-            entry_rows.append([entry_id, chain, hid, holder_id, reason, digest])
+            digest = template.hash(entry_id, chain, hid, reason)
+            entry_rows.append([entry_id, chain, hid, hid, reason, digest])
             head_rows.append([chain, digest])
         self.audit_entries.write(
             connection,
@@ -1150,10 +1300,10 @@ class _Run:
         self,
         session: Session,
         connection: Connection,
-        rows: list[tuple[RosterRow, uuid.UUID]],
+        rows: list[tuple[RosterRow, str]],
         people: dict[str, _Person],
     ) -> None:
-        by_id = {holder_id: row for row, holder_id in rows}
+        by_id = {uuid.UUID(holder_id): row for row, holder_id in rows}
         holders = session.scalars(select(Holder).where(Holder.id.in_(list(by_id)))).all()
         links: set[tuple[uuid.UUID, str]] = set()
         minors = [h.id for h in holders if by_id[h.id].representatives]
@@ -1178,7 +1328,7 @@ class _Run:
             changed_reps = []
             for role, nir in zip(("managing", "second"), row.representatives, strict=False):
                 if (holder.id, nir) not in links:
-                    new_links.append([uuid.uuid4(), holder.id, people[nir].id, nir, role])
+                    new_links.append([str(uuid.uuid4()), str(holder.id), people[nir].id, nir, role])
                     changed_reps.append(
                         "representative_nir" if role == "managing" else "second_representative_nir"
                     )
@@ -1219,22 +1369,11 @@ class _Run:
         append_batch(session, entries)
 
 
-def _person(holder_id: uuid.UUID, row: RosterRow) -> _Person:
+def _person(holder_id: str, row: RosterRow) -> _Person:
     return _Person(
         holder_id, row.first_names, row.birth_name, row.email, row.postal_address,
         row.deceased_on is not None,
     )  # fmt: skip
-
-
-def _existing(session: Session, nirs: list[str]) -> dict[str, tuple[uuid.UUID, str | None]]:
-    found: dict[str, tuple[uuid.UUID, str | None]] = {}
-    for start in range(0, len(nirs), _IN_CHUNK):
-        part = nirs[start : start + _IN_CHUNK]
-        for holder_id, nir, digest in session.execute(
-            select(Holder.id, Holder.nir, Holder.roster_digest).where(Holder.nir.in_(part))
-        ):
-            found[nir] = (holder_id, digest)
-    return found
 
 
 def _people(session: Session, nirs: set[str]) -> dict[str, _Person]:
@@ -1249,19 +1388,9 @@ def _people(session: Session, nirs: set[str]) -> dict[str, _Person]:
             ).where(Holder.nir.in_(part))
         ):  # fmt: skip
             found[row.nir] = _Person(
-                row.id, row.first_names, row.birth_name, row.email, row.postal_address,
+                str(row.id), row.first_names, row.birth_name, row.email, row.postal_address,
                 row.deceased_on is not None,
             )  # fmt: skip
-    return found
-
-
-def _tombstoned(session: Session, hashes: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(hashes), _IN_CHUNK):
-        part = hashes[start : start + _IN_CHUNK]
-        found.update(
-            session.scalars(select(Tombstone.nir_hash).where(Tombstone.nir_hash.in_(part)))
-        )
     return found
 
 
@@ -1324,7 +1453,9 @@ class _NoticeTemplate:
         if self._template is None:
             holder = Holder(first_names=first_names, birth_name=birth_name)
             return notices.notice_text(holder, code, NOTICE_KIND, self.deadline, self.base_url)
-        return self._template % {"f": first_names, "l": birth_name, "c": rules.format_code(code)}
+        # `rules.format_code` for 12 characters (the self-check above compares the two).
+        formatted = f"{code[:4]}-{code[4:8]}-{code[8:]}"
+        return self._template % {"f": first_names, "l": birth_name, "c": formatted}
 
 
 class _AuditTemplate:
