@@ -245,3 +245,21 @@ def test_logs_name_ids_never_addresses_or_contents(
     dumped = " ".join(f"{r.getMessage()} {r.__dict__}" for r in records)
     for secret in (RECIPIENT, SUBJECT, "votre espace"):
         assert secret not in dumped
+
+
+def test_sent_messages_keep_no_body(database, settings) -> None:  # type: ignore[no-untyped-def]
+    """Notices carry provisional and one-time codes: once delivered, the body is wiped."""
+    from sqlalchemy import select
+
+    from carnet.notifications.models import OutboxMessage
+    from carnet.notifications.service import deliver_pending, enqueue
+
+    with database.transaction() as session:
+        enqueue(session, kind="account.notice", recipient="a@example.org", subject="Code",
+                body_text="Code provisoire : ACDE-FGHJ-KMNP")
+    assert deliver_pending(database, settings).sent == 1
+    with database.transaction() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert row.status == "sent" and row.body_text == ""
+    eml = next(settings.outbox_dir.glob("*.eml")).read_text()
+    assert "ACDE-FGHJ-KMNP" in eml  # what was sent was complete

@@ -236,7 +236,9 @@ def _record_sent(database: Database, item: _Claimed) -> None:
         result = session.execute(
             update(OutboxMessage)
             .where(_still_ours(item))
-            .values(status=SENT, sent_at=clock.now(), last_error=None)
+            # Once sent, the body is wiped: notices carry provisional codes and one-time login
+            # codes, which must not stay readable in the database.
+            .values(status=SENT, sent_at=clock.now(), last_error=None, body_text="")
         )
     if _rowcount(result) == 0:
         log.warning("outbox message sent but no longer claimed", extra={"outbox_id": str(item.id)})
