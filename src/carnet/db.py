@@ -235,5 +235,4 @@ def load_models() -> None:
     import carnet.fhir.models
     import carnet.jobs.models
     import carnet.notifications.models
-    import carnet.portal.models
     import carnet.vault.models  # noqa: F401
