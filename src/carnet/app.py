@@ -17,6 +17,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.accounts.api import router as holder_router
     from carnet.documents import api as documents_api
     from carnet.fhir import api as fhir_api
+    from carnet.portal import install as install_portal
+    from carnet.profile import api as profile_api
+    from carnet.profile import fhir_api as profile_fhir_api
+    from carnet.reimbursements import api as reimbursements_api
+    from carnet.reimbursements import fhir_api as reimbursements_fhir
     from carnet.vault.service import Vault
 
     app = FastAPI(
@@ -37,4 +42,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(documents_api.router)
     app.include_router(fhir_api.router)
     app.include_router(access_api.router)
+    app.include_router(reimbursements_api.router)
+    app.include_router(reimbursements_fhir.router)
+    app.include_router(profile_api.router)
+    app.include_router(profile_fhir_api.router)
+    install_portal(app)  # the holder pages and /static
     return app

@@ -87,6 +87,7 @@ def _register_domains() -> None:
     from carnet.documents import migration_cli
     from carnet.jobs import cli as jobs_cli
     from carnet.notifications import cli as notifications_cli
+    from carnet.reimbursements import cli as reimbursements_cli
     from carnet.vault import cli as vault_cli
 
     for module in (
@@ -101,6 +102,7 @@ def _register_domains() -> None:
         notifications_cli,
         migration_cli,
         vault_cli,
+        reimbursements_cli,
     ):
         module.register(app)
 

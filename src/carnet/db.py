@@ -235,4 +235,7 @@ def load_models() -> None:
     import carnet.fhir.models
     import carnet.jobs.models
     import carnet.notifications.models
+    import carnet.portal.models
+    import carnet.profile.models
+    import carnet.reimbursements.models
     import carnet.vault.models  # noqa: F401

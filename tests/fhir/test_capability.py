@@ -115,7 +115,7 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir")
         for method in methods
     }
-    assert len(rules) == 11
+    assert len(rules) == 16  # 11 documents/patients/audit, 4 profile, 1 reimbursements
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}
@@ -138,5 +138,5 @@ def test_every_answer_is_fhir_json(client: TestClient, app: FastAPI) -> None:
         assert response.status_code == 401, (method, path)
         assert response.headers["content-type"] == FHIR_JSON
         outcome(response, 401)
-    outcome(client.get("/fhir/Observation"), 404)
+    outcome(client.get("/fhir/Encounter"), 404)
     outcome(client.delete("/fhir/DocumentReference/x"), 405)

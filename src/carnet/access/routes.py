@@ -55,6 +55,35 @@ def authenticated(*kinds: PrincipalKind) -> Any:
     return _mark(_authenticated, name)
 
 
+def portal_session(*kinds: PrincipalKind) -> Any:
+    """A live portal session (server-side, `carnet_session` cookie) of one of `kinds`.
+
+    The session is resolved by `carnet.portal.session` (idle timeout, logout everywhere); the
+    principal and the session are put on `request.state`. Without one the portal sends the browser
+    to its login page (`Unauthenticated`, code `no-session`).
+    """
+    allowed = frozenset(kinds)
+
+    def _portal_session(request: Request) -> Principal:
+        from carnet.portal.session import current
+
+        live = current(request)
+        if live is None:
+            raise Unauthenticated("Your session has ended: log in again.", code="no-session")
+        if allowed and live.principal.kind not in allowed:
+            raise Unauthenticated("Log in with an account of the right kind.", code="wrong-kind")
+        request.state.principal = live.principal
+        request.state.portal_session = live
+        return live.principal
+
+    name = (
+        "portal-session:" + ",".join(sorted(k.value for k in allowed))
+        if allowed
+        else "portal-session"
+    )
+    return _mark(_portal_session, name)
+
+
 def route_rules(dependant: Any) -> list[str]:
     """The access rules declared on a route (its dependency tree, top level)."""
     found: list[str] = []

@@ -304,3 +304,61 @@ def decide_history_read(actor: Actor, space: SpaceFacts) -> Decision:
     if actor.relation in HOLDER_SIDE:
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
     return Decision(False, "not-holder-side", mode)
+
+
+def decide_reimbursements_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """SRV-4: the insurer's reimbursement lines are read by the holder side only (holder,
+    representatives, caregivers); ACC-7: professionals do not see them, not even in an emergency.
+    REP-2 needs no check here: lines of acts a minor keeps secret are never imported."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    return Decision(False, "not-holder-side", mode)
+
+
+# ACC-7: what professionals see of the profile: vaccinations and the health history (illnesses,
+# treatments, hospital stays, allergies, family history). Contacts and wishes are ACC-7 too but
+# live in `accounts.wishes`. Measurements, lifestyle, disabilities and blood group stay private to
+# the holder side. Professionals may add vaccinations (issue 7), nothing else.
+PROFILE_PRO_READABLE = frozenset(
+    {"vaccination", "illness", "treatment", "hospital_stay", "allergy", "family_history"}
+)
+PROFILE_PRO_WRITABLE = frozenset({"vaccination"})
+
+
+def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decision:
+    """ACC-7: the holder side reads every section; a professional reaching the space (ACC-1, ACC-5:
+    care team, or an open grant) reads only vaccinations and the health history."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    access = clinical_access(actor, space)
+    if not access:
+        return access
+    if section not in PROFILE_PRO_READABLE:
+        return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
+    return Decision(True, access.reason, access.mode)
+
+
+def decide_profile_write(actor: Actor, space: SpaceFacts, section: str) -> Decision:
+    """ACC-7: the holder side writes every section; a professional reaching the space adds
+    vaccinations only."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    access = clinical_access(actor, space)
+    if not access:
+        return access
+    if section not in PROFILE_PRO_WRITABLE:
+        return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
+    return Decision(True, access.reason, access.mode)

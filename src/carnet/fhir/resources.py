@@ -332,6 +332,12 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "Binary": ("read", "create"),
     "Patient": ("read", "search-type"),
     "AuditEvent": ("search-type",),
+    # The profile (issue 7, carnet.profile.fhir_api).
+    "Immunization": ("search-type",),
+    "Observation": ("search-type",),
+    "AllergyIntolerance": ("search-type",),
+    "Condition": ("search-type",),
+    "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "DocumentReference": (
@@ -357,7 +363,27 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("date", "date", "Europe/Paris days; prefixes ge and le."),
         ("_page", "number", "Page of 100 entries, newest first."),
     ),
+    "ExplanationOfBenefit": (
+        ("patient", "reference", "Patient/<id> or <id>: holder side only (SRV-4, ACC-7)."),
+        ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
+        ("_page", "number", "Page of 50 lines, newest care first."),
+    ),
 }
+_PROFILE_PATIENT = (
+    ("patient", "reference", "Patient/<id> or <id> (ACC-7 applies)."),
+    ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
+)
+SEARCH_PARAMETERS.update(
+    {
+        "Immunization": _PROFILE_PATIENT,
+        "Observation": (
+            *_PROFILE_PATIENT,
+            ("code", "token", "http://loinc.org|<code> or <code>; commas mean OR (BMI 39156-5)."),
+        ),
+        "AllergyIntolerance": _PROFILE_PATIENT,
+        "Condition": _PROFILE_PATIENT,
+    }
+)
 RESULT_PARAMETERS = ("_count", "_offset", "_sort")
 
 

@@ -1,0 +1,189 @@
+"""Every message the portal shows, in the person's language: errors of the services, flashes.
+
+The services raise English messages with stable codes (`carnet.errors`). The portal translates them:
+first by code, then by the exact English message when it is a catalogue msgid (listed here with
+`N_` so that extraction finds it), else with a plain message for the HTTP status. Nothing here
+decides anything: the rules stay in the services.
+"""
+
+from __future__ import annotations
+
+from carnet.errors import CarnetError
+from carnet.portal.i18n import N_, Formatter
+
+# Messages by error code (the services' stable codes).
+BY_CODE: dict[str, str] = {
+    # provisional codes (LC-2, LC-4)
+    "bad-code": N_("The social security number or the code is not correct."),
+    "code-locked": N_(
+        "Too many wrong codes: this space is locked for a while. Try again later or ask for "
+        "a new code."
+    ),
+    "code-used": N_("This code was already used."),
+    "code-replaced": N_("This code was replaced by a newer one: use the latest code you received."),
+    "code-expired": N_("This code has expired: ask for a new one."),
+    "deadline-passed": N_("The opposition deadline has passed."),
+    "purge-pending": N_("A new activation is refused while the erasure of this space is pending."),
+    "already-active": N_("This space is already activated."),
+    "minor": N_("A minor's space is activated and managed by their legal representative."),
+    "username-taken": N_("This username is taken: choose another one."),
+    # states of a space
+    "state-opposed": N_("This person opposed the creation of their space."),
+    "state-closed": N_("This space is closed."),
+    "state-purge-pending": N_("This space is closed and its erasure is pending."),
+    "state-suspended": N_("This space is suspended."),
+    "state-notified": N_("This space is not open yet."),
+    "state-open": N_("This space is already open."),
+    "state-active": N_("This space is already open."),
+    # logging in
+    "bad-credentials": N_("The username or the password is not correct."),
+    "no-email": N_("No e-mail address is known for this account: the login code cannot be sent."),
+    "bad-challenge": N_("This login attempt is unknown or has ended: log in again."),
+    "challenge-used": N_("This login code was already used: log in again."),
+    "challenge-expired": N_("This login code has expired: log in again."),
+    "challenge-dead": N_("Too many wrong codes for this login attempt: log in again."),
+    # documents (DOC-1…DOC-6)
+    "too-large": N_("The file is too large."),
+    "unsupported-type": N_(
+        "This type of file is not accepted: send a PDF, a JPEG or PNG image, a TIFF, an RTF or a "
+        "plain text file."
+    ),
+    "unreadable-pdf": N_("This PDF cannot be read: it is damaged or protected."),
+    "malformed-upload": N_("The file was not received correctly: try again."),
+    "unknown-category": N_("Choose a category from the list."),
+    "not-deletable": N_("This document cannot be deleted."),
+    "space-not-open": N_("This space is not open."),
+    "invisible-to-representatives": N_("This action is not allowed on this document."),
+    "caregiver-forbidden": N_(
+        "A caregiver cannot close the space, manage caregivers or change access settings of the "
+        "person they help."
+    ),
+    # contacts and wishes
+    "too-many-contacts": N_("At most 10 emergency contacts: remove one first."),
+    # invitations (REP-1, REP-4)
+    "expired": N_("This invitation has expired: ask for a new one."),
+    "withdrawn": N_("This invitation was withdrawn."),
+    "answered": N_("This invitation was already answered."),
+    "no-longer-minor": N_("This person is no longer a minor."),
+    "two-representatives": N_("This child already has two legal representatives."),
+    "cared-for-limit": N_("This caregiver already helps the most people a caregiver may help."),
+    "close-own-space-only": N_(
+        "Only the holder can close their space: switch back to your own profile first."
+    ),
+    # the portal itself
+    "csrf": N_(
+        "This form has expired or was not sent from Carnet. Reload the page and try again "
+        "(cookies must be allowed)."
+    ),
+    "conflict": N_("The change conflicts with data saved meanwhile; try again."),
+    "database-unavailable": N_("The service is temporarily unavailable. Try again in a moment."),
+    "internal-error": N_("An internal error occurred. Try again later."),
+}
+
+# Exact English messages of the services that carry a generic code (invalid-input, not-found…).
+KNOWN_MESSAGES = (
+    N_("The birth date does not match our records."),
+    N_("A username has 3 to 64 letters, digits, dots, dashes or underscores."),
+    N_("The password must have at least 12 characters."),
+    N_("The password must have at most 256 characters."),
+    N_("The password repeats too few different characters."),
+    N_("The password must not contain the username."),
+    N_("The password must not contain the birth date."),
+    N_("The file is empty."),
+    N_("A title of 1 to 300 characters is required."),
+    N_("A folder name has 1 to 100 characters."),
+    N_("No such document."),
+    N_("No such folder."),
+    N_("No such space."),
+    N_("No such contact or wish."),
+    N_("No such emergency contact."),
+    N_("No such invitation."),
+    N_("No such proof of opposition."),
+    N_("This action is not allowed on this document."),
+    N_("You may not add documents to this space."),
+    N_("This space is closed. It cannot be used to log in."),
+    N_("This space is suspended. It cannot be used to log in."),
+    N_("This space is closed and its erasure is pending. It cannot be used to log in."),
+    N_("This person opposed the creation of their space. It cannot be used to log in."),
+)
+
+BY_STATUS: dict[int, str] = {
+    400: N_("Some information is not valid: check it and try again."),
+    401: N_("You need to log in to see this page."),
+    403: N_("This action is not allowed."),
+    404: N_("This page or this item does not exist, or you may not see it."),
+    405: N_("This action is not available here."),
+    409: N_("This action is not possible now."),
+    413: N_("The file is too large."),
+    429: N_("Too many attempts: wait a moment and try again."),
+    500: N_("An internal error occurred. Try again later."),
+    503: N_("The service is temporarily unavailable. Try again in a moment."),
+}
+
+# Field problems of the wish forms (the models' English messages are technical).
+FIELD_MESSAGES: dict[str, str] = {
+    "name": N_("Enter a name (at most 200 characters)."),
+    "relation": N_("At most 100 characters."),
+    "phone": N_(
+        "Enter a phone number: digits, spaces, dots or dashes, with an optional leading +."
+    ),
+    "email": N_("Enter an e-mail address such as name@example.org."),
+    "address": N_("At most 500 characters."),
+    "note": N_("At most 2000 characters."),
+    "choice": N_("Choose one of the answers."),
+    "where_kept": N_("At most 500 characters."),
+    "text": N_("At most 20,000 characters."),
+    "has_directives": N_("Choose one of the answers."),
+}
+
+# Messages shown once after an action (flash keys stored in the session).
+FLASH: dict[str, str] = {
+    "document-added": N_("The document was added."),
+    "document-renamed": N_("The document was renamed."),
+    "document-moved": N_("The document was moved."),
+    "document-pinned": N_("The document is pinned at the top of the list."),
+    "document-unpinned": N_("The document is no longer pinned."),
+    "document-masked": N_("The document is now masked from professionals."),
+    "document-unmasked": N_("The document is visible again to the professionals who may read it."),
+    "document-deleted": N_("The document was deleted."),
+    "document-gone": N_("This document no longer exists: it was probably deleted already."),
+    "already-received": N_("This form was already sent: nothing was added twice."),
+    "folder-created": N_("The folder was created."),
+    "profile-switched": N_("You are now acting in this space."),
+    "profile-reset": N_("You no longer manage that space: you are back in your own space."),
+    "wish-saved": N_("Your changes were saved."),
+    "wish-deleted": N_("The contact was removed."),
+    "preferences-saved": N_("Your preferences were saved."),
+    "invitation-accepted": N_("The invitation was accepted."),
+    "invitation-refused": N_("The invitation was refused."),
+    "logged-out-elsewhere": N_("Every other session was ended, on every device."),
+}
+
+
+def describe(error: CarnetError, fmt: Formatter) -> str:
+    """The error in the person's language: never a stack trace, never health data."""
+    if error.code == "too-many-attempts":
+        seconds = int(getattr(error, "retry_after", 60))
+        minutes = max(1, -(-seconds // 60))
+        return fmt.ngettext(
+            "Too many failed attempts: logging in is blocked for %(num)d minute.",
+            "Too many failed attempts: logging in is blocked for %(num)d minutes.",
+            minutes,
+        ) % {"num": minutes}
+    if error.code in BY_CODE:
+        return fmt.gettext(BY_CODE[error.code])
+    if error.message in KNOWN_MESSAGES:
+        return fmt.gettext(error.message)
+    if fmt.locale == "en":
+        return error.message
+    return fmt.gettext(BY_STATUS.get(error.status_code, BY_STATUS[400]))
+
+
+def for_status(status: int, fmt: Formatter) -> str:
+    return fmt.gettext(BY_STATUS.get(status, BY_STATUS[500]))
+
+
+def flash(key: str | None, fmt: Formatter) -> str | None:
+    if not key or key not in FLASH:
+        return None
+    return fmt.gettext(FLASH[key])

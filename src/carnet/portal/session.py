@@ -1,0 +1,212 @@
+"""Server-side portal sessions: a random cookie, a `PortalSession` row, an idle timeout.
+
+The cookie (`carnet_session`) is HttpOnly, SameSite=Lax, Secure when the public URL is https, and
+carries 256 random bits; the row keeps only its SHA-256. A session ends after 15 minutes without a
+request (idle timeout), 12 hours after the login in any case, at logout, or when the principal logs
+out everywhere (every session and every API token of the principal is revoked, ACC-8 audited by
+`auth.login.logout_everywhere`). A new session, with a new CSRF token, is made at every login, so a
+session id planted before the login is worth nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from carnet import clock
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.portal.models import PortalSession
+
+SESSION_COOKIE = "carnet_session"
+IDLE_TIMEOUT = dt.timedelta(minutes=15)
+MAX_LIFETIME = dt.timedelta(hours=12)
+MAX_NONCES = 20
+_STATE_KEY = "portal_live_session"
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """What a request needs to know about its session (a detached copy of the row)."""
+
+    id: uuid.UUID
+    principal: Principal
+    acting_space_id: uuid.UUID
+    csrf_token: str
+    flash: str | None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def is_secure(settings: Settings) -> bool:
+    return settings.base_url.startswith("https://")
+
+
+def create(session: Session, principal: Principal) -> tuple[str, PortalSession]:
+    """A new session for `principal`, acting on their own space; the cookie value is returned once."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    row = PortalSession(
+        token_hash=_hash(token),
+        principal_kind=principal.kind.value,
+        principal_id=principal.id,
+        holder_id=principal.id if principal.kind is PrincipalKind.HOLDER else None,
+        acting_space_id=principal.id if principal.kind is PrincipalKind.HOLDER else None,
+        csrf_token=secrets.token_urlsafe(32),
+        used_nonces="",
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + MAX_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def _account_may_continue(session: Session, row: PortalSession) -> bool:
+    """A holder's session lasts only while their space is active (closed, suspended: ended)."""
+    if row.principal_kind != PrincipalKind.HOLDER.value:
+        return True
+    holder = session.get(Holder, row.principal_id)
+    return holder is not None and holder.state == account_rules.ACTIVE
+
+
+def find(session: Session, token: str, *, touch: bool = True) -> PortalSession | None:
+    """The live session of this cookie value, its idle clock restarted; None when there is none."""
+    if not token or len(token) > 100:
+        return None
+    row = session.scalars(
+        select(PortalSession).where(PortalSession.token_hash == _hash(token))
+    ).first()
+    now = clock.now()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_seen_at + IDLE_TIMEOUT <= now:
+        row.revoked_at = now  # idle timeout: the session is over for good
+        return None
+    if not _account_may_continue(session, row):
+        row.revoked_at = now
+        return None
+    if touch:
+        row.last_seen_at = now
+    return row
+
+
+def live(row: PortalSession) -> LiveSession:
+    kind = PrincipalKind(row.principal_kind)
+    return LiveSession(
+        id=row.id,
+        principal=Principal(kind, row.principal_id),
+        acting_space_id=row.acting_space_id or row.principal_id,
+        csrf_token=row.csrf_token,
+        flash=row.flash,
+    )
+
+
+def current(request: Request) -> LiveSession | None:
+    """The request's live session (looked up once per request, in its own short transaction).
+
+    A flash message is handed over once: reading it clears it.
+    """
+    cached: LiveSession | bool | None = getattr(request.state, _STATE_KEY, False)
+    if cached is not False:
+        return cached if isinstance(cached, LiveSession) else None
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found: LiveSession | None = None
+    if token:
+        with request.app.state.database.transaction() as session:
+            row = find(session, token)
+            if row is not None:
+                found = live(row)
+                row.flash = None
+    setattr(request.state, _STATE_KEY, found)
+    return found
+
+
+def forget(request: Request) -> None:
+    """Drop the cached lookup (after a login or a logout within the same request)."""
+    setattr(request.state, _STATE_KEY, False)
+
+
+def get_row(session: Session, live_session: LiveSession) -> PortalSession:
+    row = session.get(PortalSession, live_session.id)
+    if row is None:  # pragma: no cover - purged within the request
+        raise LookupError("portal session vanished")
+    return row
+
+
+def set_acting_space(session: Session, live_session: LiveSession, space_id: uuid.UUID) -> None:
+    get_row(session, live_session).acting_space_id = space_id
+
+
+def set_flash(session: Session, live_session: LiveSession, key: str) -> None:
+    get_row(session, live_session).flash = key[:60]
+
+
+def use_nonce(session: Session, live_session: LiveSession, nonce: str) -> bool:
+    """Record a one-time form nonce; False when it was used already (a double submission)."""
+    if not nonce or len(nonce) > 32 or not nonce.replace("-", "").replace("_", "").isalnum():
+        return True  # no usable nonce: nothing to deduplicate against
+    row = session.scalars(
+        select(PortalSession)
+        .where(PortalSession.id == live_session.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    used = row.used_nonces.split() if row.used_nonces else []
+    if nonce in used:
+        return False
+    row.used_nonces = " ".join([*used[-(MAX_NONCES - 1) :], nonce])
+    return True
+
+
+def revoke(session: Session, session_id: uuid.UUID) -> None:
+    session.execute(
+        update(PortalSession)
+        .where(PortalSession.id == session_id, PortalSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+
+
+def revoke_all(session: Session, principal: Principal) -> int:
+    """Log out everywhere (portal side): every session of the principal ends at once."""
+    result = session.execute(
+        update(PortalSession)
+        .where(
+            PortalSession.principal_kind == principal.kind.value,
+            PortalSession.principal_id == principal.id,
+            PortalSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def set_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(MAX_LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(settings),
+    )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_secure(settings)
+    )

@@ -1,0 +1,11 @@
+"""The portal's pages, by area; `routers()` lists them for `carnet.portal.install`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    from carnet.portal.views import account, contacts, documents, home, public
+
+    return [public.router, home.router, documents.router, contacts.router, account.router]

@@ -1,0 +1,120 @@
+"""What the holder pages share: the space acted on, the layout's profile switcher, form values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet.accounts import family, lifecycle
+from carnet.accounts.models import Holder
+from carnet.auth.principal import Principal
+from carnet.errors import NotFound
+from carnet.portal import session as sessions
+from carnet.portal.routing import PortalRoute
+from carnet.portal.web import PortalRedirect, Shell, settings_of
+
+# resolve_space actions, the same as the JSON API's (accounts.family_api, documents.api).
+READ = "documents.read"
+UPLOAD = "documents.upload"
+CHANGE = "documents.change"
+DELETE = "documents.delete"
+ACCESS_SETTINGS = "change-access-settings"  # REP-4: not for caregivers
+WISHES_READ = "wishes.read"
+WISHES_UPDATE = "wishes.update"
+CLOSE = "close"  # REP-4: not for caregivers
+
+
+def new_router() -> APIRouter:
+    return APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+
+@dataclass
+class Acting:
+    """The signed-in holder and the space they act on (their own, or one they manage)."""
+
+    live: sessions.LiveSession
+    principal: Principal
+    me: Holder
+    space: Holder
+    relation: family.Relation
+    shell: Shell
+
+    @property
+    def is_self(self) -> bool:
+        return self.relation == "self"
+
+    @property
+    def may_change_access_settings(self) -> bool:
+        return self.relation != "caregiver" or family.caregiver_may(ACCESS_SETTINGS)
+
+
+def acting(request: Request, db: Session, action: str = READ) -> Acting:
+    """Resolve the acting space through `family.resolve_space` (REP-1…REP-5 decide).
+
+    A space the holder no longer manages (majority reached, caregiving revoked) sends them back to
+    their own space with a message; a forbidden action (REP-4) raises Forbidden.
+    """
+    live: sessions.LiveSession = request.state.portal_session
+    principal = live.principal
+    settings = settings_of(request)
+    try:
+        space, relation = family.resolve_space(
+            db, principal, str(live.acting_space_id), action, settings=settings
+        )
+    except NotFound:
+        if live.acting_space_id == principal.id:
+            raise
+        sessions.set_acting_space(db, live, principal.id)
+        sessions.set_flash(db, live, "profile-reset")
+        db.commit()
+        raise PortalRedirect("/home") from None
+    me = lifecycle.get_holder(db, principal.id)
+    managed = family.managed_spaces(db, me.id, settings=settings)
+    profiles = [
+        {
+            "id": holder.id,
+            "name": family.display_name(holder),
+            "relation": rel,
+            "current": holder.id == space.id,
+        }
+        for holder, rel in [(me, "self"), *managed]
+    ]
+    shell = Shell(
+        signed_in=True,
+        space_name=family.display_name(space),
+        relation=relation,
+        acting_space_id=space.id,
+        profiles=profiles,
+        show_close=relation == "self",
+    )
+    return Acting(live, principal, me, space, relation, shell)
+
+
+def text(form: FormData, name: str, limit: int = 4000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def optional_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value.strip()) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def parse_date(day: str, month: str, year: str) -> dt.date | None:
+    try:
+        return dt.date(int(year.strip()), int(month.strip()), int(day.strip()))
+    except ValueError:
+        return None
+
+
+def rid(request: Request) -> str:
+    from carnet.http import request_id
+
+    return request_id(request)

@@ -1,0 +1,679 @@
+"""The holder's documents: list by category and folder, view, download, upload, change, delete.
+
+Everything goes through `documents.service` (which asks the policy decision point and audits every
+read, ACC-8) on the space the holder acts on (`family.resolve_space`: REP-1…REP-5). A document of
+another space answers 404, as do documents the decision point hides (DOC-4 awaiting announcement,
+REP-2 invisible to representatives): those awaiting announcement are only counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from carnet.access.routes import portal_session
+from carnet.access.rules import decide_upload
+from carnet.access.service import actor_for, space_facts
+from carnet.accounts import family
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder, Professional
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.documents import reference, sniff
+from carnet.documents import service as documents
+from carnet.documents.api import awaiting_announcement, content_disposition
+from carnet.documents.models import Document, Folder
+from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
+from carnet.http import db_session
+from carnet.portal import messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_, Formatter
+from carnet.portal.routing import large_body, wants_json
+from carnet.portal.views.common import (
+    ACCESS_SETTINGS,
+    CHANGE,
+    DELETE,
+    READ,
+    UPLOAD,
+    Acting,
+    acting,
+    new_router,
+    optional_uuid,
+    rid,
+    text,
+)
+from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+
+router = new_router()
+holder = portal_session(PrincipalKind.HOLDER)
+
+PER_PAGE = 50
+NEW_DAYS = 30
+# Shown in the page (PDF viewer, images); anything else is downloaded.
+INLINE_TYPES = frozenset({sniff.PDF, sniff.JPEG, sniff.PNG})
+EXTENSIONS = {
+    sniff.PDF: ".pdf",
+    sniff.JPEG: ".jpg",
+    sniff.PNG: ".png",
+    sniff.TIFF: ".tif",
+    sniff.RTF: ".rtf",
+    sniff.TEXT: ".txt",
+    sniff.XML: ".xml",
+}
+# What the file field accepts (DOC-1); the service sniffs the real type anyway.
+ACCEPT = ".pdf,.jpg,.jpeg,.png,.tif,.tiff,.rtf,.txt,application/pdf,image/jpeg,image/png,image/tiff"
+# The content itself runs nothing and loads nothing; only the portal's own pages may frame it.
+CONTENT_CSP = "default-src 'none'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+
+
+@dataclass
+class Row:
+    """A document as the pages show it."""
+
+    id: uuid.UUID
+    title: str
+    category: str
+    category_label: str
+    author: str
+    date: str
+    deposited: str
+    size: str
+    kind: str
+    inline: str  # "pdf", "image" or ""
+    masked: bool
+    pinned: bool
+    folder_id: uuid.UUID | None
+    folder_name: str
+    deletable: bool
+    is_new: bool
+
+
+def category_label(code: str, locale: str) -> str:
+    found = reference.categories().get(code)
+    if found is None:
+        return code
+    return found.label_en if locale == "en" else found.label_fr
+
+
+def category_choices(locale: str) -> list[tuple[str, str]]:
+    return [(code, category_label(code, locale)) for code in reference.categories()]
+
+
+_KINDS = {
+    sniff.PDF: "PDF",
+    sniff.JPEG: "JPEG",
+    sniff.PNG: "PNG",
+    sniff.TIFF: "TIFF",
+    sniff.RTF: "RTF",
+    sniff.TEXT: N_("Text"),
+    sniff.XML: "XML",
+}
+
+
+def describe(
+    db: Session, request: Request, principal: Principal, docs: Sequence[Document]
+) -> list[Row]:
+    """Titles (unsealed), authors and folders of `docs`, in a few queries."""
+    fmt = formatter(request)
+    vault = vault_of(request)
+    pro_ids = {d.author_id for d in docs if d.author_kind == "professional" and d.author_id}
+    rpps = {d.author_rpps for d in docs if d.author_rpps}
+    pros: list[Professional] = []
+    if pro_ids or rpps:
+        pros = list(
+            db.scalars(
+                select(Professional).where(
+                    or_(Professional.id.in_(pro_ids), Professional.rpps.in_(rpps))
+                )
+            )
+        )
+    by_id = {p.id: p for p in pros}
+    by_rpps = {p.rpps: p for p in pros}
+    holder_ids = {d.author_id for d in docs if d.author_kind != "professional" and d.author_id}
+    people = (
+        {h.id: h for h in db.scalars(select(Holder).where(Holder.id.in_(holder_ids)))}
+        if holder_ids
+        else {}
+    )
+    folder_ids = {d.folder_id for d in docs if d.folder_id}
+    folders = (
+        {
+            f.id: documents.folder_name(db, vault, f)
+            for f in db.scalars(select(Folder).where(Folder.id.in_(folder_ids)))
+        }
+        if folder_ids
+        else {}
+    )
+    recent = documents_cutoff()
+    rows = []
+    for doc in docs:
+        pro = (by_id.get(doc.author_id) if doc.author_id else None) or (
+            by_rpps.get(doc.author_rpps) if doc.author_rpps else None
+        )
+        if pro is not None:
+            profession = account_rules.PROFESSIONS.get(pro.profession_code)
+            author = f"{pro.name} ({profession})" if profession else pro.name
+        elif doc.author_id is not None and doc.author_id == principal.id:
+            author = fmt.gettext(N_("You"))
+        elif doc.author_id in people:
+            author = family.display_name(people[doc.author_id])
+        elif doc.source == "dmp-migration":
+            author = fmt.gettext(N_("Former shared medical record (DMP)"))
+        else:
+            author = "—"
+        kind = _KINDS.get(doc.mime_type, doc.mime_type)
+        rows.append(
+            Row(
+                id=doc.id,
+                title=documents.title_of(db, vault, doc),
+                category=doc.category,
+                category_label=category_label(doc.category, fmt.locale),
+                author=author,
+                date=fmt.date(doc.care_date or doc.deposited_at, "medium"),
+                deposited=fmt.date(doc.deposited_at, "medium"),
+                size=fmt.size(doc.size),
+                kind=fmt.gettext(kind),
+                inline=(
+                    "pdf"
+                    if doc.mime_type == sniff.PDF
+                    else "image"
+                    if doc.mime_type in INLINE_TYPES
+                    else ""
+                ),
+                masked=doc.masked,
+                pinned=doc.pinned,
+                folder_id=doc.folder_id,
+                folder_name=folders.get(doc.folder_id, "") if doc.folder_id else "",
+                deletable=not doc.not_deletable,
+                is_new=doc.deposited_at >= recent,
+            )
+        )
+    return rows
+
+
+def documents_cutoff() -> dt.datetime:
+    from carnet import clock
+
+    return clock.now() - dt.timedelta(days=NEW_DAYS)
+
+
+def folders_of(db: Session, request: Request, space: Holder) -> list[dict[str, Any]]:
+    vault = vault_of(request)
+    found = [
+        {"id": f.id, "name": documents.folder_name(db, vault, f)}
+        for f in db.scalars(select(Folder).where(Folder.holder_id == space.id))
+    ]
+    return sorted(found, key=lambda f: str(f["name"]).casefold())
+
+
+def recent_documents(
+    db: Session, request: Request, act: Acting, count: int = 5
+) -> tuple[int, list[Row]]:
+    """The documents added these last days (the home page's "new documents")."""
+    query = documents.SearchQuery(date_from=documents_cutoff(), sort="-date", count=count)
+    total, docs = documents.search(
+        db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+    )
+    return total, describe(db, request, act.principal, docs)
+
+
+def awaiting(db: Session, request: Request, act: Acting) -> int:
+    """DOC-4: documents awaiting their announcement consultation, as a count (no title)."""
+    return awaiting_announcement(db, settings_of(request), act.principal, act.space)
+
+
+def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
+    """404 unless the document belongs to the space acted on; the service then decides."""
+    owner = db.scalar(select(Document.holder_id).where(Document.id == document_id))
+    if owner != act.space.id:
+        raise NotFound(documents.NOT_FOUND)
+
+
+def _require_open(db: Session, request: Request, act: Acting) -> None:
+    """The decision point's holder-side rule for adding to a space (folders, uploads)."""
+    decision = decide_upload(
+        actor_for(db, settings_of(request), act.principal, act.space), space_facts(db, act.space)
+    )
+    if not decision:
+        if decision.reason == "space-not-open":
+            raise Conflict("This space is not open.", code="space-not-open")
+        raise Forbidden("You may not add documents to this space.", code=decision.reason)
+
+
+# -- the list --------------------------------------------------------------------------------
+
+
+def _list_page(
+    request: Request,
+    db: Session,
+    act: Acting,
+    *,
+    category: str = "",
+    folder: str = "",
+    page: int = 1,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    settings = settings_of(request)
+    categories = category_choices(fmt.locale)
+    known = dict(categories)
+    chosen_category = category if category in known else ""
+    folders = folders_of(db, request, act.space)
+    folder_id = optional_uuid(folder)
+    if folder_id is not None and folder_id not in {f["id"] for f in folders}:
+        folder_id = None
+    page = max(1, min(page, 10_000))
+    query = documents.SearchQuery(
+        categories=[chosen_category] if chosen_category else [],
+        folder_id=folder_id,
+        sort="-date",
+        offset=(page - 1) * PER_PAGE,
+        count=PER_PAGE,
+    )
+    total, docs = documents.search(
+        db, settings, act.principal, act.space, query, request_id=rid(request)
+    )
+    rows = describe(db, request, act.principal, docs)
+    return render(
+        request,
+        "documents.html",
+        {
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PER_PAGE)),
+            "awaiting": awaiting(db, request, act),
+            "categories": categories,
+            "category": chosen_category,
+            "folders": folders,
+            "folder_choices": [(str(f["id"]), f["name"]) for f in folders],
+            "folder": str(folder_id) if folder_id else "",
+            "accept": ACCEPT,
+            "nonce": secrets.token_urlsafe(12),
+            "values": values or {"category": "AUTR_DOC"},
+            "max_size": fmt.size(settings.max_upload_bytes),
+        },
+        title=fmt.gettext(N_("Documents")),
+        shell=act.shell,
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/documents", name="portal_documents")
+def list_page(
+    request: Request,
+    category: str = "",
+    folder: str = "",
+    page: int = 1,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, READ)
+    return _list_page(request, db, act, category=category, folder=folder, page=page)
+
+
+# -- upload (DOC-1) ----------------------------------------------------------------------------
+
+
+def _too_large_message(fmt: Formatter, limit: int) -> str:
+    return fmt.gettext(N_("The file is larger than the %(size)s limit.")) % {
+        "size": fmt.size(limit)
+    }
+
+
+@router.post("/documents/upload", name="portal_upload")
+@large_body
+def upload(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Drag-and-drop (with progress, the script asks for JSON) or the plain file field."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    act = acting(request, db, UPLOAD)
+    values = {
+        "title": text(form, "title", 300),
+        "category": text(form, "category", 20) or "AUTR_DOC",
+        "folder_id": text(form, "folder_id", 40),
+    }
+    errors = FormErrors()
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        errors.add("file", fmt.gettext(N_("Choose a file to add.")))
+        return _upload_refused(request, db, act, errors, values, 400)
+    content = file.file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        errors.add("file", _too_large_message(fmt, settings.max_upload_bytes))
+        return _upload_refused(request, db, act, errors, values, 413)
+    name = PurePath(file.filename.replace("\\", "/")).name[:200]
+    title = values["title"].strip() or (PurePath(name).stem or name)
+    if not sessions.use_nonce(db, act.live, text(form, "nonce", 40)):
+        sessions.set_flash(db, act.live, "already-received")
+        return _after_upload(request)
+    new = documents.NewDocument(
+        content=content,
+        title=title[:300],
+        declared_type=file.content_type or None,
+        category=values["category"],
+        original_name=name or None,
+        source="holder",
+        folder_id=optional_uuid(values["folder_id"]),
+    )
+    try:
+        doc = documents.deposit(
+            db, vault_of(request), settings, principal, act.space, new, request_id=rid(request)
+        )
+    except CarnetError as exc:
+        db.rollback()
+        message = (
+            _too_large_message(fmt, settings.max_upload_bytes)
+            if exc.code == "too-large"
+            else messages.describe(exc, fmt)
+        )
+        field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
+        errors.add(field, message)
+        return _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, 400)
+    sessions.set_flash(db, act.live, "document-added")
+    return _after_upload(request, doc.id)
+
+
+def _after_upload(request: Request, doc_id: uuid.UUID | None = None) -> Response:
+    if wants_json(request):
+        return JSONResponse({"redirect": "/documents", "id": str(doc_id) if doc_id else None})
+    return redirect("/documents")
+
+
+def _upload_refused(
+    request: Request,
+    db: Session,
+    act: Acting,
+    errors: FormErrors,
+    values: dict[str, str],
+    status: int,
+) -> Response:
+    if wants_json(request):
+        field, message = next(iter(errors.fields.items()), ("", " ".join(errors.general)))
+        return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+    return _list_page(request, db, act, errors=errors, values=values, status=status)
+
+
+# -- folders (DOC-6) ---------------------------------------------------------------------------
+
+
+@router.post("/folders", name="portal_folder_create")
+def create_folder(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    fmt = formatter(request)
+    act = acting(request, db, CHANGE)
+    _require_open(db, request, act)
+    name = text(form, "name", 200)
+    try:
+        folder = documents.create_folder(db, vault_of(request), act.space, principal, name)
+    except CarnetError as exc:
+        db.rollback()
+        errors = FormErrors()
+        errors.add("folder_name", messages.describe(exc, fmt))
+        return _list_page(request, db, acting(request, db), errors=errors, status=400)
+    sessions.set_flash(db, act.live, "folder-created")
+    return redirect(f"/documents?folder={folder.id}")
+
+
+# -- one document ------------------------------------------------------------------------------
+
+
+def _document_page(
+    request: Request,
+    db: Session,
+    act: Acting,
+    document_id: uuid.UUID,
+    *,
+    errors: FormErrors | None = None,
+    status: int = 200,
+    template: str = "document.html",
+) -> Response:
+    fmt = formatter(request)
+    _in_space(db, act, document_id)
+    doc = documents.get(
+        db, settings_of(request), act.principal, document_id, request_id=rid(request)
+    )
+    row = describe(db, request, act.principal, [doc])[0]
+    return render(
+        request,
+        template,
+        {
+            "doc": row,
+            "folder_choices": [
+                (str(f["id"]), f["name"]) for f in folders_of(db, request, act.space)
+            ],
+            "may_mask": act.may_change_access_settings,
+        },
+        # Never the document's title: titles can say what the document is about.
+        title=fmt.gettext(N_("Document")),
+        shell=act.shell,
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/documents/{document_id}", name="portal_document")
+def document_page(
+    request: Request,
+    document_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, READ)
+    return _document_page(request, db, act, document_id)
+
+
+@router.get("/documents/{document_id}/content", name="portal_document_content")
+def document_content(
+    request: Request,
+    document_id: uuid.UUID,
+    download: int = 0,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The content, streamed through `documents.service.read_content` (decision, audit, hash
+    check); shown in the page's frame for PDF and images, downloaded otherwise."""
+    act = acting(request, db, READ)
+    _in_space(db, act, document_id)
+    vault = vault_of(request)
+    doc, stream = documents.read_content(
+        db, vault, settings_of(request), principal, document_id, request_id=rid(request)
+    )
+    content = b"".join(stream)  # at most the upload limit; its hash is verified before it leaves
+    kind = "inline" if doc.mime_type in INLINE_TYPES and not download else "attachment"
+    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    extension = EXTENSIONS.get(doc.mime_type, "")
+    if extension and not name.lower().endswith(extension):
+        name += extension
+    return Response(
+        content,
+        media_type=doc.mime_type,
+        headers={
+            "Content-Disposition": content_disposition(kind, name),
+            # Shown inside the portal's own page only.
+            "X-Frame-Options": "SAMEORIGIN",
+            "Content-Security-Policy": CONTENT_CSP,
+        },
+    )
+
+
+def _change(
+    request: Request,
+    db: Session,
+    document_id: uuid.UUID,
+    change: documents.HolderChange,
+    *,
+    action: str,
+    flash_key: str,
+    field: str,
+) -> Response:
+    fmt = formatter(request)
+    act = acting(request, db, action)
+    _in_space(db, act, document_id)
+    try:
+        documents.change_by_holder(
+            db,
+            vault_of(request),
+            settings_of(request),
+            act.principal,
+            document_id,
+            change,
+            request_id=rid(request),
+        )
+    except CarnetError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        db.rollback()
+        errors = FormErrors()
+        errors.add(field, messages.describe(exc, fmt))
+        return _document_page(
+            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
+        )
+    sessions.set_flash(db, act.live, flash_key)
+    return redirect(f"/documents/{document_id}")
+
+
+@router.post("/documents/{document_id}/rename", name="portal_document_rename")
+def rename(
+    request: Request,
+    document_id: uuid.UUID,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    change = documents.HolderChange(title=text(form, "title", 400))
+    return _change(
+        request, db, document_id, change, action=CHANGE, flash_key="document-renamed", field="title"
+    )
+
+
+@router.post("/documents/{document_id}/move", name="portal_document_move")
+def move(
+    request: Request,
+    document_id: uuid.UUID,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    folder_id = optional_uuid(text(form, "folder_id", 40))
+    change = documents.HolderChange(folder_id=folder_id, clear_folder=folder_id is None)
+    return _change(
+        request,
+        db,
+        document_id,
+        change,
+        action=CHANGE,
+        flash_key="document-moved",
+        field="folder_id",
+    )
+
+
+@router.post("/documents/{document_id}/pin", name="portal_document_pin")
+def pin(
+    request: Request,
+    document_id: uuid.UUID,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The form says the wanted state: sent twice, it changes nothing more."""
+    pinned = text(form, "pinned") == "1"
+    return _change(
+        request,
+        db,
+        document_id,
+        documents.HolderChange(pinned=pinned),
+        action=CHANGE,
+        flash_key="document-pinned" if pinned else "document-unpinned",
+        field="",
+    )
+
+
+@router.post("/documents/{document_id}/mask", name="portal_document_mask")
+def mask(
+    request: Request,
+    document_id: uuid.UUID,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """DOC-3: mask from professionals, or unmask; REP-4: not for caregivers (an access setting)."""
+    masked = text(form, "masked") == "1"
+    return _change(
+        request,
+        db,
+        document_id,
+        documents.HolderChange(masked=masked),
+        action=ACCESS_SETTINGS,
+        flash_key="document-masked" if masked else "document-unmasked",
+        field="",
+    )
+
+
+@router.get("/documents/{document_id}/delete", name="portal_document_delete")
+def delete_confirm(
+    request: Request,
+    document_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, DELETE)
+    return _document_page(request, db, act, document_id, template="document_delete.html")
+
+
+@router.post("/documents/{document_id}/delete")
+def delete(
+    request: Request,
+    document_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """DOC-6; sent twice, the second time says the document is gone already."""
+    fmt = formatter(request)
+    act = acting(request, db, DELETE)
+    try:
+        _in_space(db, act, document_id)
+        documents.delete_by_holder(
+            db,
+            vault_of(request),
+            settings_of(request),
+            principal,
+            document_id,
+            request_id=rid(request),
+        )
+    except NotFound:
+        db.rollback()
+        sessions.set_flash(db, act.live, "document-gone")
+        return redirect("/documents")
+    except CarnetError as exc:
+        db.rollback()
+        errors = FormErrors()
+        errors.add(None, messages.describe(exc, fmt))
+        return _document_page(
+            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
+        )
+    sessions.set_flash(db, act.live, "document-deleted")
+    return redirect("/documents")

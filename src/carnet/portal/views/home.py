@@ -1,0 +1,100 @@
+"""The home page, the profile switcher and invitations (REP-1, REP-4, REP-5)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet.access.routes import portal_session
+from carnet.accounts import family
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.http import db_session
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_
+from carnet.portal.views.common import READ, acting, new_router, optional_uuid, text
+from carnet.portal.views.documents import awaiting, recent_documents
+from carnet.portal.web import formatter, redirect, render, settings_of
+
+router = new_router()
+holder = portal_session(PrincipalKind.HOLDER)
+
+SECTIONS = ("/home", "/documents", "/contacts", "/account")
+
+
+@router.get("/home", name="portal_home")
+def home(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """New documents, documents awaiting announcement (a count, DOC-4), pending invitations."""
+    fmt = formatter(request)
+    act = acting(request, db, READ)
+    total_new, recent = recent_documents(db, request, act)
+    invitations = family.list_invitations(db, principal.id)
+    return render(
+        request,
+        "home.html",
+        {
+            "recent": recent,
+            "total_new": total_new,
+            "awaiting": awaiting(db, request, act),
+            "invitations": invitations,
+            "first_names": act.me.first_names.split(" ")[0],
+        },
+        title=fmt.gettext(N_("Home")),
+        shell=act.shell,
+    )
+
+
+@router.post("/profile", name="portal_profile")
+def switch_profile(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Act in another space the holder manages (`family.resolve_space` decides; 404 otherwise)."""
+    live: sessions.LiveSession = request.state.portal_session
+    target = optional_uuid(text(form, "space_id", 40)) or principal.id
+    space, _relation = family.resolve_space(
+        db, principal, str(target), READ, settings=settings_of(request)
+    )
+    sessions.set_acting_space(db, live, space.id)
+    sessions.set_flash(db, live, "profile-switched")
+    back = text(form, "next", 200)
+    return redirect(back if back in SECTIONS else "/home")
+
+
+def _answer(
+    request: Request, db: Session, principal: Principal, invitation: uuid.UUID, accept: bool
+) -> Response:
+    live: sessions.LiveSession = request.state.portal_session
+    family.respond(db, settings_of(request), principal, invitation, accept=accept)
+    sessions.set_flash(db, live, "invitation-accepted" if accept else "invitation-refused")
+    return redirect("/home")
+
+
+@router.post("/invitations/{invitation_id}/accept", name="portal_invitation_accept")
+def accept_invitation(
+    request: Request,
+    invitation_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _answer(request, db, principal, invitation_id, True)
+
+
+@router.post("/invitations/{invitation_id}/refuse", name="portal_invitation_refuse")
+def refuse_invitation(
+    request: Request,
+    invitation_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _answer(request, db, principal, invitation_id, False)

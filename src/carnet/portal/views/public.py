@@ -1,0 +1,624 @@
+"""Pages without login: welcome, language, opposition with its proof (LC-2), activation (LC-4),
+renewal of a code, and logging in with a password then an e-mailed code.
+
+Each form calls the same services as the JSON API (`accounts.lifecycle`, `auth.login`). Refused
+attempts are committed with their bookkeeping (failure counters, locks, audit entries): the page is
+answered normally, so the request's transaction keeps them. A failure after the code was accepted
+rolls everything back (nothing half-done).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet.access.routes import portal_session, public
+from carnet.accounts import lifecycle
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder, OppositionProof
+from carnet.accounts.proof import opposition_proof_pdf
+from carnet.audit.service import record
+from carnet.auth import login
+from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.service import revoke_token
+from carnet.errors import CarnetError, NotFound
+from carnet.http import db_session
+from carnet.notifications.rules import is_valid_email
+from carnet.portal import i18n, messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_
+from carnet.portal.views.common import new_router, parse_date, rid, text
+from carnet.portal.web import (
+    FormErrors,
+    formatter,
+    local_path,
+    redirect,
+    render,
+    settings_of,
+    vault_of,
+)
+
+router = new_router()
+
+LOGIN_COOKIE = "carnet_login"
+LOGIN_PATH = "/login"
+
+# Why the login or welcome page is shown (a query parameter: a reason code, never data).
+REASONS = {
+    "expired": N_("Your session has ended (15 minutes without activity). Log in again."),
+    "logged-out": N_("You are logged out. Close the browser if you use a shared computer."),
+    "everywhere": N_("You are logged out on every device."),
+    "activated": N_(
+        "Your space is activated. Log in with your username and password: a code will be sent "
+        "to your e-mail address."
+    ),
+    "restart": N_("Your login attempt has ended: enter your username and password again."),
+    "required": N_("Log in to see this page."),
+}
+
+NIR_HELP = N_(
+    "The 15 characters of the number on your health insurance card (Carte Vitale), spaces allowed."
+)
+CODE_HELP = N_(
+    "The 12 characters of the code received by letter or e-mail, such as ACDE-FGHJ-KMNP."
+)
+
+
+def _nir_error(fmt: i18n.Formatter, nir: str) -> str | None:
+    """ID-1 (`accounts.rules.nir_problem`), said in the person's words."""
+    if not nir.strip():
+        return fmt.gettext(N_("Enter your social security number."))
+    if account_rules.nir_problem(nir) is not None:
+        return fmt.gettext(
+            N_(
+                "This social security number is not valid: check the 15 characters "
+                "(13 digits and a 2-digit key)."
+            )
+        )
+    return None
+
+
+# -- welcome and language ------------------------------------------------------------------------
+
+
+@router.get("/", name="portal_welcome", dependencies=[public()])
+def welcome(request: Request, reason: str = "") -> Response:
+    fmt = formatter(request)
+    if sessions.current(request) is not None:
+        return redirect("/home")
+    message = fmt.gettext(REASONS[reason]) if reason in REASONS else None
+    return render(request, "welcome.html", {"reason": message}, title=fmt.gettext(N_("Welcome")))
+
+
+@router.get("/lang/{code}", name="portal_language", dependencies=[public()])
+def language(request: Request, code: str, next: str = "/") -> Response:
+    """Switch the language (a cookie kept one year); back to the page the person was on."""
+    response = redirect(local_path(next))
+    if code in i18n.LOCALES:
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=sessions.is_secure(settings_of(request)),
+        )
+    return response
+
+
+@router.get("/closed", name="portal_closed", dependencies=[public()])
+def closed(request: Request, erase: int = 0) -> Response:
+    """After closing (LC-5): what happens next, without any data."""
+    fmt = formatter(request)
+    return render(
+        request,
+        "closed.html",
+        {"erase": bool(erase), "archive_years": settings_of(request).archive_years},
+        title=fmt.gettext(N_("Your space is closed")),
+    )
+
+
+# -- opposition (LC-2) ---------------------------------------------------------------------------
+
+
+def _opposition_page(
+    request: Request, values: dict[str, str], errors: FormErrors, status: int = 200
+) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "opposition.html",
+        {"values": values, "nir_help": fmt.gettext(NIR_HELP), "code_help": fmt.gettext(CODE_HELP)},
+        title=fmt.gettext(N_("Oppose the creation of your space")),
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/opposition", name="portal_opposition", dependencies=[public()])
+def opposition_form(request: Request) -> Response:
+    return _opposition_page(request, {"scope": "space"}, FormErrors())
+
+
+@router.post("/opposition", dependencies=[public()])  # rule LC-2: never requires logging in
+def opposition_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    fmt = formatter(request)
+    settings = settings_of(request)
+    nir, code = text(form, "nir", 32), text(form, "code", 32)
+    scope = "dmp-migration" if text(form, "scope") == "dmp-migration" else "space"
+    values = {"nir": nir, "code": code, "scope": scope}
+    errors = FormErrors()
+    problem = _nir_error(fmt, nir)
+    if problem:
+        errors.add("nir", problem)
+    if not code.strip():
+        errors.add("code", fmt.gettext(N_("Enter the provisional code you received.")))
+    if errors:
+        return _opposition_page(request, values, errors, 400)
+    check = lifecycle.check_code(db, vault_of(request), settings, nir, code)
+    if check.error is not None:
+        assert isinstance(check.error, CarnetError)
+        already = _earlier_proof(db, check)
+        if already is not None:  # the same form sent twice: the opposition is recorded once
+            return redirect(f"/opposition/{already}")
+        errors.add("code", messages.describe(check.error, fmt))
+        return _opposition_page(request, values, errors, check.error.status_code)
+    assert check.holder is not None
+    try:
+        proof = lifecycle.oppose(
+            db,
+            settings,
+            check,
+            dmp_only=scope == "dmp-migration",
+            actor=Principal(PrincipalKind.HOLDER, check.holder.id),
+        )
+    except CarnetError as exc:
+        db.rollback()
+        errors.add(None, messages.describe(exc, fmt))
+        return _opposition_page(request, values, errors, exc.status_code)
+    return redirect(f"/opposition/{proof.id}")
+
+
+def _earlier_proof(db: Session, check: lifecycle.CodeCheck) -> uuid.UUID | None:
+    """When the right code was already used to oppose, the proof of that opposition."""
+    if (
+        check.holder is None
+        or check.code is None
+        or getattr(check.error, "code", "") != "code-used"
+    ):
+        return None
+    proof = db.scalars(
+        select(OppositionProof)
+        .where(OppositionProof.holder_id == check.holder.id)
+        .order_by(OppositionProof.opposed_at.desc())
+    ).first()
+    if proof is None or check.code.used_at is None:
+        return None
+    if abs(proof.opposed_at - check.code.used_at) > dt.timedelta(minutes=1):
+        return None
+    return proof.id
+
+
+def _proof(db: Session, proof_id: str) -> tuple[OppositionProof, Holder]:
+    try:
+        key = uuid.UUID(proof_id)
+    except ValueError:
+        raise NotFound("No such proof of opposition.") from None
+    proof = db.get(OppositionProof, key)
+    holder = db.get(Holder, proof.holder_id) if proof is not None else None
+    if proof is None or holder is None:
+        raise NotFound("No such proof of opposition.")
+    return proof, holder
+
+
+@router.get("/opposition/{proof_id}", name="portal_opposition_done", dependencies=[public()])
+def opposition_done(
+    request: Request, proof_id: str, db: Session = Depends(db_session, scope="function")
+) -> Response:
+    """rule LC-2: the opposition is recorded; the random proof id is the capability."""
+    fmt = formatter(request)
+    proof, _holder = _proof(db, proof_id)
+    return render(
+        request,
+        "opposition_done.html",
+        {"proof": proof},
+        title=fmt.gettext(N_("Your opposition is recorded")),
+    )
+
+
+@router.get(
+    "/opposition/{proof_id}/proof.pdf", name="portal_opposition_proof", dependencies=[public()]
+)
+def opposition_proof(
+    request: Request, proof_id: str, db: Session = Depends(db_session, scope="function")
+) -> Response:
+    """rule LC-2: the PDF proof (`accounts.proof`); ACC-8: the download is recorded."""
+    proof, holder = _proof(db, proof_id)
+    scope = (
+        "dmp-migration"
+        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
+        else "space"
+    )
+    pdf = opposition_proof_pdf(
+        proof_id=proof.id,
+        opposed_at=proof.opposed_at,
+        first_names=holder.first_names,
+        birth_name=holder.birth_name,
+        nir=holder.nir,
+        scope=scope,
+        timezone=settings_of(request).timezone,
+    )
+    record(
+        db,
+        SYSTEM,
+        "account.opposition-proof-download",
+        holder_id=holder.id,
+        target_type="OppositionProof",
+        target_id=str(proof.id),
+        request_id=rid(request),
+    )
+    day = proof.opposed_at.date().isoformat()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="carnet-opposition-{day}.pdf"'},
+    )
+
+
+# -- activation (LC-4) and renewal ---------------------------------------------------------------
+
+
+def _activation_page(
+    request: Request, values: dict[str, str], errors: FormErrors, status: int = 200
+) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "activation.html",
+        {
+            "values": values,
+            "nir_help": fmt.gettext(NIR_HELP),
+            "code_help": fmt.gettext(CODE_HELP),
+            "password_min": lifecycle.PASSWORD_MIN,
+        },
+        title=fmt.gettext(N_("Activate your space")),
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/activation", name="portal_activation", dependencies=[public()])
+def activation_form(request: Request) -> Response:
+    return _activation_page(request, {}, FormErrors())
+
+
+_ACTIVATION_FIELDS = {"birth_date": "birth_day", "username": "username", "password": "password"}
+
+
+@router.post("/activation", dependencies=[public()])
+def activation_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """rule LC-4: NIR + provisional code + birth date, then the credentials, on one page."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    values = {
+        name: text(form, name, 300)
+        for name in ("nir", "code", "birth_day", "birth_month", "birth_year", "email", "username")
+    }
+    password = text(form, "password", 1024)
+    errors = FormErrors()
+    problem = _nir_error(fmt, values["nir"])
+    if problem:
+        errors.add("nir", problem)
+    if not values["code"].strip():
+        errors.add("code", fmt.gettext(N_("Enter the provisional code you received.")))
+    birth_date = parse_date(values["birth_day"], values["birth_month"], values["birth_year"])
+    if birth_date is None:
+        errors.add(
+            "birth_day",
+            fmt.gettext(N_("Enter your birth date as day, month and year, such as 9 3 1988.")),
+        )
+    email = values["email"].strip()
+    if not is_valid_email(email):
+        errors.add("email", fmt.gettext(N_("Enter an e-mail address such as name@example.org.")))
+    if not values["username"].strip():
+        errors.add("username", fmt.gettext(N_("Choose a username.")))
+    if not password:
+        errors.add("password", fmt.gettext(N_("Choose a password.")))
+    if errors:
+        return _activation_page(request, values, errors, 400)
+    assert birth_date is not None
+    check = lifecycle.check_code(db, vault_of(request), settings, values["nir"], values["code"])
+    if check.error is not None:
+        assert isinstance(check.error, CarnetError)
+        holder = check.holder
+        if (
+            check.error.code == "code-used"
+            and holder is not None
+            and holder.state == account_rules.ACTIVE
+            and holder.username == login.normalize_username(values["username"])
+        ):  # the same form sent twice: the space is activated once
+            return redirect(f"{LOGIN_PATH}?reason=activated")
+        errors.add("code", messages.describe(check.error, fmt))
+        return _activation_page(request, values, errors, check.error.status_code)
+    try:
+        lifecycle.activate(
+            db,
+            settings,
+            check,
+            birth_date=birth_date,
+            username=values["username"],
+            password=password,
+            email=email,
+        )
+    except CarnetError as exc:
+        db.rollback()
+        target = _ACTIVATION_FIELDS.get(exc.field or "")
+        if exc.code == "username-taken":
+            target = "username"
+        errors.add(target, messages.describe(exc, fmt))
+        return _activation_page(request, values, errors, exc.status_code)
+    return redirect(f"{LOGIN_PATH}?reason=activated")
+
+
+@router.get("/renewal", name="portal_renewal", dependencies=[public()])
+def renewal_form(request: Request) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "renewal.html",
+        {"values": {}, "nir_help": fmt.gettext(NIR_HELP), "sent": False},
+        title=fmt.gettext(N_("Ask for a new code")),
+    )
+
+
+@router.post("/renewal", dependencies=[public()])
+def renewal_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The same answer whether or not the number is known (`lifecycle.renew` never tells)."""
+    fmt = formatter(request)
+    nir = text(form, "nir", 32)
+    errors = FormErrors()
+    problem = _nir_error(fmt, nir)
+    if problem:
+        errors.add("nir", problem)
+        return render(
+            request,
+            "renewal.html",
+            {"values": {"nir": nir}, "nir_help": fmt.gettext(NIR_HELP), "sent": False},
+            title=fmt.gettext(N_("Ask for a new code")),
+            errors=errors,
+            status=400,
+        )
+    lifecycle.renew(db, vault_of(request), settings_of(request), nir)
+    return render(
+        request,
+        "renewal.html",
+        {"values": {}, "nir_help": fmt.gettext(NIR_HELP), "sent": True},
+        title=fmt.gettext(N_("Ask for a new code")),
+    )
+
+
+# -- logging in: password, then the e-mailed code -------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    errors: FormErrors,
+    *,
+    username: str = "",
+    status: int = 200,
+    reason: str | None = None,
+) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "login.html",
+        {"username": username, "reason": reason},
+        title=fmt.gettext(N_("Log in")),
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/login", name="portal_login", dependencies=[public()])
+def login_form(request: Request, reason: str = "") -> Response:
+    if sessions.current(request) is not None:
+        return redirect("/home")
+    fmt = formatter(request)
+    message = fmt.gettext(REASONS[reason]) if reason in REASONS else None
+    response = _login_page(request, FormErrors(), reason=message)
+    if reason in ("expired", "logged-out", "everywhere"):
+        sessions.clear_cookie(response, settings_of(request))
+    return response
+
+
+@router.post("/login", dependencies=[public()])
+def login_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Step 1 (`auth.login.start_login`): throttled per username; the code is e-mailed."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    username, password = text(form, "username", 200), text(form, "password", 1024)
+    errors = FormErrors()
+    if not username.strip():
+        errors.add("username", fmt.gettext(N_("Enter your username.")))
+    if not password:
+        errors.add("password", fmt.gettext(N_("Enter your password.")))
+    if errors:
+        return _login_page(request, errors, username=username, status=400)
+    outcome = login.start_login(
+        db,
+        vault_of(request),
+        settings,
+        PrincipalKind.HOLDER,
+        username,
+        password,
+        request_id=rid(request),
+    )
+    if outcome.error is not None:
+        errors.add(None, messages.describe(outcome.error, fmt))
+        response = _login_page(request, errors, username=username, status=outcome.error.status_code)
+        if isinstance(outcome.error, login.TooManyAttempts):
+            response.headers["Retry-After"] = str(outcome.error.retry_after)
+        return response
+    assert outcome.value is not None
+    response = redirect(f"{LOGIN_PATH}/code")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        outcome.value.challenge,
+        max_age=outcome.value.expires_in,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=sessions.is_secure(settings),
+    )
+    return response
+
+
+def _code_page(request: Request, errors: FormErrors, status: int = 200) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "login_code.html",
+        {"minutes": settings_of(request).otp_ttl_minutes},
+        title=fmt.gettext(N_("Enter the code received by e-mail")),
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/login/code", name="portal_login_code", dependencies=[public()])
+def login_code_form(request: Request) -> Response:
+    if not request.cookies.get(LOGIN_COOKIE):
+        return redirect(f"{LOGIN_PATH}?reason=restart")
+    return _code_page(request, FormErrors())
+
+
+_RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
+
+
+@router.post("/login/code", dependencies=[public()])
+def login_code_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Step 2 (`auth.login.verify_login`): the e-mailed code opens a portal session."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    challenge = request.cookies.get(LOGIN_COOKIE, "")
+    if not challenge:
+        return redirect(f"{LOGIN_PATH}?reason=restart")
+    code = text(form, "code", 16)
+    errors = FormErrors()
+    if not code.strip():
+        errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
+        return _code_page(request, errors, 400)
+    outcome = login.verify_login(
+        db, vault_of(request), settings, challenge, code, request_id=rid(request)
+    )
+    if outcome.error is not None:
+        error = outcome.error
+        if error.code in _RESTART or error.code.startswith("state-"):
+            errors.add(None, messages.describe(error, fmt))
+            response = _login_page(request, errors, status=error.status_code)
+            response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+            return response
+        if error.code == "bad-code":
+            errors.add("code", _bad_otp(fmt, error.message))
+        else:
+            errors.add("code", messages.describe(error, fmt))
+        return _code_page(request, errors, error.status_code)
+    assert outcome.value is not None
+    done = outcome.value
+    # The portal keeps its own server-side session: the bearer token of the API is not needed.
+    revoke_token(db, done.access_token)
+    token, _row = sessions.create(db, done.principal)
+    response = redirect("/home")
+    sessions.set_cookie(response, token, settings)
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+def _bad_otp(fmt: i18n.Formatter, message: str) -> str:
+    """`verify_login` says how many tries are left ("… 3 attempt(s) left."); say it again."""
+    digits = [int(word) for word in message.split() if word.isdigit()]
+    left = digits[0] if digits else 0
+    if left <= 0:
+        return fmt.gettext(N_("The code is not correct. No attempt left: log in again."))
+    return fmt.ngettext(
+        "The code is not correct: %(num)d attempt left.",
+        "The code is not correct: %(num)d attempts left.",
+        left,
+    ) % {"num": left}
+
+
+# -- logging out -------------------------------------------------------------------------------
+
+
+@router.post("/logout", name="portal_logout")
+def logout(
+    request: Request,
+    principal: Principal = portal_session(PrincipalKind.HOLDER),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """End this session (ACC-8: recorded)."""
+    live: sessions.LiveSession = request.state.portal_session
+    sessions.revoke(db, live.id)
+    record(
+        db,
+        principal,
+        "auth.logout",
+        holder_id=principal.id if principal.kind is PrincipalKind.HOLDER else None,
+        target_type="PortalSession",
+        target_id=str(live.id),
+        reason="portal",
+        request_id=rid(request),
+    )
+    sessions.forget(request)
+    response = redirect(f"{LOGIN_PATH}?reason=logged-out")
+    sessions.clear_cookie(response, settings_of(request))
+    return response
+
+
+@router.post("/logout/everywhere", name="portal_logout_everywhere")
+def logout_everywhere(
+    request: Request,
+    principal: Principal = portal_session(PrincipalKind.HOLDER),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Every portal session and every API token of the holder end at once (ACC-8: recorded)."""
+    sessions.revoke_all(db, principal)
+    login.logout_everywhere(
+        db,
+        principal,
+        holder_id=principal.id,
+        reason="portal-everywhere",
+        request_id=rid(request),
+    )
+    sessions.forget(request)
+    response = redirect(f"{LOGIN_PATH}?reason=everywhere")
+    sessions.clear_cookie(response, settings_of(request))
+    return response

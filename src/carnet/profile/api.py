@@ -1,0 +1,277 @@
+"""Holder and professional API of the profile sections (issue 7; rules ACC-7, ACC-8, REP-2).
+
+`/api/v1/me/profile...` acts on the caller's own space, or on the space named by `X-Carnet-Space`
+that they manage (representative, caregiver: `accounts.family.resolve_space`; anything else 404).
+`/api/v1/pro/patients/{holder_id}/...` is the professional's view: only what ACC-7 allows.
+Refused reads and writes are audited, and that audit entry is committed before the error leaves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from sqlalchemy.orm import Session
+
+from carnet.access.routes import authenticated
+from carnet.accounts import family
+from carnet.accounts.models import Holder
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.errors import CarnetError, NotFound
+from carnet.http import db_session, request_id
+from carnet.profile import rules, service
+from carnet.profile.schemas import BmiOut, EntryOut, ProfileOut, Vaccination, VersionOut
+from carnet.vault.service import Vault
+
+router = APIRouter(prefix="/api/v1", tags=["profile"])
+
+SpaceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Carnet-Space",
+        description="Act on this space (holder id) that you manage, instead of your own.",
+    ),
+]
+_SECTIONS_DOC = "Sections: " + ", ".join(rules.SECTIONS) + " (hyphens accepted)."
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+@contextmanager
+def _keeping_audit(session: Session) -> Iterator[None]:
+    """ACC-8: a refusal still commits its audit entry."""
+    try:
+        yield
+    except CarnetError:
+        session.commit()
+        raise
+
+
+def _me(
+    request: Request, session: Session, principal: Principal, header: str | None, action: str
+) -> service.Context:
+    holder, _relation = family.resolve_space(
+        session, principal, header, action, settings=_settings(request)
+    )
+    return service.context(
+        session, _vault(request), _settings(request), principal, holder, request_id(request)
+    )
+
+
+def _entry_out(entry: service.Entry) -> EntryOut:
+    return EntryOut(
+        id=entry.id,
+        section=entry.section,
+        content=entry.content,
+        effective_date=entry.effective_date,
+        version=entry.version,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+        updated_by=entry.updated_by,
+    )
+
+
+def _profile_out(holder: Holder, found: dict[str, list[service.Entry]]) -> ProfileOut:
+    derived = service.bmi(found.get(rules.MEASUREMENT, []))
+    return ProfileOut(
+        space_id=holder.id,
+        sections={name: [_entry_out(e) for e in entries] for name, entries in found.items()},
+        bmi=BmiOut(
+            value=derived.value,
+            weight_entry=derived.weight.id,
+            height_entry=derived.height.id,
+            date=derived.date,
+        )
+        if derived
+        else None,
+    )
+
+
+# -- holder side -------------------------------------------------------------------------------
+
+
+@router.get("/me/profile", response_model=ProfileOut, summary="The whole profile, every section")
+def get_profile(
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ProfileOut:
+    """Entries newest first; `bmi` is derived from the latest weight and height."""
+    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    with _keeping_audit(session):
+        return _profile_out(ctx.holder, service.read_profile(ctx))
+
+
+@router.get(
+    "/me/profile/{section}",
+    response_model=list[EntryOut],
+    summary="The entries of one section",
+    description=_SECTIONS_DOC,
+)
+def list_section(
+    section: str,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[EntryOut]:
+    name = service.section_name(section)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    with _keeping_audit(session):
+        return [_entry_out(e) for e in service.list_section(ctx, name)]
+
+
+@router.post(
+    "/me/profile/{section}",
+    status_code=201,
+    response_model=EntryOut,
+    summary="Add an entry to a section",
+    description=_SECTIONS_DOC + " Impossible measurements and future dates are refused (400).",
+)
+def create_entry(
+    section: str,
+    request: Request,
+    body: Annotated[
+        dict[str, Any], Body(examples=[{"kind": "weight", "value": 72.5, "date": "2026-01-02"}])
+    ],
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    name = service.section_name(section)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    with _keeping_audit(session):
+        return _entry_out(service.create_entry(ctx, name, body))
+
+
+@router.put(
+    "/me/profile/{section}/{entry_id}",
+    response_model=EntryOut,
+    summary="Replace an entry (a new version; the previous one stays in its history)",
+)
+def update_entry(
+    section: str,
+    entry_id: uuid.UUID,
+    request: Request,
+    body: Annotated[dict[str, Any], Body()],
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    name = service.section_name(section)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    with _keeping_audit(session):
+        return _entry_out(service.update_entry(ctx, name, entry_id, body))
+
+
+@router.delete(
+    "/me/profile/{section}/{entry_id}",
+    status_code=204,
+    summary="Delete an entry (its history is kept)",
+)
+def delete_entry(
+    section: str,
+    entry_id: uuid.UUID,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    name = service.section_name(section)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    with _keeping_audit(session):
+        service.delete_entry(ctx, name, entry_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/profile/{section}/{entry_id}/history",
+    response_model=list[VersionOut],
+    summary="Every version of an entry, with who made each change",
+)
+def entry_history(
+    section: str,
+    entry_id: uuid.UUID,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[VersionOut]:
+    name = service.section_name(section)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    with _keeping_audit(session):
+        return [
+            VersionOut(
+                version=v.version,
+                change=v.change,
+                content=v.content,
+                changed_at=v.changed_at,
+                changed_by=v.changed_by,
+                changed_as=v.changed_as,
+            )
+            for v in service.history(ctx, name, entry_id)
+        ]
+
+
+# -- professionals (ACC-7) ---------------------------------------------------------------------
+
+
+def _patient(
+    request: Request, session: Session, principal: Principal, holder_id: uuid.UUID
+) -> service.Context:
+    holder = session.get(Holder, holder_id)
+    if holder is None:
+        raise NotFound("No such patient.")
+    return service.context(
+        session, _vault(request), _settings(request), principal, holder, request_id(request)
+    )
+
+
+@router.get(
+    "/pro/patients/{holder_id}/profile",
+    response_model=ProfileOut,
+    summary="A patient's profile as a professional sees it (ACC-7)",
+)
+def pro_profile(
+    holder_id: uuid.UUID,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
+    session: Session = Depends(db_session, scope="function"),
+) -> ProfileOut:
+    """Only vaccinations and the health history (illnesses, treatments, hospital stays,
+    allergies, family history); never measurements, lifestyle, disabilities or blood group.
+    403 outside the care team (ACC-1), when blocked (ACC-3) or without an open grant (ACC-5)."""
+    ctx = _patient(request, session, principal, holder_id)
+    with _keeping_audit(session):
+        return _profile_out(ctx.holder, service.read_profile(ctx))
+
+
+@router.post(
+    "/pro/patients/{holder_id}/vaccinations",
+    status_code=201,
+    response_model=EntryOut,
+    summary="Record a vaccination for a patient (ACC-7: professionals may add them)",
+)
+def pro_add_vaccination(
+    holder_id: uuid.UUID,
+    body: Vaccination,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    session: Session = Depends(db_session, scope="function"),
+) -> EntryOut:
+    ctx = _patient(request, session, principal, holder_id)
+    with _keeping_audit(session):
+        return _entry_out(service.create_entry(ctx, rules.VACCINATION, body))

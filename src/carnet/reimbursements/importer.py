@@ -1,0 +1,603 @@
+"""`carnet import-reimbursements FILE`: the insurer's reimbursement feed (rules SRV-4, REP-2, ACC-8).
+
+The format is documented in `docs/formats/reimbursements.md`. Same shape as the roster importer
+(`accounts.provisioning`):
+
+* The file is streamed (CSV with a header through the C `csv` reader, or NDJSON line by line); only
+  the current batch (default 5,000 lines) is held in memory. One transaction per batch.
+* Per batch: one query for the holders named, one for the line keys already stored, one for the
+  data keys; rows written with one SQLAlchemy Core executemany; one audit entry per holder
+  (`append_batch`, action `reimbursements.import`, the count only — never an amount, ACC-8).
+* Idempotent: each line has a keyed hash (`line_key`) of nir, care date, act, professional, amount
+  charged and payment date; a line already stored (by an earlier run, an earlier batch, or earlier in
+  the same batch) is counted "unchanged". A crash mid-run is repaired by running the file again.
+* REP-2: a line flagged `confidential=1` (an act a minor keeps secret) is never stored, and never
+  reaches the rejects file: it is only counted, as "secret, not stored".
+* Bad lines never stop the run: each problem is a line of `FILE.rejects.csv` (line, field, reason —
+  never a NIR, a name, an act or an amount). A file that cannot be read at all raises InvalidInput
+  (the CLI exits 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from carnet import clock
+from carnet.access.rules import LIVE_STATES
+from carnet.accounts import rules
+from carnet.accounts.models import Holder
+from carnet.accounts.provisioning import Reject, rejects_path
+from carnet.audit.rules import Mode
+from carnet.audit.service import PendingEntry, append_batch
+from carnet.auth.principal import SYSTEM
+from carnet.config import Settings
+from carnet.db import Database
+from carnet.errors import InvalidInput
+from carnet.reimbursements.models import KEY_NAME, PURPOSE, Reimbursement
+from carnet.vault.service import Vault
+
+COLUMNS = (
+    "nir",
+    "care_date",
+    "act_code",
+    "act_label",
+    "professional_rpps",
+    "amount_charged",
+    "amount_reimbursed",
+    "payment_date",
+    "confidential",
+)
+DEFAULT_BATCH_SIZE = 5000
+MAX_BATCH_SIZE = 50_000
+MAX_LINE_BYTES = 64 * 1024
+MAX_LABEL = 200
+ACTION_IMPORT = "reimbursements.import"
+_LINE_FIELD = ""
+_IN_CHUNK = 5000
+
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMOUNT_RE = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")
+_ACT_RE = re.compile(r"[A-Z0-9][A-Z0-9.+\-]{0,19}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TABLE = cast(Table, Reimbursement.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    """A validated reimbursement line (amounts as Decimal, euros, 2 decimals)."""
+
+    line: int
+    nir: str
+    care_date: dt.date
+    act_code: str
+    act_label: str
+    professional_rpps: str | None
+    amount_charged: Decimal
+    amount_reimbursed: Decimal
+    payment_date: dt.date
+
+    def key_input(self) -> str:
+        """What `line_key` hashes: the fields that identify one act paid once."""
+        return (
+            f"{self.nir}|{self.care_date.isoformat()}|{self.act_code}|"
+            f"{self.professional_rpps or ''}|{self.amount_charged:.2f}|"
+            f"{self.payment_date.isoformat()}"
+        )
+
+    def sealed_payload(self) -> bytes:
+        return json.dumps(
+            {
+                "act_code": self.act_code,
+                "act_label": self.act_label,
+                "professional_rpps": self.professional_rpps,
+                "amount_charged": f"{self.amount_charged:.2f}",
+                "amount_reimbursed": f"{self.amount_reimbursed:.2f}",
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+class Secret:
+    """REP-2: the line is an act a minor keeps secret; it is counted and dropped, nothing else."""
+
+
+SECRET = Secret()
+
+
+# -- validation (pure) -----------------------------------------------------------------------------
+
+
+def _day(
+    value: str, name: str, line: int, today: dt.date, problems: list[Reject]
+) -> dt.date | None:
+    if not value:
+        problems.append(Reject(line, name, "missing"))
+        return None
+    if not _DAY_RE.fullmatch(value):
+        problems.append(Reject(line, name, "not a date written YYYY-MM-DD"))
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        problems.append(Reject(line, name, "impossible date (no such day in the calendar)"))
+        return None
+    if day > today:
+        problems.append(Reject(line, name, "in the future"))
+        return None
+    return day
+
+
+def _amount(value: str, name: str, line: int, problems: list[Reject]) -> Decimal | None:
+    if not value:
+        problems.append(Reject(line, name, "missing"))
+        return None
+    if not _AMOUNT_RE.fullmatch(value):
+        if "," in value:
+            reason = "amounts are written with a dot, not a comma (e.g. 25.00)"
+        elif value.startswith("-"):
+            reason = "negative amount"
+        else:
+            reason = "not an amount in euros with at most 2 decimals (e.g. 25.00)"
+        problems.append(Reject(line, name, reason))
+        return None
+    return Decimal(value)
+
+
+def validate_line(
+    line: int, values: Mapping[str, str | None], today: dt.date
+) -> FeedLine | Secret | list[Reject]:
+    """Check one feed line; every problem is returned. Reasons never quote the values.
+
+    REP-2 first: a line flagged confidential is `SECRET` whatever else it holds — it is not stored,
+    and not listed as a reject either.
+    """
+    get = values.get
+    text = {name: (raw.strip() if (raw := get(name)) else "") for name in COLUMNS}
+    problems: list[Reject] = []
+    confidential = text["confidential"].lower()
+    if confidential in ("1", "true"):
+        return SECRET
+    if confidential not in ("", "0", "false"):
+        return [Reject(line, "confidential", "expected 1 (secret act of a minor), 0 or empty")]
+
+    nir = rules.normalize_nir(text["nir"]) if text["nir"] else ""
+    if not nir:
+        problems.append(Reject(line, "nir", "missing"))
+    elif (problem := rules.nir_problem(nir)) is not None:
+        problems.append(Reject(line, "nir", problem))
+
+    care = _day(text["care_date"], "care_date", line, today, problems)
+    payment = _day(text["payment_date"], "payment_date", line, today, problems)
+    if care is not None and payment is not None and payment < care:
+        problems.append(Reject(line, "payment_date", "before the care date"))
+
+    act = text["act_code"].upper()
+    if not act:
+        problems.append(Reject(line, "act_code", "missing"))
+    elif not _ACT_RE.fullmatch(act):
+        problems.append(
+            Reject(line, "act_code", "not an act code (letters, digits, . + -; at most 20)")
+        )
+
+    label = text["act_label"]
+    if len(label) > MAX_LABEL:
+        problems.append(Reject(line, "act_label", f"longer than {MAX_LABEL} characters"))
+    elif _CONTROL_RE.search(label):
+        problems.append(Reject(line, "act_label", "contains control characters"))
+
+    rpps = text["professional_rpps"] or None
+    if rpps is not None and (problem := rules.rpps_problem(rpps)) is not None:
+        problems.append(Reject(line, "professional_rpps", problem))
+
+    charged = _amount(text["amount_charged"], "amount_charged", line, problems)
+    reimbursed = _amount(text["amount_reimbursed"], "amount_reimbursed", line, problems)
+    if charged is not None and reimbursed is not None and reimbursed > charged:
+        problems.append(Reject(line, "amount_reimbursed", "more than the amount charged"))
+
+    if problems:
+        return problems
+    assert care is not None and payment is not None and charged is not None
+    assert reimbursed is not None
+    return FeedLine(line, nir, care, act, label, rpps, charged, reimbursed, payment)
+
+
+# -- reading the file --------------------------------------------------------------------------
+
+RawRow = tuple[int, dict[str, str | None]]
+
+
+def _unreadable(path: Path, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"Cannot read the reimbursement feed {path}: {why}.", code="reimbursements-unreadable"
+    )
+
+
+def _ndjson_value(value: Any) -> str | None:
+    """NDJSON values: strings, numbers (kept as written: parsed with parse_float=str) and, for
+    `confidential`, booleans."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    raise TypeError
+
+
+class FeedSource:
+    """A feed opened for streaming: CSV with a header, or NDJSON (one object per line)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            if path.is_dir():
+                raise _unreadable(path, "it is a directory")
+            self._raw: IO[bytes] = path.open("rb")
+        except OSError as exc:
+            raise _unreadable(path, exc.strerror or type(exc).__name__) from None
+        try:
+            self.size = os.fstat(self._raw.fileno()).st_size
+            if self.size == 0:
+                raise _unreadable(path, "the file is empty")
+            self._rows = self._csv_rows() if self._format() == "csv" else self._ndjson_rows()
+        except BaseException:
+            self._raw.close()
+            raise
+
+    def _format(self) -> str:
+        suffix = self.path.suffix.lower()
+        if suffix in (".ndjson", ".jsonl"):
+            return "ndjson"
+        if suffix == ".csv":
+            return "csv"
+        head = self._raw.read(4096)
+        self._raw.seek(0)
+        return "ndjson" if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{" else "csv"
+
+    def position(self) -> int:
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def __iter__(self) -> Iterator[RawRow | list[Reject]]:
+        return self._rows
+
+    def __enter__(self) -> FeedSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._raw.close()
+
+    def _csv_rows(self) -> Iterator[RawRow | list[Reject]]:
+        text = io.TextIOWrapper(self._raw, encoding="utf-8-sig", errors="surrogateescape",
+                                newline="")  # fmt: skip
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except (StopIteration, csv.Error):
+            raise _unreadable(self.path, "no usable CSV header line") from None
+        names = [h.strip().lower() for h in header]
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise _unreadable(
+                self.path,
+                f"the header lacks the column(s) {', '.join(missing)} "
+                f"(expected: {','.join(COLUMNS)})",
+            )
+        index = [(c, names.index(c)) for c in COLUMNS]
+        return self._csv_body(reader, index, len(names))
+
+    @staticmethod
+    def _csv_body(
+        reader: Any, index: list[tuple[str, int]], width: int
+    ) -> Iterator[RawRow | list[Reject]]:
+        previous = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line, previous = previous + 1, reader.line_num
+                yield [Reject(line, _LINE_FIELD, f"unreadable CSV ({exc})")]
+                continue
+            line, previous = previous + 1, reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            try:
+                "".join(fields).encode("utf-8")
+            except UnicodeEncodeError:
+                yield [Reject(line, _LINE_FIELD, "not UTF-8")]
+                continue
+            if len(fields) != width:
+                yield [Reject(line, _LINE_FIELD, f"the line has {len(fields)} fields, "
+                                                 f"the header {width}")]  # fmt: skip
+                continue
+            yield line, {name: fields[i] for name, i in index}
+
+    def _ndjson_rows(self) -> Iterator[RawRow | list[Reject]]:
+        number = 0
+        while True:
+            raw = self._raw.readline(MAX_LINE_BYTES)
+            if not raw:
+                return
+            number += 1
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (more := self._raw.readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
+                    pass
+                yield [Reject(number, _LINE_FIELD, f"longer than {MAX_LINE_BYTES} bytes")]
+                continue
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw.decode("utf-8"), parse_float=str, parse_int=str)
+            except UnicodeDecodeError:
+                yield [Reject(number, _LINE_FIELD, "not UTF-8")]
+                continue
+            except ValueError:
+                yield [Reject(number, _LINE_FIELD, "not valid JSON (truncated line?)")]
+                continue
+            if not isinstance(data, dict):
+                yield [Reject(number, _LINE_FIELD, "not a JSON object")]
+                continue
+            values: dict[str, str | None] = {}
+            problems: list[Reject] = []
+            for name in COLUMNS:
+                try:
+                    values[name] = _ndjson_value(data.get(name))
+                except TypeError:
+                    problems.append(Reject(number, name, "must be a JSON string or number"))
+            if problems:
+                yield problems
+                continue
+            yield number, values
+
+
+class _RejectsWriter:
+    """`FILE.rejects.csv` (line, field, reason), written aside and renamed at the end."""
+
+    def __init__(self, feed: Path) -> None:
+        self.path = rejects_path(feed)
+        self._temp = self.path.with_name(self.path.name + ".part")
+        try:
+            self._handle = self._temp.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InvalidInput(
+                f"Cannot write the rejects file {self.path}: {exc.strerror}.",
+                code="rejects-unwritable",
+            ) from None
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(("line", "field", "reason"))
+        self.lines = 0
+
+    def write(self, problems: Sequence[Reject]) -> None:
+        self._writer.writerows((p.line, p.field, p.reason) for p in problems)
+        self.lines += len(problems)
+
+    def finish(self) -> Path | None:
+        self._handle.close()
+        if self.lines:
+            os.replace(self._temp, self.path)
+            return self.path
+        self._temp.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        return None
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0  # data lines read
+    imported: int = 0
+    unchanged: int = 0
+    secret: int = 0  # REP-2: secret acts of minors, not stored
+    rejected: int = 0  # lines with at least one problem
+    rejects_file: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"Reimbursements: {self.imported} imported, {self.unchanged} unchanged, "
+            f"{self.secret} secret, not stored (REP-2), {self.rejected} rejected."
+        )
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class _Run:
+    def __init__(self, database: Database, vault: Vault, report: ImportReport,
+                 rejects: _RejectsWriter) -> None:  # fmt: skip
+        self.vault = vault
+        self.report = report
+        self.rejects = rejects
+        with database.transaction() as session:
+            self.line_key = vault.system_key(session, KEY_NAME)
+
+    def apply(self, session: Session, lines: list[FeedLine]) -> None:
+        report = self.report
+        holders: dict[str, tuple[uuid.UUID, str]] = {}
+        nirs = sorted({item.nir for item in lines})
+        for start in range(0, len(nirs), _IN_CHUNK):
+            part = nirs[start : start + _IN_CHUNK]
+            for row in session.execute(
+                select(Holder.id, Holder.nir, Holder.state).where(Holder.nir.in_(part))
+            ):
+                holders[row.nir] = (row.id, row.state)
+        problems: list[Reject] = []
+        keyed: list[tuple[FeedLine, uuid.UUID, str]] = []
+        for item in lines:
+            found = holders.get(item.nir)
+            if found is None:
+                problems.append(Reject(item.line, "nir", "unknown holder"))
+            elif found[1] not in LIVE_STATES:
+                problems.append(
+                    Reject(item.line, "nir", f"the holder's space is {found[1]}, not open (SRV-4)")
+                )
+            else:
+                digest = hmac.digest(self.line_key, item.key_input().encode(), hashlib.sha256)
+                keyed.append((item, found[0], digest.hex()))
+        if problems:
+            self.rejects.write(problems)
+            report.rejected += len(problems)
+        stored: set[str] = set()
+        keys = [k for _i, _h, k in keyed]
+        for start in range(0, len(keys), _IN_CHUNK):
+            part = keys[start : start + _IN_CHUNK]
+            stored.update(
+                session.scalars(
+                    select(Reimbursement.line_key).where(Reimbursement.line_key.in_(part))
+                )
+            )
+        fresh: list[tuple[FeedLine, uuid.UUID, str]] = []
+        for item, holder_id, key in keyed:
+            if key in stored:
+                report.unchanged += 1
+                continue
+            stored.add(key)  # the same line twice in one batch: the second is unchanged
+            fresh.append((item, holder_id, key))
+        if not fresh:
+            return
+        keys_by_holder = self.vault.data_keys(session, {h for _i, h, _k in fresh})
+        now = clock.now()
+        rows: list[dict[str, Any]] = []
+        per_holder: dict[uuid.UUID, int] = {}
+        for item, holder_id, key in fresh:
+            record_id = uuid.uuid4()
+            sealed = Vault.seal_with(
+                keys_by_holder[holder_id], holder_id, record_id, PURPOSE, item.sealed_payload()
+            )
+            rows.append(
+                {
+                    "id": record_id,
+                    "holder_id": holder_id,
+                    "line_key": key,
+                    "care_date": item.care_date,
+                    "payment_date": item.payment_date,
+                    "sealed": sealed,
+                    "created_at": now,
+                }
+            )
+            per_holder[holder_id] = per_holder.get(holder_id, 0) + 1
+        session.execute(insert(_TABLE), rows)  # Core executemany (no ORM objects)
+        # ACC-8: one entry per holder and batch, the count only (never an act or an amount).
+        append_batch(
+            session,
+            [
+                PendingEntry(
+                    actor_kind=SYSTEM.kind.value,
+                    actor_id=str(SYSTEM.id),
+                    action=ACTION_IMPORT,
+                    holder_id=holder_id,
+                    target_type="ExplanationOfBenefit",
+                    target_id=str(count),
+                    mode=Mode.SYSTEM.value,
+                    reason="insurer-feed",
+                )
+                for holder_id, count in sorted(per_holder.items())
+            ],
+        )
+        report.imported += len(rows)
+
+
+def import_feed(
+    database: Database,
+    vault: Vault,
+    settings: Settings,
+    path: Path,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import a reimbursement feed (SRV-4, REP-2, ACC-8); see `docs/formats/reimbursements.md`.
+
+    Commits one transaction per batch. Raises InvalidInput when the file itself is unusable; bad
+    lines go to `FILE.rejects.csv`. `progress(lines_read, bytes_read)` is called after each batch.
+    """
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise InvalidInput(
+            f"The batch size must be between 1 and {MAX_BATCH_SIZE}.", field="batch_size"
+        )
+    today = clock.today(settings.timezone)
+    started = time.perf_counter()
+    report = ImportReport()
+    with FeedSource(path) as source:
+        rejects = _RejectsWriter(path)
+        try:
+            run = _Run(database, vault, report, rejects)
+            batch: list[FeedLine] = []
+
+            def flush() -> None:
+                with database.transaction() as session:
+                    run.apply(session, batch)
+                batch.clear()
+                if progress is not None:
+                    progress(report.rows, source.position())
+
+            for item in source:
+                report.rows += 1
+                if isinstance(item, list):
+                    rejects.write(item)
+                    report.rejected += 1
+                    continue
+                line, values = item
+                result = validate_line(line, values, today)
+                if isinstance(result, Secret):
+                    report.secret += 1  # REP-2: dropped here, never stored nor written anywhere
+                elif isinstance(result, list):
+                    rejects.write(result)
+                    report.rejected += 1
+                else:
+                    batch.append(result)
+                    if len(batch) >= batch_size:
+                        flush()
+            if batch:
+                flush()
+            elif progress is not None:
+                progress(report.rows, source.position())
+        finally:
+            report.rejects_file = rejects.finish()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+__all__ = [
+    "COLUMNS",
+    "SECRET",
+    "FeedLine",
+    "FeedSource",
+    "ImportReport",
+    "import_feed",
+    "validate_line",
+]
