@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import CarnetError
+from carnet.vault.service import Vault
 
 log = logging.getLogger("carnet.http")
 
@@ -49,6 +51,25 @@ FHIR_JSON = "application/fhir+json"
 
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings of the application serving `request`."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def app_vault(request: Request) -> Vault:
+    """The vault of the application serving `request`."""
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the JSON errors a route may answer."""
+    return {
+        status: {"description": "JSON error {code, message, request_id}"} for status in statuses
+    }
 
 
 def get_database(request: Request) -> Database:

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -46,10 +46,11 @@ from carnet.access.schemas import (
 )
 from carnet.accounts import family
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.config import Settings
 from carnet.errors import CarnetError, InvalidInput
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 from carnet.http import db_session, request_id
-from carnet.vault.service import Vault
+from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
@@ -66,22 +67,6 @@ READ_SETTINGS = "read-access-settings"
 CHANGE_SETTINGS = "change-access-settings"
 READ_HISTORY = "read-access-history"
 REPORT = "report-access"
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": "JSON error {code, message, request_id}"} for status in statuses
-    }
 
 
 @contextmanager

@@ -43,22 +43,12 @@ from carnet.accounts.schemas import (
 from carnet.audit.service import record
 from carnet.auth import login
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
-from carnet.config import Settings
 from carnet.errors import NotFound
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 from carnet.http import db_session, request_id
-from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["holder"])
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -29,8 +29,9 @@ from carnet.accounts.family_schemas import (
 from carnet.accounts.models import Caregiving, Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 from carnet.http import db_session
-from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["family"])
 
@@ -41,16 +42,6 @@ SpaceHeader = Annotated[
         description="Act on this space (holder id) that you manage, instead of your own.",
     ),
 ]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
 
 
 # -- representatives and invitations (REP-1, REP-4) ------------------------------------------

@@ -49,7 +49,10 @@ from carnet.documents.schemas import (
     PreferencesOut,
 )
 from carnet.errors import CarnetError, Conflict, Forbidden, InvalidInput, NotFound
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 from carnet.http import db_session, get_database, request_id
+from carnet.http import error_responses as _errors
 from carnet.vault.service import Vault
 
 if TYPE_CHECKING:
@@ -118,22 +121,6 @@ class PayloadTooLarge(CarnetError):
 class UnsupportedMediaType(CarnetError):
     code = "unsupported-media-type"
     status_code = 415
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": "JSON error {code, message, request_id}"} for status in statuses
-    }
 
 
 # -- uploads (DOC-1) -------------------------------------------------------------------------

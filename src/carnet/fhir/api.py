@@ -27,7 +27,8 @@ from carnet.config import Settings
 from carnet.errors import CarnetError
 from carnet.fhir import audit, parse, resources, service
 from carnet.http import FHIR_JSON, db_session, operation_outcome, request_id
-from carnet.vault.service import Vault
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -52,16 +53,6 @@ class TooLarge(CarnetError):
 class UnsupportedMediaType(CarnetError):
     code = "unsupported-media-type"
     status_code = 415
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
 
 
 def _media_type(request: Request) -> str:

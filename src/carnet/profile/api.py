@@ -20,12 +20,12 @@ from carnet.access.routes import authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.config import Settings
 from carnet.errors import CarnetError, NotFound
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
 from carnet.http import db_session, request_id
 from carnet.profile import rules, service
 from carnet.profile.schemas import BmiOut, EntryOut, ProfileOut, Vaccination, VersionOut
-from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["profile"])
 
@@ -37,16 +37,6 @@ SpaceHeader = Annotated[
     ),
 ]
 _SECTIONS_DOC = "Sections: " + ", ".join(rules.SECTIONS) + " (hyphens accepted)."
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
 
 
 @contextmanager
