@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from carnet import clock
 from carnet.accounts.models import Representation
-from carnet.accounts.provisioning import rejects_path
 from carnet.audit.models import AuditEntry
 from carnet.audit.service import verify
 from carnet.audit.signing import load_signer
 from carnet.config import Settings
 from carnet.db import Database
+from carnet.feeds import rejects_path
 from carnet.reimbursements import importer
 from carnet.reimbursements.importer import COLUMNS
 from carnet.reimbursements.models import PURPOSE, Reimbursement

@@ -76,6 +76,7 @@ from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput
+from carnet.feeds import Reject, RejectsWriter, rejects_path
 from carnet.notifications import rules as mail_rules
 from carnet.notifications.models import PENDING, OutboxMessage
 from carnet.vault.service import Vault
@@ -114,15 +115,6 @@ MAX_LINE_BYTES = (
     1 << 20
 )  # an NDJSON line longer than this is a reject, not a memory spike  # page cache of the provisioning connection on SQLite
 _REP_FIELDS = ("representative_nir", "second_representative_nir")
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """One problem of one line: what the rejects file says. Never carries a NIR or a name."""
-
-    line: int
-    field: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,11 +353,6 @@ def validate_row(
 RawRow = tuple[int, dict[str, str | None]]
 
 
-def rejects_path(path: Path) -> Path:
-    """Where the rejects of `path` go: `FILE.rejects.csv` next to it."""
-    return path.with_name(path.name + ".rejects.csv")
-
-
 def _unreadable(path: Path, why: str) -> InvalidInput:
     return InvalidInput(f"Cannot read the roster {path}: {why}.", code="roster-unreadable")
 
@@ -560,45 +547,6 @@ def _is_utf8(fields: list[str]) -> bool:
 def open_roster(path: Path) -> RosterSource:
     """Open a roster for streaming; InvalidInput (exit 1) when the file itself is unusable."""
     return RosterSource(path)
-
-
-class _RejectsWriter:
-    """`FILE.rejects.csv` (line, field, reason), written aside and renamed at the end; a stale one
-    from an earlier run is removed when this run has no rejects."""
-
-    def __init__(self, roster: Path) -> None:
-        self.path = rejects_path(roster)
-        self._temp = self.path.with_name(self.path.name + ".part")
-        try:
-            self._handle = self._temp.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise InvalidInput(
-                f"Cannot write the rejects file {self.path}: {exc.strerror}.",
-                code="rejects-unwritable",
-            ) from None
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(("line", "field", "reason"))
-        self.lines = 0
-
-    def write(self, problems: Sequence[Reject]) -> None:
-        self._writer.writerows((p.line, p.field, p.reason) for p in problems)
-        self.lines += len(problems)
-
-    def finish(self) -> Path | None:
-        self._handle.close()
-        if self.lines:
-            os.replace(self._temp, self.path)
-            return self.path
-        self._temp.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
-        return None
-
-    def abort(self) -> None:
-        self._handle.close()
-        if self.lines:
-            os.replace(self._temp, self.path)  # what was found so far is still worth reading
-        else:
-            self._temp.unlink(missing_ok=True)
 
 
 # -- the run's scratch index (duplicates, deferred minors) --------------------------------------
@@ -893,7 +841,7 @@ class _Run:
         notice_day: dt.date,
         today: dt.date,
         report: ProvisionReport,
-        rejects: _RejectsWriter,
+        rejects: RejectsWriter,
     ) -> None:
         self.database = database
         self.vault = vault
@@ -1551,7 +1499,7 @@ def provision(
     started = time.perf_counter()
     report = ProvisionReport()
     with open_roster(path) as source:
-        rejects = _RejectsWriter(path)
+        rejects = RejectsWriter(path)
         scratch: _Scratch | None = None
         try:
             scratch = _Scratch(settings.data_dir)

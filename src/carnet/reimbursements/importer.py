@@ -30,7 +30,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -44,13 +44,13 @@ from carnet import clock
 from carnet.access.rules import LIVE_STATES
 from carnet.accounts import rules
 from carnet.accounts.models import Holder
-from carnet.accounts.provisioning import Reject, rejects_path
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput
+from carnet.feeds import Reject, RejectsWriter
 from carnet.reimbursements.models import KEY_NAME, PURPOSE, Reimbursement
 from carnet.vault.service import Vault
 
@@ -378,37 +378,6 @@ class FeedSource:
             yield number, values
 
 
-class _RejectsWriter:
-    """`FILE.rejects.csv` (line, field, reason), written aside and renamed at the end."""
-
-    def __init__(self, feed: Path) -> None:
-        self.path = rejects_path(feed)
-        self._temp = self.path.with_name(self.path.name + ".part")
-        try:
-            self._handle = self._temp.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise InvalidInput(
-                f"Cannot write the rejects file {self.path}: {exc.strerror}.",
-                code="rejects-unwritable",
-            ) from None
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(("line", "field", "reason"))
-        self.lines = 0
-
-    def write(self, problems: Sequence[Reject]) -> None:
-        self._writer.writerows((p.line, p.field, p.reason) for p in problems)
-        self.lines += len(problems)
-
-    def finish(self) -> Path | None:
-        self._handle.close()
-        if self.lines:
-            os.replace(self._temp, self.path)
-            return self.path
-        self._temp.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
-        return None
-
-
 # -- the run ---------------------------------------------------------------------------------------
 
 
@@ -438,7 +407,7 @@ ProgressCallback = Callable[[int, int], None]
 
 class _Run:
     def __init__(self, database: Database, vault: Vault, report: ImportReport,
-                 rejects: _RejectsWriter) -> None:  # fmt: skip
+                 rejects: RejectsWriter) -> None:  # fmt: skip
         self.vault = vault
         self.report = report
         self.rejects = rejects
@@ -553,7 +522,7 @@ def import_feed(
     started = time.perf_counter()
     report = ImportReport()
     with FeedSource(path) as source:
-        rejects = _RejectsWriter(path)
+        rejects = RejectsWriter(path)
         try:
             run = _Run(database, vault, report, rejects)
             batch: list[FeedLine] = []
