@@ -16,6 +16,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.accounts import family_api
     from carnet.accounts.api import router as holder_router
     from carnet.documents import api as documents_api
+    from carnet.export import api as export_api
     from carnet.fhir import api as fhir_api
     from carnet.portal import install as install_portal
     from carnet.profile import api as profile_api
@@ -46,5 +47,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(reimbursements_fhir.router)
     app.include_router(profile_api.router)
     app.include_router(profile_fhir_api.router)
+    app.include_router(export_api.router)
     install_portal(app)  # the holder pages and /static
     return app

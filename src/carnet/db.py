@@ -232,6 +232,7 @@ def load_models() -> None:
     import carnet.audit.models
     import carnet.auth.models
     import carnet.documents.models
+    import carnet.export.models
     import carnet.fhir.models
     import carnet.jobs.models
     import carnet.notifications.models

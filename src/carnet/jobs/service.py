@@ -107,6 +107,7 @@ def load_jobs() -> None:
     import carnet.accounts.letters
     import carnet.audit.jobs
     import carnet.documents.jobs
+    import carnet.export.jobs
     import carnet.notifications.jobs  # noqa: F401
 
 

@@ -58,6 +58,13 @@ BY_CODE: dict[str, str] = {
         "A caregiver cannot close the space, manage caregivers or change access settings of the "
         "person they help."
     ),
+    # professionals and the access history (ACC-3, ACC-4, ACC-8)
+    "unknown-professional": N_("No professional is registered with this RPPS number."),
+    "not-blocked": N_("This professional is not blocked."),
+    "administrator-needs-care-team": N_(
+        "Only a professional of your care team (authorised, or declared as treating you) can be "
+        "an administrator."
+    ),
     # contacts and wishes
     "too-many-contacts": N_("At most 10 emergency contacts: remove one first."),
     # invitations (REP-1, REP-4)
@@ -157,6 +164,13 @@ FLASH: dict[str, str] = {
     "invitation-accepted": N_("The invitation was accepted."),
     "invitation-refused": N_("The invitation was refused."),
     "logged-out-elsewhere": N_("Every other session was ended, on every device."),
+    "professional-authorised": N_("The professional is authorised to read your space."),
+    "professional-blocked": N_("The professional is blocked: they can no longer read your space."),
+    "professional-unblocked": N_("The professional is no longer blocked."),
+    "administrator-granted": N_("The professional is now an administrator of your space."),
+    "administrator-revoked": N_("The professional is no longer an administrator."),
+    "emergency-saved": N_("Your emergency settings were saved."),
+    "access-reported": N_("The access was reported. Thank you."),
 }
 
 

@@ -6,6 +6,13 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from carnet.portal.views import account, contacts, documents, home, public
+    from carnet.portal.views import access, account, contacts, documents, home, public
 
-    return [public.router, home.router, documents.router, contacts.router, account.router]
+    return [
+        public.router,
+        home.router,
+        documents.router,
+        contacts.router,
+        access.router,
+        account.router,
+    ]

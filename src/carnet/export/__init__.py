@@ -1,0 +1,1 @@
+"""Health history timeline, summary PDF and "download all my data" (issue 7, SRV-5)."""

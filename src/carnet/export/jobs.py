@@ -1,0 +1,13 @@
+"""The job "export.build" (SRV-5): builds pending "download all my data" requests and expires old
+ones. Period "always": every pass of the runner picks up what was requested since the last one.
+Registered on import; `carnet.jobs.service.load_jobs` imports this module."""
+
+from __future__ import annotations
+
+from carnet.export import service
+from carnet.jobs.service import JobContext, job
+
+
+@job("export.build", "always")
+def build_exports(ctx: JobContext) -> str:
+    return service.build_pending(ctx.database, ctx.settings)

@@ -1,0 +1,453 @@
+"""Health history, summary PDF and "download all my data" (issue 7 items 4-6; SRV-5, ACC-7,
+REP-2, ACC-8).
+
+Every piece of data comes from the service that owns it, called with the principal who asked: the
+export is what that principal may read, read the way the read endpoints read it (each read audited
+by its service, in the principal's mode), and nothing else. No rule is decided here.
+
+An export is requested by a holder (`request_export`), built by the job "export.build"
+(`build_pending`: one ZIP for the holder's own space and one folder per space they manage), stored
+encrypted under the holder's key (purpose "export"), announced by e-mail without any content, and
+downloadable by the holder until it expires (`EXPORT_TTL`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import tempfile
+import unicodedata
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from carnet import clock
+from carnet.access import care
+from carnet.accounts import family, wishes
+from carnet.accounts.lifecycle import register_purge_hook
+from carnet.accounts.models import Holder
+from carnet.audit.service import record
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.db import Database, new_id
+from carnet.documents import service as documents
+from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
+from carnet.export import summary, timeline
+from carnet.export.models import EXPIRED, FAILED, PENDING, PURPOSE, READY, ExportRequest
+from carnet.fhir import resources
+from carnet.notifications.service import enqueue
+from carnet.profile import fhir as profile_fhir
+from carnet.profile import rules as profile_rules
+from carnet.profile import service as profile
+from carnet.reimbursements import fhir as reimbursement_fhir
+from carnet.vault.service import Vault
+
+# SRV-5: how long a built export stays downloadable (Carnet decision; issue 7 says "the link
+# expires"). One place, not scattered.
+EXPORT_TTL = dt.timedelta(days=7)
+BUILD_BATCH = 10
+SPOOL_BYTES = 16 * 1024 * 1024  # ZIPs larger than this are built on disk (a temporary file)
+READY_KIND = "export.ready"
+READY_SUBJECT = "Votre export Carnet est prêt"
+TARGET = "Export"
+
+Json = dict[str, Any]
+
+
+def holder_principal(holder_id: uuid.UUID) -> Principal:
+    return Principal(PrincipalKind.HOLDER, holder_id)
+
+
+# -- health history --------------------------------------------------------------------------
+
+
+def read_timeline(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    *,
+    by: str = "month",
+    category: str | None = None,
+    request_id: str | None = None,
+) -> tuple[str, list[timeline.TimelineGroup]]:
+    """Item 4: the space's health history grouped by period, newest first (sources audit their
+    reads)."""
+    granularity, wanted = timeline.check_query(by, category)
+    items = timeline.entries(
+        session, vault, settings, principal, holder, category=wanted, request_id=request_id
+    )
+    return granularity, timeline.group(items, granularity)
+
+
+# -- summary PDF -----------------------------------------------------------------------------
+
+
+def summary_pdf(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    relation: family.Relation,
+    *,
+    request_id: str | None = None,
+) -> bytes:
+    """Item 5: the profile synthesis, from what the principal may read; audited (ACC-8)."""
+    ctx = profile.context(session, vault, settings, principal, holder, request_id)
+    found = profile.read_profile(ctx)  # refuses (and audits) when nothing is readable
+    bmi = profile.bmi(found.get(profile_rules.MEASUREMENT, []))
+    opened = wishes.list_wishes(session, vault, holder, principal, relation)
+    data = summary.SummaryData(
+        holder=holder,
+        sections={name: [e.content for e in items] for name, items in found.items()},
+        wishes=[(w.kind, w.content) for w in opened],
+        generated_at=clock.now(),
+        bmi=bmi.value if bmi is not None else None,
+    )
+    record(
+        session, principal, "summary.generate", holder_id=holder.id, target_type="Space",
+        target_id=str(holder.id), mode=family.audit_mode(relation), request_id=request_id,
+    )  # fmt: skip
+    return summary.render(data, settings.timezone)
+
+
+# -- export requests ---------------------------------------------------------------------------
+
+
+def request_export(
+    session: Session, principal: Principal, *, request_id: str | None = None
+) -> ExportRequest:
+    """SRV-5: a holder asks for all their data (and that of the spaces they manage)."""
+    if principal.kind != PrincipalKind.HOLDER:
+        raise Forbidden("Only holders may download their data.")
+    holder = session.get(Holder, principal.id)
+    if holder is None:
+        raise NotFound("No such space.")
+    row = ExportRequest(
+        id=new_id(),
+        holder_id=holder.id,
+        requested_by=principal.ref,
+        status=PENDING,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    record(session, principal, "export.request", holder_id=holder.id, target_type=TARGET,
+           target_id=str(row.id), request_id=request_id)  # fmt: skip
+    return row
+
+
+def own_request(session: Session, principal: Principal, export_id: uuid.UUID) -> ExportRequest:
+    """The principal's own export request (anyone else's is 404)."""
+    row = session.get(ExportRequest, export_id)
+    if row is None or principal.kind != PrincipalKind.HOLDER or row.holder_id != principal.id:
+        raise NotFound("No such export.")
+    return row
+
+
+def is_expired(row: ExportRequest, now: dt.datetime | None = None) -> bool:
+    return row.status == EXPIRED or (
+        row.expires_at is not None and (now or clock.now()) >= row.expires_at
+    )
+
+
+def download(
+    session: Session,
+    vault: Vault,
+    principal: Principal,
+    export_id: uuid.UUID,
+    *,
+    request_id: str | None = None,
+) -> Iterator[bytes]:
+    """The decrypted ZIP as a stream, after the audit entry (ACC-8); 409 while not ready, 404 once
+    expired (the blob is gone or going)."""
+    row = own_request(session, principal, export_id)
+    if is_expired(row):
+        raise NotFound("This export has expired; ask for a new one.", code="expired")
+    if row.status != READY or row.blob_id is None:
+        raise Conflict("This export is not ready.", code=f"export-{row.status}")
+    record(session, principal, "export.download", holder_id=row.holder_id, target_type=TARGET,
+           target_id=str(row.id), request_id=request_id)  # fmt: skip
+    return vault.read_blob(session, row.holder_id, row.id, PURPOSE, row.blob_id)
+
+
+# -- building --------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-").lower() or "x"
+
+
+def space_folder(holder: Holder, relation: str) -> str:
+    if relation == "self":
+        return "mon-espace"
+    return f"{_slug(holder.first_names)}-{_slug(holder.birth_name)}-{str(holder.id)[:8]}"
+
+
+def _entry(base_url: str, resource: Json) -> Json:
+    return {
+        "fullUrl": f"{base_url.rstrip('/')}/fhir/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+    }
+
+
+_PROFILE_BUILDERS = {
+    profile_rules.VACCINATION: profile_fhir.immunization,
+    profile_rules.MEASUREMENT: profile_fhir.observation,
+    profile_rules.ALLERGY: profile_fhir.allergy_intolerance,
+    profile_rules.ILLNESS: profile_fhir.condition,
+}
+
+
+@dataclass
+class SpaceExport:
+    """What one space contributes to the ZIP (for tests and the build summary)."""
+
+    folder: str
+    documents: int = 0
+    profile_entries: int = 0
+    reimbursements: int = 0
+    history_entries: int = 0
+
+
+def _history_csv(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> tuple[bytes, int]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
+                     "signale"])  # fmt: skip
+    page, count = 1, 0
+    while True:
+        found = care.history(session, settings, principal, holder, care.HistoryQuery(page=page))
+        for e in found.entries:
+            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
+                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
+                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
+            count += 1
+        if page >= found.pages:
+            break
+        page += 1
+    return out.getvalue().encode("utf-8"), count
+
+
+def export_space(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    relation: family.Relation,
+    archive: zipfile.ZipFile,
+) -> SpaceExport:
+    """Write one space's folder: FHIR Bundle, original files, profile and wishes (JSON), access
+    history (CSV), summary PDF. Each source the principal may not read is simply absent."""
+    folder = space_folder(holder, relation)
+    stats = SpaceExport(folder)
+    bundle_entries: list[Json] = [_entry(settings.base_url, resources.patient(holder))]
+    now = clock.now()
+    try:
+        for listed in list(timeline.readable_documents(session, settings, principal, holder)):
+            doc, stream = documents.read_content(session, vault, settings, principal, listed.id)
+            content = b"".join(stream)
+            title = documents.title_of(session, vault, doc)
+            bundle_entries.append(
+                _entry(settings.base_url, resources.document_reference(doc, title, holder, now=now))
+            )
+            bundle_entries.append(_entry(settings.base_url, resources.binary(doc, content)))
+            name = documents.original_name_of(session, vault, doc) or _slug(title)
+            archive.writestr(f"{folder}/documents/{doc.id}-{_slug(name)}", content)
+            stats.documents += 1
+    except Forbidden:
+        pass
+    ctx = profile.context(session, vault, settings, principal, holder)
+    if profile.readable_sections(ctx):
+        found = profile.read_profile(ctx, profile.readable_sections(ctx))
+        for section, items in found.items():
+            builder = _PROFILE_BUILDERS.get(section)
+            for item in items:
+                stats.profile_entries += 1
+                if builder is not None:
+                    bundle_entries.append(_entry(settings.base_url, builder(item, holder)))
+        plain = {
+            section: [
+                {"id": str(e.id), "date": e.effective_date.isoformat() if e.effective_date
+                 else None, "content": e.content} for e in items
+            ]
+            for section, items in found.items()
+        }  # fmt: skip
+        archive.writestr(f"{folder}/profil.json", json.dumps(plain, ensure_ascii=False, indent=2))
+    opened = wishes.list_wishes(session, vault, holder, principal, relation)
+    archive.writestr(
+        f"{folder}/contacts-et-volontes.json",
+        json.dumps([{"kind": w.kind, "content": w.content} for w in opened],
+                   ensure_ascii=False, indent=2),
+    )  # fmt: skip
+    try:
+        for line in timeline.all_reimbursements(session, vault, settings, principal, holder):
+            bundle_entries.append(
+                _entry(settings.base_url, reimbursement_fhir.explanation_of_benefit(line))
+            )
+            stats.reimbursements += 1
+    except Forbidden:
+        pass
+    try:
+        text, stats.history_entries = _history_csv(session, settings, principal, holder)
+        archive.writestr(f"{folder}/historique-des-acces.csv", text)
+    except Forbidden:
+        pass
+    try:
+        pdf = summary_pdf(session, vault, settings, principal, holder, relation)
+        archive.writestr(f"{folder}/synthese.pdf", pdf)
+    except Forbidden:
+        pass
+    bundle: Json = {
+        "resourceType": "Bundle",
+        "id": str(new_id()),
+        "meta": {"lastUpdated": resources.instant(now)},
+        "type": "collection",
+        "timestamp": resources.instant(now),
+        "entry": bundle_entries,
+    }
+    archive.writestr(f"{folder}/fhir-bundle.json", json.dumps(bundle, ensure_ascii=False))
+    return stats
+
+
+def spaces_of(
+    session: Session, settings: Settings, principal: Principal
+) -> list[tuple[Holder, family.Relation]]:
+    """The holder's own space, then every space they manage (SRV-5), each re-resolved through
+    `family.resolve_space` so that the relation is the one the read endpoints would see."""
+    found: list[tuple[Holder, family.Relation]] = [
+        family.resolve_space(session, principal, None, "export", settings=settings)
+    ]
+    for managed, _relation in family.managed_spaces(session, principal.id, settings=settings):
+        try:
+            found.append(
+                family.resolve_space(
+                    session, principal, str(managed.id), "export", settings=settings
+                )
+            )
+        except CarnetError:
+            continue
+    return found
+
+
+def write_archive(
+    session: Session, vault: Vault, settings: Settings, principal: Principal, target: IO[bytes]
+) -> list[SpaceExport]:
+    stats: list[SpaceExport] = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for holder, relation in spaces_of(session, settings, principal):
+            stats.append(
+                export_space(session, vault, settings, principal, holder, relation, archive)
+            )
+        archive.writestr(
+            "LISEZMOI.txt",
+            "Export Carnet (SRV-5). Un dossier par espace : fhir-bundle.json (FHIR R4, Bundle de "
+            "type collection), documents/ (fichiers d'origine), profil.json, "
+            "contacts-et-volontes.json, historique-des-acces.csv, synthese.pdf.\n",
+        )
+    return stats
+
+
+def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    handle.seek(0)
+    while chunk := handle.read(size):
+        yield chunk
+
+
+def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest) -> None:
+    """Build one pending export in the caller's transaction; e-mail the holder (no content)."""
+    principal = holder_principal(row.holder_id)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        write_archive(session, vault, settings, principal, spool)
+        stored = vault.put_blob(session, row.holder_id, row.id, PURPOSE, _chunks(spool))
+    now = clock.now()
+    row.blob_id = stored.blob_id
+    row.status = READY
+    row.ready_at = now
+    row.expires_at = now + EXPORT_TTL
+    holder = session.get(Holder, row.holder_id)
+    if holder is not None and holder.email:
+        enqueue(
+            session,
+            kind=READY_KIND,
+            recipient=holder.email,
+            subject=READY_SUBJECT,
+            body_text=(
+                "L'export de vos données que vous avez demandé est prêt. Il peut être téléchargé "
+                f"depuis votre espace Carnet pendant {EXPORT_TTL.days} jours.\n"
+                f"Votre espace : {settings.base_url}."
+            ),
+            holder_id=row.holder_id,
+        )
+
+
+def build_pending(database: Database, settings: Settings, *, limit: int = BUILD_BATCH) -> str:
+    """The job's work: build pending exports (each in its own transaction; a failure marks that
+    one failed), then expire old ones (their blob deleted once the change commits)."""
+    vault = Vault.from_settings(settings)
+    with database.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(ExportRequest.id)
+                .where(ExportRequest.status == PENDING)
+                .order_by(ExportRequest.created_at)
+                .limit(limit)
+            )
+        )
+    built = failed = 0
+    for export_id in ids:
+        try:
+            with database.transaction() as session:
+                row = session.get(ExportRequest, export_id)
+                if row is None or row.status != PENDING:
+                    continue
+                build(session, vault, settings, row)
+            built += 1
+        except Exception:  # one broken export must not stop the others
+            failed += 1
+            with database.transaction() as session:
+                row = session.get(ExportRequest, export_id)
+                if row is not None and row.status == PENDING:
+                    row.status = FAILED
+    expired = expire(database, vault)
+    return f"built {built}, failed {failed}, expired {expired}"
+
+
+def expire(database: Database, vault: Vault) -> int:
+    now = clock.now()
+    with database.transaction() as session:
+        rows = session.scalars(
+            select(ExportRequest).where(
+                ExportRequest.status == READY, ExportRequest.expires_at <= now
+            )
+        ).all()
+        for row in rows:
+            if row.blob_id is not None:
+                vault.delete_blob_after_commit(session, row.blob_id)
+            row.blob_id = None
+            row.status = EXPIRED
+        return len(rows)
+
+
+@register_purge_hook
+def _purge_exports(session: Session, vault: Vault, holder_id: uuid.UUID) -> None:
+    """LC-8: an export's ZIP goes with the space (its key is destroyed too)."""
+    rows = session.scalars(select(ExportRequest).where(ExportRequest.holder_id == holder_id)).all()
+    for row in rows:
+        if row.blob_id is not None:
+            vault.delete_blob_after_commit(session, row.blob_id)
+    session.execute(delete(ExportRequest).where(ExportRequest.holder_id == holder_id))

@@ -1,0 +1,457 @@
+"""Who reads the space and who did: "My professionals" (ACC-3, ACC-4, ACC-6, item 7) and the
+access history with "report this access" (ACC-8).
+
+Everything goes through `access.care`, on the space acted on (`family.resolve_space`, with the
+same action names as the JSON API: caregivers read the access settings and the history, and may
+not change the settings, REP-4). The portal only translates the decision point's reason codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet.access import care
+from carnet.access.routes import portal_session
+from carnet.accounts import family
+from carnet.audit.rules import Mode
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.documents import reference
+from carnet.errors import CarnetError, NotFound
+from carnet.http import db_session
+from carnet.portal import messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_, Formatter
+from carnet.portal.views.common import Acting, acting, new_router, rid, text
+from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+
+router = new_router()
+holder = portal_session(PrincipalKind.HOLDER)
+
+# resolve_space actions, the same as access.api's (REP-4).
+READ_SETTINGS = "read-access-settings"
+CHANGE_SETTINGS = "change-access-settings"
+READ_HISTORY = "read-access-history"
+REPORT = "report-access"
+
+# The decision point's explanations (access.care.EXPLANATIONS, French), by key, in English msgids.
+EXPLANATIONS: dict[str, str] = {
+    "care-team": N_("This professional is part of your care team."),
+    "author": N_("A professional always sees the documents they deposited themselves."),
+    "emergency": N_("An emergency access is open for this professional."),
+    "regulation": N_("A regulation access (SAMU – centre 15) is open for this professional."),
+    "not-in-care-team": N_("This professional is not part of your care team."),
+    "express-authorisation": N_(
+        "This professional (occupational health or fire brigade) reads your space only if you "
+        "expressly authorise them."
+    ),
+    "blocked": N_("You blocked this professional: they cannot read anything."),
+    "profession-not-habilitated": N_("Their profession may not read this type of document."),
+    "masked": N_("Masked document: visible only to administrators."),
+    "masked-emergency": N_(
+        "Masked document: not visible in an emergency, unless you allowed it in your emergency "
+        "settings."
+    ),
+    "space-not-open": N_("Your space is not open."),
+    "emergency-opposed": N_("You opposed emergency access."),
+    "regulation-opposed": N_("You opposed access by the SAMU (centre 15)."),
+    "no-regulation-grant": N_("The SAMU (centre 15) reads your space only during regulation."),
+    "entered-in-error": N_("Document withdrawn by its author."),
+}
+_KEY_OF = {french: key for key, french in care.EXPLANATIONS.items()}
+REFUSED = N_("Access refused.")
+
+STATUSES: dict[str, str] = {
+    "authorised": N_("Authorised"),
+    "declared": N_("Declared as treating you"),
+    "blocked": N_("Blocked"),
+    "none": N_("No relationship"),
+}
+
+MODES: dict[str, str] = {
+    Mode.NORMAL.value: N_("Normal"),
+    Mode.EMERGENCY.value: N_("Emergency"),
+    Mode.REGULATION.value: N_("Regulation (SAMU)"),
+    Mode.REPRESENTATIVE.value: N_("Legal representative"),
+    Mode.CAREGIVER.value: N_("Caregiver"),
+    Mode.APP.value: N_("Connected application"),
+    Mode.OPERATOR.value: N_("Carnet operator"),
+    Mode.SYSTEM.value: N_("Carnet"),
+}
+
+ACTIONS: dict[str, str] = {
+    "document.read": N_("Read a document"),
+    "document.read-metadata": N_("Read a document's description"),
+    "document.download": N_("Downloaded a document"),
+    "document.search": N_("Searched the documents"),
+    "document.deposit": N_("Deposited a document"),
+    "document.new": N_("Added a document"),
+    "document.change": N_("Changed a document"),
+    "document.replace": N_("Replaced a document"),
+    "document.delete": N_("Deleted a document"),
+    "document.preferences": N_("Changed the document preferences"),
+    "emergency.open": N_("Opened an emergency access"),
+    "emergency.open-denied": N_("Emergency access refused"),
+    "access.emergency": N_("Access in an emergency"),
+    "access.emergency-gp": N_("Access in an emergency"),
+    "access.first": N_("First access"),
+    "access.settings": N_("Changed the emergency settings"),
+    "access.report": N_("Reported an access"),
+    "access-history.read": N_("Read the access history"),
+    "care.declare": N_("Declared caring for you"),
+    "care.authorise": N_("Authorised a professional"),
+    "care.block": N_("Blocked a professional"),
+    "care.block-denied": N_("Blocking refused"),
+    "care.unblock": N_("Unblocked a professional"),
+    "care.administrator": N_("Changed an administrator"),
+    "auth.login": N_("Logged in"),
+    "auth.logout": N_("Logged out"),
+    "wishes.read": N_("Read the contacts and wishes"),
+    "wishes.create": N_("Added a contact or wish"),
+    "wishes.update": N_("Changed a contact or wish"),
+    "wishes.delete": N_("Removed a contact or wish"),
+}
+
+ACCESS_LEVELS: dict[str, str] = {
+    "all": N_("Yes"),
+    "some": N_("Partly"),
+    "none": N_("No"),
+}
+
+
+def _explanation(fmt: Formatter, french: str) -> str:
+    key = _KEY_OF.get(french)
+    return fmt.gettext(EXPLANATIONS[key]) if key in EXPLANATIONS else fmt.gettext(REFUSED)
+
+
+def _categories(fmt: Formatter, found: care.Explanation) -> list[dict[str, Any]]:
+    labels = reference.categories()
+    rows = []
+    for category in found.categories:
+        items = category.sensitivities
+        if category.access == "all":
+            reasons = [next(i.normal.explanation for i in items if i.normal.allowed)]
+        else:
+            reasons = [i.normal.explanation for i in items if not i.normal.allowed]
+        label = category.label
+        if category.code in labels:
+            label = (
+                labels[category.code].label_fr
+                if fmt.locale == "fr"
+                else labels[category.code].label_en
+            )
+        rows.append(
+            {
+                "label": label,
+                "access": category.access,
+                "access_label": fmt.gettext(ACCESS_LEVELS[category.access]),
+                "explanation": " ".join(
+                    _explanation(fmt, reason) for reason in dict.fromkeys(reasons)
+                ),
+            }
+        )
+    return rows
+
+
+def _professionals_page(
+    request: Request,
+    db: Session,
+    act: Acting,
+    *,
+    errors: FormErrors | None = None,
+    rpps: str = "",
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    settings = settings_of(request)
+    views = care.list_professionals(db, settings, act.principal, act.space)
+    rows = []
+    for view in views:
+        found = care.explain(db, settings, act.principal, act.space, view.professional.rpps)
+        rows.append(
+            {
+                "view": view,
+                "profession": care.profession_label(view.professional.profession_code),
+                "status_label": fmt.gettext(STATUSES.get(view.status, STATUSES["none"])),
+                "summary": _explanation(fmt, found.summary.explanation),
+                "categories": _categories(fmt, found),
+                "last_access": fmt.datetime(view.last_access_at) if view.last_access_at else "",
+            }
+        )
+    facts = care.emergency_settings(db, settings, act.principal, act.space)
+    return render(
+        request,
+        "professionals.html",
+        {
+            "rows": rows,
+            "facts": facts,
+            "may_change": act.may_change_access_settings,
+            "rpps": rpps,
+        },
+        title=fmt.gettext(N_("My professionals")),
+        shell=act.shell,
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/professionals", name="portal_professionals")
+def professionals(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _professionals_page(request, db, acting(request, db, READ_SETTINGS))
+
+
+def _change(
+    request: Request,
+    db: Session,
+    form: FormData,
+    *,
+    status: care.ChangeStatus | None,
+    administrator: bool | None,
+    flash: str,
+    field: str,
+) -> Response:
+    act = acting(request, db, CHANGE_SETTINGS)
+    rpps = text(form, "rpps", 40).strip()
+    try:
+        care.change_professional(
+            db,
+            settings_of(request),
+            act.principal,
+            act.space,
+            rpps,
+            status=status,
+            administrator=administrator,
+            request_id=rid(request),
+        )
+    except CarnetError as exc:
+        db.rollback()
+        fmt = formatter(request)
+        errors = FormErrors()
+        if exc.code == "invalid-input" and exc.field == "rpps":
+            errors.add(field, fmt.gettext(N_("Enter an RPPS number of 11 digits.")))
+        else:
+            errors.add(field, messages.describe(exc, fmt))
+        return _professionals_page(
+            request,
+            db,
+            acting(request, db, READ_SETTINGS),
+            errors=errors,
+            rpps=rpps if field == "rpps" else "",
+            status=exc.status_code,
+        )
+    sessions.set_flash(db, act.live, flash)
+    return redirect("/professionals")
+
+
+@router.post("/professionals/authorise", name="portal_professional_authorise")
+def authorise(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-3: authorise any registered professional by RPPS number."""
+    return _change(
+        request,
+        db,
+        form,
+        status="authorised",
+        administrator=None,
+        flash="professional-authorised",
+        field="rpps",
+    )
+
+
+@router.post("/professionals/status", name="portal_professional_status")
+def change_status(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-3: block or unblock (states the wanted value: a second submission changes nothing)."""
+    wanted = text(form, "status", 20)
+    chosen: Literal["blocked", "unblocked"] = "blocked" if wanted == "blocked" else "unblocked"
+    if wanted not in ("blocked", "unblocked"):
+        raise NotFound("No such action.")
+    return _change(
+        request,
+        db,
+        form,
+        status=chosen,
+        administrator=None,
+        flash=f"professional-{chosen}",
+        field="",
+    )
+
+
+@router.post("/professionals/administrator", name="portal_professional_administrator")
+def change_administrator(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-4: name or remove an administrator (only among the care team: the service checks)."""
+    wanted = text(form, "administrator", 2) == "1"
+    return _change(
+        request,
+        db,
+        form,
+        status=None,
+        administrator=wanted,
+        flash="administrator-granted" if wanted else "administrator-revoked",
+        field="",
+    )
+
+
+@router.post("/professionals/emergency", name="portal_emergency_settings")
+def emergency(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-6: the three switches, each stated (an unticked box is "no")."""
+    act = acting(request, db, CHANGE_SETTINGS)
+    care.set_emergency_settings(
+        db,
+        settings_of(request),
+        act.principal,
+        act.space,
+        regulator=text(form, "regulator", 2) == "1",
+        emergency=text(form, "emergency", 2) == "1",
+        masked_in_emergency=text(form, "masked_in_emergency", 2) == "1",
+        request_id=rid(request),
+    )
+    sessions.set_flash(db, act.live, "emergency-saved")
+    return redirect("/professionals#emergency")
+
+
+# -- the access history (ACC-8) -----------------------------------------------------------------
+
+
+def _day(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value.strip()) if value.strip() else None
+    except ValueError:
+        return None
+
+
+@router.get("/history", name="portal_history")
+def history(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    fmt = formatter(request)
+    act = acting(request, db, READ_HISTORY)
+    params = request.query_params
+    raw = {name: (params.get(name) or "")[:40] for name in ("actor", "mode", "from", "to", "page")}
+    errors = FormErrors()
+    date_from, date_to = _day(raw["from"]), _day(raw["to"])
+    for name, value in (("from", date_from), ("to", date_to)):
+        if raw[name].strip() and value is None:
+            errors.add(f"history-{name}", fmt.gettext(N_("Enter a date such as 2024-03-31.")))
+    mode = raw["mode"] if raw["mode"] in {m.value for m in care.HISTORY_MODES} else ""
+    try:
+        page_number = max(1, int(raw["page"] or "1"))
+    except ValueError:
+        page_number = 1
+    query = care.HistoryQuery(
+        actor=raw["actor"].strip() or None,
+        mode=mode or None,
+        date_from=date_from,
+        date_to=date_to,
+        page=page_number,
+    )
+    found: care.HistoryPage | None = None
+    try:
+        found = care.history(
+            db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+        )
+    except CarnetError as exc:
+        if exc.status_code != 400:
+            raise
+        db.rollback()
+        field = {"actor": "history-actor", "from": "history-from"}.get(exc.field or "")
+        message = messages.describe(exc, fmt)
+        if exc.field == "actor":
+            message = fmt.gettext(N_("Enter an RPPS number of 11 digits, or leave it empty."))
+        elif exc.field == "from":
+            message = fmt.gettext(N_("The start date must not be after the end date."))
+        errors.add(field, message)
+    entries = []
+    for entry in found.entries if found else []:
+        entries.append(
+            {
+                "id": entry.id,
+                "at": fmt.datetime(entry.at),
+                "action": fmt.gettext(ACTIONS[entry.action])
+                if entry.action in ACTIONS
+                else entry.action,
+                "mode": entry.mode,
+                "mode_label": fmt.gettext(MODES.get(entry.mode, MODES["system"])),
+                "who": fmt.gettext(N_("you"))
+                if entry.actor_display == "vous"
+                else entry.actor_display,
+                "rpps": entry.actor_rpps,
+                "reported": entry.reported,
+            }
+        )
+    base = {k: v for k, v in raw.items() if k != "page" and v}
+    return render(
+        request,
+        "history.html",
+        {
+            "entries": entries,
+            "page": found,
+            "filters": raw,
+            "modes": [(m.value, fmt.gettext(MODES[m.value])) for m in care.HISTORY_MODES],
+            "base_query": urlencode(base),
+            "may_report": act.relation != "caregiver" or family.caregiver_may(REPORT),
+        },
+        title=fmt.gettext(N_("History")),
+        shell=act.shell,
+        errors=errors or None,
+        status=400 if errors else 200,
+    )
+
+
+@router.post("/history/report", name="portal_history_report")
+def report_access(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-8: report an access of the history, with an optional note (sealed by the service)."""
+    act = acting(request, db, REPORT)
+    try:
+        entry_id = uuid.UUID(text(form, "entry_id", 40).strip())
+    except ValueError:
+        raise NotFound("No such access in this space's history.") from None
+    care.report(
+        db,
+        vault_of(request),
+        settings_of(request),
+        act.principal,
+        act.space,
+        entry_id,
+        text(form, "note", care.MAX_NOTE).strip() or None,
+        request_id=rid(request),
+    )
+    sessions.set_flash(db, act.live, "access-reported")
+    return redirect("/history")
