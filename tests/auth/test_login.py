@@ -239,13 +239,11 @@ def test_logout_revokes_every_token(client: TestClient, database: Database) -> N
 def test_login_is_parameterised_by_principal_kind(
     session: Session, vault: Vault, settings: Settings
 ) -> None:
-    """Professionals will log in the same way once they register an account source."""
+    """Professionals log in the same way (their own account source); kinds without one cannot."""
     assert login_service.throttle_key(PrincipalKind.HOLDER, "bob") == "login:bob"
     assert login_service.throttle_key(PrincipalKind.PROFESSIONAL, "bob") == "login:professional:bob"
-    with pytest.raises(ValueError, match="professional"):
-        login_service.start_login(
-            session, vault, settings, PrincipalKind.PROFESSIONAL, "bob", PASSWORD
-        )
+    with pytest.raises(ValueError, match="operator"):
+        login_service.start_login(session, vault, settings, PrincipalKind.OPERATOR, "bob", PASSWORD)
 
 
 def test_audit_of_unknown_usernames_goes_to_the_system_chain(

@@ -72,16 +72,25 @@ def open_grant(
     session: Session, holder: Holder, pro: Professional, relation: Relation
 ) -> Mode | None:
     """The mode of the professional's unexpired grant on this space, if any (ACC-5)."""
+    found = current_grant(session, holder, pro, relation)
+    return Mode(found.mode) if found is not None else None
+
+
+def current_grant(
+    session: Session, holder: Holder, pro: Professional, relation: Relation
+) -> EmergencyGrant | None:
+    """The professional's unexpired grant on this space (the latest to expire), if any (ACC-5)."""
     wanted = "regulation" if relation is Relation.REGULATOR else "emergency"
-    found = session.scalars(
-        select(EmergencyGrant.mode).where(
+    return session.scalars(
+        select(EmergencyGrant)
+        .where(
             EmergencyGrant.holder_id == holder.id,
             EmergencyGrant.professional_id == pro.id,
             EmergencyGrant.mode == wanted,
             EmergencyGrant.expires_at > clock.now(),
         )
+        .order_by(EmergencyGrant.expires_at.desc())
     ).first()
-    return Mode(found) if found else None
 
 
 def space_facts(session: Session, holder: Holder) -> SpaceFacts:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, LoginChallenge, Throttle
+from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import issue_token, revoke_all
@@ -135,6 +135,43 @@ def _holder_by_id(session: Session, holder_id: uuid.UUID) -> Account | None:
 
 
 register_accounts(PrincipalKind.HOLDER, AccountSource(_holder_by_username, _holder_by_id))
+
+
+# Professionals log in with their RPPS number as username; regulators are professionals flagged
+# `is_regulator` (ACC-5), logging in as such to read in regulation mode.
+
+
+def _professional_account(pro: Professional, kind: PrincipalKind) -> Account:
+    refusal: CarnetError | None = None
+    if kind is PrincipalKind.REGULATOR and not pro.is_regulator:
+        refusal = Forbidden(
+            "This professional is not a regulating physician.", code="not-a-regulator"
+        )
+    return Account(
+        kind=kind,
+        id=pro.id,
+        username=pro.rpps,
+        password_hash=pro.password_hash,
+        email=pro.email,
+        holder_id=None,
+        refusal=refusal,
+    )
+
+
+def _professional_source(kind: PrincipalKind) -> AccountSource:
+    def by_username(session: Session, username: str) -> Account | None:
+        pro = session.scalars(select(Professional).where(Professional.rpps == username)).first()
+        return _professional_account(pro, kind) if pro is not None else None
+
+    def by_id(session: Session, pro_id: uuid.UUID) -> Account | None:
+        pro = session.get(Professional, pro_id)
+        return _professional_account(pro, kind) if pro is not None else None
+
+    return AccountSource(by_username, by_id)
+
+
+register_accounts(PrincipalKind.PROFESSIONAL, _professional_source(PrincipalKind.PROFESSIONAL))
+register_accounts(PrincipalKind.REGULATOR, _professional_source(PrincipalKind.REGULATOR))
 
 
 # -- throttling -------------------------------------------------------------------------------

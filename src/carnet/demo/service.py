@@ -155,8 +155,11 @@ def load(
             ),
             SYSTEM,
         )
+        if professionals[key].password_hash is None:
+            professionals[key].password_hash = hash_password(DEMO_PASSWORD)
         option = "--regulator" if regulator else "--professional"
         logins[f"{key} {name}"] = f"carnet token {option} {rpps}"
+        logins[f"{key} {name}, portal"] = f"/pro/login {rpps} / {DEMO_PASSWORD}"
     if session.scalars(select(Operator).where(Operator.name == OPERATOR)).first() is None:
         add_operator(session, OPERATOR, SYSTEM)
     logins[f"operator {OPERATOR}"] = f"carnet token --operator {OPERATOR}"

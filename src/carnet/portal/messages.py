@@ -13,6 +13,8 @@ from carnet.portal.i18n import N_, Formatter
 
 # Messages by error code (the services' stable codes).
 BY_CODE: dict[str, str] = {
+    # professionals (the portal's professional side)
+    "not-a-regulator": N_("This professional is not a regulating physician."),
     # provisional codes (LC-2, LC-4)
     "bad-code": N_("The social security number or the code is not correct."),
     "code-locked": N_(
@@ -171,6 +173,10 @@ FLASH: dict[str, str] = {
     "administrator-revoked": N_("The professional is no longer an administrator."),
     "emergency-saved": N_("Your emergency settings were saved."),
     "access-reported": N_("The access was reported. Thank you."),
+    "care-declared": N_("You are now declared as treating this patient."),
+    "care-already-declared": N_("You were already declared as treating this patient."),
+    "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
+    "emergency-opened": N_("The emergency access is open. The patient will be informed."),
 }
 
 

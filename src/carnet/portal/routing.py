@@ -61,7 +61,9 @@ def wants_json(request: Request) -> bool:
 def login_location(request: Request) -> str:
     """The login page, saying why: a session that ended, or none yet."""
     reason = "expired" if request.cookies.get(sessions.SESSION_COOKIE) else "required"
-    return f"/login?reason={reason}"
+    path = request.url.path
+    login = "/pro/login" if path == "/pro" or path.startswith("/pro/") else "/login"
+    return f"{login}?reason={reason}"
 
 
 async def _bounded(request: Request, limit: int) -> Request:

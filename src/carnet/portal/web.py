@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.routing import NoMatchFound
 
+from carnet.auth.principal import PrincipalKind
 from carnet.config import Settings
 from carnet.portal import csrf, i18n
 from carnet.portal import session as sessions
@@ -123,6 +124,16 @@ class Shell:
     acting_space_id: uuid.UUID | None = None
     profiles: list[dict[str, Any]] = field(default_factory=list)
     show_close: bool = False
+    # A professional's (or regulator's) session: the professional navigation, no holder space.
+    professional: bool = False
+
+
+def _default_shell(live: sessions.LiveSession | None) -> Shell:
+    if live is None:
+        return Shell()
+    if live.principal.kind in (PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR):
+        return Shell(signed_in=True, professional=True)
+    return Shell(signed_in=True)
 
 
 def render(
@@ -154,7 +165,7 @@ def render(
         "title": title,
         "csrf_field": csrf.FIELD,
         "csrf_token": csrf.token_for(request),
-        "shell": shell or Shell(signed_in=live is not None),
+        "shell": shell or _default_shell(live),
         "nav_extra": nav_extra,
         "path": request.url.path,
         "here": local_path(

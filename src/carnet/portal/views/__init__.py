@@ -6,7 +6,15 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from carnet.portal.views import access, account, contacts, documents, home, public
+    from carnet.portal.views import (
+        access,
+        account,
+        contacts,
+        documents,
+        home,
+        professional,
+        public,
+    )
 
     return [
         public.router,
@@ -15,4 +23,5 @@ def routers() -> list[APIRouter]:
         contacts.router,
         access.router,
         account.router,
+        professional.router,
     ]

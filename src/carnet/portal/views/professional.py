@@ -1,0 +1,615 @@
+"""The professional side: log in (RPPS + password + e-mailed code), find a patient by NIR, declare
+care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DOC-1), open an
+emergency or regulation access (ACC-5).
+
+Every page calls the services (`auth.login`, `access.care`, `documents.service`,
+`fhir.service.read_patient` for the identity); the portal decides nothing. The NIR travels only in
+a POST body: the patient found is kept in the portal session (`acting_space_id`), never in a URL.
+Regulators (SAMU – centre 15) log in on the same page, ticking "regulating physician".
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import PurePath
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from carnet.access import care
+from carnet.access.routes import portal_session, public
+from carnet.access.rules import Relation
+from carnet.access.service import current_grant
+from carnet.accounts.models import Holder, Professional
+from carnet.audit.service import record
+from carnet.auth import login
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.service import revoke_token
+from carnet.documents import reference
+from carnet.documents import service as documents
+from carnet.documents.api import content_disposition
+from carnet.documents.models import Document
+from carnet.errors import CarnetError, NotFound
+from carnet.fhir import service as fhir
+from carnet.http import db_session
+from carnet.portal import messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_, Formatter
+from carnet.portal.routing import large_body, wants_json
+from carnet.portal.views.common import new_router, rid, text
+from carnet.portal.views.documents import CONTENT_CSP, EXTENSIONS, INLINE_TYPES, describe
+from carnet.portal.views.public import _bad_otp
+from carnet.portal.web import (
+    FormErrors,
+    PortalRedirect,
+    Shell,
+    formatter,
+    redirect,
+    render,
+    settings_of,
+    vault_of,
+)
+
+router = new_router()
+pro_session = portal_session(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR)
+
+LOGIN_PATH = "/pro/login"
+LOGIN_COOKIE = "carnet_pro_login"
+HOME = "/pro"
+PATIENT = "/pro/patient"
+# Professionals deposit PDF (or CDA, through the API) with a LOINC type (DOC-1).
+ACCEPT = ".pdf,application/pdf"
+PER_PAGE = 100
+
+REASONS = {
+    "expired": N_("Your session has ended (15 minutes without activity). Log in again."),
+    "logged-out": N_("You are logged out. Close the browser if you use a shared computer."),
+    "restart": N_("Your login attempt has ended: enter your RPPS number and password again."),
+}
+DECLARED = {
+    "declared": "care-declared",
+    "already-declared": "care-already-declared",
+    "already-authorised": "care-already-declared",
+    "blocked": "care-blocked",
+}
+MODES = {"emergency": N_("Emergency"), "regulation": N_("Regulation")}
+_RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
+
+
+def _shell() -> Shell:
+    return Shell(signed_in=True, professional=True)
+
+
+# -- logging in ----------------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    errors: FormErrors,
+    *,
+    rpps: str = "",
+    regulator: bool = False,
+    status: int = 200,
+    reason: str | None = None,
+) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "pro_login.html",
+        {"rpps": rpps, "regulator": regulator, "reason": reason},
+        title=fmt.gettext(N_("Professional login")),
+        errors=errors,
+        status=status,
+        shell=Shell(),
+    )
+
+
+def _is_pro(live: sessions.LiveSession | None) -> bool:
+    return live is not None and live.principal.kind in (
+        PrincipalKind.PROFESSIONAL,
+        PrincipalKind.REGULATOR,
+    )
+
+
+@router.get(LOGIN_PATH, name="portal_pro_login", dependencies=[public()])
+def login_form(request: Request, reason: str = "") -> Response:
+    if _is_pro(sessions.current(request)):
+        return redirect(HOME)
+    fmt = formatter(request)
+    message = fmt.gettext(REASONS[reason]) if reason in REASONS else None
+    response = _login_page(request, FormErrors(), reason=message)
+    if reason in ("expired", "logged-out"):
+        sessions.clear_cookie(response, settings_of(request))
+    return response
+
+
+@router.post(LOGIN_PATH, dependencies=[public()])
+def login_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Step 1 (`auth.login.start_login`, kind professional or regulator): the code is e-mailed."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    rpps, password = text(form, "rpps", 20).strip(), text(form, "password", 1024)
+    regulator = text(form, "regulator", 5) == "1"
+    errors = FormErrors()
+    if not rpps:
+        errors.add("rpps", fmt.gettext(N_("Enter your RPPS number (11 digits).")))
+    if not password:
+        errors.add("password", fmt.gettext(N_("Enter your password.")))
+    if errors:
+        return _login_page(request, errors, rpps=rpps, regulator=regulator, status=400)
+    kind = PrincipalKind.REGULATOR if regulator else PrincipalKind.PROFESSIONAL
+    outcome = login.start_login(
+        db, vault_of(request), settings, kind, rpps, password, request_id=rid(request)
+    )
+    if outcome.error is not None:
+        errors.add(None, messages.describe(outcome.error, fmt))
+        response = _login_page(
+            request, errors, rpps=rpps, regulator=regulator, status=outcome.error.status_code
+        )
+        if isinstance(outcome.error, login.TooManyAttempts):
+            response.headers["Retry-After"] = str(outcome.error.retry_after)
+        return response
+    assert outcome.value is not None
+    response = redirect(f"{LOGIN_PATH}/code")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        outcome.value.challenge,
+        max_age=outcome.value.expires_in,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=sessions.is_secure(settings),
+    )
+    return response
+
+
+def _code_page(request: Request, errors: FormErrors, status: int = 200) -> Response:
+    fmt = formatter(request)
+    return render(
+        request,
+        "pro_login_code.html",
+        {"minutes": settings_of(request).otp_ttl_minutes},
+        title=fmt.gettext(N_("Enter the code received by e-mail")),
+        errors=errors,
+        status=status,
+        shell=Shell(),
+    )
+
+
+@router.get(f"{LOGIN_PATH}/code", name="portal_pro_login_code", dependencies=[public()])
+def login_code_form(request: Request) -> Response:
+    if not request.cookies.get(LOGIN_COOKIE):
+        return redirect(f"{LOGIN_PATH}?reason=restart")
+    return _code_page(request, FormErrors())
+
+
+@router.post(f"{LOGIN_PATH}/code", dependencies=[public()])
+def login_code_submit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Step 2 (`auth.login.verify_login`): the e-mailed code opens a portal session."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    challenge = request.cookies.get(LOGIN_COOKIE, "")
+    if not challenge:
+        return redirect(f"{LOGIN_PATH}?reason=restart")
+    code = text(form, "code", 16)
+    errors = FormErrors()
+    if not code.strip():
+        errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
+        return _code_page(request, errors, 400)
+    outcome = login.verify_login(
+        db, vault_of(request), settings, challenge, code, request_id=rid(request)
+    )
+    if outcome.error is not None:
+        error = outcome.error
+        if error.code in _RESTART or error.code == "not-a-regulator":
+            errors.add(None, messages.describe(error, fmt))
+            response = _login_page(request, errors, status=error.status_code)
+            response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+            return response
+        if error.code == "bad-code":
+            errors.add("code", _bad_otp(fmt, error.message))
+        else:
+            errors.add("code", messages.describe(error, fmt))
+        return _code_page(request, errors, error.status_code)
+    assert outcome.value is not None
+    done = outcome.value
+    revoke_token(db, done.access_token)  # the portal keeps its own server-side session
+    token, _row = sessions.create(db, done.principal)
+    response = redirect(HOME)
+    sessions.set_cookie(response, token, settings)
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+@router.post("/pro/logout", name="portal_pro_logout")
+def logout(
+    request: Request,
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """End this session (ACC-8: recorded)."""
+    live: sessions.LiveSession = request.state.portal_session
+    sessions.revoke(db, live.id)
+    record(
+        db,
+        principal,
+        "auth.logout",
+        target_type="PortalSession",
+        target_id=str(live.id),
+        reason="portal",
+        request_id=rid(request),
+    )
+    sessions.forget(request)
+    response = redirect(f"{LOGIN_PATH}?reason=logged-out")
+    sessions.clear_cookie(response, settings_of(request))
+    return response
+
+
+# -- finding a patient ---------------------------------------------------------------------------
+
+
+def _current_patient(db: Session, live: sessions.LiveSession) -> Holder | None:
+    """The patient kept in the session (`acting_space_id`; the principal's own id: none)."""
+    if live.acting_space_id == live.principal.id:
+        return None
+    return db.get(Holder, live.acting_space_id)
+
+
+def _home_page(
+    request: Request,
+    db: Session,
+    errors: FormErrors,
+    *,
+    nir: str = "",
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    live: sessions.LiveSession = request.state.portal_session
+    pro = db.get(Professional, live.principal.id)
+    return render(
+        request,
+        "pro_home.html",
+        {
+            "nir": nir,
+            "pro_name": pro.name if pro is not None else "",
+            "regulator": live.principal.kind is PrincipalKind.REGULATOR,
+            "has_patient": _current_patient(db, live) is not None,
+        },
+        title=fmt.gettext(N_("Find a patient")),
+        errors=errors,
+        status=status,
+        shell=_shell(),
+    )
+
+
+@router.get(HOME, name="portal_pro_home")
+def home(
+    request: Request,
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _home_page(request, db, FormErrors())
+
+
+@router.post(f"{HOME}/find", name="portal_pro_find")
+def find(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The NIR comes in the form body; the patient found is kept in the session (ID-1)."""
+    fmt = formatter(request)
+    live: sessions.LiveSession = request.state.portal_session
+    nir = text(form, "nir", 40)
+    errors = FormErrors()
+    if not nir.strip():
+        errors.add("nir", fmt.gettext(N_("Enter the patient's social security number (NIR).")))
+        return _home_page(request, db, errors, status=400)
+    try:
+        holder = care.holder_by_nir(db, nir)
+        # The identity is shown only when the service allows it (and the reading is audited).
+        fhir.read_patient(
+            db, settings_of(request), principal, str(holder.id), request_id=rid(request)
+        )
+    except CarnetError as exc:
+        message = (
+            fmt.gettext(N_("No patient has this number in Carnet."))
+            if isinstance(exc, NotFound)
+            else messages.describe(exc, fmt)
+        )
+        errors.add("nir", message)
+        return _home_page(request, db, errors, nir=nir, status=exc.status_code)
+    sessions.set_acting_space(db, live, holder.id)
+    return redirect(PATIENT)
+
+
+# -- the patient's page --------------------------------------------------------------------------
+
+
+def _relation(principal: Principal) -> Relation:
+    return (
+        Relation.REGULATOR if principal.kind is PrincipalKind.REGULATOR else Relation.PROFESSIONAL
+    )
+
+
+def _require_patient(db: Session, request: Request) -> Holder:
+    patient = _current_patient(db, request.state.portal_session)
+    if patient is None:
+        raise PortalRedirect(HOME)
+    return patient
+
+
+def _type_choices(fmt: Formatter) -> list[tuple[str, str]]:
+    types = reference.document_types()
+    english = fmt.locale == "en"
+    choices = sorted(
+        ((code, f"{t.label_en if english else t.label_fr} ({code})") for code, t in types.items()),
+        key=lambda c: c[1],
+    )
+    return [("", fmt.gettext(N_("Choose a type"))), *choices]
+
+
+def _patient_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    patient: Holder,
+    *,
+    errors: FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    settings = settings_of(request)
+    identity = fhir.read_patient(db, settings, principal, str(patient.id), request_id=rid(request))
+    names = identity.get("name", [{}])[0]
+    total, docs = documents.search(
+        db,
+        settings,
+        principal,
+        patient,
+        documents.SearchQuery(count=PER_PAGE),
+        request_id=rid(request),
+    )
+    pro = db.get(Professional, principal.id)
+    grant = current_grant(db, patient, pro, _relation(principal)) if pro is not None else None
+    banner: dict[str, str] | None = None
+    if grant is not None:
+        banner = {
+            "mode": fmt.gettext(MODES.get(grant.mode, N_("Emergency"))),
+            "until": fmt.datetime(grant.expires_at, "short"),
+        }
+    return render(
+        request,
+        "pro_patient.html",
+        {
+            "given": " ".join(names.get("given", [])),
+            "family": names.get("family", ""),
+            "birth_date": fmt.date(patient.birth_date, "long"),
+            "total": total,
+            "rows": describe(db, request, principal, docs),
+            "banner": banner,
+            "regulator": principal.kind is PrincipalKind.REGULATOR,
+            "is_physician": pro is not None and pro.profession_code == care.GP_PROFESSION,
+            "types": _type_choices(fmt),
+            "values": values or {},
+            "accept": ACCEPT,
+            "nonce": secrets.token_urlsafe(12),
+            "max_size": fmt.size(settings.max_upload_bytes),
+            "inline_types": INLINE_TYPES,
+        },
+        title=fmt.gettext(N_("Patient record")),
+        errors=errors,
+        status=status,
+        shell=_shell(),
+    )
+
+
+@router.get(PATIENT, name="portal_pro_patient")
+def patient_page(
+    request: Request,
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    patient = _require_patient(db, request)
+    return _patient_page(request, db, principal, patient)
+
+
+@router.post(f"{PATIENT}/declare", name="portal_pro_declare")
+def declare(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-1: "I treat this patient" (ACC-4: as their GP when ticked)."""
+    fmt = formatter(request)
+    patient = _require_patient(db, request)
+    try:
+        outcome = care.declare(
+            db,
+            settings_of(request),
+            principal,
+            patient.nir,
+            as_gp=text(form, "as_gp", 5) == "1",
+            request_id=rid(request),
+        )
+    except CarnetError as exc:
+        errors = FormErrors()
+        errors.add("as_gp" if exc.field == "as_gp" else None, messages.describe(exc, fmt))
+        return _patient_page(request, db, principal, patient, errors=errors, status=exc.status_code)
+    sessions.set_flash(db, request.state.portal_session, DECLARED.get(outcome, "care-declared"))
+    return redirect(PATIENT)
+
+
+@router.post(f"{PATIENT}/emergency", name="portal_pro_emergency")
+def emergency(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-5: break-the-glass (or regulation) with a mandatory reason; a refusal is recorded."""
+    fmt = formatter(request)
+    patient = _require_patient(db, request)
+    reason = text(form, "reason", 2000)
+    errors = FormErrors()
+    if not reason.strip():
+        errors.add("reason", fmt.gettext(N_("Give the reason for the emergency access.")))
+        return _patient_page(
+            request, db, principal, patient, errors=errors, values={"reason": reason}, status=400
+        )
+    try:
+        care.open_emergency(
+            db,
+            vault_of(request),
+            settings_of(request),
+            principal,
+            patient.nir,
+            reason,
+            request_id=rid(request),
+        )
+    except CarnetError as exc:
+        # The refusal is recorded by the service: the page is answered normally, so it is kept.
+        errors.add("reason" if exc.field == "reason" else None, messages.describe(exc, fmt))
+        return _patient_page(
+            request,
+            db,
+            principal,
+            patient,
+            errors=errors,
+            values={"reason": reason},
+            status=exc.status_code,
+        )
+    sessions.set_flash(db, request.state.portal_session, "emergency-opened")
+    return redirect(PATIENT)
+
+
+@router.post(f"{PATIENT}/deposit", name="portal_pro_deposit")
+@large_body
+def deposit(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-2, DOC-1: a PDF with a LOINC type; drag-and-drop (JSON) or the plain file field."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    live: sessions.LiveSession = request.state.portal_session
+    patient = _require_patient(db, request)
+    values = {"title": text(form, "title", 300), "type_code": text(form, "type_code", 20)}
+    errors = FormErrors()
+    file = form.get("file")
+    if not values["type_code"]:
+        errors.add("type_code", fmt.gettext(N_("Choose the type of the document.")))
+    if not isinstance(file, UploadFile) or not file.filename:
+        errors.add("file", fmt.gettext(N_("Choose a file to add.")))
+    if errors or not isinstance(file, UploadFile):
+        return _deposit_refused(request, db, principal, patient, errors, values, 400)
+    content = file.file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        errors.add("file", _too_large(fmt, settings.max_upload_bytes))
+        return _deposit_refused(request, db, principal, patient, errors, values, 413)
+    name = PurePath((file.filename or "").replace("\\", "/")).name[:200]
+    title = values["title"].strip() or (PurePath(name).stem or name)
+    if not sessions.use_nonce(db, live, text(form, "nonce", 40)):
+        sessions.set_flash(db, live, "already-received")
+        return _after_deposit(request)
+    new = documents.NewDocument(
+        content=content,
+        title=title[:300],
+        declared_type=file.content_type or None,
+        type_code=values["type_code"],
+        original_name=name or None,
+    )
+    try:
+        documents.deposit(
+            db, vault_of(request), settings, principal, patient, new, request_id=rid(request)
+        )
+    except CarnetError as exc:
+        db.rollback()
+        message = (
+            _too_large(fmt, settings.max_upload_bytes)
+            if exc.code == "too-large"
+            else messages.describe(exc, fmt)
+        )
+        field = {"title": "title", "type_code": "type_code"}.get(exc.field or "", "file")
+        errors.add(field, message)
+        patient = _require_patient(db, request)
+        return _deposit_refused(request, db, principal, patient, errors, values, exc.status_code)
+    sessions.set_flash(db, live, "document-added")
+    return _after_deposit(request)
+
+
+def _too_large(fmt: Formatter, limit: int) -> str:
+    return fmt.gettext(N_("The file is larger than the %(size)s limit.")) % {
+        "size": fmt.size(limit)
+    }
+
+
+def _after_deposit(request: Request) -> Response:
+    if wants_json(request):
+        return JSONResponse({"redirect": PATIENT})
+    return redirect(PATIENT)
+
+
+def _deposit_refused(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    patient: Holder,
+    errors: FormErrors,
+    values: dict[str, str],
+    status: int,
+) -> Response:
+    if wants_json(request):
+        field, message = next(iter(errors.fields.items()), ("", " ".join(errors.general)))
+        return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+    return _patient_page(
+        request, db, principal, patient, errors=errors, values=values, status=status
+    )
+
+
+@router.get("/pro/documents/{document_id}/content", name="portal_pro_document_content")
+def document_content(
+    request: Request,
+    document_id: uuid.UUID,
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The content through `documents.service.read_content` (decision, audit, hash check)."""
+    patient = _require_patient(db, request)
+    found = db.get(Document, document_id)
+    if found is None or found.holder_id != patient.id:  # only the current patient's documents
+        raise NotFound("No such document.")
+    vault = vault_of(request)
+    doc, stream = documents.read_content(
+        db, vault, settings_of(request), principal, document_id, request_id=rid(request)
+    )
+    content = b"".join(stream)
+    kind = "inline" if doc.mime_type in INLINE_TYPES else "attachment"
+    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    extension = EXTENSIONS.get(doc.mime_type, "")
+    if extension and not name.lower().endswith(extension):
+        name += extension
+    headers: dict[str, Any] = {
+        "Content-Disposition": content_disposition(kind, name),
+        "X-Frame-Options": "SAMEORIGIN",
+        "Content-Security-Policy": CONTENT_CSP,
+    }
+    return Response(content, media_type=doc.mime_type, headers=headers)

@@ -1,0 +1,153 @@
+"""The professional side of the portal through its forms: login (RPPS + password + e-mailed
+code), CSRF, sessions, the NIR never in a URL, care declaration, deposit, emergency access."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from carnet.access.models import EmergencyGrant
+from carnet.accounts.lifecycle import hash_password
+from carnet.accounts.models import Professional
+from carnet.db import Database
+from tests.documents.helpers import pdf_bytes
+from tests.factories import make_professional
+from tests.portal.support import PASSWORD, csrf_of, deposit, last_code, make_account
+
+ROUTES = (
+    "/pro/find",
+    "/pro/patient/declare",
+    "/pro/patient/emergency",
+    "/pro/patient/deposit",
+    "/pro/logout",
+)
+
+
+def make_pro(database: Database, **overrides: Any) -> Professional:
+    with database.transaction() as session:
+        pro = make_professional(
+            session,
+            password_hash=hash_password(PASSWORD),
+            email="dr@example.org",
+            **overrides,
+        )
+    return pro
+
+
+def pro_log_in(client: TestClient, database: Database, pro: Professional, **form: str) -> None:
+    page = client.get("/pro/login")
+    response = client.post(
+        "/pro/login",
+        data={"csrf_token": csrf_of(page.text), "rpps": pro.rpps, "password": PASSWORD, **form},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/pro/login/code")
+    response = client.post(
+        "/pro/login/code",
+        data={"csrf_token": csrf_of(page.text), "code": last_code(database, pro.email or "")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/pro"
+
+
+def send(client: TestClient, path: str, data: dict[str, str], **kwargs: Any) -> Any:
+    token = csrf_of(client.get("/pro").text)
+    return client.post(path, data={"csrf_token": token, **data}, follow_redirects=False, **kwargs)
+
+
+def test_login_required_and_csrf(client: TestClient, database: Database) -> None:
+    for path in ("/pro", "/pro/patient"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/pro/login")
+    pro = make_pro(database)
+    wrong = client.post(
+        "/pro/login",
+        data={
+            "csrf_token": csrf_of(client.get("/pro/login").text),
+            "rpps": pro.rpps,
+            "password": "wrong password",
+        },
+    )
+    assert wrong.status_code == 401
+    assert "L'identifiant ou le mot de passe" in html.unescape(wrong.text)
+    pro_log_in(client, database, pro)
+    for path in ROUTES:
+        response = client.post(path, data={"csrf_token": "forged"}, follow_redirects=False)
+        assert response.status_code == 403, path
+    # A holder's session does not open the professional pages, nor the reverse.
+    assert client.get("/home", follow_redirects=False).status_code == 303
+
+
+def test_a_non_regulator_cannot_log_in_as_regulator(client: TestClient, database: Database) -> None:
+    pro = make_pro(database)
+    page = client.get("/pro/login")
+    response = client.post(
+        "/pro/login",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "rpps": pro.rpps,
+            "password": PASSWORD,
+            "regulator": "1",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert "Ce professionnel n'est pas médecin régulateur." in html.unescape(response.text)
+    assert client.get("/pro", follow_redirects=False).status_code == 303
+
+
+def test_find_declare_then_documents_deposit_and_emergency(
+    client: TestClient, database: Database, vault: Any, settings: Any
+) -> None:
+    holder = make_account(database)
+    deposit(database, vault, settings, holder, "Bilan sanguin")
+    pro = make_pro(database)
+    pro_log_in(client, database, pro)
+    unknown = send(client, "/pro/find", {"nir": "1" * 15})
+    assert unknown.status_code in (400, 404)
+    response = send(client, "/pro/find", {"nir": holder.nir})
+    assert response.status_code == 303 and response.headers["location"] == "/pro/patient"
+    page = client.get("/pro/patient")
+    body = html.unescape(page.text)
+    assert "DUPONT" in body and holder.nir not in body
+    assert "Aucun document que vous pouvez lire." in body  # not in the care team yet
+    assert "Bilan sanguin" not in body
+    assert "<title>Dossier du patient – Carnet</title>" in body
+
+    response = send(client, "/pro/patient/declare", {})
+    assert response.status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Bilan sanguin" in body
+    assert "Vous êtes maintenant déclaré" in body
+
+    # Deposit: a type is needed; then the PDF is stored.
+    files = {"file": ("cr.pdf", pdf_bytes("Compte rendu"), "application/pdf")}
+    refused = send(client, "/pro/patient/deposit", {"type_code": ""}, files=files)
+    assert refused.status_code == 400
+    done = send(
+        client, "/pro/patient/deposit", {"type_code": "11502-2", "title": "CR"}, files=files
+    )
+    assert done.status_code == 303
+    assert ">CR<" in client.get("/pro/patient").text
+
+    # Emergency: a reason is needed; then the banner shows the mode and the end.
+    assert send(client, "/pro/patient/emergency", {"reason": " "}).status_code == 400
+    assert send(client, "/pro/patient/emergency", {"reason": "Inconscient"}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Mode d'accès : Urgence" in body
+    with database.transaction() as session:
+        assert session.scalars(select(EmergencyGrant)).first() is not None
+
+    # The NIR never travels in a URL.
+    history = [r.url for r in (client.get("/pro"), client.get("/pro/patient"))]
+    assert all(holder.nir not in str(url) for url in history)
+
+    response = send(client, "/pro/logout", {})
+    assert response.headers["location"].startswith("/pro/login")
+    assert client.get("/pro/patient", follow_redirects=False).status_code == 303
