@@ -151,3 +151,34 @@ def test_find_declare_then_documents_deposit_and_emergency(
     response = send(client, "/pro/logout", {})
     assert response.headers["location"].startswith("/pro/login")
     assert client.get("/pro/patient", follow_redirects=False).status_code == 303
+
+
+def test_acc5_regulator_reads_in_regulation_mode_unless_the_holder_opposed(
+    client: TestClient, database: Database, vault: Any, settings: Any
+) -> None:
+    """The emergency-call regulator logs in as such, opens regulation access with a reason and
+    reads with the Régulation banner; a holder who switched regulator access off is refused."""
+    from carnet.access.models import EmergencySettings
+
+    holder = make_account(database)
+    deposit(database, vault, settings, holder, "Bilan sanguin")
+    regulator = make_pro(database, is_regulator=True)
+    pro_log_in(client, database, regulator, regulator="1")
+    assert send(client, "/pro/find", {"nir": holder.nir}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Bilan sanguin" not in body  # nothing before the regulation access
+    assert send(client, "/pro/patient/emergency", {"reason": "Appel au 15"}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Mode d'accès : Régulation" in body
+    assert "Bilan sanguin" in body
+    with database.transaction() as session:
+        grant = session.scalars(select(EmergencyGrant)).one()
+        assert grant.mode == "regulation"
+    other = make_account(database, username="paul")
+    with database.transaction() as session:
+        session.add(EmergencySettings(holder_id=other.id, regulator=False))
+    assert send(client, "/pro/find", {"nir": other.nir}).status_code == 303
+    refused = send(client, "/pro/patient/emergency", {"reason": "Appel au 15"})
+    assert refused.status_code == 403
+    with database.transaction() as session:
+        assert len(session.scalars(select(EmergencyGrant)).all()) == 1
