@@ -2,7 +2,7 @@
 
 Journeys go through the HTTP client; codes come from `lifecycle.issue_code` (what the roster run
 calls) or, when the API sends them, from the real outbox rows. Rules: LC-2, LC-3, LC-4, LC-5,
-REP-1, REP-4, ACC-8 (see /work/shared/design/rules.md).
+REP-1, REP-4, ACC-8 (see ../shared/design/rules.md).
 """
 
 from __future__ import annotations
