@@ -7,10 +7,13 @@ OperationOutcome under `/fhir`. No stack trace and no health data ever reaches a
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,6 +73,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": "JSON error {code, message, request_id}"} for status in statuses
     }
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """`kind; filename="ascii"; filename*=UTF-8''…`: no quote, slash or control character can
+    break out of the header, and browsers that know RFC 6266 get the real name."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._")[:150] or "document"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:150], safe='')}"
 
 
 def get_database(request: Request) -> Database:

@@ -178,3 +178,15 @@ def test_acc5_acc6_emergency_and_regulation_respect_the_switches() -> None:
     assert not decide_emergency_grant(pro(), SPACE, "   ")
     assert decide_emergency_grant(pro(), opposed, "unconscious").reason == "emergency-opposed"
     assert decide_emergency_grant(regulator, no_reg, "call 15").reason == "regulation-opposed"
+
+
+def test_id1_patient_identity_for_the_holder_side_and_professionals_on_open_spaces() -> None:
+    from carnet.access.rules import decide_patient_read
+
+    holder = Actor(Principal(PrincipalKind.HOLDER, uuid.uuid4()), Relation.SELF)
+    stranger = Actor(Principal(PrincipalKind.HOLDER, uuid.uuid4()), Relation.NONE)
+    closed = SpaceFacts(SPACE.holder_id, "closed")
+    assert decide_patient_read(holder, closed)
+    assert decide_patient_read(pro(), SPACE)
+    assert decide_patient_read(pro(), closed).reason == "space-not-open"
+    assert decide_patient_read(stranger, SPACE).reason == "no-relation"

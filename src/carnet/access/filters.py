@@ -61,3 +61,20 @@ def readable_documents(actor: Actor, space: SpaceFacts, now: dt.datetime) -> Col
     if not sees_masked:
         others.append(Document.masked.is_(False))
     return and_(own, or_(authored, and_(*others)))
+
+
+def awaiting_announcement(actor: Actor, space: SpaceFacts, now: dt.datetime) -> ColumnElement[bool]:
+    """DOC-4: the holder side's documents still waiting for their announcement consultation (the
+    holder-side branch of `readable_documents` with the DOC-4 condition reversed), for a count
+    only; REP-2 documents are not counted for representatives."""
+    if actor.relation not in HOLDER_SIDE or space.state not in LIVE_STATES:
+        return false()
+    clauses = [
+        Document.holder_id == space.holder_id,
+        Document.status == "current",
+        Document.invisible_to_patient.is_(True),
+        or_(Document.visible_to_patient_from.is_(None), Document.visible_to_patient_from > now),
+    ]
+    if actor.relation is Relation.REPRESENTATIVE:
+        clauses.append(Document.invisible_to_representatives.is_(False))
+    return and_(*clauses)

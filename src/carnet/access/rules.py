@@ -297,6 +297,20 @@ def decide_block_by_administrator(actor: Actor, space: SpaceFacts) -> Decision:
     return Decision(False, "not-administrator", mode_of(actor))
 
 
+def decide_patient_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """ID-1: who may see a holder's identity (FHIR Patient): the holder side always, professionals
+    and regulators while the space is open (finding a patient by INS before depositing is normal
+    MHD use; it shows identity traits, never health data)."""
+    mode = mode_of(actor)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation in CLINICIANS and space.state in LIVE_STATES:
+        return Decision(True, "professional-identity-lookup", mode)
+    return Decision(
+        False, "no-relation" if actor.relation not in CLINICIANS else "space-not-open", mode
+    )
+
+
 def decide_history_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-8: the holder reads their access history (representatives too; caregivers act on the
     holder's behalf and may read it)."""

@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from carnet import clock
 from carnet.access.routes import authenticated
-from carnet.access.rules import HOLDER_SIDE, LIVE_STATES, Relation, decide_upload
+from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import family
 from carnet.accounts import rules as account_rules
@@ -51,7 +49,7 @@ from carnet.documents.schemas import (
 from carnet.errors import CarnetError, Conflict, Forbidden, InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, get_database, request_id
+from carnet.http import content_disposition, db_session, get_database, request_id
 from carnet.http import error_responses as _errors
 from carnet.vault.service import Vault
 
@@ -436,32 +434,6 @@ def _split(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def awaiting_announcement(
-    session: Session, settings: Settings, principal: Principal, holder: Holder
-) -> int:
-    """DOC-4: how many documents wait for their announcement consultation, for the holder side.
-
-    A count only, never narrowed by the list's criteria (a category would tell what the result is
-    about). Mirrors the holder-side branch of `access.filters.readable_documents` with the DOC-4
-    condition reversed; REP-2 documents are not counted for representatives.
-    """
-    actor = actor_for(session, settings, principal, holder)
-    if actor.relation not in HOLDER_SIDE or holder.state not in LIVE_STATES:
-        return 0
-    clauses = [
-        Document.holder_id == holder.id,
-        Document.status == "current",
-        Document.invisible_to_patient.is_(True),
-        or_(
-            Document.visible_to_patient_from.is_(None),
-            Document.visible_to_patient_from > clock.now(),
-        ),
-    ]
-    if actor.relation is Relation.REPRESENTATIVE:
-        clauses.append(Document.invisible_to_representatives.is_(False))  # REP-2
-    return session.scalar(select(func.count()).select_from(Document).where(and_(*clauses))) or 0
-
-
 @router.get(
     "/me/documents",
     response_model=DocumentList,
@@ -512,7 +484,7 @@ def list_documents(
         total=total,
         page=page,
         per_page=per_page,
-        awaiting_announcement=awaiting_announcement(session, settings, principal, holder),
+        awaiting_announcement=service.awaiting_announcement(session, settings, principal, holder),
         items=_describe(session, _vault(request), principal, rows),
     )
 
@@ -604,14 +576,6 @@ def _download_name(session: Session, vault: Vault, doc: Document) -> str:
     if extension and own != extension and _NAME_TYPES.get(own) != doc.mime_type:
         name += extension
     return name
-
-
-def content_disposition(kind: str, name: str) -> str:
-    """`kind; filename="ascii"; filename*=UTF-8''…`: no quote, slash or control character can
-    break out of the header, and browsers that know RFC 6266 get the real name."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._")[:150] or "document"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:150], safe='')}"
 
 
 # -- changing --------------------------------------------------------------------------------

@@ -539,6 +539,16 @@ def _sorted(statement: Select[Document], sort: str) -> Select[Document]:
     return statement.order_by(Document.pinned.desc(), keys[sort], Document.id)
 
 
+def awaiting_announcement(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> int:
+    """DOC-4: how many documents wait for their announcement consultation, for the holder side.
+    A count only, never narrowed by a list's criteria (a category would tell what it is about)."""
+    actor = actor_for(session, settings, principal, holder)
+    where = filters.awaiting_announcement(actor, space_facts(session, holder), clock.now())
+    return session.scalar(select(func.count()).select_from(Document).where(where)) or 0
+
+
 # -- changing --------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.rules import HOLDER_SIDE, Actor, Relation, decide_deposit, mode_of
+from carnet.access.rules import decide_deposit, decide_patient_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder, Professional
 from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
@@ -535,19 +535,6 @@ def update_document(
 # -- patients ----------------------------------------------------------------------------------
 
 
-def _may_read_patient(actor: Actor, holder: Holder) -> bool:
-    """Who may see a holder's identity as a Patient: the holder side always; professionals while
-    the space is open (finding a patient by INS before depositing is normal MHD use).
-
-    Decision point: moves to `access.rules` with the access-control work (ACC-1).
-    """
-    if actor.relation in HOLDER_SIDE:
-        return True
-    return actor.relation in (Relation.PROFESSIONAL, Relation.REGULATOR) and (
-        holder.state in LIVE_STATES
-    )
-
-
 def _patient(
     session: Session,
     settings: Settings,
@@ -556,7 +543,7 @@ def _patient(
     request_id: str | None,
 ) -> Json | None:
     actor = actor_for(session, settings, principal, holder)
-    allowed = _may_read_patient(actor, holder)
+    allowed = bool(decide_patient_read(actor, space_facts(session, holder)))
     record(
         session,
         principal,

@@ -31,10 +31,10 @@ from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference, sniff
 from carnet.documents import service as documents
-from carnet.documents.api import awaiting_announcement, content_disposition
 from carnet.documents.models import Document, Folder
+from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.http import db_session
+from carnet.http import content_disposition, db_session
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data

@@ -31,11 +31,10 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import revoke_token
 from carnet.documents import reference
 from carnet.documents import service as documents
-from carnet.documents.api import content_disposition
 from carnet.documents.models import Document
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
-from carnet.http import db_session
+from carnet.http import content_disposition, db_session
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -43,7 +42,7 @@ from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
 from carnet.portal.views.common import new_router, rid, text
 from carnet.portal.views.documents import CONTENT_CSP, EXTENSIONS, INLINE_TYPES, describe
-from carnet.portal.views.public import _bad_otp
+from carnet.portal.views.public import bad_otp
 from carnet.portal.web import (
     FormErrors,
     PortalRedirect,
@@ -220,7 +219,7 @@ def login_code_submit(
             response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
             return response
         if error.code == "bad-code":
-            errors.add("code", _bad_otp(fmt, error.message))
+            errors.add("code", bad_otp(fmt, error.message))
         else:
             errors.add("code", messages.describe(error, fmt))
         return _code_page(request, errors, error.status_code)

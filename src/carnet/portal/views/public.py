@@ -547,7 +547,7 @@ def login_code_submit(
             response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
             return response
         if error.code == "bad-code":
-            errors.add("code", _bad_otp(fmt, error.message))
+            errors.add("code", bad_otp(fmt, error.message))
         else:
             errors.add("code", messages.describe(error, fmt))
         return _code_page(request, errors, error.status_code)
@@ -562,7 +562,7 @@ def login_code_submit(
     return response
 
 
-def _bad_otp(fmt: i18n.Formatter, message: str) -> str:
+def bad_otp(fmt: i18n.Formatter, message: str) -> str:
     """`verify_login` says how many tries are left ("… 3 attempt(s) left."); say it again."""
     digits = [int(word) for word in message.split() if word.isdigit()]
     left = digits[0] if digits else 0
