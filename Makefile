@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
 # pytest exits 5 when it collected no test: that is a broken suite, so it fails the build too.
-PYTEST = $(BIN)/python -m pytest -q; status=$$?; \
+PYTEST = $(BIN)/python -m pytest -q -n auto; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no test: failing on purpose" >&2; fi; \
 	exit $$status
 
@@ -47,7 +47,7 @@ test-sqlite: $(STAMP)
 # The same suite on PostgreSQL when one answers; CARNET_TEST_REQUIRE_POSTGRES=1 makes its absence fatal.
 test-postgres: $(STAMP)
 	@if $(BIN)/python -m carnet.devtools.pgcheck "$(PG_TEST_URL)"; then \
-	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q || exit $$?; \
+	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q -n auto || exit $$?; \
 	elif [ "$$CARNET_TEST_REQUIRE_POSTGRES" = "1" ]; then \
 	  echo "PostgreSQL is required (CARNET_TEST_REQUIRE_POSTGRES=1) but does not answer at $(PG_TEST_URL)" >&2; exit 1; \
 	else \
