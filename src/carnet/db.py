@@ -69,7 +69,41 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+WROTE = "carnet.wrote"
+WRITER = "carnet.writer"
+READ_MOSTLY = "carnet.read_mostly"
+DATABASE = "carnet.database"
+
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _is_write(statement: str, context: Any) -> bool:
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        return True
+    return statement.lstrip()[:7].upper().startswith(_DML)
+
+
+def _track_writes(engine: Engine) -> None:
+    """Remember on the connection whether its transaction wrote anything: a read-mostly session
+    commits its audit entries in a group when it did not (see `Database.read_mostly`)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(
+        connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if not connection.info.get(WROTE) and _is_write(statement, context):
+            connection.info[WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        connection.info.pop(WROTE, None)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        connection.info.pop(WROTE, None)
+
+
+def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver must not open transactions itself: we issue BEGIN IMMEDIATE below, so that a
@@ -87,22 +121,42 @@ def _configure_sqlite(engine: Engine) -> None:
     # SQLite has one writer at a time, and its busy handler waits by sleeping in growing steps:
     # under load, requests would queue by luck with seconds of tail latency. Writers of this
     # process queue on a lock instead, in arrival order, and only then take SQLite's write lock.
-    writer = threading.Lock()
 
     def _release(info: dict[str, Any]) -> None:
-        if info.pop("carnet.writer", False):
+        if info.pop(WRITER, False):
             writer.release()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
+    def _become_writer(connection: Any) -> None:
         if not writer.acquire(timeout=60):
             raise OperationalError("BEGIN", None, Exception("database is locked"))
-        connection.info["carnet.writer"] = True
+        connection.info[WRITER] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            raw = connection.connection.driver_connection
+            # A read transaction cannot always be upgraded in WAL mode (its snapshot may be older
+            # than the last commit): start over with the write lock and a fresh snapshot.
+            if raw.in_transaction:
+                raw.rollback()
+            raw.execute("BEGIN IMMEDIATE")
         except BaseException:
             _release(connection.info)
             raise
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if read_mostly:
+            # Readers never wait for writers in WAL mode: no lock until the first write.
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _become_writer(connection)
+
+    if read_mostly:
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _on_execute(
+            connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+        ) -> None:
+            if not connection.info.get(WRITER) and _is_write(statement, context):
+                _become_writer(connection)
 
     # These events run just before SQLAlchemy ends the transaction: end it here on the driver
     # connection (the driver's own commit/rollback then find nothing to do), then let the next
@@ -129,16 +183,28 @@ def _configure_sqlite(engine: Engine) -> None:
         _release(record.info)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine configured for Carnet's two supported databases."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    writer: threading.Lock | None = None,
+    read_mostly: bool = False,
+) -> Engine:
+    """An engine configured for Carnet's two supported databases.
+
+    On SQLite, engines of one `Database` share `writer`, the in-process queue of writers; a
+    `read_mostly` engine begins without it and takes it at its first write.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_timeout=60)
-        _configure_sqlite(engine)
-        return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        _configure_sqlite(engine, writer or threading.Lock(), read_mostly=read_mostly)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    _track_writes(engine)
+    return engine
 
 
 class Database:
@@ -146,8 +212,65 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self._writer = threading.Lock()
+        self._pool_size = pool_size
+        self.engine = make_engine(url, pool_size=pool_size, writer=self._writer)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._lazy_lock = threading.Lock()
+        self._read_engine: Engine | None = None
+        self._side_engine: Engine | None = None
+        # Per-database helpers owned by other layers (the audit group commit), made on first use.
+        self.extensions: dict[str, Any] = {}
+
+    def _lazy_engine(self, name: str, **options: Any) -> Engine:
+        with self._lazy_lock:
+            engine: Engine | None = getattr(self, name)
+            if engine is None:
+                engine = make_engine(self.url, writer=self._writer, **options)
+                setattr(self, name, engine)
+            return engine
+
+    @contextmanager
+    def read_mostly(self) -> Iterator[Session]:
+        """A unit of work for a request that mostly reads (GET): it holds no write lock until it
+        writes, and if all it wrote at the end are audit entries, those are committed together
+        with other requests' entries (group commit), durably, before the block ends.
+
+        On SQLite, its first write restarts the transaction with the write lock and a fresh
+        snapshot: fine for a read path's incidental writes (conditional updates, audit), not for
+        read-then-write logic — that belongs in `transaction()`.
+        """
+        engine = (
+            self._lazy_engine("_read_engine", pool_size=self._pool_size, read_mostly=True)
+            if self.dialect == "sqlite"
+            else self.engine
+        )
+        session = Session(engine, expire_on_commit=False)
+        session.info[READ_MOSTLY] = True
+        session.info[DATABASE] = self
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def side_transaction(self) -> Iterator[Session]:
+        """A short transaction on a connection of its own, for work done on behalf of sessions
+        that are waiting for it (the audit group commit): it never waits for their pool."""
+        engine = self._lazy_engine("_side_engine", pool_size=1)
+        session = Session(engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     @property
     def dialect(self) -> str:
@@ -208,6 +331,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        for engine in (self._read_engine, self._side_engine):
+            if engine is not None:
+                engine.dispose()
+
+
+def session_wrote(session: Session) -> bool:
+    """Whether the session's current transaction has written anything (pending changes flushed)."""
+    if not session.in_transaction():
+        return False
+    session.flush()
+    return bool(session.connection().info.get(WROTE))
 
 
 def is_retryable(exc: OperationalError) -> bool:

@@ -92,9 +92,13 @@ def db_session(request: Request) -> Iterator[Session]:
     """The request's unit of work, committed before the response is sent (audit entries included).
 
     Always declare it as `Depends(db_session, scope="function")`: FastAPI otherwise runs the commit
-    after the response has left (a test enforces this on every route).
+    after the response has left (a test enforces this on every route). GET and HEAD requests get
+    a read-mostly unit of work: no write lock until they write, and audit entries of pure reads
+    committed in groups (`carnet.audit.group`), still before the response.
     """
-    with get_database(request).transaction() as session:
+    database = get_database(request)
+    unit = database.read_mostly if request.method in ("GET", "HEAD") else database.transaction
+    with unit() as session:
         yield session
 
 

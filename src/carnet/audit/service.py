@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.audit import rules
+from carnet.audit import group, rules
 from carnet.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from carnet.audit.rules import GENESIS, Mode
 from carnet.audit.signing import Signer
@@ -87,13 +87,32 @@ def append(
     reason: str | None = None,
     detail: bytes | None = None,
     request_id: str | None = None,
-) -> AuditEntry:
+) -> AuditEntry | None:
     """Append one entry to the holder's chain (or the system chain) in the caller's transaction.
 
     The chain head stays locked until the commit. A transaction touching several spaces appends
     in chain order (or uses `append_batch`); if two transactions still cross, PostgreSQL aborts
     one and `Database.run` runs it again.
+
+    In a read-mostly session (a GET request) the entry is held until the commit instead, and None
+    is returned: see `carnet.audit.group`.
     """
+    if group.defer(
+        session,
+        PendingEntry(
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            action=action,
+            holder_id=holder_id,
+            target_type=target_type,
+            target_id=target_id,
+            mode=str(Mode(mode)),
+            reason=reason,
+            detail=detail,
+            request_id=request_id,
+        ),
+    ):
+        return None
     chain = rules.chain_for(holder_id)
     head = _lock_head(session, chain)
     entry = AuditEntry(
@@ -134,7 +153,7 @@ def record(
     reason: str | None = None,
     detail: bytes | None = None,
     request_id: str | None = None,
-) -> AuditEntry:
+) -> AuditEntry | None:
     """Append an entry for an action by `principal` (ids and codes only, never health content)."""
     return append(
         session,
@@ -163,6 +182,8 @@ class PendingEntry:
     target_id: str | None = None
     mode: str = Mode.NORMAL.value
     reason: str | None = None
+    detail: bytes | None = None
+    request_id: str | None = None
 
 
 def append_batch(session: Session, items: list[PendingEntry]) -> int:
@@ -209,8 +230,8 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
                 holder_id=item.holder_id,
                 mode=str(Mode(item.mode)),
                 reason=item.reason,
-                detail=None,
-                request_id=None,
+                detail=item.detail,
+                request_id=item.request_id,
                 prev_hash=prev,
                 hash="",
             )
