@@ -56,6 +56,7 @@ from carnet.messaging.models import (
     Message,
     Participant,
 )
+from carnet.notifications import rules as mail_rules
 from carnet.notifications.service import enqueue
 from carnet.reimbursements import service as reimbursements
 from carnet.reimbursements.models import Reimbursement
@@ -1205,6 +1206,11 @@ def holder_recipients(session: Session, settings: Settings, holder: Holder) -> l
     return [holder.email] if holder.email else []
 
 
+def _mailable(addresses: Iterable[str | None]) -> list[str]:
+    """Addresses the outbox accepts: a bad one is skipped, never a reason to lose the message."""
+    return [a for a in addresses if a and mail_rules.is_valid_email(a)]
+
+
 NOTICE_SUBJECT = "Nouveau message dans votre messagerie Carnet"
 
 
@@ -1215,7 +1221,7 @@ def notify(ctx: Context, conversation: Conversation) -> int:
     base = ctx.settings.base_url.rstrip("/")
     sent = 0
     if ctx.party != HOLDER:
-        for email in holder_recipients(ctx.session, ctx.settings, holder):
+        for email in _mailable(holder_recipients(ctx.session, ctx.settings, holder)):
             enqueue(
                 ctx.session, kind="message.new", recipient=email, subject=NOTICE_SUBJECT,
                 body_text=(
@@ -1226,10 +1232,10 @@ def notify(ctx: Context, conversation: Conversation) -> int:
             )  # fmt: skip
             sent += 1
     others = [pro_id for pro_id in _pro_ids(ctx, conversation) if pro_id != ctx.principal.id]
-    for pro in _names(ctx.session, others).values():
-        if pro.email:
+    for email in _mailable(pro.email for pro in _names(ctx.session, others).values()):
+        if email:
             enqueue(
-                ctx.session, kind="message.new", recipient=pro.email, subject=NOTICE_SUBJECT,
+                ctx.session, kind="message.new", recipient=email, subject=NOTICE_SUBJECT,
                 body_text=(
                     "Un nouveau message sécurisé vous attend dans votre messagerie Carnet.\n"
                     f"Pour le lire, connectez-vous : {base}/pro/messages\n"
@@ -1237,3 +1243,39 @@ def notify(ctx: Context, conversation: Conversation) -> int:
             )  # fmt: skip
             sent += 1
     return sent
+
+
+# -- what the writer sees right after writing (their own words: no read receipt, no read audit) ---
+
+
+def written_message(
+    ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID, *, space: Holder | None
+) -> MessageView:
+    found = _access(ctx, conversation_id, space, "message.read")
+    assert found.me is not None
+    rows = _rows(ctx.session, conversation_id)
+    parties = _party_views(ctx.session, found.holder, rows)
+    messages = [
+        m for m in _visible_messages(ctx, found.conversation, found.me) if m.id == message_id
+    ]
+    views = _message_views(ctx, found.holder, messages, parties, rows)
+    if not views:
+        raise NotFound("No such message.")
+    return views[0]
+
+
+def written_conversation(
+    ctx: Context, conversation_id: uuid.UUID, *, space: Holder | None
+) -> ConversationView:
+    found = _access(ctx, conversation_id, space, "message.read")
+    assert found.me is not None
+    return _view(ctx, found.conversation, found.holder, found.me, full=True)
+
+
+def check_own_draft(
+    ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID, *, space: Holder | None
+) -> None:
+    """Before an upload is received: the draft exists, is the caller's, and may still be written."""
+    found = _access(ctx, conversation_id, space, "message.draft")
+    _own_draft(ctx, found, message_id)
+    _may_write(ctx, found)
