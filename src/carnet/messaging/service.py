@@ -1064,7 +1064,11 @@ def read(
 
 
 def list_conversations(
-    ctx: Context, *, space: Holder | None = None, patient: Holder | None = None
+    ctx: Context,
+    *,
+    space: Holder | None = None,
+    patient: Holder | None = None,
+    full: bool = False,
 ) -> list[ConversationView]:
     """The caller's conversations, most recent first, without their messages; one audit entry per
     space listed (ACC-8). Holder side: `space`'s; professionals: theirs (optionally one patient's)."""
@@ -1107,8 +1111,16 @@ def list_conversations(
             )  # fmt: skip
         holder, actor, decision = decided[conversation.holder_id]
         if decision:
-            out.append(_view(ctx, conversation, holder, me, full=False))
+            out.append(_view(ctx, conversation, holder, me, full=full))
     return out
+
+
+def conversation_of_message(session: Session, message_id: uuid.UUID) -> uuid.UUID:
+    """The conversation a message belongs to (FHIR reads name messages); 404 when there is none."""
+    found = session.scalar(select(Message.conversation_id).where(Message.id == message_id))
+    if found is None:
+        raise NotFound("No such message.")
+    return found
 
 
 def attachment_content(
@@ -1279,3 +1291,10 @@ def check_own_draft(
     found = _access(ctx, conversation_id, space, "message.draft")
     _own_draft(ctx, found, message_id)
     _may_write(ctx, found)
+
+
+def holder_of(session: Session, conversation_id: uuid.UUID) -> uuid.UUID:
+    found = session.scalar(select(Conversation.holder_id).where(Conversation.id == conversation_id))
+    if found is None:
+        raise NotFound(NOT_FOUND)
+    return found
