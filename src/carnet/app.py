@@ -18,6 +18,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
     from carnet.fhir import api as fhir_api
+    from carnet.messaging import api as messaging_api
+    from carnet.messaging import fhir_api as messaging_fhir
     from carnet.portal import install as install_portal
     from carnet.profile import api as profile_api
     from carnet.profile import fhir_api as profile_fhir_api
@@ -48,5 +50,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(profile_api.router)
     app.include_router(profile_fhir_api.router)
     app.include_router(export_api.router)
+    app.include_router(messaging_api.router)
+    app.include_router(messaging_fhir.router)
     install_portal(app)  # the holder pages and /static
     return app

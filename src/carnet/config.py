@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="DOC-1: largest document accepted, in bytes."
     )
+    message_attachment_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="SRV-1: largest message attachment, in bytes."
+    )
+    mailbox_quota_bytes: int = Field(
+        100 * 1024 * 1024, ge=1024, description="SRV-1: size quota of each mailbox, in bytes."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -162,6 +168,8 @@ class Settings(BaseSettings):
             "login_lock_minutes": str(self.login_lock_minutes),
             "otp_ttl_minutes": str(self.otp_ttl_minutes),
             "max_upload_bytes": str(self.max_upload_bytes),
+            "message_attachment_max_bytes": str(self.message_attachment_max_bytes),
+            "mailbox_quota_bytes": str(self.mailbox_quota_bytes),
             "habilitations_file": self.habilitations_file or "(shipped default)",
             "emergency_hours": str(self.emergency_hours),
         }

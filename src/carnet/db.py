@@ -369,6 +369,7 @@ def load_models() -> None:
     import carnet.export.models
     import carnet.fhir.models
     import carnet.jobs.models
+    import carnet.messaging.models
     import carnet.notifications.models
     import carnet.portal.models
     import carnet.profile.models

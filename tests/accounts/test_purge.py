@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from carnet import clock
+from carnet.access.models import CareRelationship
 from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
@@ -17,6 +18,8 @@ from carnet.config import Settings
 from carnet.db import Base, Database
 from carnet.documents import service as documents
 from carnet.jobs.service import load_jobs, run_due
+from carnet.messaging import service as messaging
+from carnet.messaging.models import Attachment, Conversation
 from carnet.notifications.models import OutboxMessage
 from carnet.vault.service import Vault
 from tests.conftest import ON_POSTGRES
@@ -140,6 +143,24 @@ def _store_everything(
         )
         folder = documents.create_folder(session, vault, holder, me, f"dossier {MARKER}")
         assert folder.id
+        # SRV-1: a conversation whose subject, text and attachment carry the marker.
+        session.add(
+            CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
+        )
+        session.flush()
+        messaging.start(
+            messaging.Context(session, vault, settings, pro),
+            holder,
+            messaging.NewConversation(
+                subject=f"objet {MARKER}",
+                message=messaging.NewMessage(
+                    body=f"message {MARKER}",
+                    attachments=[
+                        messaging.NewAttachment(f"pj {MARKER}\n".encode(), f"{MARKER}.txt")
+                    ],
+                ),
+            ),
+        )
     closed = client.post("/api/v1/me/close", headers=auth, json={"purge": True})
     assert closed.status_code == 200, closed.text
     return nir
@@ -169,6 +190,9 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
         assert lifecycle.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
+        assert session.scalars(select(Conversation)).first() is None  # SRV-1 rows go too
+        assert session.scalars(select(Attachment)).first() is None
+    assert [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()] == []
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []
     if ON_POSTGRES:  # the server's files are not ours to read: look in every row instead

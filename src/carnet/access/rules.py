@@ -376,3 +376,87 @@ def decide_profile_write(actor: Actor, space: SpaceFacts, section: str) -> Decis
     if section not in PROFILE_PRO_WRITABLE:
         return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
     return Decision(True, access.reason, access.mode)
+
+
+# SRV-1: the pharmacies a holder may write to first (TRE_G15 profession 21, pharmacien).
+PHARMACIST = "21"
+
+
+def decide_message_start(actor: Actor, space: SpaceFacts, *, qualified: bool) -> Decision:
+    """SRV-1, ID-3: who may open a conversation in this space. A professional writes first, only
+    to a holder whose INS is qualified (ID-3) and whose space they reach in the care team (ACC-1;
+    not blocked, ACC-3; an emergency grant is for reading, not for messaging). The holder side may
+    open one too, but only towards pharmacies that dispensed to them (`decide_message_recipient`)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation is not Relation.PROFESSIONAL:
+        return Decision(False, "not-a-professional", mode)
+    if not qualified:
+        return Decision(False, "ins-not-qualified", mode)  # ID-3
+    if actor.care is Care.BLOCKED:
+        return Decision(False, "blocked", mode)
+    if not in_care_team(actor):
+        return Decision(False, "not-in-care-team", mode)
+    return Decision(True, "care-team", Mode.NORMAL)
+
+
+def decide_message_recipient(
+    recipient: Actor, space: SpaceFacts, *, holder_started: bool, dispensed: bool
+) -> Decision:
+    """SRV-1: may this professional receive a new conversation of this space? When the holder side
+    writes first, only a pharmacy that dispensed to the holder; when a professional writes first,
+    the professionals put in to/cc must be in the care team themselves (they will read it)."""
+    mode = mode_of(recipient)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if recipient.relation is not Relation.PROFESSIONAL:
+        return Decision(False, "not-a-professional", mode)
+    if recipient.care is Care.BLOCKED:
+        return Decision(False, "recipient-blocked", mode)
+    if holder_started:
+        if recipient.profession_code != PHARMACIST or not dispensed:
+            return Decision(False, "not-a-dispensing-pharmacy", mode)
+        return Decision(True, "dispensing-pharmacy", Mode.NORMAL)
+    if not in_care_team(recipient):
+        return Decision(False, "recipient-not-in-care-team", mode)
+    return Decision(True, "care-team", Mode.NORMAL)
+
+
+def decide_message_read(actor: Actor, space: SpaceFacts, *, participant: bool) -> Decision:
+    """SRV-1, ACC-8: the holder side reads every conversation of the space; a professional only
+    those they take part in, unless the holder blocked them (ACC-3: the holder's block wins)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation is not Relation.PROFESSIONAL or not participant:
+        return Decision(False, "not-a-participant", mode)
+    if actor.care is Care.BLOCKED:
+        return Decision(False, "blocked", mode)
+    return Decision(True, "participant", Mode.NORMAL)
+
+
+def decide_message_reply(
+    actor: Actor, space: SpaceFacts, *, participant: bool, ended: bool
+) -> Decision:
+    """SRV-1: the parties of a conversation reply in it until a professional ends it."""
+    read = decide_message_read(actor, space, participant=participant)
+    if not read:
+        return read
+    if ended:
+        return Decision(False, "conversation-ended", read.mode)
+    return read
+
+
+def decide_conversation_end(actor: Actor, space: SpaceFacts, *, participant: bool) -> Decision:
+    """SRV-1: a professional taking part in a conversation may end it; the holder side may not."""
+    read = decide_message_read(actor, space, participant=participant)
+    if not read:
+        return read
+    if actor.relation is not Relation.PROFESSIONAL:
+        return Decision(False, "not-a-professional", read.mode)
+    return read

@@ -338,6 +338,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "AllergyIntolerance": ("search-type",),
     "Condition": ("search-type",),
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
+    "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "DocumentReference": (
@@ -367,6 +368,10 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("patient", "reference", "Patient/<id> or <id>: holder side only (SRV-4, ACC-7)."),
         ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
         ("_page", "number", "Page of 50 lines, newest care first."),
+    ),
+    "Communication": (
+        ("patient", "reference", "Patient/<id> or <id>: messages of your conversations (SRV-1)."),
+        ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
     ),
 }
 _PROFILE_PATIENT = (

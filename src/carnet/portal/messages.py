@@ -54,6 +54,11 @@ BY_CODE: dict[str, str] = {
     "malformed-upload": N_("The file was not received correctly: try again."),
     "unknown-category": N_("Choose a category from the list."),
     "not-deletable": N_("This document cannot be deleted."),
+    # messaging (SRV-1)
+    "conversation-ended": N_(
+        "This conversation was ended by the professional: replies are no longer possible."
+    ),
+    "mailbox-full": N_("Mailbox full: delete conversations to make room, then send again."),
     "space-not-open": N_("This space is not open."),
     "invisible-to-representatives": N_("This action is not allowed on this document."),
     "caregiver-forbidden": N_(
@@ -177,6 +182,9 @@ FLASH: dict[str, str] = {
     "care-already-declared": N_("You were already declared as treating this patient."),
     "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
+    "message-sent": N_("Your message was sent."),
+    "attachment-saved": N_("The attachment was saved in your documents."),
+    "conversation-deleted": N_("The conversation was deleted from your mailbox."),
 }
 
 

@@ -30,6 +30,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 # Optional pages built by other packages: shown in the navigation only when their route exists.
 OPTIONAL_NAV = (
+    ("portal_messages", N_("Messaging")),
     ("portal_professionals", N_("My professionals")),
     ("portal_history", N_("History")),
 )

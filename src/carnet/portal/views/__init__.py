@@ -12,6 +12,7 @@ def routers() -> list[APIRouter]:
         contacts,
         documents,
         home,
+        messages,
         professional,
         public,
     )
@@ -21,6 +22,7 @@ def routers() -> list[APIRouter]:
         home.router,
         documents.router,
         contacts.router,
+        messages.router,
         access.router,
         account.router,
         professional.router,

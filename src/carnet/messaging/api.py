@@ -1,0 +1,672 @@
+"""Messaging API: `/api/v1/me/conversations…` for the holder side, `/api/v1/pro/conversations…` for
+professionals, with the same shapes (rule SRV-1).
+
+The holder side acts on its own space or on the one named by `X-Carnet-Space` that it manages
+(representatives and caregivers write as such, `accounts.family.resolve_space`). Every decision is
+taken by `messaging.service` through the decision point; refusals are audited and that entry is
+committed before the error leaves (ACC-8), and nothing else of the refused request is kept.
+Attachments from the device are multipart uploads on a draft, refused with 413 past the limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from carnet.access.routes import authenticated
+from carnet.accounts import family
+from carnet.accounts.models import Holder
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.documents.api import _receive_upload as receive_upload
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
+from carnet.http import content_disposition, db_session, get_database, request_id
+from carnet.http import error_responses as _errors
+from carnet.messaging import service
+from carnet.messaging.schemas import (
+    AttachmentOut,
+    ConversationIn,
+    ConversationOut,
+    DraftChange,
+    MessageIn,
+    MessageOut,
+    PartyOut,
+    PharmacyOut,
+    SavedDocumentOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["messaging"])
+
+SpaceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Carnet-Space",
+        description="Act on this space (holder id) that you manage, instead of your own.",
+    ),
+]
+READ, WRITE = "messages.read", "messages.write"  # resolve_space actions; caregivers may (REP-4)
+HOLDER = authenticated(PrincipalKind.HOLDER)
+PRO = authenticated(PrincipalKind.PROFESSIONAL)
+
+_ATTACH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "PDF, JPEG, PNG, TIFF, RTF or plain text; sniffed.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@contextmanager
+def _keeping_audit(session: Session) -> Iterator[None]:
+    """ACC-8: a refusal still commits its audit entry (checks run before anything is written)."""
+    try:
+        yield
+    except CarnetError:
+        session.commit()
+        raise
+
+
+def _ctx(request: Request, session: Session, principal: Principal) -> service.Context:
+    return service.Context(
+        session, _vault(request), _settings(request), principal, request_id(request)
+    )
+
+
+def _space(
+    request: Request, session: Session, principal: Principal, header: str | None, action: str
+) -> Holder:
+    holder, _relation = family.resolve_space(
+        session, principal, header, action, settings=_settings(request)
+    )
+    return holder
+
+
+def _party(view: service.PartyView) -> PartyOut:
+    return PartyOut(
+        party=view.party,
+        role=view.role,
+        name=view.name,
+        rpps=view.rpps,
+        profession=view.profession,
+        read_at=view.read_at,
+    )
+
+
+def _message_out(view: service.MessageView) -> MessageOut:
+    return MessageOut(
+        id=view.id,
+        conversation_id=view.conversation_id,
+        author_party=view.author_party,
+        author=view.author_name,
+        author_signs_as=view.author_relation,
+        author_rpps=view.author_rpps,
+        mine=view.mine,
+        status=view.status,
+        body=view.body,
+        created_at=view.created_at,
+        sent_at=view.sent_at,
+        attachments=[
+            AttachmentOut(id=a.id, name=a.name, mime_type=a.mime_type, size=a.size, source=a.source)
+            for a in view.attachments
+        ],
+        read_by=[_party(p) for p in view.read_by],
+    )
+
+
+def conversation_out(view: service.ConversationView) -> ConversationOut:
+    return ConversationOut(
+        id=view.id,
+        patient_id=view.holder_id,
+        patient=view.holder_name,
+        subject=view.subject,
+        status=view.status,
+        started_by=view.started_by_party,
+        created_at=view.created_at,
+        last_message_at=view.last_message_at,
+        ended_at=view.ended_at,
+        participants=[_party(p) for p in view.participants],
+        unread=view.unread,
+        messages=[_message_out(m) for m in view.messages],
+    )
+
+
+def _one_message(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+                 space: Holder | None) -> MessageOut:  # fmt: skip
+    return _message_out(service.written_message(ctx, conversation_id, message_id, space=space))
+
+
+# -- shared bodies of the two front doors ----------------------------------------------------------
+
+
+def _list(
+    ctx: service.Context, space: Holder | None, patient: Holder | None
+) -> list[ConversationOut]:
+    return [
+        conversation_out(v) for v in service.list_conversations(ctx, space=space, patient=patient)
+    ]
+
+
+def _start(
+    ctx: service.Context, holder: Holder, body: ConversationIn, space: Holder | None
+) -> ConversationOut:
+    conversation, _message = service.start(
+        ctx, holder,
+        service.NewConversation(
+            subject=body.subject, to=body.to, cc=body.cc,
+            message=service.NewMessage(body=body.body, document_ids=body.document_ids,
+                                       draft=body.draft),
+        ),
+    )  # fmt: skip
+    ctx.session.flush()
+    return _read_back(ctx, conversation.id, space)
+
+
+def _read_back(
+    ctx: service.Context, conversation_id: uuid.UUID, space: Holder | None
+) -> ConversationOut:
+    return conversation_out(service.written_conversation(ctx, conversation_id, space=space))
+
+
+def _reply(ctx: service.Context, conversation_id: uuid.UUID, body: MessageIn,
+           space: Holder | None) -> MessageOut:  # fmt: skip
+    message = service.reply(
+        ctx, conversation_id,
+        service.NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
+        space=space,
+    )  # fmt: skip
+    ctx.session.flush()
+    return _one_message(ctx, conversation_id, message.id, space)
+
+
+def _edit(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+          body: DraftChange, space: Holder | None) -> MessageOut:  # fmt: skip
+    service.edit_draft(
+        ctx, conversation_id, message_id, body=body.body, subject=body.subject,
+        add=service.NewMessage(body="", document_ids=body.document_ids), space=space,
+    )  # fmt: skip
+    ctx.session.flush()
+    return _one_message(ctx, conversation_id, message_id, space)
+
+
+def _send(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+          space: Holder | None) -> MessageOut:  # fmt: skip
+    service.send_draft(ctx, conversation_id, message_id, space=space)
+    ctx.session.flush()
+    return _one_message(ctx, conversation_id, message_id, space)
+
+
+def _download(ctx: service.Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
+              space: Holder | None) -> Response:  # fmt: skip
+    attachment, name, content = service.attachment_content(
+        ctx, conversation_id, attachment_id, space=space
+    )
+    ctx.session.commit()  # ACC-8: the read is recorded before the bytes leave
+    return Response(
+        content,
+        media_type=attachment.mime_type,
+        headers={"Content-Disposition": content_disposition("attachment", name)},
+    )
+
+
+async def _attach(request: Request, principal: Principal, conversation_id: uuid.UUID,
+                  message_id: uuid.UUID, header: str | None) -> MessageOut:  # fmt: skip
+    """Check first (nobody uploads megabytes into a draft that is not theirs), then receive the
+    file with the SRV-1 size limit, then store it in one transaction."""
+    settings = _settings(request)
+    database = get_database(request)
+
+    def _space_of(session: Session) -> Holder | None:
+        if principal.kind is PrincipalKind.HOLDER:
+            return _space(request, session, principal, header, WRITE)
+        return None
+
+    def _may_attach() -> None:
+        with database.transaction() as session:
+            ctx = _ctx(request, session, principal)
+            with _keeping_audit(session):
+                service.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
+
+    await run_in_threadpool(_may_attach)
+    upload = await receive_upload(request, settings.message_attachment_max_bytes)
+
+    def _store() -> MessageOut:
+        with database.transaction() as session:
+            ctx = _ctx(request, session, principal)
+            space = _space_of(session)
+            with _keeping_audit(session):
+                new = service.NewAttachment(
+                    bytes(upload.content), upload.file_name, upload.declared_type
+                )
+                service.add_attachment(ctx, conversation_id, message_id, new, space=space)
+                session.flush()
+                return _one_message(ctx, conversation_id, message_id, space)
+
+    return await run_in_threadpool(_store)
+
+
+# -- the holder side ----------------------------------------------------------------------------
+
+
+@router.get(
+    "/me/conversations",
+    response_model=list[ConversationOut],
+    summary="The space's conversations, most recent first (SRV-1)",
+    responses=_errors(404),
+)
+def me_list(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> list[ConversationOut]:
+    holder = _space(request, session, principal, space, READ)
+    with _keeping_audit(session):
+        return _list(_ctx(request, session, principal), holder, None)
+
+
+@router.post(
+    "/me/conversations",
+    status_code=201,
+    response_model=ConversationOut,
+    summary="Write first to a pharmacy that dispensed to you (SRV-1)",
+    responses=_errors(400, 403, 404, 409, 413),
+)
+def me_start(
+    body: ConversationIn,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    """Holders write first only to pharmacies (profession 21) that dispensed to them: a document
+    they deposited in the space, or a reimbursement line naming them. Others write first."""
+    holder = _space(request, session, principal, space, WRITE)
+    if body.patient_id is not None and body.patient_id != holder.id:
+        raise InvalidInput("patient_id is for professionals; leave it out.", field="patient_id")
+    with _keeping_audit(session):
+        return _start(_ctx(request, session, principal), holder, body, holder)
+
+
+@router.get(
+    "/me/messaging/pharmacies",
+    response_model=list[PharmacyOut],
+    summary="The pharmacies you may write to first (SRV-1)",
+    responses=_errors(404),
+)
+def me_pharmacies(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> list[PharmacyOut]:
+    holder = _space(request, session, principal, space, READ)
+    found = service.pharmacies(_ctx(request, session, principal), holder)
+    return [PharmacyOut(rpps=p.rpps, name=p.name) for p in found]
+
+
+@router.get(
+    "/me/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Read a conversation (moves your read receipt; audited)",
+    responses=_errors(404),
+)
+def me_read(
+    conversation_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    holder = _space(request, session, principal, space, READ)
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        return conversation_out(service.read(ctx, conversation_id, space=holder))
+
+
+@router.delete(
+    "/me/conversations/{conversation_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a conversation for your side only (SRV-1)",
+    responses=_errors(404),
+)
+def me_delete(
+    conversation_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    holder = _space(request, session, principal, space, WRITE)
+    with _keeping_audit(session):
+        service.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/me/conversations/{conversation_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    summary="Reply (or save a draft reply); refused with 409 once a professional ended it",
+    responses=_errors(400, 403, 404, 409, 413),
+)
+def me_reply(
+    conversation_id: uuid.UUID,
+    body: MessageIn,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    holder = _space(request, session, principal, space, WRITE)
+    with _keeping_audit(session):
+        return _reply(_ctx(request, session, principal), conversation_id, body, holder)
+
+
+@router.patch(
+    "/me/conversations/{conversation_id}/messages/{message_id}",
+    response_model=MessageOut,
+    summary="Edit one of your drafts; document_ids are attached",
+    responses=_errors(400, 404, 409, 413),
+)
+def me_edit(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    body: DraftChange,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    holder = _space(request, session, principal, space, WRITE)
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        return _edit(ctx, conversation_id, message_id, body, holder)
+
+
+@router.post(
+    "/me/conversations/{conversation_id}/messages/{message_id}/send",
+    response_model=MessageOut,
+    summary="Send one of your drafts",
+    responses=_errors(400, 403, 404, 409),
+)
+def me_send(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    holder = _space(request, session, principal, space, WRITE)
+    with _keeping_audit(session):
+        return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
+
+
+@router.post(
+    "/me/conversations/{conversation_id}/messages/{message_id}/attachments",
+    status_code=201,
+    response_model=MessageOut,
+    summary="Attach a file from the device to one of your drafts",
+    openapi_extra=_ATTACH_BODY,
+    responses=_errors(400, 404, 409, 413, 415),
+)
+async def me_attach(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+) -> MessageOut:
+    return await _attach(request, principal, conversation_id, message_id, space)
+
+
+@router.get(
+    "/me/conversations/{conversation_id}/attachments/{attachment_id}/content",
+    response_class=Response,
+    summary="Download an attachment (audited)",
+    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
+)
+def me_attachment(
+    conversation_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    holder = _space(request, session, principal, space, READ)
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        return _download(ctx, conversation_id, attachment_id, holder)
+
+
+@router.post(
+    "/me/conversations/{conversation_id}/attachments/{attachment_id}/save",
+    status_code=201,
+    response_model=SavedDocumentOut,
+    summary="Save an attachment into the space's documents (SRV-1)",
+    responses=_errors(400, 404, 409, 413),
+)
+def me_save_attachment(
+    conversation_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = HOLDER,
+    session: Session = Depends(db_session, scope="function"),
+) -> SavedDocumentOut:
+    holder = _space(request, session, principal, space, "documents.upload")
+    with _keeping_audit(session):
+        doc = service.save_attachment(
+            _ctx(request, session, principal), conversation_id, attachment_id, space=holder
+        )
+    return SavedDocumentOut(document_id=doc.id)
+
+
+# -- professionals -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/pro/conversations",
+    response_model=list[ConversationOut],
+    summary="Your conversations with patients, most recent first (SRV-1)",
+    responses=_errors(404),
+)
+def pro_list(
+    request: Request,
+    patient: Annotated[uuid.UUID | None, Query(description="Only this patient's.")] = None,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> list[ConversationOut]:
+    holder = session.get(Holder, patient) if patient is not None else None
+    if patient is not None and holder is None:
+        raise NotFound("No such patient.")
+    with _keeping_audit(session):
+        return _list(_ctx(request, session, principal), None, holder)
+
+
+@router.post(
+    "/pro/conversations",
+    status_code=201,
+    response_model=ConversationOut,
+    summary="Write to a patient (ID-3: qualified identity; SRV-1: a space you may access)",
+    responses=_errors(400, 403, 404, 409, 413),
+)
+def pro_start(
+    body: ConversationIn,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    """Other professionals of the patient's care team may be put in to or cc (by RPPS)."""
+    if body.patient_id is None:
+        raise InvalidInput("patient_id is required.", field="patient_id")
+    holder = session.get(Holder, body.patient_id)
+    if holder is None:
+        raise NotFound("No such patient.")
+    with _keeping_audit(session):
+        return _start(_ctx(request, session, principal), holder, body, None)
+
+
+@router.get(
+    "/pro/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Read a conversation (moves your read receipt; audited)",
+    responses=_errors(404),
+)
+def pro_read(
+    conversation_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    with _keeping_audit(session):
+        return conversation_out(service.read(_ctx(request, session, principal), conversation_id))
+
+
+@router.delete(
+    "/pro/conversations/{conversation_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a conversation for yourself only (SRV-1)",
+    responses=_errors(404),
+)
+def pro_delete(
+    conversation_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    with _keeping_audit(session):
+        service.delete_for_me(_ctx(request, session, principal), conversation_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/pro/conversations/{conversation_id}/end",
+    response_model=ConversationOut,
+    summary="End a conversation: replies are refused from then on (SRV-1)",
+    responses=_errors(403, 404, 409),
+)
+def pro_end(
+    conversation_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        service.end(ctx, conversation_id)
+        session.flush()
+        return _read_back(ctx, conversation_id, None)
+
+
+@router.post(
+    "/pro/conversations/{conversation_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    summary="Write in a conversation (or save a draft)",
+    responses=_errors(400, 403, 404, 409, 413),
+)
+def pro_reply(
+    conversation_id: uuid.UUID,
+    body: MessageIn,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    with _keeping_audit(session):
+        return _reply(_ctx(request, session, principal), conversation_id, body, None)
+
+
+@router.patch(
+    "/pro/conversations/{conversation_id}/messages/{message_id}",
+    response_model=MessageOut,
+    summary="Edit one of your drafts; document_ids are attached",
+    responses=_errors(400, 404, 409, 413),
+)
+def pro_edit(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    body: DraftChange,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        return _edit(ctx, conversation_id, message_id, body, None)
+
+
+@router.post(
+    "/pro/conversations/{conversation_id}/messages/{message_id}/send",
+    response_model=MessageOut,
+    summary="Send one of your drafts",
+    responses=_errors(400, 403, 404, 409),
+)
+def pro_send(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> MessageOut:
+    with _keeping_audit(session):
+        return _send(_ctx(request, session, principal), conversation_id, message_id, None)
+
+
+@router.post(
+    "/pro/conversations/{conversation_id}/messages/{message_id}/attachments",
+    status_code=201,
+    response_model=MessageOut,
+    summary="Attach a file from the device to one of your drafts",
+    openapi_extra=_ATTACH_BODY,
+    responses=_errors(400, 404, 409, 413, 415),
+)
+async def pro_attach(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+) -> MessageOut:
+    return await _attach(request, principal, conversation_id, message_id, None)
+
+
+@router.get(
+    "/pro/conversations/{conversation_id}/attachments/{attachment_id}/content",
+    response_class=Response,
+    summary="Download an attachment (audited)",
+    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
+)
+def pro_attachment(
+    conversation_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    principal: Principal = PRO,
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    with _keeping_audit(session):
+        ctx = _ctx(request, session, principal)
+        return _download(ctx, conversation_id, attachment_id, None)

@@ -1,0 +1,185 @@
+"""Messagerie: the holder side lists its conversations, reads one, replies with a file, saves an
+attachment into its documents and deletes a conversation for itself (rule SRV-1).
+
+Everything goes through `messaging.service` (decision point, sealing, audit, notices) on the space
+acted on; representatives and caregivers write as such (REP-4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from carnet.access.routes import portal_session
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.errors import CarnetError
+from carnet.http import content_disposition, db_session
+from carnet.messaging import service
+from carnet.portal import messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_
+from carnet.portal.routing import large_body
+from carnet.portal.views.common import UPLOAD, Acting, acting, new_router, rid, text
+from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+
+router = new_router()
+holder = portal_session(PrincipalKind.HOLDER)
+READ, WRITE = "messages.read", "messages.write"
+
+
+def _ctx(request: Request, db: Session, act: Acting) -> service.Context:
+    return service.Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
+
+
+@router.get("/messages", name="portal_messages")
+def inbox(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    fmt = formatter(request)
+    act = acting(request, db, READ)
+    found = service.list_conversations(_ctx(request, db, act), space=act.space)
+    return render(
+        request,
+        "messages.html",
+        {"conversations": found},
+        title=fmt.gettext(N_("Messaging")),
+        shell=act.shell,
+    )
+
+
+def _conversation_page(
+    request: Request,
+    db: Session,
+    act: Acting,
+    conversation_id: uuid.UUID,
+    *,
+    errors: FormErrors | None = None,
+    body: str = "",
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    view = service.read(_ctx(request, db, act), conversation_id, space=act.space)
+    return render(
+        request,
+        "conversation.html",
+        {
+            "conversation": view,
+            "body": body,
+            "max_attachment": settings_of(request).message_attachment_max_bytes,
+        },
+        title=fmt.gettext(N_("Conversation")),
+        shell=act.shell,
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/messages/{conversation_id}", name="portal_conversation")
+def conversation(
+    request: Request,
+    conversation_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _conversation_page(request, db, acting(request, db, READ), conversation_id)
+
+
+@router.post("/messages/{conversation_id}/reply", name="portal_conversation_reply")
+@large_body
+def reply(
+    request: Request,
+    conversation_id: uuid.UUID,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The text and at most one file from the device; a refusal is shown on the page (and was
+    audited by the service; nothing else was written)."""
+    fmt = formatter(request)
+    settings = settings_of(request)
+    act = acting(request, db, WRITE)
+    body = text(form, "body", 40_000)
+    attachments: list[service.NewAttachment] = []
+    file = form.get("file")
+    if isinstance(file, UploadFile) and file.filename:
+        content = file.file.read(settings.message_attachment_max_bytes + 1)
+        name = PurePath(file.filename.replace("\\", "/")).name[:200]
+        attachments.append(service.NewAttachment(content, name, file.content_type or None))
+    try:
+        service.reply(
+            _ctx(request, db, act),
+            conversation_id,
+            service.NewMessage(body=body, attachments=attachments),
+            space=act.space,
+        )
+    except CarnetError as exc:
+        if exc.status_code == 404:
+            raise
+        errors = FormErrors()
+        field = "file" if exc.field == "file" else "body"
+        errors.add(field, messages.describe(exc, fmt))
+        return _conversation_page(
+            request, db, act, conversation_id, errors=errors, body=body, status=exc.status_code
+        )
+    sessions.set_flash(db, act.live, "message-sent")
+    return redirect(f"/messages/{conversation_id}")
+
+
+@router.get(
+    "/messages/{conversation_id}/attachments/{attachment_id}", name="portal_message_attachment"
+)
+def attachment(
+    request: Request,
+    conversation_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, READ)
+    found, name, content = service.attachment_content(
+        _ctx(request, db, act), conversation_id, attachment_id, space=act.space
+    )
+    db.commit()  # ACC-8: the read is recorded before the bytes leave
+    return Response(
+        content,
+        media_type=found.mime_type,
+        headers={"Content-Disposition": content_disposition("attachment", name)},
+    )
+
+
+@router.post(
+    "/messages/{conversation_id}/attachments/{attachment_id}/save",
+    name="portal_message_attachment_save",
+)
+def save_attachment(
+    request: Request,
+    conversation_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, UPLOAD)
+    service.save_attachment(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
+    sessions.set_flash(db, act.live, "attachment-saved")
+    return redirect(f"/messages/{conversation_id}")
+
+
+@router.post("/messages/{conversation_id}/delete", name="portal_conversation_delete")
+def delete(
+    request: Request,
+    conversation_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, WRITE)
+    service.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
+    sessions.set_flash(db, act.live, "conversation-deleted")
+    return redirect("/messages")
