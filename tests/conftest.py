@@ -150,9 +150,13 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def run_cli(settings: Settings, database: Database, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run `carnet ARGS…` in process; returns (exit status, stdout, stderr)."""
+def run_cli(settings: Settings, database: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run `carnet ARGS…` in process; returns (exit status, stdout, stderr).
+
+    Lines are not wrapped (a wide terminal), so messages read the same whatever the path lengths."""
     from carnet.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
 
     def _run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
