@@ -338,6 +338,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "AllergyIntolerance": ("search-type",),
     "Condition": ("search-type",),
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
+    "Appointment": ("read", "search-type"),  # carnet.agenda.fhir (SRV-2)
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "DocumentReference": (
@@ -367,6 +368,11 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("patient", "reference", "Patient/<id> or <id>: holder side only (SRV-4, ACC-7)."),
         ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
         ("_page", "number", "Page of 50 lines, newest care first."),
+    ),
+    "Appointment": (
+        ("patient", "reference", "Patient/<id> or <id>: professionals see the ones they entered."),
+        ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
+        ("date", "date", "Start of the appointment; prefixes eq, ge, gt, le, lt; repeats mean AND."),
     ),
 }
 _PROFILE_PATIENT = (
