@@ -140,6 +140,14 @@ def _store_everything(
         )
         folder = documents.create_folder(session, vault, holder, me, f"dossier {MARKER}")
         assert folder.id
+    day = (clock.today() + dt.timedelta(days=5)).isoformat()
+    appointment = client.post(
+        "/api/v1/me/agenda/appointments",
+        headers=auth,
+        json={"title": f"RDV {MARKER}", "start": f"{day}T10:00", "notes": MARKER},
+    )
+    assert appointment.status_code == 201, appointment.text
+    assert client.post("/api/v1/me/agenda/feed", headers=auth).status_code == 201
     closed = client.post("/api/v1/me/close", headers=auth, json={"purge": True})
     assert closed.status_code == 200, closed.text
     return nir
@@ -169,6 +177,8 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
         assert lifecycle.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
+        for table in ("appointments", "appointment_reminders", "agenda_settings"):  # SRV-2
+            assert session.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []
     if ON_POSTGRES:  # the server's files are not ours to read: look in every row instead

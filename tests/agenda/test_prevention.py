@@ -4,6 +4,7 @@ checked on a person, then properties that must hold for anyone (hypothesis)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import datetime as dt
 
 import pytest
@@ -140,7 +141,9 @@ births = st.dates(min_value=dt.date(1920, 1, 1), max_value=dt.date(2026, 12, 31)
 days = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31))
 sexes = st.sampled_from(["F", "M"])
 names = st.sampled_from(["Infanrix Hexa", "ROR", "Gardasil 9", "Prevenar 20", "grippe", "DTP", "x"])
-doses = st.lists(st.builds(Dose, st.dates(dt.date(1990, 1, 1), dt.date(2040, 1, 1)), names), max_size=8)
+doses = st.lists(
+    st.builds(Dose, st.dates(dt.date(1990, 1, 1), dt.date(2040, 1, 1)), names), max_size=8
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -196,7 +199,7 @@ def test_property_dental_windows_never_overlap_and_stay_within_3_to_24(
     birth: dt.date, sex: str, today: dt.date
 ) -> None:
     dental = [i for i in forecast(birth, sex, [], today) if i.kind == "dental"]
-    for a, b in zip(dental, dental[1:], strict=False):
+    for a, b in itertools.pairwise(dental):
         assert a.end <= b.start
     for item in dental:
         assert Age(years=3).on(birth) <= item.start and item.end <= Age(years=25).on(birth)

@@ -115,7 +115,7 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir")
         for method in methods
     }
-    assert len(rules) == 16  # 11 documents/patients/audit, 4 profile, 1 reimbursements
+    assert len(rules) == 18  # 11 documents/patients/audit, 4 profile, 1 reimbursements, 2 agenda
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}
@@ -133,7 +133,11 @@ def test_every_answer_is_fhir_json(client: TestClient, app: FastAPI) -> None:
     for method, path in sorted(_fhir_routes(app)):
         if path == "/fhir/metadata":
             continue
-        url = path.replace("{document_id}", "x").replace("{patient_id}", "x")
+        url = (
+            path.replace("{document_id}", "x")
+            .replace("{patient_id}", "x")
+            .replace("{appointment_id}", "x")
+        )
         response = client.request(method, url)
         assert response.status_code == 401, (method, path)
         assert response.headers["content-type"] == FHIR_JSON
