@@ -4,8 +4,8 @@ checked on a person, then properties that must hold for anyone (hypothesis)."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given, settings
