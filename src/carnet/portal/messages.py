@@ -177,6 +177,11 @@ FLASH: dict[str, str] = {
     "care-already-declared": N_("You were already declared as treating this patient."),
     "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
+    "appointment-added": N_("The appointment was added."),
+    "appointment-deleted": N_("The appointment was deleted."),
+    "prevention-on": N_("The prevention calendar is switched on."),
+    "prevention-off": N_("The prevention calendar is switched off."),
+    "feed-revoked": N_("The private link was revoked: it no longer works."),
 }
 
 

@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from carnet.portal.views import (
         access,
         account,
+        agenda,
         contacts,
         documents,
         home,
@@ -21,6 +22,7 @@ def routers() -> list[APIRouter]:
         home.router,
         documents.router,
         contacts.router,
+        agenda.router,
         access.router,
         account.router,
         professional.router,
