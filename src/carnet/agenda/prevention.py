@@ -14,6 +14,7 @@ note 1.5). Rows apply to a person by birth cohort and by the dates the rule is i
 
 from __future__ import annotations
 
+import calendar as calendar_module
 import csv
 import datetime as dt
 import functools
@@ -62,8 +63,7 @@ class Age:
 
 
 def _days_in_month(year: int, month: int) -> int:
-    following = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return (following - dt.timedelta(days=1)).day
+    return calendar_module.monthrange(year, month)[1]
 
 
 def parse_age(text: str) -> Age:
@@ -280,17 +280,18 @@ def series_of(dose: Dose, cal: Calendar) -> set[str]:
 # -- the forecast ------------------------------------------------------------------------------
 
 
-def _occurrences(rule: Rule) -> list[tuple[str, Age, Age]]:
+@functools.cache
+def _occurrences(rule: Rule) -> tuple[tuple[str, Age, Age], ...]:
     """(item id, start, end) of a rule; repeated rules give one per step up to `last`."""
     if rule.every is None or rule.last is None:
-        return [(rule.id, rule.start, rule.end)]
+        return ((rule.id, rule.start, rule.end),)
     out: list[tuple[str, Age, Age]] = []
     step = 0
     probe = dt.date(2000, 1, 1)
     while True:
         start = rule.start.plus(rule.every.times(step))
         if start.on(probe) > rule.last.on(probe):
-            return out
+            return tuple(out)
         label = f"{start.years}y" + (f"{start.months}m" if start.months else "")
         out.append((f"{rule.id}@{label}", start, rule.end.plus(rule.every.times(step))))
         step += 1
