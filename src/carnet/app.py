@@ -15,6 +15,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.access import api as access_api
     from carnet.accounts import family_api
     from carnet.accounts.api import router as holder_router
+    from carnet.agenda import api as agenda_api
+    from carnet.agenda import fhir as agenda_fhir
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
     from carnet.fhir import api as fhir_api
@@ -52,5 +54,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(export_api.router)
     app.include_router(messaging_api.router)
     app.include_router(messaging_fhir.router)
+    app.include_router(agenda_api.router)
+    app.include_router(agenda_fhir.router)
     install_portal(app)  # the holder pages and /static
     return app

@@ -161,6 +161,14 @@ def _store_everything(
                 ),
             ),
         )
+    day = (clock.today() + dt.timedelta(days=5)).isoformat()
+    appointment = client.post(
+        "/api/v1/me/agenda/appointments",
+        headers=auth,
+        json={"title": f"RDV {MARKER}", "start": f"{day}T10:00", "notes": MARKER},
+    )
+    assert appointment.status_code == 201, appointment.text
+    assert client.post("/api/v1/me/agenda/feed", headers=auth).status_code == 201
     closed = client.post("/api/v1/me/close", headers=auth, json={"purge": True})
     assert closed.status_code == 200, closed.text
     return nir
@@ -192,6 +200,8 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
         assert session.scalars(select(Conversation)).first() is None  # SRV-1 rows go too
         assert session.scalars(select(Attachment)).first() is None
+        for table in ("appointments", "appointment_reminders", "agenda_settings"):  # SRV-2
+            assert session.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
     assert [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()] == []
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []

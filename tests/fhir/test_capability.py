@@ -116,7 +116,7 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir")
         for method in methods
     }
-    assert len(rules) == 19  # 11 documents/patients/audit, 4 profile, 1 reimbursements, 3 messaging
+    assert len(rules) == 21  # 11 documents/patients/audit, 4 profile, 1 reimbursements, 3 messaging, 2 agenda
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

@@ -460,3 +460,72 @@ def decide_conversation_end(actor: Actor, space: SpaceFacts, *, participant: boo
     if actor.relation is not Relation.PROFESSIONAL:
         return Decision(False, "not-a-professional", read.mode)
     return read
+
+
+def decide_agenda_read(
+    actor: Actor,
+    space: SpaceFacts,
+    author_kind: str | None = None,
+    author_id: uuid.UUID | None = None,
+) -> Decision:
+    """SRV-2: the holder side reads the whole agenda. The agenda is none of the categories ACC-7
+    opens to professionals, so a professional reaching the space (ACC-1, ACC-5) reads only the
+    appointments they entered themselves (as an author reads their document, DOC-3). Apps: ACC-9
+    scopes are checked by the app layer; without them, nothing (deny by default)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    access = clinical_access(actor, space)
+    if not access:
+        return access
+    if author_kind == "professional" and author_id == actor.principal.id:
+        return Decision(True, "author", access.mode)
+    return Decision(False, "private-to-holder-side", access.mode)
+
+
+def decide_agenda_write(actor: Actor, space: SpaceFacts) -> Decision:
+    """SRV-2: appointments are entered by the holder side, or by a professional of the care team
+    (normal mode: an emergency or regulation grant is for reading, not for booking). Apps need
+    the holder's consent for the agenda (ACC-9), checked by the app layer: refused here."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation is Relation.PROFESSIONAL:
+        access = clinical_access(actor, space)
+        if access and access.mode is Mode.NORMAL:
+            return Decision(True, access.reason, Mode.NORMAL)
+        return Decision(False, access.reason if not access else "care-team-only", access.mode)
+    return Decision(False, "not-allowed", mode)
+
+
+def decide_agenda_change(
+    actor: Actor, space: SpaceFacts, author_kind: str, author_id: uuid.UUID
+) -> Decision:
+    """SRV-2: the holder side changes or deletes any appointment of the space; a professional
+    only those they entered, while still reaching the space."""
+    decision = decide_agenda_write(actor, space)
+    if not decision or actor.relation in HOLDER_SIDE:
+        return decision
+    if author_kind == "professional" and author_id == actor.principal.id:
+        return Decision(True, "author", decision.mode)
+    return Decision(False, "not-author", decision.mode)
+
+
+def decide_agenda_settings(actor: Actor, space: SpaceFacts, feed: bool = False) -> Decision:
+    """SRV-2: the holder side switches the prevention calendar on or off. The private iCalendar
+    feed opens a new way into the space, so like an access setting it is for the holder and
+    representatives only (REP-4: not caregivers)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if feed and actor.relation is Relation.CAREGIVER:
+        return Decision(False, "caregiver-forbidden", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    return Decision(False, "not-holder-side", mode)

@@ -339,6 +339,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "Condition": ("search-type",),
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
+    "Appointment": ("read", "search-type"),  # carnet.agenda.fhir (SRV-2)
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "DocumentReference": (
@@ -372,6 +373,11 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "Communication": (
         ("patient", "reference", "Patient/<id> or <id>: messages of your conversations (SRV-1)."),
         ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
+    ),
+    "Appointment": (
+        ("patient", "reference", "Patient/<id> or <id>: professionals see the ones they entered."),
+        ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
+        ("date", "date", "Start of the appointment; prefixes eq, ge, gt, le, lt; repeats mean AND."),
     ),
 }
 _PROFILE_PATIENT = (

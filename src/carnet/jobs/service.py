@@ -105,6 +105,7 @@ def load_jobs() -> None:
     import carnet.accounts.family_jobs
     import carnet.accounts.jobs
     import carnet.accounts.letters
+    import carnet.agenda.jobs
     import carnet.audit.jobs
     import carnet.documents.jobs
     import carnet.export.jobs

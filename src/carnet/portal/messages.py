@@ -185,6 +185,11 @@ FLASH: dict[str, str] = {
     "message-sent": N_("Your message was sent."),
     "attachment-saved": N_("The attachment was saved in your documents."),
     "conversation-deleted": N_("The conversation was deleted from your mailbox."),
+    "appointment-added": N_("The appointment was added."),
+    "appointment-deleted": N_("The appointment was deleted."),
+    "prevention-on": N_("The prevention calendar is switched on."),
+    "prevention-off": N_("The prevention calendar is switched off."),
+    "feed-revoked": N_("The private link was revoked: it no longer works."),
 }
 
 

@@ -33,6 +33,7 @@ OPTIONAL_NAV = (
     ("portal_messages", N_("Messaging")),
     ("portal_professionals", N_("My professionals")),
     ("portal_history", N_("History")),
+    ("portal_agenda", N_("Agenda")),
 )
 
 

@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from carnet.portal.views import (
         access,
         account,
+        agenda,
         contacts,
         documents,
         home,
@@ -23,6 +24,7 @@ def routers() -> list[APIRouter]:
         documents.router,
         contacts.router,
         messages.router,
+        agenda.router,
         access.router,
         account.router,
         professional.router,

@@ -1,0 +1,1 @@
+"""The agenda: appointments, reminders, the prevention calendar and the iCalendar feed (SRV-2)."""

@@ -1,0 +1,191 @@
+"""FHIR R4 `Appointment` view of the agenda (SRV-2): read, and search by patient and date.
+
+The holder side sees every appointment of the space; a professional sees those they entered
+(`access.rules.decide_agenda_read`). A refused read answers 404, existence is not told. Every read
+and search is audited (ACC-8). Valid against the R4 JSON schema (`tests/agenda/test_fhir.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from carnet.access.routes import authenticated
+from carnet.accounts.models import Holder
+from carnet.agenda import service
+from carnet.agenda.models import Appointment
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.errors import CarnetError, NotFound
+from carnet.fhir import resources, search
+from carnet.fhir.parse import Problems, date_range
+from carnet.fhir.service import fhir_base, find_holder
+from carnet.http import FHIR_JSON, db_session, request_id
+from carnet.vault.service import Vault
+
+Json = dict[str, Any]
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+READERS = (PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR, PrincipalKind.HOLDER)
+_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+@contextmanager
+def _keeping_audit(session: Session) -> Iterator[None]:
+    try:
+        yield
+    except CarnetError:
+        session.commit()
+        raise
+
+
+def appointment(view: service.AppointmentView, holder: Holder) -> Json:
+    """An R4 Appointment: the patient as a participant; professional and place by name only."""
+    participants: list[Json] = [
+        {"actor": resources.patient_reference(holder), "required": "required", "status": "accepted"}
+    ]
+    if view.professional:
+        participants.append(
+            {"actor": {"type": "Practitioner", "display": view.professional}, "status": "accepted"}
+        )
+    if view.location:
+        participants.append(
+            {"actor": {"type": "Location", "display": view.location}, "status": "accepted"}
+        )
+    resource: Json = {
+        "resourceType": "Appointment",
+        "id": str(view.id),
+        "meta": {"versionId": str(view.version), "lastUpdated": resources.instant(view.updated_at)},
+        "status": "booked",
+        "description": view.title,
+        "start": resources.instant(view.start),
+        "end": resources.instant(view.end),
+        "minutesDuration": max(1, int((view.end - view.start).total_seconds() // 60)),
+        "created": resources.instant(view.created_at),
+        "participant": participants,
+    }
+    if view.notes:
+        resource["comment"] = view.notes
+    return resource
+
+
+def _bounds(
+    values: list[str], timezone: str, problems: Problems
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """`date=ge2026-03-01&date=lt2026-04`: the start instant's lower and upper bounds (AND)."""
+    lower: dt.datetime | None = None
+    upper: dt.datetime | None = None
+    for value in values:
+        prefix = value[:2] if value[:2] in _PREFIXES else "eq"
+        text = value[2:] if value[:2] in _PREFIXES else value
+        try:
+            start, end, _precision = date_range(text, timezone)
+        except ValueError:
+            problems.add("date", f"{value!r} is not a FHIR date (e.g. ge2026-03-01).", "value")
+            continue
+        low, high = {
+            "eq": (start, end),
+            "ge": (start, None),
+            "gt": (end, None),
+            "le": (None, end),
+            "lt": (None, start),
+        }[prefix]
+        if low is not None:
+            lower = low if lower is None else max(lower, low)
+        if high is not None:
+            upper = high if upper is None else min(upper, high)
+    return lower, upper
+
+
+@router.get(
+    "/Appointment",
+    response_class=FhirResponse,
+    summary="Appointments of a patient (SRV-2), by date of start",
+)
+def search_appointments(
+    request: Request,
+    principal: Principal = authenticated(*READERS),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    params = list(request.query_params.multi_items())
+    allowed = frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"])
+    problems = Problems()
+    for name in sorted({n for n, _v in params if n not in allowed and n != "_format"}):
+        problems.add(
+            name,
+            f"Unknown or unsupported search parameter {name!r}; supported: "
+            + ", ".join(sorted(allowed))
+            + ".",
+            "not-supported",
+        )
+    patients = [
+        search.patient_reference(n, v, problems)
+        if n == "patient"
+        else search.patient_identifier(n, v, problems)
+        for n, v in params
+        if n in ("patient", "patient.identifier")
+    ]
+    if len(patients) != 1:
+        problems.add(
+            "patient", "Give exactly one patient (patient or patient.identifier).", "required"
+        )
+    settings: Settings = request.app.state.settings
+    lower, upper = _bounds([v for n, v in params if n == "date"], settings.timezone, problems)
+    problems.raise_if_any()
+    criterion = patients[0]
+    vault: Vault = request.app.state.vault
+    base = fhir_base(settings)
+    link = [("self", f"{base}/Appointment?{urlencode(params)}")]
+    holder = (
+        find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
+        if criterion
+        else None
+    )
+    if holder is None:
+        return FhirResponse(resources.searchset([], 0, link))
+    ctx = service.context(session, vault, settings, principal, holder, request_id(request))
+    with _keeping_audit(session):
+        views = service.list_appointments(ctx, start_min=lower, start_before=upper)
+    found = [appointment(v, holder) for v in views]
+    return FhirResponse(
+        resources.searchset(((f"{base}/Appointment/{r['id']}", r) for r in found), len(found), link)
+    )
+
+
+@router.get("/Appointment/{appointment_id}", response_class=FhirResponse, summary="One appointment")
+def read_appointment(
+    appointment_id: str,
+    request: Request,
+    principal: Principal = authenticated(*READERS),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    try:
+        wanted = uuid.UUID(appointment_id)
+    except ValueError:
+        raise NotFound("No such Appointment.") from None
+    row = session.get(Appointment, wanted)
+    holder = session.get(Holder, row.holder_id) if row is not None else None
+    if row is None or holder is None:
+        raise NotFound("No such Appointment.")
+    ctx = service.context(
+        session,
+        request.app.state.vault,
+        request.app.state.settings,
+        principal,
+        holder,
+        request_id(request),
+    )
+    with _keeping_audit(session):
+        view = service.get(ctx, wanted)
+    return FhirResponse(appointment(view, holder))

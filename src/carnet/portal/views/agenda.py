@@ -1,0 +1,239 @@
+"""The holder's agenda page (SRV-2): upcoming appointments, the add form, the prevention calendar
+(with its off switch) and the private calendar link.
+
+Everything goes through `agenda.service` on the space acted on (decision point, audit, sealing).
+The calendar link is shown once, in the answer to the form that creates it: only its hash is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet import clock
+from carnet.access.routes import portal_session
+from carnet.agenda import prevention
+from carnet.agenda import service as agenda
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.errors import CarnetError, NotFound
+from carnet.http import db_session
+from carnet.portal import messages
+from carnet.portal import session as sessions
+from carnet.portal.forms import form_data
+from carnet.portal.i18n import N_
+from carnet.portal.views.common import READ, Acting, acting, new_router, rid, text
+from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+
+router = new_router()
+holder = portal_session(PrincipalKind.HOLDER)
+
+UPDATE = "agenda.update"
+FIELDS = ("title", "date", "time", "duration", "location", "professional", "notes", "reminder")
+DURATIONS = (15, 30, 45, 60, 90, 120)
+REMINDERS = (
+    ("", N_("No reminder")),
+    ("60", N_("1 hour before")),
+    ("1440", N_("The day before")),
+    ("2880", N_("2 days before")),
+    ("10080", N_("1 week before")),
+)
+FIELD_ERRORS = {
+    "title": N_("Enter a title (at most 200 characters)."),
+    "start": N_("Enter a date and time that exist and have not passed yet."),
+    "end": N_("Choose a duration."),
+    "location": N_("At most 300 characters."),
+    "professional": N_("At most 200 characters."),
+    "notes": N_("At most 4000 characters."),
+    "reminders": N_("Choose a reminder from the list."),
+}
+KIND_LABELS = {
+    "vaccination": N_("Vaccination"),
+    "child-exam": N_("Child examination"),
+    "dental": N_("Dental check-up"),
+    "bilan": N_("Prevention check-up"),
+    "screening": N_("Screening"),
+}
+STATUS_LABELS = {
+    "due": N_("To do now"),
+    "overdue": N_("Late: catch-up possible"),
+    "upcoming": N_("Coming"),
+    "done": N_("Done"),
+    "past": N_("Past"),
+}
+
+
+def _context(request: Request, db: Session, act: Acting) -> agenda.Context:
+    return agenda.context(
+        db, vault_of(request), settings_of(request), act.principal, act.space, rid(request)
+    )
+
+
+def _page(
+    request: Request,
+    db: Session,
+    act: Acting,
+    *,
+    errors: FormErrors | None = None,
+    posted: dict[str, str] | None = None,
+    feed_url: str | None = None,
+    status: int = 200,
+) -> Response:
+    fmt = formatter(request)
+    ctx = _context(request, db, act)
+    appointments = agenda.list_appointments(ctx, start_from=clock.now())
+    items = agenda.prevention_items(ctx)
+    stored = agenda.agenda_settings(db, act.space.id)
+    return render(
+        request,
+        "agenda.html",
+        {
+            "appointments": appointments,
+            "prevention_items": items,
+            "prevention_on": items is not None,
+            "feed_active": stored.feed_token_hash is not None,
+            "feed_created_at": stored.feed_created_at,
+            "feed_url": feed_url,
+            "may_manage_feed": act.relation != "caregiver",
+            "posted": posted or {"duration": "30", "reminder": "1440"},
+            "durations": DURATIONS,
+            "reminders": [(value, fmt.gettext(label)) for value, label in REMINDERS],
+            "kind_labels": {k: fmt.gettext(v) for k, v in KIND_LABELS.items()},
+            "status_labels": {k: fmt.gettext(v) for k, v in STATUS_LABELS.items()},
+            "version": prevention.calendar().version,
+            "today": clock.today(settings_of(request).timezone),
+            "one_day": dt.timedelta(days=1),
+        },
+        title=fmt.gettext(N_("Agenda")),
+        shell=act.shell,
+        errors=errors,
+        status=status,
+    )
+
+
+@router.get("/agenda", name="portal_agenda")
+def agenda_page(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    return _page(request, db, acting(request, db, READ))
+
+
+def _body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
+    """The service's body from the form: a local date and time, and a duration."""
+    posted = {name: text(form, name, 4000).strip() for name in FIELDS}
+    start = f"{posted['date']}T{posted['time']}"
+    end: str | None = None
+    try:
+        minutes = int(posted["duration"] or "30")
+        begin = dt.datetime.fromisoformat(start)
+        if minutes in DURATIONS:
+            end = (begin + dt.timedelta(minutes=minutes)).isoformat(timespec="minutes")
+    except ValueError:
+        pass
+    reminder = posted["reminder"]
+    body: dict[str, Any] = {
+        "title": posted["title"],
+        "start": start,
+        "end": end,
+        "location": posted["location"],
+        "professional": posted["professional"],
+        "notes": posted["notes"],
+        "reminders": [int(reminder)] if reminder.isdigit() else [],
+    }
+    if end is None and posted["duration"] not in {str(d) for d in DURATIONS}:
+        body["end"] = "invalid"
+    return body, posted
+
+
+@router.post("/agenda/appointments", name="portal_agenda_add")
+def add_appointment(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    fmt = formatter(request)
+    act = acting(request, db, UPDATE)
+    body, posted = _body(form)
+    try:
+        agenda.create(_context(request, db, act), body)
+    except CarnetError as exc:
+        if exc.status_code != 400:
+            raise
+        db.rollback()
+        errors = FormErrors()
+        field = (exc.field or "").split(".")[0]
+        target = {"start": "date", "end": "duration", "reminders": "reminder"}.get(field, field)
+        message = FIELD_ERRORS.get(field)
+        errors.add(
+            target if target in FIELDS else None,
+            fmt.gettext(message) if message else messages.describe(exc, fmt),
+        )
+        return _page(
+            request, db, acting(request, db, READ), errors=errors, posted=posted, status=400
+        )
+    sessions.set_flash(db, act.live, "appointment-added")
+    return redirect("/agenda")
+
+
+@router.post("/agenda/appointments/{appointment_id}/delete", name="portal_agenda_delete")
+def delete_appointment(
+    request: Request,
+    appointment_id: uuid.UUID,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """Sent twice, the second time finds nothing and says it is deleted."""
+    act = acting(request, db, UPDATE)
+    try:
+        agenda.delete_appointment(_context(request, db, act), appointment_id)
+    except NotFound:
+        db.rollback()
+    sessions.set_flash(db, act.live, "appointment-deleted")
+    return redirect("/agenda")
+
+
+@router.post("/agenda/prevention", name="portal_agenda_prevention")
+def switch_prevention(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, UPDATE)
+    enabled = text(form, "prevention", 10) == "on"
+    agenda.set_prevention(_context(request, db, act), enabled)
+    sessions.set_flash(db, act.live, "prevention-on" if enabled else "prevention-off")
+    return redirect("/agenda#prevention")
+
+
+@router.post("/agenda/feed", name="portal_agenda_feed")
+def create_feed(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """The link is in this answer only (a later page load cannot show it again)."""
+    act = acting(request, db, UPDATE)
+    token, _created = agenda.create_feed(_context(request, db, act))
+    url = agenda.feed_url(settings_of(request), token)
+    return _page(request, db, act, feed_url=url)
+
+
+@router.post("/agenda/feed/revoke", name="portal_agenda_feed_revoke")
+def revoke_feed(
+    request: Request,
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    act = acting(request, db, UPDATE)
+    agenda.revoke_feed(_context(request, db, act))
+    sessions.set_flash(db, act.live, "feed-revoked")
+    return redirect("/agenda#feed")
