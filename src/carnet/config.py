@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="DOC-1: largest document accepted, in bytes."
     )
+    growth_reference_file: Path | None = Field(
+        None,
+        description="LMS growth reference (CSV, docs/growth-curves.md); unset: no percentiles.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -164,6 +168,7 @@ class Settings(BaseSettings):
             "max_upload_bytes": str(self.max_upload_bytes),
             "habilitations_file": self.habilitations_file or "(shipped default)",
             "emergency_hours": str(self.emergency_hours),
+            "growth_reference_file": str(self.growth_reference_file or "(unset: no percentiles)"),
         }
 
 
