@@ -19,7 +19,6 @@ line, never a page error.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import threading
 from pathlib import Path
@@ -35,29 +34,27 @@ _AGE_COLUMNS = {"age_days": 1.0, "age_months": growth.DAYS_PER_MONTH}
 def parse(text: str, name: str = "growth reference") -> growth.Reference:
     """The reference described by `text` (see the module docstring)."""
     meta: dict[str, str] = {}
-    body: list[str] = []
-    for line in text.splitlines():
+    body: list[tuple[int, str]] = []  # (line number in the file, line)
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("#"):
             key, sep, value = stripped.lstrip("#").partition(":")
-            if sep and key.strip().lower() in ("source", "licence", "license"):
-                meta["licence" if key.strip().lower() == "license" else key.strip().lower()] = (
-                    value.strip()
-                )
-            body.append("")  # keep line numbers
-        else:
-            body.append(line)
-    reader = csv.DictReader(io.StringIO("\n".join(body)))
-    fields = set(reader.fieldnames or ())
-    age_column = next((c for c in _AGE_COLUMNS if c in fields), None)
-    missing = {"indicator", "sex", "L", "M", "S"} - fields
-    if missing or age_column is None:
+            key = key.strip().lower()
+            if sep and key in ("source", "licence", "license"):
+                meta["licence" if key == "license" else key] = value.strip()
+        elif stripped:
+            body.append((number, line))
+    parsed = list(csv.reader(line for _, line in body))
+    header = [h.strip() for h in parsed[0]] if parsed else []
+    age_column = next((c for c in _AGE_COLUMNS if c in header), None)
+    if {"indicator", "sex", "L", "M", "S"} - set(header) or age_column is None:
         raise ConfigurationError(
             f"{name}: the header must name indicator, sex, age_days (or age_months), L, M, S."
         )
     rows: dict[tuple[str, str], list[tuple[float, growth.Lms]]] = {}
-    for row in reader:
-        where = f"{name}, line {reader.line_num}"
+    for (number, _line), values in zip(body[1:], parsed[1:], strict=True):
+        row = dict(zip(header, values, strict=False))
+        where = f"{name}, line {number}"
         indicator = (row.get("indicator") or "").strip()
         sex = (row.get("sex") or "").strip().upper()
         if indicator not in growth.INDICATORS:
@@ -70,7 +67,7 @@ def parse(text: str, name: str = "growth reference") -> growth.Reference:
         try:
             age = float(row[age_column]) * _AGE_COLUMNS[age_column]
             lms = growth.Lms(float(row["L"]), float(row["M"]), float(row["S"]))
-        except (TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             raise ConfigurationError(f"{where}: age, L, M and S must be numbers.") from None
         if not all(math.isfinite(v) for v in (age, lms.l, lms.m, lms.s)):
             raise ConfigurationError(f"{where}: age, L, M and S must be finite numbers.")
