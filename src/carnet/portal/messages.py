@@ -177,6 +177,13 @@ FLASH: dict[str, str] = {
     "care-already-declared": N_("You were already declared as treating this patient."),
     "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
+    "profile-entry-saved": N_("The medical profile was saved."),
+    "profile-entry-deleted": N_("The entry was deleted. Its history is kept."),
+    "target-saved": N_("The target was saved."),
+    "target-deleted": N_("The target was removed."),
+    "export-requested": N_(
+        "Your data is being prepared. You will receive an e-mail when it can be downloaded."
+    ),
 }
 
 

@@ -12,14 +12,18 @@ def routers() -> list[APIRouter]:
         contacts,
         documents,
         home,
+        medical,
         professional,
         public,
+        story,
     )
 
     return [
         public.router,
         home.router,
         documents.router,
+        medical.router,
+        story.router,
         contacts.router,
         access.router,
         account.router,

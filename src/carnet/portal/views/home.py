@@ -23,7 +23,15 @@ from carnet.portal.web import formatter, redirect, render, settings_of
 router = new_router()
 holder = portal_session(PrincipalKind.HOLDER)
 
-SECTIONS = ("/home", "/documents", "/contacts", "/account")
+SECTIONS = (
+    "/home",
+    "/documents",
+    "/contacts",
+    "/account",
+    "/medical-profile",
+    "/health-story",
+    "/my-data",
+)
 
 
 @router.get("/home", name="portal_home")
