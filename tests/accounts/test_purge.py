@@ -18,6 +18,7 @@ from carnet.db import Base, Database
 from carnet.documents import service as documents
 from carnet.jobs.service import load_jobs, run_due
 from carnet.notifications.models import OutboxMessage
+from carnet.profile.models import MeasurementTarget
 from carnet.vault.service import Vault
 from tests.conftest import ON_POSTGRES
 from tests.documents.helpers import pdf_bytes
@@ -106,6 +107,12 @@ def _store_everything(
         ).status_code
         == 201
     )
+    target = client.put(
+        "/api/v1/me/measurement-targets/weight",
+        headers=auth,
+        json={"low": 60, "high": 70, "note": f"objectif {MARKER}"},
+    )
+    assert target.status_code == 200, target.text
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == nir)).one()
         me = Principal(PrincipalKind.HOLDER, holder.id)
@@ -169,6 +176,7 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
         assert lifecycle.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
+        assert session.scalars(select(MeasurementTarget)).all() == []  # issue 7 targets go too
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []
     if ON_POSTGRES:  # the server's files are not ours to read: look in every row instead

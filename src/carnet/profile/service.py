@@ -593,8 +593,8 @@ def is_child(ctx: Context) -> bool:
 def growth_charts(
     ctx: Context, reference: growth.Reference | None, measurements: list[Entry] | None = None
 ) -> Growth:
-    """The child's weight, height, head circumference and BMI against the reference (every
-    indicator the reference covers or the child has points for). Reads the measurements through
+    """The child's weight, height, head circumference and BMI against the reference (each
+    indicator the child has points for). Reads the measurements through
     the decision point unless given (already read and audited by the caller)."""
     if measurements is None:
         measurements = list_section(ctx, rules.MEASUREMENT)
@@ -613,7 +613,6 @@ def growth_charts(
         growth.curves(reference, indicator, sex, found[indicator], today_age)
         for indicator in growth.INDICATORS
         if found[indicator]
-        or (reference is not None and reference.table(indicator, sex) is not None)
     ]
     return Growth(reference, charts)
 

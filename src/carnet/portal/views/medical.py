@@ -71,7 +71,14 @@ MEASURE_NAMES: dict[str, str] = {
     "bmi": N_("Body mass index (BMI)"),
 }
 # How units read on a page (the stored unit is UCUM).
-UNIT_DISPLAY = {"Cel": "°C", "mm[Hg]": "mmHg", "{score}": "/10", "/min": "/min", "/d": "/d"}
+UNIT_DISPLAY = {
+    "kg/m2": "kg/m²",
+    "Cel": "°C",
+    "mm[Hg]": "mmHg",
+    "{score}": "/10",
+    "/min": "/min",
+    "/d": "/d",
+}
 STATUS_LABELS = {
     "below": N_("Below the target"),
     "within": N_("Within the target"),
