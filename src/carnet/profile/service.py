@@ -553,9 +553,13 @@ def latest_values(measurements: Sequence[Entry]) -> dict[str, tuple[float, dt.da
     return found
 
 
-def targets_against_latest(ctx: Context) -> list[TargetView]:
-    """Every kind that has a target or a value, its target against its latest value."""
-    measurements = list_section(ctx, rules.MEASUREMENT)
+def targets_against_latest(
+    ctx: Context, measurements: list[Entry] | None = None
+) -> list[TargetView]:
+    """Every kind that has a target or a value, its target against its latest value. Reads the
+    measurements through the decision point unless given (already read and audited)."""
+    if measurements is None:
+        measurements = list_section(ctx, rules.MEASUREMENT)
     targets = {t.kind: t for t in list_targets(ctx)}
     latest = latest_values(measurements)
     views = []

@@ -449,7 +449,8 @@ def overview(
     """Every section with how many entries it has; BMI when weight and height are known."""
     fmt = formatter(request)
     act = acting(request, db, READ)
-    found = profile.read_profile(_ctx(request, db, act))
+    ctx = _ctx(request, db, act)
+    found = profile.read_profile(ctx)
     derived = profile.bmi(found.get(rules.MEASUREMENT, []))
     sections = [
         {
@@ -467,7 +468,7 @@ def overview(
         {
             "sections": sections,
             "bmi": fmt.number(derived.value) if derived else None,
-            "is_child": profile.is_child(_ctx(request, db, act)),
+            "is_child": profile.is_child(ctx),
         },
         title=fmt.gettext(N_("Medical profile")),
         shell=act.shell,
@@ -512,9 +513,11 @@ def _growth(
     }
 
 
-def _targets(ctx: profile.Context, fmt: Formatter) -> list[dict[str, Any]]:
+def _targets(
+    ctx: profile.Context, measurements: list[profile.Entry], fmt: Formatter
+) -> list[dict[str, Any]]:
     rows = []
-    for view in profile.targets_against_latest(ctx):
+    for view in profile.targets_against_latest(ctx, measurements):
         target = view.target
         if target is None:
             wanted = ""
@@ -559,7 +562,7 @@ def _section_page(
     entries = profile.list_section(ctx, section)
     extra: dict[str, Any] = {}
     if section == rules.MEASUREMENT:
-        extra["targets"] = _targets(ctx, fmt)
+        extra["targets"] = _targets(ctx, entries, fmt)
         extra["growth"] = _growth(request, ctx, entries, fmt)
         extra["target_kinds"] = [
             (k, f"{measure_name(k, fmt)} ({unit_of(k)})") for k in rules.TARGET_KINDS
