@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     mailbox_quota_bytes: int = Field(
         100 * 1024 * 1024, ge=1024, description="SRV-1: size quota of each mailbox, in bytes."
     )
+    growth_reference_file: Path | None = Field(
+        None,
+        description="LMS growth reference (CSV, docs/growth-curves.md); unset: no percentiles.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -172,6 +176,7 @@ class Settings(BaseSettings):
             "mailbox_quota_bytes": str(self.mailbox_quota_bytes),
             "habilitations_file": self.habilitations_file or "(shipped default)",
             "emergency_hours": str(self.emergency_hours),
+            "growth_reference_file": str(self.growth_reference_file or "(unset: no percentiles)"),
         }
 
 

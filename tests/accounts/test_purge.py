@@ -21,6 +21,7 @@ from carnet.jobs.service import load_jobs, run_due
 from carnet.messaging import service as messaging
 from carnet.messaging.models import Attachment, Conversation
 from carnet.notifications.models import OutboxMessage
+from carnet.profile.models import MeasurementTarget
 from carnet.vault.service import Vault
 from tests.conftest import ON_POSTGRES
 from tests.documents.helpers import pdf_bytes
@@ -109,6 +110,12 @@ def _store_everything(
         ).status_code
         == 201
     )
+    target = client.put(
+        "/api/v1/me/measurement-targets/weight",
+        headers=auth,
+        json={"low": 60, "high": 70, "note": f"objectif {MARKER}"},
+    )
+    assert target.status_code == 200, target.text
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == nir)).one()
         me = Principal(PrincipalKind.HOLDER, holder.id)
@@ -202,6 +209,7 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Attachment)).first() is None
         for table in ("appointments", "appointment_reminders", "agenda_settings"):  # SRV-2
             assert session.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        assert session.scalars(select(MeasurementTarget)).all() == []  # issue 7 targets go too
     assert [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()] == []
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []

@@ -155,6 +155,20 @@ def own_request(session: Session, principal: Principal, export_id: uuid.UUID) ->
     return row
 
 
+def own_requests(session: Session, principal: Principal, limit: int = 20) -> list[ExportRequest]:
+    """The principal's latest export requests, newest first (the portal's "my data" page)."""
+    if principal.kind != PrincipalKind.HOLDER:
+        return []
+    return list(
+        session.scalars(
+            select(ExportRequest)
+            .where(ExportRequest.holder_id == principal.id)
+            .order_by(ExportRequest.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
 def is_expired(row: ExportRequest, now: dt.datetime | None = None) -> bool:
     return row.status == EXPIRED or (
         row.expires_at is not None and (now or clock.now()) >= row.expires_at

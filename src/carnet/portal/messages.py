@@ -190,6 +190,13 @@ FLASH: dict[str, str] = {
     "prevention-on": N_("The prevention calendar is switched on."),
     "prevention-off": N_("The prevention calendar is switched off."),
     "feed-revoked": N_("The private link was revoked: it no longer works."),
+    "profile-entry-saved": N_("The medical profile was saved."),
+    "profile-entry-deleted": N_("The entry was deleted. Its history is kept."),
+    "target-saved": N_("The target was saved."),
+    "target-deleted": N_("The target was removed."),
+    "export-requested": N_(
+        "Your data is being prepared. You will receive an e-mail when it can be downloaded."
+    ),
 }
 
 

@@ -30,10 +30,13 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 # Optional pages built by other packages: shown in the navigation only when their route exists.
 OPTIONAL_NAV = (
+    ("portal_medical_profile", N_("Medical profile")),
+    ("portal_timeline", N_("My health story")),
     ("portal_messages", N_("Messaging")),
+    ("portal_agenda", N_("Agenda")),
     ("portal_professionals", N_("My professionals")),
     ("portal_history", N_("History")),
-    ("portal_agenda", N_("Agenda")),
+    ("portal_export", N_("Download my data")),
 )
 
 

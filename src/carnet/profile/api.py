@@ -24,8 +24,20 @@ from carnet.errors import CarnetError, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import db_session, request_id
-from carnet.profile import rules, service
-from carnet.profile.schemas import BmiOut, EntryOut, ProfileOut, Vaccination, VersionOut
+from carnet.profile import growth_reference, rules, service
+from carnet.profile.schemas import (
+    BmiOut,
+    EntryOut,
+    GrowthChartOut,
+    GrowthOut,
+    GrowthPointOut,
+    ProfileOut,
+    TargetIn,
+    TargetOut,
+    TargetViewOut,
+    Vaccination,
+    VersionOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["profile"])
 
@@ -214,6 +226,127 @@ def entry_history(
             )
             for v in service.history(ctx, name, entry_id)
         ]
+
+
+# -- measurement targets and growth curves ------------------------------------------------------
+
+
+def _target_out(target: service.Target) -> TargetOut:
+    return TargetOut(
+        kind=target.kind, unit=target.unit, low=target.low, high=target.high, note=target.note,
+        updated_at=target.updated_at, updated_by=target.updated_by,
+    )  # fmt: skip
+
+
+@router.get(
+    "/me/measurement-targets",
+    response_model=list[TargetViewOut],
+    summary="Measurement targets against the latest values",
+)
+def list_targets(
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[TargetViewOut]:
+    """Every kind with a target or a value (BMI derived): `status` says below, within or above."""
+    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    with _keeping_audit(session):
+        return [
+            TargetViewOut(
+                kind=v.kind,
+                unit=v.unit,
+                target=_target_out(v.target) if v.target else None,
+                latest_value=v.latest_value,
+                latest_date=v.latest_date,
+                status=v.status,
+            )
+            for v in service.targets_against_latest(ctx)
+        ]
+
+
+@router.put(
+    "/me/measurement-targets/{kind}",
+    response_model=TargetOut,
+    summary="Set the target of a measurement kind (weight, systolic, hba1c, steps, bmi…)",
+    description="Bounds outside the kind's plausible range, or in the wrong order, are refused (400).",
+)
+def put_target(
+    kind: str,
+    body: TargetIn,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> TargetOut:
+    name = service.target_kind(kind)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    with _keeping_audit(session):
+        return _target_out(service.set_target(ctx, name, body))
+
+
+@router.delete(
+    "/me/measurement-targets/{kind}", status_code=204, summary="Remove a measurement target"
+)
+def delete_target(
+    kind: str,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    name = service.target_kind(kind)
+    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    with _keeping_audit(session):
+        service.delete_target(ctx, name)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/growth",
+    response_model=GrowthOut,
+    summary="A child's growth curves: their points against the reference percentiles",
+)
+def get_growth(
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> GrowthOut:
+    """For a minor's space only (404 otherwise). Without a configured reference
+    (`CARNET_GROWTH_REFERENCE_FILE`, docs/growth-curves.md) the points come without percentiles."""
+    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    if not service.is_child(ctx):
+        raise NotFound("Growth curves are drawn for children only.", code="not-a-child")
+    reference = growth_reference.load(_settings(request).growth_reference_file)
+    with _keeping_audit(session):
+        found = service.growth_charts(ctx, reference)
+    return GrowthOut(
+        space_id=ctx.holder.id,
+        sex=ctx.holder.sex,
+        reference=reference.source if reference else None,
+        licence=reference.licence if reference else None,
+        charts=[
+            GrowthChartOut(
+                indicator=c.indicator,
+                unit=rules.TARGET_KINDS[c.indicator].unit,
+                start_day=c.start_day,
+                end_day=c.end_day,
+                percentiles=c.lines,
+                points=[
+                    GrowthPointOut(
+                        date=p.date,
+                        age_days=p.age_days,
+                        value=p.value,
+                        z=p.z,
+                        percentile=p.percentile,
+                    )
+                    for p in c.points
+                ],
+            )
+            for c in found.charts
+        ],
+    )
 
 
 # -- professionals (ACC-7) ---------------------------------------------------------------------

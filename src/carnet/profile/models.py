@@ -62,3 +62,27 @@ class ProfileEntryVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(64))  # Principal.ref
     # self, representative, caregiver, professional, regulator, app (access.rules.Relation)
     changed_as: Mapped[str] = mapped_column(String(20))
+
+
+class MeasurementTarget(Base):
+    """The holder's target for one measurement kind (issue 7): at most one per kind.
+
+    The kind is in clear, like a measurement's LOINC code on `ProfileEntry` (it keys the target);
+    the bounds and the note are sealed under the holder's key, bound to the row and the purpose
+    "profile". Targets belong to the measurements section: private to the holder's side (ACC-7).
+    """
+
+    __tablename__ = "measurement_targets"
+    __table_args__ = (
+        Index("uq_measurement_targets_holder_kind", "holder_id", "kind", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    holder_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE")
+    )  # indexed by uq_measurement_targets_holder_kind (holder_id first)
+    kind: Mapped[str] = mapped_column(String(30))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_by: Mapped[str] = mapped_column(String(64))  # Principal.ref

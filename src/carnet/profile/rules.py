@@ -9,7 +9,9 @@ values, narrow enough to catch unit mistakes (a weight in grams, a height in met
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
@@ -52,6 +54,7 @@ class MeasureKind:
     low: float
     high: float
     category: str = "vital-signs"  # observation-category code
+    integer: bool = False  # counted, not measured: a fraction is impossible (steps, a 0-10 score)
 
 
 MEASURES: dict[str, MeasureKind] = {
@@ -74,13 +77,21 @@ MEASURES: dict[str, MeasureKind] = {
             0,
             10,
             "survey",
+            integer=True,
         ),
         MeasureKind("heart_rate", "/min", "8867-4", "Heart rate", 20, 300),
         MeasureKind(
             "head_circumference", "cm", "9843-4", "Head Occipital-frontal circumference", 20, 70
         ),
         MeasureKind(
-            "steps", "/d", "41950-7", "Number of steps in 24 hour Measured", 0, 150_000, "activity"
+            "steps",
+            "/d",
+            "41950-7",
+            "Number of steps in 24 hour Measured",
+            0,
+            150_000,
+            "activity",
+            integer=True,
         ),
         MeasureKind(
             "hba1c", "%", "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", 3, 20, "laboratory"
@@ -90,10 +101,25 @@ MEASURES: dict[str, MeasureKind] = {
 # Derived, never stored (issue 7): from the latest weight and height.
 BMI = MeasureKind("bmi", "kg/m2", "39156-5", "Body mass index (BMI) [Ratio]", 5, 150)
 LOINC_TO_MEASURE: dict[str, MeasureKind] = {m.loinc: m for m in (*MEASURES.values(), BMI)}
+# A target may be set on every measured kind and on the derived BMI.
+TARGET_KINDS: dict[str, MeasureKind] = {**MEASURES, BMI.name: BMI}
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+def _value_problem(measure: MeasureKind, value: float, what: str) -> str | None:
+    if not math.isfinite(value):
+        return f"Implausible {what}: not a number."
+    if not measure.low <= value <= measure.high:
+        return (
+            f"Implausible {what}: {_number(value)} {measure.unit}; expected between "
+            f"{_number(measure.low)} and {_number(measure.high)} {measure.unit}."
+        )
+    if measure.integer and value != int(value):
+        return f"Implausible {what}: {_number(value)}; {measure.name} is a whole number."
+    return None
 
 
 def measure_problem(kind: str, value: float, unit: str | None = None) -> str | None:
@@ -103,12 +129,39 @@ def measure_problem(kind: str, value: float, unit: str | None = None) -> str | N
         return f"Unknown measurement kind {kind!r}; expected one of: {', '.join(MEASURES)}."
     if unit is not None and unit != measure.unit:
         return f"The unit of {kind} is {measure.unit} (UCUM), not {unit!r}."
-    if not measure.low <= value <= measure.high:
+    return _value_problem(measure, value, kind)
+
+
+def target_problem(kind: str, low: float | None, high: float | None) -> str | None:
+    """Why a target is refused: unknown kind, no bound, a bound outside the plausible range of
+    the kind (the same range as the measurements), or bounds in the wrong order."""
+    measure = TARGET_KINDS.get(kind)
+    if measure is None:
+        return f"Unknown measurement kind {kind!r}; expected one of: {', '.join(TARGET_KINDS)}."
+    if low is None and high is None:
+        return "A target needs a lower bound, an upper bound or both."
+    for name, bound in (("low", low), ("high", high)):
+        if bound is not None:
+            problem = _value_problem(measure, bound, f"target {name} for {kind}")
+            if problem:
+                return problem
+    if low is not None and high is not None and low > high:
         return (
-            f"Implausible {kind}: {_number(value)} {measure.unit}; expected between "
-            f"{_number(measure.low)} and {_number(measure.high)} {measure.unit}."
+            f"The target's lower bound ({_number(low)}) is above its upper bound ({_number(high)})."
         )
     return None
+
+
+TargetStatus = Literal["below", "within", "above"]
+
+
+def target_status(value: float, low: float | None, high: float | None) -> TargetStatus:
+    """Where the latest value stands against the target (bounds inclusive)."""
+    if low is not None and value < low:
+        return "below"
+    if high is not None and value > high:
+        return "above"
+    return "within"
 
 
 def future_date_problem(value: dt.date | None, today: dt.date) -> str | None:

@@ -239,3 +239,68 @@ class ProfileOut(BaseModel):
     space_id: uuid.UUID
     sections: dict[str, list[EntryOut]]
     bmi: BmiOut | None = None
+
+
+# -- measurement targets and growth ------------------------------------------------------------
+
+
+class TargetIn(BaseModel):
+    """A target for one measurement kind: a lower bound, an upper bound or both (its kind's UCUM
+    unit; the same plausible range as the measurements)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    low: float | None = None
+    high: float | None = None
+    unit: str | None = Field(None, description="Optional; must be the kind's UCUM unit")
+    note: str = Field("", max_length=500)
+
+
+class TargetOut(BaseModel):
+    kind: str
+    unit: str
+    low: float | None
+    high: float | None
+    note: str
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class TargetViewOut(BaseModel):
+    """A kind's target against its latest value: `status` is below, within or above (None without
+    a target or a value)."""
+
+    kind: str
+    unit: str
+    target: TargetOut | None
+    latest_value: float | None
+    latest_date: dt.date | None
+    status: Literal["below", "within", "above"] | None
+
+
+class GrowthPointOut(BaseModel):
+    date: dt.date
+    age_days: int
+    value: float
+    z: float | None
+    percentile: float | None
+
+
+class GrowthChartOut(BaseModel):
+    indicator: str
+    unit: str
+    start_day: float
+    end_day: float
+    percentiles: dict[int, list[tuple[float, float]]]
+    points: list[GrowthPointOut]
+
+
+class GrowthOut(BaseModel):
+    """A child's growth (issue 7): their points against the configured reference's percentiles.
+    `reference` is None when no reference is configured (docs/growth-curves.md)."""
+
+    space_id: uuid.UUID
+    sex: str
+    reference: str | None
+    licence: str | None
+    charts: list[GrowthChartOut]

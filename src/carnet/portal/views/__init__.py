@@ -13,15 +13,19 @@ def routers() -> list[APIRouter]:
         contacts,
         documents,
         home,
+        medical,
         messages,
         professional,
         public,
+        story,
     )
 
     return [
         public.router,
         home.router,
         documents.router,
+        medical.router,
+        story.router,
         contacts.router,
         messages.router,
         agenda.router,

@@ -118,6 +118,15 @@ ACTIONS: dict[str, str] = {
     "wishes.create": N_("Added a contact or wish"),
     "wishes.update": N_("Changed a contact or wish"),
     "wishes.delete": N_("Removed a contact or wish"),
+    "profile.read": N_("Read the medical profile"),
+    "profile.read-denied": N_("Reading the medical profile refused"),
+    "profile.create": N_("Added to the medical profile"),
+    "profile.update": N_("Changed the medical profile"),
+    "profile.delete": N_("Deleted from the medical profile"),
+    "profile.history": N_("Read the history of a medical profile entry"),
+    "export.request": N_("Asked for all the data"),
+    "export.download": N_("Downloaded all the data"),
+    "summary.generate": N_("Produced the summary PDF"),
 }
 
 ACCESS_LEVELS: dict[str, str] = {

@@ -23,7 +23,16 @@ from carnet.portal.web import formatter, redirect, render, settings_of
 router = new_router()
 holder = portal_session(PrincipalKind.HOLDER)
 
-SECTIONS = ("/home", "/documents", "/contacts", "/agenda", "/account")
+SECTIONS = (
+    "/home",
+    "/documents",
+    "/contacts",
+    "/agenda",
+    "/account",
+    "/medical-profile",
+    "/health-story",
+    "/my-data",
+)
 
 
 @router.get("/home", name="portal_home")
