@@ -15,6 +15,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.access import api as access_api
     from carnet.accounts import family_api
     from carnet.accounts.api import router as holder_router
+    from carnet.apps import api as apps_api
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
     from carnet.fhir import api as fhir_api
@@ -48,5 +49,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(profile_api.router)
     app.include_router(profile_fhir_api.router)
     app.include_router(export_api.router)
+    app.include_router(apps_api.router)
     install_portal(app)  # the holder pages and /static
     return app

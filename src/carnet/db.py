@@ -229,6 +229,7 @@ def load_models() -> None:
     """Import every domain's models so that Base.metadata knows all tables (migrations, tests)."""
     import carnet.access.models
     import carnet.accounts.models
+    import carnet.apps.models
     import carnet.audit.models
     import carnet.auth.models
     import carnet.documents.models

@@ -104,6 +104,7 @@ def load_jobs() -> None:
     """Import the modules that register jobs, so that every pass sees all of them."""
     import carnet.accounts.family_jobs
     import carnet.accounts.jobs
+    import carnet.apps.jobs
     import carnet.accounts.letters
     import carnet.audit.jobs
     import carnet.documents.jobs

@@ -32,6 +32,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 OPTIONAL_NAV = (
     ("portal_professionals", N_("My professionals")),
     ("portal_history", N_("History")),
+    ("portal_apps", N_("Connected apps")),
 )
 
 

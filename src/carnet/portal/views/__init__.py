@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from carnet.portal.views import (
         access,
         account,
+        apps,
         contacts,
         documents,
         home,
@@ -23,5 +24,6 @@ def routers() -> list[APIRouter]:
         contacts.router,
         access.router,
         account.router,
+        apps.router,
         professional.router,
     ]
