@@ -190,4 +190,4 @@ def plain(scopes: Iterable[str]) -> list[Plain]:
             old.writes or bool(set(scope.interactions) & set("cud")),
         )
     order = ["*", *RESOURCE_TYPES]
-    return sorted(found.values(), key=lambda p: order.index(p.resource_type))
+    return sorted(found.values(), key=lambda p: order.index(p.resource))

@@ -89,7 +89,7 @@ def plain_lines(scopes: list[str], fmt: Formatter) -> list[PlainLine]:
             does = fmt.gettext(N_("add or change"))
         else:
             does = fmt.gettext(N_("see"))
-        lines.append(PlainLine(fmt.gettext(PLAIN_RESOURCES[item.resource_type]), does))
+        lines.append(PlainLine(fmt.gettext(PLAIN_RESOURCES[item.resource]), does))
     return lines
 
 
@@ -191,6 +191,7 @@ def _consent_page(
 @router.get("/oauth/authorize", name="portal_authorize", dependencies=[public()])
 def authorize(request: Request, db: Session = Depends(db_session, scope="function")) -> Response:
     """OAuth2 authorization endpoint (authorization code, PKCE S256 required)."""
+    live = sessions.current(request)  # its own short transaction, before this request's one
     server = oauth_server(request, db)
     oauth = oauth_request(request)
     try:
@@ -202,7 +203,6 @@ def authorize(request: Request, db: Session = Depends(db_session, scope="functio
     app = grant.client.app
     if app.status not in rules.CONNECTABLE:
         return _back_to_app(request, db, _unavailable(grant.redirect_uri, oauth))
-    live = sessions.current(request)
     if live is None or live.principal.kind is not PrincipalKind.HOLDER:
         response = redirect("/login?reason=app")
         path = request.url.path + "?" + request.url.query
