@@ -101,3 +101,27 @@ def exchange(
     if verifier is not None:
         data["code_verifier"] = verifier
     return client.post("/oauth/token", data=data)
+
+
+def app_token(
+    database: Database,
+    holder_id: Any,
+    scopes: list[str],
+    client_id: str = "mon-suivi",
+    granted_by: Any = None,
+) -> str:
+    """An access token as the code flow would give it (the flow itself is tested elsewhere)."""
+    from carnet.accounts.models import Holder
+    from carnet.auth.principal import Principal, PrincipalKind
+
+    with database.transaction() as session:
+        app = service.get_app(session, client_id)
+        space = session.get(Holder, holder_id)
+        assert space is not None
+        by = Principal(PrincipalKind.HOLDER, granted_by or holder_id)
+        consent = service.grant_consent(session, app, space, by, scopes)
+        access, _refresh = service.new_token_values(refresh=False)
+        service.store_token(
+            session, consent, access=access, refresh=None, scopes=" ".join(scopes), expires_in=600
+        )
+    return access
