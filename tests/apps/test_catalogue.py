@@ -54,9 +54,7 @@ def test_holders_are_reminded_every_90_days(database: Database, settings: Settin
     add_app(database)
     app_token(database, holder.id, ["patient/DocumentReference.rs"])
     with database.transaction() as session:
-        session.execute(
-            update(AppConsent).values(created_at=clock.now() - dt.timedelta(days=91))
-        )
+        session.execute(update(AppConsent).values(created_at=clock.now() - dt.timedelta(days=91)))
 
     def reminders() -> list[str]:
         with database.transaction() as session:

@@ -116,7 +116,12 @@ def test_an_app_reads_only_its_scopes_and_only_its_holder(
         f"/fhir/DocumentReference?patient=Patient/{other.holder_id}", headers=token
     ).json()
     assert search["total"] == 0
-    assert client.get("/fhir/Observation?patient=Patient/" + str(who.holder_id), headers=token).status_code == 403
+    assert (
+        client.get(
+            "/fhir/Observation?patient=Patient/" + str(who.holder_id), headers=token
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,7 +168,10 @@ def test_fresh_consent_after_a_version_asking_for_more(
     listed = client.get("/api/v1/me/apps", headers=who.holder).json()
     assert listed[0]["needs_fresh_consent"] is True
     again = bearer(app_token(database, who.holder_id, ["patient/Observation.rs"]))
-    assert client.get(f"/fhir/Observation?patient=Patient/{who.holder_id}", headers=again).status_code == 200
+    assert (
+        client.get(f"/fhir/Observation?patient=Patient/{who.holder_id}", headers=again).status_code
+        == 200
+    )
     assert client.get("/fhir/DocumentReference", headers=token).status_code == 401  # replaced
 
 

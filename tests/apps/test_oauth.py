@@ -43,7 +43,10 @@ def test_code_flow_with_pkce_then_refresh_rotates_and_revocation_ends_it(
 ) -> None:
     token, _holder_id = _connected(client, database)
     assert token["token_type"] == "Bearer" and token["scope"] == SCOPE
-    assert client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code == 200
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code
+        == 200
+    )
 
     refreshed = client.post(
         "/oauth/token",
@@ -52,7 +55,10 @@ def test_code_flow_with_pkce_then_refresh_rotates_and_revocation_ends_it(
     ).json()  # fmt: skip
     assert refreshed["refresh_token"] != token["refresh_token"]
     # the rotated pair is dead
-    assert client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code == 401
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code
+        == 401
+    )
     live = bearer(refreshed["access_token"])
     assert client.get("/fhir/DocumentReference", headers=live).status_code == 200
 
@@ -61,9 +67,12 @@ def test_code_flow_with_pkce_then_refresh_rotates_and_revocation_ends_it(
     ).json()
     assert seen["active"] is True and seen["client_id"] == "mon-suivi"
 
-    assert client.post(
-        "/oauth/revoke", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
-    ).status_code == 200
+    assert (
+        client.post(
+            "/oauth/revoke", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
+        ).status_code
+        == 200
+    )
     assert client.get("/fhir/DocumentReference", headers=live).status_code == 401
     assert client.post(
         "/oauth/introspect", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
@@ -79,7 +88,10 @@ def test_a_rotated_refresh_token_used_again_ends_every_token_of_the_consent(
     new = client.post("/oauth/token", data=form).json()
     replay = client.post("/oauth/token", data=form)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-    assert client.get("/fhir/DocumentReference", headers=bearer(new["access_token"])).status_code == 401
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(new["access_token"])).status_code
+        == 401
+    )
 
 
 def test_pkce_missing_wrong_or_replayed_code_gets_oauth_errors(
@@ -118,7 +130,9 @@ def test_authorization_request_errors(client: TestClient, database: Database) ->
         follow_redirects=False,
     )
     assert page.status_code == 400 and "text/html" in page.headers["content-type"]
-    unknown = client.get(authorize_query(challenge, SCOPE, client_id="nobody"), follow_redirects=False)
+    unknown = client.get(
+        authorize_query(challenge, SCOPE, client_id="nobody"), follow_redirects=False
+    )
     assert unknown.status_code == 400
     # scopes beyond the listing: back to the app with invalid_scope
     beyond = client.get(
@@ -135,7 +149,12 @@ def test_authorization_request_errors(client: TestClient, database: Database) ->
         refused = session.scalars(
             select(AuditEntry.target_id).where(AuditEntry.action == "app.authorize-refused")
         ).all()
-    assert sorted(refused) == ["invalid_client", "invalid_request", "invalid_request", "invalid_scope"]
+    assert sorted(refused) == [
+        "invalid_client",
+        "invalid_request",
+        "invalid_request",
+        "invalid_scope",
+    ]
 
 
 def test_refusing_sends_access_denied_and_stores_no_consent(

@@ -177,7 +177,9 @@ def test_srv3_reminder_every_90_days() -> None:
     connected = NOW - dt.timedelta(days=89)
     assert not rules.reminder_due(None, connected, NOW)
     assert rules.reminder_due(None, NOW - dt.timedelta(days=90), NOW)
-    assert not rules.reminder_due(NOW - dt.timedelta(days=10), connected - dt.timedelta(days=200), NOW)
+    assert not rules.reminder_due(
+        NOW - dt.timedelta(days=10), connected - dt.timedelta(days=200), NOW
+    )
 
 
 def test_listing_checks() -> None:

@@ -224,7 +224,7 @@ class S256Challenge(CodeChallenge):  # type: ignore[misc]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # noqa: RUF012 - Authlib's class attribute
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     @property
     def carnet(self) -> CarnetServer:
@@ -272,7 +272,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # noqa: RUF012 - Authlib's class attribute
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation
 
     @property
@@ -303,7 +303,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = AUTH_METHODS  # noqa: RUF012 - Authlib's class attribute
+    CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         server: CarnetServer = self.server
@@ -316,7 +316,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = AUTH_METHODS  # noqa: RUF012 - Authlib's class attribute
+    CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         server: CarnetServer = self.server
@@ -409,7 +409,9 @@ class CarnetServer(AuthorizationServer):  # type: ignore[misc]
             expires_in=int(token["expires_in"]),
             code_id=self.code_id,
         )
-        self.audit(request.client.app, consent, "app.token-issued", reason=request.payload.grant_type)
+        self.audit(
+            request.client.app, consent, "app.token-issued", reason=request.payload.grant_type
+        )
 
     def token(self, value: str, hint: str | None) -> Token | None:
         if hint not in (None, "access_token", "refresh_token"):

@@ -79,15 +79,19 @@ def parse_scope(text: str) -> ResourceScope | None:
         return None
     found = _RESOURCE_SCOPE.match(text)
     if found is None:
-        raise ScopeError(f"Unsupported scope {text!r}: use patient/<Type>.<cruds> or {NON_RESOURCE}.")
+        raise ScopeError(
+            f"Unsupported scope {text!r}: use patient/<Type>.<cruds> or {NON_RESOURCE}."
+        )
     resource, suffix = found.groups()
     if resource != "*" and resource not in RESOURCE_TYPES:
         raise ScopeError(f"Carnet serves no {resource} resources (scope {text!r}).")
     if suffix in V1:
         letters = V1[suffix]
     else:
-        if not suffix or any(c not in INTERACTIONS for c in suffix) or len(set(suffix)) != len(
-            suffix
+        if (
+            not suffix
+            or any(c not in INTERACTIONS for c in suffix)
+            or len(set(suffix)) != len(suffix)
         ):
             raise ScopeError(f"Unsupported interactions in scope {text!r}: use letters of cruds.")
         if "".join(sorted(suffix, key=INTERACTIONS.index)) != suffix:
@@ -163,9 +167,7 @@ def check_version(value: str) -> str:
     return value
 
 
-def reminder_due(
-    last: dt.datetime | None, connected_at: dt.datetime, now: dt.datetime
-) -> bool:
+def reminder_due(last: dt.datetime | None, connected_at: dt.datetime, now: dt.datetime) -> bool:
     """SRV-3: 90 days after the connection, then 90 days after each reminder."""
     return now - (last or connected_at) >= REMINDER_INTERVAL
 

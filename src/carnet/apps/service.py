@@ -31,7 +31,7 @@ from carnet.db import Database
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.notifications.service import enqueue
 
-REFRESH_PREFIX = "cnr_"  # noqa: S105 - a prefix, not a secret
+REFRESH_PREFIX = "cnr_"
 SECRET_PREFIX = "cns_"  # noqa: S105 - a prefix, not a secret
 CODE_LIFETIME = dt.timedelta(minutes=10)  # RFC 6749 §4.1.2: ten minutes at most
 REFRESH_LIFETIME = dt.timedelta(days=90)
@@ -265,7 +265,9 @@ def revoke_consent(session: Session, consent: AppConsent, reason: str) -> int:
     consent.revoked_at = clock.now()
     session.execute(
         update(AppAuthorizationCode)
-        .where(AppAuthorizationCode.consent_id == consent.id, AppAuthorizationCode.used_at.is_(None))
+        .where(
+            AppAuthorizationCode.consent_id == consent.id, AppAuthorizationCode.used_at.is_(None)
+        )
         .values(used_at=clock.now())
         .execution_options(synchronize_session=False)
     )
@@ -424,9 +426,7 @@ def refresh_replayed(session: Session, row: AppToken) -> None:
     _revoke_tokens(session, AppToken.consent_id == row.consent_id, "refresh-replayed")
 
 
-def grant_of(
-    consent: AppConsent, app: App, token: AppToken
-) -> AppGrant:
+def grant_of(consent: AppConsent, app: App, token: AppToken) -> AppGrant:
     return AppGrant(
         consent_id=consent.id,
         token_id=token.id,
@@ -486,9 +486,7 @@ def send_reminders(database: Database, settings: Settings, now: dt.datetime) -> 
     apps only, never data."""
     sent = 0
     with database.transaction() as session:
-        due = session.scalars(
-            select(AppConsent).where(AppConsent.revoked_at.is_(None))
-        ).all()
+        due = session.scalars(select(AppConsent).where(AppConsent.revoked_at.is_(None))).all()
         recipients: set[uuid.UUID] = set()
         for consent in due:
             if rules.reminder_due(consent.reminded_at, consent.created_at, now):

@@ -104,8 +104,8 @@ def load_jobs() -> None:
     """Import the modules that register jobs, so that every pass sees all of them."""
     import carnet.accounts.family_jobs
     import carnet.accounts.jobs
-    import carnet.apps.jobs
     import carnet.accounts.letters
+    import carnet.apps.jobs
     import carnet.audit.jobs
     import carnet.documents.jobs
     import carnet.export.jobs
