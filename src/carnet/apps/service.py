@@ -231,7 +231,8 @@ def grant_consent(
     session.flush()
     record(
         session, principal, "app.consent", holder_id=space.id, target_type="App",
-        target_id=str(app.id), reason=consent.scopes[:200], request_id=request_id,
+        target_id=str(app.id), reason=f"v{app.version}:{len(scopes)} scopes"[:64],
+        request_id=request_id,
     )  # fmt: skip
     return consent
 

@@ -110,7 +110,7 @@ def _oauth_error_page(request: Request, db: Session, error: OAuth2Error) -> Resp
     §4.1.2.1), and audited on the system chain."""
     record(
         db, SYSTEM, "app.authorize-refused", target_type="OAuth2",
-        target_id=error.error, reason=(error.description or "")[:200], request_id=rid(request),
+        target_id=error.error, request_id=rid(request),
     )  # fmt: skip
     fmt = formatter(request)
     message = fmt.gettext(
@@ -124,7 +124,7 @@ def _back_to_app(request: Request, db: Session, error: OAuth2Error) -> Response:
     """Other errors go back to the app (a registered redirect URI) with their OAuth2 code."""
     record(
         db, SYSTEM, "app.authorize-refused", target_type="OAuth2",
-        target_id=error.error, reason=(error.description or "")[:200], request_id=rid(request),
+        target_id=error.error, request_id=rid(request),
     )  # fmt: skip
     params = [("error", error.error)]
     if error.description:
