@@ -127,6 +127,7 @@ def _pg_schema(url: str) -> tuple[str, Callable[[], object]]:
 
 from bench.access import access  # noqa: E402
 from bench.agenda import agenda  # noqa: E402
+from bench.apps import apps  # noqa: E402
 from bench.documents import documents, reads  # noqa: E402
 from bench.messaging import messaging  # noqa: E402
 from bench.reimbursements import reimbursements  # noqa: E402
@@ -142,4 +143,5 @@ ALL: dict[str, Callable[[], None]] = {
     "reimbursements": reimbursements,
     "messaging": messaging,
     "agenda": agenda,
+    "apps": apps,
 }

@@ -17,6 +17,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.accounts.api import router as holder_router
     from carnet.agenda import api as agenda_api
     from carnet.agenda import fhir as agenda_fhir
+    from carnet.apps import api as apps_api
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
     from carnet.fhir import api as fhir_api
@@ -56,5 +57,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(messaging_fhir.router)
     app.include_router(agenda_api.router)
     app.include_router(agenda_fhir.router)
+    app.include_router(apps_api.router)
     install_portal(app)  # the holder pages and /static
     return app

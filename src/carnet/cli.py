@@ -80,6 +80,7 @@ def serve(
 def _register_domains() -> None:
     from carnet.accounts import cli as accounts_cli
     from carnet.accounts import family_cli, roster_cli
+    from carnet.apps import cli as apps_cli
     from carnet.audit import cli as audit_cli
     from carnet.auth import cli as auth_cli
     from carnet.demo import cli as demo_cli
@@ -94,6 +95,7 @@ def _register_domains() -> None:
         accounts_cli,
         family_cli,
         roster_cli,
+        apps_cli,
         audit_cli,
         auth_cli,
         demo_cli,

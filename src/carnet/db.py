@@ -364,6 +364,7 @@ def load_models() -> None:
     import carnet.access.models
     import carnet.accounts.models
     import carnet.agenda.models
+    import carnet.apps.models
     import carnet.audit.models
     import carnet.auth.models
     import carnet.documents.models

@@ -1,6 +1,7 @@
 """The CapabilityStatement lists exactly what the `/fhir` routes implement, and every FHIR answer
 (errors included) is `application/fhir+json`. Every route declares one access rule; only
-`/fhir/metadata` is public."""
+`/fhir/metadata` is public. SMART discovery (`/fhir/.well-known/smart-configuration`, public
+JSON, not a FHIR resource) is not a FHIR route."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from carnet.access.routes import declared_rules
 from carnet.db import Database
 from tests.fhir.support import FHIR_JSON, deposit_one, fhir_json, locations, outcome, people
 
+SMART_DISCOVERY = "/fhir/.well-known/smart-configuration"
+
 
 def _fhir_routes(app: FastAPI) -> set[tuple[str, str]]:
     """(method, path) of every API route under /fhir, routers included."""
     return {
         (method, path)
         for path, methods, _rules in declared_rules(app)
-        if path.startswith("/fhir")
+        if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
 
@@ -113,7 +116,7 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
     rules = {
         (method, path): found
         for path, methods, found in declared_rules(app)
-        if path.startswith("/fhir")
+        if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
     assert len(rules) == 21  # 11 documents/patients/audit, 4 profile, 1 reimbursements, 3 messaging, 2 agenda

@@ -939,7 +939,10 @@ def _displays(
         elif row.actor_kind == PrincipalKind.OPERATOR.value:
             out[key] = ("Opérateur Carnet", None)
         elif row.actor_kind == PrincipalKind.APP.value:
-            out[key] = ("Application connectée", None)
+            from carnet.apps.models import App  # SRV-3: the holder sees which app it was
+
+            app = session.get(App, uuid.UUID(row.actor_id))
+            out[key] = (f"Application {app.name}" if app else "Application connectée", None)
         else:
             out[key] = ("Carnet", None)
     return out

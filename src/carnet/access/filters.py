@@ -19,6 +19,8 @@ from carnet.access.rules import (
     Relation,
     SpaceFacts,
     clinical_access,
+    decide_app_reach,
+    on_behalf,
 )
 from carnet.audit.rules import Mode
 from carnet.documents.models import Document
@@ -27,6 +29,10 @@ from carnet.documents.models import Document
 def readable_documents(actor: Actor, space: SpaceFacts, now: dt.datetime) -> ColumnElement[bool]:
     if space.state not in LIVE_STATES:
         return false()
+    if actor.relation is Relation.APP:  # ACC-9: the scope, then what the consenting holder sees
+        if not decide_app_reach(actor, space, "DocumentReference", "s"):
+            return false()
+        return readable_documents(on_behalf(actor), space, now)
     own = Document.holder_id == space.holder_id
     if actor.relation in HOLDER_SIDE:
         clauses = [

@@ -32,9 +32,14 @@ def public() -> Any:
     return _mark(_public, "public")
 
 
-def authenticated(*kinds: PrincipalKind) -> Any:
-    """A valid bearer token of one of `kinds`; the resolved principal is put on `request.state`."""
-    allowed = frozenset(kinds)
+def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = None) -> Any:
+    """A valid bearer token of one of `kinds`; the resolved principal is put on `request.state`.
+
+    `app_scope` = (FHIR resource type, interaction c/r/u/d/s) opens the route to apps' tokens
+    (ACC-9): the decision point checks the app's standing and scopes before anything else, and a
+    refusal is a 403 (audited in the space, mode "app"). Routes without it refuse apps.
+    """
+    allowed = frozenset(kinds) | ({PrincipalKind.APP} if app_scope else frozenset())
 
     def _authenticated(request: Request) -> Principal:
         from carnet.auth.service import principal_from_request
@@ -44,6 +49,8 @@ def authenticated(*kinds: PrincipalKind) -> Any:
             raise Unauthenticated("A valid bearer token is required.")
         if allowed and principal.kind not in allowed:
             raise Forbidden("This operation is not available to this kind of account.")
+        if principal.kind is PrincipalKind.APP and app_scope is not None:
+            _check_app_scope(request, principal, *app_scope)
         request.state.principal = principal
         return principal
 
@@ -53,6 +60,41 @@ def authenticated(*kinds: PrincipalKind) -> Any:
         else "authenticated"
     )
     return _mark(_authenticated, name)
+
+
+def _check_app_scope(
+    request: Request, principal: Principal, resource_type: str, interaction: str
+) -> None:
+    """ACC-9 at the door: the decision point on the token's facts; refusals audited (ACC-8)."""
+    from carnet.access.rules import decide_app_scope
+    from carnet.access.service import app_facts
+    from carnet.audit.service import record
+
+    facts = app_facts(principal)
+    if facts is None:
+        raise Forbidden("This token is not an app's.", code="not-an-app")
+    decision = decide_app_scope(facts, resource_type, interaction)
+    if decision:
+        return
+    with request.app.state.database.transaction() as session:
+        record(
+            session,
+            principal,
+            "app.request-denied",
+            holder_id=facts.space_id,
+            target_type=resource_type,
+            target_id=interaction,
+            mode=decision.mode,
+            reason=decision.reason,
+            request_id=getattr(request.state, "request_id", None),
+        )
+    messages = {
+        "insufficient-scope": f"The holder did not allow this app to do this on {resource_type}.",
+        "consent-outdated": "This version of the app asks for more: the holder must consent again.",
+    }
+    raise Forbidden(
+        messages.get(decision.reason, "This app may not access Carnet now."), code=decision.reason
+    )
 
 
 def portal_session(*kinds: PrincipalKind) -> Any:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
+from carnet.apps import rules as app_rules
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal
 
@@ -40,6 +42,21 @@ class Care(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class AppFacts:
+    """What ACC-9 needs about an app token: the app now, and the holder's consent.
+
+    `listing` is the app's current listing (its version's scopes); `consented_listing` the listing
+    of the version the holder consented to; `granted` the scopes the holder granted.
+    """
+
+    status: str
+    space_id: uuid.UUID
+    granted: frozenset[str]
+    consented_listing: frozenset[str]
+    listing: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Actor:
     """A principal as seen from one space."""
 
@@ -51,6 +68,8 @@ class Actor:
     needs_express_authorisation: bool = False  # ACC-3: occupational, fire-brigade physicians
     grant: Mode | None = None  # an open emergency (ACC-5) or regulation grant
     readable: frozenset[str] = field(default_factory=frozenset)  # sensitivities (habilitations)
+    app: AppFacts | None = None  # ACC-9: an app's token
+    on_behalf: Relation = Relation.NONE  # ACC-9: the consenting holder's relation to the space
 
 
 @dataclass(frozen=True)
@@ -145,10 +164,80 @@ def clinical_access(actor: Actor, space: SpaceFacts) -> Decision:
     return Decision(False, "not-in-care-team", Mode.NORMAL)
 
 
+# -- apps (ACC-9, SRV-3) -----------------------------------------------------------------------
+
+
+def decide_app_standing(app: AppFacts) -> Decision:
+    """ACC-9, SRV-3: the app still works (suspended or delisted: nothing, at once; offline:
+    connected apps keep working, a Carnet decision) and its current listing asks for nothing
+    beyond the version the holder consented to (otherwise fresh consent is needed)."""
+    if app.status not in app_rules.WORKING:
+        return Decision(False, f"app-{app.status}", Mode.APP)
+    if not app_rules.covers(app.consented_listing, app.listing):
+        return Decision(False, "consent-outdated", Mode.APP)
+    return Decision(True, "app-standing", Mode.APP)
+
+
+def decide_app_scope(app: AppFacts, resource_type: str, interaction: str) -> Decision:
+    """ACC-9, for the token alone: the app's standing, then a granted scope that the listing
+    still has allows `interaction` (one of c r u d s) on `resource_type`."""
+    standing = decide_app_standing(app)
+    if not standing:
+        return standing
+    if interaction not in app_rules.INTERACTIONS or len(interaction) != 1:
+        return Decision(False, "unknown-interaction", Mode.APP)
+    if not app_rules.permits(app.granted & app.listing, resource_type, interaction):
+        return Decision(False, "insufficient-scope", Mode.APP)
+    return Decision(True, "app-scope", Mode.APP)
+
+
+def decide_app_reach(
+    actor: Actor, space: SpaceFacts, resource_type: str, interaction: str
+) -> Decision:
+    """ACC-9: an app reaches only the space it was connected to, while the space is open and the
+    holder who consented still acts for it (a representative at the minor's majority: REP-3), with
+    a scope covering the interaction."""
+    if actor.relation is not Relation.APP or actor.app is None:
+        return Decision(False, "not-an-app", mode_of(actor))
+    if actor.app.space_id != space.holder_id:
+        return Decision(False, "other-space", Mode.APP)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", Mode.APP)
+    if actor.on_behalf not in HOLDER_SIDE:
+        return Decision(False, "consent-holder-gone", Mode.APP)
+    return decide_app_scope(actor.app, resource_type, interaction)
+
+
+def on_behalf(actor: Actor) -> Actor:
+    """The app seen as the holder-side person who connected it: it never sees more than they do
+    (REP-2 for a representative's connection)."""
+    return replace(actor, relation=actor.on_behalf, app=None)
+
+
+def _for_app(
+    actor: Actor,
+    space: SpaceFacts,
+    resource_type: str,
+    interaction: str,
+    holder_side: Callable[[Actor], Decision],
+) -> Decision:
+    """ACC-9 then the holder-side rule, in app mode (ACC-8: audited as `app`)."""
+    reach = decide_app_reach(actor, space, resource_type, interaction)
+    if not reach:
+        return reach
+    inner = holder_side(on_behalf(actor))
+    return Decision(inner.allowed, f"app:{inner.reason}", Mode.APP)
+
+
 def decide_document_read(
     actor: Actor, space: SpaceFacts, doc: DocumentFacts, now: dt.datetime
 ) -> Decision:
     """May `actor` read this document's metadata and content? Deny by default."""
+    if actor.relation is Relation.APP:  # ACC-9: DocumentReference scopes cover the content too
+        return _for_app(
+            actor, space, "DocumentReference", "r",
+            lambda a: decide_document_read(a, space, doc, now),
+        )  # fmt: skip
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
@@ -297,10 +386,14 @@ def decide_block_by_administrator(actor: Actor, space: SpaceFacts) -> Decision:
     return Decision(False, "not-administrator", mode_of(actor))
 
 
-def decide_patient_read(actor: Actor, space: SpaceFacts) -> Decision:
+def decide_patient_read(actor: Actor, space: SpaceFacts, interaction: str = "r") -> Decision:
     """ID-1: who may see a holder's identity (FHIR Patient): the holder side always, professionals
     and regulators while the space is open (finding a patient by INS before depositing is normal
-    MHD use; it shows identity traits, never health data)."""
+    MHD use; it shows identity traits, never health data); apps with a Patient scope (ACC-9)."""
+    if actor.relation is Relation.APP:
+        return _for_app(
+            actor, space, "Patient", interaction, lambda a: decide_patient_read(a, space)
+        )
     mode = mode_of(actor)
     if actor.relation in HOLDER_SIDE:
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
@@ -313,7 +406,9 @@ def decide_patient_read(actor: Actor, space: SpaceFacts) -> Decision:
 
 def decide_history_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-8: the holder reads their access history (representatives too; caregivers act on the
-    holder's behalf and may read it)."""
+    holder's behalf and may read it); apps with an AuditEvent scope (ACC-9)."""
+    if actor.relation is Relation.APP:
+        return _for_app(actor, space, "AuditEvent", "s", lambda a: decide_history_read(a, space))
     mode = mode_of(actor)
     if actor.relation in HOLDER_SIDE:
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
@@ -323,7 +418,13 @@ def decide_history_read(actor: Actor, space: SpaceFacts) -> Decision:
 def decide_reimbursements_read(actor: Actor, space: SpaceFacts) -> Decision:
     """SRV-4: the insurer's reimbursement lines are read by the holder side only (holder,
     representatives, caregivers); ACC-7: professionals do not see them, not even in an emergency.
-    REP-2 needs no check here: lines of acts a minor keeps secret are never imported."""
+    REP-2 needs no check here: lines of acts a minor keeps secret are never imported. Apps need
+    an ExplanationOfBenefit scope (ACC-9)."""
+    if actor.relation is Relation.APP:
+        return _for_app(
+            actor, space, "ExplanationOfBenefit", "s",
+            lambda a: decide_reimbursements_read(a, space),
+        )  # fmt: skip
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
@@ -340,11 +441,26 @@ PROFILE_PRO_READABLE = frozenset(
     {"vaccination", "illness", "treatment", "hospital_stay", "allergy", "family_history"}
 )
 PROFILE_PRO_WRITABLE = frozenset({"vaccination"})
+# ACC-9: the profile sections served in FHIR, hence reachable by apps (searches only).
+PROFILE_APP_RESOURCES = {
+    "vaccination": "Immunization",
+    "measurement": "Observation",
+    "allergy": "AllergyIntolerance",
+    "illness": "Condition",
+}
 
 
 def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decision:
     """ACC-7: the holder side reads every section; a professional reaching the space (ACC-1, ACC-5:
-    care team, or an open grant) reads only vaccinations and the health history."""
+    care team, or an open grant) reads only vaccinations and the health history. ACC-9: an app
+    reads the sections served in FHIR that its scopes name, as the holder who connected it."""
+    if actor.relation is Relation.APP:
+        resource = PROFILE_APP_RESOURCES.get(section)
+        if resource is None:
+            return Decision(False, "not-served-to-apps", Mode.APP)
+        return _for_app(
+            actor, space, resource, "s", lambda a: decide_profile_read(a, space, section)
+        )
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access import habilitations
 from carnet.access.models import CareRelationship, EmergencyGrant, EmergencySettings
-from carnet.access.rules import Actor, Care, Relation, SpaceFacts
+from carnet.access.rules import Actor, AppFacts, Care, Relation, SpaceFacts
 from carnet.accounts.family import manages
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
@@ -64,8 +64,39 @@ def actor_for(session: Session, settings: Settings, principal: Principal, holder
     if principal.kind is PrincipalKind.OPERATOR:
         return Actor(principal, Relation.OPERATOR)
     if principal.kind is PrincipalKind.APP:
-        return Actor(principal, Relation.APP)
+        return _app_actor(session, settings, principal, holder)
     return Actor(principal, Relation.NONE)
+
+
+def _app_actor(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> Actor:
+    """ACC-9: an app acts for the holder who connected it, as long as they still act for the
+    space (their relation is resolved now: a representative loses it at majority, REP-3)."""
+    grant = principal.app_grant
+    if grant is None:
+        return Actor(principal, Relation.APP)
+    found = manages(session, grant.granted_by, grant.space_id, settings=settings)
+    return Actor(
+        principal,
+        Relation.APP,
+        app=app_facts(principal),
+        on_behalf=_HOLDER_RELATIONS[found] if found else Relation.NONE,
+    )
+
+
+def app_facts(principal: Principal) -> AppFacts | None:
+    """The token-level facts of an app principal (for the route-level scope check)."""
+    grant = principal.app_grant
+    if grant is None:
+        return None
+    return AppFacts(
+        status=grant.app_status,
+        space_id=grant.space_id,
+        granted=grant.scopes,
+        consented_listing=grant.consented_listing,
+        listing=grant.app_listing,
+    )
 
 
 def open_grant(

@@ -18,6 +18,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import NotFound
 
 TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
+APP_TOKEN_PREFIX = "cna_"  # noqa: S105 - apps' access tokens (carnet.apps)
 
 
 def _hash(token: str) -> str:
@@ -80,8 +81,13 @@ def principal_from_request(request: Request) -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
+    token = token.strip()
     with request.app.state.database.transaction() as session:
-        return resolve_token(session, token.strip())
+        if token.startswith(APP_TOKEN_PREFIX):  # ACC-9: an app's access token
+            from carnet.apps.service import resolve_access_token
+
+            return resolve_access_token(session, token)
+        return resolve_token(session, token)
 
 
 def find_principal(

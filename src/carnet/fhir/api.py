@@ -248,7 +248,7 @@ def create_binary(
 )
 def search_document_references(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     with _keeping_audit(session):
@@ -272,7 +272,7 @@ def search_document_references(
 def read_document_reference(
     document_id: str,
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     with _keeping_audit(session):
@@ -368,7 +368,7 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
 def read_binary(
     document_id: str,
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Binary", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     with _keeping_audit(session):
@@ -426,7 +426,7 @@ def read_binary(
 )
 def search_patients(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Patient", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     with _keeping_audit(session):
@@ -445,7 +445,7 @@ def search_patients(
 def read_patient(
     patient_id: str,
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Patient", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     with _keeping_audit(session):
@@ -466,7 +466,7 @@ def read_patient(
 )
 def search_audit_events(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("AuditEvent", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     with _keeping_audit(session):

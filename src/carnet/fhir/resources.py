@@ -453,8 +453,30 @@ def capability_statement(base_url: str) -> Json:
                                 )
                             ],
                             "text": "Bearer tokens (Authorization: Bearer …).",
+                        },
+                        {
+                            "coding": [
+                                coding(
+                                    "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "SMART-on-FHIR",
+                                )
+                            ],
+                            "text": "Apps: SMART App Launch v2, authorization code with PKCE "
+                            "(discovery at .well-known/smart-configuration).",
+                        },
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                            "oauth-uris",
+                            "extension": [
+                                {"url": "authorize", "valueUri": f"{base_url}/oauth/authorize"},
+                                {"url": "token", "valueUri": f"{base_url}/oauth/token"},
+                                {"url": "revoke", "valueUri": f"{base_url}/oauth/revoke"},
+                                {"url": "introspect", "valueUri": f"{base_url}/oauth/introspect"},
+                            ],
                         }
-                    ]
+                    ],
                 },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}],

@@ -447,6 +447,8 @@ def search_documents(
         holder = find_holder(session, holder_id=wanted.patient.holder_id, nir=wanted.patient.nir)
     elif principal.kind is PrincipalKind.HOLDER:
         holder = session.get(Holder, principal.id)  # a holder's own documents by default
+    elif principal.app_grant is not None:
+        holder = session.get(Holder, principal.app_grant.space_id)  # ACC-9: the app's space
     else:
         raise InvalidResource(
             [
@@ -541,9 +543,10 @@ def _patient(
     principal: Principal,
     holder: Holder,
     request_id: str | None,
+    interaction: str = "r",
 ) -> Json | None:
     actor = actor_for(session, settings, principal, holder)
-    allowed = bool(decide_patient_read(actor, space_facts(session, holder)))
+    allowed = bool(decide_patient_read(actor, space_facts(session, holder), interaction))
     record(
         session,
         principal,
@@ -585,7 +588,7 @@ def search_patients(
 ) -> Json:
     criterion, count = search.patient_search(params)
     holder = find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
-    found = _patient(session, settings, principal, holder, request_id) if holder else None
+    found = _patient(session, settings, principal, holder, request_id, "s") if holder else None
     base = fhir_base(settings)
     total = 1 if found else 0
     entries = [(f"{base}/Patient/{found['id']}", found)] if found and count > 0 else []

@@ -106,6 +106,7 @@ def load_jobs() -> None:
     import carnet.accounts.jobs
     import carnet.accounts.letters
     import carnet.agenda.jobs
+    import carnet.apps.jobs
     import carnet.audit.jobs
     import carnet.documents.jobs
     import carnet.export.jobs

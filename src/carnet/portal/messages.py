@@ -166,6 +166,7 @@ FLASH: dict[str, str] = {
     "profile-switched": N_("You are now acting in this space."),
     "profile-reset": N_("You no longer manage that space: you are back in your own space."),
     "wish-saved": N_("Your changes were saved."),
+    "app-disconnected": N_("The app is disconnected: it can no longer read or change anything."),
     "wish-deleted": N_("The contact was removed."),
     "preferences-saved": N_("Your preferences were saved."),
     "invitation-accepted": N_("The invitation was accepted."),

@@ -37,6 +37,7 @@ OPTIONAL_NAV = (
     ("portal_professionals", N_("My professionals")),
     ("portal_history", N_("History")),
     ("portal_export", N_("Download my data")),
+    ("portal_apps", N_("Connected apps")),
 )
 
 

@@ -137,7 +137,7 @@ def _search(
 @router.get("/Immunization", response_class=FhirResponse, summary="Vaccinations of a patient")
 def search_immunizations(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Immunization", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     return _search(
@@ -152,7 +152,7 @@ def search_immunizations(
 )
 def search_observations(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Observation", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     return _search(request, session, principal, "Observation", rules.MEASUREMENT, fhir.observation)
@@ -165,7 +165,7 @@ def search_observations(
 )
 def search_allergies(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("AllergyIntolerance", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     return _search(
@@ -176,7 +176,7 @@ def search_allergies(
 @router.get("/Condition", response_class=FhirResponse, summary="Illnesses of a patient")
 def search_conditions(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Condition", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     return _search(request, session, principal, "Condition", rules.ILLNESS, fhir.condition)

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 )
 def search_explanations_of_benefit(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("ExplanationOfBenefit", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     settings: Settings = request.app.state.settings

@@ -10,6 +10,7 @@ def routers() -> list[APIRouter]:
         access,
         account,
         agenda,
+        apps,
         contacts,
         documents,
         home,
@@ -31,5 +32,6 @@ def routers() -> list[APIRouter]:
         agenda.router,
         access.router,
         account.router,
+        apps.router,
         professional.router,
     ]

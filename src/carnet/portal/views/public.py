@@ -49,6 +49,7 @@ router = new_router()
 
 LOGIN_COOKIE = "carnet_login"
 LOGIN_PATH = "/login"
+NEXT_COOKIE = "carnet_next"  # a local path to return to after the login (apps' consent)
 
 # Why the login or welcome page is shown (a query parameter: a reason code, never data).
 REASONS = {
@@ -61,6 +62,7 @@ REASONS = {
     ),
     "restart": N_("Your login attempt has ended: enter your username and password again."),
     "required": N_("Log in to see this page."),
+    "app": N_("Log in to connect the app to your space."),
 }
 
 NIR_HELP = N_(
@@ -556,9 +558,12 @@ def login_code_submit(
     # The portal keeps its own server-side session: the bearer token of the API is not needed.
     revoke_token(db, done.access_token)
     token, _row = sessions.create(db, done.principal)
-    response = redirect("/home")
+    # Back where the login was asked for (an app's authorization request), else home.
+    after = local_path(request.cookies.get(NEXT_COOKIE), "/home")
+    response = redirect(after)
     sessions.set_cookie(response, token, settings)
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    response.delete_cookie(NEXT_COOKIE, path="/")
     return response
 
 

@@ -1,0 +1,207 @@
+"""OAuth2 and SMART endpoints, the public catalogue and the holder's connected apps (SRV-3, ACC-9).
+
+`/oauth/token`, `/oauth/revoke` and `/oauth/introspect` are Authlib's endpoints (the client
+authenticates itself there: the route rule is `public()`); the authorization endpoint, with its
+consent page, is a portal page (`carnet.portal.views.apps`). Answers of the token endpoints are
+never cached (`Cache-Control: no-store`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from carnet.access.routes import authenticated, public
+from carnet.accounts import family
+from carnet.apps import rules, service
+from carnet.apps.oauth import CarnetServer
+from carnet.apps.oauth import Request as OAuthRequest
+from carnet.apps.schemas import CatalogueAppOut, ConnectedAppOut, DisconnectedOut
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
+from carnet.http import app_settings as _settings
+from carnet.http import db_session, request_id
+from carnet.http import error_responses as _errors
+
+router = APIRouter(tags=["apps"])
+
+SpaceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Carnet-Space",
+        description="Act on this space (holder id) that you manage, instead of your own.",
+    ),
+]
+# REP-4: connecting and disconnecting apps change access settings; caregivers only read the list.
+READ_SETTINGS = "read-access-settings"
+CHANGE_SETTINGS = "change-access-settings"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def form_items(request: Request) -> FormData:
+    return await request.form(max_files=0, max_fields=20)
+
+
+def oauth_request(request: Request, form: FormData | None = None) -> OAuthRequest:
+    """The Starlette request for Authlib. Transport security is the TLS front's (CARNET_BASE_URL is
+    https in production): the URI handed to Authlib says https."""
+    fields = [(k, v) for k, v in (form.multi_items() if form else []) if isinstance(v, str)]
+    return OAuthRequest(
+        request.method,
+        str(request.url.replace(scheme="https")),
+        request.headers,
+        list(request.query_params.multi_items()),
+        fields,
+    )
+
+
+def oauth_server(request: Request, session: Session) -> CarnetServer:
+    return CarnetServer(session, _settings(request), request_id(request))
+
+
+def smart_configuration(settings: Settings) -> dict[str, Any]:
+    base = settings.base_url.rstrip("/")
+    return {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "token_endpoint_auth_methods_supported": [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": [
+            *rules.NON_RESOURCE,
+            *(f"patient/{t}.{i}" for t in rules.RESOURCE_TYPES for i in ("rs", "cruds")),
+        ],
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "client-confidential-symmetric",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-v2",
+            "permission-v1",
+            "permission-offline",
+        ],
+    }
+
+
+@router.get(
+    "/.well-known/smart-configuration",
+    dependencies=[public()],
+    summary="SMART App Launch v2 discovery: endpoints, scopes, PKCE S256",
+)
+def well_known(request: Request) -> JSONResponse:
+    return JSONResponse(smart_configuration(_settings(request)))
+
+
+@router.get(
+    "/fhir/.well-known/smart-configuration",
+    dependencies=[public()],
+    summary="SMART discovery relative to the FHIR base",
+)
+def fhir_well_known(request: Request) -> JSONResponse:
+    return JSONResponse(smart_configuration(_settings(request)))
+
+
+@router.post(
+    "/oauth/token",
+    dependencies=[public()],
+    summary="OAuth2 token endpoint: authorization_code (PKCE S256) and refresh_token (rotation)",
+)
+def token(
+    request: Request,
+    form: FormData = Depends(form_items),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    response: Response = oauth_server(request, session).create_token_response(
+        oauth_request(request, form)
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.post("/oauth/revoke", dependencies=[public()], summary="RFC 7009 token revocation")
+def revoke(
+    request: Request,
+    form: FormData = Depends(form_items),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    response: Response = oauth_server(request, session).create_endpoint_response(
+        "revocation", oauth_request(request, form)
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.post("/oauth/introspect", dependencies=[public()], summary="RFC 7662 token introspection")
+def introspect(
+    request: Request,
+    form: FormData = Depends(form_items),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    response: Response = oauth_server(request, session).create_endpoint_response(
+        "introspection", oauth_request(request, form)
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get(
+    "/api/v1/apps",
+    dependencies=[public()],
+    response_model=list[CatalogueAppOut],
+    summary="The catalogue: apps online now (SRV-3)",
+)
+def catalogue(session: Session = Depends(db_session, scope="function")) -> list[CatalogueAppOut]:
+    return [CatalogueAppOut.of(app) for app in service.list_apps(session, rules.ONLINE)]
+
+
+@router.get(
+    "/api/v1/me/apps",
+    response_model=list[ConnectedAppOut],
+    responses=_errors(401, 403, 404),
+    summary="Apps connected to my space (or one I manage), with what each may see (SRV-3)",
+)
+def my_apps(
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[ConnectedAppOut]:
+    space, _relation = family.resolve_space(
+        session, principal, x_carnet_space, READ_SETTINGS, settings=_settings(request)
+    )
+    return [ConnectedAppOut.of(c) for c in service.connected_apps(session, space.id)]
+
+
+@router.delete(
+    "/api/v1/me/apps/{client_id}",
+    response_model=DisconnectedOut,
+    responses=_errors(401, 403, 404),
+    summary="Disconnect an app: every token it holds for this space stops at once (ACC-9)",
+)
+def disconnect_app(
+    client_id: str,
+    request: Request,
+    x_carnet_space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> DisconnectedOut:
+    space, _relation = family.resolve_space(
+        session, principal, x_carnet_space, CHANGE_SETTINGS, settings=_settings(request)
+    )
+    revoked = service.disconnect(
+        session, principal, space, client_id, request_id=request_id(request)
+    )
+    return DisconnectedOut(client_id=client_id, revoked_tokens=revoked)

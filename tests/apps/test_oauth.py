@@ -1,0 +1,169 @@
+"""The OAuth2 authorization server (Authlib): authorization code + PKCE S256, refresh rotation,
+revocation (RFC 7009), introspection (RFC 7662), SMART discovery; errors with their OAuth2 codes
+(SRV-3, ACC-9), all audited."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from carnet.audit.models import AuditEntry
+from carnet.db import Database
+from tests.apps.support import REDIRECT, add_app, authorize_query, consent, exchange, pkce
+from tests.fhir.support import bearer
+from tests.portal.support import log_in, make_account
+
+SCOPE = "openid fhirUser offline_access launch/patient patient/DocumentReference.rs"
+
+
+def _connected(client: TestClient, database: Database) -> tuple[dict[str, str], str]:
+    add_app(database)
+    holder = make_account(database)
+    log_in(client, database)
+    verifier, challenge = pkce()
+    back = consent(client, authorize_query(challenge, SCOPE))
+    assert back["state"] == ["xyz-state"]
+    answer = exchange(client, back["code"][0], verifier)
+    assert answer.status_code == 200, answer.text
+    token = answer.json()
+    assert token["patient"] == str(holder.id)
+    return token, str(holder.id)
+
+
+def test_discovery_says_pkce_s256_and_the_endpoints(client: TestClient) -> None:
+    config = client.get("/.well-known/smart-configuration").json()
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert config["token_endpoint"].endswith("/oauth/token")
+    assert "permission-v2" in config["capabilities"]
+    assert client.get("/fhir/.well-known/smart-configuration").json() == config
+
+
+def test_code_flow_with_pkce_then_refresh_rotates_and_revocation_ends_it(
+    client: TestClient, database: Database
+) -> None:
+    token, _holder_id = _connected(client, database)
+    assert token["token_type"] == "Bearer" and token["scope"] == SCOPE
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code
+        == 200
+    )
+
+    refreshed = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"],
+              "client_id": "mon-suivi"},
+    ).json()  # fmt: skip
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    # the rotated pair is dead
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(token["access_token"])).status_code
+        == 401
+    )
+    live = bearer(refreshed["access_token"])
+    assert client.get("/fhir/DocumentReference", headers=live).status_code == 200
+
+    seen = client.post(
+        "/oauth/introspect", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
+    ).json()
+    assert seen["active"] is True and seen["client_id"] == "mon-suivi"
+
+    assert (
+        client.post(
+            "/oauth/revoke", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
+        ).status_code
+        == 200
+    )
+    assert client.get("/fhir/DocumentReference", headers=live).status_code == 401
+    assert client.post(
+        "/oauth/introspect", data={"token": refreshed["access_token"], "client_id": "mon-suivi"}
+    ).json() == {"active": False}
+
+
+def test_a_rotated_refresh_token_used_again_ends_every_token_of_the_consent(
+    client: TestClient, database: Database
+) -> None:
+    token, _ = _connected(client, database)
+    form = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"],
+            "client_id": "mon-suivi"}  # fmt: skip
+    new = client.post("/oauth/token", data=form).json()
+    replay = client.post("/oauth/token", data=form)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert (
+        client.get("/fhir/DocumentReference", headers=bearer(new["access_token"])).status_code
+        == 401
+    )
+
+
+def test_pkce_missing_wrong_or_replayed_code_gets_oauth_errors(
+    client: TestClient, database: Database
+) -> None:
+    add_app(database)
+    make_account(database)
+    log_in(client, database)
+    verifier, challenge = pkce()
+    code = consent(client, authorize_query(challenge, SCOPE))["code"][0]
+    missing = exchange(client, code, None)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    wrong = exchange(client, code, pkce()[0])
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    # each try consumed nothing: Authlib checks before issuing; the right verifier still works once
+    good = exchange(client, code, verifier)
+    assert good.status_code == 200, good.text
+    replay = exchange(client, code, verifier)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # RFC 6749 §4.1.2: the replay revoked what the code gave
+    access = good.json()["access_token"]
+    assert client.get("/fhir/DocumentReference", headers=bearer(access)).status_code == 401
+    with database.transaction() as session:
+        actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"app.consent", "app.token-issued", "app.code-replayed"} <= actions
+
+
+def test_authorization_request_errors(client: TestClient, database: Database) -> None:
+    add_app(database)
+    make_account(database)
+    log_in(client, database)
+    _verifier, challenge = pkce()
+    # a redirect URI the app did not register: an error page, never a redirect
+    page = client.get(
+        authorize_query(challenge, SCOPE, redirect="https://evil.example.net/cb"),
+        follow_redirects=False,
+    )
+    assert page.status_code == 400 and "text/html" in page.headers["content-type"]
+    unknown = client.get(
+        authorize_query(challenge, SCOPE, client_id="nobody"), follow_redirects=False
+    )
+    assert unknown.status_code == 400
+    # scopes beyond the listing: back to the app with invalid_scope
+    beyond = client.get(
+        authorize_query(challenge, SCOPE + " patient/Observation.rs"), follow_redirects=False
+    )
+    assert beyond.status_code == 303
+    assert beyond.headers["location"].startswith(REDIRECT + "?error=invalid_scope")
+    # PKCE is required, S256 only
+    plain = client.get(
+        authorize_query(challenge, SCOPE, code_challenge_method="plain"), follow_redirects=False
+    )
+    assert "error=invalid_request" in plain.headers["location"]
+    with database.transaction() as session:
+        refused = session.scalars(
+            select(AuditEntry.target_id).where(AuditEntry.action == "app.authorize-refused")
+        ).all()
+    assert sorted(refused) == [
+        "invalid_client",
+        "invalid_request",
+        "invalid_request",
+        "invalid_scope",
+    ]
+
+
+def test_refusing_sends_access_denied_and_stores_no_consent(
+    client: TestClient, database: Database
+) -> None:
+    add_app(database)
+    make_account(database)
+    log_in(client, database)
+    _verifier, challenge = pkce()
+    back = consent(client, authorize_query(challenge, SCOPE), decision="refuse")
+    assert back["error"] == ["access_denied"]
+    assert client.get("/api/v1/apps").json()[0]["client_id"] == "mon-suivi"

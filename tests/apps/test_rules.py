@@ -1,0 +1,192 @@
+"""ACC-9 and SRV-3 as pure rules: SMART scopes, the app's standing, the decision point's app mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from carnet.access.rules import (
+    Actor,
+    AppFacts,
+    DocumentFacts,
+    Relation,
+    SpaceFacts,
+    decide_app_reach,
+    decide_app_scope,
+    decide_document_read,
+    decide_history_read,
+    decide_patient_read,
+    decide_profile_read,
+    decide_reimbursements_read,
+)
+from carnet.apps import rules
+from carnet.audit.rules import Mode
+from carnet.auth.principal import Principal, PrincipalKind
+
+SPACE = uuid.uuid4()
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+LISTING = frozenset({"patient/DocumentReference.rs", "patient/Observation.rs", "offline_access"})
+
+
+def facts(**changes: object) -> AppFacts:
+    values: dict[str, object] = {
+        "status": "online",
+        "space_id": SPACE,
+        "granted": frozenset({"patient/DocumentReference.rs"}),
+        "consented_listing": LISTING,
+        "listing": LISTING,
+    }
+    values.update(changes)
+    return AppFacts(**values)  # type: ignore[arg-type]
+
+
+def actor(on_behalf: Relation = Relation.SELF, **changes: object) -> Actor:
+    return Actor(
+        Principal(PrincipalKind.APP, uuid.uuid4()),
+        Relation.APP,
+        app=facts(**changes),
+        on_behalf=on_behalf,
+    )
+
+
+def doc(**changes: object) -> DocumentFacts:
+    values: dict[str, object] = {
+        "author_kind": "professional",
+        "author_id": uuid.uuid4(),
+        "sensitivity": "general",
+        "status": "current",
+        "masked": False,
+        "invisible_to_patient": False,
+        "visible_to_patient_from": None,
+        "invisible_to_representatives": False,
+    }
+    values.update(changes)
+    return DocumentFacts(**values)  # type: ignore[arg-type]
+
+
+LIVE = SpaceFacts(holder_id=SPACE, state="active")
+
+
+@pytest.mark.parametrize(
+    ("text", "resource", "letters"),
+    [
+        ("patient/DocumentReference.rs", "DocumentReference", "rs"),
+        ("patient/Observation.cruds", "Observation", "cruds"),
+        ("patient/Observation.read", "Observation", "rs"),
+        ("patient/*.write", "*", "cud"),
+    ],
+)
+def test_smart_scopes_parse(text: str, resource: str, letters: str) -> None:
+    assert rules.parse_scope(text) == rules.ResourceScope(resource, letters)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["user/Observation.rs", "patient/Observation.sr", "patient/Foo.rs", "patient/Observation.x",
+     "patient/Observation.rs?category=laboratory", "admin", "patient/Observation.rr"],
+)  # fmt: skip
+def test_unknown_scopes_are_refused(text: str) -> None:
+    with pytest.raises(rules.ScopeError):
+        rules.parse_scope(text)
+
+
+def test_non_resource_scopes_grant_no_data() -> None:
+    assert rules.parse_scope("launch/patient") is None
+    assert not rules.permits(["openid", "fhirUser", "offline_access"], "Patient", "r")
+
+
+def test_document_scopes_cover_the_content_binary() -> None:
+    assert rules.permits(["patient/DocumentReference.r"], "Binary", "r")
+    assert not rules.permits(["patient/DocumentReference.s"], "Binary", "r")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({}, "app-scope"),
+        ({"status": "offline"}, "app-scope"),  # Carnet decision: connected apps keep working
+        ({"status": "suspended"}, "app-suspended"),
+        ({"status": "delisted"}, "app-delisted"),
+        ({"listing": LISTING | {"patient/Condition.rs"}}, "consent-outdated"),  # new version
+        ({"listing": LISTING - {"patient/Observation.rs"}}, "app-scope"),  # asks for less
+        ({"listing": LISTING - {"patient/DocumentReference.rs"}}, "insufficient-scope"),
+    ],
+)
+def test_acc9_standing_and_scope(change: dict[str, object], reason: str) -> None:
+    decision = decide_app_scope(facts(**change), "DocumentReference", "r")
+    assert decision.reason == reason
+    assert bool(decision) is (reason == "app-scope")
+    assert decision.mode is Mode.APP
+
+
+def test_acc9_only_the_interactions_granted() -> None:
+    listing = LISTING | {"patient/DocumentReference.s"}
+    app = facts(
+        granted=frozenset({"patient/DocumentReference.s"}), listing=listing,
+        consented_listing=listing,
+    )  # fmt: skip
+    assert decide_app_scope(app, "DocumentReference", "s")
+    assert not decide_app_scope(app, "DocumentReference", "r")
+    assert not decide_app_scope(app, "DocumentReference", "c")
+    assert not decide_app_scope(app, "Observation", "s")
+
+
+def test_acc9_only_the_space_and_while_the_consenting_holder_acts_for_it() -> None:
+    assert decide_app_reach(actor(), LIVE, "DocumentReference", "r")
+    elsewhere = SpaceFacts(holder_id=uuid.uuid4(), state="active")
+    assert decide_app_reach(actor(), elsewhere, "DocumentReference", "r").reason == "other-space"
+    closed = SpaceFacts(holder_id=SPACE, state="closed")
+    assert decide_app_reach(actor(), closed, "DocumentReference", "r").reason == "space-not-open"
+    gone = actor(on_behalf=Relation.NONE)  # e.g. a representative at the minor's majority (REP-3)
+    assert decide_app_reach(gone, LIVE, "DocumentReference", "r").reason == "consent-holder-gone"
+
+
+def test_an_app_never_sees_more_than_the_holder_who_connected_it() -> None:
+    secret = doc(invisible_to_representatives=True)  # REP-2
+    assert decide_document_read(actor(Relation.SELF), LIVE, secret, NOW)
+    by_parent = decide_document_read(actor(Relation.REPRESENTATIVE), LIVE, secret, NOW)
+    assert not by_parent and by_parent.mode is Mode.APP
+    awaiting = doc(invisible_to_patient=True)  # DOC-4
+    assert not decide_document_read(actor(), LIVE, awaiting, NOW)
+    allowed = decide_document_read(actor(), LIVE, doc(), NOW)
+    assert allowed.mode is Mode.APP and allowed.reason == "app:holder-side:self"
+
+
+def test_each_fhir_resource_needs_its_own_scope() -> None:
+    none = actor(granted=frozenset({"patient/DocumentReference.rs"}))
+    assert not decide_patient_read(none, LIVE)
+    assert not decide_history_read(none, LIVE)
+    assert not decide_reimbursements_read(none, LIVE)
+    assert not decide_profile_read(none, LIVE, "measurement")
+    every = actor(
+        granted=frozenset({"patient/*.rs"}), listing=frozenset({"patient/*.rs"}),
+        consented_listing=frozenset({"patient/*.rs"}),
+    )  # fmt: skip
+    assert decide_patient_read(every, LIVE, "s")
+    assert decide_history_read(every, LIVE)
+    assert decide_reimbursements_read(every, LIVE)
+    assert decide_profile_read(every, LIVE, "measurement")
+    assert decide_profile_read(every, LIVE, "vaccination")
+    # sections that FHIR does not serve stay out of apps' reach
+    assert decide_profile_read(every, LIVE, "lifestyle").reason == "not-served-to-apps"
+
+
+def test_srv3_reminder_every_90_days() -> None:
+    connected = NOW - dt.timedelta(days=89)
+    assert not rules.reminder_due(None, connected, NOW)
+    assert rules.reminder_due(None, NOW - dt.timedelta(days=90), NOW)
+    assert not rules.reminder_due(
+        NOW - dt.timedelta(days=10), connected - dt.timedelta(days=200), NOW
+    )
+
+
+def test_listing_checks() -> None:
+    assert rules.check_redirect_uri("https://app.example.org/cb")
+    assert rules.check_redirect_uri("http://127.0.0.1:8765/cb")  # native apps (RFC 8252)
+    for bad in ("http://app.example.org/cb", "https://app.example.org/cb#frag", "/relative"):
+        with pytest.raises(ValueError):
+            rules.check_redirect_uri(bad)
+    assert rules.within(["patient/Observation.rs"], LISTING)
+    assert not rules.within(["patient/Observation.cruds"], LISTING)
