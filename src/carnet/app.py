@@ -14,9 +14,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet import health
     from carnet.access import api as access_api
     from carnet.accounts import family_api
+    from carnet.accounts import fhir_api as accounts_fhir
     from carnet.accounts.api import router as holder_router
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
+    from carnet.export import fhir_api as export_fhir
     from carnet.fhir import api as fhir_api
     from carnet.portal import install as install_portal
     from carnet.profile import api as profile_api
@@ -48,5 +50,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(profile_api.router)
     app.include_router(profile_fhir_api.router)
     app.include_router(export_api.router)
+    app.include_router(export_fhir.router)
+    app.include_router(accounts_fhir.router)
     install_portal(app)  # the holder pages and /static
     return app

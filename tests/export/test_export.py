@@ -294,7 +294,7 @@ def test_export_is_the_requesters_only_and_expires(
     other = headers_for(database, world.child_id)
     assert client.get(f"{API}/me/export/{export_id}", headers=other).status_code == 404
     assert client.get(f"{API}/me/export/{export_id}/download", headers=other).status_code == 404
-    later = clock.now() + service.EXPORT_TTL + dt.timedelta(minutes=1)
+    later = clock.now() + service.export_ttl(settings) + dt.timedelta(minutes=1)
     with clock.frozen_at(later):
         late_headers = headers_for(database, world.parent_id)
         assert (

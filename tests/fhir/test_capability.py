@@ -24,13 +24,20 @@ def _fhir_routes(app: FastAPI) -> set[tuple[str, str]]:
     }
 
 
-def _interactions_of_routes(app: FastAPI) -> tuple[dict[str, set[str]], set[str]]:
-    """What the routes implement, in CapabilityStatement terms."""
+def _interactions_of_routes(
+    app: FastAPI, operations: dict[str, set[str]] | None = None
+) -> tuple[dict[str, set[str]], set[str]]:
+    """What the routes implement, in CapabilityStatement terms (instance operations apart)."""
     per_type: dict[str, set[str]] = {}
     system: set[str] = set()
     for method, path in _fhir_routes(app):
         parts = path.removeprefix("/fhir").strip("/").split("/")
         if path == "/fhir/metadata":
+            continue
+        if len(parts) == 3 and parts[2].startswith("$"):
+            assert method == "GET"
+            if operations is not None:
+                operations.setdefault(parts[0], set()).add(parts[2][1:])
             continue
         if parts == [""]:
             assert method == "POST"
@@ -56,9 +63,16 @@ def test_capability_statement_lists_exactly_the_routes(client: TestClient, app: 
     assert statement["format"] == ["json"]
     rest = statement["rest"][0]
     declared = {item["type"]: {i["code"] for i in item["interaction"]} for item in rest["resource"]}
-    per_type, system = _interactions_of_routes(app)
+    operations: dict[str, set[str]] = {}
+    per_type, system = _interactions_of_routes(app, operations)
     assert declared == per_type
     assert {i["code"] for i in rest["interaction"]} == system == {"transaction"}
+    declared_operations = {
+        item["type"]: {o["name"] for o in item["operation"]}
+        for item in rest["resource"]
+        if item.get("operation")
+    }
+    assert declared_operations == operations == {"Patient": {"everything"}}
 
 
 def _param_names(statement: dict[str, Any], kind: str) -> set[str]:
@@ -115,7 +129,8 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir")
         for method in methods
     }
-    assert len(rules) == 16  # 11 documents/patients/audit, 4 profile, 1 reimbursements
+    # 11 documents/patients/audit, 6 profile types x 4, 1 reimbursements, 2 contacts, $everything
+    assert len(rules) == 39
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}
@@ -133,7 +148,11 @@ def test_every_answer_is_fhir_json(client: TestClient, app: FastAPI) -> None:
     for method, path in sorted(_fhir_routes(app)):
         if path == "/fhir/metadata":
             continue
-        url = path.replace("{document_id}", "x").replace("{patient_id}", "x")
+        url = (
+            path.replace("{document_id}", "x")
+            .replace("{patient_id}", "x")
+            .replace("{resource_id}", "x")
+        )
         response = client.request(method, url)
         assert response.status_code == 401, (method, path)
         assert response.headers["content-type"] == FHIR_JSON
