@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from carnet import clock
+from carnet.access.models import TimelineSettings
 from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
@@ -106,6 +107,10 @@ def _store_everything(
         ).status_code
         == 201
     )
+    hidden = client.put(
+        "/api/v1/me/timeline-settings", headers=auth, json={"visible_to_professionals": False}
+    )
+    assert hidden.status_code == 200, hidden.text
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == nir)).one()
         me = Principal(PrincipalKind.HOLDER, holder.id)
@@ -169,6 +174,7 @@ def test_lc8_purge_leaves_nothing_readable(
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
         assert lifecycle.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
+        assert session.scalars(select(TimelineSettings)).all() == []  # issue 7 item 4
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []
     if ON_POSTGRES:  # the server's files are not ours to read: look in every row instead

@@ -265,7 +265,15 @@ def test_export_contains_what_the_holder_may_read_and_nothing_else(
     kinds = [e["resource"]["resourceType"] for e in own["entry"]]
     assert kinds.count("ExplanationOfBenefit") == 2
     assert kinds.count("Patient") == 1
-    assert {"Immunization", "Condition", "AllergyIntolerance", "Observation"} <= set(kinds)
+    assert {"Immunization", "Condition", "AllergyIntolerance", "Observation",
+            "MedicationStatement", "RelatedPerson"} <= set(kinds)  # fmt: skip
+    # The bundle, without the documents' bytes, is what $everything gives the holder (issue 7).
+    everything = client.get(f"/fhir/Patient/{world.parent_id}/$everything",
+                            params={"_count": "500"}, headers=headers).json()  # fmt: skip
+    exported = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in own["entry"]
+                if e["resource"]["resourceType"] != "Binary"}  # fmt: skip
+    assert exported == {(e["resource"]["resourceType"], e["resource"]["id"])
+                        for e in everything["entry"]}  # fmt: skip
     history = archive.read("mon-espace/historique-des-acces.csv").decode("utf-8")
     assert history.startswith("date,action,mode")
     with database.transaction() as session:

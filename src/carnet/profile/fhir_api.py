@@ -290,11 +290,8 @@ def _parse(resource_type: str, body: Any) -> fhir_in.Parsed:
 def _unprocessable(resource_type: str, error: InvalidInput) -> InvalidResource:
     """A section rule refused the content (future date, impossible value, bad ATC/CIP shape):
     422, located at the FHIR element it came from."""
-    message = error.message.split(": ", 1)[1] if ": " in error.message else error.message
-    answer = InvalidResource(
-        [Problem(fhir_in.expression(resource_type, error.field), message, "business-rule")],
-        status=422,
-    )
+    where, message = fhir_in.locate(resource_type, error.field, error.message)
+    answer = InvalidResource([Problem(where, message, "business-rule")], status=422)
     answer.code = error.code
     return answer
 

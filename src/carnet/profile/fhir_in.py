@@ -76,10 +76,22 @@ FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-def expression(resource_type: str, field: str | None) -> str:
-    """The FHIR location of a section field named in a service error."""
-    head = (field or "").split(".", 1)[0]
-    return FIELDS.get(resource_type, {}).get(head, resource_type)
+# Section-level problems (raised by a model validator, so without a field) → the field concerned.
+_MESSAGE_FIELDS = (("Implausible ", "value"), ("The unit of ", "unit"), ("Unknown measurement", "kind"))
+
+
+def locate(resource_type: str, field: str | None, message: str) -> tuple[str, str]:
+    """The FHIR location and message of a section error from `profile.service.validate`: its
+    field (`date`, `cip`…), a `field: …` prefix of its message, or the kind of problem."""
+    fields = FIELDS.get(resource_type, {})
+    head, sep, rest = message.partition(": ")
+    if sep and head.split(".", 1)[0] in fields:
+        field, message = head, rest
+    else:
+        for prefix, name in _MESSAGE_FIELDS:
+            if message.startswith(prefix) and name in fields:
+                field = name
+    return fields.get((field or "").split(".", 1)[0], resource_type), message
 
 
 # -- small readers ---------------------------------------------------------------------------
