@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carnet.accounts.models import Holder
 from carnet.accounts.family_schemas import EMERGENCY_CONTACT
+from carnet.accounts.models import Holder
 from carnet.accounts.wishes import Wish
 from carnet.fhir.resources import coding, instant, patient_reference
 
