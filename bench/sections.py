@@ -127,6 +127,7 @@ def _pg_schema(url: str) -> tuple[str, Callable[[], object]]:
 
 from bench.access import access  # noqa: E402
 from bench.documents import documents, reads  # noqa: E402
+from bench.export import export  # noqa: E402
 from bench.reimbursements import reimbursements  # noqa: E402
 from bench.roster import roster  # noqa: E402
 
@@ -138,4 +139,5 @@ ALL: dict[str, Callable[[], None]] = {
     "access": access,
     "reads": reads,
     "reimbursements": reimbursements,
+    "export": export,
 }

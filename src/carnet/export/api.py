@@ -4,7 +4,9 @@
 `/me/timeline` and `/me/summary.pdf` act on the caller's own space or on the space named by
 `X-Carnet-Space` that they manage (`accounts.family.resolve_space`; anything else 404). The export
 covers the caller's own space and every space they manage; only its requester sees or downloads it.
-One access rule per route (`authenticated:holder`); the services and the decision point do the rest.
+`/me/timeline-settings` shows or hides the health history from professionals, who read it at
+`/pro/patients/{id}/timeline` (issue 7 item 4, `access.rules.decide_timeline_read`).
+One access rule per route; the services and the decision point do the rest.
 """
 
 from __future__ import annotations
