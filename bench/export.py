@@ -25,7 +25,7 @@ from carnet.accounts.rules import make_nir
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import new_id
 from carnet.documents import service as documents
-from carnet.export import service as export
+from carnet.export import service as export_service
 from carnet.export.models import ExportRequest
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE, Reimbursement
@@ -83,10 +83,10 @@ def export() -> None:
             profile.create_entry(ctx, "measurement",
                                  {"kind": "weight", "value": 70, "date": "2024-01-01"})  # fmt: skip
             wishes.add_emergency_contact(session, vault, holder, {"name": "Bruno"}, me)
-            row_id = export.request_export(session, me).id
+            row_id = export_service.request_export(session, me).id
         prepared = time.perf_counter() - setup
         started = time.perf_counter()
-        outcome = export.build_pending(database, settings)
+        outcome = export_service.build_pending(database, settings)
         built = time.perf_counter() - started
         with database.transaction() as session:
             request = session.get(ExportRequest, row_id)
