@@ -41,7 +41,9 @@ def generate(path: Path, rows: int, holders: int) -> None:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for n in range(rows):
-            care = start + dt.timedelta(days=n % 600)
+            # (holder, care day) differs on every line up to holders x 600 lines: no line repeats,
+            # so the first run really inserts every valid line.
+            care = start + dt.timedelta(days=(n // holders + n) % 600)
             charged = 25 + n % 75
             writer.writerow(
                 (
