@@ -129,6 +129,7 @@ from bench.access import access  # noqa: E402
 from bench.agenda import agenda  # noqa: E402
 from bench.apps import apps  # noqa: E402
 from bench.documents import documents, reads  # noqa: E402
+from bench.export import export  # noqa: E402
 from bench.messaging import messaging  # noqa: E402
 from bench.reimbursements import reimbursements  # noqa: E402
 from bench.roster import roster  # noqa: E402
@@ -144,4 +145,5 @@ ALL: dict[str, Callable[[], None]] = {
     "messaging": messaging,
     "agenda": agenda,
     "apps": apps,
+    "export": export,
 }

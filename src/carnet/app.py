@@ -14,12 +14,14 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet import health
     from carnet.access import api as access_api
     from carnet.accounts import family_api
+    from carnet.accounts import fhir_api as accounts_fhir
     from carnet.accounts.api import router as holder_router
     from carnet.agenda import api as agenda_api
     from carnet.agenda import fhir as agenda_fhir
     from carnet.apps import api as apps_api
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
+    from carnet.export import fhir_api as export_fhir
     from carnet.fhir import api as fhir_api
     from carnet.messaging import api as messaging_api
     from carnet.messaging import fhir_api as messaging_fhir
@@ -58,5 +60,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(agenda_api.router)
     app.include_router(agenda_fhir.router)
     app.include_router(apps_api.router)
+    app.include_router(export_fhir.router)
+    app.include_router(accounts_fhir.router)
     install_portal(app)  # the holder pages and /static
     return app

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         None, description="ACC-1: a CSV replacing the shipped habilitation matrix."
     )
     emergency_hours: int = Field(12, ge=1, description="ACC-5: length of an emergency grant.")
+    export_ttl_days: int = Field(
+        7, ge=1, le=90, description="SRV-5: days a built export stays downloadable."
+    )
     max_upload_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="DOC-1: largest document accepted, in bytes."
     )
@@ -177,6 +180,7 @@ class Settings(BaseSettings):
             "habilitations_file": self.habilitations_file or "(shipped default)",
             "emergency_hours": str(self.emergency_hours),
             "growth_reference_file": str(self.growth_reference_file or "(unset: no percentiles)"),
+            "export_ttl_days": str(self.export_ttl_days),
         }
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from carnet import clock
-from carnet.access.models import CareRelationship
+from carnet.access.models import CareRelationship, TimelineSettings
 from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
@@ -116,6 +116,10 @@ def _store_everything(
         json={"low": 60, "high": 70, "note": f"objectif {MARKER}"},
     )
     assert target.status_code == 200, target.text
+    hidden = client.put(
+        "/api/v1/me/timeline-settings", headers=auth, json={"visible_to_professionals": False}
+    )
+    assert hidden.status_code == 200, hidden.text
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == nir)).one()
         me = Principal(PrincipalKind.HOLDER, holder.id)
@@ -210,6 +214,7 @@ def test_lc8_purge_leaves_nothing_readable(
         for table in ("appointments", "appointment_reminders", "agenda_settings"):  # SRV-2
             assert session.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
         assert session.scalars(select(MeasurementTarget)).all() == []  # issue 7 targets go too
+        assert session.scalars(select(TimelineSettings)).all() == []  # issue 7 item 4
     assert [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()] == []
     leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
     assert leaks == []

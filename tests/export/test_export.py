@@ -265,7 +265,15 @@ def test_export_contains_what_the_holder_may_read_and_nothing_else(
     kinds = [e["resource"]["resourceType"] for e in own["entry"]]
     assert kinds.count("ExplanationOfBenefit") == 2
     assert kinds.count("Patient") == 1
-    assert {"Immunization", "Condition", "AllergyIntolerance", "Observation"} <= set(kinds)
+    assert {"Immunization", "Condition", "AllergyIntolerance", "Observation",
+            "MedicationStatement", "RelatedPerson"} <= set(kinds)  # fmt: skip
+    # The bundle, without the documents' bytes, is what $everything gives the holder (issue 7).
+    everything = client.get(f"/fhir/Patient/{world.parent_id}/$everything",
+                            params={"_count": "500"}, headers=headers).json()  # fmt: skip
+    exported = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in own["entry"]
+                if e["resource"]["resourceType"] != "Binary"}  # fmt: skip
+    assert exported == {(e["resource"]["resourceType"], e["resource"]["id"])
+                        for e in everything["entry"]}  # fmt: skip
     history = archive.read("mon-espace/historique-des-acces.csv").decode("utf-8")
     assert history.startswith("date,action,mode")
     with database.transaction() as session:
@@ -294,7 +302,7 @@ def test_export_is_the_requesters_only_and_expires(
     other = headers_for(database, world.child_id)
     assert client.get(f"{API}/me/export/{export_id}", headers=other).status_code == 404
     assert client.get(f"{API}/me/export/{export_id}/download", headers=other).status_code == 404
-    later = clock.now() + service.EXPORT_TTL + dt.timedelta(minutes=1)
+    later = clock.now() + service.export_ttl(settings) + dt.timedelta(minutes=1)
     with clock.frozen_at(later):
         late_headers = headers_for(database, world.parent_id)
         assert (

@@ -28,13 +28,20 @@ def _fhir_routes(app: FastAPI) -> set[tuple[str, str]]:
     }
 
 
-def _interactions_of_routes(app: FastAPI) -> tuple[dict[str, set[str]], set[str]]:
-    """What the routes implement, in CapabilityStatement terms."""
+def _interactions_of_routes(
+    app: FastAPI, operations: dict[str, set[str]] | None = None
+) -> tuple[dict[str, set[str]], set[str]]:
+    """What the routes implement, in CapabilityStatement terms (instance operations apart)."""
     per_type: dict[str, set[str]] = {}
     system: set[str] = set()
     for method, path in _fhir_routes(app):
         parts = path.removeprefix("/fhir").strip("/").split("/")
         if path == "/fhir/metadata":
+            continue
+        if len(parts) == 3 and parts[2].startswith("$"):
+            assert method == "GET"
+            if operations is not None:
+                operations.setdefault(parts[0], set()).add(parts[2][1:])
             continue
         if parts == [""]:
             assert method == "POST"
@@ -60,9 +67,16 @@ def test_capability_statement_lists_exactly_the_routes(client: TestClient, app: 
     assert statement["format"] == ["json"]
     rest = statement["rest"][0]
     declared = {item["type"]: {i["code"] for i in item["interaction"]} for item in rest["resource"]}
-    per_type, system = _interactions_of_routes(app)
+    operations: dict[str, set[str]] = {}
+    per_type, system = _interactions_of_routes(app, operations)
     assert declared == per_type
     assert {i["code"] for i in rest["interaction"]} == system == {"transaction"}
+    declared_operations = {
+        item["type"]: {o["name"] for o in item["operation"]}
+        for item in rest["resource"]
+        if item.get("operation")
+    }
+    assert declared_operations == operations == {"Patient": {"everything"}}
 
 
 def _param_names(statement: dict[str, Any], kind: str) -> set[str]:
@@ -119,7 +133,9 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
-    assert len(rules) == 21  # 11 documents/patients/audit, 4 profile, 1 reimbursements, 3 messaging, 2 agenda
+    # 11 documents/patients/audit, 6 profile types x 4, 1 reimbursements, 2 contacts, $everything,
+    # 3 messaging, 2 agenda
+    assert len(rules) == 44
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

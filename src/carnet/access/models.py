@@ -87,3 +87,17 @@ class AccessReport(Base):
     note_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     status: Mapped[str] = mapped_column(String(12), default="open")
+
+
+class TimelineSettings(Base):
+    """The visibility of the holder's health history (issue 7 item 4, ACC-7); absent row = the
+    ACC-7 default, visible to professionals who reach the space. Not health data: one switch."""
+
+    __tablename__ = "timeline_settings"
+
+    holder_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), primary_key=True
+    )
+    visible_to_professionals: Mapped[bool] = mapped_column(Boolean, default=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    changed_by: Mapped[str] = mapped_column(String(64))  # Principal.ref

@@ -79,6 +79,8 @@ class SpaceFacts:
     regulator_allowed: bool = True  # ACC-6 switch 1
     emergency_allowed: bool = True  # ACC-6 switch 2
     masked_in_emergency: bool = False  # ACC-6 switch 3
+    # Issue 7 item 4, ACC-7: the holder may hide the health history from professionals.
+    history_visible_to_professionals: bool = True
 
 
 @dataclass(frozen=True)
@@ -435,11 +437,11 @@ def decide_reimbursements_read(actor: Actor, space: SpaceFacts) -> Decision:
 
 # ACC-7: what professionals see of the profile: vaccinations and the health history (illnesses,
 # treatments, hospital stays, allergies, family history). Contacts and wishes are ACC-7 too but
-# live in `accounts.wishes`. Measurements, lifestyle, disabilities and blood group stay private to
-# the holder side. Professionals may add vaccinations (issue 7), nothing else.
-PROFILE_PRO_READABLE = frozenset(
-    {"vaccination", "illness", "treatment", "hospital_stay", "allergy", "family_history"}
-)
+# live in `accounts.wishes` (`decide_contacts_read`). Measurements, lifestyle, disabilities and
+# blood group stay private to the holder side. Professionals may add vaccinations (issue 7),
+# nothing else; apps write nothing until app consent (ACC-9) exists: deny by default.
+PROFILE_HISTORY = frozenset({"illness", "treatment", "hospital_stay", "allergy", "family_history"})
+PROFILE_PRO_READABLE = frozenset({"vaccination"}) | PROFILE_HISTORY
 PROFILE_PRO_WRITABLE = frozenset({"vaccination"})
 # ACC-9: the profile sections served in FHIR, hence reachable by apps (searches only).
 PROFILE_APP_RESOURCES = {
@@ -450,10 +452,21 @@ PROFILE_APP_RESOURCES = {
 }
 
 
+def history_visible(access: Decision, space: SpaceFacts) -> bool:
+    """Issue 7 item 4 (Carnet decision): the health history is visible to professionals (ACC-7)
+    unless the holder hid it; hidden, it is treated like a masked document (DOC-3): in an emergency
+    or in regulation it shows only if the holder allowed masked data in emergencies (ACC-6 switch 3).
+    """
+    if space.history_visible_to_professionals:
+        return True
+    return access.mode is not Mode.NORMAL and space.masked_in_emergency
+
+
 def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decision:
     """ACC-7: the holder side reads every section; a professional reaching the space (ACC-1, ACC-5:
-    care team, or an open grant) reads only vaccinations and the health history. ACC-9: an app
-    reads the sections served in FHIR that its scopes name, as the holder who connected it."""
+    care team, or an open grant) reads only vaccinations and the health history, the latter unless
+    the holder hid it (`history_visible`). ACC-9: an app reads the sections served in FHIR that its
+    scopes name, as the holder who connected it."""
     if actor.relation is Relation.APP:
         resource = PROFILE_APP_RESOURCES.get(section)
         if resource is None:
@@ -473,6 +486,8 @@ def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decisi
         return access
     if section not in PROFILE_PRO_READABLE:
         return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
+    if section in PROFILE_HISTORY and not history_visible(access, space):
+        return Decision(False, "history-hidden", access.mode)
     return Decision(True, access.reason, access.mode)
 
 
@@ -645,3 +660,36 @@ def decide_agenda_settings(actor: Actor, space: SpaceFacts, feed: bool = False) 
     if actor.relation in HOLDER_SIDE:
         return Decision(True, f"holder-side:{actor.relation.value}", mode)
     return Decision(False, "not-holder-side", mode)
+
+
+def decide_timeline_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """Issue 7 item 4: the health history ("Mon histoire de santé") with its own visibility. The
+    holder side always reads it; a professional reaching the space (ACC-1, ACC-5) reads it as ACC-7
+    says, unless the holder hid it (`history_visible`). Each source inside is still narrowed by its
+    own rule (documents, profile sections; reimbursements never reach professionals)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    access = clinical_access(actor, space)
+    if not access:
+        return access
+    if not history_visible(access, space):
+        return Decision(False, "history-hidden", access.mode)
+    return Decision(True, access.reason, access.mode)
+
+
+def decide_contacts_read(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-7: contacts and wishes (emergency contacts, trusted person…) are read by the holder side
+    and by professionals reaching the space (care team, or an open emergency/regulation grant)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    return clinical_access(actor, space)

@@ -2,7 +2,8 @@
 
 `actor_for` reads the principal's relation to the space (self, representative, caregiver), or for
 a professional their standing in the care team, any open emergency grant and what their profession
-may read. `space_facts` reads the holder's emergency switches.
+may read. `space_facts` reads the holder's emergency switches and the health history's
+visibility.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access import habilitations
-from carnet.access.models import CareRelationship, EmergencyGrant, EmergencySettings
+from carnet.access.models import (
+    CareRelationship,
+    EmergencyGrant,
+    EmergencySettings,
+    TimelineSettings,
+)
 from carnet.access.rules import Actor, AppFacts, Care, Relation, SpaceFacts
 from carnet.accounts.family import manages
 from carnet.accounts.models import Holder, Professional
@@ -125,13 +131,19 @@ def current_grant(
 
 
 def space_facts(session: Session, holder: Holder) -> SpaceFacts:
+    """The holder's switches: ACC-6 emergency switches, and the health history's visibility."""
     switches = session.get(EmergencySettings, holder.id)
+    timeline = session.get(TimelineSettings, holder.id)
+    history = timeline.visible_to_professionals if timeline is not None else True
     if switches is None:
-        return SpaceFacts(holder_id=holder.id, state=holder.state)
+        return SpaceFacts(
+            holder_id=holder.id, state=holder.state, history_visible_to_professionals=history
+        )
     return SpaceFacts(
         holder_id=holder.id,
         state=holder.state,
         regulator_allowed=switches.regulator,
         emergency_allowed=switches.emergency,
         masked_in_emergency=switches.masked_in_emergency,
+        history_visible_to_professionals=history,
     )

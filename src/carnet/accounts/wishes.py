@@ -20,14 +20,18 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.access import care
+from carnet.access.rules import decide_contacts_read
+from carnet.access.service import actor_for, space_facts
 from carnet.accounts.family import Relation, audit_mode
 from carnet.accounts.family_schemas import EMERGENCY_CONTACT, SINGLE_KINDS, WISH_MODELS
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder, HolderWish
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
+from carnet.config import Settings
 from carnet.db import new_id
-from carnet.errors import Conflict, InvalidInput, NotFound
+from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
 
 PURPOSE = "wish"
@@ -226,3 +230,62 @@ def delete_wish(
 def _purge_wishes(session: Session, _vault: Vault, holder_id: uuid.UUID) -> None:
     """LC-8: the rows go (their content was already unreadable once the key is destroyed)."""
     session.execute(delete(HolderWish).where(HolderWish.holder_id == holder_id))
+
+
+CONTACT_KINDS = (EMERGENCY_CONTACT, "trusted_person")
+
+
+def list_contacts(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    *,
+    request_id: str | None = None,
+) -> list[Wish]:
+    """The holder's contacts (emergency contacts, trusted person) for whoever the decision point
+    lets read them (ACC-7: the holder side, and professionals reaching the space); audited (ACC-8),
+    refusals too (the caller commits before answering)."""
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_contacts_read(actor, space_facts(session, holder))
+    record(session, principal, "wishes.read" if decision else "wishes.read-denied",
+           holder_id=holder.id, target_type="RelatedPerson", mode=decision.mode,
+           reason="contacts" if decision else decision.reason,
+           request_id=request_id)  # fmt: skip
+    if not decision:
+        raise Forbidden("You may not read this patient's contacts.", code=decision.reason)
+    rows = session.scalars(
+        select(HolderWish)
+        .where(HolderWish.holder_id == holder.id, HolderWish.kind.in_(CONTACT_KINDS))
+        .order_by(HolderWish.kind, HolderWish.updated_at, HolderWish.id)
+    ).all()
+    care.after_read(session, settings, actor, holder, decision)
+    return [_open(session, vault, row) for row in rows]
+
+
+def read_contact(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    wish_id: uuid.UUID,
+    *,
+    request_id: str | None = None,
+) -> tuple[Holder, Wish]:
+    """One contact by id, under the same rule as `list_contacts`; 404 when it does not exist or
+    the reader may not see it (existence is not leaked; the refusal is audited)."""
+    row = session.get(HolderWish, wish_id)
+    holder = session.get(Holder, row.holder_id) if row is not None else None
+    if row is None or holder is None or row.kind not in CONTACT_KINDS:
+        raise NotFound("No such contact.")
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_contacts_read(actor, space_facts(session, holder))
+    record(session, principal, "wishes.read" if decision else "wishes.read-denied",
+           holder_id=holder.id, target_type="RelatedPerson", target_id=str(row.id),
+           mode=decision.mode, reason=row.kind if decision else decision.reason,
+           request_id=request_id)  # fmt: skip
+    if not decision:
+        raise NotFound("No such contact.", code="not-found")
+    care.after_read(session, settings, actor, holder, decision)
+    return holder, _open(session, vault, row)

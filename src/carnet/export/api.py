@@ -4,7 +4,9 @@
 `/me/timeline` and `/me/summary.pdf` act on the caller's own space or on the space named by
 `X-Carnet-Space` that they manage (`accounts.family.resolve_space`; anything else 404). The export
 covers the caller's own space and every space they manage; only its requester sees or downloads it.
-One access rule per route (`authenticated:holder`); the services and the decision point do the rest.
+`/me/timeline-settings` shows or hides the health history from professionals, who read it at
+`/pro/patients/{id}/timeline` (issue 7 item 4, `access.rules.decide_timeline_read`).
+One access rule per route; the services and the decision point do the rest.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
 from carnet.accounts import family
+from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import CarnetError
-from carnet.export import service
+from carnet.errors import CarnetError, NotFound
+from carnet.export import service, timeline
 from carnet.export.models import ExportRequest
 from carnet.http import db_session, request_id
 from carnet.vault.service import Vault
@@ -119,8 +122,14 @@ def get_timeline(
             request_id=request_id(request),
         )  # fmt: skip
     session.commit()  # the reads' audit entries are durable before any data leaves
+    return _timeline_out(holder.id, granularity, groups)
+
+
+def _timeline_out(
+    holder_id: uuid.UUID, granularity: str, groups: list[timeline.TimelineGroup]
+) -> TimelineOut:
     return TimelineOut(
-        space_id=holder.id,
+        space_id=holder_id,
         by=granularity,
         groups=[
             TimelineGroupOut(
@@ -134,6 +143,91 @@ def get_timeline(
             for g in groups
         ],
     )  # fmt: skip
+
+
+@router.get(
+    "/pro/patients/{holder_id}/timeline",
+    response_model=TimelineOut,
+    summary="A patient's health history as a professional sees it (ACC-7; the holder may hide it)",
+)
+def pro_timeline(
+    holder_id: uuid.UUID,
+    request: Request,
+    by: Annotated[str, Query(description="day, month or year")] = "month",
+    category: Annotated[str | None, Query(description="one category only")] = None,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
+    session: Session = Depends(db_session, scope="function"),
+) -> TimelineOut:
+    """Documents they may read, vaccinations, hospital stays and illnesses (never
+    reimbursements); 403 outside the care team, or when the holder hid their health history."""
+    holder = session.get(Holder, holder_id)
+    if holder is None:
+        raise NotFound("No such patient.")
+    with _keeping_audit(session):
+        granularity, groups = service.read_timeline(
+            session, _vault(request), _settings(request), principal, holder, by=by,
+            category=category, request_id=request_id(request),
+        )  # fmt: skip
+    session.commit()
+    return _timeline_out(holder.id, granularity, groups)
+
+
+class TimelineSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visible_to_professionals: bool
+
+
+class TimelineSettingsOut(BaseModel):
+    space_id: uuid.UUID
+    visible_to_professionals: bool
+    changed_at: dt.datetime | None = None
+
+
+@router.get(
+    "/me/timeline-settings",
+    response_model=TimelineSettingsOut,
+    summary="Who sees my health history: visible to my professionals (ACC-7) or not",
+)
+def get_timeline_settings(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> TimelineSettingsOut:
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, "timeline.settings", settings=settings
+    )
+    found = service.timeline_settings(session, settings, principal, holder)
+    return TimelineSettingsOut(space_id=holder.id, visible_to_professionals=found.visible_to_professionals,
+                               changed_at=found.changed_at)  # fmt: skip
+
+
+@router.put(
+    "/me/timeline-settings",
+    response_model=TimelineSettingsOut,
+    summary="Show or hide my health history from professionals; not by caregivers (REP-4)",
+)
+def put_timeline_settings(
+    body: TimelineSettingsIn,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> TimelineSettingsOut:
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, "timeline.settings", settings=settings
+    )
+    with _keeping_audit(session):
+        found = service.set_timeline_settings(
+            session, settings, principal, holder,
+            visible_to_professionals=body.visible_to_professionals,
+            request_id=request_id(request),
+        )  # fmt: skip
+    return TimelineSettingsOut(space_id=holder.id, visible_to_professionals=found.visible_to_professionals,
+                               changed_at=found.changed_at)  # fmt: skip
 
 
 @router.get(

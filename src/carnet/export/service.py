@@ -8,7 +8,7 @@ by its service, in the principal's mode), and nothing else. No rule is decided h
 An export is requested by a holder (`request_export`), built by the job "export.build"
 (`build_pending`: one ZIP for the holder's own space and one folder per space they manage), stored
 encrypted under the holder's key (purpose "export"), announced by e-mail without any content, and
-downloadable by the holder until it expires (`EXPORT_TTL`).
+downloadable by the holder until it expires (`export_ttl`: `CARNET_EXPORT_TTL_DAYS`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access import care
+from carnet.access.models import TimelineSettings
+from carnet.access.rules import (
+    decide_access_settings_read,
+    decide_manage_professionals,
+    decide_timeline_read,
+)
+from carnet.access.service import actor_for, space_facts
 from carnet.accounts import family, wishes
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
@@ -40,19 +47,14 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.documents import service as documents
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.export import summary, timeline
+from carnet.export import everything, summary, timeline
 from carnet.export.models import EXPIRED, FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.fhir import resources
 from carnet.notifications.service import enqueue
-from carnet.profile import fhir as profile_fhir
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
-from carnet.reimbursements import fhir as reimbursement_fhir
 from carnet.vault.service import Vault
 
-# SRV-5: how long a built export stays downloadable (Carnet decision; issue 7 says "the link
-# expires"). One place, not scattered.
-EXPORT_TTL = dt.timedelta(days=7)
 BUILD_BATCH = 10
 SPOOL_BYTES = 16 * 1024 * 1024  # ZIPs larger than this are built on disk (a temporary file)
 READY_KIND = "export.ready"
@@ -60,6 +62,12 @@ READY_SUBJECT = "Votre export Carnet est prêt"
 TARGET = "Export"
 
 Json = dict[str, Any]
+
+
+def export_ttl(settings: Settings) -> dt.timedelta:
+    """SRV-5: how long a built export stays downloadable (Carnet decision; issue 7 says "the link
+    expires"): `CARNET_EXPORT_TTL_DAYS`, 7 by default."""
+    return dt.timedelta(days=settings.export_ttl_days)
 
 
 def holder_principal(holder_id: uuid.UUID) -> Principal:
@@ -80,13 +88,80 @@ def read_timeline(
     category: str | None = None,
     request_id: str | None = None,
 ) -> tuple[str, list[timeline.TimelineGroup]]:
-    """Item 4: the space's health history grouped by period, newest first (sources audit their
-    reads)."""
+    """Item 4: the space's health history grouped by period, newest first. The timeline itself
+    is asked of the decision point (its own visibility setting); each source then audits its reads.
+    """
     granularity, wanted = timeline.check_query(by, category)
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_timeline_read(actor, space_facts(session, holder))
+    record(session, principal, "timeline.read" if decision else "timeline.read-denied",
+           holder_id=holder.id, target_type="Timeline", target_id=str(holder.id),
+           mode=decision.mode, reason=None if decision else decision.reason,
+           request_id=request_id)  # fmt: skip
+    if not decision:
+        if decision.reason == "history-hidden":
+            raise Forbidden(
+                "The holder keeps their health history private.", code=decision.reason
+            )
+        raise Forbidden("You may not read this space's health history.", code=decision.reason)
     items = timeline.entries(
         session, vault, settings, principal, holder, category=wanted, request_id=request_id
     )
+    care.after_read(session, settings, actor, holder, decision)
     return granularity, timeline.group(items, granularity)
+
+
+@dataclass(frozen=True)
+class TimelineVisibility:
+    visible_to_professionals: bool
+    changed_at: dt.datetime | None
+
+
+def timeline_settings(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> TimelineVisibility:
+    """The health history's visibility: read by the holder side (like the other access settings)."""
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_access_settings_read(actor, space_facts(session, holder))
+    if not decision:
+        raise Forbidden("You may not read this space's settings.", code=decision.reason)
+    row = session.get(TimelineSettings, holder.id)
+    if row is None:
+        return TimelineVisibility(True, None)  # ACC-7 default
+    return TimelineVisibility(row.visible_to_professionals, row.changed_at)
+
+
+def set_timeline_settings(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    *,
+    visible_to_professionals: bool,
+    request_id: str | None = None,
+) -> TimelineVisibility:
+    """Show or hide the health history from professionals. An access setting: changed by the
+    holder or a representative, never by a caregiver (ACC-3, REP-4); audited (ACC-8)."""
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_manage_professionals(actor, space_facts(session, holder))
+    if not decision:
+        record(session, principal, "timeline.settings-denied", holder_id=holder.id,
+               target_type="Space", target_id=str(holder.id), mode=decision.mode,
+               reason=decision.reason, request_id=request_id)  # fmt: skip
+        raise Forbidden("You may not change this space's access settings.", code=decision.reason)
+    row = session.get(TimelineSettings, holder.id)
+    if row is None:
+        row = TimelineSettings(holder_id=holder.id)
+        session.add(row)
+    row.visible_to_professionals = visible_to_professionals
+    row.changed_at = clock.now()
+    row.changed_by = principal.ref
+    session.flush()
+    record(session, principal, "timeline.settings", holder_id=holder.id, target_type="Space",
+           target_id=str(holder.id), mode=decision.mode,
+           reason=f"visible_to_professionals={int(visible_to_professionals)}",
+           request_id=request_id)  # fmt: skip
+    return TimelineVisibility(row.visible_to_professionals, row.changed_at)
 
 
 # -- summary PDF -----------------------------------------------------------------------------
@@ -216,14 +291,6 @@ def _entry(base_url: str, resource: Json) -> Json:
     }
 
 
-_PROFILE_BUILDERS = {
-    profile_rules.VACCINATION: profile_fhir.immunization,
-    profile_rules.MEASUREMENT: profile_fhir.observation,
-    profile_rules.ALLERGY: profile_fhir.allergy_intolerance,
-    profile_rules.ILLNESS: profile_fhir.condition,
-}
-
-
 @dataclass
 class SpaceExport:
     """What one space contributes to the ZIP (for tests and the build summary)."""
@@ -269,7 +336,7 @@ def export_space(
     history (CSV), summary PDF. Each source the principal may not read is simply absent."""
     folder = space_folder(holder, relation)
     stats = SpaceExport(folder)
-    bundle_entries: list[Json] = [_entry(settings.base_url, resources.patient(holder))]
+    bundle_entries: list[Json] = []
     now = clock.now()
     try:
         for listed in list(timeline.readable_documents(session, settings, principal, holder)):
@@ -285,21 +352,23 @@ def export_space(
             stats.documents += 1
     except Forbidden:
         pass
-    ctx = profile.context(session, vault, settings, principal, holder)
-    if profile.readable_sections(ctx):
-        found = profile.read_profile(ctx, profile.readable_sections(ctx))
-        for section, items in found.items():
-            builder = _PROFILE_BUILDERS.get(section)
-            for item in items:
-                stats.profile_entries += 1
-                if builder is not None:
-                    bundle_entries.append(_entry(settings.base_url, builder(item, holder)))
+    # FHIR resources other than documents: the same collection as $everything (everything.py).
+    collected = everything.collect(
+        session, vault, settings, principal, holder, include_documents=False
+    )
+    bundle_entries.insert(0, _entry(settings.base_url, collected.resources[0]))  # the Patient
+    for resource in collected.resources[1:]:
+        bundle_entries.append(_entry(settings.base_url, resource))
+        if resource["resourceType"] == "ExplanationOfBenefit":
+            stats.reimbursements += 1
+    stats.profile_entries = sum(len(items) for items in collected.profile.values())
+    if collected.profile:
         plain = {
             section: [
                 {"id": str(e.id), "date": e.effective_date.isoformat() if e.effective_date
                  else None, "content": e.content} for e in items
             ]
-            for section, items in found.items()
+            for section, items in collected.profile.items()
         }  # fmt: skip
         archive.writestr(f"{folder}/profil.json", json.dumps(plain, ensure_ascii=False, indent=2))
     opened = wishes.list_wishes(session, vault, holder, principal, relation)
@@ -308,14 +377,6 @@ def export_space(
         json.dumps([{"kind": w.kind, "content": w.content} for w in opened],
                    ensure_ascii=False, indent=2),
     )  # fmt: skip
-    try:
-        for line in timeline.all_reimbursements(session, vault, settings, principal, holder):
-            bundle_entries.append(
-                _entry(settings.base_url, reimbursement_fhir.explanation_of_benefit(line))
-            )
-            stats.reimbursements += 1
-    except Forbidden:
-        pass
     try:
         text, stats.history_entries = _history_csv(session, settings, principal, holder)
         archive.writestr(f"{folder}/historique-des-acces.csv", text)
@@ -392,7 +453,7 @@ def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest
     row.blob_id = stored.blob_id
     row.status = READY
     row.ready_at = now
-    row.expires_at = now + EXPORT_TTL
+    row.expires_at = now + export_ttl(settings)
     holder = session.get(Holder, row.holder_id)
     if holder is not None and holder.email:
         enqueue(
@@ -402,7 +463,7 @@ def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest
             subject=READY_SUBJECT,
             body_text=(
                 "L'export de vos données que vous avez demandé est prêt. Il peut être téléchargé "
-                f"depuis votre espace Carnet pendant {EXPORT_TTL.days} jours.\n"
+                f"depuis votre espace Carnet pendant {settings.export_ttl_days} jours.\n"
                 f"Votre espace : {settings.base_url}."
             ),
             holder_id=row.holder_id,
@@ -465,3 +526,4 @@ def _purge_exports(session: Session, vault: Vault, holder_id: uuid.UUID) -> None
         if row.blob_id is not None:
             vault.delete_blob_after_commit(session, row.blob_id)
     session.execute(delete(ExportRequest).where(ExportRequest.holder_id == holder_id))
+    session.execute(delete(TimelineSettings).where(TimelineSettings.holder_id == holder_id))

@@ -330,13 +330,16 @@ def created_entry(
 INTERACTIONS: dict[str, tuple[str, ...]] = {
     "DocumentReference": ("read", "update", "create", "search-type"),
     "Binary": ("read", "create"),
-    "Patient": ("read", "search-type"),
+    "Patient": ("read", "search-type"),  # and $everything (OPERATIONS)
     "AuditEvent": ("search-type",),
-    # The profile (issue 7, carnet.profile.fhir_api).
-    "Immunization": ("search-type",),
-    "Observation": ("search-type",),
-    "AllergyIntolerance": ("search-type",),
-    "Condition": ("search-type",),
+    # The profile (issue 7, carnet.profile.fhir_api): writes through the decision point (ACC-7).
+    "Immunization": ("read", "update", "create", "search-type"),
+    "Observation": ("read", "update", "create", "search-type"),
+    "AllergyIntolerance": ("read", "update", "create", "search-type"),
+    "Condition": ("read", "update", "create", "search-type"),
+    "MedicationStatement": ("read", "update", "create", "search-type"),
+    "FamilyMemberHistory": ("read", "update", "create", "search-type"),
+    "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
     "Appointment": ("read", "search-type"),  # carnet.agenda.fhir (SRV-2)
@@ -384,17 +387,54 @@ _PROFILE_PATIENT = (
     ("patient", "reference", "Patient/<id> or <id> (ACC-7 applies)."),
     ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
 )
+_DATE = "Europe/Paris days; prefixes eq, ge, gt, le, lt."
 SEARCH_PARAMETERS.update(
     {
-        "Immunization": _PROFILE_PATIENT,
+        "Immunization": (
+            *_PROFILE_PATIENT,
+            ("date", "date", f"occurrenceDateTime; {_DATE}"),
+            ("vaccine-code", "token", "http://hl7.org/fhir/sid/cvx|<code> or <code>; commas OR."),
+        ),
         "Observation": (
             *_PROFILE_PATIENT,
             ("code", "token", "http://loinc.org|<code> or <code>; commas mean OR (BMI 39156-5)."),
+            ("date", "date", f"effectiveDateTime; {_DATE}"),
         ),
         "AllergyIntolerance": _PROFILE_PATIENT,
-        "Condition": _PROFILE_PATIENT,
+        "Condition": (*_PROFILE_PATIENT, ("onset-date", "date", f"onsetDateTime; {_DATE}")),
+        "MedicationStatement": (
+            *_PROFILE_PATIENT,
+            (
+                "code",
+                "token",
+                "http://www.whocc.no/atc|<ATC> or https://smt.esante.gouv.fr/terminologie-cip_ucd"
+                "|<CIP>; commas mean OR.",
+            ),
+            ("effective", "date", f"effectiveDateTime; {_DATE}"),
+        ),
+        "FamilyMemberHistory": (
+            *_PROFILE_PATIENT,
+            (
+                "relationship",
+                "token",
+                "http://terminology.hl7.org/CodeSystem/v3-RoleCode|<code> (MTH, FTH, SIS…).",
+            ),
+        ),
+        "RelatedPerson": (
+            *_PROFILE_PATIENT,
+            (
+                "relationship",
+                "token",
+                "http://terminology.hl7.org/CodeSystem/v2-0131|C (emergency contacts) or "
+                "https://carnet.example/fhir/CodeSystem/contact-role|trusted-person.",
+            ),
+        ),
     }
 )
+# Operations, per resource type: (name, canonical definition).
+OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Patient": (("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),),
+}
 RESULT_PARAMETERS = ("_count", "_offset", "_sort")
 
 
@@ -416,6 +456,11 @@ def capability_statement(base_url: str) -> Json:
         if params:
             item["searchParam"] = [
                 {"name": name, "type": kind, "documentation": doc} for name, kind, doc in params
+            ]
+        operations = OPERATIONS.get(resource_type, ())
+        if operations:
+            item["operation"] = [
+                {"name": name, "definition": definition} for name, definition in operations
             ]
         resources.append(item)
     return {

@@ -1,42 +1,121 @@
-"""FHIR R4 views of the profile under `/fhir` (issue 7, item 2): searches by patient, and by code
-for Observation. Every search goes through the decision point (ACC-7: professionals get
-vaccinations and the health history; measurements stay on the holder side) and is audited (ACC-8),
-refusals included. Unknown search parameters and unknown codes are refused (400)."""
+"""FHIR R4 views of the profile under `/fhir` (issue 7, item 2): for each resource type, search by
+patient (and by code and date where meaningful), read by id, create and update.
+
+Every read and write goes through the decision point (ACC-7: professionals read vaccinations and
+the health history, unless the holder hid the history; they write vaccinations only; the holder
+side reads and writes everything) and is audited (ACC-8), refusals included. Unknown search
+parameters and unknown codes are refused (400); a write the service refuses (a future date, an
+impossible value) is 422 at the FHIR element concerned; a write ACC-7 keeps from the caller is 403.
+A write is one `profile.service` call: validated before anything is stored, so nothing is
+half-written, and its version records who wrote it and as whom (holder, representative,
+professional…). Reads by id answer 404 when refused (existence is not leaked).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
 from carnet.accounts.models import Holder
-from carnet.auth.principal import Principal, PrincipalKind
-from carnet.config import Settings
-from carnet.errors import CarnetError
+from carnet.auth.principal import Principal
+from carnet.errors import CarnetError, Forbidden, InvalidInput, NotFound
 from carnet.fhir import resources, search
-from carnet.fhir.parse import Problems
-from carnet.fhir.service import fhir_base, find_holder
-from carnet.http import FHIR_JSON, db_session, request_id
-from carnet.profile import fhir, rules, service
-from carnet.vault.service import Vault
+from carnet.fhir.api import READERS, FhirResponse, document_body
+from carnet.fhir.parse import (
+    InvalidResource,
+    Problem,
+    Problems,
+    date_range,
+    resource_type_problem,
+)
+from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject
+from carnet.http import app_settings as _settings
+from carnet.http import app_vault as _vault
+from carnet.http import db_session, request_id
+from carnet.profile import fhir, fhir_in, rules, service
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
-READERS = (PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR, PrincipalKind.HOLDER)
-Builder = Callable[[service.Entry, Holder], resources.Json]
+Json = resources.Json
 
 
-class FhirResponse(JSONResponse):
-    media_type = FHIR_JSON
+@dataclass(frozen=True)
+class TokenParam:
+    """A token search parameter: accepted systems and the codes an entry answers to."""
+
+    systems: frozenset[str]
+    codes_of: Callable[[service.Entry], set[str]]
+    known: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class ProfileType:
+    """A resource type's search criteria (its section and builder: `fhir.RESOURCES`)."""
+
+    tokens: dict[str, TokenParam]
+    date: str | None  # the name of the date parameter (on the entry's effective date)
+
+
+def _content_codes(*keys: str) -> Callable[[service.Entry], set[str]]:
+    return lambda entry: {str(entry.content[k]) for k in keys if entry.content.get(k)}
+
+
+def _measure_code(entry: service.Entry) -> set[str]:
+    return {rules.MEASURES[entry.content["kind"]].loinc}
+
+
+def _relative_code(entry: service.Entry) -> set[str]:
+    return {fhir.RELATIVE_CODES[entry.content["relative"]][0]}
+
+
+TYPES: dict[str, ProfileType] = {
+    "Immunization": ProfileType(
+        {"vaccine-code": TokenParam(frozenset({fhir.VACCINE_SYSTEM}), _content_codes("code"))},
+        "date",
+    ),
+    "Observation": ProfileType(
+        {
+            "code": TokenParam(
+                frozenset({rules.LOINC_SYSTEM}), _measure_code, frozenset(rules.LOINC_TO_MEASURE)
+            )
+        },
+        "date",
+    ),
+    "AllergyIntolerance": ProfileType({}, None),
+    "Condition": ProfileType({}, "onset-date"),
+    "MedicationStatement": ProfileType(
+        {
+            "code": TokenParam(
+                frozenset({fhir.ATC_SYSTEM, fhir.CIP_SYSTEM}), _content_codes("atc", "cip")
+            )
+        },
+        "effective",
+    ),
+    "FamilyMemberHistory": ProfileType(
+        {
+            "relationship": TokenParam(
+                frozenset({fhir.ROLE_SYSTEM}),
+                _relative_code,
+                frozenset(code for code, _d in fhir.RELATIVE_CODES.values()),
+            )
+        },
+        None,
+    ),
+}
 
 
 @contextmanager
 def _keeping_audit(session: Session) -> Iterator[None]:
+    """ACC-8: a refusal still commits its audit entry."""
     try:
         yield
     except CarnetError:
@@ -48,8 +127,8 @@ def _allowed(resource_type: str) -> frozenset[str]:
     return frozenset(name for name, _t, _d in resources.SEARCH_PARAMETERS[resource_type])
 
 
-def _loinc_codes(values: list[str], problems: Problems) -> set[str]:
-    """`code=http://loinc.org|29463-7,8302-2`: commas mean OR; repeats mean AND."""
+def _tokens(name: str, values: list[str], param: TokenParam, problems: Problems) -> set[str]:
+    """`system|code,code`: commas mean OR; repeats mean AND."""
     result: set[str] | None = None
     for value in values:
         codes: set[str] = set()
@@ -57,29 +136,42 @@ def _loinc_codes(values: list[str], problems: Problems) -> set[str]:
             system, bar, code = token.partition("|")
             if not bar:
                 system, code = "", token
-            if system not in ("", rules.LOINC_SYSTEM):
-                problems.add("code", f"Only LOINC ({rules.LOINC_SYSTEM}) codes are searched.")
-            elif code not in rules.LOINC_TO_MEASURE:
-                known = ", ".join(m.loinc for m in rules.LOINC_TO_MEASURE.values())
-                problems.add("code", f"Unknown LOINC code {code!r}; known: {known}.")
+            if system and system not in param.systems:
+                problems.add(
+                    name, f"Unsupported system {system!r}: use {', '.join(sorted(param.systems))}."
+                )
+            elif not code:
+                problems.add(name, "Empty code.", "value")
+            elif param.known is not None and code not in param.known:
+                known = ", ".join(sorted(param.known))
+                problems.add(name, f"Unknown code {code!r}; known: {known}.", "code-invalid")
             else:
                 codes.add(code)
         result = codes if result is None else result & codes
     return result or set()
 
 
-def _search(
-    request: Request,
-    session: Session,
-    principal: Principal,
-    resource_type: str,
-    section: str,
-    build: Builder,
-) -> FhirResponse:
+def _in_range(day: dt.date | None, lower: dt.datetime | None, upper: dt.datetime | None,
+              timezone: str) -> bool:  # fmt: skip
+    if lower is None and upper is None:
+        return True
+    if day is None:
+        return False
+    start, _end, _precision = date_range(day.isoformat(), timezone)
+    return (lower is None or start >= lower) and (upper is None or start < upper)
+
+
+def search_entries(
+    request: Request, session: Session, principal: Principal, resource_type: str
+) -> Json:
+    """One type's search: the patient's entries the caller may read, narrowed by the criteria."""
+    kind = TYPES[resource_type]
+    section, build = fhir.RESOURCES[resource_type]
+    settings = _settings(request)
     params = list(request.query_params.multi_items())
     allowed = _allowed(resource_type)
     problems = Problems()
-    for name in sorted({n for n, _v in params if n not in allowed and n != "_format"}):
+    for name in sorted({n for n, _v in params if n not in allowed and n not in search.IGNORED}):
         problems.add(
             name,
             f"Unknown or unsupported search parameter {name!r}; supported: "
@@ -98,14 +190,18 @@ def _search(
         problems.add(
             "patient", "Give exactly one patient (patient or patient.identifier).", "required"
         )
-    codes: set[str] | None = None
-    code_values = [v for n, v in params if n == "code"]
-    if code_values:
-        codes = _loinc_codes(code_values, problems)
+    wanted: dict[str, set[str]] = {}
+    for name, param in kind.tokens.items():
+        values = [v for n, v in params if n == name]
+        if values:
+            wanted[name] = _tokens(name, values, param, problems)
+    lower = upper = None
+    if kind.date is not None:
+        lower, upper = search._dates(
+            kind.date, [v for n, v in params if n == kind.date], settings.timezone, problems
+        )
     problems.raise_if_any()
     criterion = patients[0]
-    settings: Settings = request.app.state.settings
-    vault: Vault = request.app.state.vault
     base = fhir_base(settings)
     link = [("self", f"{base}/{resource_type}?{urlencode(params)}")]
     holder = (
@@ -114,69 +210,195 @@ def _search(
         else None
     )
     if holder is None:
-        return FhirResponse(resources.searchset([], 0, link))
-    ctx = service.context(session, vault, settings, principal, holder, request_id(request))
-    with _keeping_audit(session):
-        entries = service.list_section(ctx, section)
-    found: list[resources.Json] = []
-    for entry in entries:
-        if codes is not None and rules.MEASURES[entry.content["kind"]].loinc not in codes:
-            continue
-        found.append(build(entry, holder))
-    if section == rules.MEASUREMENT and (codes is None or rules.BMI.loinc in codes):
+        return resources.searchset([], 0, link)
+    ctx = service.context(
+        session, _vault(request), settings, principal, holder, request_id(request)
+    )
+    entries = service.list_section(ctx, section)
+    found = [
+        build(entry, holder)
+        for entry in entries
+        if all(kind.tokens[name].codes_of(entry) & codes for name, codes in wanted.items())
+        and _in_range(entry.effective_date, lower, upper, settings.timezone)
+    ]
+    if section == rules.MEASUREMENT and rules.BMI.loinc in wanted.get("code", {rules.BMI.loinc}):
         derived = service.bmi(entries)
-        if derived is not None:
+        if derived is not None and _in_range(derived.date, lower, upper, settings.timezone):
             found.append(fhir.bmi_observation(derived, holder))
-    session.commit()
-    bundle = resources.searchset(
+    return resources.searchset(
         ((f"{base}/{resource_type}/{r['id']}", r) for r in found), len(found), link
     )
-    return FhirResponse(bundle)
 
 
-@router.get("/Immunization", response_class=FhirResponse, summary="Vaccinations of a patient")
-def search_immunizations(
-    request: Request,
-    principal: Principal = authenticated(*READERS, app_scope=("Immunization", "s")),
-    session: Session = Depends(db_session, scope="function"),
-) -> FhirResponse:
-    return _search(
-        request, session, principal, "Immunization", rules.VACCINATION, fhir.immunization
+def _entry_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("No such resource.") from None
+
+
+def read_entry(
+    request: Request, session: Session, principal: Principal, resource_type: str, resource_id: str
+) -> Json:
+    """One entry by id; 404 when it does not exist or the caller may not read it (audited)."""
+    section, build = fhir.RESOURCES[resource_type]
+    settings = _settings(request)
+    if resource_type == "Observation" and resource_id.startswith("bmi-"):
+        return _read_bmi(request, session, principal, resource_id)
+    entry_id = _entry_id(resource_id)
+    holder = service.entry_holder(session, section, entry_id)
+    if holder is None:
+        raise NotFound("No such resource.")
+    ctx = service.context(
+        session, _vault(request), settings, principal, holder, request_id(request)
     )
+    try:
+        entry = service.get_entry(ctx, section, entry_id)
+    except Forbidden:
+        session.commit()  # the refusal's audit entry
+        raise NotFound("No such resource.") from None
+    return build(entry, holder)
 
 
-@router.get(
-    "/Observation",
-    response_class=FhirResponse,
-    summary="Measurements of a patient (vital signs, LOINC, UCUM); holder side only (ACC-7)",
-)
-def search_observations(
-    request: Request,
-    principal: Principal = authenticated(*READERS, app_scope=("Observation", "s")),
-    session: Session = Depends(db_session, scope="function"),
-) -> FhirResponse:
-    return _search(request, session, principal, "Observation", rules.MEASUREMENT, fhir.observation)
-
-
-@router.get(
-    "/AllergyIntolerance",
-    response_class=FhirResponse,
-    summary="Allergies and intolerances of a patient",
-)
-def search_allergies(
-    request: Request,
-    principal: Principal = authenticated(*READERS, app_scope=("AllergyIntolerance", "s")),
-    session: Session = Depends(db_session, scope="function"),
-) -> FhirResponse:
-    return _search(
-        request, session, principal, "AllergyIntolerance", rules.ALLERGY, fhir.allergy_intolerance
+def _read_bmi(request: Request, session: Session, principal: Principal, resource_id: str) -> Json:
+    """The derived BMI (`Observation/bmi-<patient id>`), from the latest weight and height."""
+    holder = session.get(Holder, _entry_id(resource_id.removeprefix("bmi-")))
+    if holder is None:
+        raise NotFound("No such resource.")
+    settings = _settings(request)
+    ctx = service.context(
+        session, _vault(request), settings, principal, holder, request_id(request)
     )
+    try:
+        derived = service.bmi(service.list_section(ctx, rules.MEASUREMENT))
+    except Forbidden:
+        session.commit()
+        raise NotFound("No such resource.") from None
+    if derived is None:
+        raise NotFound("No such resource.")
+    return fhir.bmi_observation(derived, holder)
 
 
-@router.get("/Condition", response_class=FhirResponse, summary="Illnesses of a patient")
-def search_conditions(
+def _parse(resource_type: str, body: Any) -> fhir_in.Parsed:
+    problems = resource_type_problem(body, resource_type)
+    problems.raise_if_any()
+    parsed = fhir_in.READERS[resource_type](body, problems)
+    problems.raise_if_any()
+    return parsed
+
+
+def _unprocessable(resource_type: str, error: InvalidInput) -> InvalidResource:
+    """A section rule refused the content (future date, impossible value, bad ATC/CIP shape):
+    422, located at the FHIR element it came from."""
+    where, message = fhir_in.locate(resource_type, error.field, error.message)
+    answer = InvalidResource([Problem(where, message, "business-rule")], status=422)
+    answer.code = error.code
+    return answer
+
+
+def _write(
     request: Request,
-    principal: Principal = authenticated(*READERS, app_scope=("Condition", "s")),
-    session: Session = Depends(db_session, scope="function"),
-) -> FhirResponse:
-    return _search(request, session, principal, "Condition", rules.ILLNESS, fhir.condition)
+    session: Session,
+    principal: Principal,
+    resource_type: str,
+    body: Any,
+    entry_id: uuid.UUID | None,
+) -> Json:
+    section, build = fhir.RESOURCES[resource_type]
+    parsed = _parse(resource_type, body)
+    assert parsed.subject is not None
+    settings = _settings(request)
+    if entry_id is not None:
+        given = body.get("id")
+        if given is not None and given != str(entry_id):
+            raise located(InvalidInput("The id in the body is not the one in the URL."),
+                          f"{resource_type}.id")  # fmt: skip
+    owner = service.entry_holder(session, section, entry_id) if entry_id is not None else None
+    if entry_id is not None and owner is None:
+        raise NotFound("No such resource.")
+    holder = resolve_subject(session, parsed.subject)
+    if owner is not None and holder.id != owner.id:
+        raise located(
+            InvalidInput("An entry stays in its patient's space.", code="patient-mismatch"),
+            parsed.subject.expression,
+        )
+    ctx = service.context(
+        session, _vault(request), settings, principal, holder, request_id(request)
+    )
+    with _keeping_audit(session):
+        try:
+            if entry_id is None:
+                entry = service.create_entry(ctx, section, parsed.content)
+            else:
+                entry = service.update_entry(ctx, section, entry_id, parsed.content)
+        except InvalidInput as error:
+            raise _unprocessable(resource_type, error) from None
+    return build(entry, holder)
+
+
+# -- routes: one search, read, create and update per type ----------------------------------------
+
+
+def _register(resource_type: str) -> None:
+    section = fhir.RESOURCES[resource_type][0]
+    label = f"{resource_type} ({section.replace('_', ' ')} section of the profile)"
+
+    def search_type(
+        request: Request,
+        principal: Principal = authenticated(*READERS, app_scope=(resource_type, "s")),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> FhirResponse:
+        with _keeping_audit(session):
+            bundle = search_entries(request, session, principal, resource_type)
+        session.commit()  # the read's audit entry is durable before any data leaves
+        return FhirResponse(bundle)
+
+    def read(
+        resource_id: str,
+        request: Request,
+        principal: Principal = authenticated(*READERS, app_scope=(resource_type, "r")),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> FhirResponse:
+        with _keeping_audit(session):
+            resource = read_entry(request, session, principal, resource_type, resource_id)
+        session.commit()
+        return FhirResponse(resource)
+
+    def create(
+        request: Request,
+        principal: Principal = authenticated(*READERS),
+        body: Any = Depends(document_body),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> FhirResponse:
+        resource = _write(request, session, principal, resource_type, body, None)
+        session.commit()
+        location = f"{fhir_base(_settings(request))}/{resource_type}/{resource['id']}"
+        return FhirResponse(resource, status_code=201, headers={"Location": location})
+
+    def update(
+        resource_id: str,
+        request: Request,
+        principal: Principal = authenticated(*READERS),
+        body: Any = Depends(document_body),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> FhirResponse:
+        resource = _write(request, session, principal, resource_type, body, _entry_id(resource_id))
+        session.commit()
+        return FhirResponse(resource)
+
+    path = f"/{resource_type}"
+    router.add_api_route(path, search_type, methods=["GET"], response_class=FhirResponse,
+                         summary=f"Search {label}", name=f"search_{resource_type}")  # fmt: skip
+    router.add_api_route(f"{path}/{{resource_id}}", read, methods=["GET"],
+                         response_class=FhirResponse, summary=f"Read {label}",
+                         name=f"read_{resource_type}")  # fmt: skip
+    router.add_api_route(path, create, methods=["POST"], status_code=201,
+                         response_class=FhirResponse, summary=f"Create {label}",
+                         name=f"create_{resource_type}")  # fmt: skip
+    router.add_api_route(f"{path}/{{resource_id}}", update, methods=["PUT"],
+                         response_class=FhirResponse, summary=f"Update {label}",
+                         name=f"update_{resource_type}")  # fmt: skip
+
+
+for _type in TYPES:
+    _register(_type)

@@ -628,3 +628,11 @@ def _purge_profile(session: Session, _vault: Vault, holder_id: uuid.UUID) -> Non
     ids = select(ProfileEntry.id).where(ProfileEntry.holder_id == holder_id)
     session.execute(delete(ProfileEntryVersion).where(ProfileEntryVersion.entry_id.in_(ids)))
     session.execute(delete(ProfileEntry).where(ProfileEntry.holder_id == holder_id))
+
+
+def entry_holder(session: Session, section: str, entry_id: uuid.UUID) -> Holder | None:
+    """The space a live entry of `section` belongs to (to build the context of a read by id)."""
+    row = session.get(ProfileEntry, entry_id)
+    if row is None or row.section != section or row.deleted_at is not None:
+        return None
+    return session.get(Holder, row.holder_id)

@@ -136,7 +136,7 @@ def my_data(
         {
             "exports": rows,
             "pending": any(r["status"] == PENDING for r in rows),
-            "days": export.EXPORT_TTL.days,
+            "days": settings_of(request).export_ttl_days,
             "manages_others": len(act.shell.profiles) > 1,
         },
         title=fmt.gettext(N_("Download my data")),

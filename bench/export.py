@@ -1,0 +1,100 @@
+""""Download all my data" (issue 7, SRV-5): time to build one holder's export ZIP.
+
+`make bench SECTIONS=export`. A holder with CARNET_BENCH_EXPORT_DOCS documents (1,000 by default,
+each a PDF of about CARNET_BENCH_EXPORT_DOC_KB KB, 50 by default), CARNET_BENCH_EXPORT_LINES
+reimbursement lines (5,000 by default), a few profile entries and contacts. Printed next to the
+raw ceiling measured in the same run: zipping the same bytes in memory, without the database,
+decryption, audit entries or the FHIR Bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+
+from bench.common import world
+from bench.documents import _pdf
+from carnet.accounts import wishes
+from carnet.accounts.models import Holder
+from carnet.accounts.rules import make_nir
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.db import new_id
+from carnet.documents import service as documents
+from carnet.export import service as export_service
+from carnet.export.models import ExportRequest
+from carnet.profile import service as profile
+from carnet.reimbursements.models import PURPOSE, Reimbursement
+
+
+def export() -> None:
+    docs = int(os.environ.get("CARNET_BENCH_EXPORT_DOCS", 1000))
+    lines = int(os.environ.get("CARNET_BENCH_EXPORT_LINES", 5000))
+    size = int(os.environ.get("CARNET_BENCH_EXPORT_DOC_KB", 50)) * 1024
+    content = _pdf(size)
+    started = time.perf_counter()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for n in range(docs):
+            archive.writestr(f"documents/{n}.pdf", content)
+    raw = time.perf_counter() - started
+    with world() as (settings, database, vault):
+        with database.transaction() as session:
+            holder = Holder(
+                nir=make_nir(1, 1970, 1, "75", 1, 1), birth_name="BENCH", first_names="Bench",
+                birth_date=dt.date(1970, 1, 1), sex="M", state="active", ins_qualified=True,
+                email="bench@example.org",
+            )  # fmt: skip
+            session.add(holder)
+            session.flush()
+            holder_id = holder.id
+        me = Principal(PrincipalKind.HOLDER, holder_id)
+        setup = time.perf_counter()
+        for start in range(0, docs, 100):
+            with database.transaction() as session:
+                holder = session.get(Holder, holder_id)
+                assert holder is not None
+                for n in range(start, min(start + 100, docs)):
+                    documents.deposit(session, vault, settings, me, holder, documents.NewDocument(
+                        content=content, title=f"Compte rendu {n}", declared_type="application/pdf",
+                        category="AUTR_DOC", source="holder", notify=False,
+                        original_name=f"cr-{n}.pdf",
+                    ))  # fmt: skip
+        with database.transaction() as session:
+            for n in range(lines):
+                row = Reimbursement(
+                    id=new_id(), holder_id=holder_id, line_key=uuid.uuid4().hex,
+                    care_date=dt.date(2024, 1, 1) + dt.timedelta(days=n % 700),
+                    payment_date=dt.date(2024, 1, 5) + dt.timedelta(days=n % 700), sealed=b"",
+                )  # fmt: skip
+                data = {"act_code": "G", "act_label": "Consultation", "professional_rpps": None,
+                        "amount_charged": "30.00", "amount_reimbursed": "21.00"}  # fmt: skip
+                row.sealed = vault.seal_text(session, holder_id, row.id, PURPOSE, json.dumps(data))
+                session.add(row)
+            holder = session.get(Holder, holder_id)
+            assert holder is not None
+            ctx = profile.context(session, vault, settings, me, holder)
+            profile.create_entry(ctx, "vaccination", {"vaccine": "DTP", "date": "2024-03-02"})
+            profile.create_entry(ctx, "treatment", {"label": "Ventoline", "atc": "R03AC02"})
+            profile.create_entry(ctx, "measurement",
+                                 {"kind": "weight", "value": 70, "date": "2024-01-01"})  # fmt: skip
+            wishes.add_emergency_contact(session, vault, holder, {"name": "Bruno"}, me)
+            row_id = export_service.request_export(session, me).id
+        prepared = time.perf_counter() - setup
+        started = time.perf_counter()
+        outcome = export_service.build_pending(database, settings)
+        built = time.perf_counter() - started
+        with database.transaction() as session:
+            request = session.get(ExportRequest, row_id)
+            assert request is not None and request.status == "ready", outcome
+            blob = request.blob_id
+        stored = sum(p.stat().st_size for p in settings.effective_blob_dir.rglob(f"{blob}*"))
+    mb = docs * len(content) / 1e6
+    print(f"raw zipfile of the same {docs:,} PDFs in memory:  {raw:7.2f} s ({mb:.0f} MB)")
+    print(f"setup (deposits, {lines:,} lines sealed):           {prepared:7.2f} s")
+    print(f"export build ({docs:,} documents, {lines:,} lines):  {built:7.2f} s "
+          f"({docs / built:,.0f} documents/s, encrypted ZIP {stored / 1e6:.1f} MB)")  # fmt: skip
