@@ -21,6 +21,7 @@ from carnet.accounts.service import add_operator, upsert_professional
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.demo.documents import deposit_demo_documents
+from carnet.demo.services import add_demo_services
 from carnet.vault.service import Vault
 
 
@@ -168,6 +169,7 @@ def load(
     session.flush()
     if vault is not None and settings is not None:
         deposit_demo_documents(session, vault, settings, holders, professionals, clock.today())
+        add_demo_services(session, vault, settings, holders, professionals)
     return logins
 
 
