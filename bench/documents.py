@@ -117,7 +117,10 @@ def _free_port() -> int:
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "carnet.cli", "serve", "--port", str(port), "--no-jobs"],
+        [
+            *(sys.executable, "-m", "carnet.cli", "serve", "--port", str(port), "--no-jobs"),
+            *("--workers", os.environ.get("CARNET_BENCH_WORKERS", "1")),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

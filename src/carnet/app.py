@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from carnet import __version__, http
@@ -64,3 +66,20 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(accounts_fhir.router)
     install_portal(app)  # the holder pages and /static
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application of one server process, from the environment (`carnet serve --workers N`:
+    each worker builds its own; they share the database and the blob store, nothing else)."""
+    from carnet.config import Settings
+    from carnet.jobs.service import start_background_runner
+
+    settings = Settings()
+    application = create_app(settings)
+    if settings.jobs_interval_seconds > 0 and os.environ.get(_JOBS_FLAG) == "1":
+        # Jobs claim their work (unique day rows, SKIP LOCKED): safe in every worker.
+        start_background_runner(application, settings.jobs_interval_seconds)
+    return application
+
+
+_JOBS_FLAG = "CARNET_SERVE_JOBS"

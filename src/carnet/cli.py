@@ -57,8 +57,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     jobs: Annotated[bool, typer.Option(help="Run due jobs periodically.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (one per core for throughput).")
+    ] = 1,
 ) -> None:
     """Serve the portal, the JSON API and the FHIR API."""
+    import os
+
     import uvicorn
 
     from carnet.app import create_app
@@ -69,6 +74,19 @@ def serve(
     database = support.database()
     database.ping()
     support.vault().check(database)
+    if workers > 1:
+        database.dispose()
+        os.environ["CARNET_SERVE_JOBS"] = "1" if jobs else "0"
+        uvicorn.run(
+            "carnet.app:create_served_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            server_header=False,
+        )
+        return
     application = create_app(settings, database)
     if jobs and settings.jobs_interval_seconds > 0:
         from carnet.jobs.service import start_background_runner
