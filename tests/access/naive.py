@@ -7,7 +7,7 @@ the property-based test catches a decision point that drifts from the written ru
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MATRIX = {  # data/habilitations.csv
     "10": {"general", "psy", "genetic", "medico-social", "telemedicine-request"},
@@ -41,6 +41,12 @@ class World:
     invisible_to_patient: bool
     visible_from_past: bool
     invisible_to_representatives: bool
+    # ACC-9: when `who` is "app", the app and the consent behind its token.
+    app_status: str = "online"  # online | offline | suspended | delisted
+    app_connected_by: str = "holder"  # holder | representative | caregiver | gone
+    app_scope: str = "patient/DocumentReference.rs"
+    app_asks_more: bool = False  # its current version lists more than the one consented to
+    app_other_space: bool = False
 
 
 def may_read(w: World, now: dt.datetime) -> bool:
@@ -81,3 +87,21 @@ def may_read(w: World, now: dt.datetime) -> bool:
             return w.administrator  # DOC-3, ACC-4
         return w.masked_in_emergency  # ACC-6
     return True
+
+
+def _scope_reads_documents(scope: str) -> bool:
+    """SMART App Launch: `patient/<type or *>.<c r u d s>` (v2) or `.read`/`.write`/`.*` (v1)."""
+    target, _, rights = scope.removeprefix("patient/").partition(".")
+    rights = {"read": "rs", "write": "cud", "*": "cruds"}.get(rights, rights)
+    return target in ("DocumentReference", "*") and "r" in rights
+
+
+def app_may_read(w: World, now: dt.datetime) -> bool:
+    """ACC-9 and SRV-3, restated: an app working (online, or offline for those already connected),
+    on the space it was connected to, whose current version asks for nothing beyond the consent,
+    with a granted scope to read documents, reads what the person who connected it reads."""
+    if w.app_status not in ("online", "offline") or w.app_asks_more or w.app_other_space:
+        return False
+    if w.app_connected_by == "gone" or not _scope_reads_documents(w.app_scope):
+        return False
+    return may_read(replace(w, who=w.app_connected_by), now)

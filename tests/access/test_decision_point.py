@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from carnet.access import habilitations
 from carnet.access.rules import (
     Actor,
+    AppFacts,
     Care,
     DocumentFacts,
     Relation,
@@ -98,6 +99,56 @@ def to_facts(w: naive.World) -> tuple[Actor, SpaceFacts, DocumentFacts]:
 def test_decision_point_agrees_with_the_naive_model(w: naive.World) -> None:
     actor, space, doc = to_facts(w)
     assert bool(decide_document_read(actor, space, doc, NOW)) == naive.may_read(w, NOW), w
+
+
+SCOPES = [
+    "patient/DocumentReference.rs",
+    "patient/DocumentReference.r",
+    "patient/DocumentReference.s",
+    "patient/Observation.rs",
+    "patient/*.rs",
+    "patient/DocumentReference.read",
+]
+LISTED = frozenset({"launch/patient", "patient/DocumentReference.rs", "patient/Observation.rs"})
+app_worlds = st.builds(
+    lambda w, **app: naive.World(**{**w.__dict__, **app}),
+    worlds.filter(lambda w: w.who in ("holder", "stranger")),
+    app_status=st.sampled_from(["online", "offline", "suspended", "delisted"]),
+    app_connected_by=st.sampled_from(["holder", "representative", "caregiver", "gone"]),
+    app_scope=st.sampled_from(SCOPES),
+    app_asks_more=st.booleans(),
+    app_other_space=st.booleans(),
+)
+
+_ON_BEHALF = {
+    "holder": Relation.SELF,
+    "representative": Relation.REPRESENTATIVE,
+    "caregiver": Relation.CAREGIVER,
+    "gone": Relation.NONE,
+}
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(app_worlds)
+def test_acc9_apps_agree_with_the_naive_model(w: naive.World) -> None:
+    """ACC-9: the decision point for an app token against the naive restatement of the rule."""
+    _actor, space, doc = to_facts(w)
+    granted = frozenset({"launch/patient", w.app_scope})
+    listed = LISTED | {w.app_scope}
+    app = AppFacts(
+        status=w.app_status,
+        space_id=uuid.uuid4() if w.app_other_space else space.holder_id,
+        granted=granted,
+        consented_listing=listed,
+        listing=listed | {"patient/Condition.rs"} if w.app_asks_more else listed,
+    )
+    actor = Actor(
+        Principal(PrincipalKind.APP, uuid.uuid4()),
+        Relation.APP,
+        app=app,
+        on_behalf=_ON_BEHALF[w.app_connected_by],
+    )
+    assert bool(decide_document_read(actor, space, doc, NOW)) == naive.app_may_read(w, NOW), w
 
 
 def test_matrix_shipped_is_the_design_matrix() -> None:
