@@ -17,6 +17,7 @@ from carnet.access import habilitations
 from carnet.access.filters import readable_documents
 from carnet.access.rules import (
     Actor,
+    AppFacts,
     Care,
     DocumentFacts,
     Relation,
@@ -76,7 +77,27 @@ actors = st.fixed_dictionaries({
     "regulator": st.booleans(),
     "emergency": st.booleans(),
     "masked_in_emergency": st.booleans(),
+    # ACC-9: used when the relation is APP.
+    "app_status": st.sampled_from(["online", "offline", "suspended", "delisted"]),
+    "on_behalf": st.sampled_from([Relation.SELF, Relation.REPRESENTATIVE, Relation.CAREGIVER,
+                                  Relation.NONE]),
+    # Search (s) and read (r) granted together, so that one-by-one reads compare with searches.
+    "scope": st.sampled_from(["patient/DocumentReference.rs", "patient/*.rs",
+                              "patient/DocumentReference.cruds", "patient/Observation.rs"]),
+    "asks_more": st.booleans(),
+    "other_space": st.booleans(),
 })
+
+
+def app_facts(a: dict, holder_id: uuid.UUID) -> AppFacts | None:  # type: ignore[type-arg]
+    if a["relation"] is not Relation.APP:
+        return None
+    listed = frozenset({"launch/patient", a["scope"]})
+    return AppFacts(
+        status=a["app_status"], space_id=uuid.uuid4() if a["other_space"] else holder_id,
+        granted=listed, consented_listing=listed,
+        listing=listed | {"patient/Condition.rs"} if a["asks_more"] else listed,
+    )
 
 
 def facts(doc: Document) -> DocumentFacts:
@@ -95,6 +116,7 @@ def test_sql_filter_equals_one_by_one_decisions(grid, database, a) -> None:  # t
         Principal(kind, ME), a["relation"], profession_code=a["profession"], care=a["care"],
         administrator=a["administrator"], needs_express_authorisation=a["express"], grant=a["grant"],
         readable=habilitations.load().get(a["profession"], frozenset()),
+        app=app_facts(a, holder_id), on_behalf=a["on_behalf"],
     )
     space = SpaceFacts(holder_id, a["state"], a["regulator"], a["emergency"], a["masked_in_emergency"])
     with database.transaction() as session:
