@@ -1069,9 +1069,11 @@ def list_conversations(
     space: Holder | None = None,
     patient: Holder | None = None,
     full: bool = False,
+    limit: int | None = 500,
 ) -> list[ConversationView]:
-    """The caller's conversations, most recent first, without their messages; one audit entry per
-    space listed (ACC-8). Holder side: `space`'s; professionals: theirs (optionally one patient's)."""
+    """The caller's conversations, most recent first, without their messages (unless `full`); one
+    audit entry per space listed (ACC-8). Holder side: `space`'s; professionals: theirs
+    (optionally one patient's). `limit` None: all of them (the export, SRV-5)."""
     mine = (
         [Participant.party == HOLDER, Participant.holder_id == space.id]
         if ctx.party == HOLDER and space is not None
@@ -1091,7 +1093,7 @@ def list_conversations(
             ),
         )
         .order_by(Conversation.last_message_at.desc(), Conversation.id)
-        .limit(500)
+        .limit(limit)
     ).all()
     out: list[ConversationView] = []
     decided: dict[uuid.UUID, tuple[Holder, Actor, Decision]] = {}
