@@ -426,3 +426,29 @@ def test_export_needs_a_holder(client: TestClient, database: Database) -> None:
 def test_attachment_names_are_made_safe_for_the_zip(given: str, safe: str) -> None:
     """SRV-5: a name chosen by someone else never climbs out of `messages/` nor breaks a tool."""
     assert service.safe_file_name(given) == safe
+
+
+def test_a_minors_secret_document_never_becomes_an_attachment(
+    client: TestClient, database: Database, settings: Settings, world: World
+) -> None:
+    """REP-2 through messaging (SRV-1): the holder side, representatives included, reads every
+    message of the minor's space, so the secret document cannot be attached; the refusal is
+    audited and nothing is written; the representative's export stays without it (SRV-5)."""
+    minor = headers_for(database, world.child_id)
+    talks = client.get(f"{API}/me/conversations", headers=minor).json()
+    assert [t["subject"] for t in talks] == ["Vaccin"]
+    refused = client.post(f"{API}/me/conversations/{talks[0]['id']}/messages", headers=minor,
+                          json={"body": "Voici", "document_ids": [str(world.secret_id)]})  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "invisible-to-representatives"
+    assert SECRET_TITLE not in refused.text
+    with database.transaction() as session:
+        denied = session.scalars(select(AuditEntry.reason).where(
+            AuditEntry.holder_id == world.child_id,
+            AuditEntry.action == "message.send-denied")).all()  # fmt: skip
+    assert denied == ["invisible-to-representatives"]
+    parent = headers_for(database, world.parent_id)
+    child_view = client.get(f"{API}/me/conversations/{talks[0]['id']}",
+                            headers={**parent, "X-Carnet-Space": str(world.child_id)})  # fmt: skip
+    assert child_view.status_code == 200, child_view.text
+    assert [m["attachments"] for m in child_view.json()["messages"]] == [[]]

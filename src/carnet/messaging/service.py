@@ -23,6 +23,7 @@ from carnet.access.rules import (
     Actor,
     Decision,
     decide_conversation_end,
+    decide_message_attachment,
     decide_message_read,
     decide_message_recipient,
     decide_message_reply,
@@ -423,6 +424,13 @@ def _document_file(ctx: Context, holder: Holder, document_id: uuid.UUID) -> _Fil
         ctx.session, ctx.vault, ctx.settings, ctx.principal, document_id,
         request_id=ctx.request_id,
     )  # fmt: skip
+    shareable = decide_message_attachment(documents.facts(doc), clock.now())
+    if not shareable:  # REP-2, DOC-4: the whole holder side reads the message
+        raise Forbidden(
+            "This document cannot be attached: the message would show it to people who may not "
+            "read it (a document kept from representatives, or awaiting its announcement).",
+            code=shareable.reason,
+        )
     content = b"".join(stream)
     limit = ctx.settings.message_attachment_max_bytes
     if len(content) > limit:
