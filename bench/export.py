@@ -2,7 +2,9 @@
 
 `make bench SECTIONS=export`. A holder with CARNET_BENCH_EXPORT_DOCS documents (1,000 by default,
 each a PDF of about CARNET_BENCH_EXPORT_DOC_KB KB, 50 by default), CARNET_BENCH_EXPORT_LINES
-reimbursement lines (5,000 by default), a few profile entries and contacts. Printed next to the
+reimbursement lines (5,000 by default), CARNET_BENCH_EXPORT_CONVERSATIONS conversations with a GP
+(100 by default; 4 messages each, one with a PDF attachment), CARNET_BENCH_EXPORT_APPOINTMENTS
+appointments (200 by default), a few profile entries and contacts. Printed next to the
 raw ceiling measured in the same run: zipping the same bytes in memory, without the database,
 decryption, audit entries or the FHIR Bundle.
 """
@@ -16,17 +18,21 @@ import os
 import time
 import uuid
 import zipfile
+from typing import Any
 
 from bench.common import world
 from bench.documents import _pdf
+from carnet.access.models import CareRelationship
 from carnet.accounts import wishes
-from carnet.accounts.models import Holder
-from carnet.accounts.rules import make_nir
+from carnet.accounts.models import Holder, Professional
+from carnet.accounts.rules import make_nir, make_rpps
+from carnet.agenda import service as agenda
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import new_id
 from carnet.documents import service as documents
 from carnet.export import service as export_service
 from carnet.export.models import ExportRequest
+from carnet.messaging import service as messaging
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE, Reimbursement
 
@@ -35,6 +41,8 @@ def export() -> None:
     docs = int(os.environ.get("CARNET_BENCH_EXPORT_DOCS", 1000))
     lines = int(os.environ.get("CARNET_BENCH_EXPORT_LINES", 5000))
     size = int(os.environ.get("CARNET_BENCH_EXPORT_DOC_KB", 50)) * 1024
+    talks = int(os.environ.get("CARNET_BENCH_EXPORT_CONVERSATIONS", 100))
+    bookings = int(os.environ.get("CARNET_BENCH_EXPORT_APPOINTMENTS", 200))
     content = _pdf(size)
     started = time.perf_counter()
     buffer = io.BytesIO()
@@ -83,6 +91,7 @@ def export() -> None:
             profile.create_entry(ctx, "measurement",
                                  {"kind": "weight", "value": 70, "date": "2024-01-01"})  # fmt: skip
             wishes.add_emergency_contact(session, vault, holder, {"name": "Bruno"}, me)
+            _messages_and_appointments(session, vault, settings, holder, talks, bookings, content)
             row_id = export_service.request_export(session, me).id
         prepared = time.perf_counter() - setup
         started = time.perf_counter()
@@ -95,6 +104,38 @@ def export() -> None:
         stored = sum(p.stat().st_size for p in settings.effective_blob_dir.rglob(f"{blob}*"))
     mb = docs * len(content) / 1e6
     print(f"raw zipfile of the same {docs:,} PDFs in memory:  {raw:7.2f} s ({mb:.0f} MB)")
-    print(f"setup (deposits, {lines:,} lines sealed):           {prepared:7.2f} s")
-    print(f"export build ({docs:,} documents, {lines:,} lines):  {built:7.2f} s "
+    print(f"setup (deposits, {lines:,} lines sealed, {talks} conversations):  {prepared:7.2f} s")
+    print(f"export build ({docs:,} documents, {lines:,} lines, {talks * 4} messages, "
+          f"{bookings} appointments):  {built:7.2f} s "
           f"({docs / built:,.0f} documents/s, encrypted ZIP {stored / 1e6:.1f} MB)")  # fmt: skip
+
+
+def _messages_and_appointments(
+    session: Any, vault: Any, settings: Any, holder: Holder, talks: int, bookings: int,
+    content: bytes,
+) -> None:  # fmt: skip
+    """SRV-1 and SRV-2 data through their services (a GP of the care team writes and books)."""
+    gp = Professional(rpps=make_rpps(10_000_002), profession_code="10", name="Dr Export")
+    session.add(gp)
+    session.flush()
+    session.add(CareRelationship(holder_id=holder.id, professional_id=gp.id, status="authorised"))
+    session.flush()
+    as_gp = messaging.Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
+                                                                  gp.id))  # fmt: skip
+    as_holder = messaging.Context(session, vault, settings, Principal(PrincipalKind.HOLDER,
+                                                                      holder.id))  # fmt: skip
+    for n in range(talks):
+        first = messaging.NewMessage(
+            body=f"Résultats {n}",
+            attachments=[messaging.NewAttachment(content, f"resultats-{n}.pdf", "application/pdf")],
+        )
+        talk, _ = messaging.start(as_gp, holder, messaging.NewConversation(f"Suivi {n}", first))
+        for text, ctx in (("Merci", as_holder), ("Bien reçu", as_gp), ("Bonne journée", as_holder)):
+            messaging.reply(ctx, talk.id, messaging.NewMessage(body=text),
+                            space=holder if ctx is as_holder else None)  # fmt: skip
+    gp_agenda = agenda.context(session, vault, settings, as_gp.principal, holder)
+    day = dt.date.today() + dt.timedelta(days=2)
+    for n in range(bookings):
+        start = dt.datetime.combine(day + dt.timedelta(days=n % 300), dt.time(9 + n % 8))
+        agenda.create(gp_agenda, {"title": f"Consultation {n}", "start": start.isoformat(),
+                                  "end": (start + dt.timedelta(minutes=30)).isoformat()})  # fmt: skip

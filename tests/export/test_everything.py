@@ -1,6 +1,7 @@
 """`GET /fhir/Patient/{id}/$everything` (issue 7 item 6) is exactly the sum of the individual read
-endpoints for each reader (holder, professional, representative: REP-2 secret documents never
-reach a representative), paged; and the health history's own visibility setting (item 4, ACC-7)."""
+endpoints for each reader (holder, professional, representative: REP-2 secret documents and the
+minor's own drafts never reach a representative), messages (SRV-1) and appointments (SRV-2)
+included, paged; and the health history's own visibility setting (item 4, ACC-7)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,15 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import Database
 from carnet.profile.fhir import RESOURCES
 from tests.accounts.test_family import headers_for
-from tests.export.test_export import SECRET_TITLE, World, world  # noqa: F401 - the fixture
+from tests.agenda.support import body as appointment
+from tests.export.test_export import (  # noqa: F401 - the fixture
+    HOLDER_DRAFT,
+    MINOR_DRAFT,
+    PRO_DRAFT,
+    SECRET_TITLE,
+    World,
+    world,
+)
 from tests.factories import make_professional
 from tests.fhir.support import fhir_json, outcome
 from tests.profile.support import bearer
@@ -72,7 +81,8 @@ def sum_of_reads(client: TestClient, patient: uuid.UUID, headers: dict[str, str]
     by = {"patient": f"Patient/{patient}"}
     found = [fhir_json(client.get(f"/fhir/Patient/{patient}", headers=headers))]
     found += _search(client, "DocumentReference", {**by, "_count": "500"}, headers)
-    for kind in (*RESOURCES, "ExplanationOfBenefit", "RelatedPerson"):
+    for kind in (*RESOURCES, "ExplanationOfBenefit", "RelatedPerson", "Communication",
+                 "Appointment"):  # fmt: skip
         found += _search(client, kind, by, headers)
     return {(r["resourceType"], r["id"]): r for r in found}
 
@@ -96,6 +106,20 @@ def _kinds(found: dict[Key, Any]) -> set[str]:
     return {kind for kind, _id in found}
 
 
+def _of(found: dict[Key, Any], kind: str) -> list[dict[str, Any]]:
+    return [resource for (k, _id), resource in found.items() if k == kind]
+
+
+def _bodies(found: dict[Key, Any]) -> dict[str, str]:
+    """Each Communication's text, by status (`completed` or `preparation`)."""
+    return {
+        p["contentString"]: c["status"]
+        for c in _of(found, "Communication")
+        for p in c.get("payload", [])
+        if "contentString" in p
+    }
+
+
 def test_everything_is_the_sum_of_the_read_endpoints(
     client: TestClient,
     database: Database,
@@ -110,6 +134,20 @@ def test_everything_is_the_sum_of_the_read_endpoints(
             "RelatedPerson"} <= _kinds(mine)  # fmt: skip
     assert everything(client, world.parent_id, holder, count=3) == mine  # paged
 
+    # SRV-1: the holder's messages and own draft (preparation), never the GP's draft; SRV-2.
+    assert _bodies(mine) == {"Vos résultats sont joints.": "completed", "Merci.": "completed",
+                             HOLDER_DRAFT: "preparation"}  # fmt: skip
+    assert PRO_DRAFT not in str(mine)
+    assert len(_of(mine, "Appointment")) == 2  # the holder's and the GP's (SRV-2)
+
+    # A professional of the care team writes and books through the API: its $everything has its
+    # own conversation and appointment, never the GP's (SRV-1 participants, SRV-2 authors).
+    started = client.post("/api/v1/pro/conversations", headers=pro, json={
+        "patient_id": str(world.parent_id), "subject": "Suivi", "body": "Comment allez-vous ?"})
+    assert started.status_code == 201, started.text
+    booked = client.post(f"/api/v1/pro/patients/{world.parent_id}/appointments", headers=pro,
+                         json=appointment(4))  # fmt: skip
+    assert booked.status_code == 201, booked.text
     seen_by_pro = everything(client, world.parent_id, pro)
     assert seen_by_pro == sum_of_reads(client, world.parent_id, pro)
     # ACC-7: no measurement, no reimbursement for professionals; the rest of ACC-7 is there.
@@ -118,13 +156,27 @@ def test_everything_is_the_sum_of_the_read_endpoints(
     assert {"Immunization", "Condition", "MedicationStatement", "RelatedPerson"} <= _kinds(
         seen_by_pro
     )
+    assert _bodies(seen_by_pro) == {"Comment allez-vous ?": "completed"}
+    assert [a["id"] for a in _of(seen_by_pro, "Appointment")] == [booked.json()["id"]]
+    gp = bearer(database, Principal(PrincipalKind.PROFESSIONAL, world.gp_id))
+    seen_by_gp = everything(client, world.parent_id, gp)
+    assert seen_by_gp == sum_of_reads(client, world.parent_id, gp)
+    assert _bodies(seen_by_gp) == {"Vos résultats sont joints.": "completed",
+                                   "Merci.": "completed", PRO_DRAFT: "preparation"}  # fmt: skip
+    assert HOLDER_DRAFT not in str(seen_by_gp) and len(_of(seen_by_gp, "Appointment")) == 1
 
-    # REP-2: the representative reads the minor's space without the secret document.
+    # REP-2: the representative reads the minor's space without the secret document, nor the
+    # minor's own draft (SRV-1: drafts are their author's).
     child = everything(client, world.child_id, holder)
     assert child == sum_of_reads(client, world.child_id, holder)
     assert ("DocumentReference", str(world.secret_id)) not in child
-    assert SECRET_TITLE not in str(child)
+    assert SECRET_TITLE not in str(child) and MINOR_DRAFT not in str(child)
     assert len([k for k in child if k[0] == "DocumentReference"]) == 1
+    assert _bodies(child) == {"Rappel DTP": "completed"}
+    assert len(_of(child, "Appointment")) == 1
+    # The minor reads their own draft, as `preparation`.
+    minor = everything(client, world.child_id, headers_for(database, world.child_id))
+    assert _bodies(minor)[MINOR_DRAFT] == "preparation"
 
     # Nobody else: 404 for an unknown patient, only the identity for a stranger professional.
     outcome(client.get(f"/fhir/Patient/{uuid.uuid4()}/$everything", headers=holder), 404)

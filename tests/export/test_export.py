@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet import clock
+from carnet.access.models import CareRelationship
 from carnet.accounts.models import Holder, Representation
+from carnet.agenda import service as agenda
 from carnet.audit.models import AuditEntry
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -24,18 +26,25 @@ from carnet.db import Database, new_id
 from carnet.documents import service as documents
 from carnet.export import service
 from carnet.export.models import ExportRequest
+from carnet.messaging import service as messaging
 from carnet.notifications.models import OutboxMessage
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE as REIMBURSEMENT_PURPOSE
 from carnet.reimbursements.models import Reimbursement
 from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
+from tests.agenda.support import body as appointment
 from tests.documents.helpers import pdf_bytes
 from tests.factories import make_holder, make_professional
 from tests.fhir.support import schema_errors
 
 API = "/api/v1"
 SECRET_TITLE = "ZZSECRET consultation"
+# SRV-1: drafts are their author's only; none of these may reach anyone else.
+MINOR_DRAFT = "ZZMINORDRAFT"  # the minor's own draft: never to the representative (REP-2)
+PRO_DRAFT = "ZZPRODRAFT"  # a professional's draft in the holder's conversation
+HOLDER_DRAFT = "Brouillon de la réponse"
+HOSTILE_NAME = "../../etc/Résultat final.pdf"  # an attachment name chosen by someone else
 
 
 def me(holder_id: uuid.UUID) -> Principal:
@@ -75,6 +84,49 @@ class World:
     parent_id: uuid.UUID
     child_id: uuid.UUID
     secret_id: uuid.UUID
+    gp_id: uuid.UUID  # in both care teams: writes to both, books an appointment for the parent
+    attachment: bytes  # the GP's attachment in the parent's conversation
+
+
+def _mail_and_agenda(
+    session: Any, vault: Vault, settings: Settings, parent: Holder, child: Holder
+) -> tuple[uuid.UUID, bytes]:
+    """SRV-1 and SRV-2 data, through the services: the GP writes to the parent (with an attachment
+    named by someone else) and to the minor; the parent replies and keeps a draft; the GP and the
+    minor keep drafts of their own; appointments by the parent and by the GP; a measurement target;
+    the prevention calendar switched off."""
+    gp = make_professional(session)
+    for space in (parent, child):
+        session.add(CareRelationship(holder_id=space.id, professional_id=gp.id,
+                                     status="authorised"))  # fmt: skip
+    session.flush()
+    as_gp = messaging.Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
+                                                                  gp.id))  # fmt: skip
+    as_parent = messaging.Context(session, vault, settings, me(parent.id))
+    as_child = messaging.Context(session, vault, settings, me(child.id))
+    content = pdf_bytes("Pièce jointe du GP")
+    first = messaging.NewMessage(
+        body="Vos résultats sont joints.",
+        attachments=[messaging.NewAttachment(content, HOSTILE_NAME, "application/pdf")],
+    )
+    talk, _ = messaging.start(as_gp, parent, messaging.NewConversation("Résultats", first))
+    messaging.reply(as_parent, talk.id, messaging.NewMessage(body="Merci."), space=parent)
+    messaging.reply(as_parent, talk.id, messaging.NewMessage(body=HOLDER_DRAFT, draft=True),
+                    space=parent)  # fmt: skip
+    messaging.reply(as_gp, talk.id, messaging.NewMessage(body=PRO_DRAFT, draft=True))
+    minor_talk, _ = messaging.start(
+        as_gp, child, messaging.NewConversation("Vaccin", messaging.NewMessage(body="Rappel DTP"))
+    )
+    messaging.reply(as_child, minor_talk.id, messaging.NewMessage(body=MINOR_DRAFT, draft=True),
+                    space=child)  # fmt: skip
+    for principal, space, days in ((me(parent.id), parent, 3), (as_gp.principal, parent, 5),
+                                   (me(parent.id), child, 7)):  # fmt: skip
+        agenda.create(agenda.context(session, vault, settings, principal, space),
+                      appointment(days))  # fmt: skip
+    agenda.set_prevention(agenda.context(session, vault, settings, me(parent.id), parent), False)
+    ctx = profile.context(session, vault, settings, me(parent.id), parent)
+    profile.set_target(ctx, "weight", {"low": 60, "high": 75, "note": "objectif du médecin"})
+    return gp.id, content
 
 
 @pytest.fixture
@@ -129,7 +181,8 @@ def world(database: Database, vault: Vault, settings: Settings) -> World:
                                       "phone": "0612345678"}, me(parent.id))  # fmt: skip
         add_reimbursement(session, vault, parent, dt.date(2025, 3, 10), "Consultation")
         add_reimbursement(session, vault, parent, dt.date(2024, 12, 1), "Radiographie")
-        return World(parent.id, child.id, secret.id)
+        gp_id, attachment = _mail_and_agenda(session, vault, settings, parent, child)
+        return World(parent.id, child.id, secret.id, gp_id, attachment)
     # fmt: on
 
 
@@ -255,18 +308,48 @@ def test_export_contains_what_the_holder_may_read_and_nothing_else(
         assert {f for f in files} <= {r.split("-")[0] for r in refs}
         assert f"{folder}/historique-des-acces.csv" in names
         assert f"{folder}/synthese.pdf" in names
-    # REP-2: the minor's secret document is nowhere in the representative's export.
+    # REP-2: the minor's secret document is nowhere in the representative's export, nor the
+    # minor's own draft; nobody else's draft is in anyone's (SRV-1).
     assert str(world.secret_id) not in expected[child_folder]
     for name in names:
         data = archive.read(name)
         assert str(world.secret_id).encode() not in data, name
-        assert SECRET_TITLE.encode() not in data, name
+        for secret in (SECRET_TITLE, MINOR_DRAFT, PRO_DRAFT):
+            assert secret.encode() not in data, (name, secret)
+        assert ".." not in name and "\\" not in name and not name.startswith("/"), name
+    child_bundle = json.loads(archive.read(f"{child_folder}/fhir-bundle.json"))
+    assert [(c["status"], c["payload"][0]["contentString"]) for c in
+            (e["resource"] for e in child_bundle["entry"])
+            if c["resourceType"] == "Communication"] == [("completed", "Rappel DTP")]  # fmt: skip
+    # SRV-1: the holder's messages (their draft as preparation) and the attachment's bytes, as
+    # the attachment endpoint gives them, under messages/ with a safe name (SRV-5).
+    own_messages = [e["resource"] for e in json.loads(archive.read("mon-espace/fhir-bundle.json"))
+                    ["entry"] if e["resource"]["resourceType"] == "Communication"]  # fmt: skip
+    assert sorted(c["status"] for c in own_messages) == ["completed", "completed", "preparation"]
+    attached = next(p["contentAttachment"] for c in own_messages for p in c.get("payload", [])
+                    if "contentAttachment" in p)  # fmt: skip
+    attachment_id = attached["url"].split("/attachments/")[1].split("/")[0]
+    files = [n for n in names if n.startswith("mon-espace/messages/")]
+    assert files == [f"mon-espace/messages/{attachment_id}-resultat-final.pdf"]
+    assert archive.read(files[0]) == world.attachment
+    conversation_id = own_messages[0]["identifier"][0]["value"]
+    same = client.get(f"{API}/me/conversations/{conversation_id}/attachments/{attachment_id}"
+                      "/content", headers=headers)  # fmt: skip
+    assert same.status_code == 200 and same.content == world.attachment
+    # Issue 7 targets and the SRV-2 switches in the JSON part.
+    plain = json.loads(archive.read("mon-espace/profil.json"))
+    assert [(t["kind"], t["low"], t["high"]) for t in plain["measurement_targets"]] == [
+        ("weight", 60, 75)
+    ]
+    assert json.loads(archive.read("mon-espace/agenda.json"))["prevention_calendar"] is False
+    assert json.loads(archive.read(f"{child_folder}/agenda.json"))["prevention_calendar"] is True
     own = json.loads(archive.read("mon-espace/fhir-bundle.json"))
     kinds = [e["resource"]["resourceType"] for e in own["entry"]]
     assert kinds.count("ExplanationOfBenefit") == 2
     assert kinds.count("Patient") == 1
     assert {"Immunization", "Condition", "AllergyIntolerance", "Observation",
             "MedicationStatement", "RelatedPerson"} <= set(kinds)  # fmt: skip
+    assert kinds.count("Communication") == 3 and kinds.count("Appointment") == 2
     # The bundle, without the documents' bytes, is what $everything gives the holder (issue 7).
     everything = client.get(f"/fhir/Patient/{world.parent_id}/$everything",
                             params={"_count": "500"}, headers=headers).json()  # fmt: skip
@@ -325,3 +408,47 @@ def test_export_needs_a_holder(client: TestClient, database: Database) -> None:
     headers = bearer(database, Principal(PrincipalKind.PROFESSIONAL, pro.id))
     assert client.post(f"{API}/me/export", headers=headers).status_code == 403
     assert client.get(f"{API}/me/timeline", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("given", "safe"),
+    [
+        (HOSTILE_NAME, "resultat-final.pdf"),
+        ("..\\..\\Windows\\win.ini", "win.ini"),
+        ("..", "x"),
+        ("", "x"),
+        (".bashrc", "x.bashrc"),
+        ("ordonnance", "ordonnance"),
+        ("scan 2025.PDF ", "scan-2025.pdf"),
+        ("a" * 300 + ".png", "a" * 80 + ".png"),
+    ],
+)
+def test_attachment_names_are_made_safe_for_the_zip(given: str, safe: str) -> None:
+    """SRV-5: a name chosen by someone else never climbs out of `messages/` nor breaks a tool."""
+    assert service.safe_file_name(given) == safe
+
+
+def test_a_minors_secret_document_never_becomes_an_attachment(
+    client: TestClient, database: Database, settings: Settings, world: World
+) -> None:
+    """REP-2 through messaging (SRV-1): the holder side, representatives included, reads every
+    message of the minor's space, so the secret document cannot be attached; the refusal is
+    audited and nothing is written; the representative's export stays without it (SRV-5)."""
+    minor = headers_for(database, world.child_id)
+    talks = client.get(f"{API}/me/conversations", headers=minor).json()
+    assert [t["subject"] for t in talks] == ["Vaccin"]
+    refused = client.post(f"{API}/me/conversations/{talks[0]['id']}/messages", headers=minor,
+                          json={"body": "Voici", "document_ids": [str(world.secret_id)]})  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "invisible-to-representatives"
+    assert SECRET_TITLE not in refused.text
+    with database.transaction() as session:
+        denied = session.scalars(select(AuditEntry.reason).where(
+            AuditEntry.holder_id == world.child_id,
+            AuditEntry.action == "message.send-denied")).all()  # fmt: skip
+    assert denied == ["invisible-to-representatives"]
+    parent = headers_for(database, world.parent_id)
+    child_view = client.get(f"{API}/me/conversations/{talks[0]['id']}",
+                            headers={**parent, "X-Carnet-Space": str(world.child_id)})  # fmt: skip
+    assert child_view.status_code == 200, child_view.text
+    assert [m["attachments"] for m in child_view.json()["messages"]] == [[]]

@@ -137,3 +137,27 @@ def test_srv1_a_reply_to_an_ended_conversation_is_refused_in_fhir_too(
         },
     )
     outcome(refused, 409)
+
+
+def test_srv1_drafts_are_their_authors_only_in_fhir_as_preparation(
+    client: TestClient, w: World
+) -> None:
+    """A draft is shown to its author (as the JSON API does) with status `preparation` and no
+    `sent`; the other parties never meet it, by id or by search (SRV-1, SRV-5 `$everything`)."""
+    cid = start(client, w).json()["id"]
+    draft = client.post(f"/api/v1/me/conversations/{cid}/messages", headers=w.holder,
+                        json={"body": "Pas encore envoyé", "draft": True})  # fmt: skip
+    assert draft.status_code == 201, draft.text
+    draft_id = draft.json()["id"]
+    mine = fhir_json(client.get(f"/fhir/Communication/{draft_id}", headers=w.holder))
+    assert mine["status"] == "preparation" and "sent" not in mine
+    first = fhir_json(
+        client.get("/fhir/Communication", params={"patient": w.holder_id}, headers=w.holder)
+    )["entry"][0]["resource"]
+    assert first["status"] == "completed"
+    assert mine["inResponseTo"] == [{"reference": f"Communication/{first['id']}"}]
+    outcome(client.get(f"/fhir/Communication/{draft_id}", headers=w.gp), 404)
+    seen = fhir_json(
+        client.get("/fhir/Communication", params={"patient": w.holder_id}, headers=w.gp)
+    )
+    assert [e["resource"]["status"] for e in seen["entry"]] == ["completed"]

@@ -309,11 +309,12 @@ def list_appointments(
     start_from: dt.datetime | None = None,
     start_min: dt.datetime | None = None,
     start_before: dt.datetime | None = None,
-    limit: int = 500,
+    limit: int | None = 500,
     action: str = "agenda.read",
 ) -> list[AppointmentView]:
     """Appointments by start, as the actor may read them (a professional: their own); audited.
-    `start_from`: not over at that instant; `start_min`/`start_before`: bounds of the start."""
+    `start_from`: not over at that instant; `start_min`/`start_before`: bounds of the start;
+    `limit` None: all of them (the export and `$everything`, SRV-5)."""
     decision = decide_agenda_read(ctx.actor, ctx.space)
     own = None
     if not decision:
@@ -392,6 +393,30 @@ def agenda_settings(session: Session, holder_id: uuid.UUID) -> AgendaSettings:
     """The holder's switches (defaults when never set: prevention on, no feed); not added."""
     found = session.get(AgendaSettings, holder_id)
     return found or AgendaSettings(holder_id=holder_id, prevention=True)
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    """The holder's agenda switches as the holder side reads them (the feed's token is never
+    readable: only whether one is active)."""
+
+    prevention: bool
+    feed_active: bool
+    feed_created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+
+def read_settings(ctx: Context) -> SettingsView:
+    """SRV-2 switches, for the holder side only (the agenda is private to it); the export of all
+    the holder's data (SRV-5) writes them."""
+    _check(ctx, "agenda.settings-read", decide_agenda_read(ctx.actor, ctx.space))
+    stored = agenda_settings(ctx.session, ctx.holder.id)
+    return SettingsView(
+        prevention=stored.prevention is not False,
+        feed_active=stored.feed_token_hash is not None,
+        feed_created_at=stored.feed_created_at,
+        updated_at=stored.updated_at,
+    )
 
 
 def _stored_settings(ctx: Context) -> AgendaSettings:

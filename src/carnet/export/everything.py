@@ -1,5 +1,7 @@
 """Everything one reader may read of one space, as FHIR R4 resources (issue 7 item 6:
-`GET /fhir/Patient/{id}/$everything`, and the FHIR Bundle of the export, SRV-5).
+`GET /fhir/Patient/{id}/$everything`, and the FHIR Bundle of the export, SRV-5): the Patient,
+documents, profile, reimbursements, contacts, messages (`Communication`, SRV-1) and appointments
+(`Appointment`, SRV-2).
 
 Nothing is decided here: each source is read through the service that owns it, with the reader's
 principal, exactly as its own read endpoint reads it (decision point, REP-2, DOC-4, ACC-7, audit
@@ -18,14 +20,18 @@ from sqlalchemy.orm import Session
 from carnet.accounts import fhir as accounts_fhir
 from carnet.accounts import wishes
 from carnet.accounts.models import Holder
+from carnet.agenda import fhir as agenda_fhir
+from carnet.agenda import service as agenda
 from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.documents.models import Document
-from carnet.errors import Forbidden
+from carnet.errors import Forbidden, NotFound
 from carnet.export import timeline
 from carnet.fhir import resources
 from carnet.fhir import service as fhir_service
+from carnet.messaging import fhir as messaging_fhir
+from carnet.messaging import service as messaging
 from carnet.profile import fhir as profile_fhir
 from carnet.profile import service as profile
 from carnet.reimbursements import fhir as reimbursement_fhir
@@ -37,11 +43,13 @@ DOCUMENT_PAGE = 500
 
 @dataclass
 class Everything:
-    """The resources, in a stable order (Patient, documents, profile, reimbursements, contacts),
-    plus the opened profile sections (the export writes them as JSON too)."""
+    """The resources, in a stable order (Patient, documents, profile, reimbursements, contacts,
+    messages, appointments), plus the opened profile sections (the export writes them as JSON
+    too) and where the messages' attachments are read (the export writes their bytes)."""
 
     resources: list[Json] = field(default_factory=list)
     profile: dict[str, list[profile.Entry]] = field(default_factory=dict)
+    messages: messaging_fhir.PatientMessages | None = None
 
 
 def all_documents(
@@ -113,6 +121,22 @@ def collect(
             session, vault, settings, principal, holder, request_id=request_id
         )
         found.resources.extend(accounts_fhir.related_person(w, holder) for w in contacts)
+    except Forbidden:
+        pass
+    # SRV-1: what `GET /fhir/Communication?patient=` gives this reader (holder side: the space's
+    # conversations and the reader's own drafts; a professional: their own conversations).
+    try:
+        found.messages = messaging_fhir.patient_communications(
+            messaging.Context(session, vault, settings, principal, request_id), holder
+        )
+        found.resources.extend(found.messages.resources)
+    except (Forbidden, NotFound):
+        pass
+    # SRV-2: what `GET /fhir/Appointment?patient=` gives (a professional: those they entered).
+    try:
+        agenda_ctx = agenda.context(session, vault, settings, principal, holder, request_id)
+        views = agenda.list_appointments(agenda_ctx, limit=None)
+        found.resources.extend(agenda_fhir.appointment(view, holder) for view in views)
     except Forbidden:
         pass
     return found

@@ -41,6 +41,7 @@ from carnet.access.service import actor_for, space_facts
 from carnet.accounts import family, wishes
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
+from carnet.agenda import service as agenda
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -50,6 +51,7 @@ from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.export import everything, summary, timeline
 from carnet.export.models import EXPIRED, FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.fhir import resources
+from carnet.messaging import service as messaging
 from carnet.notifications.service import enqueue
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
@@ -278,6 +280,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-").lower() or "x"
 
 
+def safe_file_name(name: str, limit: int = 80) -> str:
+    """A name chosen by someone else (an attachment's), made safe for any file system and any
+    unzip tool: no folder part, no `..`, ASCII letters, digits and dashes, its extension kept."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = base.rpartition(".")
+    if not dot:
+        stem, extension = base, ""
+    safe = _slug(stem)[:limit].strip("-") or "x"
+    extension = _slug(extension)[:10].strip("-") if extension else ""
+    return f"{safe}.{extension}" if extension and extension != "x" else safe
+
+
 def space_folder(holder: Holder, relation: str) -> str:
     if relation == "self":
         return "mon-espace"
@@ -300,6 +314,9 @@ class SpaceExport:
     profile_entries: int = 0
     reimbursements: int = 0
     history_entries: int = 0
+    messages: int = 0
+    attachments: int = 0
+    appointments: int = 0
 
 
 def _history_csv(
@@ -332,8 +349,9 @@ def export_space(
     relation: family.Relation,
     archive: zipfile.ZipFile,
 ) -> SpaceExport:
-    """Write one space's folder: FHIR Bundle, original files, profile and wishes (JSON), access
-    history (CSV), summary PDF. Each source the principal may not read is simply absent."""
+    """Write one space's folder: FHIR Bundle, original files, message attachments, profile,
+    targets, wishes and agenda switches (JSON), access history (CSV), summary PDF. Each source the
+    principal may not read is simply absent."""
     folder = space_folder(holder, relation)
     stats = SpaceExport(folder)
     bundle_entries: list[Json] = []
@@ -357,20 +375,31 @@ def export_space(
         session, vault, settings, principal, holder, include_documents=False
     )
     bundle_entries.insert(0, _entry(settings.base_url, collected.resources[0]))  # the Patient
+    counted = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
+               "Appointment": "appointments"}  # fmt: skip
     for resource in collected.resources[1:]:
         bundle_entries.append(_entry(settings.base_url, resource))
-        if resource["resourceType"] == "ExplanationOfBenefit":
-            stats.reimbursements += 1
+        if resource["resourceType"] in counted:
+            name = counted[resource["resourceType"]]
+            setattr(stats, name, getattr(stats, name) + 1)
+    stats.attachments = _write_attachments(
+        session, vault, settings, principal, collected, archive, folder
+    )
     stats.profile_entries = sum(len(items) for items in collected.profile.values())
     if collected.profile:
-        plain = {
+        plain: dict[str, Any] = {
             section: [
                 {"id": str(e.id), "date": e.effective_date.isoformat() if e.effective_date
                  else None, "content": e.content} for e in items
             ]
             for section, items in collected.profile.items()
         }  # fmt: skip
+        if profile_rules.MEASUREMENT in collected.profile:
+            plain["measurement_targets"] = _targets(session, vault, settings, principal, holder)
         archive.writestr(f"{folder}/profil.json", json.dumps(plain, ensure_ascii=False, indent=2))
+    switches = _agenda_settings(session, vault, settings, principal, holder)
+    if switches is not None:
+        archive.writestr(f"{folder}/agenda.json", json.dumps(switches, ensure_ascii=False, indent=2))
     opened = wishes.list_wishes(session, vault, holder, principal, relation)
     archive.writestr(
         f"{folder}/contacts-et-volontes.json",
@@ -397,6 +426,66 @@ def export_space(
     }
     archive.writestr(f"{folder}/fhir-bundle.json", json.dumps(bundle, ensure_ascii=False))
     return stats
+
+
+def _write_attachments(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    collected: everything.Everything,
+    archive: zipfile.ZipFile,
+    folder: str,
+) -> int:
+    """SRV-1: the bytes of each attachment of the exported Communications, read like the
+    attachment endpoint reads them (decision point, audit), as `messages/<id>-<safe name>`."""
+    if collected.messages is None:
+        return 0
+    ctx = messaging.Context(session, vault, settings, principal)
+    written = 0
+    for ref in collected.messages.attachments:
+        try:
+            _row, name, content = messaging.attachment_content(
+                ctx, ref.conversation_id, ref.attachment_id, space=collected.messages.space
+            )
+        except (Forbidden, NotFound):
+            continue
+        archive.writestr(f"{folder}/messages/{ref.attachment_id}-{safe_file_name(name)}", content)
+        written += 1
+    return written
+
+
+def _targets(
+    session: Session, vault: Vault, settings: Settings, principal: Principal, holder: Holder
+) -> list[Json]:
+    """Issue 7: the measurement targets (part of the measurements, ACC-7), read by their service."""
+    ctx = profile.context(session, vault, settings, principal, holder)
+    try:
+        found = profile.list_targets(ctx)
+    except Forbidden:
+        return []
+    return [
+        {"kind": t.kind, "unit": t.unit, "low": t.low, "high": t.high, "note": t.note,
+         "updated_at": t.updated_at.isoformat()} for t in found
+    ]  # fmt: skip
+
+
+def _agenda_settings(
+    session: Session, vault: Vault, settings: Settings, principal: Principal, holder: Holder
+) -> Json | None:
+    """SRV-2: the prevention calendar switch and whether a calendar link is active (never its
+    secret, which Carnet does not keep), read through the agenda service."""
+    try:
+        found = agenda.read_settings(agenda.context(session, vault, settings, principal, holder))
+    except Forbidden:
+        return None
+    return {
+        "prevention_calendar": found.prevention,
+        "calendar_feed_active": found.feed_active,
+        "calendar_feed_created_at": found.feed_created_at.isoformat()
+        if found.feed_created_at
+        else None,
+    }
 
 
 def spaces_of(
@@ -431,8 +520,10 @@ def write_archive(
         archive.writestr(
             "LISEZMOI.txt",
             "Export Carnet (SRV-5). Un dossier par espace : fhir-bundle.json (FHIR R4, Bundle de "
-            "type collection), documents/ (fichiers d'origine), profil.json, "
-            "contacts-et-volontes.json, historique-des-acces.csv, synthese.pdf.\n",
+            "type collection : identité, documents, profil, remboursements, contacts, messages, "
+            "rendez-vous), documents/ (fichiers d'origine), messages/ (pièces jointes des "
+            "messages), profil.json (avec les objectifs de mesures), agenda.json (réglages de "
+            "l'agenda), contacts-et-volontes.json, historique-des-acces.csv, synthese.pdf.\n",
         )
     return stats
 

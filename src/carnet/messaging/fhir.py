@@ -2,9 +2,12 @@
 
 One sent message is one Communication: the patient as `subject`, the conversation's subject as
 `topic.text`, the conversation id as an identifier, the previous message as `inResponseTo`, the text
-and attachments (by URL, never inline) as `payload`. Reading, searching and creating all go through
-`messaging.service`, so the decision point, the audit and the notices are the same as the JSON API's.
-Valid against the official R4 JSON schema (`tests/messaging/test_fhir.py`).
+and attachments (by URL, never inline) as `payload`. The reader's own drafts (the JSON API shows
+them to their author only) are Communications with status `preparation` and no `sent`; nobody
+else's draft is ever emitted. Reading, searching and creating all go through `messaging.service`,
+so the decision point, the audit and the notices are the same as the JSON API's. The same
+resources make the Communications of `$everything` and of the export (SRV-5,
+`patient_communications`). Valid against the official R4 JSON schema (`tests/messaging/test_fhir.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,7 +30,7 @@ from carnet.fhir import search
 from carnet.fhir.parse import Problems
 from carnet.fhir.resources import Json, instant, searchset
 from carnet.messaging import service
-from carnet.messaging.models import HOLDER
+from carnet.messaging.models import HOLDER, SENT
 
 CONVERSATION_SYSTEM = "https://carnet.example/fhir/NamingSystem/conversation"
 PARAMETERS = frozenset({"patient", "patient.identifier", "_format"})
@@ -48,7 +52,8 @@ def communication(
     previous: uuid.UUID | None,
     api_base: str,
 ) -> Json:
-    """One sent message as an R4 Communication (status completed)."""
+    """One message as an R4 Communication: status completed once sent, preparation while it is
+    its author's draft (SRV-1)."""
     if message.author_party == HOLDER:
         sender: Json = {"reference": f"Patient/{conversation.holder_id}"}
         if message.author_relation != "self":  # REP-4: signed as representative or caregiver
@@ -85,7 +90,7 @@ def communication(
         "resourceType": "Communication",
         "id": str(message.id),
         "identifier": [{"system": CONVERSATION_SYSTEM, "value": str(conversation.id)}],
-        "status": "completed",
+        "status": "completed" if message.status == SENT else "preparation",
         "subject": {"reference": f"Patient/{conversation.holder_id}"},
         "topic": {"text": conversation.subject},
         "sender": sender,
@@ -106,14 +111,20 @@ def _api_base(ctx: service.Context) -> str:
     return f"{ctx.settings.base_url.rstrip('/')}/api/v1/{side}"
 
 
-def _sent(view: service.ConversationView) -> list[tuple[service.MessageView, uuid.UUID | None]]:
+def _emitted(
+    view: service.ConversationView,
+) -> list[tuple[service.MessageView, uuid.UUID | None]]:
+    """The messages of a conversation view, oldest first, each with the sent message it answers.
+    The view holds only what the reader may see: sent messages and the reader's own drafts (a
+    draft answers the last message sent before it)."""
     out: list[tuple[service.MessageView, uuid.UUID | None]] = []
     previous: uuid.UUID | None = None
     for message in view.messages:
-        if message.status != "sent":
-            continue
+        if message.status != SENT and not message.mine:
+            continue  # pragma: no cover - the service never shows another's draft
         out.append((message, previous))
-        previous = message.id
+        if message.status == SENT:
+            previous = message.id
     return out
 
 
@@ -128,21 +139,64 @@ def _space(ctx: service.Context, holder: Holder) -> Holder | None:
 
 
 def read_communication(ctx: service.Context, message_id: uuid.UUID) -> Json:
-    """`GET /fhir/Communication/{id}`: one sent message of a conversation the caller may read."""
+    """`GET /fhir/Communication/{id}`: one message (sent, or the caller's own draft) of a
+    conversation the caller may read."""
     conversation_id = service.conversation_of_message(ctx.session, message_id)
     holder = ctx.session.get(Holder, service.holder_of(ctx.session, conversation_id))
     if holder is None:
         raise NotFound("No such message.")
     view = service.read(ctx, conversation_id, space=_space(ctx, holder))
-    for message, previous in _sent(view):
+    for message, previous in _emitted(view):
         if message.id == message_id:
             return communication(view, message, previous, _api_base(ctx))
     raise NotFound("No such message.")
 
 
+@dataclass(frozen=True)
+class AttachmentRef:
+    """Where an attachment of an emitted Communication is read (`service.attachment_content`)."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    attachment_id: uuid.UUID
+    name: str
+
+
+@dataclass
+class PatientMessages:
+    """A patient's messages as the reader sees them: Communications, oldest first within each
+    conversation (conversations most recent first), and their attachments."""
+
+    space: Holder | None  # the holder side's space (None for professionals)
+    resources: list[Json] = field(default_factory=list)
+    attachments: list[AttachmentRef] = field(default_factory=list)
+
+
+def patient_communications(ctx: service.Context, holder: Holder) -> PatientMessages:
+    """Every message of `holder`'s conversations the caller may read (holder side: the space's,
+    REP-1…REP-5 through `family.resolve_space`; a professional: the conversations they take part
+    in, SRV-1), the caller's own drafts included. One `message.list` audit entry (ACC-8); read
+    receipts do not move. The search endpoint, `$everything` and the export (SRV-5) share it."""
+    space = _space(ctx, holder)
+    views = service.list_conversations(
+        ctx, space=space, patient=None if space is not None else holder, full=True, limit=None
+    )
+    api_base = _api_base(ctx)
+    found = PatientMessages(space)
+    for view in views:
+        for message, previous in _emitted(view):
+            found.resources.append(communication(view, message, previous, api_base))
+            found.attachments.extend(
+                AttachmentRef(view.id, message.id, item.id, item.name)
+                for item in message.attachments
+            )
+    return found
+
+
 def search_communications(ctx: service.Context, params: list[tuple[str, str]], base: str) -> Json:
     """`GET /fhir/Communication?patient=…`: the messages of that patient's conversations the caller
-    takes part in (holder side: all of the space's), oldest first within each conversation."""
+    takes part in (holder side: all of the space's), oldest first within each conversation; the
+    caller's own drafts as `preparation`."""
     problems = Problems()
     for name in sorted({name for name, _ in params if name not in PARAMETERS}):
         problems.add(name, f"Unsupported search parameter {name!r}.", "not-supported")
@@ -165,16 +219,8 @@ def search_communications(ctx: service.Context, params: list[tuple[str, str]], b
     )
     if holder is None:
         raise NotFound("No such patient.")
-    space = _space(ctx, holder)
-    views = service.list_conversations(
-        ctx, space=space, patient=None if space is not None else holder, full=True
-    )
-    api_base = _api_base(ctx)
-    entries = [
-        (f"{base}/Communication/{message.id}", communication(view, message, previous, api_base))
-        for view in views
-        for message, previous in _sent(view)
-    ]
+    found = patient_communications(ctx, holder)
+    entries = [(f"{base}/Communication/{r['id']}", r) for r in found.resources]
     criteria = "&".join(f"{n}={v}" for n, v in params)
     return searchset(entries, len(entries), [("self", f"{base}/Communication?{criteria}")])
 
@@ -246,7 +292,8 @@ def _payload(ctx: service.Context, resource: Json) -> service.NewMessage:
 def create_communication(ctx: service.Context, resource: Any) -> Json:
     """`POST /fhir/Communication`: send a message. With `inResponseTo` a reply in that message's
     conversation; otherwise a new conversation with `subject` (the patient, ID-3), `topic.text`
-    and practitioners (RPPS) in `recipient`. Drafts are not a FHIR matter: status is completed."""
+    and practitioners (RPPS) in `recipient`. Drafts are written in the JSON API: what is
+    created here is sent."""
     if ctx.principal.kind is not PrincipalKind.PROFESSIONAL:
         raise Forbidden("Only professionals send messages through FHIR.")
     if not isinstance(resource, dict) or resource.get("resourceType") != "Communication":
@@ -289,7 +336,7 @@ def create_communication(ctx: service.Context, resource: Any) -> Json:
         conversation_id = conversation.id
     ctx.session.flush()
     view = service.written_conversation(ctx, conversation_id, space=None)
-    for sent, before in _sent(view):
+    for sent, before in _emitted(view):
         if sent.id == message.id:
             return communication(view, sent, before, _api_base(ctx))
     raise NotFound("No such message.")  # pragma: no cover - just written

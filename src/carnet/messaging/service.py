@@ -23,6 +23,7 @@ from carnet.access.rules import (
     Actor,
     Decision,
     decide_conversation_end,
+    decide_message_attachment,
     decide_message_read,
     decide_message_recipient,
     decide_message_reply,
@@ -423,6 +424,13 @@ def _document_file(ctx: Context, holder: Holder, document_id: uuid.UUID) -> _Fil
         ctx.session, ctx.vault, ctx.settings, ctx.principal, document_id,
         request_id=ctx.request_id,
     )  # fmt: skip
+    shareable = decide_message_attachment(documents.facts(doc), clock.now())
+    if not shareable:  # REP-2, DOC-4: the whole holder side reads the message
+        raise Forbidden(
+            "This document cannot be attached: the message would show it to people who may not "
+            "read it (a document kept from representatives, or awaiting its announcement).",
+            code=shareable.reason,
+        )
     content = b"".join(stream)
     limit = ctx.settings.message_attachment_max_bytes
     if len(content) > limit:
@@ -1069,9 +1077,11 @@ def list_conversations(
     space: Holder | None = None,
     patient: Holder | None = None,
     full: bool = False,
+    limit: int | None = 500,
 ) -> list[ConversationView]:
-    """The caller's conversations, most recent first, without their messages; one audit entry per
-    space listed (ACC-8). Holder side: `space`'s; professionals: theirs (optionally one patient's)."""
+    """The caller's conversations, most recent first, without their messages (unless `full`); one
+    audit entry per space listed (ACC-8). Holder side: `space`'s; professionals: theirs
+    (optionally one patient's). `limit` None: all of them (the export, SRV-5)."""
     mine = (
         [Participant.party == HOLDER, Participant.holder_id == space.id]
         if ctx.party == HOLDER and space is not None
@@ -1091,7 +1101,7 @@ def list_conversations(
             ),
         )
         .order_by(Conversation.last_message_at.desc(), Conversation.id)
-        .limit(500)
+        .limit(limit)
     ).all()
     out: list[ConversationView] = []
     decided: dict[uuid.UUID, tuple[Holder, Actor, Decision]] = {}
