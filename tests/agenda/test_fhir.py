@@ -85,5 +85,5 @@ def test_srv2_bad_searches_and_refused_reads_answer_operation_outcomes(
 def test_srv2_appointment_is_in_the_capability_statement(client: TestClient) -> None:
     statement = fhir_json(client.get("/fhir/metadata"))
     item = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment")
-    assert {i["code"] for i in item["interaction"]} == {"read", "search-type"}
+    assert {i["code"] for i in item["interaction"]} == {"read", "search-type", "create"}
     assert {p["name"] for p in item["searchParam"]} == {"patient", "patient.identifier", "date"}
