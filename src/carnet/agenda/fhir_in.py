@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.fhir.parse import Problems, SubjectRef, subject_reference
 
 Json = dict[str, Any]
@@ -74,13 +75,17 @@ def _instant(value: Any, where: str, problems: Problems, *, required: bool = Fal
 
 
 def _kind(actor: Json) -> str | None:
-    """The participant's resource type: `type`, or the prefix of its literal reference."""
+    """The participant's resource type: `type`, the prefix of its literal reference, or Patient
+    for an INS-NIR identifier (ID-1)."""
     kind = actor.get("type")
     if isinstance(kind, str):
         return kind
     literal = actor.get("reference")
     if isinstance(literal, str) and "/" in literal:
         return literal.rstrip("/").split("/")[-2]
+    identifier = actor.get("identifier")
+    if isinstance(identifier, dict) and identifier.get("system") == INS_NIR_SYSTEM:
+        return "Patient"
     return None
 
 
