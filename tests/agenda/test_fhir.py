@@ -1,15 +1,19 @@
-"""FHIR R4 Appointment (SRV-2): read and search by patient and date, valid against the official
-R4 schema, listed in the CapabilityStatement; refused reads are 404 and audited (ACC-8)."""
+"""FHIR R4 Appointment (SRV-2): read and search by patient and date, create (holder side, care
+team), valid against the official R4 schema, listed in the CapabilityStatement; refused reads are
+404 and audited (ACC-8); bad input is located and writes nothing."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.audit.models import AuditEntry
 from carnet.db import Database
-from tests.agenda.support import API, body, local
-from tests.fhir.support import fhir_json, locations, outcome
+from tests.agenda.support import API, PARIS, body, local
+from tests.fhir.support import fhir_json, locations, outcome, schema_errors
 from tests.profile.support import cast
 
 
@@ -85,5 +89,80 @@ def test_srv2_bad_searches_and_refused_reads_answer_operation_outcomes(
 def test_srv2_appointment_is_in_the_capability_statement(client: TestClient) -> None:
     statement = fhir_json(client.get("/fhir/metadata"))
     item = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment")
-    assert {i["code"] for i in item["interaction"]} == {"read", "search-type"}
+    assert {i["code"] for i in item["interaction"]} == {"read", "search-type", "create"}
     assert {p["name"] for p in item["searchParam"]} == {"patient", "patient.identifier", "date"}
+
+
+def _appointment(holder_id: object, **extra: object) -> dict[str, object]:
+    """An R4 Appointment in three days at 10:00 Paris time (with its offset)."""
+    start = dt.datetime.fromisoformat(local(3)).replace(tzinfo=PARIS)
+    resource: dict[str, object] = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "description": "Dentiste",
+        "start": start.isoformat(),
+        "end": (start + dt.timedelta(minutes=20)).isoformat(),
+        "participant": [{"actor": {"reference": f"Patient/{holder_id}"}, "status": "accepted"}],
+    }
+    resource.update(extra)
+    return resource
+
+
+def test_srv2_created_through_fhir_by_the_holder_and_the_care_team_only(
+    client: TestClient, database: Database
+) -> None:
+    who = cast(database)
+    mine = fhir_json(
+        client.post("/fhir/Appointment", json=_appointment(who.holder_id), headers=who.holder),
+        201,
+    )
+    assert mine["minutesDuration"] == 20 and schema_errors(mine) == []
+    by_nir = _appointment(who.holder_id, end=None, minutesDuration=15)
+    by_nir["participant"] = [{"actor": {"identifier": {"system": INS_NIR_SYSTEM,
+                                                       "value": who.nir}}}]  # fmt: skip
+    theirs = fhir_json(client.post("/fhir/Appointment", json=by_nir, headers=who.care_team), 201)
+    assert theirs["minutesDuration"] == 15
+    assert theirs["participant"][1]["actor"]["type"] == "Practitioner"  # the author's name
+    # ACC-1: outside the care team or blocked, no booking; audited, nothing written.
+    for headers in (who.outsider, who.blocked):
+        outcome(client.post("/fhir/Appointment", json=_appointment(who.holder_id),
+                            headers=headers), 403)  # fmt: skip
+    listed = client.get(f"{API}/me/agenda/appointments", headers=who.holder).json()
+    assert sorted(a["author_kind"] for a in listed) == ["holder", "professional"]
+    with database.transaction() as session:
+        denied = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "agenda.create-denied")
+        ).all()
+    assert len(denied) == 2
+
+
+def test_srv2_bad_appointments_are_located_and_nothing_is_written(
+    client: TestClient, database: Database
+) -> None:
+    who = cast(database)
+    base = _appointment(who.holder_id)
+    start = str(base["start"])
+    cases: list[tuple[dict[str, object], int, str]] = [
+        ({"end": start}, 422, "Appointment.end"),  # ends when it starts
+        ({"end": start.replace("T10:", "T09:")}, 422, "Appointment.end"),  # before it starts
+        ({"start": "2020-03-02T10:00:00+01:00", "end": None}, 422, "Appointment.start"),  # past
+        ({"start": "2031-02-30T10:00:00+01:00", "end": None}, 422, "Appointment.start"),
+        ({"start": start[:16]}, 400, "Appointment.start"),  # no offset: not a FHIR instant
+        ({"start": None}, 400, "Appointment.start"),
+        ({"description": ""}, 400, "Appointment.description"),
+        ({"status": "cancelled"}, 400, "Appointment.status"),
+        ({"minutesDuration": 0, "end": None}, 400, "Appointment.minutesDuration"),
+        ({"participant": []}, 400, "Appointment.participant"),
+        ({"participant": [{"actor": {"type": "Location", "display": "Ici"}}]}, 400,
+         "Appointment.participant"),
+        ({"participant": [{"actor": {"reference": "Patient/not-an-id"}}]}, 400,
+         "Appointment.participant[0].actor.reference"),
+    ]  # fmt: skip
+    for change, status, where in cases:
+        body = {**base, **change}
+        body = {k: v for k, v in body.items() if v is not None}
+        answer = client.post("/fhir/Appointment", json=body, headers=who.holder)
+        assert where in locations(outcome(answer, status)), (change, answer.text)
+    answer = client.post("/fhir/Appointment", json={"resourceType": "Patient"}, headers=who.holder)
+    assert locations(outcome(answer, 400)) == ["Appointment.resourceType"]
+    assert client.get(f"{API}/me/agenda/appointments", headers=who.holder).json() == []

@@ -74,7 +74,7 @@ def test_every_fhir_route_needs_its_scope(
         assert issues[0]["code"] == "forbidden", name
         assert issues[0]["details"]["coding"][0]["code"] == "insufficient-scope"
         assert schema_errors(answer.json()) == []
-    # writes are not open to apps at all (each consent above replaced the previous one)
+    # document deposits stay closed to apps (each consent above replaced the previous one)
     allowed = bearer(app_token(database, who.holder_id, ["patient/DocumentReference.rs"]))
     assert client.post("/fhir/DocumentReference", json={}, headers=allowed).status_code == 403
     with database.transaction() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -13,12 +14,16 @@ from carnet.access.rules import (
     DocumentFacts,
     Relation,
     SpaceFacts,
+    decide_agenda_change,
+    decide_agenda_read,
+    decide_agenda_write,
     decide_app_reach,
     decide_app_scope,
     decide_document_read,
     decide_history_read,
     decide_patient_read,
     decide_profile_read,
+    decide_profile_write,
     decide_reimbursements_read,
 )
 from carnet.apps import rules
@@ -190,3 +195,66 @@ def test_listing_checks() -> None:
             rules.check_redirect_uri(bad)
     assert rules.within(["patient/Observation.rs"], LISTING)
     assert not rules.within(["patient/Observation.cruds"], LISTING)
+
+
+def _granted(*scopes: str) -> Actor:
+    return actor(granted=frozenset(scopes), listing=frozenset(scopes),
+                 consented_listing=frozenset(scopes))  # fmt: skip
+
+
+def test_acc9_profile_writes_need_the_interaction_scope_of_the_section_type() -> None:
+    writer = _granted("patient/Observation.cu")
+    created = decide_profile_write(writer, LIVE, "measurement", "c")
+    assert created and created.mode is Mode.APP and created.reason == "app:holder-side:self"
+    assert decide_profile_write(writer, LIVE, "measurement", "u")
+    assert decide_profile_write(writer, LIVE, "measurement", "d").reason == "insufficient-scope"
+    assert decide_profile_write(writer, LIVE, "vaccination", "c").reason == "insufficient-scope"
+    reader = _granted("patient/Observation.rs")
+    assert decide_profile_write(reader, LIVE, "measurement", "c").reason == "insufficient-scope"
+    everything = _granted("patient/*.cruds")
+    assert decide_profile_write(everything, LIVE, "treatment", "c")  # MedicationStatement
+    assert decide_profile_write(everything, LIVE, "family_history", "u")  # FamilyMemberHistory
+    # sections without a FHIR face stay out of apps' reach, even with every scope
+    assert decide_profile_write(everything, LIVE, "lifestyle", "c").reason == "not-served-to-apps"
+
+
+def test_acc9_app_writes_stop_with_standing_space_or_the_consenting_holder() -> None:
+    scope = "patient/Observation.cu"
+    suspended = actor(granted=frozenset({scope}), listing=frozenset({scope}),
+                      consented_listing=frozenset({scope}), status="suspended")  # fmt: skip
+    assert decide_profile_write(suspended, LIVE, "measurement", "c").reason == "app-suspended"
+    more = actor(granted=frozenset({scope}), consented_listing=frozenset({scope}),
+                 listing=frozenset({scope, "patient/Condition.cu"}))  # fmt: skip
+    assert decide_profile_write(more, LIVE, "measurement", "c").reason == "consent-outdated"
+    elsewhere = SpaceFacts(holder_id=uuid.uuid4(), state="active")
+    writer = _granted(scope)
+    assert decide_profile_write(writer, elsewhere, "measurement", "c").reason == "other-space"
+    closed = SpaceFacts(holder_id=SPACE, state="closed")
+    assert decide_profile_write(writer, closed, "measurement", "c").reason == "space-not-open"
+    # ACC-7 / REP-3: as the one who connected it; once they no longer act for the space, nothing.
+    by_parent = replace(writer, on_behalf=Relation.REPRESENTATIVE)
+    allowed = decide_profile_write(by_parent, LIVE, "measurement", "c")
+    assert allowed.reason == "app:holder-side:representative" and allowed.mode is Mode.APP
+    gone = replace(writer, on_behalf=Relation.NONE)
+    assert decide_profile_write(gone, LIVE, "measurement", "c").reason == "consent-holder-gone"
+
+
+def test_srv2_acc9_apps_in_the_agenda() -> None:
+    booker = _granted("patient/Appointment.c")
+    assert decide_agenda_write(booker, LIVE).reason == "app:holder-side:self"
+    assert not decide_agenda_read(booker, LIVE)  # creating is not reading
+    assert not decide_agenda_change(booker, LIVE, "app", booker.principal.id)
+    reader = _granted("patient/Appointment.rs")
+    assert decide_agenda_read(reader, LIVE) and decide_agenda_read(reader, LIVE, interaction="r")
+    assert decide_agenda_write(reader, LIVE).reason == "insufficient-scope"
+    # as the holder: an app reads an appointment a professional entered, changes any with `.u`
+    pro = uuid.uuid4()
+    assert decide_agenda_read(reader, LIVE, "professional", pro, "r").mode is Mode.APP
+    changer = _granted("patient/Appointment.ud")
+    assert decide_agenda_change(changer, LIVE, "professional", pro)
+    assert decide_agenda_change(changer, LIVE, "professional", pro, "d")
+    assert decide_agenda_change(
+        _granted("patient/Appointment.u"), LIVE, "app", pro, "d"
+    ).reason == ("insufficient-scope")
+    gone = replace(_granted("patient/Appointment.c"), on_behalf=Relation.NONE)
+    assert decide_agenda_write(gone, LIVE).reason == "consent-holder-gone"

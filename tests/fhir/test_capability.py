@@ -134,8 +134,8 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         for method in methods
     }
     # 11 documents/patients/audit, 6 profile types x 4, 1 reimbursements, 2 contacts, $everything,
-    # 3 messaging, 2 agenda
-    assert len(rules) == 44
+    # 3 messaging, 3 agenda (read, search, create)
+    assert len(rules) == 45
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

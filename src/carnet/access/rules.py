@@ -439,16 +439,20 @@ def decide_reimbursements_read(actor: Actor, space: SpaceFacts) -> Decision:
 # treatments, hospital stays, allergies, family history). Contacts and wishes are ACC-7 too but
 # live in `accounts.wishes` (`decide_contacts_read`). Measurements, lifestyle, disabilities and
 # blood group stay private to the holder side. Professionals may add vaccinations (issue 7),
-# nothing else; apps write nothing until app consent (ACC-9) exists: deny by default.
+# nothing else; apps read and write what their scopes name, as the holder who connected them
+# (ACC-9).
 PROFILE_HISTORY = frozenset({"illness", "treatment", "hospital_stay", "allergy", "family_history"})
 PROFILE_PRO_READABLE = frozenset({"vaccination"}) | PROFILE_HISTORY
 PROFILE_PRO_WRITABLE = frozenset({"vaccination"})
-# ACC-9: the profile sections served in FHIR, hence reachable by apps (searches only).
+# ACC-9: the profile sections served in FHIR, hence reachable by apps (the FHIR type names the
+# scope); the other sections have no FHIR face and stay out of apps' reach.
 PROFILE_APP_RESOURCES = {
     "vaccination": "Immunization",
     "measurement": "Observation",
     "allergy": "AllergyIntolerance",
     "illness": "Condition",
+    "treatment": "MedicationStatement",
+    "family_history": "FamilyMemberHistory",
 }
 
 
@@ -462,17 +466,19 @@ def history_visible(access: Decision, space: SpaceFacts) -> bool:
     return access.mode is not Mode.NORMAL and space.masked_in_emergency
 
 
-def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decision:
+def decide_profile_read(
+    actor: Actor, space: SpaceFacts, section: str, interaction: str = "s"
+) -> Decision:
     """ACC-7: the holder side reads every section; a professional reaching the space (ACC-1, ACC-5:
     care team, or an open grant) reads only vaccinations and the health history, the latter unless
     the holder hid it (`history_visible`). ACC-9: an app reads the sections served in FHIR that its
-    scopes name, as the holder who connected it."""
+    scopes name (`s` search, `r` read by id), as the holder who connected it."""
     if actor.relation is Relation.APP:
         resource = PROFILE_APP_RESOURCES.get(section)
         if resource is None:
             return Decision(False, "not-served-to-apps", Mode.APP)
         return _for_app(
-            actor, space, resource, "s", lambda a: decide_profile_read(a, space, section)
+            actor, space, resource, interaction, lambda a: decide_profile_read(a, space, section)
         )
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
@@ -491,9 +497,21 @@ def decide_profile_read(actor: Actor, space: SpaceFacts, section: str) -> Decisi
     return Decision(True, access.reason, access.mode)
 
 
-def decide_profile_write(actor: Actor, space: SpaceFacts, section: str) -> Decision:
+def decide_profile_write(
+    actor: Actor, space: SpaceFacts, section: str, interaction: str = "u"
+) -> Decision:
     """ACC-7: the holder side writes every section; a professional reaching the space adds
-    vaccinations only."""
+    vaccinations only. ACC-9: an app writes a section served in FHIR when a scope names its type
+    and the interaction (`c` create, `u` update, `d` delete), as the holder who connected it would
+    (so never more than a representative who connected it may write)."""
+    if actor.relation is Relation.APP:
+        resource = PROFILE_APP_RESOURCES.get(section)
+        if resource is None:
+            return Decision(False, "not-served-to-apps", Mode.APP)
+        return _for_app(
+            actor, space, resource, interaction,
+            lambda a: decide_profile_write(a, space, section, interaction),
+        )  # fmt: skip
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
@@ -612,11 +630,18 @@ def decide_agenda_read(
     space: SpaceFacts,
     author_kind: str | None = None,
     author_id: uuid.UUID | None = None,
+    interaction: str = "s",
 ) -> Decision:
     """SRV-2: the holder side reads the whole agenda. The agenda is none of the categories ACC-7
     opens to professionals, so a professional reaching the space (ACC-1, ACC-5) reads only the
-    appointments they entered themselves (as an author reads their document, DOC-3). Apps: ACC-9
-    scopes are checked by the app layer; without them, nothing (deny by default)."""
+    appointments they entered themselves (as an author reads their document, DOC-3). ACC-9: an app
+    with an Appointment scope (`s` search, `r` read by id) reads it as the holder who connected
+    it."""
+    if actor.relation is Relation.APP:
+        return _for_app(
+            actor, space, "Appointment", interaction,
+            lambda a: decide_agenda_read(a, space, author_kind, author_id),
+        )  # fmt: skip
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
@@ -633,9 +658,11 @@ def decide_agenda_read(
 
 
 def decide_agenda_write(actor: Actor, space: SpaceFacts) -> Decision:
-    """SRV-2: appointments are entered by the holder side, or by a professional of the care team
-    (normal mode: an emergency or regulation grant is for reading, not for booking). Apps need
-    the holder's consent for the agenda (ACC-9), checked by the app layer: refused here."""
+    """SRV-2: appointments are entered by the holder side, by a professional of the care team
+    (normal mode: an emergency or regulation grant is for reading, not for booking), or by an app
+    the holder consented to with `patient/Appointment.c` (ACC-9), as that holder would."""
+    if actor.relation is Relation.APP:
+        return _for_app(actor, space, "Appointment", "c", lambda a: decide_agenda_write(a, space))
     mode = mode_of(actor)
     if space.state not in LIVE_STATES:
         return Decision(False, "space-not-open", mode)
@@ -650,10 +677,20 @@ def decide_agenda_write(actor: Actor, space: SpaceFacts) -> Decision:
 
 
 def decide_agenda_change(
-    actor: Actor, space: SpaceFacts, author_kind: str, author_id: uuid.UUID
+    actor: Actor,
+    space: SpaceFacts,
+    author_kind: str,
+    author_id: uuid.UUID,
+    interaction: str = "u",
 ) -> Decision:
     """SRV-2: the holder side changes or deletes any appointment of the space; a professional
-    only those they entered, while still reaching the space."""
+    only those they entered, while still reaching the space; an app (ACC-9) as the holder who
+    connected it, with `patient/Appointment.u` (or `.d` to delete)."""
+    if actor.relation is Relation.APP:
+        return _for_app(
+            actor, space, "Appointment", interaction,
+            lambda a: decide_agenda_change(a, space, author_kind, author_id),
+        )  # fmt: skip
     decision = decide_agenda_write(actor, space)
     if not decision or actor.relation in HOLDER_SIDE:
         return decision

@@ -1,8 +1,13 @@
-"""FHIR R4 `Appointment` view of the agenda (SRV-2): read, and search by patient and date.
+"""FHIR R4 `Appointment` face of the agenda (SRV-2): read, search by patient and date, create.
 
 The holder side sees every appointment of the space; a professional sees those they entered
-(`access.rules.decide_agenda_read`). A refused read answers 404, existence is not told. Every read
-and search is audited (ACC-8). Valid against the R4 JSON schema (`tests/agenda/test_fhir.py`).
+(`access.rules.decide_agenda_read`); an app sees them as the holder who connected it, with
+`patient/Appointment.r`/`.s` (ACC-9). A refused read answers 404, existence is not told.
+Appointments are created by the holder side, a professional of the care team, or an app with
+`patient/Appointment.c` (`decide_agenda_write`), through `agenda.service.create`: checked before
+anything is stored (400 for the structure, 422 at the element for a past start, an end before the
+start, an impossible date), so nothing is half-written. Every read, search, creation and refusal is
+audited (ACC-8). Valid against the R4 JSON schema (`tests/agenda/test_fhir.py`).
 """
 
 from __future__ import annotations
@@ -20,14 +25,21 @@ from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
 from carnet.accounts.models import Holder
-from carnet.agenda import service
+from carnet.agenda import fhir_in, service
 from carnet.agenda.models import Appointment
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.fhir import resources, search
-from carnet.fhir.parse import Problems, date_range
-from carnet.fhir.service import fhir_base, find_holder
+from carnet.fhir.api import document_body
+from carnet.fhir.parse import (
+    InvalidResource,
+    Problem,
+    Problems,
+    date_range,
+    resource_type_problem,
+)
+from carnet.fhir.service import fhir_base, find_holder, resolve_subject
 from carnet.http import FHIR_JSON, db_session, request_id
 from carnet.vault.service import Vault
 
@@ -115,7 +127,7 @@ def _bounds(
 )
 def search_appointments(
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     params = list(request.query_params.multi_items())
@@ -167,7 +179,7 @@ def search_appointments(
 def read_appointment(
     appointment_id: str,
     request: Request,
-    principal: Principal = authenticated(*READERS),
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     try:
@@ -189,3 +201,41 @@ def read_appointment(
     with _keeping_audit(session):
         view = service.get(ctx, wanted)
     return FhirResponse(appointment(view, holder))
+
+
+@router.post(
+    "/Appointment",
+    response_class=FhirResponse,
+    status_code=201,
+    summary="Create an appointment (SRV-2: holder side, care team, apps with Appointment.c)",
+)
+def create_appointment(
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "c")),
+    body: Any = Depends(document_body),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    problems = resource_type_problem(body, "Appointment")
+    problems.raise_if_any()
+    parsed = fhir_in.appointment(body, problems)
+    problems.raise_if_any()
+    assert parsed.subject is not None
+    settings: Settings = request.app.state.settings
+    holder = resolve_subject(session, parsed.subject)
+    ctx = service.context(
+        session, request.app.state.vault, settings, principal, holder, request_id(request)
+    )
+    with _keeping_audit(session):
+        try:
+            view = service.create(ctx, parsed.body)
+        except InvalidInput as error:
+            message = error.message.partition(": ")[2] or error.message
+            answer = InvalidResource(
+                [Problem(fhir_in.locate(error.field), message, "business-rule")], status=422
+            )
+            answer.code = error.code
+            raise answer from None
+    session.commit()  # the creation and its audit entry are durable before the answer
+    resource = appointment(view, holder)
+    location = f"{fhir_base(settings)}/Appointment/{resource['id']}"
+    return FhirResponse(resource, status_code=201, headers={"Location": location})

@@ -295,7 +295,7 @@ def _row(ctx: Context, appointment_id: uuid.UUID) -> Appointment:
 def get(ctx: Context, appointment_id: uuid.UUID) -> AppointmentView:
     """One appointment; a refused read is 404 (its existence is not told) and audited."""
     row = _row(ctx, appointment_id)
-    decision = decide_agenda_read(ctx.actor, ctx.space, row.author_kind, row.author_id)
+    decision = decide_agenda_read(ctx.actor, ctx.space, row.author_kind, row.author_id, "r")
     if not decision:
         _audit(ctx, "agenda.read-denied", decision, target_id=row.id)
         raise NotFound("No such appointment.")
@@ -378,7 +378,7 @@ def delete_appointment(ctx: Context, appointment_id: uuid.UUID) -> None:
     decision = _check(
         ctx,
         "agenda.delete",
-        decide_agenda_change(ctx.actor, ctx.space, row.author_kind, row.author_id),
+        decide_agenda_change(ctx.actor, ctx.space, row.author_kind, row.author_id, "d"),
     )
     ctx.session.execute(delete(Reminder).where(Reminder.appointment_id == row.id))
     ctx.session.delete(row)

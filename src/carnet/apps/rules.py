@@ -37,6 +37,9 @@ RESOURCE_TYPES = (
     "Observation",
     "AllergyIntolerance",
     "Condition",
+    "MedicationStatement",
+    "FamilyMemberHistory",
+    "Appointment",
     "ExplanationOfBenefit",
     "AuditEvent",
 )

@@ -3,12 +3,14 @@ patient (and by code and date where meaningful), read by id, create and update.
 
 Every read and write goes through the decision point (ACC-7: professionals read vaccinations and
 the health history, unless the holder hid the history; they write vaccinations only; the holder
-side reads and writes everything) and is audited (ACC-8), refusals included. Unknown search
+side reads and writes everything; ACC-9: an app reads and writes the types its scopes name, as the
+holder who connected it) and is audited (ACC-8), refusals included. Unknown search
 parameters and unknown codes are refused (400); a write the service refuses (a future date, an
 impossible value) is 422 at the FHIR element concerned; a write ACC-7 keeps from the caller is 403.
 A write is one `profile.service` call: validated before anything is stored, so nothing is
 half-written, and its version records who wrote it and as whom (holder, representative,
-professional…). Reads by id answer 404 when refused (existence is not leaked).
+professional, or `app/<app id>` as `app`). Reads by id answer 404 when refused (existence is not
+leaked).
 """
 
 from __future__ import annotations
@@ -366,7 +368,7 @@ def _register(resource_type: str) -> None:
 
     def create(
         request: Request,
-        principal: Principal = authenticated(*READERS),
+        principal: Principal = authenticated(*READERS, app_scope=(resource_type, "c")),
         body: Any = Depends(document_body),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
@@ -378,7 +380,7 @@ def _register(resource_type: str) -> None:
     def update(
         resource_id: str,
         request: Request,
-        principal: Principal = authenticated(*READERS),
+        principal: Principal = authenticated(*READERS, app_scope=(resource_type, "u")),
         body: Any = Depends(document_body),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:

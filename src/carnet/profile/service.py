@@ -197,15 +197,16 @@ def _refuse(ctx: Context, action: str, decision: Decision, section: str | None) 
     return Forbidden(message, code=decision.reason)
 
 
-def _may_write(ctx: Context, section: str) -> Decision:
-    decision = decide_profile_write(ctx.actor, ctx.space, section)
+def _may_write(ctx: Context, section: str, interaction: str = "u") -> Decision:
+    """ACC-7, ACC-9: `interaction` (c, u, d) is what an app's scopes must name."""
+    decision = decide_profile_write(ctx.actor, ctx.space, section, interaction)
     if not decision:
         raise _refuse(ctx, "profile.write", decision, section)
     return decision
 
 
-def _may_read(ctx: Context, section: str) -> Decision:
-    decision = decide_profile_read(ctx.actor, ctx.space, section)
+def _may_read(ctx: Context, section: str, interaction: str = "s") -> Decision:
+    decision = decide_profile_read(ctx.actor, ctx.space, section, interaction)
     if not decision:
         raise _refuse(ctx, "profile.read", decision, section)
     return decision
@@ -278,7 +279,7 @@ def _own_row(ctx: Context, section: str, entry_id: uuid.UUID) -> ProfileEntry:
 
 
 def get_entry(ctx: Context, section: str, entry_id: uuid.UUID) -> Entry:
-    decision = _may_read(ctx, section)
+    decision = _may_read(ctx, section, "r")
     row = _own_row(ctx, section, entry_id)
     _audit(ctx, "profile.read", decision, target_id=row.id, reason=section)
     return _open(ctx, row)
@@ -357,7 +358,7 @@ def _apply(
 
 
 def create_entry(ctx: Context, section: str, data: Mapping[str, Any] | BaseModel) -> Entry:
-    decision = _may_write(ctx, section)
+    decision = _may_write(ctx, section, "c")
     content, parsed = validate(section, data)
     if section in rules.SINGLE_SECTIONS and _rows(ctx, [section]):
         raise Conflict(
@@ -401,7 +402,7 @@ def update_entry(
 
 def delete_entry(ctx: Context, section: str, entry_id: uuid.UUID) -> None:
     """Soft delete: the entry disappears from every view; its history stays (who deleted it)."""
-    decision = _may_write(ctx, section)
+    decision = _may_write(ctx, section, "d")
     row = _own_row(ctx, section, entry_id)
     now = clock.now()
     last = ctx.vault.unseal_text(ctx.session, row.holder_id, row.id, PURPOSE, row.sealed)

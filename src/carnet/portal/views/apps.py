@@ -62,6 +62,9 @@ PLAIN_RESOURCES = {
     "Observation": N_("your measurements (weight, blood pressure…)"),
     "AllergyIntolerance": N_("your allergies"),
     "Condition": N_("your illnesses"),
+    "MedicationStatement": N_("your treatments"),
+    "FamilyMemberHistory": N_("your family history"),
+    "Appointment": N_("your appointments"),
     "ExplanationOfBenefit": N_("your reimbursements"),
     "AuditEvent": N_("the history of accesses to your space"),
 }
