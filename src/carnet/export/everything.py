@@ -33,6 +33,7 @@ from carnet.fhir import service as fhir_service
 from carnet.messaging import fhir as messaging_fhir
 from carnet.messaging import service as messaging
 from carnet.profile import fhir as profile_fhir
+from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
 from carnet.reimbursements import fhir as reimbursement_fhir
 from carnet.vault.service import Vault
@@ -102,13 +103,15 @@ def collect(
     readable = profile.readable_sections(ctx)
     if readable:
         found.profile = profile.read_profile(ctx, readable)
-        for resource_type, (section, build) in profile_fhir.RESOURCES.items():
-            entries = found.profile.get(section, [])
-            found.resources.extend(build(entry, holder) for entry in entries)
-            if resource_type == "Observation" and section in found.profile:
-                derived = profile.bmi(entries)
-                if derived is not None:
-                    found.resources.append(profile_fhir.bmi_observation(derived, holder))
+        for sections in profile_fhir.RESOURCES.values():
+            for section in sections:
+                entries = found.profile.get(section, [])
+                for entry in entries:
+                    found.resources.extend(profile_fhir.resources_of(entry, holder))
+                if section == profile_rules.MEASUREMENT and section in found.profile:
+                    derived = profile.bmi(entries)
+                    if derived is not None:
+                        found.resources.append(profile_fhir.bmi_observation(derived, holder))
     try:
         for line in timeline.all_reimbursements(
             session, vault, settings, principal, holder, request_id=request_id

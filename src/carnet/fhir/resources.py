@@ -339,6 +339,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "Condition": ("read", "update", "create", "search-type"),
     "MedicationStatement": ("read", "update", "create", "search-type"),
     "FamilyMemberHistory": ("read", "update", "create", "search-type"),
+    "Encounter": ("read", "update", "create", "search-type"),
     "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
@@ -397,11 +398,23 @@ SEARCH_PARAMETERS.update(
         ),
         "Observation": (
             *_PROFILE_PATIENT,
-            ("code", "token", "http://loinc.org|<code> or <code>; commas mean OR (BMI 39156-5)."),
+            (
+                "code",
+                "token",
+                "http://loinc.org|<code> or <code>; commas mean OR (measurements, BMI 39156-5, "
+                "blood group 882-1, tobacco 72166-2, alcohol 11331-6).",
+            ),
+            (
+                "category",
+                "token",
+                "http://terminology.hl7.org/CodeSystem/observation-category|<code> (vital-signs, "
+                "laboratory, survey, activity, social-history); commas mean OR.",
+            ),
             ("date", "date", f"effectiveDateTime; {_DATE}"),
         ),
         "AllergyIntolerance": _PROFILE_PATIENT,
         "Condition": (*_PROFILE_PATIENT, ("onset-date", "date", f"onsetDateTime; {_DATE}")),
+        "Encounter": (*_PROFILE_PATIENT, ("date", "date", f"period start; {_DATE}")),
         "MedicationStatement": (
             *_PROFILE_PATIENT,
             (

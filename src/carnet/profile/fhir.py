@@ -1,11 +1,21 @@
-"""Profile entries → FHIR R4 resources (issue 7): Immunization, Observation (vital signs, LOINC,
-UCUM), AllergyIntolerance, Condition, MedicationStatement (free text, optional ATC/CIP coding),
-FamilyMemberHistory (by relative). Plain dicts, valid against the official R4 JSON schema
-(`tests/profile/test_fhir.py`). The way back (FHIR → section content) is `profile.fhir_in`."""
+"""Profile entries → FHIR R4 resources (issue 7): every section has a view. Immunization,
+Observation (measurements: vital signs, LOINC, UCUM; the blood group, LOINC 882-1; lifestyle,
+category social-history, one Observation per aspect), AllergyIntolerance, Condition (illnesses;
+disabilities, category text "disability"), MedicationStatement (free text, optional ATC/CIP coding),
+FamilyMemberHistory (by relative), Encounter (hospital stays). Plain dicts, valid against the
+official R4 JSON schema (`tests/profile/test_fhir.py`, `test_round_trip.py`). The way back (FHIR →
+section content) is `profile.fhir_in`.
+
+Codes are only those Carnet is sure of (LOINC 882-1, 72166-2, 11331-6; v3 ActCode IMP); anything
+else is said in `text` rather than with an invented code.
+"""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from carnet.accounts.models import Holder
@@ -23,6 +33,42 @@ VACCINE_SYSTEM = "http://hl7.org/fhir/sid/cvx"
 ATC_SYSTEM = "http://www.whocc.no/atc"
 CIP_SYSTEM = "https://smt.esante.gouv.fr/terminologie-cip_ucd"
 ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+INPATIENT = ("IMP", "inpatient encounter")  # v3 ActCode: a hospital stay
+BLOOD_GROUP = ("882-1", "ABO and Rh group [Type] in Blood")  # LOINC
+SOCIAL_HISTORY = "social-history"  # observation-category
+LABORATORY = "laboratory"
+DISABILITY = "disability"  # Condition.category text (no code Carnet is sure of)
+HUMAN_HELP = "Human help: "  # Condition.note of a disability: "Human help: yes" or "…: no"
+RATE_LABEL = "Recognised disability rate"  # Condition.stage.type text; summary text "80 %"
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One lifestyle field as its own Observation: id suffix, code text, LOINC when certain."""
+
+    field: str
+    slug: str
+    label: str
+    loinc: tuple[str, str] | None = None
+
+
+LIFESTYLE_ASPECTS: tuple[Aspect, ...] = (
+    Aspect("diet", "diet", "Diet"),
+    Aspect("physical_activity", "physical-activity", "Physical activity"),
+    Aspect("sleep", "sleep", "Sleep"),
+    Aspect("screens", "screens", "Screen time"),
+    Aspect("alcohol", "alcohol", "Alcohol use", ("11331-6", "History of Alcohol use")),
+    Aspect("tobacco", "tobacco", "Tobacco use", ("72166-2", "Tobacco smoking status")),
+)
+ASPECTS_BY_SLUG = {a.slug: a for a in LIFESTYLE_ASPECTS}
+# The LOINC codes an Observation may carry, beyond the measurements.
+OTHER_OBSERVATION_CODES = frozenset(
+    {BLOOD_GROUP[0]} | {a.loinc[0] for a in LIFESTYLE_ASPECTS if a.loinc}
+)
+_ID = re.compile(
+    r"^(?P<entry>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:-(?P<aspect>[a-z-]+))?$"
+)
 # family_history.relative → v3 RoleCode (and back, in profile.fhir_in).
 RELATIVE_CODES: dict[str, tuple[str, str]] = {
     "mother": ("MTH", "mother"),
@@ -207,14 +253,133 @@ def family_member_history(entry: Entry, holder: Holder) -> Json:
     return resource
 
 
-# Resource type → (section, builder): what `/fhir`, `$everything` and the export emit. Hospital
-# stays, blood group, lifestyle and disabilities have no FHIR view yet (the holder API has them).
-RESOURCES: dict[str, tuple[str, Callable[[Entry, Holder], Json]]] = {
-    "Immunization": (rules.VACCINATION, immunization),
-    "Observation": (rules.MEASUREMENT, observation),
-    "AllergyIntolerance": (rules.ALLERGY, allergy_intolerance),
-    "Condition": (rules.ILLNESS, condition),
-    "MedicationStatement": (rules.TREATMENT, medication_statement),
-    "FamilyMemberHistory": (rules.FAMILY_HISTORY, family_member_history),
+def encounter(entry: Entry, holder: Holder) -> Json:
+    """A hospital stay: an inpatient encounter (v3 ActCode IMP), its period, the place as the
+    service provider's display name, the reason as text. Without an end its status is unknown."""
+    content = entry.content
+    period: Json = {"start": content["from"]}
+    if content.get("to"):
+        period["end"] = content["to"]
+    resource: Json = {
+        "resourceType": "Encounter",
+        "id": str(entry.id),
+        "meta": _meta(entry),
+        "status": "finished" if content.get("to") else "unknown",
+        "class": coding(ACT_CODE_SYSTEM, *INPATIENT),
+        "subject": patient_reference(holder),
+        "period": period,
+        "serviceProvider": {"display": content["place"]},
+    }
+    if content.get("reason"):
+        resource["reasonCode"] = [{"text": content["reason"]}]
+    return resource
+
+
+def blood_group(entry: Entry, holder: Holder) -> Json:
+    """The blood group: LOINC 882-1, category laboratory, the group as text (A+ … O-)."""
+    return {
+        "resourceType": "Observation",
+        "id": str(entry.id),
+        "meta": _meta(entry),
+        "status": "final",
+        "category": [{"coding": [coding(OBSERVATION_CATEGORY, LABORATORY)]}],
+        "code": {"coding": [coding(rules.LOINC_SYSTEM, *BLOOD_GROUP)], "text": "Blood group"},
+        "subject": patient_reference(holder),
+        "issued": instant(entry.created_at),
+        "valueCodeableConcept": {"text": entry.content["value"]},
+    }
+
+
+def lifestyle_id(entry_id: uuid.UUID, aspect: Aspect) -> str:
+    return f"{entry_id}-{aspect.slug}"
+
+
+def lifestyle(entry: Entry, holder: Holder) -> list[Json]:
+    """One Observation (category social-history, `valueString`) per filled lifestyle field; its
+    id is the entry's followed by the aspect (`<entry id>-tobacco`), so a read finds its entry."""
+    found = []
+    for aspect in LIFESTYLE_ASPECTS:
+        value = entry.content.get(aspect.field)
+        if not value:
+            continue
+        code: Json = {"text": aspect.label}
+        if aspect.loinc:
+            code["coding"] = [coding(rules.LOINC_SYSTEM, *aspect.loinc)]
+        resource: Json = {
+            "resourceType": "Observation",
+            "id": lifestyle_id(entry.id, aspect),
+            "meta": _meta(entry),
+            "status": "final",
+            "category": [{"coding": [coding(OBSERVATION_CATEGORY, SOCIAL_HISTORY)]}],
+            "code": code,
+            "subject": patient_reference(holder),
+        }
+        if content_date := entry.content.get("date"):
+            resource["effectiveDateTime"] = content_date
+        resource["valueString"] = value
+        found.append(resource)
+    return found
+
+
+def disability(entry: Entry, holder: Holder) -> Json:
+    """A disability: a Condition of category text "disability", its type as code text, the
+    recognised rate as a stage ("80 %"), human help as a note ("Human help: yes")."""
+    content = entry.content
+    resource: Json = {
+        "resourceType": "Condition",
+        "id": str(entry.id),
+        "meta": _meta(entry),
+        "clinicalStatus": {"coding": [coding(CONDITION_CLINICAL, "active")]},
+        "category": [{"text": DISABILITY}],
+        "code": {"text": content["type"]},
+        "subject": patient_reference(holder),
+        "recordedDate": instant(entry.created_at),
+    }
+    if content.get("since"):
+        resource["onsetDateTime"] = content["since"]
+    if content.get("rate") is not None:
+        resource["stage"] = [
+            {"summary": {"text": f"{content['rate']} %"}, "type": {"text": RATE_LABEL}}
+        ]
+    resource["note"] = [{"text": HUMAN_HELP + ("yes" if content.get("human_help") else "no")}]
+    return resource
+
+
+Builder = Callable[[Entry, Holder], list[Json]]
+
+
+def _one(build: Callable[[Entry, Holder], Json]) -> Builder:
+    return lambda entry, holder: [build(entry, holder)]
+
+
+# Section → (resource type, builder of its resources): what `/fhir`, `$everything` and the export
+# emit. Every section has a view; an entry gives one resource (lifestyle: one per filled field).
+VIEWS: dict[str, tuple[str, Builder]] = {
+    rules.VACCINATION: ("Immunization", _one(immunization)),
+    rules.MEASUREMENT: ("Observation", _one(observation)),
+    rules.BLOOD_GROUP: ("Observation", _one(blood_group)),
+    rules.LIFESTYLE: ("Observation", lifestyle),
+    rules.ALLERGY: ("AllergyIntolerance", _one(allergy_intolerance)),
+    rules.ILLNESS: ("Condition", _one(condition)),
+    rules.DISABILITY: ("Condition", _one(disability)),
+    rules.TREATMENT: ("MedicationStatement", _one(medication_statement)),
+    rules.FAMILY_HISTORY: ("FamilyMemberHistory", _one(family_member_history)),
+    rules.HOSPITAL_STAY: ("Encounter", _one(encounter)),
 }
-SECTION_BUILDERS = {section: build for section, build in RESOURCES.values()}
+assert set(VIEWS) == set(rules.SECTIONS)
+# Resource type → the sections it shows (in the order above).
+RESOURCES: dict[str, tuple[str, ...]] = {}
+for _section, (_type, _build) in VIEWS.items():
+    RESOURCES[_type] = (*RESOURCES.get(_type, ()), _section)
+
+
+def resources_of(entry: Entry, holder: Holder) -> list[Json]:
+    return VIEWS[entry.section][1](entry, holder)
+
+
+def split_id(resource_id: str) -> tuple[uuid.UUID, str | None] | None:
+    """A profile resource id: the entry's id, and the lifestyle aspect when there is one."""
+    found = _ID.match(resource_id)
+    if found is None:
+        return None
+    return uuid.UUID(found["entry"]), found["aspect"]

@@ -11,13 +11,18 @@ A write is one `profile.service` call: validated before anything is stored, so n
 half-written, and its version records who wrote it and as whom (holder, representative,
 professional, or `app/<app id>` as `app`). Reads by id answer 404 when refused (existence is not
 leaked).
+
+A type may show several sections (Observation: measurements, blood group, lifestyle; Condition:
+illnesses, disabilities): a search returns those of the sections ACC-7 opens to the caller, a read
+or update by id goes to the section of the entry the id names (a lifestyle Observation's id is
+`<entry id>-<field>`), and an update may not change an entry's section.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,43 +57,45 @@ Json = resources.Json
 
 @dataclass(frozen=True)
 class TokenParam:
-    """A token search parameter: accepted systems and the codes an entry answers to."""
+    """A token search parameter: accepted systems, the element(s) whose codings a resource
+    answers with (a CodeableConcept or a list of them), the codes Carnet knows (others: 400)."""
 
     systems: frozenset[str]
-    codes_of: Callable[[service.Entry], set[str]]
+    element: str
     known: frozenset[str] | None = None
+
+    def codes_of(self, resource: Json) -> set[str]:
+        value = resource.get(self.element)
+        concepts = value if isinstance(value, list) else [value] if value else []
+        return {c["code"] for concept in concepts for c in concept.get("coding", [])}
 
 
 @dataclass(frozen=True)
 class ProfileType:
-    """A resource type's search criteria (its section and builder: `fhir.RESOURCES`)."""
+    """A resource type's search criteria (its sections and builders: `fhir.RESOURCES`)."""
 
     tokens: dict[str, TokenParam]
     date: str | None  # the name of the date parameter (on the entry's effective date)
 
 
-def _content_codes(*keys: str) -> Callable[[service.Entry], set[str]]:
-    return lambda entry: {str(entry.content[k]) for k in keys if entry.content.get(k)}
-
-
-def _measure_code(entry: service.Entry) -> set[str]:
-    return {rules.MEASURES[entry.content["kind"]].loinc}
-
-
-def _relative_code(entry: service.Entry) -> set[str]:
-    return {fhir.RELATIVE_CODES[entry.content["relative"]][0]}
-
+_OBSERVATION_CATEGORIES = frozenset(
+    {m.category for m in rules.MEASURES.values()} | {fhir.LABORATORY, fhir.SOCIAL_HISTORY}
+)
 
 TYPES: dict[str, ProfileType] = {
     "Immunization": ProfileType(
-        {"vaccine-code": TokenParam(frozenset({fhir.VACCINE_SYSTEM}), _content_codes("code"))},
-        "date",
+        {"vaccine-code": TokenParam(frozenset({fhir.VACCINE_SYSTEM}), "vaccineCode")}, "date"
     ),
     "Observation": ProfileType(
         {
             "code": TokenParam(
-                frozenset({rules.LOINC_SYSTEM}), _measure_code, frozenset(rules.LOINC_TO_MEASURE)
-            )
+                frozenset({rules.LOINC_SYSTEM}),
+                "code",
+                frozenset(rules.LOINC_TO_MEASURE) | fhir.OTHER_OBSERVATION_CODES,
+            ),
+            "category": TokenParam(
+                frozenset({fhir.OBSERVATION_CATEGORY}), "category", _OBSERVATION_CATEGORIES
+            ),
         },
         "date",
     ),
@@ -97,7 +104,7 @@ TYPES: dict[str, ProfileType] = {
     "MedicationStatement": ProfileType(
         {
             "code": TokenParam(
-                frozenset({fhir.ATC_SYSTEM, fhir.CIP_SYSTEM}), _content_codes("atc", "cip")
+                frozenset({fhir.ATC_SYSTEM, fhir.CIP_SYSTEM}), "medicationCodeableConcept"
             )
         },
         "effective",
@@ -106,13 +113,15 @@ TYPES: dict[str, ProfileType] = {
         {
             "relationship": TokenParam(
                 frozenset({fhir.ROLE_SYSTEM}),
-                _relative_code,
+                "relationship",
                 frozenset(code for code, _d in fhir.RELATIVE_CODES.values()),
             )
         },
         None,
     ),
+    "Encounter": ProfileType({}, "date"),
 }
+assert set(TYPES) == set(fhir.RESOURCES)
 
 
 @contextmanager
@@ -166,9 +175,10 @@ def _in_range(day: dt.date | None, lower: dt.datetime | None, upper: dt.datetime
 def search_entries(
     request: Request, session: Session, principal: Principal, resource_type: str
 ) -> Json:
-    """One type's search: the patient's entries the caller may read, narrowed by the criteria."""
+    """One type's search: the patient's entries the caller may read (of every section the type
+    shows that ACC-7 opens to them), narrowed by the criteria."""
     kind = TYPES[resource_type]
-    section, build = fhir.RESOURCES[resource_type]
+    sections = fhir.RESOURCES[resource_type]
     settings = _settings(request)
     params = list(request.query_params.multi_items())
     allowed = _allowed(resource_type)
@@ -216,17 +226,23 @@ def search_entries(
     ctx = service.context(
         session, _vault(request), settings, principal, holder, request_id(request)
     )
-    entries = service.list_section(ctx, section)
-    found = [
-        build(entry, holder)
+    readable = service.read_profile(ctx, sections)  # ACC-7 per section; refused if none
+    dated: list[tuple[Json, dt.date | None]] = [
+        (resource, entry.effective_date)
+        for entries in readable.values()
         for entry in entries
-        if all(kind.tokens[name].codes_of(entry) & codes for name, codes in wanted.items())
-        and _in_range(entry.effective_date, lower, upper, settings.timezone)
+        for resource in fhir.resources_of(entry, holder)
     ]
-    if section == rules.MEASUREMENT and rules.BMI.loinc in wanted.get("code", {rules.BMI.loinc}):
-        derived = service.bmi(entries)
-        if derived is not None and _in_range(derived.date, lower, upper, settings.timezone):
-            found.append(fhir.bmi_observation(derived, holder))
+    if rules.MEASUREMENT in readable:
+        derived = service.bmi(readable[rules.MEASUREMENT])
+        if derived is not None:
+            dated.append((fhir.bmi_observation(derived, holder), derived.date))
+    found = [
+        resource
+        for resource, day in dated
+        if all(kind.tokens[name].codes_of(resource) & codes for name, codes in wanted.items())
+        and _in_range(day, lower, upper, settings.timezone)
+    ]
     return resources.searchset(
         ((f"{base}/{resource_type}/{r['id']}", r) for r in found), len(found), link
     )
@@ -239,18 +255,30 @@ def _entry_id(text: str) -> uuid.UUID:
         raise NotFound("No such resource.") from None
 
 
+def _one_of(entry: service.Entry, holder: Holder, resource_id: str) -> Json:
+    """The resource of `entry` with this id (a lifestyle entry gives one per filled field)."""
+    for resource in fhir.resources_of(entry, holder):
+        if resource["id"] == resource_id:
+            return resource
+    raise NotFound("No such resource.")
+
+
 def read_entry(
     request: Request, session: Session, principal: Principal, resource_type: str, resource_id: str
 ) -> Json:
-    """One entry by id; 404 when it does not exist or the caller may not read it (audited)."""
-    section, build = fhir.RESOURCES[resource_type]
+    """One entry by id; 404 when it does not exist, is of a section the type does not show, or
+    the caller may not read it (audited)."""
     settings = _settings(request)
     if resource_type == "Observation" and resource_id.startswith("bmi-"):
         return _read_bmi(request, session, principal, resource_id)
-    entry_id = _entry_id(resource_id)
-    holder = service.entry_holder(session, section, entry_id)
-    if holder is None:
+    parts = fhir.split_id(resource_id)
+    if parts is None:
         raise NotFound("No such resource.")
+    entry_id, aspect = parts
+    found = service.find_entry(session, fhir.RESOURCES[resource_type], entry_id)
+    if found is None or (found[1] == rules.LIFESTYLE) != (aspect is not None):
+        raise NotFound("No such resource.")
+    holder, section = found
     ctx = service.context(
         session, _vault(request), settings, principal, holder, request_id(request)
     )
@@ -259,7 +287,7 @@ def read_entry(
     except Forbidden:
         session.commit()  # the refusal's audit entry
         raise NotFound("No such resource.") from None
-    return build(entry, holder)
+    return _one_of(entry, holder, resource_id)
 
 
 def _read_bmi(request: Request, session: Session, principal: Principal, resource_id: str) -> Json:
@@ -289,13 +317,39 @@ def _parse(resource_type: str, body: Any) -> fhir_in.Parsed:
     return parsed
 
 
-def _unprocessable(resource_type: str, error: InvalidInput) -> InvalidResource:
+def _unprocessable(resource_type: str, section: str, error: InvalidInput) -> InvalidResource:
     """A section rule refused the content (future date, impossible value, bad ATC/CIP shape):
     422, located at the FHIR element it came from."""
-    where, message = fhir_in.locate(resource_type, error.field, error.message)
+    where, message = fhir_in.locate(resource_type, section, error.field, error.message)
     answer = InvalidResource([Problem(where, message, "business-rule")], status=422)
     answer.code = error.code
     return answer
+
+
+# Where a resource says which section it belongs to (an update may not move it to another one).
+_KIND_ELEMENT = {"Observation": "Observation.code", "Condition": "Condition.category"}
+
+
+def _target(
+    session: Session, resource_type: str, resource_id: str | None, parsed: fhir_in.Parsed
+) -> tuple[Holder | None, uuid.UUID | None]:
+    """For an update: the entry's space and id, after checking the resource still describes the
+    same section (and the same lifestyle field) as the entry it replaces."""
+    if resource_id is None:
+        return None, None
+    parts = fhir.split_id(resource_id)
+    found = service.find_entry(session, fhir.RESOURCES[resource_type], parts[0]) if parts else None
+    if parts is None or found is None or (found[1] == rules.LIFESTYLE) != (parts[1] is not None):
+        raise NotFound("No such resource.")
+    owner, section = found
+    if section != parsed.section or parts[1] != parsed.aspect:
+        what = section.replace("_", " ") + (f" ({parts[1]})" if parts[1] else "")
+        raise located(
+            InvalidInput(f"This {resource_type} is a {what} entry; it cannot change kind.",
+                         code="kind-mismatch"),
+            _KIND_ELEMENT.get(resource_type, resource_type),
+        )  # fmt: skip
+    return owner, parts[0]
 
 
 def _write(
@@ -304,20 +358,18 @@ def _write(
     principal: Principal,
     resource_type: str,
     body: Any,
-    entry_id: uuid.UUID | None,
+    resource_id: str | None,
 ) -> Json:
-    section, build = fhir.RESOURCES[resource_type]
     parsed = _parse(resource_type, body)
     assert parsed.subject is not None
+    section = parsed.section
     settings = _settings(request)
-    if entry_id is not None:
+    if resource_id is not None:
         given = body.get("id")
-        if given is not None and given != str(entry_id):
+        if given is not None and given != resource_id:
             raise located(InvalidInput("The id in the body is not the one in the URL."),
                           f"{resource_type}.id")  # fmt: skip
-    owner = service.entry_holder(session, section, entry_id) if entry_id is not None else None
-    if entry_id is not None and owner is None:
-        raise NotFound("No such resource.")
+    owner, entry_id = _target(session, resource_type, resource_id, parsed)
     holder = resolve_subject(session, parsed.subject)
     if owner is not None and holder.id != owner.id:
         raise located(
@@ -332,18 +384,20 @@ def _write(
             if entry_id is None:
                 entry = service.create_entry(ctx, section, parsed.content)
             else:
-                entry = service.update_entry(ctx, section, entry_id, parsed.content)
+                entry = service.update_entry(ctx, section, entry_id, parsed.content,
+                                             merge=section == rules.LIFESTYLE)  # fmt: skip
         except InvalidInput as error:
-            raise _unprocessable(resource_type, error) from None
-    return build(entry, holder)
+            raise _unprocessable(resource_type, section, error) from None
+    aspect = fhir.ASPECTS_BY_SLUG.get(parsed.aspect or "")
+    return _one_of(entry, holder, fhir.lifestyle_id(entry.id, aspect) if aspect else str(entry.id))
 
 
 # -- routes: one search, read, create and update per type ----------------------------------------
 
 
 def _register(resource_type: str) -> None:
-    section = fhir.RESOURCES[resource_type][0]
-    label = f"{resource_type} ({section.replace('_', ' ')} section of the profile)"
+    sections = " and ".join(s.replace("_", " ") for s in fhir.RESOURCES[resource_type])
+    label = f"{resource_type} ({sections} of the profile)"
 
     def search_type(
         request: Request,
@@ -384,7 +438,7 @@ def _register(resource_type: str) -> None:
         body: Any = Depends(document_body),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
-        resource = _write(request, session, principal, resource_type, body, _entry_id(resource_id))
+        resource = _write(request, session, principal, resource_type, body, resource_id)
         session.commit()
         return FhirResponse(resource)
 

@@ -1,7 +1,8 @@
 """FHIR R4 resources → profile section content (issue 7 item 2: create/update under `/fhir`).
 
 Each reader checks the structure (400, every problem with its FHIR location) and returns the
-section content that `profile.service` then validates like any other write (future dates,
+section (an Observation is a measurement, the blood group or a lifestyle field, by its code; a
+Condition is an illness or, with the category text "disability", a disability) and its content that `profile.service` then validates like any other write (future dates,
 plausible ranges, ATC/CIP shapes: 422 at the FHIR element concerned, via `FIELDS`). Nothing is
 written here; codes from an unknown system are refused rather than silently dropped.
 """
@@ -9,6 +10,7 @@ written here; codes from an unknown system are refused rather than silently drop
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,17 +24,20 @@ UNKNOWN_CODE = "code-invalid"
 
 @dataclass(frozen=True)
 class Parsed:
-    """What a resource says: whose profile, and the section content (not yet validated)."""
+    """What a resource says: whose profile, which section, its content (not yet validated) and,
+    for a lifestyle Observation, the field it carries."""
 
     subject: SubjectRef | None
     content: Json
+    section: str
+    aspect: str | None = None
 
 
 Reader = Callable[[Json, Problems], Parsed]
 
-# Section content field → where it comes from in the resource (for the service's errors).
+# Section → its content fields → where they come from in the resource (for the service's errors).
 FIELDS: dict[str, dict[str, str]] = {
-    "Immunization": {
+    rules.VACCINATION: {
         "vaccine": "Immunization.vaccineCode",
         "code": "Immunization.vaccineCode.coding[0].code",
         "date": "Immunization.occurrenceDateTime",
@@ -40,27 +45,38 @@ FIELDS: dict[str, dict[str, str]] = {
         "lot": "Immunization.lotNumber",
         "by": "Immunization.note[0].text",
     },
-    "Observation": {
+    rules.MEASUREMENT: {
         "kind": "Observation.code",
         "value": "Observation.valueQuantity.value",
         "unit": "Observation.valueQuantity.code",
         "date": "Observation.effectiveDateTime",
         "note": "Observation.note[0].text",
     },
-    "Condition": {
+    rules.BLOOD_GROUP: {"value": "Observation.valueCodeableConcept"},
+    rules.LIFESTYLE: {
+        **{a.field: "Observation.valueString" for a in fhir.LIFESTYLE_ASPECTS},
+        "date": "Observation.effectiveDateTime",
+    },
+    rules.ILLNESS: {
         "label": "Condition.code.text",
         "status": "Condition.clinicalStatus",
         "since": "Condition.onsetDateTime",
         "note": "Condition.note[0].text",
     },
-    "AllergyIntolerance": {
+    rules.DISABILITY: {
+        "type": "Condition.code.text",
+        "rate": "Condition.stage[0].summary.text",
+        "human_help": "Condition.note[0].text",
+        "since": "Condition.onsetDateTime",
+    },
+    rules.ALLERGY: {
         "substance": "AllergyIntolerance.code.text",
         "type": "AllergyIntolerance.type",
         "reaction": "AllergyIntolerance.reaction[0].manifestation[0].text",
         "severity": "AllergyIntolerance.reaction[0].severity",
         "since": "AllergyIntolerance.onsetDateTime",
     },
-    "MedicationStatement": {
+    rules.TREATMENT: {
         "label": "MedicationStatement.medicationCodeableConcept.text",
         "atc": "MedicationStatement.medicationCodeableConcept.coding",
         "cip": "MedicationStatement.medicationCodeableConcept.coding",
@@ -68,10 +84,16 @@ FIELDS: dict[str, dict[str, str]] = {
         "current": "MedicationStatement.status",
         "since": "MedicationStatement.effectiveDateTime",
     },
-    "FamilyMemberHistory": {
+    rules.FAMILY_HISTORY: {
         "relative": "FamilyMemberHistory.relationship",
         "condition": "FamilyMemberHistory.condition[0].code.text",
         "note": "FamilyMemberHistory.note[0].text",
+    },
+    rules.HOSPITAL_STAY: {
+        "place": "Encounter.serviceProvider.display",
+        "from": "Encounter.period.start",
+        "to": "Encounter.period.end",
+        "reason": "Encounter.reasonCode[0].text",
     },
 }
 
@@ -80,10 +102,12 @@ FIELDS: dict[str, dict[str, str]] = {
 _MESSAGE_FIELDS = (("Implausible ", "value"), ("The unit of ", "unit"), ("Unknown measurement", "kind"))
 
 
-def locate(resource_type: str, field: str | None, message: str) -> tuple[str, str]:
+def locate(
+    resource_type: str, section: str, field: str | None, message: str
+) -> tuple[str, str]:
     """The FHIR location and message of a section error from `profile.service.validate`: its
     field (`date`, `cip`…), a `field: …` prefix of its message, or the kind of problem."""
-    fields = FIELDS.get(resource_type, {})
+    fields = FIELDS.get(section, {})
     head, sep, rest = message.partition(": ")
     if sep and head.split(".", 1)[0] in fields:
         field, message = head, rest
@@ -229,33 +253,86 @@ def immunization(resource: Json, problems: Problems) -> Parsed:
         if dose is not None:
             content["dose_number"] = dose
         content["booster"] = protocol.get("series") == "booster"
-    return Parsed(subject, content)
+    return Parsed(subject, content, rules.VACCINATION)
+
+
+def _observation_kind(concept: Json | None, problems: Problems) -> tuple[str | None, str | None]:
+    """The section (and lifestyle field) an Observation's code names: a measurement's LOINC code,
+    882-1 (blood group), a lifestyle LOINC code, or else a lifestyle field's code text."""
+    codings = _codings(concept, "Observation.code", problems) if concept else []
+    loinc = [(code, at) for system, code, at in codings if system == rules.LOINC_SYSTEM]
+    for code, at in loinc[:1]:
+        if code == fhir.BLOOD_GROUP[0]:
+            return rules.BLOOD_GROUP, None
+        for aspect in fhir.LIFESTYLE_ASPECTS:
+            if aspect.loinc and aspect.loinc[0] == code:
+                return rules.LIFESTYLE, aspect.field
+        measure = rules.LOINC_TO_MEASURE.get(code)
+        if measure is None or measure is rules.BMI:
+            known = ", ".join(
+                [m.loinc for m in rules.MEASURES.values()] + sorted(fhir.OTHER_OBSERVATION_CODES)
+            )
+            why = "BMI is derived from weight and height, never recorded" if measure else (
+                f"Unknown LOINC code {code!r}; known: {known}"
+            )  # fmt: skip
+            problems.add(f"{at}.code", why + ".", UNKNOWN_CODE)
+            return None, None
+        return rules.MEASUREMENT, measure.name
+    if concept is None:
+        return None, None
+    text = concept.get("text")
+    for aspect in fhir.LIFESTYLE_ASPECTS:
+        if isinstance(text, str) and text.strip().lower() == aspect.label.lower():
+            return rules.LIFESTYLE, aspect.field
+    labels = ", ".join(repr(a.label) for a in fhir.LIFESTYLE_ASPECTS if not a.loinc)
+    problems.add("Observation.code.coding", f"A LOINC code ({rules.LOINC_SYSTEM}) is required "
+                 f"(lifestyle without one: code.text {labels}).", "required")  # fmt: skip
+    return None, None
+
+
+def _text_value(resource: Json, problems: Problems) -> str | None:
+    """`valueString`, or the text of `valueCodeableConcept`."""
+    if resource.get("valueString") is not None:
+        return _str(resource["valueString"], "Observation.valueString", problems, required=True)
+    concept = _obj(resource.get("valueCodeableConcept"), "Observation.valueCodeableConcept",
+                   problems, required=True)  # fmt: skip
+    return _concept_text(concept, "Observation.valueCodeableConcept", problems) if concept else None
 
 
 def observation(resource: Json, problems: Problems) -> Parsed:
     subject = _subject(resource, "subject", problems)
     if resource.get("status") not in ("final", "amended", "corrected", "preliminary"):
         problems.add("Observation.status", "Expected final, amended, corrected or preliminary.")
-    content: Json = {}
     concept = _obj(resource.get("code"), "Observation.code", problems, required=True)
-    loinc = [
-        (code, at)
-        for system, code, at in (_codings(concept, "Observation.code", problems) if concept else [])
-        if system == rules.LOINC_SYSTEM
-    ]
-    if concept is not None and not loinc:
-        problems.add("Observation.code.coding", f"A LOINC code ({rules.LOINC_SYSTEM}) is required.",
-                     "required")  # fmt: skip
-    for code, at in loinc[:1]:
-        measure = rules.LOINC_TO_MEASURE.get(code)
-        if measure is None or measure is rules.BMI:
-            known = ", ".join(m.loinc for m in rules.MEASURES.values())
-            why = "BMI is derived from weight and height, never recorded" if measure else (
-                f"Unknown LOINC code {code!r}; known: {known}"
-            )  # fmt: skip
-            problems.add(f"{at}.code", why + ".", UNKNOWN_CODE)
-        else:
-            content["kind"] = measure.name
+    section, field = _observation_kind(concept, problems)
+    content: Json = {}
+    if section == rules.BLOOD_GROUP:
+        value = _text_value(resource, problems)
+        if value is not None:
+            content["value"] = value.replace(" ", "")
+    elif section == rules.LIFESTYLE:
+        assert field is not None
+        content[field] = _text_value(resource, problems)
+        when = _date(resource.get("effectiveDateTime"), "Observation.effectiveDateTime", problems)
+        if when:
+            content["date"] = when
+    else:
+        if field:
+            content["kind"] = field
+        _measurement_value(resource, content, problems)
+    if section in (rules.BLOOD_GROUP, rules.LIFESTYLE):
+        if resource.get("note"):
+            problems.add("Observation.note", "Carnet keeps no note on this observation.",
+                         "not-supported")  # fmt: skip
+        if resource.get("valueQuantity") is not None:
+            problems.add("Observation.valueQuantity", "This observation's value is text.",
+                         "structure")  # fmt: skip
+    aspect = next((a.slug for a in fhir.LIFESTYLE_ASPECTS if a.field == field), None)
+    return Parsed(subject, content, section or rules.MEASUREMENT,
+                  aspect if section == rules.LIFESTYLE else None)  # fmt: skip
+
+
+def _measurement_value(resource: Json, content: Json, problems: Problems) -> None:
     quantity = _obj(
         resource.get("valueQuantity"), "Observation.valueQuantity", problems, required=True
     )
@@ -278,22 +355,50 @@ def observation(resource: Json, problems: Problems) -> Parsed:
     note = _note(resource, "Observation.note", problems)
     if note:
         content["note"] = note
-    return Parsed(subject, content)
 
 
 _ACTIVE = frozenset({"active", "recurrence", "relapse"})
 _PAST = frozenset({"inactive", "remission", "resolved"})
+_RATE = re.compile(r"^\s*([0-9]{1,3})\s*%\s*$")
+
+
+def _is_disability(resource: Json, problems: Problems) -> bool:
+    """A category saying "disability" (its text, or a coding's code or display)."""
+    categories = resource.get("category")
+    if categories is None:
+        return False
+    if not isinstance(categories, list):
+        problems.add("Condition.category", "Expected a list.", "structure")
+        return False
+    for item in categories:
+        if not isinstance(item, dict):
+            continue
+        said = [item.get("text")] + [
+            part
+            for c in item.get("coding") or []
+            if isinstance(c, dict)
+            for part in (c.get("code"), c.get("display"))
+        ]
+        if any(isinstance(x, str) and x.strip().lower() == fhir.DISABILITY for x in said):
+            return True
+    return False
+
+
+def _status_codes(resource: Json, problems: Problems) -> list[str]:
+    status = _obj(resource.get("clinicalStatus"), "Condition.clinicalStatus", problems)
+    return [c for _s, c, _at in (_codings(status, "Condition.clinicalStatus", problems)
+                                 if status else [])]  # fmt: skip
 
 
 def condition(resource: Json, problems: Problems) -> Parsed:
+    if _is_disability(resource, problems):
+        return disability(resource, problems)
     subject = _subject(resource, "subject", problems)
     content: Json = {}
     concept = _obj(resource.get("code"), "Condition.code", problems, required=True)
     if concept is not None:
         content["label"] = _concept_text(concept, "Condition.code", problems)
-    status = _obj(resource.get("clinicalStatus"), "Condition.clinicalStatus", problems)
-    codes = [c for _s, c, _at in (_codings(status, "Condition.clinicalStatus", problems)
-                                  if status else [])]  # fmt: skip
+    codes = _status_codes(resource, problems)
     if not codes or codes[0] in _ACTIVE:
         content["status"] = "current"
     elif codes[0] in _PAST:
@@ -307,7 +412,44 @@ def condition(resource: Json, problems: Problems) -> Parsed:
     note = _note(resource, "Condition.note", problems)
     if note:
         content["note"] = note
-    return Parsed(subject, content)
+    return Parsed(subject, content, rules.ILLNESS)
+
+
+def disability(resource: Json, problems: Problems) -> Parsed:
+    """A Condition of category "disability": type (code text), rate (stage summary "80 %"), human
+    help (the note "Human help: yes" or "Human help: no"), since (onset)."""
+    subject = _subject(resource, "subject", problems)
+    content: Json = {}
+    concept = _obj(resource.get("code"), "Condition.code", problems, required=True)
+    if concept is not None:
+        content["type"] = _concept_text(concept, "Condition.code", problems)
+    codes = _status_codes(resource, problems)
+    if codes and codes[0] not in _ACTIVE:
+        problems.add("Condition.clinicalStatus.coding[0].code",
+                     "Carnet records disabilities as active; delete the entry instead.", "value")  # fmt: skip
+    since = _date(resource.get("onsetDateTime"), "Condition.onsetDateTime", problems)
+    if since:
+        content["since"] = since
+    stage = _first(resource.get("stage"), "Condition.stage", problems)
+    if stage is not None:
+        summary = _obj(stage.get("summary"), "Condition.stage[0].summary", problems, required=True)
+        text = _str(summary.get("text"), "Condition.stage[0].summary.text", problems,
+                    required=True) if summary else None  # fmt: skip
+        rate = _RATE.match(text) if text else None
+        if text and rate is None:
+            problems.add("Condition.stage[0].summary.text",
+                         f"The recognised rate is a percentage such as '80 %', not {text!r}.",
+                         "value")  # fmt: skip
+        elif rate is not None:
+            content["rate"] = int(rate.group(1))
+    note = _note(resource, "Condition.note", problems)
+    if note:
+        answer = note.removeprefix(fhir.HUMAN_HELP).strip().lower()
+        if not note.startswith(fhir.HUMAN_HELP) or answer not in ("yes", "no"):
+            problems.add("Condition.note[0].text", f"A disability's note is "
+                         f"'{fhir.HUMAN_HELP}yes' or '{fhir.HUMAN_HELP}no'.", "value")  # fmt: skip
+        content["human_help"] = answer == "yes"
+    return Parsed(subject, content, rules.DISABILITY)
 
 
 def allergy_intolerance(resource: Json, problems: Problems) -> Parsed:
@@ -332,7 +474,7 @@ def allergy_intolerance(resource: Json, problems: Problems) -> Parsed:
     since = _date(resource.get("onsetDateTime"), "AllergyIntolerance.onsetDateTime", problems)
     if since:
         content["since"] = since
-    return Parsed(subject, content)
+    return Parsed(subject, content, rules.ALLERGY)
 
 
 def medication_statement(resource: Json, problems: Problems) -> Parsed:
@@ -366,7 +508,7 @@ def medication_statement(resource: Json, problems: Problems) -> Parsed:
     if dosage is not None:
         content["dosage"] = _str(dosage.get("text"), "MedicationStatement.dosage[0].text",
                                  problems) or ""  # fmt: skip
-    return Parsed(subject, content)
+    return Parsed(subject, content, rules.TREATMENT)
 
 
 _RELATIVES = {code: name for name, (code, _display) in fhir.RELATIVE_CODES.items()}
@@ -402,7 +544,54 @@ def family_member_history(resource: Json, problems: Problems) -> Parsed:
     note = _note(resource, "FamilyMemberHistory.note", problems)
     if note:
         content["note"] = note
-    return Parsed(subject, content)
+    return Parsed(subject, content, rules.FAMILY_HISTORY)
+
+
+_NOT_A_STAY = frozenset({"planned", "cancelled", "entered-in-error"})
+
+
+def encounter(resource: Json, problems: Problems) -> Parsed:
+    """A hospital stay: class IMP (v3 ActCode), period (start required), the place as the
+    serviceProvider's (or first location's) display name, reasonCode text."""
+    subject = _subject(resource, "subject", problems)
+    if resource.get("status") in _NOT_A_STAY:
+        problems.add("Encounter.status", "Only stays that took place (or are under way) are "
+                     "recorded.", "value")  # fmt: skip
+    klass = _obj(resource.get("class"), "Encounter.class", problems, required=True)
+    if klass is not None and (klass.get("system"), klass.get("code")) != (
+        fhir.ACT_CODE_SYSTEM, fhir.INPATIENT[0]
+    ):
+        problems.add("Encounter.class", f"Carnet records hospital stays: class "
+                     f"{fhir.ACT_CODE_SYSTEM}|{fhir.INPATIENT[0]}.", UNKNOWN_CODE)  # fmt: skip
+    content: Json = {}
+    period = _obj(resource.get("period"), "Encounter.period", problems, required=True)
+    if period is not None:
+        content["from"] = _date(period.get("start"), "Encounter.period.start", problems,
+                                required=True)  # fmt: skip
+        end = _date(period.get("end"), "Encounter.period.end", problems)
+        if end:
+            content["to"] = end
+    provider = _obj(resource.get("serviceProvider"), "Encounter.serviceProvider", problems)
+    place = _str(provider.get("display"), "Encounter.serviceProvider.display", problems) if (
+        provider
+    ) else None  # fmt: skip
+    if place is None:
+        location = _first(resource.get("location"), "Encounter.location", problems)
+        where = _obj(location.get("location"), "Encounter.location[0].location", problems) if (
+            location
+        ) else None  # fmt: skip
+        place = _str(where.get("display"), "Encounter.location[0].location.display",
+                     problems) if where else None  # fmt: skip
+    if place is None:
+        problems.add("Encounter.serviceProvider.display",
+                     "Name the place of the stay (serviceProvider or location display).",
+                     "required")  # fmt: skip
+    else:
+        content["place"] = place
+    reason = _first(resource.get("reasonCode"), "Encounter.reasonCode", problems)
+    if reason is not None:
+        content["reason"] = _concept_text(reason, "Encounter.reasonCode[0]", problems) or ""
+    return Parsed(subject, content, rules.HOSPITAL_STAY)
 
 
 READERS: dict[str, Reader] = {
@@ -412,4 +601,5 @@ READERS: dict[str, Reader] = {
     "AllergyIntolerance": allergy_intolerance,
     "MedicationStatement": medication_statement,
     "FamilyMemberHistory": family_member_history,
+    "Encounter": encounter,
 }

@@ -25,14 +25,14 @@ class _Section(BaseModel):
     @model_validator(mode="after")
     def _no_future_dates(self) -> _Section:
         today = clock.today()
-        for name in type(self).model_fields:
+        for name, info in type(self).model_fields.items():
             value = getattr(self, name)
             if isinstance(value, dt.date):
                 problem = rules.future_date_problem(
                     value.date() if isinstance(value, dt.datetime) else value, today
                 )
-                if problem:
-                    raise ValueError(f"{name}: {problem}")
+                if problem:  # named as the caller wrote it (`from`, not `start`)
+                    raise ValueError(f"{info.alias or name}: {problem}")
         return self
 
     def effective_date(self) -> dt.date | None:

@@ -187,9 +187,8 @@ def _audit(
 def _refuse(ctx: Context, action: str, decision: Decision, section: str | None) -> Forbidden:
     _audit(ctx, f"{action}-denied", decision, reason=f"{section or 'all'}:{decision.reason}"[:64])
     if decision.reason == "private-to-holder-side":
-        message = (
-            f"The {section} section is private to the holder and those acting for them (ACC-7)."
-        )
+        what = f"The {section} section is" if section else "These sections are"
+        message = f"{what} private to the holder and those acting for them (ACC-7)."
     elif decision.reason == "space-not-open":
         message = "This space is not open."
     else:
@@ -384,10 +383,23 @@ def create_entry(ctx: Context, section: str, data: Mapping[str, Any] | BaseModel
 
 
 def update_entry(
-    ctx: Context, section: str, entry_id: uuid.UUID, data: Mapping[str, Any] | BaseModel
+    ctx: Context,
+    section: str,
+    entry_id: uuid.UUID,
+    data: Mapping[str, Any] | BaseModel,
+    *,
+    merge: bool = False,
 ) -> Entry:
+    """Replace the content (a new version); with `merge`, only the fields given change (a FHIR
+    lifestyle Observation carries one field of its entry)."""
     decision = _may_write(ctx, section)
     row = _own_row(ctx, section, entry_id)
+    if merge:
+        current = json.loads(
+            ctx.vault.unseal_text(ctx.session, row.holder_id, row.id, PURPOSE, row.sealed)
+        )
+        given = data.model_dump(by_alias=True) if isinstance(data, BaseModel) else dict(data)
+        data = {**current, **given}
     content, parsed = validate(section, data)
     now = clock.now()
     row.version += 1
@@ -631,9 +643,13 @@ def _purge_profile(session: Session, _vault: Vault, holder_id: uuid.UUID) -> Non
     session.execute(delete(ProfileEntry).where(ProfileEntry.holder_id == holder_id))
 
 
-def entry_holder(session: Session, section: str, entry_id: uuid.UUID) -> Holder | None:
-    """The space a live entry of `section` belongs to (to build the context of a read by id)."""
+def find_entry(
+    session: Session, sections: Iterable[str], entry_id: uuid.UUID
+) -> tuple[Holder, str] | None:
+    """The space and section of a live entry of one of `sections` (to build the context of a
+    read or write by id: a FHIR type may show several sections)."""
     row = session.get(ProfileEntry, entry_id)
-    if row is None or row.section != section or row.deleted_at is not None:
+    if row is None or row.section not in set(sections) or row.deleted_at is not None:
         return None
-    return session.get(Holder, row.holder_id)
+    holder = session.get(Holder, row.holder_id)
+    return (holder, row.section) if holder is not None else None
