@@ -75,6 +75,7 @@ READ_MOSTLY = "carnet.read_mostly"
 DATABASE = "carnet.database"
 
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+READERS = 40  # the server's worker threads (AnyIO's default limiter)
 
 
 def _is_write(statement: str, context: Any) -> bool:
@@ -241,7 +242,10 @@ class Database:
         read-then-write logic — that belongs in `transaction()`.
         """
         engine = (
-            self._lazy_engine("_read_engine", pool_size=self._pool_size, read_mostly=True)
+            # Every request thread may hold a reader: keep them pooled rather than reconnecting.
+            self._lazy_engine(
+                "_read_engine", pool_size=max(self._pool_size, READERS), read_mostly=True
+            )
             if self.dialect == "sqlite"
             else self.engine
         )

@@ -82,7 +82,7 @@ def principal_from_request(request: Request) -> Principal | None:
     if scheme.lower() != "bearer" or not token:
         return None
     token = token.strip()
-    with request.app.state.database.transaction() as session:
+    with request.app.state.database.read_mostly() as session:  # no write lock to resolve a token
         if token.startswith(APP_TOKEN_PREFIX):  # ACC-9: an app's access token
             from carnet.apps.service import resolve_access_token
 
