@@ -12,6 +12,7 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -100,6 +101,17 @@ def db_session(request: Request) -> Iterator[Session]:
     unit = database.read_mostly if request.method in ("GET", "HEAD") else database.transaction
     with unit() as session:
         yield session
+
+
+@contextmanager
+def keeping_audit(session: Session) -> Iterator[None]:
+    """Around a service that records a refusal before changing anything: the refusal's audit
+    entry is committed before the error answers (ACC-8: refused accesses are recorded too)."""
+    try:
+        yield
+    except CarnetError:
+        session.commit()
+        raise
 
 
 def install(app: FastAPI) -> None:

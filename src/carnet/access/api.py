@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -46,10 +44,10 @@ from carnet.access.schemas import (
 )
 from carnet.accounts import family
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.errors import CarnetError, InvalidInput
+from carnet.errors import InvalidInput
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -67,17 +65,6 @@ READ_SETTINGS = "read-access-settings"
 CHANGE_SETTINGS = "change-access-settings"
 READ_HISTORY = "read-access-history"
 REPORT = "report-access"
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """A refusal still commits its audit entry (ACC-8: refused accesses are recorded too).
-    Only around services that record a refusal before changing anything."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _professional_out(view: care.ProfessionalView) -> ProfessionalOut:
@@ -153,7 +140,7 @@ def block_professional(
 ) -> BlockOut:
     """403 unless the patient named you administrator; you cannot block yourself. Refusals are
     recorded in the patient's access history."""
-    with _keeping_audit(session):
+    with keeping_audit(session):
         care.block_by_administrator(
             session,
             _settings(request),
@@ -182,7 +169,7 @@ def emergency_access(
     with code emergency-opposed or regulation-opposed). A reason is required (400 reason-required);
     it is sealed, recorded with the access (110127, Emergency Override Started) and never e-mailed.
     The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
-    with _keeping_audit(session):
+    with keeping_audit(session):
         grant = care.open_emergency(
             session,
             _vault(request),

@@ -8,6 +8,9 @@ visibility.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -146,4 +149,40 @@ def space_facts(session: Session, holder: Holder) -> SpaceFacts:
         emergency_allowed=switches.emergency,
         masked_in_emergency=switches.masked_in_emergency,
         history_visible_to_professionals=history,
+    )
+
+
+if TYPE_CHECKING:
+    from carnet.vault.service import Vault
+
+
+@dataclass(frozen=True)
+class SpaceContext:
+    """Who acts on which space, with what: resolved once per request by the services that work
+    on one space (profile, agenda), so every decision in the request sees the same facts."""
+
+    session: Session
+    vault: Vault
+    settings: Settings
+    holder: Holder
+    actor: Actor
+    space: SpaceFacts
+    request_id: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor.principal
+
+
+def space_context(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    request_id: str | None = None,
+) -> SpaceContext:
+    actor = actor_for(session, settings, principal, holder)
+    return SpaceContext(
+        session, vault, settings, holder, actor, space_facts(session, holder), request_id
     )

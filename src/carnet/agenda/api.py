@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -35,10 +33,10 @@ from carnet.agenda.schemas import (
     ReminderOut,
 )
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 
 router = APIRouter(tags=["agenda"])
 
@@ -58,16 +56,6 @@ _EXAMPLE = {
 }
 # How far back the iCalendar feed goes (Carnet decision: calendars keep what they already got).
 FEED_PAST = dt.timedelta(days=90)
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """ACC-8: a refusal still commits its audit entry."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _me(
@@ -137,7 +125,7 @@ def get_agenda(
     """Appointments not yet over, by start; the prevention items due, overdue or opening within
     the calendar's horizon (null when switched off)."""
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         appointments = service.list_appointments(ctx, start_from=clock.now())
         items = service.prevention_items(ctx)
     locale = _locale(request)
@@ -162,7 +150,7 @@ def list_appointments(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[AppointmentOut]:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return [appointment_out(a) for a in service.list_appointments(ctx)]
 
 
@@ -182,7 +170,7 @@ def create_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return appointment_out(service.create(ctx, body))
 
 
@@ -199,7 +187,7 @@ def get_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return appointment_out(service.get(ctx, appointment_id))
 
 
@@ -217,7 +205,7 @@ def update_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return appointment_out(service.update(ctx, appointment_id, body))
 
 
@@ -234,7 +222,7 @@ def delete_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.delete_appointment(ctx, appointment_id)
     return Response(status_code=204)
 
@@ -251,7 +239,7 @@ def get_prevention(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[PreventionItemOut] | None:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         items = service.prevention_items(ctx, everything=True)
     locale = _locale(request)
     return [item_out(i, locale) for i in items] if items is not None else None
@@ -291,7 +279,7 @@ def put_settings(
     session: Session = Depends(db_session, scope="function"),
 ) -> AgendaSettingsOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _settings_out(service.set_prevention(ctx, body.prevention))
 
 
@@ -309,7 +297,7 @@ def create_feed(
 ) -> FeedOut:
     """The URL is shown once: only a hash of its secret is kept. Not for caregivers (REP-4)."""
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         token, created = service.create_feed(ctx)
     return FeedOut(url=service.feed_url(_settings(request), token), created_at=created)
 
@@ -324,7 +312,7 @@ def revoke_feed(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.revoke_feed(ctx)
     return Response(status_code=204)
 
@@ -353,7 +341,7 @@ def pro_create_appointment(
     ctx = service.context(
         session, _vault(request), _settings(request), principal, holder, request_id(request)
     )
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return appointment_out(service.create(ctx, body))
 
 

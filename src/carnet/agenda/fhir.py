@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +27,7 @@ from carnet.agenda import fhir_in, service
 from carnet.agenda.models import Appointment
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.errors import InvalidInput, NotFound
 from carnet.fhir import resources, search
 from carnet.fhir.api import document_body
 from carnet.fhir.parse import (
@@ -40,7 +38,7 @@ from carnet.fhir.parse import (
     resource_type_problem,
 )
 from carnet.fhir.service import fhir_base, find_holder, resolve_subject
-from carnet.http import FHIR_JSON, db_session, request_id
+from carnet.http import FHIR_JSON, db_session, keeping_audit, request_id
 from carnet.vault.service import Vault
 
 Json = dict[str, Any]
@@ -51,15 +49,6 @@ _PREFIXES = ("eq", "ge", "gt", "le", "lt")
 
 class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def appointment(view: service.AppointmentView, holder: Holder) -> Json:
@@ -167,7 +156,7 @@ def search_appointments(
     if holder is None:
         return FhirResponse(resources.searchset([], 0, link))
     ctx = service.context(session, vault, settings, principal, holder, request_id(request))
-    with _keeping_audit(session):
+    with keeping_audit(session):
         views = service.list_appointments(ctx, start_min=lower, start_before=upper)
     found = [appointment(v, holder) for v in views]
     return FhirResponse(
@@ -198,7 +187,7 @@ def read_appointment(
         holder,
         request_id(request),
     )
-    with _keeping_audit(session):
+    with keeping_audit(session):
         view = service.get(ctx, wanted)
     return FhirResponse(appointment(view, holder))
 
@@ -225,7 +214,7 @@ def create_appointment(
     ctx = service.context(
         session, request.app.state.vault, settings, principal, holder, request_id(request)
     )
-    with _keeping_audit(session):
+    with keeping_audit(session):
         try:
             view = service.create(ctx, parsed.body)
         except InvalidInput as error:

@@ -26,16 +26,14 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access.rules import (
     HOLDER_SIDE,
-    Actor,
     Decision,
     Relation,
-    SpaceFacts,
     decide_agenda_change,
     decide_agenda_read,
     decide_agenda_settings,
     decide_agenda_write,
 )
-from carnet.access.service import actor_for, space_facts
+from carnet.access.service import SpaceContext, space_context
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder, Professional
 from carnet.agenda import prevention, rules
@@ -47,6 +45,10 @@ from carnet.config import Settings
 from carnet.db import new_id
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
+
+# One space context for every service working on a space (carnet.access.service).
+Context = SpaceContext
+context = space_context
 
 PURPOSE = "agenda"
 TARGET = "Appointment"
@@ -87,35 +89,6 @@ class AppointmentView:
     updated_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class Context:
-    """Who acts on which space, resolved once per request."""
-
-    session: Session
-    vault: Vault
-    settings: Settings
-    holder: Holder
-    actor: Actor
-    space: SpaceFacts
-    request_id: str | None = None
-
-    @property
-    def principal(self) -> Principal:
-        return self.actor.principal
-
-
-def context(
-    session: Session,
-    vault: Vault,
-    settings: Settings,
-    principal: Principal,
-    holder: Holder,
-    request_id: str | None = None,
-) -> Context:
-    actor = actor_for(session, settings, principal, holder)
-    return Context(
-        session, vault, settings, holder, actor, space_facts(session, holder), request_id
-    )
 
 
 # -- decisions and audit -----------------------------------------------------------------------

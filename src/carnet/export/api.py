@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -27,10 +25,10 @@ from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import NotFound
 from carnet.export import service, timeline
 from carnet.export.models import ExportRequest
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
@@ -52,16 +50,6 @@ def _settings(request: Request) -> Settings:
 def _vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """ACC-8: a refusal still commits its audit entry."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 class TimelineEntryOut(BaseModel):
@@ -113,7 +101,7 @@ def get_timeline(
     session: Session = Depends(db_session, scope="function"),
 ) -> TimelineOut:
     settings = _settings(request)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         holder, _relation = family.resolve_space(
             session, principal, space, "timeline.read", settings=settings
         )
@@ -163,7 +151,7 @@ def pro_timeline(
     holder = session.get(Holder, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         granularity, groups = service.read_timeline(
             session, _vault(request), _settings(request), principal, holder, by=by,
             category=category, request_id=request_id(request),
@@ -220,7 +208,7 @@ def put_timeline_settings(
     holder, _relation = family.resolve_space(
         session, principal, space, "timeline.settings", settings=settings
     )
-    with _keeping_audit(session):
+    with keeping_audit(session):
         found = service.set_timeline_settings(
             session, settings, principal, holder,
             visible_to_professionals=body.visible_to_professionals,
@@ -242,7 +230,7 @@ def get_summary(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     settings = _settings(request)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         holder, relation = family.resolve_space(
             session, principal, space, "summary.generate", settings=settings
         )
@@ -295,7 +283,7 @@ def download_export(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> StreamingResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         stream = service.download(
             session, _vault(request), principal, export_id, request_id=request_id(request)
         )

@@ -12,8 +12,6 @@ any health data leaves.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,7 +24,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import CarnetError
 from carnet.fhir import audit, parse, resources, service
-from carnet.http import FHIR_JSON, db_session, operation_outcome, request_id
+from carnet.http import FHIR_JSON, db_session, keeping_audit, operation_outcome, request_id
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 
@@ -108,16 +106,6 @@ async def binary_body(request: Request) -> tuple[str, bytes]:
     if not media:
         raise UnsupportedMediaType("A Content-Type is required.")
     return media, await _read_capped(request, settings.max_upload_bytes)
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """Reads: a refusal still commits its audit entry (ACC-8: refused reads are recorded too)."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _created(resource: resources.Json, location: str) -> FhirResponse:
@@ -251,7 +239,7 @@ def search_document_references(
     principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         bundle = service.search_documents(
             session,
             _vault(request),
@@ -275,7 +263,7 @@ def read_document_reference(
     principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         resource = service.read_document(
             session,
             _vault(request),
@@ -371,7 +359,7 @@ def read_binary(
     principal: Principal = authenticated(*READERS, app_scope=("Binary", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         doc, stream = service.read_content(
             session,
             _vault(request),
@@ -429,7 +417,7 @@ def search_patients(
     principal: Principal = authenticated(*READERS, app_scope=("Patient", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         bundle = service.search_patients(
             session,
             _settings(request),
@@ -448,7 +436,7 @@ def read_patient(
     principal: Principal = authenticated(*READERS, app_scope=("Patient", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         resource = service.read_patient(
             session, _settings(request), principal, patient_id, request_id=request_id(request)
         )
@@ -469,7 +457,7 @@ def search_audit_events(
     principal: Principal = authenticated(*READERS, app_scope=("AuditEvent", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         bundle = audit.search_audit_events(
             session,
             _settings(request),

@@ -11,8 +11,6 @@ Attachments from the device are multipart uploads on a draft, refused with 413 p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -24,10 +22,10 @@ from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents.api import _receive_upload as receive_upload
-from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.errors import InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import content_disposition, db_session, get_database, request_id
+from carnet.http import content_disposition, db_session, get_database, keeping_audit, request_id
 from carnet.http import error_responses as _errors
 from carnet.messaging import service
 from carnet.messaging.schemas import (
@@ -75,16 +73,6 @@ _ATTACH_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """ACC-8: a refusal still commits its audit entry (checks run before anything is written)."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _ctx(request: Request, session: Session, principal: Principal) -> service.Context:
@@ -244,7 +232,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
     def _may_attach() -> None:
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
-            with _keeping_audit(session):
+            with keeping_audit(session):
                 service.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
 
     await run_in_threadpool(_may_attach)
@@ -254,7 +242,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
             space = _space_of(session)
-            with _keeping_audit(session):
+            with keeping_audit(session):
                 new = service.NewAttachment(
                     bytes(upload.content), upload.file_name, upload.declared_type
                 )
@@ -281,7 +269,7 @@ def me_list(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[ConversationOut]:
     holder = _space(request, session, principal, space, READ)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _list(_ctx(request, session, principal), holder, None)
 
 
@@ -304,7 +292,7 @@ def me_start(
     holder = _space(request, session, principal, space, WRITE)
     if body.patient_id is not None and body.patient_id != holder.id:
         raise InvalidInput("patient_id is for professionals; leave it out.", field="patient_id")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _start(_ctx(request, session, principal), holder, body, holder)
 
 
@@ -339,7 +327,7 @@ def me_read(
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
     holder = _space(request, session, principal, space, READ)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         return conversation_out(service.read(ctx, conversation_id, space=holder))
 
@@ -359,7 +347,7 @@ def me_delete(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     holder = _space(request, session, principal, space, WRITE)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
     return Response(status_code=204)
 
@@ -380,7 +368,7 @@ def me_reply(
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
     holder = _space(request, session, principal, space, WRITE)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _reply(_ctx(request, session, principal), conversation_id, body, holder)
 
 
@@ -400,7 +388,7 @@ def me_edit(
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
     holder = _space(request, session, principal, space, WRITE)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         return _edit(ctx, conversation_id, message_id, body, holder)
 
@@ -420,7 +408,7 @@ def me_send(
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
     holder = _space(request, session, principal, space, WRITE)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
 
 
@@ -457,7 +445,7 @@ def me_attachment(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     holder = _space(request, session, principal, space, READ)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         return _download(ctx, conversation_id, attachment_id, holder)
 
@@ -478,7 +466,7 @@ def me_save_attachment(
     session: Session = Depends(db_session, scope="function"),
 ) -> SavedDocumentOut:
     holder = _space(request, session, principal, space, "documents.upload")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         doc = service.save_attachment(
             _ctx(request, session, principal), conversation_id, attachment_id, space=holder
         )
@@ -503,7 +491,7 @@ def pro_list(
     holder = session.get(Holder, patient) if patient is not None else None
     if patient is not None and holder is None:
         raise NotFound("No such patient.")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _list(_ctx(request, session, principal), None, holder)
 
 
@@ -526,7 +514,7 @@ def pro_start(
     holder = session.get(Holder, body.patient_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _start(_ctx(request, session, principal), holder, body, None)
 
 
@@ -542,7 +530,7 @@ def pro_read(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return conversation_out(service.read(_ctx(request, session, principal), conversation_id))
 
 
@@ -559,7 +547,7 @@ def pro_delete(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.delete_for_me(_ctx(request, session, principal), conversation_id)
     return Response(status_code=204)
 
@@ -576,7 +564,7 @@ def pro_end(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         service.end(ctx, conversation_id)
         session.flush()
@@ -597,7 +585,7 @@ def pro_reply(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _reply(_ctx(request, session, principal), conversation_id, body, None)
 
 
@@ -615,7 +603,7 @@ def pro_edit(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         return _edit(ctx, conversation_id, message_id, body, None)
 
@@ -633,7 +621,7 @@ def pro_send(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> MessageOut:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _send(_ctx(request, session, principal), conversation_id, message_id, None)
 
 
@@ -667,6 +655,6 @@ def pro_attachment(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    with _keeping_audit(session):
+    with keeping_audit(session):
         ctx = _ctx(request, session, principal)
         return _download(ctx, conversation_id, attachment_id, None)

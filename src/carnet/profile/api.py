@@ -9,8 +9,6 @@ Refused reads and writes are audited, and that audit entry is committed before t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
@@ -20,10 +18,10 @@ from carnet.access.routes import authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 from carnet.profile import growth_reference, rules, service
 from carnet.profile.schemas import (
     BmiOut,
@@ -49,16 +47,6 @@ SpaceHeader = Annotated[
     ),
 ]
 _SECTIONS_DOC = "Sections: " + ", ".join(rules.SECTIONS) + " (hyphens accepted)."
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """ACC-8: a refusal still commits its audit entry."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _me(
@@ -113,7 +101,7 @@ def get_profile(
 ) -> ProfileOut:
     """Entries newest first; `bmi` is derived from the latest weight and height."""
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
 
@@ -132,7 +120,7 @@ def list_section(
 ) -> list[EntryOut]:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return [_entry_out(e) for e in service.list_section(ctx, name)]
 
 
@@ -155,7 +143,7 @@ def create_entry(
 ) -> EntryOut:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _entry_out(service.create_entry(ctx, name, body))
 
 
@@ -175,7 +163,7 @@ def update_entry(
 ) -> EntryOut:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _entry_out(service.update_entry(ctx, name, entry_id, body))
 
 
@@ -194,7 +182,7 @@ def delete_entry(
 ) -> Response:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.delete_entry(ctx, name, entry_id)
     return Response(status_code=204)
 
@@ -214,7 +202,7 @@ def entry_history(
 ) -> list[VersionOut]:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return [
             VersionOut(
                 version=v.version,
@@ -251,7 +239,7 @@ def list_targets(
 ) -> list[TargetViewOut]:
     """Every kind with a target or a value (BMI derived): `status` says below, within or above."""
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return [
             TargetViewOut(
                 kind=v.kind,
@@ -281,7 +269,7 @@ def put_target(
 ) -> TargetOut:
     name = service.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _target_out(service.set_target(ctx, name, body))
 
 
@@ -297,7 +285,7 @@ def delete_target(
 ) -> Response:
     name = service.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with _keeping_audit(session):
+    with keeping_audit(session):
         service.delete_target(ctx, name)
     return Response(status_code=204)
 
@@ -319,7 +307,7 @@ def get_growth(
     if not service.is_child(ctx):
         raise NotFound("Growth curves are drawn for children only.", code="not-a-child")
     reference = growth_reference.load(_settings(request).growth_reference_file)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         found = service.growth_charts(ctx, reference)
     return GrowthOut(
         space_id=ctx.holder.id,
@@ -378,7 +366,7 @@ def pro_profile(
     allergies, family history); never measurements, lifestyle, disabilities or blood group.
     403 outside the care team (ACC-1), when blocked (ACC-3) or without an open grant (ACC-5)."""
     ctx = _patient(request, session, principal, holder_id)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
 
@@ -396,5 +384,5 @@ def pro_add_vaccination(
     session: Session = Depends(db_session, scope="function"),
 ) -> EntryOut:
     ctx = _patient(request, session, principal, holder_id)
-    with _keeping_audit(session):
+    with keeping_audit(session):
         return _entry_out(service.create_entry(ctx, rules.VACCINATION, body))

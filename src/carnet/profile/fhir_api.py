@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -34,7 +32,7 @@ from sqlalchemy.orm import Session
 from carnet.access.routes import authenticated
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal
-from carnet.errors import CarnetError, Forbidden, InvalidInput, NotFound
+from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.fhir import resources, search
 from carnet.fhir.api import READERS, FhirResponse, document_body
 from carnet.fhir.parse import (
@@ -47,7 +45,7 @@ from carnet.fhir.parse import (
 from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 from carnet.profile import fhir, fhir_in, rules, service
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -122,16 +120,6 @@ TYPES: dict[str, ProfileType] = {
     "Encounter": ProfileType({}, "date"),
 }
 assert set(TYPES) == set(fhir.RESOURCES)
-
-
-@contextmanager
-def _keeping_audit(session: Session) -> Iterator[None]:
-    """ACC-8: a refusal still commits its audit entry."""
-    try:
-        yield
-    except CarnetError:
-        session.commit()
-        raise
 
 
 def _allowed(resource_type: str) -> frozenset[str]:
@@ -379,7 +367,7 @@ def _write(
     ctx = service.context(
         session, _vault(request), settings, principal, holder, request_id(request)
     )
-    with _keeping_audit(session):
+    with keeping_audit(session):
         try:
             if entry_id is None:
                 entry = service.create_entry(ctx, section, parsed.content)
@@ -404,7 +392,7 @@ def _register(resource_type: str) -> None:
         principal: Principal = authenticated(*READERS, app_scope=(resource_type, "s")),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
-        with _keeping_audit(session):
+        with keeping_audit(session):
             bundle = search_entries(request, session, principal, resource_type)
         session.commit()  # the read's audit entry is durable before any data leaves
         return FhirResponse(bundle)
@@ -415,7 +403,7 @@ def _register(resource_type: str) -> None:
         principal: Principal = authenticated(*READERS, app_scope=(resource_type, "r")),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
-        with _keeping_audit(session):
+        with keeping_audit(session):
             resource = read_entry(request, session, principal, resource_type, resource_id)
         session.commit()
         return FhirResponse(resource)

@@ -22,25 +22,25 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access import care
 from carnet.access.rules import (
-    Actor,
     Decision,
-    SpaceFacts,
     decide_profile_read,
     decide_profile_write,
 )
-from carnet.access.service import actor_for, space_facts
+from carnet.access.service import SpaceContext, space_context
 from carnet.accounts import rules as account_rules
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
-from carnet.auth.principal import Principal
-from carnet.config import Settings
 from carnet.db import new_id
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carnet.profile import growth, rules
 from carnet.profile.models import MeasurementTarget, ProfileEntry, ProfileEntryVersion
 from carnet.profile.schemas import SECTION_MODELS, TargetIn
 from carnet.vault.service import Vault
+
+# One space context for every service working on a space (carnet.access.service).
+Context = SpaceContext
+context = space_context
 
 PURPOSE = "profile"
 TARGET = "ProfileEntry"
@@ -81,35 +81,6 @@ class Bmi:
     date: dt.date
 
 
-@dataclass(frozen=True)
-class Context:
-    """Who acts on which space: resolved once per request (`context`)."""
-
-    session: Session
-    vault: Vault
-    settings: Settings
-    holder: Holder
-    actor: Actor
-    space: SpaceFacts
-    request_id: str | None = None
-
-    @property
-    def principal(self) -> Principal:
-        return self.actor.principal
-
-
-def context(
-    session: Session,
-    vault: Vault,
-    settings: Settings,
-    principal: Principal,
-    holder: Holder,
-    request_id: str | None = None,
-) -> Context:
-    actor = actor_for(session, settings, principal, holder)
-    return Context(
-        session, vault, settings, holder, actor, space_facts(session, holder), request_id
-    )
 
 
 def section_name(text: str) -> str:
