@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import httpx
 
 from carnet.config import Settings
+from carnet.db import Database
 
 
 def _free_port() -> int:
@@ -19,7 +21,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_two_worker_processes_answer(settings: Settings) -> None:
+def test_two_worker_processes_answer(settings: Settings, database: Database) -> None:
+    """`database` too: on PostgreSQL its teardown empties the tables the server wrote to."""
     port = _free_port()
     env = {**os.environ, "CARNET_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
@@ -27,6 +30,7 @@ def test_two_worker_processes_answer(settings: Settings) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its workers too are stopped below, before the next test
     )
     try:
         ready = None
@@ -40,6 +44,18 @@ def test_two_worker_processes_answer(settings: Settings) -> None:
         metadata = httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5)
         assert metadata.json()["resourceType"] == "CapabilityStatement"
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         _out, err = server.communicate(timeout=30)
+        _wait_for_group_exit(server.pid)
     assert b"Traceback" not in err
+
+
+def _wait_for_group_exit(group: int) -> None:
+    """No worker may outlive the test: it would still write into the test's database."""
+    for _ in range(100):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)

@@ -25,7 +25,7 @@ def _counts(database: Database) -> dict[str, int]:
 
 def test_the_demo_world_is_complete_and_idempotent(run_cli: Any, database: Database) -> None:
     status, out, _err = run_cli("demo")
-    assert status == 0, out
+    assert status == 0, (out, _err)
     first = _counts(database)
     assert first["App"] == 1 and first["Appointment"] == 1 and first["Conversation"] == 1
     assert first["Document"] > 0
