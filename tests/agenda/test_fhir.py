@@ -166,3 +166,35 @@ def test_srv2_bad_appointments_are_located_and_nothing_is_written(
     answer = client.post("/fhir/Appointment", json={"resourceType": "Patient"}, headers=who.holder)
     assert locations(outcome(answer, 400)) == ["Appointment.resourceType"]
     assert client.get(f"{API}/me/agenda/appointments", headers=who.holder).json() == []
+
+
+def test_srv2_appointment_search_pages_with_the_real_total(
+    client: TestClient, database: Database
+) -> None:
+    """No silent truncation: `_count` pages, `total` counts every readable appointment, and the
+    `next` link leads to the rest."""
+    who = cast(database)
+    for days in (3, 4, 5):
+        created = client.post(f"{API}/me/agenda/appointments", json=body(days), headers=who.holder)
+        assert created.status_code == 201, created.text
+    first = fhir_json(
+        client.get(
+            "/fhir/Appointment",
+            params={"patient": f"Patient/{who.holder_id}", "_count": "2"},
+            headers=who.holder,
+        )
+    )
+    assert first["total"] == 3 and len(first["entry"]) == 2
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    rest = fhir_json(client.get(links["next"], headers=who.holder))  # an absolute link
+    assert rest["total"] == 3 and len(rest["entry"]) == 1
+    seen = {e["resource"]["id"] for e in first["entry"] + rest["entry"]}
+    assert len(seen) == 3
+    outcome(
+        client.get(
+            "/fhir/Appointment",
+            params={"patient": f"Patient/{who.holder_id}", "_count": "-1"},
+            headers=who.holder,
+        ),
+        400,
+    )

@@ -161,3 +161,34 @@ def test_srv1_drafts_are_their_authors_only_in_fhir_as_preparation(
         client.get("/fhir/Communication", params={"patient": w.holder_id}, headers=w.gp)
     )
     assert [e["resource"]["status"] for e in seen["entry"]] == ["completed"]
+
+
+def test_srv1_communication_search_pages_with_the_real_total(
+    client: TestClient, database: Database, w: World
+) -> None:
+    sent = fhir_json(
+        client.post("/fhir/Communication", headers={**w.gp, "Content-Type": FHIR}, json=_new(w)),
+        201,
+    )
+    cid = sent["identifier"][0]["value"]
+    for text in ("Merci", "À bientôt"):
+        reply = client.post(
+            f"/api/v1/me/conversations/{cid}/messages", headers=w.holder, json={"body": text}
+        )
+        assert reply.status_code < 300, reply.text
+    page = fhir_json(
+        client.get(
+            "/fhir/Communication", params={"patient": w.holder_id, "_count": "2"}, headers=w.gp
+        )
+    )
+    assert page["total"] == 3 and len(page["entry"]) == 2
+    assert any(link["relation"] == "next" for link in page["link"])
+    last = fhir_json(
+        client.get(
+            "/fhir/Communication",
+            params={"patient": w.holder_id, "_count": "2", "_offset": "2"},
+            headers=w.gp,
+        )
+    )
+    assert len(last["entry"]) == 1
+    assert last["entry"][0]["resource"]["id"] not in {e["resource"]["id"] for e in page["entry"]}

@@ -120,7 +120,7 @@ def search_appointments(
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     params = list(request.query_params.multi_items())
-    allowed = frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"])
+    allowed = frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"]) | search.PAGING
     problems = Problems()
     for name in sorted({n for n, _v in params if n not in allowed and n != "_format"}):
         problems.add(
@@ -143,6 +143,7 @@ def search_appointments(
         )
     settings: Settings = request.app.state.settings
     lower, upper = _bounds([v for n, v in params if n == "date"], settings.timezone, problems)
+    count, offset = search.paging(params, problems)
     problems.raise_if_any()
     criterion = patients[0]
     vault: Vault = request.app.state.vault
@@ -157,11 +158,9 @@ def search_appointments(
         return FhirResponse(resources.searchset([], 0, link))
     ctx = service.context(session, vault, settings, principal, holder, request_id(request))
     with keeping_audit(session):
-        views = service.list_appointments(ctx, start_min=lower, start_before=upper)
-    found = [appointment(v, holder) for v in views]
-    return FhirResponse(
-        resources.searchset(((f"{base}/Appointment/{r['id']}", r) for r in found), len(found), link)
-    )
+        views = service.list_appointments(ctx, start_min=lower, start_before=upper, limit=None)
+    entries = [(f"{base}/Appointment/{v.id}", appointment(v, holder)) for v in views]
+    return FhirResponse(search.page_of(f"{base}/Appointment", params, entries, count, offset))
 
 
 @router.get("/Appointment/{appointment_id}", response_class=FhirResponse, summary="One appointment")

@@ -167,6 +167,34 @@ def _integer(name: str, values: list[str], problems: Problems, default: int) -> 
     return number
 
 
+PAGING = frozenset({"_count", "_offset"})
+
+
+def paging(
+    params: list[tuple[str, str]], problems: Problems, default: int = DEFAULT_COUNT
+) -> tuple[int, int]:
+    """`_count` (at most MAX_COUNT) and `_offset` of a search that pages in memory."""
+    count = _integer("_count", [v for n, v in params if n == "_count"], problems, default)
+    offset = _integer("_offset", [v for n, v in params if n == "_offset"], problems, 0)
+    return min(count, MAX_COUNT), offset
+
+
+def page_of(
+    base: str,
+    params: list[tuple[str, str]],
+    entries: list[tuple[str, resources.Json]],
+    count: int,
+    offset: int,
+) -> resources.Json:
+    """A searchset of one page of `entries` (all the readable ones, already narrowed), with the
+    real total and first/previous/next/last links, so a search never truncates silently."""
+    from carnet.fhir.service import Page, paging_links  # the service imports this module
+
+    criteria = [(n, v) for n, v in params if n not in PAGING]
+    links = paging_links(base, criteria, Page(offset, count, len(entries)))
+    return resources.searchset(entries[offset : offset + count], len(entries), links)
+
+
 def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSearch:
     """ITI-67 parameters (see `resources.SEARCH_PARAMETERS`) plus `_count`, `_offset`, `_sort`."""
     problems = Problems()

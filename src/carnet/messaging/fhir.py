@@ -28,12 +28,12 @@ from carnet.auth.principal import PrincipalKind
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.fhir import search
 from carnet.fhir.parse import Problems
-from carnet.fhir.resources import Json, instant, searchset
+from carnet.fhir.resources import Json, instant
 from carnet.messaging import service
 from carnet.messaging.models import HOLDER, SENT
 
 CONVERSATION_SYSTEM = "https://carnet.example/fhir/NamingSystem/conversation"
-PARAMETERS = frozenset({"patient", "patient.identifier", "_format"})
+PARAMETERS = frozenset({"patient", "patient.identifier", "_format", *search.PAGING})
 
 
 def _party_reference(view: service.PartyView, holder_id: uuid.UUID) -> Json:
@@ -210,6 +210,7 @@ def search_communications(ctx: service.Context, params: list[tuple[str, str]], b
         problems.add(
             "patient", "A patient is required (patient or patient.identifier).", "required"
         )
+    count, offset = search.paging(params, problems)
     problems.raise_if_any()
     assert patient is not None
     holder: Holder | None = (
@@ -221,8 +222,7 @@ def search_communications(ctx: service.Context, params: list[tuple[str, str]], b
         raise NotFound("No such patient.")
     found = patient_communications(ctx, holder)
     entries = [(f"{base}/Communication/{r['id']}", r) for r in found.resources]
-    criteria = "&".join(f"{n}={v}" for n, v in params)
-    return searchset(entries, len(entries), [("self", f"{base}/Communication?{criteria}")])
+    return search.page_of(f"{base}/Communication", params, entries, count, offset)
 
 
 # -- create: sending a message from professionals' software ------------------------------------
