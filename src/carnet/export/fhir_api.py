@@ -31,7 +31,7 @@ from carnet.http import db_session, request_id
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 DEFAULT_COUNT = 100
-PARAMETERS = frozenset({"_count", "_offset"})
+PARAMETERS = search.PAGING
 
 
 def _paging(params: list[tuple[str, str]]) -> tuple[int, int]:
@@ -39,11 +39,9 @@ def _paging(params: list[tuple[str, str]]) -> tuple[int, int]:
     for name in sorted({n for n, _v in params if n not in PARAMETERS and n not in search.IGNORED}):
         problems.add(name, f"Unsupported parameter {name!r}: only _count and _offset.",
                      "not-supported")  # fmt: skip
-    count = search._integer("_count", [v for n, v in params if n == "_count"], problems,
-                            DEFAULT_COUNT)  # fmt: skip
-    offset = search._integer("_offset", [v for n, v in params if n == "_offset"], problems, 0)
+    count, offset = search.paging(params, problems, DEFAULT_COUNT)
     problems.raise_if_any()
-    return min(count, search.MAX_COUNT), offset
+    return count, offset
 
 
 @router.get(
