@@ -89,7 +89,9 @@ def test_srv2_bad_searches_and_refused_reads_answer_operation_outcomes(
 def test_srv2_appointment_is_in_the_capability_statement(client: TestClient) -> None:
     statement = fhir_json(client.get("/fhir/metadata"))
     item = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Appointment")
-    assert {i["code"] for i in item["interaction"]} == {"read", "search-type", "create"}
+    assert {i["code"] for i in item["interaction"]} == {
+        "read", "search-type", "create", "update", "delete",
+    }  # fmt: skip
     assert {p["name"] for p in item["searchParam"]} == {"patient", "patient.identifier", "date"}
 
 
@@ -198,3 +200,29 @@ def test_srv2_appointment_search_pages_with_the_real_total(
         ),
         400,
     )
+
+
+def test_srv2_changed_and_cancelled_through_fhir_by_those_who_may(
+    client: TestClient, database: Database
+) -> None:
+    """SRV-2: the holder side changes any appointment, a professional only the ones they entered;
+    FHIR has no reminders, so a change keeps those already set."""
+    who = cast(database)
+    theirs = fhir_json(
+        client.post("/fhir/Appointment", json=_appointment(who.holder_id), headers=who.care_team),
+        201,
+    )
+    url = f"/fhir/Appointment/{theirs['id']}"
+    changed = _appointment(who.holder_id, description="Dentiste (contrôle)", id=theirs["id"])
+    updated = fhir_json(client.put(url, json=changed, headers=who.holder))
+    assert updated["description"] == "Dentiste (contrôle)" and schema_errors(updated) == []
+    kept = client.get(f"{API}/me/agenda/appointments/{theirs['id']}", headers=who.holder).json()
+    assert [r["offset_minutes"] for r in kept["reminders"]] == [1440]
+    # A professional outside the care team finds nothing to change (existence not leaked), and an
+    # appointment cannot change its id.
+    outcome(client.put(url, json=changed, headers=who.outsider), 404)
+    outcome(client.put(url, json=_appointment(who.holder_id, id="other"), headers=who.holder), 400)
+    past = _appointment(who.holder_id, start="2020-01-01T10:00:00+01:00", end=None)
+    assert "Appointment.start" in locations(outcome(client.put(url, json=past, headers=who.holder), 422))
+    assert client.delete(url, headers=who.care_team).status_code == 204
+    outcome(client.get(url, headers=who.holder), 404)

@@ -54,6 +54,7 @@ def _interactions_of_routes(
             ("POST", False): "create",
             ("GET", True): "read",
             ("PUT", True): "update",
+            ("DELETE", True): "delete",
         }[(method, instance)]
         per_type.setdefault(kind, set()).add(code)
     return per_type, system
@@ -134,8 +135,8 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         for method in methods
     }
     # 11 documents/patients/audit, 7 profile types x 4, 1 reimbursements, 2 contacts, $everything,
-    # 3 messaging, 3 agenda (read, search, create)
-    assert len(rules) == 49
+    # 3 messaging, 5 agenda (read, search, create, update, delete)
+    assert len(rules) == 51
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
@@ -163,13 +163,11 @@ def search_appointments(
     return FhirResponse(search.page_of(f"{base}/Appointment", params, entries, count, offset))
 
 
-@router.get("/Appointment/{appointment_id}", response_class=FhirResponse, summary="One appointment")
-def read_appointment(
-    appointment_id: str,
-    request: Request,
-    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "r")),
-    session: Session = Depends(db_session, scope="function"),
-) -> FhirResponse:
+def _existing(
+    request: Request, session: Session, principal: Principal, appointment_id: str
+) -> tuple[service.Context, uuid.UUID]:
+    """The space of an existing appointment, seen by `principal`; 404 when there is none (the
+    decision, and its audit entry, come from the service call that follows)."""
     try:
         wanted = uuid.UUID(appointment_id)
     except ValueError:
@@ -186,9 +184,84 @@ def read_appointment(
         holder,
         request_id(request),
     )
+    return ctx, wanted
+
+
+def _located(error: InvalidInput) -> InvalidResource:
+    """A business-rule refusal of the agenda (dates…), placed on its FHIR element."""
+    message = error.message.partition(": ")[2] or error.message
+    answer = InvalidResource(
+        [Problem(fhir_in.locate(error.field), message, "business-rule")], status=422
+    )
+    answer.code = error.code
+    return answer
+
+
+@router.get("/Appointment/{appointment_id}", response_class=FhirResponse, summary="One appointment")
+def read_appointment(
+    appointment_id: str,
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "r")),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    ctx, wanted = _existing(request, session, principal, appointment_id)
     with keeping_audit(session):
         view = service.get(ctx, wanted)
-    return FhirResponse(appointment(view, holder))
+    return FhirResponse(appointment(view, ctx.holder))
+
+
+@router.put(
+    "/Appointment/{appointment_id}",
+    response_class=FhirResponse,
+    summary="Change an appointment (SRV-2: holder side, its author, apps with Appointment.u)",
+)
+def update_appointment(
+    appointment_id: str,
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "u")),
+    body: Any = Depends(document_body),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    problems = resource_type_problem(body, "Appointment")
+    problems.raise_if_any()
+    parsed = fhir_in.appointment(body, problems)
+    if body.get("id") not in (None, appointment_id):
+        problems.add("Appointment.id", "The id in the body is not the one in the URL.", "value")
+    problems.raise_if_any()
+    assert parsed.subject is not None
+    ctx, wanted = _existing(request, session, principal, appointment_id)
+    if resolve_subject(session, parsed.subject).id != ctx.holder.id:
+        problems.add("Appointment.participant", "An appointment stays in its patient's space.",
+                     "value")  # fmt: skip
+        problems.raise_if_any()
+    with keeping_audit(session):
+        # FHIR has no reminders: the ones already set are kept.
+        current = service.get(ctx, wanted)
+        changes = {**parsed.body, "reminders": [r.offset_minutes for r in current.reminders]}
+        try:
+            view = service.update(ctx, wanted, changes)
+        except InvalidInput as error:
+            raise _located(error) from None
+    session.commit()  # the change and its audit entry are durable before the answer
+    return FhirResponse(appointment(view, ctx.holder))
+
+
+@router.delete(
+    "/Appointment/{appointment_id}",
+    status_code=204,
+    summary="Cancel (delete) an appointment (SRV-2: holder side, its author, apps with .d)",
+)
+def delete_appointment(
+    appointment_id: str,
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("Appointment", "d")),
+    session: Session = Depends(db_session, scope="function"),
+) -> Response:
+    ctx, wanted = _existing(request, session, principal, appointment_id)
+    with keeping_audit(session):
+        service.delete_appointment(ctx, wanted)
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.post(
@@ -217,12 +290,7 @@ def create_appointment(
         try:
             view = service.create(ctx, parsed.body)
         except InvalidInput as error:
-            message = error.message.partition(": ")[2] or error.message
-            answer = InvalidResource(
-                [Problem(fhir_in.locate(error.field), message, "business-rule")], status=422
-            )
-            answer.code = error.code
-            raise answer from None
+            raise _located(error) from None
     session.commit()  # the creation and its audit entry are durable before the answer
     resource = appointment(view, holder)
     location = f"{fhir_base(settings)}/Appointment/{resource['id']}"
