@@ -17,7 +17,7 @@ from carnet.accounts.models import Holder, Professional
 from carnet.audit.models import AuditEntry
 from carnet.db import Database
 from carnet.messaging.models import Conversation, Message
-from tests.portal.support import csrf_of, log_in, make_account, post
+from tests.portal.support import csrf_of, log_in, make_account
 from tests.portal.test_pro_pages import make_pro, pro_log_in, send
 
 _CONVERSATION = re.compile(r"/pro/messages/([0-9a-f-]{36})$")
