@@ -116,6 +116,16 @@ KNOWN_MESSAGES = (
     N_("This action is not allowed on this document."),
     N_("You may not add documents to this space."),
     N_("This space is closed. It cannot be used to log in."),
+    # messaging (SRV-1, ID-3): the refusals of `messaging.service`
+    N_(
+        "This patient's identity (INS) is not qualified: messages cannot be sent to them "
+        "until it is checked against the insurer's register (rule ID-3)."
+    ),
+    N_("You may write only to patients whose space you may access (care team, rule SRV-1)."),
+    N_("This patient has blocked you: you cannot write to them."),
+    N_("Only professionals may do this."),
+    N_("A subject is required."),
+    N_("The message is empty."),
     N_("This space is suspended. It cannot be used to log in."),
     N_("This space is closed and its erasure is pending. It cannot be used to log in."),
     N_("This person opposed the creation of their space. It cannot be used to log in."),
@@ -186,6 +196,7 @@ FLASH: dict[str, str] = {
     "message-sent": N_("Your message was sent."),
     "attachment-saved": N_("The attachment was saved in your documents."),
     "conversation-deleted": N_("The conversation was deleted from your mailbox."),
+    "conversation-ended": N_("The conversation was ended."),
     "appointment-added": N_("The appointment was added."),
     "appointment-deleted": N_("The appointment was deleted."),
     "prevention-on": N_("The prevention calendar is switched on."),

@@ -16,6 +16,7 @@ def routers() -> list[APIRouter]:
         home,
         medical,
         messages,
+        pro_messages,
         professional,
         public,
         story,
@@ -34,4 +35,5 @@ def routers() -> list[APIRouter]:
         account.router,
         apps.router,
         professional.router,
+        pro_messages.router,
     ]

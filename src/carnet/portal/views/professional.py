@@ -1,6 +1,7 @@
 """The professional side: log in (RPPS + password + e-mailed code), find a patient by NIR, declare
 care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DOC-1), open an
-emergency or regulation access (ACC-5).
+emergency or regulation access (ACC-5), write to the patient (SRV-1; the conversations themselves
+are in `pro_messages`).
 
 Every page calls the services (`auth.login`, `access.care`, `documents.service`,
 `fhir.service.read_patient` for the identity); the portal decides nothing. The NIR travels only in
@@ -35,6 +36,7 @@ from carnet.documents.models import Document
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
 from carnet.http import content_disposition, db_session
+from carnet.messaging import service as messaging
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -80,7 +82,7 @@ MODES = {"emergency": N_("Emergency"), "regulation": N_("Regulation")}
 _RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
 
 
-def _shell() -> Shell:
+def pro_shell() -> Shell:
     return Shell(signed_in=True, professional=True)
 
 
@@ -290,7 +292,7 @@ def _home_page(
         title=fmt.gettext(N_("Find a patient")),
         errors=errors,
         status=status,
-        shell=_shell(),
+        shell=pro_shell(),
     )
 
 
@@ -414,7 +416,7 @@ def _patient_page(
         title=fmt.gettext(N_("Patient record")),
         errors=errors,
         status=status,
-        shell=_shell(),
+        shell=pro_shell(),
     )
 
 
@@ -453,6 +455,35 @@ def declare(
         return _patient_page(request, db, principal, patient, errors=errors, status=exc.status_code)
     sessions.set_flash(db, request.state.portal_session, DECLARED.get(outcome, "care-declared"))
     return redirect(PATIENT)
+
+
+@router.post(f"{PATIENT}/message", name="portal_pro_write")
+def write_to_patient(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = pro_session,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """SRV-1, ID-3: open a conversation with the current patient (`messaging.service.start` asks
+    the decision point); a refusal is shown on the page, audited, nothing else written."""
+    fmt = formatter(request)
+    patient = _require_patient(db, request)
+    values = {"subject": text(form, "subject", 400), "message": text(form, "message", 40_000)}
+    ctx = messaging.Context(db, vault_of(request), settings_of(request), principal, rid(request))
+    new = messaging.NewConversation(
+        subject=values["subject"], message=messaging.NewMessage(body=values["message"])
+    )
+    try:
+        conversation, _first = messaging.start(ctx, patient, new)
+    except CarnetError as exc:
+        errors = FormErrors()
+        field = {"subject": "subject", "body": "message"}.get(exc.field or "")
+        errors.add(field, messages.describe(exc, fmt))
+        return _patient_page(
+            request, db, principal, patient, errors=errors, values=values, status=exc.status_code
+        )
+    sessions.set_flash(db, request.state.portal_session, "message-sent")
+    return redirect(f"/pro/messages/{conversation.id}")
 
 
 @router.post(f"{PATIENT}/emergency", name="portal_pro_emergency")
