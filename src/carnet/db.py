@@ -156,7 +156,10 @@ def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bo
         def _on_execute(
             connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
         ) -> None:
-            if not connection.info.get(WRITER) and _is_write(statement, context):
+            # A savepoint would not survive the restart below: take the lock before it.
+            if not connection.info.get(WRITER) and (
+                _is_write(statement, context) or statement.lstrip()[:9].upper() == "SAVEPOINT"
+            ):
                 _become_writer(connection)
 
     # These events run just before SQLAlchemy ends the transaction: end it here on the driver

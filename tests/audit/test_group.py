@@ -136,3 +136,14 @@ def test_an_http_read_answers_only_after_its_entry_is_committed(client, database
     assert response.status_code == 200
     assert group.group_for(database).commits == before + 1
     assert _count(database, holder_id=who.holder_id, target_id=created["id"], actor_kind="holder") >= 1
+
+
+def test_a_savepoint_in_a_read_mostly_unit_survives_its_first_write(database: Database) -> None:
+    """The restart that takes the write lock happens before a savepoint, never inside one."""
+    holder = uuid.uuid4()
+    with database.read_mostly() as s:
+        s.scalar(select(func.count()).select_from(AuditEntry))
+        with s.begin_nested():
+            s.execute(text("UPDATE audit_chain_heads SET checkpointed_seq = checkpointed_seq"))
+            add(s, holder, action="document.pin")
+    assert _count(database, holder_id=holder, action="document.pin") == 1
