@@ -231,6 +231,21 @@ def _for_app(
     return Decision(inner.allowed, f"app:{inner.reason}", Mode.APP)
 
 
+def space_reach(actor: Actor, space: SpaceFacts) -> Decision:
+    """The steps every decision on a space's own data starts with: nobody reaches a space that is
+    not open (ACC-1); the holder side does (REP-1, REP-4); besides it only clinicians, through
+    `clinical_access` (care team ACC-1/ACC-3, emergency and regulation ACC-5/ACC-6). The caller
+    then narrows what a clinician may do with it."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation in HOLDER_SIDE:
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation not in CLINICIANS:
+        return Decision(False, "no-relation", mode)
+    return clinical_access(actor, space)
+
+
 def decide_document_read(
     actor: Actor, space: SpaceFacts, doc: DocumentFacts, now: dt.datetime
 ) -> Decision:
@@ -480,15 +495,8 @@ def decide_profile_read(
         return _for_app(
             actor, space, resource, interaction, lambda a: decide_profile_read(a, space, section)
         )
-    mode = mode_of(actor)
-    if space.state not in LIVE_STATES:
-        return Decision(False, "space-not-open", mode)
-    if actor.relation in HOLDER_SIDE:
-        return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation not in CLINICIANS:
-        return Decision(False, "no-relation", mode)
-    access = clinical_access(actor, space)
-    if not access:
+    access = space_reach(actor, space)
+    if not access or actor.relation in HOLDER_SIDE:
         return access
     if section not in PROFILE_PRO_READABLE:
         return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
@@ -512,15 +520,8 @@ def decide_profile_write(
             actor, space, resource, interaction,
             lambda a: decide_profile_write(a, space, section, interaction),
         )  # fmt: skip
-    mode = mode_of(actor)
-    if space.state not in LIVE_STATES:
-        return Decision(False, "space-not-open", mode)
-    if actor.relation in HOLDER_SIDE:
-        return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation not in CLINICIANS:
-        return Decision(False, "no-relation", mode)
-    access = clinical_access(actor, space)
-    if not access:
+    access = space_reach(actor, space)
+    if not access or actor.relation in HOLDER_SIDE:
         return access
     if section not in PROFILE_PRO_WRITABLE:
         return Decision(False, "private-to-holder-side", access.mode)  # ACC-7
@@ -642,15 +643,8 @@ def decide_agenda_read(
             actor, space, "Appointment", interaction,
             lambda a: decide_agenda_read(a, space, author_kind, author_id),
         )  # fmt: skip
-    mode = mode_of(actor)
-    if space.state not in LIVE_STATES:
-        return Decision(False, "space-not-open", mode)
-    if actor.relation in HOLDER_SIDE:
-        return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation not in CLINICIANS:
-        return Decision(False, "no-relation", mode)
-    access = clinical_access(actor, space)
-    if not access:
+    access = space_reach(actor, space)
+    if not access or actor.relation in HOLDER_SIDE:
         return access
     if author_kind == "professional" and author_id == actor.principal.id:
         return Decision(True, "author", access.mode)
@@ -718,15 +712,8 @@ def decide_timeline_read(actor: Actor, space: SpaceFacts) -> Decision:
     holder side always reads it; a professional reaching the space (ACC-1, ACC-5) reads it as ACC-7
     says, unless the holder hid it (`history_visible`). Each source inside is still narrowed by its
     own rule (documents, profile sections; reimbursements never reach professionals)."""
-    mode = mode_of(actor)
-    if space.state not in LIVE_STATES:
-        return Decision(False, "space-not-open", mode)
-    if actor.relation in HOLDER_SIDE:
-        return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation not in CLINICIANS:
-        return Decision(False, "no-relation", mode)
-    access = clinical_access(actor, space)
-    if not access:
+    access = space_reach(actor, space)
+    if not access or actor.relation in HOLDER_SIDE:
         return access
     if not history_visible(access, space):
         return Decision(False, "history-hidden", access.mode)
@@ -736,11 +723,4 @@ def decide_timeline_read(actor: Actor, space: SpaceFacts) -> Decision:
 def decide_contacts_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-7: contacts and wishes (emergency contacts, trusted person…) are read by the holder side
     and by professionals reaching the space (care team, or an open emergency/regulation grant)."""
-    mode = mode_of(actor)
-    if space.state not in LIVE_STATES:
-        return Decision(False, "space-not-open", mode)
-    if actor.relation in HOLDER_SIDE:
-        return Decision(True, f"holder-side:{actor.relation.value}", mode)
-    if actor.relation not in CLINICIANS:
-        return Decision(False, "no-relation", mode)
-    return clinical_access(actor, space)
+    return space_reach(actor, space)
