@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import (
+    PHARMACIST,
     Actor,
     Decision,
     decide_conversation_end,
@@ -60,7 +61,6 @@ from carnet.messaging.models import (
 from carnet.notifications import rules as mail_rules
 from carnet.notifications.service import enqueue
 from carnet.reimbursements import service as reimbursements
-from carnet.reimbursements.models import Reimbursement
 from carnet.vault.service import Vault
 
 SUBJECT = "message-subject"
@@ -193,13 +193,7 @@ def dispensed(session: Session, vault: Vault, holder: Holder, pro: Professional)
     )
     if deposited is not None:
         return True
-    return pro.rpps in _reimbursed_rpps(session, vault, holder)
-
-
-def _reimbursed_rpps(session: Session, vault: Vault, holder: Holder) -> set[str]:
-    rows = session.scalars(select(Reimbursement).where(Reimbursement.holder_id == holder.id))
-    found = {reimbursements.opened(vault, session, row).professional_rpps for row in rows}
-    return {rpps for rpps in found if rpps}
+    return pro.rpps in reimbursements.professionals_named(session, vault, holder.id)
 
 
 def pharmacies(ctx: Context, holder: Holder) -> list[Professional]:
@@ -207,11 +201,11 @@ def pharmacies(ctx: Context, holder: Holder) -> list[Professional]:
     deposited = select(Document.author_id).where(
         Document.holder_id == holder.id, Document.author_kind == "professional"
     )
-    rpps = _reimbursed_rpps(ctx.session, ctx.vault, holder)
+    rpps = reimbursements.professionals_named(ctx.session, ctx.vault, holder.id)
     found = ctx.session.scalars(
         select(Professional)
         .where(
-            Professional.profession_code == "21",
+            Professional.profession_code == PHARMACIST,
             or_(Professional.id.in_(deposited), Professional.rpps.in_(rpps)),
         )
         .order_by(Professional.name)

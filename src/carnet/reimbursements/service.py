@@ -68,6 +68,13 @@ def opened(vault: Vault, session: Session, row: Reimbursement) -> ReimbursementV
     )
 
 
+def professionals_named(session: Session, vault: Vault, holder_id: uuid.UUID) -> set[str]:
+    """The RPPS numbers the space's lines name (sealed: opened here). For facts other services
+    derive, such as the pharmacies a holder used (SRV-1); no read by a person, so not audited."""
+    rows = session.scalars(select(Reimbursement).where(Reimbursement.holder_id == holder_id))
+    return {rpps for row in rows if (rpps := opened(vault, session, row).professional_rpps)}
+
+
 def list_reimbursements(
     session: Session,
     vault: Vault,
