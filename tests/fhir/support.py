@@ -1,8 +1,8 @@
 """What the FHIR tests share: people with tokens, PDFs, MHD resources and the R4 schema check.
 
 Every FHIR JSON body a test receives goes through `fhir_json()`, which checks the content type and
-validates the resource against the official R4 JSON schema (`../shared/fhir/r4/fhir.schema.json`,
-next to the repository), so each test also checks what Carnet emits.
+validates the resource against the official R4 JSON schema (`tests/data/fhir/r4/fhir.schema.json`,
+the repository's own copy, CC0), so each test also checks what Carnet emits.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from carnet.documents.models import Document
 from carnet.vault.blobstore import LocalBlobStore
 from tests.factories import make_holder, make_professional
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "fhir" / "r4" / "fhir.schema.json"
-)
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "fhir" / "r4" / "fhir.schema.json"
 FHIR_JSON = "application/fhir+json"
 LOINC = "http://loinc.org"
 CATEGORY = "https://carnet.example/fhir/CodeSystem/document-category"

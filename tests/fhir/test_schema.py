@@ -1,8 +1,8 @@
 """Every kind of resource Carnet emits validates against the official R4 JSON schema.
 
-The schema is `../shared/fhir/r4/fhir.schema.json` (next to the repository), loaded once per test
-process; each resource is validated through its own definition with a Draft-6 validator, as
-`../shared/fhir/README.md` says. Rules: DOC-1 (type, category, size, SHA-1 hash), DOC-2…DOC-4
+The schema is the repository's own copy, `tests/data/fhir/r4/fhir.schema.json` (CC0, source in
+`tests/data/fhir/README.md`), loaded once per test process; each resource is validated through its
+own definition with a Draft-6 validator. Rules: DOC-1 (type, category, size, SHA-1 hash), DOC-2…DOC-4
 (security labels), DOC-6 (status, relatesTo), ID-1 (INS-NIR), ID-2 (RPPS).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,9 +46,12 @@ EMITTED = {
 }
 
 
-def test_the_schema_is_found_next_to_the_repository() -> None:
+def test_the_schema_is_carried_by_the_repository() -> None:
+    """A clone anywhere passes `make test`: the schema lives inside the repository (issue 12, item 9)."""
+    repository = Path(__file__).resolve().parents[2]
     assert SCHEMA_PATH.is_file()
-    assert SCHEMA_PATH.resolve().parts[-4:] == ("shared", "fhir", "r4", "fhir.schema.json")
+    assert SCHEMA_PATH.resolve().is_relative_to(repository)
+    assert "shared" not in SCHEMA_PATH.resolve().relative_to(repository).parts
 
 
 def test_the_validator_really_checks() -> None:

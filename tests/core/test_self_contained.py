@@ -1,0 +1,35 @@
+"""The suite stands on its own (issue 12, item 9): nothing in the build or the tests reads a folder
+beside the repository, so `make test` passes on a clone anywhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+# A path built towards the sibling design folder: '../shared', "shared" as a path part, etc.
+OUTSIDE = re.compile(r"""(["'(/]\.\./shared)|(/\s*["']shared["'])|(["']\.\.["']\s*/)""")
+
+
+def _sources() -> list[Path]:
+    files = [REPOSITORY / "Makefile", REPOSITORY / "pyproject.toml", REPOSITORY / ".ci" / "run"]
+    for folder in ("src", "tests", "bench"):
+        files.extend(p for p in (REPOSITORY / folder).rglob("*.py") if "__pycache__" not in p.parts)
+    return [p for p in files if p.is_file()]
+
+
+def test_no_source_reads_beside_the_repository() -> None:
+    offenders = []
+    for path in _sources():
+        if path == Path(__file__).resolve():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if OUTSIDE.search(line):
+                offenders.append(f"{path.relative_to(REPOSITORY)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_pattern_catches_the_old_way() -> None:
+    """The check above can fail: the way the schema used to be found is caught."""
+    assert OUTSIDE.search('Path(__file__).parents[2] / ".." / "shared" / "fhir"')
+    assert OUTSIDE.search('open("../shared/fhir/r4/fhir.schema.json")')
