@@ -111,6 +111,16 @@ def declare(client: TestClient, who: Pro, nir: str, **extra: Any) -> httpx.Respo
     return response
 
 
+def answer_gp(
+    client: TestClient, headers: dict[str, str], rpps: str, answer: str = "confirm"
+) -> httpx.Response:
+    """The holder side confirms (or declines) a physician's GP proposal (ACC-4)."""
+    response: httpx.Response = client.post(
+        f"{API}/me/gp-proposals/{rpps}/{answer}", headers=headers
+    )
+    return response
+
+
 def put_pro(client: TestClient, headers: dict[str, str], rpps: str, **body: Any) -> httpx.Response:
     response: httpx.Response = client.put(
         f"{API}/me/professionals/{rpps}", json=body, headers=headers
@@ -357,6 +367,7 @@ def test_acc4_the_gp_is_shown_as_such_with_the_last_access(
     nurse = new_pro(database, profession_code="60", name="Mme Bernard")
     dentist = new_pro(database, profession_code="40")
     assert declare(client, first_gp, space.nir, as_gp=True).status_code == 202
+    assert answer_gp(client, space.headers, first_gp.rpps).status_code == 200
     assert declare(client, nurse, space.nir).status_code == 202
     refused = declare(client, dentist, space.nir, as_gp=True)
     assert error_code(refused, 400) == "gp-must-be-physician"
@@ -374,14 +385,15 @@ def test_acc4_the_gp_is_shown_as_such_with_the_last_access(
         "2030-05-04T03:02:01Z"
     )
 
-    # A new GP replaces the previous one (one médecin traitant), shown first.
+    # A new GP, once confirmed, replaces the previous one (one médecin traitant), shown first.
     assert declare(client, second_gp, space.nir, as_gp=True).status_code == 202
+    assert answer_gp(client, space.headers, second_gp.rpps).status_code == 200
     response = client.get(f"{API}/me/professionals", headers=space.headers)
     order = [item["rpps"] for item in response.json()]
     assert order[0] == second_gp.rpps
     listed = {item["rpps"]: item for item in response.json()}
     assert (listed[first_gp.rpps]["is_gp"], listed[second_gp.rpps]["is_gp"]) == (False, True)
-    assert audit(database, space.id, "care.declare")[-1].reason == "declared,gp"
+    assert audit(database, space.id, "care.declare")[-1].reason == "declared,gp-proposed"
 
 
 def test_acc4_administrators_block_other_professionals(

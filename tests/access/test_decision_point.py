@@ -241,3 +241,41 @@ def test_id1_patient_identity_for_the_holder_side_and_professionals_on_open_spac
     assert decide_patient_read(pro(), SPACE)
     assert decide_patient_read(pro(), closed).reason == "space-not-open"
     assert decide_patient_read(stranger, SPACE).reason == "no-relation"
+
+
+def test_acc4_a_gp_declaration_is_a_physicians_proposal_the_holder_side_answers() -> None:
+    """ACC-4, ACC-6: a physician only proposes to be the GP (a blocked one, nothing: ACC-3); the
+    holder or a representative answers (REP-1, REP-5), a caregiver may not (REP-4), nor anyone
+    else; only a pending proposal, and not for a physician blocked since."""
+    from carnet.access.rules import decide_gp_answer, decide_gp_proposal
+
+    assert decide_gp_proposal(pro(), SPACE).reason == "gp-proposal"
+    assert decide_gp_proposal(pro(Care.AUTHORISED), SPACE)
+    assert decide_gp_proposal(pro(profession_code="60"), SPACE).reason == "gp-must-be-physician"
+    assert decide_gp_proposal(pro(Care.BLOCKED), SPACE).reason == "blocked"
+    assert decide_gp_proposal(pro(), SpaceFacts(SPACE.holder_id, "closed")).reason == (
+        "space-not-open"
+    )
+    holder = Actor(Principal(PrincipalKind.HOLDER, uuid.uuid4()), Relation.SELF)
+    assert decide_gp_proposal(holder, SPACE).reason == "not-a-professional"
+
+    def answer(actor: Actor, *, pending: bool = True, candidate: Care = Care.DECLARED,
+               confirm: bool = True, space: SpaceFacts = SPACE) -> str:  # fmt: skip
+        return decide_gp_answer(
+            actor, space, pending=pending, candidate=candidate, confirm=confirm
+        ).reason
+
+    representative = Actor(Principal(PrincipalKind.HOLDER, uuid.uuid4()), Relation.REPRESENTATIVE)
+    caregiver = Actor(Principal(PrincipalKind.HOLDER, uuid.uuid4()), Relation.CAREGIVER)
+    assert answer(holder) == "gp-confirmed"
+    assert answer(holder, confirm=False) == "gp-declined"
+    assert answer(representative) == "gp-confirmed"
+    assert decide_gp_answer(
+        representative, SPACE, pending=True, candidate=Care.NONE, confirm=True
+    ).mode is Mode.REPRESENTATIVE
+    assert answer(caregiver) == "not-allowed"
+    assert answer(pro(Care.AUTHORISED, administrator=True)) == "not-allowed"
+    assert answer(holder, pending=False) == "no-gp-proposal"
+    assert answer(holder, candidate=Care.BLOCKED) == "gp-candidate-blocked"
+    assert answer(holder, candidate=Care.BLOCKED, confirm=False) == "gp-declined"
+    assert answer(holder, space=SpaceFacts(SPACE.holder_id, "suspended")) == "space-not-open"

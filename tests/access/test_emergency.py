@@ -27,6 +27,7 @@ from tests.access.test_care_api import (
     API,
     UNKNOWN_NIR,
     Pro,
+    answer_gp,
     audit,
     can_get,
     declare,
@@ -101,6 +102,7 @@ def test_acc5_acc6_break_the_glass_reads_in_emergency_mode_and_tells_holder_and_
     docs = documents(database, vault, settings, space.id)
     gp = new_pro(database, email="gp@example.org")
     assert declare(client, gp, space.nir, as_gp=True).status_code == 202
+    assert answer_gp(client, space.headers, gp.rpps).status_code == 200
     emergency = new_pro(database, email="urgentiste@example.org")
     assert readable(database, settings, emergency, space.id) == set()
     mails_before = len(outbox(database))
@@ -135,7 +137,7 @@ def test_acc5_acc6_break_the_glass_reads_in_emergency_mode_and_tells_holder_and_
     assert reads == [("emergency", "emergency")]
 
     # ACC-6: the holder and their GP are told, without the reason nor any health content.
-    mails = [m for m in outbox(database) if m.kind.startswith("access.")]
+    mails = [m for m in outbox(database) if m.kind.startswith("access.emergency")]
     assert len(outbox(database)) == mails_before + 2
     assert sorted((m.kind, m.recipient) for m in mails) == [
         ("access.emergency", "titulaire@example.org"),

@@ -32,6 +32,7 @@ ROUTES = (
     "/professionals/status",
     "/professionals/administrator",
     "/professionals/emergency",
+    "/professionals/gp",
     "/history/report",
 )
 
@@ -206,3 +207,68 @@ def test_a_parent_sees_the_child_professionals(client: TestClient, database: Dat
     post(client, "/profile", {"space_id": str(child.id), "next": "/professionals"})
     assert pro.name in text(client.get("/professionals"))
     assert client.get("/history").status_code == 200
+
+
+def _propose_gp(database: Database, settings: Settings, holder: Holder, pro_id: object) -> None:
+    """A physician ticks "I am this patient's GP" (ACC-4)."""
+    with database.transaction() as session:
+        care.declare(
+            session,
+            settings,
+            Principal(PrincipalKind.PROFESSIONAL, pro_id),  # type: ignore[arg-type]
+            holder.nir,
+            as_gp=True,
+        )
+
+
+def _is_gp(database: Database, holder: Holder, pro_id: object) -> bool:
+    with database.transaction() as session:
+        rel = session.scalars(
+            select(CareRelationship).where(
+                CareRelationship.holder_id == holder.id,
+                CareRelationship.professional_id == pro_id,
+            )
+        ).one()
+        return rel.is_gp
+
+
+def test_acc4_the_holder_confirms_or_declines_a_gp_proposal(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    """ACC-4: a physician's GP declaration waits in "Mes professionnels" until the holder
+    confirms it; declining leaves the GP unchanged; a second submission finds nothing pending."""
+    holder = make_account(database)
+    with database.transaction() as session:
+        first = make_professional(session, name="Dr Premier")
+        second = make_professional(session, name="Dr Second")
+    _propose_gp(database, settings, holder, first.id)
+    _propose_gp(database, settings, holder, second.id)
+    assert not _is_gp(database, holder, first.id)
+    log_in(client, database)
+    body = text(client.get("/professionals"))
+    assert "Propositions de médecin traitant en attente de votre réponse" in body
+    assert "Confirmer Dr Premier comme médecin traitant" in body
+
+    response = post(
+        client, "/professionals/gp", {"rpps": first.rpps, "answer": "confirm"}, page="/professionals"
+    )
+    assert response.status_code == 303
+    assert _is_gp(database, holder, first.id)
+    body = text(client.get("/professionals"))
+    assert "Ce médecin est désormais votre médecin traitant." in body
+    assert "Confirmer Dr Premier" not in body
+
+    response = post(
+        client, "/professionals/gp", {"rpps": second.rpps, "answer": "decline"}, page="/professionals"
+    )
+    assert response.status_code == 303
+    assert not _is_gp(database, holder, second.id) and _is_gp(database, holder, first.id)
+    assert "Propositions de médecin traitant" not in text(client.get("/professionals"))
+    again = post(
+        client, "/professionals/gp", {"rpps": second.rpps, "answer": "confirm"}, page="/professionals"
+    )
+    assert again.status_code == 404
+    assert "aucune proposition de médecin traitant en attente" in text(again)
+    assert not _is_gp(database, holder, second.id)
+    history = text(client.get("/history"))
+    assert "A répondu à une proposition de médecin traitant" in history

@@ -87,3 +87,31 @@ def test_emergency_access_then_the_holder_sees_it_in_the_history(
     page.wait_for_url("**/history")
     expect(page.get_by_role("status").first).to_contain_text("L'accès est signalé")
     accessible(page)
+
+
+def test_acc4_the_holder_confirms_a_gp_proposal(
+    page: Any, accessible: Check, database: Database, settings: Settings
+) -> None:
+    """ACC-4: a physician's "I am the GP" waits in "Mes professionnels"; the holder confirms it,
+    then the physician is shown as the GP (médecin traitant)."""
+    from tests.factories import make_professional
+
+    holder = make_account(database)
+    with database.transaction() as session:
+        pro = make_professional(session, name="Dr Choisi")
+        care.declare(
+            session, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id), holder.nir, as_gp=True
+        )
+    sign_in(page, database, accessible)
+    page.get_by_role("link", name="Mes professionnels").click()
+    page.wait_for_url("**/professionals")
+    expect(
+        page.get_by_role("heading", name="Propositions de médecin traitant en attente de votre réponse")
+    ).to_be_visible()
+    accessible(page)
+    page.get_by_role("button", name="Confirmer Dr Choisi comme médecin traitant").click()
+    page.wait_for_url("**/professionals")
+    expect(page.get_by_role("status")).to_contain_text("Ce médecin est désormais votre médecin traitant")
+    expect(page.locator("#gp-proposals")).to_have_count(0)
+    expect(page.locator("li.professional", has_text="Dr Choisi")).to_contain_text("Médecin traitant")
+    accessible(page)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from carnet.access.models import EmergencyGrant
+from carnet.access.models import CareRelationship, EmergencyGrant
 from carnet.accounts.lifecycle import hash_password
 from carnet.accounts.models import Professional
 from carnet.db import Database
@@ -182,3 +182,22 @@ def test_acc5_regulator_reads_in_regulation_mode_unless_the_holder_opposed(
     assert refused.status_code == 403
     with database.transaction() as session:
         assert len(session.scalars(select(EmergencyGrant)).all()) == 1
+
+
+def test_acc4_ticking_i_am_the_gp_is_a_proposal_the_page_says_so(
+    client: TestClient, database: Database
+) -> None:
+    """ACC-4: the professional's "I am this patient's GP" changes nothing by itself; the page says
+    that the patient confirms it."""
+    holder = make_account(database)
+    pro = make_pro(database)
+    pro_log_in(client, database, pro)
+    assert send(client, "/pro/find", {"nir": holder.nir}).status_code == 303
+    page = html.unescape(client.get("/pro/patient").text)
+    assert "Le patient le confirme dans Carnet" in page
+    assert send(client, "/pro/patient/declare", {"as_gp": "1"}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "ne prend effet qu'une fois confirmée par le patient" in body
+    with database.transaction() as session:
+        rel = session.scalars(select(CareRelationship)).one()
+        assert (rel.status, rel.is_gp, rel.gp_proposed_at is not None) == ("declared", False, True)

@@ -30,6 +30,7 @@ from carnet.access.schemas import (
     EmergencySettingsIn,
     EmergencySettingsOut,
     ExplanationOut,
+    GpProposalOut,
     HistoryActorOut,
     HistoryEntryOut,
     HistoryLinks,
@@ -79,6 +80,7 @@ def _professional_out(view: care.ProfessionalView) -> ProfessionalOut:
         status=view.status,
         administrator=view.administrator,
         is_gp=view.is_gp,
+        gp_proposed_at=view.gp_proposed_at,
         declared_at=view.declared_at,
         changed_at=view.changed_at,
         last_access_at=view.last_access_at,
@@ -102,6 +104,7 @@ def _switches(space: SpaceFacts) -> EmergencySettingsOut:
     "/pro/care-relationships",
     status_code=202,
     response_model=RecordedOut,
+    response_model_exclude_none=True,
     summary="Declare that I treat this patient, with their consent collected during care (ACC-1)",
     responses=_errors(400, 403, 404, 409),
 )
@@ -114,7 +117,10 @@ def declare_care(
     """The answer is the same whether the declaration made you part of the care team, found you
     already authorised, or found you blocked by the patient: what the patient decided is theirs.
     Occupational and fire-brigade physicians also need the patient's express authorisation
-    (ACC-3). 404: no such patient; 409: their space is not open."""
+    (ACC-3). With `as_gp` (physicians only, 400 gp-must-be-physician otherwise), you *propose* to
+    be the patient's GP: the answer says `"gp": "awaiting-holder-confirmation"`, and the patient's
+    GP (who receives the emergency notices, ACC-6) changes only when the patient confirms it
+    (ACC-4). 404: no such patient; 409: their space is not open."""
     care.declare(
         session,
         _settings(request),
@@ -123,7 +129,7 @@ def declare_care(
         as_gp=body.as_gp,
         request_id=request_id(request),
     )
-    return RecordedOut()
+    return RecordedOut(gp="awaiting-holder-confirmation" if body.as_gp else None)
 
 
 @router.post(
@@ -238,6 +244,92 @@ def change_professional(
         request_id=request_id(request),
     )
     return _professional_out(view)
+
+
+@router.get(
+    "/me/gp-proposals",
+    response_model=list[GpProposalOut],
+    summary="Physicians who proposed to be my GP, awaiting my answer (ACC-4)",
+    responses=_errors(404),
+)
+def list_gp_proposals(
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> list[GpProposalOut]:
+    """A physician's "I am the GP" changes nothing until you confirm it; oldest first."""
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, READ_SETTINGS, settings=settings
+    )
+    return [
+        GpProposalOut(
+            rpps=found.professional.rpps,
+            name=found.professional.name,
+            profession_label=care.profession_label(found.professional.profession_code),
+            proposed_at=found.proposed_at,
+            blocked=found.is_blocked,
+        )
+        for found in care.gp_proposals(session, settings, principal, holder)
+    ]
+
+
+def _answer_gp(
+    request: Request, rpps: str, space: str | None, principal: Principal, session: Session,
+    *, confirm: bool,
+) -> ProfessionalOut:  # fmt: skip
+    settings = _settings(request)
+    holder, _relation = family.resolve_space(
+        session, principal, space, CHANGE_SETTINGS, settings=settings
+    )
+    view = care.answer_gp_proposal(
+        session,
+        settings,
+        principal,
+        holder,
+        rpps,
+        confirm=confirm,
+        request_id=request_id(request),
+    )
+    return _professional_out(view)
+
+
+@router.post(
+    "/me/gp-proposals/{rpps}/confirm",
+    response_model=ProfessionalOut,
+    summary="Confirm a physician as my GP (médecin traitant) (ACC-4, ACC-6)",
+    responses=_errors(400, 403, 404, 409),
+)
+def confirm_gp_proposal(
+    rpps: str,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ProfessionalOut:
+    """They become your GP, in place of the previous one: emergency notices now go to them
+    (ACC-6). You and the previous GP are told by e-mail. 404 no-gp-proposal: nothing pending from
+    them; 409 gp-candidate-blocked: unblock them first. Caregivers cannot (REP-4: 403)."""
+    return _answer_gp(request, rpps, space, principal, session, confirm=True)
+
+
+@router.post(
+    "/me/gp-proposals/{rpps}/decline",
+    response_model=ProfessionalOut,
+    summary="Decline a physician's proposal to be my GP (ACC-4)",
+    responses=_errors(400, 403, 404, 409),
+)
+def decline_gp_proposal(
+    rpps: str,
+    request: Request,
+    space: SpaceHeader = None,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> ProfessionalOut:
+    """The proposal is dropped; your GP does not change and the physician is not told.
+    Caregivers cannot (REP-4: 403)."""
+    return _answer_gp(request, rpps, space, principal, session, confirm=False)
 
 
 def _verdict(verdict: care.Verdict) -> VerdictOut:

@@ -18,8 +18,12 @@ Carnet decisions made here (the rules are silent):
   invisible to representatives (REP-2) for representatives, documents awaiting their announcement
   consultation (DOC-4) for the whole holder side. When there are such documents, the counts that
   search entries carry are not shown either.
-- E-mails never name a professional nor carry a reason or any health content; the GP's e-mail names
-  the patient (without it, it would tell them nothing).
+- E-mails never name a professional nor carry a reason or any health content; the GP's e-mails
+  name the patient (without it, they would tell them nothing).
+- A physician's "I am the GP" (ACC-4) is a proposal that the holder side confirms or declines
+  (`answer_gp_proposal`); until then the GP, and so who receives the emergency notices (ACC-6),
+  does not change. An administrator's block (ACC-4) is the one change a professional makes to the
+  holder's team; the holder side is told of it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from carnet import clock
 from carnet.access.models import AccessReport, CareRelationship, EmergencyGrant, EmergencySettings
 from carnet.access.rules import (
+    PHYSICIAN,
     Actor,
     Care,
     Decision,
@@ -50,6 +55,8 @@ from carnet.access.rules import (
     decide_declare_care,
     decide_document_read,
     decide_emergency_grant,
+    decide_gp_answer,
+    decide_gp_proposal,
     decide_history_read,
     decide_manage_professionals,
     in_care_team,
@@ -76,7 +83,7 @@ EMERGENCY_OVERRIDE_STARTED = "110127"
 HISTORY_PAGE_SIZE = 100  # ACC-8
 MAX_REASON = 1000
 MAX_NOTE = 2000
-GP_PROFESSION = "10"  # the médecin traitant is a physician (TRE_G15 "10")
+GP_PROFESSION = PHYSICIAN  # the médecin traitant is a physician (TRE_G15 "10", ACC-4)
 CLINICIAN_KINDS = (PrincipalKind.PROFESSIONAL.value, PrincipalKind.REGULATOR.value)
 HOLDER_KINDS = (
     PrincipalKind.HOLDER.value,
@@ -202,20 +209,25 @@ def declare(
     request_id: str | None = None,
 ) -> str:
     """ACC-1: the professional declares that they treat the holder, with the consent collected
-    during care; ACC-4: `as_gp` when they are the holder's médecin traitant.
+    during care; ACC-4: with `as_gp`, a physician *proposes* to be the holder's médecin traitant.
 
-    Returns the outcome code that the audit entry records ("declared", "already-declared",
-    "already-authorised", "blocked"); the API answers the same whatever it is.
+    The proposal changes nothing until the holder confirms it (`answer_gp_proposal`): the GP
+    receives the emergency notices (ACC-6), so no professional names themselves. The holder side is
+    told of a new proposal by a neutral e-mail. Returns the outcome code that the audit entry
+    records ("declared", "already-declared", "already-authorised", "blocked"); the API answers the
+    same whatever it is.
     """
     holder = holder_by_nir(session, nir)
     actor = actor_for(session, settings, principal, holder)
-    decision = decide_declare_care(actor, space_facts(session, holder))
+    space = space_facts(session, holder)
+    decision = decide_declare_care(actor, space)
     if not decision:
         _refuse(decision, "Only a registered professional declares care.")
     pro = session.get(Professional, principal.id)
     if pro is None:  # pragma: no cover - the decision point has just seen them
         raise Forbidden("Only a registered professional declares care.")
-    if as_gp and pro.profession_code != GP_PROFESSION:
+    proposal = decide_gp_proposal(actor, space) if as_gp else None
+    if proposal is not None and proposal.reason == "gp-must-be-physician":
         raise InvalidInput(
             "Only a physician can be declared as the patient's GP (médecin traitant).",
             code="gp-must-be-physician",
@@ -229,7 +241,7 @@ def declare(
             professional_id=pro.id,
             status=Care.DECLARED.value,
             administrator=False,
-            is_gp=as_gp,
+            is_gp=False,
             declared_at=now,
             changed_at=now,
         )
@@ -245,21 +257,10 @@ def declare(
         rel.status = Care.AUTHORISED.value if rel.status == "authorised" else Care.DECLARED.value
         rel.declared_at = now
         rel.changed_at = now
-        if as_gp:
-            rel.is_gp = True
+    gp = ""
+    if proposal is not None:
+        gp = _propose_gp(session, settings, holder, rel, proposal, now)
     session.flush()
-    if as_gp and outcome != "blocked":
-        # ACC-4: one médecin traitant; declaring a new one ends the previous one's standing as GP.
-        session.execute(
-            update(CareRelationship)
-            .where(
-                CareRelationship.holder_id == holder.id,
-                CareRelationship.id != rel.id,
-                CareRelationship.is_gp.is_(True),
-            )
-            .values(is_gp=False)
-            .execution_options(synchronize_session=False)
-        )
     record(
         session,
         principal,
@@ -268,10 +269,44 @@ def declare(
         target_type="Professional",
         target_id=pro.rpps,
         mode=Mode.NORMAL,
-        reason=f"{outcome},gp" if as_gp else outcome,
+        reason=f"{outcome},{gp}" if gp else outcome,
         request_id=request_id,
     )
     return outcome
+
+
+def _propose_gp(
+    session: Session,
+    settings: Settings,
+    holder: Holder,
+    rel: CareRelationship,
+    proposal: Decision,
+    now: dt.datetime,
+) -> str:
+    """ACC-4: record a GP proposal (the audit reason's GP part). Nothing about the GP changes
+    here; a repeated proposal keeps its date and sends no second e-mail."""
+    if not proposal:
+        return "gp-refused"  # blocked: nothing changes, and the answer does not say so
+    if rel.is_gp:
+        return "gp-already"
+    if rel.gp_proposed_at is not None:
+        return "gp-already-proposed"
+    rel.gp_proposed_at = now
+    _notify_holder_side(
+        session,
+        settings,
+        holder,
+        kind="access.gp-proposal",
+        subject="Un médecin propose d'être déclaré médecin traitant dans Carnet",
+        lines=[
+            "Un médecin a déclaré être le médecin traitant d'un espace santé Carnet que vous "
+            f"suivez, {_when(settings, now)}.",
+            "",
+            "Rien ne change tant que vous ne l'avez pas confirmé. Vous pouvez confirmer ou refuser "
+            f"dans « Mes professionnels » : {settings.base_url}/professionals",
+        ],
+    )
+    return "gp-proposed"
 
 
 # -- care team: the holder's view and controls (ACC-3, ACC-4) -----------------------------------
@@ -285,6 +320,7 @@ class ProfessionalView:
     status: str
     administrator: bool
     is_gp: bool
+    gp_proposed_at: dt.datetime | None  # ACC-4: a GP proposal awaiting the holder's answer
     declared_at: dt.datetime | None
     changed_at: dt.datetime | None
     last_access_at: dt.datetime | None
@@ -319,6 +355,7 @@ def _view(
         status=status,
         administrator=bool(rel and rel.administrator),
         is_gp=bool(rel and rel.is_gp),
+        gp_proposed_at=rel.gp_proposed_at if rel else None,
         declared_at=rel.declared_at if rel else None,
         changed_at=rel.changed_at if rel else None,
         last_access_at=last,
@@ -421,6 +458,8 @@ def change_professional(
     if rel is not None and new_status != current:
         rel.status = new_status
         rel.changed_at = now
+        if new_status == Care.BLOCKED.value:
+            rel.gp_proposed_at = None  # ACC-3: the holder's block ends a pending GP proposal
         action = {"authorised": "care.authorise", "blocked": "care.block", "none": "care.unblock"}
         record(
             session,
@@ -452,6 +491,145 @@ def change_professional(
     return _view(pro, rel, last)
 
 
+@dataclass(frozen=True)
+class GpProposalView:
+    """A physician's proposal to be the holder's GP, awaiting the holder's answer (ACC-4)."""
+
+    professional: Professional
+    proposed_at: dt.datetime
+    is_blocked: bool
+
+
+def gp_proposals(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> list[GpProposalView]:
+    """ACC-4: the pending GP proposals of the space, oldest first; read like the other access
+    settings (REP-4: caregivers see them, and may not answer them)."""
+    _require_settings_read(session, settings, principal, holder)
+    rows = session.execute(
+        select(CareRelationship, Professional)
+        .join(Professional, Professional.id == CareRelationship.professional_id)
+        .where(
+            CareRelationship.holder_id == holder.id,
+            CareRelationship.gp_proposed_at.is_not(None),
+        )
+        .order_by(CareRelationship.gp_proposed_at, Professional.rpps)
+    ).all()
+    return [
+        GpProposalView(
+            professional=pro,
+            proposed_at=cast("dt.datetime", rel.gp_proposed_at),
+            is_blocked=rel.status == Care.BLOCKED.value,
+        )
+        for rel, pro in rows
+    ]
+
+
+def answer_gp_proposal(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    rpps: str,
+    *,
+    confirm: bool,
+    request_id: str | None = None,
+) -> ProfessionalView:
+    """ACC-4: the holder confirms or declines a physician's GP proposal (`decide_gp_answer`).
+
+    Confirming makes them the GP and ends the previous GP's standing; the holder side and the
+    previous GP are told by neutral e-mails (ACC-6: emergency notices now go to the new GP).
+    Declining only drops the proposal; the physician is not told (Carnet decision: what the holder
+    chose is theirs). Every change is audited as `care.gp` (ACC-8)."""
+    actor = actor_for(session, settings, principal, holder)
+    pro = professional_by_rpps(session, rpps)
+    rel = relationship(session, holder.id, pro.id)
+    decision = decide_gp_answer(
+        actor,
+        space_facts(session, holder),
+        pending=rel is not None and rel.gp_proposed_at is not None,
+        candidate=Care(rel.status) if rel is not None else Care.NONE,
+        confirm=confirm,
+    )
+    if not decision:
+        if decision.reason == "no-gp-proposal":
+            raise NotFound(
+                "This professional has no GP proposal awaiting your answer.",
+                code="no-gp-proposal",
+            )
+        if decision.reason == "gp-candidate-blocked":
+            raise Conflict(
+                "You blocked this professional: unblock them before confirming them as your GP.",
+                code="gp-candidate-blocked",
+            )
+        _refuse(decision, "You may not change this space's access settings.")
+    if rel is None:  # pragma: no cover - a pending proposal has its relationship
+        raise NotFound("This professional has no GP proposal awaiting your answer.")
+    now = clock.now()
+    mode = mode_of(actor)
+    rel.gp_proposed_at = None
+    rel.changed_at = now
+    if not confirm:
+        session.flush()
+        record(
+            session,
+            principal,
+            "care.gp",
+            holder_id=holder.id,
+            target_type="Professional",
+            target_id=pro.rpps,
+            mode=mode,
+            reason="declined",
+            request_id=request_id,
+        )
+        return _view(pro, rel, _last_accesses(session, holder.id, [pro.id]).get(str(pro.id)))
+    previous = session.execute(
+        select(CareRelationship, Professional)
+        .join(Professional, Professional.id == CareRelationship.professional_id)
+        .where(
+            CareRelationship.holder_id == holder.id,
+            CareRelationship.is_gp.is_(True),
+            CareRelationship.id != rel.id,
+        )
+    ).all()
+    rel.is_gp = True
+    for old_rel, _old_pro in previous:
+        old_rel.is_gp = False  # ACC-4: one médecin traitant
+        old_rel.changed_at = now
+    session.flush()
+    record(
+        session,
+        principal,
+        "care.gp",
+        holder_id=holder.id,
+        target_type="Professional",
+        target_id=pro.rpps,
+        mode=mode,
+        reason="confirmed",
+        request_id=request_id,
+    )
+    for _old_rel, old_pro in previous:
+        record(
+            session,
+            principal,
+            "care.gp",
+            holder_id=holder.id,
+            target_type="Professional",
+            target_id=old_pro.rpps,
+            mode=mode,
+            reason="replaced",
+            request_id=request_id,
+        )
+    _notify_gp_change(
+        session,
+        settings,
+        holder,
+        [old_pro for old_rel, old_pro in previous if old_rel.status != Care.BLOCKED.value],
+        now,
+    )
+    return _view(pro, rel, _last_accesses(session, holder.id, [pro.id]).get(str(pro.id)))
+
+
 def block_by_administrator(
     session: Session,
     settings: Settings,
@@ -461,7 +639,9 @@ def block_by_administrator(
     *,
     request_id: str | None = None,
 ) -> None:
-    """ACC-4: an administrator professional blocks another professional (not themselves).
+    """ACC-4: an administrator professional blocks another professional (not themselves); the
+    holder side is told by a neutral e-mail. A block ends nothing else: a GP stays the GP (only the
+    holder changes it) but, blocked, gets no emergency notice.
 
     A refusal is recorded before it is raised; the caller commits it (ACC-8).
     """
@@ -507,6 +687,22 @@ def block_by_administrator(
         reason=f"administrator,from:{previous}",
         request_id=request_id,
     )
+    # ACC-4 lets an administrator change the holder's team; ACC-3 keeps the holder the one who
+    # decides, so the change is not silent (Carnet decision): the holder side is told.
+    _notify_holder_side(
+        session,
+        settings,
+        holder,
+        kind="access.administrator-block",
+        subject="Un professionnel a été bloqué dans un espace santé Carnet",
+        lines=[
+            "Un professionnel administrateur d'un espace santé Carnet que vous suivez y a bloqué "
+            f"un autre professionnel, {_when(settings, now)}.",
+            "",
+            "Vous pouvez le débloquer dans « Mes professionnels » : "
+            f"{settings.base_url}/professionals",
+        ],
+    )
 
 
 # -- e-mails (ACC-6, ACC-8) ---------------------------------------------------------------------
@@ -535,6 +731,79 @@ def space_recipients(session: Session, settings: Settings, holder: Holder) -> li
 def _when(settings: Settings, instant: dt.datetime) -> str:
     local = instant.astimezone(ZoneInfo(settings.timezone))
     return local.strftime("le %d/%m/%Y à %H:%M")
+
+
+def _notify_holder_side(
+    session: Session,
+    settings: Settings,
+    holder: Holder,
+    *,
+    kind: str,
+    subject: str,
+    lines: list[str],
+) -> int:
+    """A neutral e-mail to those told about the space (`space_recipients`): no professional's
+    name, no health content."""
+    sent = 0
+    for email in space_recipients(session, settings, holder):
+        enqueue(
+            session,
+            kind=kind,
+            recipient=email,
+            subject=subject,
+            body_text="\n".join(["Bonjour,", "", *lines]),
+            holder_id=holder.id,
+        )
+        sent += 1
+    return sent
+
+
+def _notify_gp_change(
+    session: Session,
+    settings: Settings,
+    holder: Holder,
+    previous: Sequence[Professional],
+    now: dt.datetime,
+) -> None:
+    """ACC-4, ACC-6: the holder side and the previous GP are told that the GP changed. No e-mail
+    names a professional; the previous GP's names the patient, like the GP's emergency notice
+    (without it, it would tell them nothing), and carries nothing else."""
+    when = _when(settings, now)
+    _notify_holder_side(
+        session,
+        settings,
+        holder,
+        kind="access.gp-change",
+        subject="Le médecin traitant d'un espace santé Carnet a changé",
+        lines=[
+            f"Le médecin traitant d'un espace santé Carnet que vous suivez a changé, {when}. "
+            "C'est à lui que sont désormais signalés les accès en urgence.",
+            "",
+            "Si vous n'êtes pas à l'origine de ce changement, consultez « Mes professionnels » "
+            f"et l'historique des accès : {settings.base_url}/professionals",
+        ],
+    )
+    for pro in previous:
+        if not pro.email or not mail_rules.is_valid_email(pro.email):
+            continue
+        enqueue(
+            session,
+            kind="access.gp-replaced",
+            recipient=pro.email,
+            subject="Un de vos patients a choisi un autre médecin traitant dans Carnet",
+            body_text="\n".join(
+                [
+                    "Bonjour,",
+                    "",
+                    f"{holder.first_names} {holder.birth_name} a confirmé un autre médecin "
+                    f"comme médecin traitant dans Carnet, {when}. Vous ne recevrez plus les avis "
+                    "d'accès en urgence à son espace santé.",
+                    "",
+                    "Ce message ne contient aucune information médicale.",
+                ]
+            ),
+            holder_id=holder.id,
+        )
 
 
 _MODE_WORDS = {

@@ -17,6 +17,7 @@ class CareRelationship(Base):
 
     status: "declared" (treating the holder, consent collected during care), "authorised" (by the
     holder), "blocked", or "none" (unblocked: ACC-3, unblocking does not restore past authorisation).
+    is_gp is set only by the holder's confirmation of a physician's proposal (`gp_proposed_at`).
     """
 
     __tablename__ = "care_relationships"
@@ -32,6 +33,8 @@ class CareRelationship(Base):
     status: Mapped[str] = mapped_column(String(12))
     administrator: Mapped[bool] = mapped_column(Boolean, default=False)  # ACC-4
     is_gp: Mapped[bool] = mapped_column(Boolean, default=False)  # ACC-4: médecin traitant
+    # ACC-4: this physician proposed to be the GP; nothing changes until the holder confirms.
+    gp_proposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     declared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     # ACC-8: the holder is told at the first access of each professional.

@@ -370,6 +370,45 @@ def decide_declare_care(actor: Actor, space: SpaceFacts) -> Decision:
     return Decision(True, "treating", Mode.NORMAL)
 
 
+# ACC-4: the médecin traitant is a physician (TRE_G15 "10", ID-2).
+PHYSICIAN = "10"
+
+
+def decide_gp_proposal(actor: Actor, space: SpaceFacts) -> Decision:
+    """ACC-4, ACC-6: a physician declaring "I am this patient's GP" only *proposes* it; the holder
+    confirms (`decide_gp_answer`). In France the médecin traitant is declared by patient and doctor
+    together, and the GP receives the emergency notices (ACC-6): no professional names themselves.
+    Recorded for a physician of a live space whom the holder has not blocked (ACC-3: a blocked
+    professional changes nothing; the answer does not say so)."""
+    mode = mode_of(actor)
+    if space.state not in LIVE_STATES:
+        return Decision(False, "space-not-open", mode)
+    if actor.relation is not Relation.PROFESSIONAL:
+        return Decision(False, "not-a-professional", mode)
+    if actor.profession_code != PHYSICIAN:
+        return Decision(False, "gp-must-be-physician", mode)
+    if actor.care is Care.BLOCKED:
+        return Decision(False, "blocked", mode)
+    return Decision(True, "gp-proposal", Mode.NORMAL)
+
+
+def decide_gp_answer(
+    actor: Actor, space: SpaceFacts, *, pending: bool, candidate: Care, confirm: bool
+) -> Decision:
+    """ACC-4: the holder (or a representative, a guardian: REP-1, REP-5) confirms or declines a
+    physician's pending GP proposal; REP-4: a caregiver may not, it is an access setting. Only
+    what was proposed can be confirmed, and not for a professional blocked since (ACC-3: a
+    block wins); declining is always possible."""
+    manage = decide_manage_professionals(actor, space)
+    if not manage:
+        return manage
+    if not pending:
+        return Decision(False, "no-gp-proposal", manage.mode)
+    if confirm and candidate is Care.BLOCKED:
+        return Decision(False, "gp-candidate-blocked", manage.mode)
+    return Decision(True, "gp-confirmed" if confirm else "gp-declined", manage.mode)
+
+
 def decide_access_settings_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-3, ACC-6: the holder side sees the care team, the emergency switches and what each
     professional may read (REP-4 keeps caregivers from changing them, not from reading them)."""

@@ -37,7 +37,11 @@ class CareDeclarationIn(_Strict):
     """A professional declares that they treat the patient, whose consent they collected (ACC-1)."""
 
     nir: str = Field(min_length=13, max_length=21, examples=["180017500100123"])
-    as_gp: bool = Field(False, description="I am this patient's GP (médecin traitant, ACC-4).")
+    as_gp: bool = Field(
+        False,
+        description="I am this patient's GP (médecin traitant, ACC-4): a proposal, which takes "
+        "effect only once the patient confirms it.",
+    )
 
     check_nir = field_validator("nir")(_nir)
 
@@ -46,6 +50,11 @@ class RecordedOut(BaseModel):
     """The same answer whatever the holder chose (a block is not revealed)."""
 
     recorded: Literal[True] = True
+    gp: Literal["awaiting-holder-confirmation"] | None = Field(
+        None,
+        description="With as_gp: your declaration as GP is a proposal; the patient's GP changes "
+        "only when the patient confirms it in Carnet (ACC-4). Until then nothing changes.",
+    )
 
 
 class ProfessionalOut(BaseModel):
@@ -62,6 +71,11 @@ class ProfessionalOut(BaseModel):
     )
     administrator: bool = Field(description="Also sees masked documents, may block others (ACC-4).")
     is_gp: bool = Field(description="The holder's GP, médecin traitant (ACC-4).")
+    gp_proposed_at: dt.datetime | None = Field(
+        None,
+        description="When this physician proposed to be your GP; the proposal awaits your answer "
+        "(`/me/gp-proposals`). Null when none is pending.",
+    )
     declared_at: dt.datetime | None
     changed_at: dt.datetime | None
     last_access_at: dt.datetime | None = Field(
@@ -78,6 +92,16 @@ class ProfessionalChangeIn(_Strict):
 
     status: Literal["authorised", "blocked", "unblocked"] | None = None
     administrator: bool | None = None
+
+
+class GpProposalOut(BaseModel):
+    """A physician's proposal to be the holder's GP, awaiting the holder's answer (ACC-4)."""
+
+    rpps: str
+    name: str
+    profession_label: str
+    proposed_at: dt.datetime
+    blocked: bool = Field(description="You blocked them since: the proposal can only be declined.")
 
 
 class BlockIn(_Strict):

@@ -72,6 +72,11 @@ BY_CODE: dict[str, str] = {
         "Only a professional of your care team (authorised, or declared as treating you) can be "
         "an administrator."
     ),
+    "no-gp-proposal": N_("This professional has no GP proposal awaiting your answer."),
+    "gp-candidate-blocked": N_(
+        "You blocked this professional: unblock them before confirming them as your GP."
+    ),
+    "gp-must-be-physician": N_("Only a physician can be declared as the patient's GP."),
     # contacts and wishes
     "too-many-contacts": N_("At most 10 emergency contacts: remove one first."),
     # invitations (REP-1, REP-4)
@@ -188,9 +193,17 @@ FLASH: dict[str, str] = {
     "administrator-granted": N_("The professional is now an administrator of your space."),
     "administrator-revoked": N_("The professional is no longer an administrator."),
     "emergency-saved": N_("Your emergency settings were saved."),
+    "gp-confirmed": N_(
+        "This physician is now your GP (médecin traitant). Your previous GP, if any, is informed."
+    ),
+    "gp-declined": N_("The proposal was declined: your GP has not changed."),
     "access-reported": N_("The access was reported. Thank you."),
     "care-declared": N_("You are now declared as treating this patient."),
     "care-already-declared": N_("You were already declared as treating this patient."),
+    "care-gp-proposed": N_(
+        "Your declaration is recorded. Being this patient's GP is a proposal: it takes effect "
+        "only once the patient confirms it in Carnet."
+    ),
     "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
     "message-sent": N_("Your message was sent."),

@@ -112,6 +112,7 @@ ACTIONS: dict[str, str] = {
     "care.block-denied": N_("Blocking refused"),
     "care.unblock": N_("Unblocked a professional"),
     "care.administrator": N_("Changed an administrator"),
+    "care.gp": N_("Answered a GP (médecin traitant) proposal"),
     "auth.login": N_("Logged in"),
     "auth.logout": N_("Logged out"),
     "wishes.read": N_("Read the contacts and wishes"),
@@ -196,10 +197,21 @@ def _professionals_page(
             }
         )
     facts = care.emergency_settings(db, settings, act.principal, act.space)
+    proposals = [
+        {
+            "name": found.professional.name,
+            "rpps": found.professional.rpps,
+            "profession": care.profession_label(found.professional.profession_code),
+            "when": fmt.datetime(found.proposed_at),
+            "blocked": found.is_blocked,
+        }
+        for found in care.gp_proposals(db, settings, act.principal, act.space)
+    ]
     return render(
         request,
         "professionals.html",
         {
+            "proposals": proposals,
             "rows": rows,
             "facts": facts,
             "may_change": act.may_change_access_settings,
@@ -324,6 +336,40 @@ def change_administrator(
         flash="administrator-granted" if wanted else "administrator-revoked",
         field="",
     )
+
+
+@router.post("/professionals/gp", name="portal_professional_gp")
+def answer_gp(
+    request: Request,
+    form: FormData = Depends(form_data),
+    principal: Principal = holder,
+    db: Session = Depends(db_session, scope="function"),
+) -> Response:
+    """ACC-4: confirm or decline a physician's GP proposal (the service asks the decision point;
+    REP-4: not caregivers). The form states the answer: a second submission finds nothing pending."""
+    wanted = text(form, "answer", 10)
+    if wanted not in ("confirm", "decline"):
+        raise NotFound("No such action.")
+    act = acting(request, db, CHANGE_SETTINGS)
+    try:
+        care.answer_gp_proposal(
+            db,
+            settings_of(request),
+            act.principal,
+            act.space,
+            text(form, "rpps", 40).strip(),
+            confirm=wanted == "confirm",
+            request_id=rid(request),
+        )
+    except CarnetError as exc:
+        db.rollback()
+        errors = FormErrors()
+        errors.add(None, messages.describe(exc, formatter(request)))
+        return _professionals_page(
+            request, db, acting(request, db, READ_SETTINGS), errors=errors, status=exc.status_code
+        )
+    sessions.set_flash(db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
+    return redirect("/professionals")
 
 
 @router.post("/professionals/emergency", name="portal_emergency_settings")

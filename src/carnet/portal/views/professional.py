@@ -437,23 +437,28 @@ def declare(
     principal: Principal = pro_session,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """ACC-1: "I treat this patient" (ACC-4: as their GP when ticked)."""
+    """ACC-1: "I treat this patient"; ACC-4: ticked "I am the GP", a proposal that the patient
+    confirms (the page says so)."""
     fmt = formatter(request)
     patient = _require_patient(db, request)
+    as_gp = text(form, "as_gp", 5) == "1"
     try:
         outcome = care.declare(
             db,
             settings_of(request),
             principal,
             patient.nir,
-            as_gp=text(form, "as_gp", 5) == "1",
+            as_gp=as_gp,
             request_id=rid(request),
         )
     except CarnetError as exc:
         errors = FormErrors()
         errors.add("as_gp" if exc.field == "as_gp" else None, messages.describe(exc, fmt))
         return _patient_page(request, db, principal, patient, errors=errors, status=exc.status_code)
-    sessions.set_flash(db, request.state.portal_session, DECLARED.get(outcome, "care-declared"))
+    flash = DECLARED.get(outcome, "care-declared")
+    if as_gp and outcome != "blocked":
+        flash = "care-gp-proposed"
+    sessions.set_flash(db, request.state.portal_session, flash)
     return redirect(PATIENT)
 
 
