@@ -81,8 +81,11 @@ def _appends(database, holder_ids: list[uuid.UUID], writers: int, per_writer: in
 
 
 def audit() -> None:
-    """Committed audit appends per second: one writer, then 8 concurrent writers."""
+    """Committed audit appends per second: one writer, then 8 concurrent writers; without, then
+    with the heads anchored outside the database on every commit (ACC-8, issue 12 item 7).
+    `BENCH_AUDIT_APPENDS` scales the run (default 1000 per line)."""
     from bench.common import postgres_url
+    from carnet.audit import anchors
 
     targets: list[tuple[str, str | None]] = [("SQLite", None)]
     pg = postgres_url()
@@ -94,11 +97,17 @@ def audit() -> None:
         if label == "PostgreSQL":
             url, schema_ctx = _pg_schema(pg or "")
         try:
-            with world(url) as (_settings, database, _vault):
+            with world(url) as (settings, database, _vault):
                 holder_ids = _holders(database, 64)
-                single = _appends(database, holder_ids, 1, 1000)
-                eight = _appends(database, holder_ids, 8, 250)
-            print(f"{label:10} committed appends/s: 1 writer {single:7.0f}   8 writers {eight:7.0f}")
+                total = int(os.environ.get("BENCH_AUDIT_APPENDS", "1000"))
+                for anchored in (False, True):
+                    if anchored:
+                        anchors.install(database, settings)
+                    single = _appends(database, holder_ids, 1, total)
+                    eight = _appends(database, holder_ids, 8, total // 8)
+                    how = "anchored" if anchored else "DB only"
+                    print(f"{label:10} {how:8} committed appends/s: "
+                          f"1 writer {single:7.0f}   8 writers {eight:7.0f}", flush=True)
         finally:
             if schema_ctx:
                 schema_ctx()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from carnet import cli_support
 from carnet.app import create_app
+from carnet.audit import anchors
 from carnet.config import Settings
 from carnet.db import Base, Database, load_models
 from carnet.migrate import MIGRATIONS_DIR, upgrade
@@ -105,6 +106,7 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture
 def database(settings: Settings) -> Iterator[Database]:
     db = Database(settings.effective_database_url, pool_size=4)
+    anchors.install(db, settings)  # as the app and the CLI do (ACC-8)
     try:
         yield db
     finally:

@@ -21,6 +21,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.agenda import api as agenda_api
     from carnet.agenda import fhir as agenda_fhir
     from carnet.apps import api as apps_api
+    from carnet.audit import anchors as audit_anchors
     from carnet.documents import api as documents_api
     from carnet.export import api as export_api
     from carnet.export import fhir_api as export_fhir
@@ -44,6 +45,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.effective_database_url)
+    audit_anchors.install(app.state.database, settings)  # ACC-8: heads anchored outside the DB
     app.state.vault = Vault.from_settings(settings)
     http.install(app)
     app.include_router(health.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from carnet.audit import anchors
 from carnet.config import Settings, load_settings
 from carnet.db import Database
 from carnet.vault.service import Vault
@@ -27,6 +28,7 @@ def database() -> Database:
     global _database
     if _database is None:
         _database = Database(settings().effective_database_url, pool_size=4)
+        anchors.install(_database, settings(), warn=err_console.print)
     return _database
 
 

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         None,
         description="Ed25519 key signing audit checkpoints; default: DATA_DIR/audit-signing.key.",
     )
+    audit_anchor_dir: Path | None = Field(
+        None,
+        description="Append-only store of audit chain heads, outside the database (ACC-8); "
+        "default: DATA_DIR/audit-anchors.",
+    )
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links.")
     smtp_url: SecretStr | None = Field(
         None, description="smtp://user:pass@host:port; unset: e-mails are written as .eml files."
@@ -134,6 +139,10 @@ class Settings(BaseSettings):
         return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
 
     @property
+    def effective_audit_anchor_dir(self) -> Path:
+        return self.audit_anchor_dir or self.data_dir / "audit-anchors"
+
+    @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
@@ -151,6 +160,7 @@ class Settings(BaseSettings):
             "master_key": "from environment" if self.master_key else "from file",
             "master_key_file": str(self.effective_master_key_file),
             "audit_signing_key_file": str(self.effective_audit_signing_key_file),
+            "audit_anchor_dir": str(self.effective_audit_anchor_dir),
             "base_url": self.base_url,
             "smtp_url": _redact_url(self.smtp_url.get_secret_value())
             if self.smtp_url

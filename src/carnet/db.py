@@ -219,7 +219,8 @@ class Database:
         self._writer = threading.Lock()
         self._pool_size = pool_size
         self.engine = make_engine(url, pool_size=pool_size, writer=self._writer)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions know their database: per-database helpers (audit anchors) hook their commits.
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info={DATABASE: self})
         self._lazy_lock = threading.Lock()
         self._read_engine: Engine | None = None
         self._side_engine: Engine | None = None
@@ -269,7 +270,7 @@ class Database:
         """A short transaction on a connection of its own, for work done on behalf of sessions
         that are waiting for it (the audit group commit): it never waits for their pool."""
         engine = self._lazy_engine("_side_engine", pool_size=1)
-        session = Session(engine, expire_on_commit=False)
+        session = Session(engine, expire_on_commit=False, info={DATABASE: self})
         try:
             yield session
             session.commit()

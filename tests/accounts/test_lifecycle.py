@@ -281,7 +281,13 @@ def test_lc5_purge_on_request_then_no_activation(
         assert session.get(Holder, holder_id) is None
         assert lifecycle.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
-        assert "account.purge" in audit_actions(session, holder_id)
+        # LC-8: the space's own chain keeps no action; the system chain records the erasure.
+        assert audit_actions(session, holder_id) == []
+        assert session.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.chain == "system", AuditEntry.target_id == str(holder_id)
+            )
+        ).all() == ["account.purge"]
 
 
 def test_lc5_closed_holder_comes_back_with_a_renewal_code(

@@ -51,6 +51,11 @@ def populate(database: Database) -> Log:
     return Log(a, b)
 
 
+def without_anchors(database: Database) -> None:
+    """Forget the anchor store of `database` (as if lost), to test what stands without it."""
+    database.extensions.pop("audit.anchors", None)
+
+
 def tamper(database: Database, sql: str, **params: object) -> int:
     """What an attacker with write access to the database does: raw SQL, committed."""
     with database.transaction() as s:

@@ -4,10 +4,12 @@ monitoring job can rely on, and the first bad entry named on stderr."""
 from __future__ import annotations
 
 import json
+import shutil
 
 from sqlalchemy import func, select
 
 from carnet.audit.models import AuditChainHead, AuditCheckpoint
+from carnet.config import Settings
 from carnet.db import Database
 from tests.audit.support import Log, tamper
 
@@ -65,10 +67,32 @@ def test_checkpoint_signs_the_moved_heads_then_has_nothing_new(  # type: ignore[
     assert "1 signed checkpoint(s)" in _flat(out)
 
 
-def test_verify_catches_a_truncation_behind_a_checkpoint(  # type: ignore[no-untyped-def]
+def test_verify_catches_a_truncation_at_once(  # type: ignore[no-untyped-def]
     run_cli, database: Database, log: Log
 ) -> None:
+    """ACC-8: no checkpoint ran, the head row was rewound: the anchor store names it."""
+    tamper(
+        database, "DELETE FROM audit_entries WHERE chain = :chain AND seq = 5", chain=log.chain_a
+    )
+    tamper(
+        database,
+        "UPDATE audit_chain_heads SET seq = 4, hash = "
+        "(SELECT hash FROM audit_entries WHERE chain = :chain AND seq = 4) WHERE chain = :chain",
+        chain=log.chain_a,
+    )
+    status, _out, err = run_cli("audit", "verify")
+    assert status == 1
+    assert "truncated" in err
+    assert log.chain_a in _flat(err)
+    assert "#5" in err
+
+
+def test_verify_catches_a_truncation_behind_a_checkpoint_without_anchors(  # type: ignore[no-untyped-def]
+    run_cli, database: Database, settings: Settings, log: Log
+) -> None:
+    """Defence in depth: with the anchor store lost, the signed checkpoint still names it."""
     assert run_cli("audit", "checkpoint")[0] == 0
+    shutil.rmtree(settings.effective_audit_anchor_dir)
     tamper(
         database, "DELETE FROM audit_entries WHERE chain = :chain AND seq = 5", chain=log.chain_a
     )

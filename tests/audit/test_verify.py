@@ -15,10 +15,10 @@ from carnet import clock
 from carnet.audit import rules
 from carnet.audit.models import AuditCheckpoint, AuditEntry
 from carnet.audit.rules import GENESIS
-from carnet.audit.service import _fields, verify, write_checkpoint
+from carnet.audit.service import seal, verify, write_checkpoint
 from carnet.audit.signing import Signer
 from carnet.db import Database
-from tests.audit.support import Log, add, tamper
+from tests.audit.support import Log, add, tamper, without_anchors
 
 
 def _verify(database: Database, signer: Signer):  # type: ignore[no-untyped-def]
@@ -132,11 +132,13 @@ def test_an_edit_with_the_hash_recomputed_breaks_the_next_link(
     points to the old hash."""
     entry = _entry(database, log.chain_a, 2)
     entry.action = "login"
-    forged = rules.entry_hash(entry.prev_hash, _fields(entry))
+    seal(entry)
     tamper(
         database,
-        "UPDATE audit_entries SET action = 'login', hash = :h WHERE chain = :chain AND seq = 2",
-        h=forged,
+        "UPDATE audit_entries SET action = 'login', content_hash = :c, hash = :h "
+        "WHERE chain = :chain AND seq = 2",
+        c=entry.content_hash,
+        h=entry.hash,
         chain=log.chain_a,
     )
     problem = _first_problem(database, signer)
@@ -201,19 +203,23 @@ def _truncate_and_fix_head(database: Database, log: Log) -> None:
     )
 
 
-def test_a_truncated_tail_with_a_fixed_head_escapes_without_a_checkpoint(
+def test_a_truncated_tail_with_a_fixed_head_is_caught_without_a_checkpoint(
     database: Database, signer: Signer, log: Log
 ) -> None:
-    """The limit of hash chains alone: what was never checkpointed can be cut off the end.
-    Checkpoints (`carnet audit checkpoint`, run by the jobs) are what bound this window."""
+    """ACC-8: hash chains alone let the never-checkpointed end be cut off; the heads anchored
+    outside the database on every commit close that window (tests/audit/test_anchors.py)."""
     _truncate_and_fix_head(database, log)
-    assert _verify(database, signer).intact
+    problem = _first_problem(database, signer)
+    assert f"chain {log.chain_a}" in problem
+    assert "truncated" in problem
 
 
 def test_a_truncated_tail_with_a_fixed_head_is_caught_by_a_checkpoint(
     database: Database, signer: Signer, log: Log
 ) -> None:
+    """ACC-8, defence in depth: even with the anchor store lost, the signed checkpoint names it."""
     assert _checkpoint(database, signer) is not None
+    without_anchors(database)
     _truncate_and_fix_head(database, log)
     problem = _first_problem(database, signer)
     assert "checkpoint #" in problem
@@ -223,14 +229,19 @@ def test_a_truncated_tail_with_a_fixed_head_is_caught_by_a_checkpoint(
 def test_a_rewritten_tail_with_a_fixed_head_is_caught_by_a_checkpoint(
     database: Database, signer: Signer, log: Log
 ) -> None:
-    """Even an attacker who recomputes every hash after an edit cannot match the signed root."""
+    """Even an attacker who recomputes every hash after an edit cannot match the signed root
+    (the anchor store left aside, as if lost)."""
     assert _checkpoint(database, signer) is not None
+    without_anchors(database)
     entry = _entry(database, log.chain_b, 3)
     entry.actor_id = "nobody"
-    forged = rules.entry_hash(entry.prev_hash, _fields(entry))
+    seal(entry)
+    forged = entry.hash
     tamper(
         database,
-        "UPDATE audit_entries SET actor_id = 'nobody', hash = :h WHERE chain = :chain AND seq = 3",
+        "UPDATE audit_entries SET actor_id = 'nobody', content_hash = :c, hash = :h "
+        "WHERE chain = :chain AND seq = 3",
+        c=entry.content_hash,
         h=forged,
         chain=log.chain_b,
     )
@@ -294,7 +305,7 @@ def _forge(
         prev_hash=prev_hash,
         hash="",
     )
-    entry.hash = rules.entry_hash(prev_hash, _fields(entry))
+    seal(entry)
     with database.transaction() as s:
         s.add(entry)
 

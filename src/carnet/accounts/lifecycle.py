@@ -527,7 +527,12 @@ PurgeHook = Callable[[Session, Vault, uuid.UUID], None]
 # Domains holding a holder's data outside foreign-key cascades (blobs, say) register here.
 PURGE_HOOKS: list[PurgeHook] = []
 # Modules that register purge hooks, imported before each purge so none is forgotten.
-PURGE_HOOK_MODULES = ("carnet.documents.purge", "carnet.messaging.purge", "carnet.agenda.service")
+PURGE_HOOK_MODULES = (
+    "carnet.documents.purge",
+    "carnet.messaging.purge",
+    "carnet.agenda.service",
+    "carnet.audit.purge",
+)
 
 
 def register_purge_hook(hook: PurgeHook) -> PurgeHook:

@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 from sqlalchemy import Table, Uuid, select
 from sqlalchemy.engine import Connection, Dialect
@@ -68,6 +68,7 @@ from carnet.accounts.models import (
     ProvisionalCode,
     Representation,
 )
+from carnet.audit import anchors as audit_anchors
 from carnet.audit import rules as audit_rules
 from carnet.audit.models import AuditChainHead, AuditEntry
 from carnet.audit.rules import GENESIS, Mode
@@ -900,7 +901,9 @@ class _Run:
         self.audit_entries = _BulkTable(
             AuditEntry.__table__,  # type: ignore[arg-type]
             dialect,
-            varying=("id", "chain", "target_id", "holder_id", "reason", "hash"),
+            varying=(
+                "id", "chain", "target_id", "holder_id", "reason", "salt", "content_hash", "hash",
+            ),
             fixed=(
                 "seq", "at", "actor_kind", "actor_id", "action", "target_type", "mode", "detail",
                 "request_id", "prev_hash",
@@ -910,7 +913,7 @@ class _Run:
             AuditChainHead.__table__,  # type: ignore[arg-type]
             dialect,
             varying=("chain", "hash"),
-            fixed=("seq", "checkpointed_seq"),
+            fixed=("seq", "checkpointed_seq", "redacted"),
         )
         self._notice = _NoticeTemplate(settings.base_url, self.deadline)
         self.postgres = dialect.name == "postgresql"
@@ -1208,19 +1211,23 @@ class _Run:
             (now, NOTICE_KIND, NOTICE_SUBJECT, PENDING, 0, now, None, None),
         )
         self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None))
-        self._audit_new_spaces(connection, audit_rows, now)
+        self._audit_new_spaces(session, connection, audit_rows, now)
         self.report.created += len(rows)
         self.report.emails += len(mail_rows)
         self.report.letters += len(letter_rows)
 
     def _audit_new_spaces(
-        self, connection: Connection, items: list[tuple[str, str]], at: dt.datetime
+        self,
+        session: Session,
+        connection: Connection,
+        items: list[tuple[str, str]],
+        at: dt.datetime,
     ) -> None:
-        """ACC-8: the first entry of each new space's chain, written in bulk.
+        """ACC-8: the first entry of each new space's chain, written in bulk, anchored at commit.
 
         Same entries, same hashes as `audit.service.append_batch` would write (checked against
-        `audit.rules.canonical` for one entry of every batch), but without reading chain heads: the
-        spaces were created in this transaction, so their chains start at the genesis hash.
+        `audit.rules.canonical` once per batch), but without reading chain heads: the spaces were
+        created in this transaction, so their chains start at the genesis hash.
         """
         if not items:
             return
@@ -1232,15 +1239,16 @@ class _Run:
         head_rows: list[list[Any]] = []
         for (hid, reason), entry_id in zip(items, _new_ids(len(items)), strict=True):
             chain = "space:" + hid
-            digest = template.hash(entry_id, chain, hid, reason)
-            entry_rows.append([entry_id, chain, hid, hid, reason, digest])
+            salt, content, digest = template.hash(entry_id, chain, hid, reason)
+            entry_rows.append([entry_id, chain, hid, hid, reason, salt, content, digest])
             head_rows.append([chain, digest])
         self.audit_entries.write(
             connection,
             entry_rows,
             (1, at, "system", actor_id, ACTION_PROVISION, "Space", mode, None, None, GENESIS),
         )
-        self.audit_heads.write(connection, head_rows, (1, 0))
+        self.audit_heads.write(connection, head_rows, (1, 0, False))
+        audit_anchors.touch(session, (row[0] for row in head_rows))
 
     # -- people already known: contact data and traits (ACC-8 audited) ---------------------------
 
@@ -1406,64 +1414,61 @@ class _NoticeTemplate:
         return self._template % {"f": first_names, "l": birth_name, "c": formatted}
 
 
-class _AuditTemplate:
-    """The canonical encoding of a provisioning audit entry with its four per-space values left
-    open. Checked once against `audit.rules.canonical`; falls back to it on any difference."""
+class _Canonical:
+    """`audit.rules.canonical(base + values)` for a few string values (ids, hex, state codes), by
+    substitution into one template rendered with markers. Checked once against `canonical`;
+    falls back to it on any difference."""
 
-    _MARKS: ClassVar[dict[str, str]] = {
-        "id": "@@ID@@",
-        "chain": "@@CHAIN@@",
-        "holder_id": "@@HOLDER@@",
-        "reason": "@@REASON@@",
-    }
+    def __init__(self, base: dict[str, Any], open_keys: tuple[str, ...]) -> None:
+        self.base = base
+        self.keys = open_keys
+        marked = dict(base, **{key: f"@@{n}@@" for n, key in enumerate(open_keys)})
+        text = audit_rules.canonical(marked).decode("ascii")
+        self._template: str | None = None
+        if all(text.count(f'"@@{n}@@"') == 1 for n in range(len(open_keys))):
+            template = text.replace("%", "%%")
+            for n, key in enumerate(open_keys):
+                template = template.replace(f'"@@{n}@@"', f'"%({key})s"')
+            self._template = template
+            sample = {key: uuid.uuid4().hex for key in open_keys}
+            if self.encode(sample) != audit_rules.canonical(dict(base, **sample)):
+                self._template = None
+
+    def encode(self, values: dict[str, str]) -> bytes:
+        if self._template is None:
+            return audit_rules.canonical(dict(self.base, **values))
+        return (self._template % values).encode("ascii")
+
+
+class _AuditTemplate:
+    """The first entry of a new space's chain (scheme 2 of `audit.rules`): its content and its
+    frame rendered once each, with the per-space values left open."""
 
     def __init__(
         self, at: str, actor_kind: str, actor_id: str, action: str, target_type: str, mode: str
     ) -> None:
-        self.base: dict[str, Any] = {
-            "seq": 1, "at": at, "actor_kind": actor_kind, "actor_id": actor_id, "action": action,
-            "target_type": target_type, "mode": mode, "detail": None, "request_id": None,
-        }  # fmt: skip
-        marked = dict(self.base, target_id="@@HOLDER@@", **self._MARKS)
-        text = audit_rules.canonical(marked).decode("ascii")
-        self._template: str | None = None
-        if all(
-            text.count(f'"{m}"') == (2 if m == "@@HOLDER@@" else 1) for m in self._MARKS.values()
-        ):
-            self._template = (
-                text.replace("%", "%%")
-                .replace('"@@ID@@"', '"%(i)s"')
-                .replace('"@@CHAIN@@"', '"%(c)s"')
-                .replace('"@@HOLDER@@"', '"%(h)s"')
-                .replace('"@@REASON@@"', '"%(r)s"')
+        self._content = _Canonical(
+            {
+                "actor_kind": actor_kind, "actor_id": actor_id, "action": action,
+                "target_type": target_type, "mode": mode, "detail": None, "request_id": None,
+            },
+            ("target_id", "holder_id", "reason", "salt"),
+        )  # fmt: skip
+        self._frame = _Canonical(
+            audit_rules.framed({"seq": 1, "at": at}, ""), ("id", "chain", "content")
+        )
+
+    def hash(self, entry_id: str, chain: str, holder_id: str, reason: str) -> tuple[str, str, str]:
+        """(salt, content hash, chain hash) of the entry, as `audit.service.seal` computes them
+        after `GENESIS`."""
+        salt = secrets.token_hex(16)
+        content = audit_rules.content_digest(
+            self._content.encode(
+                {"target_id": holder_id, "holder_id": holder_id, "reason": reason, "salt": salt}
             )
-            sample = (str(uuid.uuid4()), "space:x", str(uuid.uuid4()), "notified")
-            if self._encode(*sample) != self._canonical(*sample):
-                self._template = None
-
-    def _canonical(self, entry_id: str, chain: str, holder_id: str, reason: str) -> bytes:
-        fields = dict(
-            self.base,
-            id=entry_id,
-            chain=chain,
-            holder_id=holder_id,
-            target_id=holder_id,
-            reason=reason,
         )
-        return audit_rules.canonical(fields)
-
-    def _encode(self, entry_id: str, chain: str, holder_id: str, reason: str) -> bytes:
-        if self._template is None:
-            return self._canonical(entry_id, chain, holder_id, reason)
-        return (self._template % {"i": entry_id, "c": chain, "h": holder_id, "r": reason}).encode(
-            "ascii"
-        )
-
-    def hash(self, entry_id: str, chain: str, holder_id: str, reason: str) -> str:
-        """`audit.rules.entry_hash(GENESIS, fields)` for the first entry of a new chain."""
-        return hashlib.sha256(
-            GENESIS.encode("ascii") + b"\n" + self._encode(entry_id, chain, holder_id, reason)
-        ).hexdigest()
+        frame = self._frame.encode({"id": entry_id, "chain": chain, "content": content})
+        return salt, content, audit_rules.chain_digest(GENESIS, frame)
 
 
 # -- the entry point ------------------------------------------------------------------------------

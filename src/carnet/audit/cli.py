@@ -7,7 +7,7 @@ import json
 import typer
 
 from carnet import cli_support as support
-from carnet.audit.service import verify, write_checkpoint
+from carnet.audit.service import compact_anchors, verify, write_checkpoint
 from carnet.audit.signing import load_signer
 from carnet.errors import CarnetError
 
@@ -22,10 +22,13 @@ def verify_command() -> None:
     )
     with support.database().transaction() as session:
         report = verify(session, signer)
+    for note in report.notes:
+        support.err_console.print(f"[yellow]Note:[/yellow] {note}")
     if report.intact:
         support.console.print(
             f"Audit log intact: {report.entries} entries in {report.chains} chain(s), "
-            f"{report.checkpoints} signed checkpoint(s)."
+            f"{report.checkpoints} signed checkpoint(s), "
+            f"{report.anchored} chain head(s) anchored outside the database."
         )
         return
     for line in report.problems:
@@ -37,7 +40,7 @@ def verify_command() -> None:
 
 @audit_app.command("checkpoint")
 def checkpoint_command() -> None:
-    """Sign the chain heads that moved since the last checkpoint."""
+    """Sign the chain heads that moved since the last checkpoint (and anchor them)."""
     signer = load_signer(
         support.settings().effective_audit_signing_key_file, support.err_console.print
     )
@@ -48,6 +51,9 @@ def checkpoint_command() -> None:
             if checkpoint
             else "Nothing new to checkpoint."
         )
+    folded = compact_anchors(support.database())
+    if folded:
+        summary += f" {folded} anchor file(s) folded into the summary."
     support.console.print(summary)
 
 

@@ -1,8 +1,9 @@
-"""Scheduled audit work: sign a checkpoint over the chains that moved (rule ACC-8)."""
+"""Scheduled audit work: sign a checkpoint over the chains that moved, anchor them, fold old
+anchor files (rule ACC-8)."""
 
 from __future__ import annotations
 
-from carnet.audit.service import write_checkpoint
+from carnet.audit.service import compact_anchors, write_checkpoint
 from carnet.audit.signing import load_signer
 from carnet.jobs.service import JobContext, job
 
@@ -12,4 +13,6 @@ def checkpoint_job(ctx: JobContext) -> str:
     signer = load_signer(ctx.settings.effective_audit_signing_key_file)
     with ctx.database.transaction() as session:
         checkpoint = write_checkpoint(session, signer)
-        return f"checkpoint #{checkpoint.id}" if checkpoint else "nothing new"
+    folded = compact_anchors(ctx.database)
+    done = f"checkpoint #{checkpoint.id}" if checkpoint else "nothing new"
+    return done + (f", {folded} anchor file(s) folded" if folded else "")

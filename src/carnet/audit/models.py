@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet import clock
@@ -21,6 +21,12 @@ class AuditEntry(Base):
 
     `detail` is free text that may describe care (an emergency reason): it is sealed under the
     holder's data key by the caller, so only its ciphertext is chained and it dies with the key.
+
+    `hash` chains the entry's place (id, chain, seq, at) and `content_hash`, the hash of what it
+    says (`rules.CONTENT_FIELDS`, salted). When a space is purged (LC-8) its entries keep only
+    place, hashes and time: the content columns become NULL (typed `str` here because no live
+    space ever reads such a row). Entries written before content hashes have `content_hash` NULL
+    and verify the old way (`rules.legacy_entry_hash`).
     """
 
     __tablename__ = "audit_entries"
@@ -33,22 +39,28 @@ class AuditEntry(Base):
     chain: Mapped[str] = mapped_column(String(48))
     seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
-    actor_kind: Mapped[str] = mapped_column(String(20))
-    actor_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(48))
+    actor_kind: Mapped[str] = mapped_column(String(20), nullable=True)
+    actor_id: Mapped[str] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(48), nullable=True)
     target_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
     target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     holder_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    mode: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(20), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditChainHead(Base):
-    """The last entry of each chain; its row lock orders appends to one space on PostgreSQL."""
+    """The last entry of each chain; its row lock orders appends to one space on PostgreSQL.
+
+    `redacted`: the space was purged (LC-8); entries appended later (a read that was in flight)
+    are stored without their content.
+    """
 
     __tablename__ = "audit_chain_heads"
 
@@ -56,6 +68,7 @@ class AuditChainHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
     checkpointed_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditCheckpoint(Base):

@@ -35,9 +35,57 @@ def canonical(fields: Mapping[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """SHA-256 over the previous hash and the canonical entry: editing any field breaks the chain."""
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical(fields)).hexdigest()
+# What an entry says (who, what, how, why), as opposed to where it sits in its chain. A purged
+# space's entries lose these (LC-8) and keep only their content hash, which still chains.
+CONTENT_FIELDS = (
+    "actor_kind",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "holder_id",
+    "mode",
+    "reason",
+    "detail",
+    "request_id",
+    "salt",
+)
+# Where an entry sits: kept after redaction.
+FRAME_FIELDS = ("id", "chain", "seq", "at")
+SCHEME = 2
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical content. `salt` (16 random bytes, dropped with the content) keeps
+    a redacted entry's hash from being matched against guesses (which professional, which act)."""
+    return content_digest(canonical(content))
+
+
+def content_digest(encoded: bytes) -> str:
+    """`content_hash` of already-encoded content (bulk writers render it themselves)."""
+    return hashlib.sha256(b"carnet-audit-content\n" + encoded).hexdigest()
+
+
+def framed(frame: Mapping[str, Any], content_digest: str) -> dict[str, Any]:
+    """What the chain hash covers besides the previous hash (scheme 2)."""
+    return dict(frame, v=SCHEME, content=content_digest)
+
+
+def entry_hash(prev_hash: str, frame: Mapping[str, Any], content_digest: str) -> str:
+    """SHA-256 over the previous hash, the entry's place and its content hash (scheme 2): editing
+    any field breaks the content hash, editing the content hash or the place breaks the chain, and
+    the chain still verifies once the content itself is gone (ACC-8, LC-8)."""
+    return chain_digest(prev_hash, canonical(framed(frame, content_digest)))
+
+
+def chain_digest(prev_hash: str, encoded: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + encoded).hexdigest()
+
+
+def legacy_entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """Scheme 1 (entries written before content hashes): SHA-256 over the previous hash and every
+    field at once. Still verified as written; such an entry cannot be rechecked once redacted."""
+    return chain_digest(prev_hash, canonical(fields))
 
 
 def merkle_root(leaves: Sequence[Sequence[Any]]) -> str:

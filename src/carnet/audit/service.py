@@ -7,6 +7,8 @@ the action commit or vanish together. Appends lock only their own space's chain 
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,13 +20,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.audit import group, rules
+from carnet.audit import anchors, group, rules
 from carnet.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from carnet.audit.rules import GENESIS, Mode
 from carnet.audit.signing import Signer
-from carnet.auth.principal import Principal
+from carnet.auth.principal import SYSTEM, Principal
+from carnet.db import Database
 
-_HASHED_FIELDS = (
+log = logging.getLogger(__name__)
+
+# Scheme 1 (before content hashes): every field hashed at once. Kept to verify old entries.
+_LEGACY_FIELDS = (
     "id",
     "chain",
     "seq",
@@ -40,20 +46,63 @@ _HASHED_FIELDS = (
     "detail",
     "request_id",
 )
+_COLUMNS = (*rules.FRAME_FIELDS, *rules.CONTENT_FIELDS, "content_hash", "prev_hash", "hash")
 
 
-def _fields(entry: AuditEntry) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in _HASHED_FIELDS:
-        value = getattr(entry, name)
-        if name == "at":
-            value = value.isoformat(timespec="microseconds")
-        elif name == "detail":
-            value = value.hex() if value is not None else None
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        values[name] = value
-    return values
+def _encode(name: str, value: Any) -> Any:
+    if name == "at":
+        return value.isoformat(timespec="microseconds")
+    if name == "detail":
+        return value.hex() if value is not None else None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _pick(entry: AuditEntry, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _encode(name, getattr(entry, name)) for name in names}
+
+
+def _legacy_fields(entry: AuditEntry) -> dict[str, Any]:
+    return _pick(entry, _LEGACY_FIELDS)
+
+
+def seal(entry: AuditEntry) -> None:
+    """Give an entry (its fields and `prev_hash` set) a salt, its content hash and its hash."""
+    if entry.salt is None:
+        entry.salt = secrets.token_hex(16)
+    entry.content_hash = rules.content_hash(_pick(entry, rules.CONTENT_FIELDS))
+    entry.hash = rules.entry_hash(
+        entry.prev_hash, _pick(entry, rules.FRAME_FIELDS), entry.content_hash
+    )
+
+
+def _redact(entry: AuditEntry) -> None:
+    """Drop what the entry says; keep its place, time and hashes (LC-8)."""
+    for name in rules.CONTENT_FIELDS:
+        setattr(entry, name, None)
+
+
+def is_redacted(entry: AuditEntry) -> bool:
+    return entry.action is None
+
+
+def _hash_problem(entry: AuditEntry) -> str | None:
+    """Why the entry does not match its own hashes, or None (links are checked by the caller)."""
+    if entry.content_hash is None:  # scheme 1
+        if is_redacted(entry):
+            return None  # nothing left to recompute; its place is held by the next link
+        if rules.legacy_entry_hash(entry.prev_hash, _legacy_fields(entry)) != entry.hash:
+            return "content does not match its hash (edited or reordered)"
+        return None
+    if not is_redacted(entry) and (
+        rules.content_hash(_pick(entry, rules.CONTENT_FIELDS)) != entry.content_hash
+    ):
+        return "content does not match its content hash (edited)"
+    frame = _pick(entry, rules.FRAME_FIELDS)
+    if rules.entry_hash(entry.prev_hash, frame, entry.content_hash) != entry.hash:
+        return "does not match its hash (edited or reordered)"
+    return None
 
 
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
@@ -133,11 +182,14 @@ def append(
         prev_hash=head.hash,
         hash="",
     )
-    entry.hash = rules.entry_hash(entry.prev_hash, _fields(entry))
+    seal(entry)
+    if head.redacted:  # the space was purged while this action was in flight (LC-8)
+        _redact(entry)
     session.add(entry)
     head.seq = entry.seq
     head.hash = entry.hash
     session.flush()
+    anchors.touch(session, (chain,))
     return entry
 
 
@@ -202,15 +254,22 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
         [{"chain": c, "seq": 0, "hash": GENESIS, "checkpointed_seq": 0} for c in chains],
     )
     heads: dict[str, tuple[int, str]] = {}
+    redacted: set[str] = set()
     for start in range(0, len(chains), 1000):
         part = chains[start : start + 1000]
         rows = session.execute(
-            select(AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash)
+            select(
+                AuditChainHead.chain,
+                AuditChainHead.seq,
+                AuditChainHead.hash,
+                AuditChainHead.redacted,
+            )
             .where(AuditChainHead.chain.in_(part))
             .order_by(AuditChainHead.chain)
             .with_for_update()
         ).all()
         heads.update({row.chain: (row.seq, row.hash) for row in rows})
+        redacted.update(row.chain for row in rows if row.redacted)
     at = clock.now()
     entries: list[dict[str, Any]] = []
     for chain in chains:
@@ -235,11 +294,11 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
                 prev_hash=prev,
                 hash="",
             )
-            entry.hash = rules.entry_hash(prev, _fields(entry))
+            seal(entry)
+            if chain in redacted:
+                _redact(entry)
             prev = entry.hash
-            entries.append(
-                {name: getattr(entry, name) for name in (*_HASHED_FIELDS, "prev_hash", "hash")}
-            )
+            entries.append({name: getattr(entry, name) for name in _COLUMNS})
         heads[chain] = (seq, prev)
     session.execute(insert_(AuditEntry), entries)
     # ORM bulk update by primary key: one executemany for every head.
@@ -247,6 +306,7 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
         update(AuditChainHead),
         [{"chain": c, "seq": heads[c][0], "hash": heads[c][1]} for c in chains],
     )
+    anchors.touch(session, chains)
     return len(entries)
 
 
@@ -287,7 +347,66 @@ def write_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint | None
             .values(checkpointed_seq=leaf[1])
         )
     session.flush()
+    # Anchor what was signed too: heals a tail left unanchored by a crash, and anchors chains
+    # written before anchors existed.
+    anchors.touch(session, (h.chain for h in heads))
     return checkpoint
+
+
+def compact_anchors(database: Database) -> int:
+    """Fold old anchor files into the store's summary (run with the checkpoint)."""
+    store = anchors.store_of(database)
+    return store.compact(clock.now().date()) if store is not None else 0
+
+
+# -- purge (LC-8) ----------------------------------------------------------------------------
+
+
+def redact_chain(session: Session, holder_id: uuid.UUID) -> int:
+    """LC-8: a purged space's chain keeps only what verification needs — place, time, content
+    hash and chain hash — and nothing saying who acted, on what, how or why. Returns how many
+    entries lost their content.
+
+    The anchor store first records that the chain may be redacted (before the commit: a purge that
+    rolls back leaves a permission unused, never a redaction `verify` cannot explain). The head is
+    marked so entries appended later (a read in flight) are stored without content. An entry that
+    no longer matches its hash keeps its content: a purge must not launder tampering. The system
+    chain records the erasure (space id, time), as the tombstone does.
+    """
+    chain = rules.chain_for(holder_id)
+    store = anchors.store_for(session)
+    if store is not None:
+        store.record_purged([chain])
+    head = _lock_head(session, chain)
+    head.redacted = True
+    redacted = kept = 0
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.chain == chain, AuditEntry.action.is_not(None))
+        .order_by(AuditEntry.seq)
+    )
+    for entry in entries:
+        if _hash_problem(entry) is not None:
+            kept += 1
+            continue
+        _redact(entry)
+        redacted += 1
+    if kept:
+        log.warning("purge: %d audit entries do not match their hash; kept for verify", kept)
+    session.flush()
+    # The erasure itself stays on record, outside the space: that it happened, when, not what
+    # the space held (like the tombstone).
+    append(
+        session,
+        actor_kind=SYSTEM.kind.value,
+        actor_id=str(SYSTEM.id),
+        action="account.purge",
+        target_type="Space",
+        target_id=str(holder_id),
+        mode=Mode.SYSTEM,
+        reason="erasure",
+    )
+    return redacted
 
 
 def _checkpoint_message(checkpoint: AuditCheckpoint) -> bytes:
@@ -312,7 +431,10 @@ class VerifyReport:
     entries: int = 0
     chains: int = 0
     checkpoints: int = 0
+    anchored: int = 0
     problems: list[str] = field(default_factory=list)
+    # Not tampering, but worth an operator's eye (an unanchored tail after a crash, say).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -339,8 +461,34 @@ def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
 
 def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> VerifyReport:
     """Walk every chain and checkpoint; report the first broken entry (edited, deleted,
-    inserted or reordered) or checkpoint."""
+    inserted or reordered) or checkpoint, and any chain that ends before the last entry the
+    anchor store saw committed (truncated, even with its head row rewound)."""
     report = VerifyReport()
+
+    def problem(message: str) -> bool:
+        report.problems.append(message)
+        return stop_at_first
+
+    # The anchor store is read before the database: whatever it names was committed before
+    # anything below is read, so a concurrent append can never look like a truncation.
+    store = anchors.store_for(session)
+    view = store.read() if store is not None else None
+    if view is None:
+        report.notes.append(
+            "no anchor store: the newest entries of a chain could be cut off until a checkpoint"
+        )
+        anchored: dict[str, tuple[int, str]] = {}
+        purged: set[str] = set()
+    else:
+        anchored, purged = dict(view.heads), view.purged
+        report.anchored = len(anchored)
+        report.notes.extend(view.notes)
+        for message in view.problems:
+            if problem(message):
+                return report
+    at_anchor: dict[str, str] = {}
+    unanchored: list[str] = []
+
     heads: dict[str, tuple[int, str]] = {}
     checkpointed: list[tuple[str, int]] = []
     for h in session.scalars(select(AuditChainHead)):
@@ -352,9 +500,28 @@ def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> V
     current_chain: str | None = None
     expected_seq, expected_prev = 1, GENESIS
 
-    def problem(message: str) -> bool:
-        report.problems.append(message)
-        return stop_at_first
+    def check_anchor(chain: str, last_seq: int) -> bool:
+        if view is None:
+            return False
+        anchor = anchored.pop(chain, None)
+        if anchor is None:
+            unanchored.append(chain)
+            return False
+        seq, hash_ = anchor
+        if last_seq < seq:
+            gone = f"#{seq}" if last_seq + 1 == seq else f"#{last_seq + 1} to #{seq}"
+            return problem(
+                f"chain {chain}: ends at entry #{last_seq} but entry #{seq} was committed "
+                f"(anchor store): {gone} deleted (truncated)"
+            )
+        if at_anchor.get(chain) != hash_:
+            return problem(
+                f"chain {chain} entry #{seq}: not the entry committed then (anchor store): "
+                "the chain was rewritten"
+            )
+        if last_seq > seq:
+            unanchored.append(chain)
+        return False
 
     def close_chain(chain: str | None, last_seq: int, last_hash: str) -> bool:
         if chain is None:
@@ -367,7 +534,7 @@ def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> V
                 f"chain {chain}: ends at entry #{last_seq} but its head says #{head[0]} "
                 "(entries deleted or appended outside the log)"
             )
-        return False
+        return check_anchor(chain, last_seq)
 
     last_hash = GENESIS
     for entry in _entries(session):
@@ -387,17 +554,34 @@ def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> V
                 f"{where}: does not follow the previous entry (deleted, inserted or reordered)"
             ):
                 return report
-        if rules.entry_hash(entry.prev_hash, _fields(entry)) != entry.hash:
-            if problem(f"{where}: content does not match its hash (edited or reordered)"):
+        wrong = _hash_problem(entry)
+        if wrong is not None and problem(f"{where}: {wrong}"):
+            return report
+        if is_redacted(entry) and entry.chain not in purged:
+            if problem(f"{where}: its content was removed, but its space was never purged"):
                 return report
         if (entry.chain, entry.seq) in needed:
             known[(entry.chain, entry.seq)] = entry.hash
+        if anchored.get(entry.chain, (0, ""))[0] == entry.seq:
+            at_anchor[entry.chain] = entry.hash
         expected_seq, expected_prev, last_hash = entry.seq + 1, entry.hash, entry.hash
     if close_chain(current_chain, expected_seq - 1, last_hash):
         return report
     for chain in sorted(heads):
         if heads[chain][0] > 0 and problem(f"chain {chain}: its head names entries that are gone"):
             return report
+    for chain, (seq, _hash) in sorted(anchored.items()):
+        if problem(
+            f"chain {chain}: entry #{seq} was committed (anchor store) but the chain is gone "
+            "(deleted)"
+        ):
+            return report
+    if unanchored:
+        report.notes.append(
+            f"{len(unanchored)} chain(s) end with entries not anchored yet (committed while "
+            "verify ran, or a crash between a commit and its anchor; the next checkpoint "
+            f"anchors them), e.g. {', '.join(sorted(unanchored)[:3])}"
+        )
     _verify_checkpoints(session, signer, known, report, problem)
     if report.problems and stop_at_first:
         return report

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +32,23 @@ class Signer:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         return hashlib.sha256(raw).hexdigest()[:16]
+
+    @cached_property
+    def mac_key(self) -> bytes:
+        """A MAC key derived from the private key: the anchor store's records (ACC-8) are
+        authenticated with it, so whoever can write there but lacks the key cannot forge one."""
+        raw = self.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return hashlib.sha256(b"carnet-audit-anchor-mac\n" + raw).digest()
+
+    def mac(self, message: bytes) -> str:
+        return hmac.new(self.mac_key, message, "sha256").hexdigest()
+
+    def mac_ok(self, message: bytes, tag: str) -> bool:
+        return hmac.compare_digest(self.mac(message), tag)
 
     def sign(self, message: bytes) -> str:
         return self.private_key.sign(message).hex()
