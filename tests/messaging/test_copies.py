@@ -257,7 +257,7 @@ def test_doc3_a_copy_masked_later_is_no_longer_readable_by_the_cc(
     assert client.get(pro_url, headers=w.nurse).status_code == 200
 
 
-def test_rep2_doc4_representatives_read_a_copy_only_as_they_read_its_source(
+def test_rep2_representatives_read_a_copy_only_as_they_read_its_source(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
     """REP-2: a copy whose source became invisible to representatives is refused to the
