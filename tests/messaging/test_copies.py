@@ -148,9 +148,7 @@ def test_doc3_a_document_deposited_with_masque_ps_is_not_copied_to_a_cc(
         assert holder is not None
         nir = holder.nir
     label = {"coding": [{"system": VISIBILITY_SYSTEM, "code": "MASQUE_PS"}]}
-    body = document_reference(
-        nir, w.gp_rpps, content=pdf_bytes("Masqué"), securityLabel=[label]
-    )
+    body = document_reference(nir, w.gp_rpps, content=pdf_bytes("Masqué"), securityLabel=[label])
     created = client.post("/fhir/DocumentReference", json=body, headers=w.gp)
     assert created.status_code == 201, created.text
     doc_id = uuid.UUID(created.json()["id"])
@@ -306,9 +304,12 @@ def test_carnet_decision_a_copy_of_a_deleted_document_stays_with_the_holder_side
     assert client.get(pro_url, headers=w.pharmacy).status_code == 404
     assert denials(database, "message.attachment-read") == ["source-deleted"]
     assert client.get(me_url, headers=w.holder).status_code == 200
-    assert client.get(f"/api/v1/pro/conversations/{cid}", headers=w.pharmacy).json()[
-        "messages"
-    ][0]["attachments"] == []
+    assert (
+        client.get(f"/api/v1/pro/conversations/{cid}", headers=w.pharmacy).json()["messages"][0][
+            "attachments"
+        ]
+        == []
+    )
 
 
 def test_srv1_the_holder_may_not_copy_a_masked_document_to_a_pharmacy(
