@@ -592,9 +592,10 @@ def decide_message_read(actor: Actor, space: SpaceFacts, *, participant: bool) -
 
 def decide_message_attachment(doc: DocumentFacts, now: dt.datetime) -> Decision:
     """SRV-1, REP-2, DOC-4 (Carnet decision): a message is read by the whole holder side of the
-    space, representatives included, and its attachment is a copy that outlives the document.
-    So a document becomes an attachment only if every one of them may read it: never one kept
-    from representatives (a minor's secret), nor one still awaiting its announcement."""
+    space, representatives included, and its attachment is a copy that stays in their mailbox
+    (`decide_message_copy`). So a document becomes an attachment only if every one of them may
+    read it: never one kept from representatives (a minor's secret), nor one still awaiting its
+    announcement. Professional recipients are decided one by one (`decide_message_copy`)."""
     if doc.invisible_to_representatives:
         return Decision(False, "invisible-to-representatives")
     if not visible_to_patient(doc, now):
