@@ -631,9 +631,10 @@ def decide_message_read(actor: Actor, space: SpaceFacts, *, participant: bool) -
 
 def decide_message_attachment(doc: DocumentFacts, now: dt.datetime) -> Decision:
     """SRV-1, REP-2, DOC-4 (Carnet decision): a message is read by the whole holder side of the
-    space, representatives included, and its attachment is a copy that outlives the document.
-    So a document becomes an attachment only if every one of them may read it: never one kept
-    from representatives (a minor's secret), nor one still awaiting its announcement."""
+    space, representatives included, and its attachment is a copy that stays in their mailbox
+    (`decide_message_copy`). So a document becomes an attachment only if every one of them may
+    read it: never one kept from representatives (a minor's secret), nor one still awaiting its
+    announcement. Professional recipients are decided one by one (`decide_message_copy`)."""
     if doc.invisible_to_representatives:
         return Decision(False, "invisible-to-representatives")
     if not visible_to_patient(doc, now):
@@ -641,6 +642,29 @@ def decide_message_attachment(doc: DocumentFacts, now: dt.datetime) -> Decision:
     if doc.status == "entered-in-error":
         return Decision(False, "entered-in-error")
     return Decision(True, "holder-side-readable")
+
+
+def decide_message_copy(
+    recipient: Actor, space: SpaceFacts, source: DocumentFacts | None, now: dt.datetime
+) -> Decision:
+    """SRV-1, ACC-1, DOC-3, REP-2, DOC-4: a copy of a record document (a message attachment) is
+    read, and sent, only by whoever may read the document itself: the very decision of a direct
+    read (`decide_document_read`: care team, habilitation matrix, masking, emergency switches),
+    taken again on the source as it is now, so a document masked after it was sent is no longer
+    readable through its copy by a professional who may not read it.
+
+    Carnet decision: when the source is gone (deleted by the holder, DOC-6), nothing remains to
+    decide on, and the holder's deletion is a withdrawal from the record, so professionals no
+    longer read the copy (as they would get 404 on the document). The holder side keeps it: the
+    message is in their own mailbox (SRV-1), its REP-2 and DOC-4 flags were checked when it was
+    sent and can no longer change. A purge (LC-8) removes the messages with the space.
+    """
+    if source is None:
+        reach = space_reach(recipient, space)
+        if reach and recipient.relation in HOLDER_SIDE:
+            return Decision(True, "source-deleted:holder-side", reach.mode)
+        return Decision(False, "source-deleted", reach.mode)
+    return decide_document_read(recipient, space, source, now)
 
 
 def decide_message_reply(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Select, func, select, update
@@ -107,6 +107,20 @@ def facts(doc: Document) -> DocumentFacts:
         visible_to_patient_from=doc.visible_to_patient_from,
         invisible_to_representatives=doc.invisible_to_representatives,
     )
+
+
+def facts_by_id(
+    session: Session, holder_id: uuid.UUID, doc_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, DocumentFacts]:
+    """The decision facts of these documents of one space, as they are now (for the copies of
+    documents attached to messages, SRV-1); a document that is gone is simply absent."""
+    wanted = set(doc_ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Document).where(Document.holder_id == holder_id, Document.id.in_(wanted))
+    )
+    return {doc.id: facts(doc) for doc in rows}
 
 
 def _require(decision: Decision, *, hide: bool = True) -> None:

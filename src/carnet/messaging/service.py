@@ -25,6 +25,7 @@ from carnet.access.rules import (
     Decision,
     decide_conversation_end,
     decide_message_attachment,
+    decide_message_copy,
     decide_message_read,
     decide_message_recipient,
     decide_message_reply,
@@ -74,6 +75,34 @@ NOT_FOUND = "No such conversation."
 class TooLarge(CarnetError):
     code = "too-large"
     status_code = 413
+
+
+# Why a recipient may not read a copy (`decide_message_copy` reasons), in words for the sender.
+COPY_REFUSALS = {
+    "masked": "the patient masked it from professionals",
+    "profession-not-habilitated": "their profession may not read this type of document",
+    "source-deleted": "it was deleted from the patient's documents",
+    "entered-in-error": "it was withdrawn as entered in error",
+}
+COPY_REFUSED_OTHERWISE = "they may not read this patient's documents"
+
+
+class RecipientMayNotRead(Forbidden):
+    """SRV-1, ACC-1, DOC-3: a professional put in to/cc may not read a document attached from the
+    record. The message names the recipient (a professional's name and RPPS are no health data)
+    and why, never the document; `recipient` and `reason` let the portal say it in French."""
+
+    code = "recipient-may-not-read"
+
+    def __init__(self, recipient: str, reason: str) -> None:
+        self.recipient = recipient
+        self.reason = reason
+        why = COPY_REFUSALS.get(reason, COPY_REFUSED_OTHERWISE)
+        super().__init__(
+            f"{recipient} may not read an attached document ({why}): nothing was sent. Remove "
+            "the document, or send it only to professionals who may read it.",
+            field="document_ids",
+        )
 
 
 @dataclass
@@ -420,11 +449,7 @@ def _document_file(ctx: Context, holder: Holder, document_id: uuid.UUID) -> _Fil
     )  # fmt: skip
     shareable = decide_message_attachment(documents.facts(doc), clock.now())
     if not shareable:  # REP-2, DOC-4: the whole holder side reads the message
-        raise Forbidden(
-            "This document cannot be attached: the message would show it to people who may not "
-            "read it (a document kept from representatives, or awaiting its announcement).",
-            code=shareable.reason,
-        )
+        raise _unshareable(shareable)
     content = b"".join(stream)
     limit = ctx.settings.message_attachment_max_bytes
     if len(content) > limit:
@@ -446,6 +471,77 @@ def _files(ctx: Context, holder: Holder, new: NewMessage, already: int = 0) -> l
     files = [_device_file(ctx.settings, item) for item in new.attachments]
     files += [_document_file(ctx, holder, doc_id) for doc_id in dict.fromkeys(new.document_ids)]
     return files
+
+
+def _sources(files: Sequence[_File]) -> list[uuid.UUID]:
+    return [f.document_id for f in files if f.document_id is not None]
+
+
+def _check_copies(
+    ctx: Context,
+    holder: Holder,
+    actor: Actor,
+    sources: Sequence[uuid.UUID],
+    recipients: Iterable[uuid.UUID],
+    target_id: str | None,
+) -> None:
+    """SRV-1, ACC-1, DOC-3: a copy of a record document goes only to professionals who may read
+    that document directly. Each recipient (to and cc) is resolved like a reader
+    (`access.service.actor_for`) and asked of `decide_message_copy`, the direct read's decision;
+    the first one refused stops the send, named in the error and in the audit entry, before
+    anything is written."""
+    if not sources:
+        return
+    space = space_facts(ctx.session, holder)
+    now = clock.now()
+    found = documents.facts_by_id(ctx.session, holder.id, sources)
+    pros = sorted(_names(ctx.session, recipients).values(), key=lambda p: (p.name, p.rpps))
+    for pro in pros:
+        reader = actor_for(
+            ctx.session, ctx.settings, Principal(PrincipalKind.PROFESSIONAL, pro.id), holder
+        )
+        for doc_id in sources:
+            verdict = decide_message_copy(reader, space, found.get(doc_id), now)
+            if not verdict:
+                raise _deny(
+                    ctx, holder, "message.send", f"{verdict.reason}:rpps:{pro.rpps}",
+                    RecipientMayNotRead(f"{pro.name} (RPPS {pro.rpps})", verdict.reason),
+                    target_id=target_id, actor=actor,
+                )  # fmt: skip
+
+
+def _check_draft_copies(ctx: Context, found: _Access, message: Message) -> None:
+    """SRV-1: a draft is sent under the rules of the moment: the documents copied into it are
+    decided again, as the holder side reads them (REP-2, DOC-4) and for every recipient."""
+    sources = [
+        doc_id
+        for doc_id in ctx.session.scalars(
+            select(Attachment.document_id).where(
+                Attachment.message_id == message.id, Attachment.document_id.is_not(None)
+            )
+        )
+        if doc_id is not None
+    ]
+    if not sources:
+        return
+    holder, conversation = found.holder, found.conversation
+    with _refusals_audited(ctx, holder, "message.send", found.actor, str(conversation.id)):
+        for doc in documents.facts_by_id(ctx.session, holder.id, sources).values():
+            shareable = decide_message_attachment(doc, clock.now())
+            if not shareable:
+                raise _unshareable(shareable)
+        _check_copies(
+            ctx, holder, found.actor, sources, _recipients(ctx, conversation),
+            str(conversation.id),
+        )  # fmt: skip
+
+
+def _unshareable(decision: Decision) -> Forbidden:
+    return Forbidden(
+        "This document cannot be attached: the message would show it to people who may not "
+        "read it (a document kept from representatives, or awaiting its announcement).",
+        code=decision.reason,
+    )
 
 
 def _store_files(ctx: Context, message: Message, files: Sequence[_File]) -> None:
@@ -535,6 +631,7 @@ def start(ctx: Context, holder: Holder, new: NewConversation) -> tuple[Conversat
         if holder_side and not roles:
             raise InvalidInput("Choose the pharmacy you write to.", field="to")
         files = _files(ctx, holder, new.message)
+        _check_copies(ctx, holder, actor, _sources(files), roles, None)
         size = rules.message_size(new.message.body, new.subject, (len(f.content) for f in files))
         party_ids = [*roles, *([ctx.principal.id] if not holder_side else [])]
         _check_quota(ctx, holder, party_ids, size, actor, None)
@@ -722,6 +819,10 @@ def reply(
     with _refusals_audited(ctx, holder, "message.send", actor, str(conversation.id)):
         _check_text(None, new.body, draft=new.draft)
         files = _files(ctx, holder, new)
+        _check_copies(
+            ctx, holder, actor, _sources(files), _recipients(ctx, conversation),
+            str(conversation.id),
+        )  # fmt: skip
         size = rules.message_size(new.body, None, (len(f.content) for f in files))
         _check_quota(ctx, holder, _pro_ids(ctx, conversation), size, actor, str(conversation.id))
     return _write_message(ctx, conversation, actor, new, files, size, clock.now())
@@ -737,6 +838,11 @@ def _pro_ids(ctx: Context, conversation: Conversation) -> list[uuid.UUID]:
         )
         if pro_id is not None
     ]
+
+
+def _recipients(ctx: Context, conversation: Conversation) -> list[uuid.UUID]:
+    """The professionals a new message of the caller reaches (to and cc, the caller excepted)."""
+    return [pro_id for pro_id in _pro_ids(ctx, conversation) if pro_id != ctx.principal.id]
 
 
 def _own_draft(ctx: Context, found: _Access, message_id: uuid.UUID) -> Message:
@@ -802,6 +908,10 @@ def edit_draft(
             select(func.count()).select_from(Attachment).where(Attachment.message_id == message.id)
         )
         files = _files(ctx, holder, add or NewMessage(body=""), already=int(count or 0))
+        _check_copies(
+            ctx, holder, found.actor, _sources(files), _recipients(ctx, conversation),
+            str(conversation.id),
+        )  # fmt: skip
         grown = rules.message_size(
             new_body,
             subject if subject is not None else old_subject,
@@ -833,6 +943,7 @@ def send_draft(
         ctx.session, found.holder.id, message.id, BODY, message.body_sealed
     )
     _check_text(None, body, draft=False)
+    _check_draft_copies(ctx, found, message)
     now = clock.now()
     message.status = SENT
     message.sent_at = now
@@ -961,6 +1072,17 @@ def _message_views(
             .order_by(Attachment.created_at, Attachment.id)
         ):
             attachments.setdefault(item.message_id, []).append(item)
+    copies = [a for items in attachments.values() for a in items if a.document_id is not None]
+    if copies:  # a copy whose source the reader may not read is not shown (not even its name)
+        reader = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
+        refused = {
+            key
+            for key, verdict in _copy_decision(ctx, holder, reader, copies).items()
+            if not verdict
+        }
+        attachments = {
+            key: [a for a in items if a.id not in refused] for key, items in attachments.items()
+        }
     out: list[MessageView] = []
     for message in messages:
         name, rpps = _author_name(ctx.session, message, holder, pros)
@@ -1137,6 +1259,13 @@ def attachment_content(
     """An attachment's bytes for a party who may see its message; audited (ACC-8)."""
     found = _access(ctx, conversation_id, space, "message.attachment-read")
     attachment, message = _attachment(ctx, found, attachment_id)
+    if attachment.document_id is not None:
+        decision = _copy_decision(ctx, found.holder, found.actor, [attachment])[attachment.id]
+        if not decision:
+            raise _deny(
+                ctx, found.holder, "message.attachment-read", decision,
+                NotFound("No such attachment."), target_id=str(message.id), actor=found.actor,
+            )  # fmt: skip
     content = ctx.vault.read_blob_bytes(
         ctx.session, attachment.holder_id, attachment.id, ATTACHMENT, attachment.blob_id,
         expected_sha256=attachment.sha256,
@@ -1147,6 +1276,27 @@ def attachment_content(
         ctx.session, attachment.holder_id, attachment.id, ATTACHMENT_NAME, attachment.name_sealed
     )
     return attachment, name, content
+
+
+def _copy_decision(
+    ctx: Context, holder: Holder, actor: Actor, attachments: Sequence[Attachment]
+) -> dict[uuid.UUID, Decision]:
+    """SRV-1, ACC-1, DOC-3, REP-2, DOC-4: an attachment copied from a record document is read
+    only by whoever may read its source now (`decide_message_copy`); keyed by attachment id."""
+    copies = [a for a in attachments if a.document_id is not None]
+    if not copies:
+        return {}
+    space = space_facts(ctx.session, holder)
+    now = clock.now()
+    found = documents.facts_by_id(
+        ctx.session, holder.id, (a.document_id for a in copies if a.document_id is not None)
+    )
+    return {
+        a.id: decide_message_copy(
+            actor, space, found.get(a.document_id) if a.document_id else None, now
+        )
+        for a in copies
+    }
 
 
 def _attachment(

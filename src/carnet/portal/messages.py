@@ -136,6 +136,20 @@ KNOWN_MESSAGES = (
     N_("This person opposed the creation of their space. It cannot be used to log in."),
 )
 
+# SRV-1, ACC-1, DOC-3: a recipient may not read a document attached from the record. The service's
+# error carries who (a professional's name and RPPS, no health data) and the decision's reason.
+RECIPIENT_MAY_NOT_READ = N_(
+    "%(recipient)s may not read the attached document (%(why)s): nothing was sent. Remove the "
+    "document, or send it only to professionals who may read it."
+)
+WHY_NOT_READ: dict[str, str] = {
+    "masked": N_("the patient masked it from professionals"),
+    "profession-not-habilitated": N_("their profession may not read this type of document"),
+    "source-deleted": N_("it was deleted from the patient's documents"),
+    "entered-in-error": N_("it was withdrawn as entered in error"),
+}
+WHY_NOT_READ_OTHERWISE = N_("they may not read this patient's documents")
+
 BY_STATUS: dict[int, str] = {
     400: N_("Some information is not valid: check it and try again."),
     401: N_("You need to log in to see this page."),
@@ -235,6 +249,11 @@ def describe(error: CarnetError, fmt: Formatter) -> str:
             "Too many failed attempts: logging in is blocked for %(num)d minutes.",
             minutes,
         ) % {"num": minutes}
+    if error.code == "recipient-may-not-read":
+        reason = str(getattr(error, "reason", ""))
+        why = fmt.gettext(WHY_NOT_READ.get(reason, WHY_NOT_READ_OTHERWISE))
+        recipient = str(getattr(error, "recipient", ""))
+        return fmt.gettext(RECIPIENT_MAY_NOT_READ) % {"recipient": recipient, "why": why}
     if error.code in BY_CODE:
         return fmt.gettext(BY_CODE[error.code])
     if error.message in KNOWN_MESSAGES:

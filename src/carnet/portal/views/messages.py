@@ -1,5 +1,6 @@
-"""Messagerie: the holder side lists its conversations, reads one, replies with a file, saves an
-attachment into its documents and deletes a conversation for itself (rule SRV-1).
+"""Messagerie: the holder side lists its conversations, reads one, replies with a file or one of
+the space's documents, saves an attachment into its documents and deletes a conversation for
+itself (rule SRV-1).
 
 Everything goes through `messaging.service` (decision point, sealing, audit, notices) on the space
 acted on; representatives and caregivers write as such (REP-4).
@@ -17,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import content_disposition, db_session
 from carnet.messaging import service
@@ -74,12 +76,27 @@ def _conversation_page(
             "conversation": view,
             "body": body,
             "max_attachment": settings_of(request).message_attachment_max_bytes,
+            "documents": _attachable(request, db, act) if view.status != "ended" else [],
         },
         title=fmt.gettext(N_("Conversation")),
         shell=act.shell,
         errors=errors,
         status=status,
     )
+
+
+def _attachable(request: Request, db: Session, act: Acting) -> list[tuple[str, str]]:
+    """The space's documents the acting person reads (the decision point's SQL face, one audited
+    search), most recent first, offered as attachments (SRV-1); the service decides again."""
+    query = documents.SearchQuery(sort="-date", count=ATTACHABLE)
+    _total, docs = documents.search(
+        db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+    )
+    vault = vault_of(request)
+    return [(str(doc.id), documents.title_of(db, vault, doc)) for doc in docs]
+
+
+ATTACHABLE = 50  # the most recent documents offered in the reply form
 
 
 @router.get("/messages/{conversation_id}", name="portal_conversation")
@@ -113,24 +130,35 @@ def reply(
         content = file.file.read(settings.message_attachment_max_bytes + 1)
         name = PurePath(file.filename.replace("\\", "/")).name[:200]
         attachments.append(service.NewAttachment(content, name, file.content_type or None))
+    chosen = _document_id(text(form, "document_id", 40))
     try:
         service.reply(
             _ctx(request, db, act),
             conversation_id,
-            service.NewMessage(body=body, attachments=attachments),
+            service.NewMessage(body=body, attachments=attachments, document_ids=chosen),
             space=act.space,
         )
     except CarnetError as exc:
         if exc.status_code == 404:
             raise
         errors = FormErrors()
-        field = "file" if exc.field == "file" else "body"
+        field = {"file": "file", "document_ids": "document_id"}.get(exc.field or "", "body")
         errors.add(field, messages.describe(exc, fmt))
         return _conversation_page(
             request, db, act, conversation_id, errors=errors, body=body, status=exc.status_code
         )
     sessions.set_flash(db, act.live, "message-sent")
     return redirect(f"/messages/{conversation_id}")
+
+
+def _document_id(value: str) -> list[uuid.UUID]:
+    """The document chosen in the reply form, if any (an unknown id is the service's 404)."""
+    if not value:
+        return []
+    try:
+        return [uuid.UUID(value)]
+    except ValueError:
+        return []
 
 
 @router.get(
