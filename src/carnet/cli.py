@@ -85,6 +85,7 @@ def serve(
             port=port,
             log_config=None,
             server_header=False,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         return
     application = create_app(settings, database)
@@ -92,7 +93,15 @@ def serve(
         from carnet.jobs.service import start_background_runner
 
         start_background_runner(application, settings.jobs_interval_seconds)
-    uvicorn.run(application, host=host, port=port, log_config=None, server_header=False)
+    # Only these proxies may name the client (X-Forwarded-For): guesses are throttled per client.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 def _register_domains() -> None:

@@ -60,13 +60,36 @@ class Settings(BaseSettings):
     suspension_weeks: int = Field(6, ge=1, description="LC-6: a suspended space closes after this.")
     majority_age: int = Field(18, ge=1, description="REP-3: representatives lose access at this age.")
     code_ttl_days: int = Field(120, ge=1, description="Lifetime of a provisional code.")
-    code_max_failures: int = Field(5, ge=1, description="Wrong codes before a person is locked.")
-    code_lock_minutes: int = Field(30, ge=1, description="How long a person stays locked.")
     invitation_days: int = Field(14, ge=1, description="REP-1, REP-4: invitations expire after this.")
     max_caregivers: int = Field(3, ge=1, description="REP-4: caregivers a holder may have.")
     max_cared_for: int = Field(5, ge=1, description="REP-4: people a caregiver may help.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins before a lockout.")
-    login_lock_minutes: int = Field(15, ge=1, description="Length of a login lockout.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins for one username from one client before a lock."
+    )
+    login_lock_minutes: int = Field(
+        15, ge=1, description="Length of that lock (the username from that client only)."
+    )
+    # Guessing codes and passwords is slowed per client and for everyone, never per target
+    # (LC-2, LC-4; `carnet.auth.throttle`).
+    client_free_failures: int = Field(
+        5, ge=1, description="Failures one client address may make before it must wait."
+    )
+    client_max_wait_seconds: int = Field(
+        300, ge=1, description="Longest wait of one client; waits double from 1 second."
+    )
+    client_forget_minutes: int = Field(
+        60, ge=1, description="A client's failures are forgotten after this long without one."
+    )
+    global_window_seconds: int = Field(
+        10, ge=1, description="Window of the budget of failures of all clients together."
+    )
+    global_failures_per_window: int = Field(
+        100, ge=1, description="Failures of all clients per window before everyone waits."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Proxies trusted to name the client in X-Forwarded-For (comma-separated).",
+    )
     otp_ttl_minutes: int = Field(10, ge=1, description="Lifetime of the e-mailed login code.")
     habilitations_file: str | None = Field(
         None, description="ACC-1: a CSV replacing the shipped habilitation matrix."
@@ -176,13 +199,17 @@ class Settings(BaseSettings):
             "suspension_weeks": str(self.suspension_weeks),
             "majority_age": str(self.majority_age),
             "code_ttl_days": str(self.code_ttl_days),
-            "code_max_failures": str(self.code_max_failures),
-            "code_lock_minutes": str(self.code_lock_minutes),
             "invitation_days": str(self.invitation_days),
             "max_caregivers": str(self.max_caregivers),
             "max_cared_for": str(self.max_cared_for),
             "login_max_failures": str(self.login_max_failures),
             "login_lock_minutes": str(self.login_lock_minutes),
+            "client_free_failures": str(self.client_free_failures),
+            "client_max_wait_seconds": str(self.client_max_wait_seconds),
+            "client_forget_minutes": str(self.client_forget_minutes),
+            "global_window_seconds": str(self.global_window_seconds),
+            "global_failures_per_window": str(self.global_failures_per_window),
+            "forwarded_allow_ips": self.forwarded_allow_ips,
             "otp_ttl_minutes": str(self.otp_ttl_minutes),
             "max_upload_bytes": str(self.max_upload_bytes),
             "message_attachment_max_bytes": str(self.message_attachment_max_bytes),

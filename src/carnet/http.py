@@ -57,6 +57,16 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it, for throttling guesses (`auth.throttle`).
+
+    Behind a proxy listed in `forwarded_allow_ips`, the server (uvicorn, `carnet serve`) has
+    already put the X-Forwarded-For address here; Carnet never reads that header itself, since any
+    client can write it and would then choose the address it is counted under.
+    """
+    return request.client.host if request.client is not None else "unknown"
+
+
 def app_settings(request: Request) -> Settings:
     """The settings of the application serving `request`."""
     settings: Settings = request.app.state.settings
@@ -159,7 +169,7 @@ def install(app: FastAPI) -> None:
     async def _carnet_error(request: Request, exc: CarnetError) -> Response:
         if exc.status_code >= 500:
             log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
-        return _error_response(
+        response = _error_response(
             request,
             exc.status_code,
             exc.code,
@@ -167,6 +177,10 @@ def install(app: FastAPI) -> None:
             field=exc.field,
             issues=getattr(exc, "issues", None),  # several problems, each with its location
         )
+        retry_after = getattr(exc, "retry_after", None)  # a throttled attempt (429)
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(request: Request, exc: IntegrityError) -> Response:

@@ -156,7 +156,9 @@ def test_rep3_on_the_18th_birthday_representatives_lose_access(
     assert code is not None
     noon = clock.start_of_day(BIRTHDAY, settings.timezone) + dt.timedelta(hours=12)
     with clock.frozen_at(noon), database.transaction() as session:
-        check = lifecycle.check_code(session, vault, settings, minor.child.nir, code.group(1))
+        check = lifecycle.check_code(
+            session, vault, settings, minor.child.nir, code.group(1), client="testclient"
+        )
         activated = lifecycle.activate(
             session,
             settings,

@@ -181,7 +181,10 @@ def test_lc1_new_people_notified_with_deadline_and_one_hashed_code(
         )
         assert codes[0].expires_at - codes[0].issued_at == dt.timedelta(days=settings.code_ttl_days)
         # LC-4: the code works with the lifecycle's own check.
-        assert lifecycle.check_code(session, vault, settings, h.nir, clear).error is None
+        assert (
+            lifecycle.check_code(session, vault, settings, h.nir, clear, client="testclient").error
+            is None
+        )
     # The clear code of the person without e-mail is nowhere in the database (sealed letter).
     letter_code = code_of(session, vault, holder(session, rows[2]["nir"]).id)
     session.rollback()  # release SQLite's write lock before reading through other connections
@@ -275,7 +278,10 @@ def test_lc7_rep1_minor_notice_goes_to_representative(
     assert mail.recipient == mother["email"]
     assert f"{child['first_names']} {child['birth_name']}" in mail.body_text
     code = code_of(session, vault, kid.id)
-    assert lifecycle.check_code(session, vault, settings, kid.nir, code).error is None
+    assert (
+        lifecycle.check_code(session, vault, settings, kid.nir, code, client="testclient").error
+        is None
+    )
 
 
 def test_lc7_minor_letter_to_representative_without_email(

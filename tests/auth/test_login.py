@@ -113,18 +113,21 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
 
 
 def test_repeated_wrong_passwords_are_rate_limited(
-    client: TestClient, database: Database, settings: Settings
+    client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    """Login attempts are rate limited per username (429 + Retry-After), then unlocked."""
+    """Login attempts are rate limited per username from one client (429 + Retry-After), then
+    unlocked."""
     active_holder(database)
     for _ in range(settings.login_max_failures):
         assert_error(start(client, "bob", "not the password"), 401, "bad-credentials")
-    blocked = start(client)  # even the right password
+    blocked = start(client)  # even the right password, from this client
     assert_error(blocked, 429, "too-many-attempts")
     assert int(blocked.headers["Retry-After"]) == settings.login_lock_minutes * 60
     with database.transaction() as session:
-        row = session.get(Throttle, "login:bob")
+        key = login_service.throttle_key(session, vault, PrincipalKind.HOLDER, "bob", "testclient")
+        row = session.get(Throttle, key)
         assert row is not None and row.locked_until is not None
+        assert "bob" not in key and "testclient" not in key
     # Another username is not affected.
     active_holder(database, "alice")
     assert start(client, "alice").status_code == 200
@@ -141,10 +144,12 @@ def test_failures_spread_over_time_do_not_lock(
     base = clock.now()
     window = dt.timedelta(minutes=settings.login_lock_minutes, seconds=1)
     for step in range(2):
-        with clock.frozen_at(base + step * window):
-            for _ in range(settings.login_max_failures - 1):
+        for attempt in range(settings.login_max_failures - 1):
+            # Ten seconds apart: past the client's first short waits (auth.throttle).
+            with clock.frozen_at(base + step * window + attempt * dt.timedelta(seconds=10)):
                 assert_error(start(client, "bob", "not the password"), 401, "bad-credentials")
-    with clock.frozen_at(base + window):
+    # A few seconds later: the client's own short wait (auth.throttle) is over too.
+    with clock.frozen_at(base + window + dt.timedelta(seconds=settings.client_max_wait_seconds)):
         assert start(client).status_code == 200
 
 
@@ -240,10 +245,13 @@ def test_login_is_parameterised_by_principal_kind(
     session: Session, vault: Vault, settings: Settings
 ) -> None:
     """Professionals log in the same way (their own account source); kinds without one cannot."""
-    assert login_service.throttle_key(PrincipalKind.HOLDER, "bob") == "login:bob"
-    assert login_service.throttle_key(PrincipalKind.PROFESSIONAL, "bob") == "login:professional:bob"
+    holder = login_service.throttle_key(session, vault, PrincipalKind.HOLDER, "bob", "192.0.2.1")
+    pro = login_service.throttle_key(session, vault, PrincipalKind.PROFESSIONAL, "bob", "192.0.2.1")
+    assert holder != pro and holder.startswith("login:pair:")
     with pytest.raises(ValueError, match="operator"):
-        login_service.start_login(session, vault, settings, PrincipalKind.OPERATOR, "bob", PASSWORD)
+        login_service.start_login(
+            session, vault, settings, PrincipalKind.OPERATOR, "bob", PASSWORD, client="192.0.2.1"
+        )
 
 
 def test_audit_of_unknown_usernames_goes_to_the_system_chain(

@@ -102,3 +102,21 @@ def test_the_services_messages_are_translated() -> None:
         *messages.BY_STATUS.values(),
     ]:
         assert fr.gettext(message) != message, message
+
+
+def test_throttled_attempts_read_in_both_languages() -> None:
+    """LC-2, LC-4: a throttled attempt (`auth.throttle`) says how long to wait, in French and in
+    English, from the catalogues (kept in sync by the test above)."""
+    fr, en = Formatter("fr"), Formatter("en")
+    assert messages.too_many(1, fr) == (
+        "Trop de tentatives échouées : attendez 1 seconde avant de réessayer."
+    )
+    assert messages.too_many(4, fr) == (
+        "Trop de tentatives échouées : attendez 4 secondes avant de réessayer."
+    )
+    assert messages.too_many(900, fr) == (
+        "Trop de tentatives échouées : attendez 15 minutes avant de réessayer."
+    )
+    assert (
+        messages.too_many(61, en) == "Too many failed attempts: wait 2 minutes before trying again."
+    )

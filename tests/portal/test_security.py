@@ -267,25 +267,48 @@ def test_wrong_passwords_lock_the_login(
         assert "identifiant ou le mot de passe" in response.text or "bloquée" in response.text
     response = post(client, "/login", {"username": "marie", "password": PASSWORD}, page="/login")
     assert response.status_code == 429
-    assert "la connexion est bloquée pendant 15 minutes" in response.text
+    assert "attendez 15 minutes avant de réessayer" in response.text
     assert response.headers["retry-after"]
 
 
-def test_wrong_provisional_codes_lock_the_person(
-    client: TestClient, database: Database, vault: Vault, settings: Settings
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("fr", "Trop de tentatives échouées : attendez 1 seconde avant de réessayer."),
+        ("en", "Too many failed attempts: wait 1 second before trying again."),
+    ],
+)
+def test_wrong_provisional_codes_slow_the_client_down(
+    language: str,
+    expected: str,
+    client: TestClient,
+    database: Database,
+    vault: Vault,
+    settings: Settings,
 ) -> None:
-    holder, _code = make_notified(database, vault, settings)
-    for _ in range(settings.code_max_failures):
+    """LC-2: wrong codes make this client wait (a readable message in the person's language,
+    Retry-After), even for the right code, and never lock the person (`auth.throttle`)."""
+    holder, code = make_notified(database, vault, settings)
+    client.get(f"/lang/{language}")
+    with clock.frozen_at(clock.now()):
+        for _ in range(settings.client_free_failures + 1):
+            response = post(
+                client,
+                "/opposition",
+                {"nir": holder.nir, "code": "AAAA-AAAA-AAAA"},
+                page="/opposition",
+            )
+            assert response.status_code == 401
+            assert "aria-invalid" in response.text
         response = post(
-            client, "/opposition", {"nir": holder.nir, "code": "AAAA-AAAA-AAAA"}, page="/opposition"
+            client, "/opposition", {"nir": holder.nir, "code": code}, page="/opposition"
         )
-        assert response.status_code == 401
-        assert "aria-invalid" in response.text
-    response = post(
-        client, "/opposition", {"nir": holder.nir, "code": "AAAA-AAAA-AAAA"}, page="/opposition"
-    )
-    assert response.status_code == 403
-    assert "Trop de codes erronés" in response.text
+    assert response.status_code == 429
+    assert expected in html.unescape(response.text)
+    assert response.headers["retry-after"] == "1"
+    other = TestClient(client.app, client=("198.51.100.30", 50000))
+    done = post(other, "/opposition", {"nir": holder.nir, "code": code}, page="/opposition")
+    assert done.status_code == 303  # the person, from their own address, opposes at once
 
 
 def test_a_wrong_login_code_says_how_many_tries_are_left(
@@ -338,7 +361,9 @@ def _outbox_kinds(database: Database) -> list[str]:
         return list(session.scalars(select(OutboxMessage.kind)))
 
 
-@pytest.mark.parametrize("path", ["/documents/not-a-uuid", "/documents/00000000-0000-4000-8000-000000000000"])
+@pytest.mark.parametrize(
+    "path", ["/documents/not-a-uuid", "/documents/00000000-0000-4000-8000-000000000000"]
+)
 def test_missing_pages_are_readable(client: TestClient, database: Database, path: str) -> None:
     make_account(database)
     log_in(client, database)
@@ -347,3 +372,18 @@ def test_missing_pages_are_readable(client: TestClient, database: Database, path
     assert response.headers["content-type"].startswith("text/html")
     assert "n'existe pas" in html.unescape(response.text)
     assert "Traceback" not in response.text
+
+
+def test_asking_for_codes_again_and_again_slows_the_client_down(
+    client: TestClient, settings: Settings
+) -> None:
+    """LC-2, LC-4: the renewal page counts every request against the client, whoever the number
+    belongs to, and then says in the person's language how long to wait (Retry-After)."""
+    nir = "180017500100104"  # a valid number nobody has: the answer is the same for anyone's
+    with clock.frozen_at(clock.now()):
+        for _ in range(settings.client_free_failures + 1):
+            assert post(client, "/renewal", {"nir": nir}, page="/renewal").status_code == 200
+        response = post(client, "/renewal", {"nir": nir}, page="/renewal")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert "attendez 1 seconde avant de réessayer" in html.unescape(response.text)

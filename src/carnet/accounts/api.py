@@ -3,9 +3,9 @@
 A thin edge over `accounts.lifecycle` and `auth.login`: every rule is applied there, so the portal,
 calling the same services, behaves the same. Every route declares exactly one access rule.
 
-Refused attempts that must leave a trace (wrong provisional codes and their lock, failed logins and
-their throttle, audit entries) are committed before the error is raised: the request's transaction
-would otherwise roll them back and an attacker could guess forever.
+Refused attempts that must leave a trace (wrong provisional codes, failed logins, the client and
+global counters of `auth.throttle`, audit entries) are committed before the error is raised: the
+request's transaction would otherwise roll them back and an attacker could guess forever.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, NoReturn
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated, public
@@ -46,7 +46,7 @@ from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.errors import NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import client_address, db_session, get_database, request_id
 
 router = APIRouter(prefix="/api/v1", tags=["holder"])
 
@@ -61,15 +61,6 @@ def _refuse(session: Session, error: Exception) -> NoReturn:
     raise error
 
 
-def _throttled(request: Request, session: Session, error: login.TooManyAttempts) -> JSONResponse:
-    """429 with Retry-After, in the shape of every error answer (`carnet.http`)."""
-    session.commit()
-    body = {"code": error.code, "message": error.message, "request_id": request_id(request)}
-    return JSONResponse(
-        {"error": body}, status_code=429, headers={"Retry-After": str(error.retry_after)}
-    )
-
-
 # -- opposition (LC-2) ------------------------------------------------------------------------
 
 
@@ -78,17 +69,20 @@ def _throttled(request: Request, session: Session, error: login.TooManyAttempts)
     status_code=201,
     response_model=OppositionOut,
     dependencies=[public()],  # rule LC-2: opposing never requires logging in
-    responses=_errors(400, 401, 403, 409),
+    responses=_errors(400, 401, 409, 429),
     summary="Oppose the creation of one's space (INS + provisional code, no login)",
 )
 def oppose(
     body: OppositionIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> OppositionOut:
-    """rule LC-2: until the deadline, with the NIR and the provisional code. 401 wrong code,
-    403 too many wrong codes (locked), 409 code used/replaced/expired, deadline passed or space
-    not in the `notified` state."""
+    """rule LC-2: until the deadline, with the NIR and the provisional code. 401 wrong code or
+    unknown NIR (the same answer in every state of the space), 409 code used/replaced/expired,
+    deadline passed or space not in the `notified` state, 429 too many wrong codes from this
+    client or from everyone (Retry-After, seconds)."""
     settings = _settings(request)
-    check = lifecycle.check_code(session, _vault(request), settings, body.nir, body.code)
+    check = lifecycle.check_code(
+        session, _vault(request), settings, body.nir, body.code, client=client_address(request)
+    )
     if check.error is not None:
         _refuse(session, check.error)
     assert check.holder is not None
@@ -164,17 +158,20 @@ def opposition_proof(
     status_code=201,
     response_model=ActivationOut,
     dependencies=[public()],
-    responses=_errors(400, 401, 403, 409),
+    responses=_errors(400, 401, 403, 409, 429),
     summary="Activate one's space and choose credentials",
 )
 def activate(
     body: ActivationIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> ActivationOut:
     """rule LC-4: NIR + provisional code + birth date. 400 weak password (field `password`) or
-    birth date mismatch, 401 wrong code, 403 minor or locked, 409 code used/replaced/expired,
-    username taken, space opposed, closed or awaiting erasure (LC-5)."""
+    birth date mismatch, 401 wrong code or unknown NIR (one answer), 403 minor, 409 code
+    used/replaced/expired, username taken, space opposed, closed or awaiting erasure (LC-5),
+    429 too many wrong codes from this client or from everyone (Retry-After)."""
     settings = _settings(request)
-    check = lifecycle.check_code(session, _vault(request), settings, body.nir, body.code)
+    check = lifecycle.check_code(
+        session, _vault(request), settings, body.nir, body.code, client=client_address(request)
+    )
     if check.error is not None:
         _refuse(session, check.error)
     holder = lifecycle.activate(
@@ -201,9 +198,10 @@ def activate(
 )
 def start_session(
     body: SessionIn, request: Request, session: Session = Depends(db_session, scope="function")
-) -> ChallengeOut | JSONResponse:
+) -> ChallengeOut:
     """401 wrong username or password (same answer either way), 403 space not active,
-    429 too many failures (Retry-After)."""
+    429 too many failures of this username from this client, of this client, or of everyone
+    (Retry-After); a stranger elsewhere cannot lock the owner out."""
     outcome = login.start_login(
         session,
         _vault(request),
@@ -211,10 +209,9 @@ def start_session(
         PrincipalKind.HOLDER,
         body.username,
         body.password,
+        client=client_address(request),
         request_id=request_id(request),
     )
-    if isinstance(outcome.error, login.TooManyAttempts):
-        return _throttled(request, session, outcome.error)
     if outcome.error is not None:
         _refuse(session, outcome.error)
     assert outcome.value is not None
@@ -230,7 +227,7 @@ def start_session(
 )
 def verify_session(
     body: VerifyIn, request: Request, session: Session = Depends(db_session, scope="function")
-) -> TokenOut | JSONResponse:
+) -> TokenOut:
     """401 wrong code (5 tries per challenge), expired or dead challenge; 409 code already used;
     429 too many failures for this username. ACC-8: the login is recorded."""
     outcome = login.verify_login(
@@ -239,10 +236,9 @@ def verify_session(
         _settings(request),
         body.challenge,
         body.code,
+        client=client_address(request),
         request_id=request_id(request),
     )
-    if isinstance(outcome.error, login.TooManyAttempts):
-        return _throttled(request, session, outcome.error)
     if outcome.error is not None:
         _refuse(session, outcome.error)
     assert outcome.value is not None
@@ -333,15 +329,24 @@ def close_space(
     status_code=202,
     response_model=RenewalOut,
     dependencies=[public()],
-    responses=_errors(400),
+    responses=_errors(400, 429),
     summary="Ask for a new provisional code",
 )
 def renewal(
-    body: RenewalIn, request: Request, session: Session = Depends(db_session, scope="function")
+    body: RenewalIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: Session = Depends(db_session, scope="function"),
 ) -> RenewalOut:
     """Expired code, or a closed or opposed person asking for a space (LC-2, LC-5). The answer is
-    the same whether or not the NIR is known: the code goes only to the addresses on record."""
-    lifecycle.renew(session, _vault(request), _settings(request), body.nir)
+    the same, and as quick, whether or not the NIR is known: the renewal itself runs after the
+    answer has left, and the code goes only to the addresses on record. 429 when this client, or
+    everyone, asked too often (Retry-After)."""
+    vault, settings = _vault(request), _settings(request)
+    wait = lifecycle.ask_renewal(session, vault, settings, client=client_address(request))
+    if wait is not None:
+        _refuse(session, wait)
+    background.add_task(lifecycle.renew_apart, get_database(request), vault, settings, body.nir)
     return RenewalOut()
 
 

@@ -1,8 +1,13 @@
-"""Daily lifecycle jobs of the accounts domain (rules LC-3, LC-5, LC-6, LC-8)."""
+"""Daily lifecycle jobs of the accounts domain (rules LC-3, LC-5, LC-6, LC-8), and forgetting
+old throttle rows (LC-2, LC-4)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from carnet import clock
 from carnet.accounts import lifecycle
+from carnet.auth import throttle
 from carnet.jobs.service import JobContext, job
 from carnet.vault.service import Vault
 
@@ -40,3 +45,18 @@ def purge(ctx: JobContext) -> str:
             if total:
                 ctx.database.flush_erasures()
             return f"{total} space(s) purged"
+
+
+@job("accounts.throttles", period="daily")
+def forget_throttles(ctx: JobContext) -> str:
+    """Throttle rows (`auth.throttle`) nobody waits on any more are deleted, so the table keeps
+    no trace of old attempts beyond what throttling needs."""
+    settings = ctx.settings
+    older_than = max(
+        dt.timedelta(days=2),
+        dt.timedelta(minutes=settings.client_forget_minutes),
+        dt.timedelta(minutes=settings.login_lock_minutes),
+    )
+    with ctx.database.transaction() as session:
+        forgotten = throttle.forget_stale(session, clock.now(), older_than=older_than)
+    return f"{forgotten} throttle row(s) forgotten"

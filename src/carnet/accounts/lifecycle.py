@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import logging
 import secrets
 import uuid
 from collections.abc import Callable
@@ -32,12 +33,23 @@ from carnet.accounts.models import (
 from carnet.accounts.notices import send_notice
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
+from carnet.auth import throttle
 from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from carnet.db import Database
+from carnet.errors import (
+    CarnetError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from carnet.notifications.service import delete_for_holder
 from carnet.vault.service import Vault
+
+log = logging.getLogger("carnet.accounts")
 
 CODE_KEY = "codes"
 TOMBSTONE_KEY = "tombstones"
@@ -93,19 +105,19 @@ def find_holder(session: Session, nir: str) -> Holder | None:
 
 
 def issue_code(
-    session: Session, vault: Vault, settings: Settings, holder: Holder, *, purpose: str = "notice"
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    holder: Holder,
+    *,
+    purpose: str = "notice",
+    replace: bool = True,
 ) -> str:
-    """A new single-use code for the holder; any earlier unused code stops working."""
+    """A new single-use code for the holder; any earlier unused code stops working, unless
+    `replace` is false (a renewal anyone may ask for must not void the code a person holds)."""
     now = clock.now()
-    session.execute(
-        update(ProvisionalCode)
-        .where(
-            ProvisionalCode.holder_id == holder.id,
-            ProvisionalCode.used_at.is_(None),
-            ProvisionalCode.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
+    if replace:
+        _revoke_codes(session, holder)
     code = rules.new_code(secrets.choice)
     session.add(
         ProvisionalCode(
@@ -121,61 +133,57 @@ def issue_code(
 
 
 _BAD_CODE = "The social security number or the code is not correct."
+# What the keyed hash of a code is computed with when the number typed is no one's: the same work.
+_NOBODY = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
 class CodeCheck:
-    """The outcome of checking a code: on failure the caller commits the failure count, then raises."""
+    """The outcome of checking a code: on failure the caller commits the bookkeeping, then raises."""
 
     holder: Holder | None
     code: ProvisionalCode | None
-    error: Exception | None
+    error: CarnetError | None
 
 
 def check_code(
-    session: Session, vault: Vault, settings: Settings, nir: str, typed: str
+    session: Session, vault: Vault, settings: Settings, nir: str, typed: str, *, client: str
 ) -> CodeCheck:
-    """Find the holder's valid code; count failures and lock the person after too many.
+    """Find the holder's code matching `typed`; a wrong one counts against the client (LC-2, LC-4).
 
-    Unknown NIR and wrong code give the same answer, so the form reveals nobody's existence.
+    Nothing here depends on who the number belongs to until the right code is typed: an unknown
+    NIR and a known one in any state (notified, open, active, opposed, closed, suspended, purged)
+    get the same `401 bad-code` for a wrong code, after the same work — one holder lookup, one
+    keyed hash, one code lookup, one audit entry (the space's chain, or the system chain). There
+    is no lock per person: wrong codes slow down the client that types them, and everyone past a
+    global budget (`auth.throttle`), so a stranger can neither learn who has a space nor keep its
+    holder from opposing. Only the right code tells more (used, replaced, expired, the state).
+
+    Why guessing stays hopeless: a code is 12 characters from an alphabet of 25 unambiguous ones,
+    25^12 ≈ 6·10^16 (≈ 2^55.7) values, stored only as a keyed hash bound to the NIR (a copy of
+    the database tests nothing). Each attempt tests one code for one person, who holds a few live
+    codes at most. All clients together get at most `global_failures_per_window` (100) failures
+    per `global_window_seconds` (10): 8.6·10^5 a day, 3.2·10^9 in ten years — expected successes
+    over those ten years ≈ 3.2·10^9 × (a few) / 6·10^16 < 10^-6. One client gets about 12 an hour.
     """
+    wait = throttle.refusal(session, vault, settings, throttle.CODES, client)
+    if wait is not None:
+        return CodeCheck(None, None, wait)
     holder = find_holder(session, nir)
-    code = rules.normalize_code(typed)
+    row = _matching_code(session, vault, holder, nir, typed)
     now = clock.now()
-    if holder is None:
-        return CodeCheck(None, None, Unauthenticated(_BAD_CODE, code="bad-code"))
-    if holder.code_locked_until is not None and holder.code_locked_until > now:
-        return CodeCheck(
-            holder,
-            None,
-            Forbidden(
-                "Too many wrong codes: this space is locked for a while. Try again later or ask for "
-                "a new code.",
-                code="code-locked",
-            ),
-        )
-    row = None
-    if code is not None:
-        wanted = vault.keyed_hash(session, CODE_KEY, rules.code_hash_input(holder.nir, code))
-        row = session.scalars(
-            select(ProvisionalCode).where(
-                ProvisionalCode.holder_id == holder.id, ProvisionalCode.code_hash == wanted
-            )
-        ).first()
     if row is None:
-        holder.code_failures += 1
-        if holder.code_failures >= settings.code_max_failures:
-            holder.code_locked_until = now + dt.timedelta(minutes=settings.code_lock_minutes)
-            holder.code_failures = 0
+        throttle.note_failure(session, vault, settings, throttle.CODES, client)
         record(
             session,
             SYSTEM,
             "account.code-failure",
-            holder_id=holder.id,
+            holder_id=holder.id if holder is not None else None,
             target_type="Space",
-            target_id=str(holder.id),
+            target_id=str(holder.id) if holder is not None else None,
         )
-        return CodeCheck(holder, None, Unauthenticated(_BAD_CODE, code="bad-code"))
+        return CodeCheck(None, None, Unauthenticated(_BAD_CODE, code="bad-code"))
+    assert holder is not None
     if row.used_at is not None:
         return CodeCheck(holder, row, Conflict("This code was already used.", code="code-used"))
     if row.revoked_at is not None:
@@ -191,9 +199,29 @@ def check_code(
         return CodeCheck(
             holder, row, Conflict("This code has expired: ask for a new one.", code="code-expired")
         )
-    holder.code_failures = 0
-    holder.code_locked_until = None
     return CodeCheck(holder, row, None)
+
+
+def _matching_code(
+    session: Session, vault: Vault, holder: Holder | None, nir: str, typed: str
+) -> ProvisionalCode | None:
+    """The holder's code whose keyed hash matches; for an unknown NIR or a malformed code the
+    same hash and the same query run, and find nothing (no timing difference, LC-2)."""
+    code = rules.normalize_code(typed)
+    wanted = vault.keyed_hash(
+        session,
+        CODE_KEY,
+        rules.code_hash_input(
+            holder.nir if holder is not None else rules.normalize_nir(nir), code or typed[:32]
+        ),
+    )
+    row = session.scalars(
+        select(ProvisionalCode).where(
+            ProvisionalCode.holder_id == (holder.id if holder is not None else _NOBODY),
+            ProvisionalCode.code_hash == wanted,
+        )
+    ).first()
+    return row if code is not None else None
 
 
 # -- opposition, opening, activation ---------------------------------------------------------
@@ -216,7 +244,7 @@ def oppose(
             STATE_MESSAGES.get(holder.state, "This space is already open."),
             code=f"state-{holder.state}",
         )
-    code.used_at = clock.now()
+    _use(session, holder, code)
     if dmp_only:
         holder.dmp_migration_opposed = True  # LC-3: the space opens, the old record stays out
         record(
@@ -271,13 +299,22 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    if not stored:
-        _hasher.hash(password)  # same cost whether or not the account exists
-        return False
+    """Argon2 verification; without an account, the same verification against a dummy hash, so
+    that an unknown username costs what a wrong password costs (no oracle of who has a space)."""
     try:
-        return _hasher.verify(stored, password)
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """An argon2 hash of a random secret nobody knows, made once per process."""
+    if not _DUMMY:
+        _DUMMY.append(_hasher.hash(secrets.token_urlsafe(32)))
+    return _DUMMY[0]
 
 
 def activate(
@@ -323,7 +360,7 @@ def activate(
     problem = password_problem(password, username, holder.birth_date)
     if problem:
         raise InvalidInput(problem, field="password")
-    code.used_at = clock.now()
+    _use(session, holder, code)
     if comes_back:
         # LC-2 (opposition withdrawn), LC-5 (a new space; the archive is restored into it).
         transition(
@@ -345,6 +382,13 @@ def activate(
     return holder
 
 
+def _use(session: Session, holder: Holder, code: ProvisionalCode) -> None:
+    """A code serves once; the person's other live codes (renewals, LC-4) stop working with it."""
+    code.used_at = clock.now()
+    session.flush()
+    _revoke_codes(session, holder)
+
+
 def _checked(check: CodeCheck) -> tuple[Holder, ProvisionalCode]:
     if check.error is not None:
         raise check.error
@@ -363,8 +407,11 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
 
     Nothing else changes here: the space only reopens when the person activates with the code
     they received (LC-2, LC-5), so knowing a NIR is not enough to undo an opposition. The answer
-    never says whether the NIR is known; at most 3 codes a day are sent for one person, so the
-    endpoint cannot be used to flood them. Returns what happened, for the audit only.
+    never says whether the NIR is known, and the edge runs this after the answer has left (its
+    work depends on the person, its answer must not); at most 3 codes a day are sent for one
+    person, so the endpoint cannot be used to flood them. The new code does not void the earlier
+    ones: otherwise a stranger asking renewals for someone would keep voiding the code on its way
+    to them by post, and keep them from opposing (LC-2). Returns what happened, for the audit only.
     """
     holder = find_holder(session, nir)
     if holder is None:
@@ -381,7 +428,12 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
     if not _renewal_allowed(session, vault, holder):
         return "throttled"
     code = issue_code(
-        session, vault, settings, holder, purpose="renewal" if comes_back else "notice"
+        session,
+        vault,
+        settings,
+        holder,
+        purpose="renewal" if comes_back else "notice",
+        replace=False,
     )
     send_notice(
         session, vault, settings, holder, code, kind="account.renewal", today=today(settings)
@@ -396,6 +448,27 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
         reason="asked-for-space" if comes_back else "code-renewed",
     )
     return "sent"
+
+
+def ask_renewal(
+    session: Session, vault: Vault, settings: Settings, *, client: str
+) -> CarnetError | None:
+    """The edge's half of a renewal, in the request: every request counts against the client and
+    the global budget of renewals (`auth.throttle`), whoever the number belongs to."""
+    wait = throttle.refusal(session, vault, settings, throttle.RENEWAL, client)
+    if wait is not None:
+        return wait
+    throttle.note_failure(session, vault, settings, throttle.RENEWAL, client)
+    return None
+
+
+def renew_apart(database: Database, vault: Vault, settings: Settings, nir: str) -> None:
+    """`renew` in its own transaction, run by the edge once the answer has left (its duration
+    depends on whether the NIR is known). Never raises: a failure is logged without details."""
+    try:
+        database.run(lambda session: renew(session, vault, settings, nir))
+    except Exception as exc:  # nobody is left to answer: the log says what failed, not why
+        log.error("renewal failed", extra={"error_type": type(exc).__name__})
 
 
 def _renewal_allowed(session: Session, vault: Vault, holder: Holder) -> bool:
@@ -509,11 +582,10 @@ def purge(
         hook(session, vault, holder_id)
     vault.destroy_keys(session, holder_id)
     delete_for_holder(session, holder_id)
-    # What points at the holder without a foreign key: sign-in material and login throttles.
+    # What points at the holder without a foreign key: sign-in material. (Throttle rows hold only
+    # keyed hashes of clients and usernames, and are forgotten by the daily jobs.)
     session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
     session.execute(delete(ApiToken).where(ApiToken.principal_id == holder_id))
-    if holder.username:
-        session.execute(delete(Throttle).where(Throttle.key == f"login:{holder.username}"))
     session.execute(
         delete(Representation).where(
             (Representation.minor_id == holder_id) | (Representation.representative_id == holder_id)

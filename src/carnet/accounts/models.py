@@ -64,7 +64,8 @@ class Holder(Base):
 
     username: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Wrong provisional codes for this person: locked for a while after too many (issue 3).
+    # Unused since wrong codes count per client, never per person (LC-2, `auth.throttle`): a lock
+    # per person let strangers lock anyone out. Kept so that no migration rebuilds this table.
     code_failures: Mapped[int] = mapped_column(Integer, default=0)
     code_locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Digest of the last roster row applied, so re-running a roster recognises unchanged people.
@@ -189,7 +190,9 @@ class LoginChallenge(Base):
 
 
 class Throttle(Base):
-    """Failure counters for rate limits and lockouts (login, codes), shared by every app server."""
+    """Failure counters of `auth.throttle` (per client, global, per username and client) and of
+    renewals per person, shared by every app server. Keys hold keyed hashes, never an address,
+    a username or a NIR in clear."""
 
     __tablename__ = "throttles"
 

@@ -4,10 +4,20 @@ Two steps: `start_login` checks the password and e-mails a code, answering an op
 `verify_login` exchanges challenge + code for a bearer token. The code is stored only as a keyed hash
 bound to its challenge, so a copy of the database cannot be used to test the million possible codes.
 
-Failures are counted per username in the `Throttle` table, shared by every app server: after
-`login_max_failures` wrong passwords or wrong codes within `login_lock_minutes`, the username is
-locked for `login_lock_minutes` (HTTP 429 with Retry-After). Wrong codes count too, otherwise one
-who knows the password could open challenge after challenge to guess the code.
+Carnet decision (throttling, LC-4 by analogy with codes): there is no lock of a username that a
+stranger can trigger. Failures (wrong passwords and wrong e-mailed codes) count
+- per client, across usernames, and against a global budget (`auth.throttle`, scope `LOGIN`):
+  growing delays for a client that keeps failing, a wait of seconds for everyone past the budget;
+- per (username, client) pair: after `login_max_failures` within `login_lock_minutes` that
+  username is locked *from that client only* for `login_lock_minutes` (HTTP 429 + Retry-After).
+  The owner, from their own device, logs in at once whatever a stranger typed elsewhere.
+Wrong e-mailed codes count too, otherwise one who knows the password could open challenge after
+challenge to guess the code. A guessed password alone opens nothing: the second factor goes to the
+owner's mailbox. All clients together get at most `global_failures_per_window` wrong passwords
+per `global_window_seconds` (8.6·10^5 a day by default), which bounds spraying from many addresses.
+
+An unknown username and a wrong password get the same answer after the same work: the password is
+verified against a dummy argon2 hash (`accounts.lifecycle.verify_password`), the failure audited.
 
 The kind of principal is a parameter: holders now, professionals register their own account source
 later (`register_accounts`). Functions never raise for a refused attempt: they return an `Outcome`
@@ -27,7 +37,6 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -35,8 +44,11 @@ from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
 from carnet.audit.service import record
+from carnet.auth import rules as throttle_rules
+from carnet.auth import throttle
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import issue_token, revoke_all
+from carnet.auth.throttle import TooManyAttempts, too_many
 from carnet.config import Settings
 from carnet.db import new_id
 from carnet.errors import CarnetError, Conflict, Forbidden, Unauthenticated
@@ -51,17 +63,6 @@ MAX_USERNAME = 64
 BAD_CREDENTIALS = "The username or the password is not correct."
 
 T = TypeVar("T")
-
-
-class TooManyAttempts(CarnetError):
-    """Too many failures for this username: locked for a while (HTTP 429 + Retry-After)."""
-
-    code = "too-many-attempts"
-    status_code = 429
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,13 @@ def normalize_username(username: str) -> str:
     return username.strip().lower()
 
 
-def throttle_key(kind: PrincipalKind, username: str) -> str:
-    """`login:<username>` for holders, `login:<kind>:<username>` for the other kinds."""
-    if kind is PrincipalKind.HOLDER:
-        return f"login:{username}"
-    return f"login:{kind.value}:{username}"
+def throttle_key(
+    session: Session, vault: Vault, kind: PrincipalKind, username: str, client: str
+) -> str:
+    """`login:pair:<keyed hash of kind, username and client>`: the lock of one username from one
+    client (Carnet decision above); neither the username nor the address is stored in clear."""
+    pair = f"pair|{kind.value}|{username}|{throttle_rules.client_group(client)}"
+    return f"login:pair:{vault.keyed_hash(session, throttle.THROTTLE_KEY, pair)[:40]}"
 
 
 def locked_for(session: Session, key: str) -> int | None:
@@ -200,20 +203,8 @@ def locked_for(session: Session, key: str) -> int | None:
 
 def note_failure(session: Session, settings: Settings, key: str) -> bool:
     """Count a failure on `key`; lock it after too many within the window. True when now locked."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = clock.now()
-    session.execute(
-        insert(Throttle)
-        .values(key=key, failures=0, window_start=now, locked_until=None)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    row = session.scalars(
-        select(Throttle)
-        .where(Throttle.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    row = throttle.locked_row(session, key)
     window = dt.timedelta(minutes=settings.login_lock_minutes)
     if now - row.window_start > window:
         row.failures = 0
@@ -233,12 +224,21 @@ def clear_failures(session: Session, key: str) -> None:
         session.delete(row)
 
 
-def _too_many(seconds: int) -> TooManyAttempts:
-    minutes = max(1, math.ceil(seconds / 60))
-    return TooManyAttempts(
-        f"Too many failed attempts: logging in is blocked for {minutes} minute(s).",
-        retry_after=seconds,
-    )
+def _refusal(
+    session: Session, vault: Vault, settings: Settings, key: str, client: str
+) -> TooManyAttempts | None:
+    """Wait when this username is locked from this client, this client must wait, or everyone."""
+    pair = locked_for(session, key)
+    other = throttle.refusal(session, vault, settings, throttle.LOGIN, client)
+    waits = [pair or 0, other.retry_after if other is not None else 0]
+    return too_many(max(waits)) if max(waits) > 0 else None
+
+
+def _count_failure(
+    session: Session, vault: Vault, settings: Settings, key: str, client: str
+) -> None:
+    note_failure(session, settings, key)
+    throttle.note_failure(session, vault, settings, throttle.LOGIN, client)
 
 
 # -- the two steps ----------------------------------------------------------------------------
@@ -304,21 +304,24 @@ def start_login(
     username: str,
     password: str,
     *,
+    client: str,
     request_id: str | None = None,
 ) -> Outcome[LoginStarted]:
     """Step 1: check the password, e-mail a one-time code, answer an opaque challenge.
 
-    An unknown username and a wrong password get the same answer at the same cost.
+    An unknown username and a wrong password get the same answer at the same cost; whether the
+    attempt is refused first depends only on the typed username and the client, never on whether
+    the account exists.
     """
     source = _source(kind)
     username = normalize_username(username)
-    key = throttle_key(kind, username[:MAX_USERNAME])
-    wait = locked_for(session, key)
+    key = throttle_key(session, vault, kind, username[:MAX_USERNAME], client)
+    wait = _refusal(session, vault, settings, key, client)
     if wait is not None:
-        return Outcome(error=_too_many(wait))
+        return Outcome(error=wait)
     account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
     if not lifecycle.verify_password(account.password_hash if account else None, password):
-        note_failure(session, settings, key)
+        _count_failure(session, vault, settings, key, client)
         _audit_failure(session, account, "bad-password", request_id)
         return Outcome(error=Unauthenticated(BAD_CREDENTIALS, code="bad-credentials"))
     assert account is not None  # verify_password is False without a stored hash
@@ -365,6 +368,7 @@ def verify_login(
     challenge: str,
     code: str,
     *,
+    client: str,
     request_id: str | None = None,
 ) -> Outcome[LoginDone]:
     """Step 2: challenge + e-mailed code → bearer token. At most 5 tries per challenge."""
@@ -404,14 +408,14 @@ def verify_login(
                 "This login attempt is unknown or has ended: log in again.", code="bad-challenge"
             )
         )
-    key = throttle_key(kind, account.username)
-    wait = locked_for(session, key)
+    key = throttle_key(session, vault, kind, account.username, client)
+    wait = _refusal(session, vault, settings, key, client)
     if wait is not None:
-        return Outcome(error=_too_many(wait))
+        return Outcome(error=wait)
     typed = code.strip()
     if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
         row.attempts += 1
-        note_failure(session, settings, key)
+        _count_failure(session, vault, settings, key, client)
         _audit_failure(session, account, "bad-otp", request_id)
         left = OTP_MAX_ATTEMPTS - row.attempts
         hint = f"{left} attempt(s) left." if left > 0 else "No attempt left: log in again."

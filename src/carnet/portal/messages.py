@@ -17,10 +17,6 @@ BY_CODE: dict[str, str] = {
     "not-a-regulator": N_("This professional is not a regulating physician."),
     # provisional codes (LC-2, LC-4)
     "bad-code": N_("The social security number or the code is not correct."),
-    "code-locked": N_(
-        "Too many wrong codes: this space is locked for a while. Try again later or ask for "
-        "a new code."
-    ),
     "code-used": N_("This code was already used."),
     "code-replaced": N_("This code was replaced by a newer one: use the latest code you received."),
     "code-expired": N_("This code has expired: ask for a new one."),
@@ -242,13 +238,7 @@ FLASH: dict[str, str] = {
 def describe(error: CarnetError, fmt: Formatter) -> str:
     """The error in the person's language: never a stack trace, never health data."""
     if error.code == "too-many-attempts":
-        seconds = int(getattr(error, "retry_after", 60))
-        minutes = max(1, -(-seconds // 60))
-        return fmt.ngettext(
-            "Too many failed attempts: logging in is blocked for %(num)d minute.",
-            "Too many failed attempts: logging in is blocked for %(num)d minutes.",
-            minutes,
-        ) % {"num": minutes}
+        return too_many(int(getattr(error, "retry_after", 60)), fmt)
     if error.code == "recipient-may-not-read":
         reason = str(getattr(error, "reason", ""))
         why = fmt.gettext(WHY_NOT_READ.get(reason, WHY_NOT_READ_OTHERWISE))
@@ -261,6 +251,22 @@ def describe(error: CarnetError, fmt: Formatter) -> str:
     if fmt.locale == "en":
         return error.message
     return fmt.gettext(BY_STATUS.get(error.status_code, BY_STATUS[400]))
+
+
+def too_many(seconds: int, fmt: Formatter) -> str:
+    """A throttled attempt (`auth.throttle`): how long this connection waits, never why."""
+    if seconds < 60:
+        return fmt.ngettext(
+            "Too many failed attempts: wait %(num)d second before trying again.",
+            "Too many failed attempts: wait %(num)d seconds before trying again.",
+            max(1, seconds),
+        ) % {"num": max(1, seconds)}
+    minutes = -(-seconds // 60)
+    return fmt.ngettext(
+        "Too many failed attempts: wait %(num)d minute before trying again.",
+        "Too many failed attempts: wait %(num)d minutes before trying again.",
+        minutes,
+    ) % {"num": minutes}
 
 
 def for_status(status: int, fmt: Formatter) -> str:

@@ -35,7 +35,7 @@ from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
-from carnet.http import content_disposition, db_session
+from carnet.http import client_address, content_disposition, db_session
 from carnet.messaging import service as messaging
 from carnet.portal import messages
 from carnet.portal import session as sessions
@@ -44,7 +44,7 @@ from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
 from carnet.portal.views.common import new_router, rid, text
 from carnet.portal.views.documents import CONTENT_CSP, EXTENSIONS, INLINE_TYPES, describe
-from carnet.portal.views.public import bad_otp
+from carnet.portal.views.public import bad_otp, with_retry_after
 from carnet.portal.web import (
     FormErrors,
     PortalRedirect,
@@ -149,16 +149,21 @@ def login_submit(
         return _login_page(request, errors, rpps=rpps, regulator=regulator, status=400)
     kind = PrincipalKind.REGULATOR if regulator else PrincipalKind.PROFESSIONAL
     outcome = login.start_login(
-        db, vault_of(request), settings, kind, rpps, password, request_id=rid(request)
+        db,
+        vault_of(request),
+        settings,
+        kind,
+        rpps,
+        password,
+        client=client_address(request),
+        request_id=rid(request),
     )
     if outcome.error is not None:
         errors.add(None, messages.describe(outcome.error, fmt))
         response = _login_page(
             request, errors, rpps=rpps, regulator=regulator, status=outcome.error.status_code
         )
-        if isinstance(outcome.error, login.TooManyAttempts):
-            response.headers["Retry-After"] = str(outcome.error.retry_after)
-        return response
+        return with_retry_after(response, outcome.error)
     assert outcome.value is not None
     response = redirect(f"{LOGIN_PATH}/code")
     response.set_cookie(
@@ -211,7 +216,13 @@ def login_code_submit(
         errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
         return _code_page(request, errors, 400)
     outcome = login.verify_login(
-        db, vault_of(request), settings, challenge, code, request_id=rid(request)
+        db,
+        vault_of(request),
+        settings,
+        challenge,
+        code,
+        client=client_address(request),
+        request_id=rid(request),
     )
     if outcome.error is not None:
         error = outcome.error
@@ -224,7 +235,7 @@ def login_code_submit(
             errors.add("code", bad_otp(fmt, error.message))
         else:
             errors.add("code", messages.describe(error, fmt))
-        return _code_page(request, errors, error.status_code)
+        return with_retry_after(_code_page(request, errors, error.status_code), error)
     assert outcome.value is not None
     done = outcome.value
     revoke_token(db, done.access_token)  # the portal keeps its own server-side session

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from carnet.auth import login
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import revoke_token
 from carnet.errors import CarnetError, NotFound
-from carnet.http import db_session
+from carnet.http import client_address, db_session, get_database
 from carnet.notifications.rules import is_valid_email
 from carnet.portal import i18n, messages
 from carnet.portal import session as sessions
@@ -169,14 +169,16 @@ def opposition_submit(
         errors.add("code", fmt.gettext(N_("Enter the provisional code you received.")))
     if errors:
         return _opposition_page(request, values, errors, 400)
-    check = lifecycle.check_code(db, vault_of(request), settings, nir, code)
+    check = lifecycle.check_code(
+        db, vault_of(request), settings, nir, code, client=client_address(request)
+    )
     if check.error is not None:
-        assert isinstance(check.error, CarnetError)
         already = _earlier_proof(db, check)
         if already is not None:  # the same form sent twice: the opposition is recorded once
             return redirect(f"/opposition/{already}")
         errors.add("code", messages.describe(check.error, fmt))
-        return _opposition_page(request, values, errors, check.error.status_code)
+        page = _opposition_page(request, values, errors, check.error.status_code)
+        return with_retry_after(page, check.error)
     assert check.holder is not None
     try:
         proof = lifecycle.oppose(
@@ -345,9 +347,15 @@ def activation_submit(
     if errors:
         return _activation_page(request, values, errors, 400)
     assert birth_date is not None
-    check = lifecycle.check_code(db, vault_of(request), settings, values["nir"], values["code"])
+    check = lifecycle.check_code(
+        db,
+        vault_of(request),
+        settings,
+        values["nir"],
+        values["code"],
+        client=client_address(request),
+    )
     if check.error is not None:
-        assert isinstance(check.error, CarnetError)
         holder = check.holder
         if (
             check.error.code == "code-used"
@@ -357,7 +365,8 @@ def activation_submit(
         ):  # the same form sent twice: the space is activated once
             return redirect(f"{LOGIN_PATH}?reason=activated")
         errors.add("code", messages.describe(check.error, fmt))
-        return _activation_page(request, values, errors, check.error.status_code)
+        page = _activation_page(request, values, errors, check.error.status_code)
+        return with_retry_after(page, check.error)
     try:
         lifecycle.activate(
             db,
@@ -392,25 +401,35 @@ def renewal_form(request: Request) -> Response:
 @router.post("/renewal", dependencies=[public()])
 def renewal_submit(
     request: Request,
+    background: BackgroundTasks,
     form: FormData = Depends(form_data),
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """The same answer whether or not the number is known (`lifecycle.renew` never tells)."""
+    """The same answer, as quick, whether or not the number is known: the renewal runs after the
+    page has left (`lifecycle.renew_apart`), and asking is throttled per client (`ask_renewal`)."""
     fmt = formatter(request)
+    settings, vault = settings_of(request), vault_of(request)
     nir = text(form, "nir", 32)
     errors = FormErrors()
     problem = _nir_error(fmt, nir)
+    wait = None
     if problem:
         errors.add("nir", problem)
-        return render(
+    else:
+        wait = lifecycle.ask_renewal(db, vault, settings, client=client_address(request))
+        if wait is not None:
+            errors.add(None, messages.describe(wait, fmt))
+    if errors:
+        page = render(
             request,
             "renewal.html",
             {"values": {"nir": nir}, "nir_help": fmt.gettext(NIR_HELP), "sent": False},
             title=fmt.gettext(N_("Ask for a new code")),
             errors=errors,
-            status=400,
+            status=wait.status_code if wait is not None else 400,
         )
-    lifecycle.renew(db, vault_of(request), settings_of(request), nir)
+        return with_retry_after(page, wait)
+    background.add_task(lifecycle.renew_apart, get_database(request), vault, settings, nir)
     return render(
         request,
         "renewal.html",
@@ -459,7 +478,8 @@ def login_submit(
     form: FormData = Depends(form_data),
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """Step 1 (`auth.login.start_login`): throttled per username; the code is e-mailed."""
+    """Step 1 (`auth.login.start_login`): throttled per client and per (username, client), never
+    per username alone; the code is e-mailed."""
     fmt = formatter(request)
     settings = settings_of(request)
     username, password = text(form, "username", 200), text(form, "password", 1024)
@@ -477,14 +497,13 @@ def login_submit(
         PrincipalKind.HOLDER,
         username,
         password,
+        client=client_address(request),
         request_id=rid(request),
     )
     if outcome.error is not None:
         errors.add(None, messages.describe(outcome.error, fmt))
         response = _login_page(request, errors, username=username, status=outcome.error.status_code)
-        if isinstance(outcome.error, login.TooManyAttempts):
-            response.headers["Retry-After"] = str(outcome.error.retry_after)
-        return response
+        return with_retry_after(response, outcome.error)
     assert outcome.value is not None
     response = redirect(f"{LOGIN_PATH}/code")
     response.set_cookie(
@@ -539,7 +558,13 @@ def login_code_submit(
         errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
         return _code_page(request, errors, 400)
     outcome = login.verify_login(
-        db, vault_of(request), settings, challenge, code, request_id=rid(request)
+        db,
+        vault_of(request),
+        settings,
+        challenge,
+        code,
+        client=client_address(request),
+        request_id=rid(request),
     )
     if outcome.error is not None:
         error = outcome.error
@@ -552,7 +577,7 @@ def login_code_submit(
             errors.add("code", bad_otp(fmt, error.message))
         else:
             errors.add("code", messages.describe(error, fmt))
-        return _code_page(request, errors, error.status_code)
+        return with_retry_after(_code_page(request, errors, error.status_code), error)
     assert outcome.value is not None
     done = outcome.value
     # The portal keeps its own server-side session: the bearer token of the API is not needed.
@@ -564,6 +589,14 @@ def login_code_submit(
     sessions.set_cookie(response, token, settings)
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     response.delete_cookie(NEXT_COOKIE, path="/")
+    return response
+
+
+def with_retry_after(response: Response, error: CarnetError | None) -> Response:
+    """A throttled attempt (`auth.throttle`, 429) says when to try again, in the page and here."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

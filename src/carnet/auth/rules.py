@@ -1,0 +1,39 @@
+"""Pure rules of throttling guesses (LC-2, LC-4): who counts as one client, how long it waits.
+
+No I/O: `carnet.auth.throttle` applies them to the shared `Throttle` rows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def client_group(address: str) -> str:
+    """The unit a client is counted as: an IPv4 address, or an IPv6 /64 network.
+
+    One subscriber usually holds a whole IPv6 /64 and may pick any address in it, so counting single
+    IPv6 addresses would let one person be a billion clients. An IPv4-mapped IPv6 address counts as
+    its IPv4 address. Anything else (a test client, a Unix socket) is taken as it is.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()[:64] or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_wait_seconds(failures: int, free: int, longest: int) -> int:
+    """How long a client waits after its `failures`-th failure (Carnet decision, LC-2, LC-4).
+
+    The first `free` failures cost nothing (a person mistyping), then the wait doubles from one
+    second: 1, 2, 4 … up to `longest`. Short, growing delays instead of a long lock: the client
+    slows itself down, and nobody else.
+    """
+    over = failures - free
+    if over <= 0:
+        return 0
+    return int(min(longest, 2 ** min(over - 1, 30)))
