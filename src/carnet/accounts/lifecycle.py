@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import rules
+from carnet.accounts import letters, rules
 from carnet.accounts.models import (
     Holder,
     LoginChallenge,
@@ -384,7 +384,14 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
         session, vault, settings, holder, purpose="renewal" if comes_back else "notice"
     )
     send_notice(
-        session, vault, settings, holder, code, kind="account.renewal", today=today(settings)
+        session,
+        vault,
+        settings,
+        holder,
+        code,
+        kind="account.renewal",
+        today=today(settings),
+        transactional=True,  # asked for on the page the person is looking at
     )
     record(
         session,
@@ -508,7 +515,9 @@ def purge(
     for hook in PURGE_HOOKS:
         hook(session, vault, holder_id)
     vault.destroy_keys(session, holder_id)
-    delete_for_holder(session, holder_id)
+    # Mail and letters: the rows, the delivered .eml copies, the unprinted letter batches.
+    delete_for_holder(session, settings, holder_id, addresses=[holder.email or ""])
+    letters.withdraw_for_holder(session, settings, holder_id)
     # What points at the holder without a foreign key: sign-in material and login throttles.
     session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
     session.execute(delete(ApiToken).where(ApiToken.principal_id == holder_id))
@@ -527,7 +536,12 @@ PurgeHook = Callable[[Session, Vault, uuid.UUID], None]
 # Domains holding a holder's data outside foreign-key cascades (blobs, say) register here.
 PURGE_HOOKS: list[PurgeHook] = []
 # Modules that register purge hooks, imported before each purge so none is forgotten.
-PURGE_HOOK_MODULES = ("carnet.documents.purge", "carnet.messaging.purge", "carnet.agenda.service")
+PURGE_HOOK_MODULES = (
+    "carnet.documents.purge",
+    "carnet.messaging.purge",
+    "carnet.agenda.service",
+    "carnet.export.service",
+)
 
 
 def register_purge_hook(hook: PurgeHook) -> PurgeHook:
