@@ -135,13 +135,16 @@ def test_purge_removes_delivered_eml_files_and_mail_to_the_holders_address(
     database: Database, settings: Settings
 ) -> None:
     """LC-8: the `.eml` copies of a purged holder's mail go with their rows, and so does mail
-    about someone else sent to the holder's address (a representative's, about a minor)."""
+    about someone else already sent to the holder's address (a representative's, about a minor);
+    mail still to send about someone else to a shared address is kept."""
     holder, minor, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     own = _enqueue(database, holder_id=holder)
     as_representative = _enqueue(database, holder_id=minor)  # to RECIPIENT, the holder's address
     kept = _enqueue(database, holder_id=other, recipient="someone.else@example.org")
     assert deliver_pending(database, settings) == DeliveryReport(sent=3)
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 3
+    # Queued for a family member sharing the address: it must still leave.
+    shared = _enqueue(database, holder_id=other)
 
     with database.transaction() as session:
         removed = service.delete_for_holder(session, settings, holder, addresses=[RECIPIENT])
@@ -149,6 +152,7 @@ def test_purge_removes_delivered_eml_files_and_mail_to_the_holders_address(
 
     assert sorted(p.name for p in settings.outbox_dir.iterdir()) == [f"{kept}.eml"]
     assert _row_missing(database, own) and _row_missing(database, as_representative)
+    assert _row(database, shared).status == "pending"
 
 
 def test_mail_purged_while_being_sent_leaves_no_eml(

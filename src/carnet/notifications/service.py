@@ -135,17 +135,21 @@ def delete_for_holder(
     *,
     addresses: Sequence[str] = (),
 ) -> int:
-    """LC-8: delete every queued or past e-mail about a holder or sent to one of their addresses
-    (a representative's mail about a minor carries the representative's address), with the
-    `.eml` copies the file transport left in `DATA_DIR/outbox/`. Returns how many rows went.
+    """LC-8: delete every queued or past e-mail about a holder, and the past ones sent to one of
+    their addresses (a representative's mail about a minor carries the representative's
+    address), with the `.eml` copies the file transport left in `DATA_DIR/outbox/`. Returns how
+    many rows went.
 
-    The files go at once, before the purge commits: they are copies of mail already delivered,
-    so a rolled-back purge loses nothing that matters, while a crash after the commit must not
-    leave them behind."""
+    Mail still to be sent about someone else is kept even when it goes to that address: families
+    share addresses, and the other person's notice must still leave. The files go at once, before
+    the purge commits: they are copies of mail already delivered, so a rolled-back purge loses
+    nothing that matters, while a crash after the commit must not leave them behind."""
     condition = OutboxMessage.holder_id == holder_id
     wanted = [address for address in addresses if address]
     if wanted:
-        condition = condition | OutboxMessage.recipient.in_(wanted)
+        condition = condition | and_(
+            OutboxMessage.recipient.in_(wanted), OutboxMessage.status.in_((SENT, FAILED))
+        )
     ids = list(session.scalars(select(OutboxMessage.id).where(condition)))
     for start in range(0, len(ids), 500):
         session.execute(
