@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -24,6 +24,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from carnet.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from carnet.config import Settings
 
 T = TypeVar("T")
 
@@ -365,6 +368,36 @@ def _describe(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.database)
     return f"{parsed.host}:{parsed.port or 5432}/{parsed.database}"
+
+
+AfterCommit = Callable[["Database", "Settings"], None]
+_AFTER_COMMIT_PENDING = "carnet.after_commit.pending"
+_AFTER_COMMIT_READY = "carnet.after_commit.ready"
+
+
+def after_commit(session: Session, task: AfterCommit) -> None:
+    """Hand `task` to the edge once this session's transaction has committed (never if it rolls
+    back). The edge runs it outside the unit of work (a request: after its response), so it must
+    be safe to skip: what it does has a slower path of its own (the outbox's retries, say)."""
+    session.info.setdefault(_AFTER_COMMIT_PENDING, []).append(task)
+
+
+def committed_tasks(session: Session) -> list[AfterCommit]:
+    """The tasks of the transactions `session` committed, each returned once (for the edge)."""
+    tasks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_READY, [])
+    return tasks
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit_ready(session: Session) -> None:
+    ready = session.info.pop(_AFTER_COMMIT_PENDING, None)
+    if ready:
+        session.info.setdefault(_AFTER_COMMIT_READY, []).extend(ready)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_commit_dropped(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT_PENDING, None)
 
 
 def load_models() -> None:

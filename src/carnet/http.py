@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.config import Settings
-from carnet.db import Database
+from carnet.db import Database, committed_tasks
 from carnet.errors import CarnetError
 from carnet.vault.service import Vault
 
@@ -99,18 +99,24 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def db_session(request: Request) -> Iterator[Session]:
+def db_session(request: Request, background: BackgroundTasks) -> Iterator[Session]:
     """The request's unit of work, committed before the response is sent (audit entries included).
 
     Always declare it as `Depends(db_session, scope="function")`: FastAPI otherwise runs the commit
     after the response has left (a test enforces this on every route). GET and HEAD requests get
     a read-mostly unit of work: no write lock until they write, and audit entries of pure reads
     committed in groups (`carnet.audit.group`), still before the response.
+
+    What the services asked to do once their work is committed (`db.after_commit`: the login code
+    handed to the mail transport) runs right after the response, not in it: a slow mail server
+    never holds the page.
     """
     database = get_database(request)
     unit = database.read_mostly if request.method in ("GET", "HEAD") else database.transaction
     with unit() as session:
         yield session
+    for task in committed_tasks(session):
+        background.add_task(task, database, app_settings(request))
 
 
 @contextmanager

@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import letters, notices, rules
-from carnet.accounts.models import PostalLetter
+from carnet.accounts import letters, lifecycle, notices, rules
+from carnet.accounts.models import Holder, PostalLetter
 from carnet.accounts.provisioning import provision
 from carnet.config import Settings
 from carnet.db import Database
+from carnet.errors import InvalidInput, NotFound
 from carnet.jobs.service import JobContext, registered_jobs
 from carnet.vault.service import Vault
 from tests.accounts.test_provisioning import minor, person, write_csv
@@ -60,11 +61,12 @@ def _pdf_text(path: Path) -> tuple[int, list[str]]:
     return len(reader.pages), [page.extract_text() for page in reader.pages]
 
 
-def test_lc1_render_pending_one_page_per_letter_private_file_sealed_wiped(
+def test_lc1_render_pending_one_page_per_letter_private_file(
     tmp_path: Path, database: Database, vault: Vault, settings: Settings, session: Session
 ) -> None:
     """LC-1: the letters queued for people without e-mail become one PDF batch (one page each,
-    mode 0600, the code printed); their sealed content is wiped; a second run has nothing to do."""
+    mode 0600, the code printed); their sealed content waits for the printing confirmation;
+    a second run has nothing to do."""
     parent = person(email="", postal_address="12 avenue Foch, 75116 Paris")
     rows = [person(email=""), person(email=""), person(), parent, minor(parent)]
     codes = _queue_letters(tmp_path, database, vault, settings, rows)
@@ -84,7 +86,7 @@ def test_lc1_render_pending_one_page_per_letter_private_file_sealed_wiped(
     assert parent["birth_name"] in minor_page.split("au nom de")[0]
     assert "12 avenue Foch" in minor_page
     for letter in session.scalars(select(PostalLetter)):
-        assert letter.sealed is None
+        assert letter.sealed is not None and letter.printed_at is None
         assert letter.rendered_at is not None
         assert letter.batch_file == f"letters/{path.name}"
     assert letters.render_pending(session, vault, settings) is None
@@ -152,3 +154,128 @@ def test_daily_letters_job(
 
 def test_code_format_on_letters_matches_rules() -> None:
     assert CODE_RE.fullmatch(f"Code provisoire : {rules.format_code('ACDEFGHJKMNP')}")
+
+
+def _queue_and_render(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings, count: int
+) -> tuple[list[dict[str, str]], Path]:
+    rows = [person(email="") for _ in range(count)]
+    _queue_letters(tmp_path, database, vault, settings, rows)
+    report = letters.render_all(database, vault, settings)
+    assert len(report.files) == 1
+    return rows, report.files[0]
+
+
+def test_lc8_a_batch_confirmed_printed_is_deleted_and_its_letters_wiped(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """LC-8 (Carnet decision): once the print service has a batch, no clear copy of it stays in
+    the data directory and the letters' sealed codes are wiped; a second confirmation is refused."""
+    _rows, path = _queue_and_render(tmp_path, database, vault, settings, 2)
+    with database.transaction() as session:
+        assert [(b.file, b.letters) for b in letters.awaiting_print(session)] == [
+            (f"letters/{path.name}", 2)
+        ]
+        assert letters.mark_printed(session, settings, str(path)) == 2
+        assert path.exists()  # deleted only once the confirmation commits
+    assert not path.exists()
+    with database.transaction() as session:
+        assert letters.awaiting_print(session) == []
+        for letter in session.scalars(select(PostalLetter)):
+            assert letter.sealed is None and letter.printed_at is not None
+        with pytest.raises(NotFound):
+            letters.mark_printed(session, settings, path.name)
+        with pytest.raises(NotFound):  # only a file name under letters/ is ever looked at
+            letters.mark_printed(session, settings, "../master.key")
+        with pytest.raises(InvalidInput):
+            letters.mark_printed(session, settings, " ")
+
+
+def test_lc8_purge_withdraws_the_unprinted_batch_and_requeues_the_other_letters(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """LC-8: a purged person's name, address and code do not stay in a batch waiting for the
+    print service; the other letters of that batch are rendered again, none is lost."""
+    rows, path = _queue_and_render(tmp_path, database, vault, settings, 3)
+    gone = rows[1]
+    with database.transaction() as session:
+        holder = session.scalars(select(Holder).where(Holder.nir == gone["nir"])).one()
+        holder.state = rules.CLOSED  # an opposed or closed space, its archive time over (LC-5)
+        lifecycle.purge(session, vault, settings, holder)
+    assert not path.exists()
+    with database.transaction() as session:
+        letters_left = session.scalars(select(PostalLetter)).all()
+        assert len(letters_left) == 2
+        assert all(x.rendered_at is None and x.batch_file is None for x in letters_left)
+    report = letters.render_all(database, vault, settings)
+    assert report.letters == 2
+    pages, texts = _pdf_text(report.files[0])
+    joined = "\n".join(texts)
+    assert pages == 2
+    assert gone["birth_name"] not in joined
+    assert rows[0]["birth_name"] in joined and rows[2]["birth_name"] in joined
+    assert [p.name for p in (settings.data_dir / "letters").iterdir()] == [report.files[0].name]
+
+
+def test_lc8_a_rolled_back_purge_keeps_the_batch(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """The batch goes only if the purge commits: a failed purge loses nobody's letter."""
+    rows, path = _queue_and_render(tmp_path, database, vault, settings, 2)
+    with pytest.raises(RuntimeError), database.transaction() as session:
+        holder = session.scalars(select(Holder).where(Holder.nir == rows[0]["nir"])).one()
+        holder.state = rules.CLOSED  # an opposed or closed space, its archive time over (LC-5)
+        lifecycle.purge(session, vault, settings, holder)
+        raise RuntimeError("the purge fails before its commit")
+    assert path.exists()
+    with database.transaction() as session:
+        assert [b.letters for b in letters.awaiting_print(session)] == [2]
+
+
+def test_orphan_batch_files_are_deleted_by_the_next_rendering(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """A crash between a commit and the file deletion it called for (purge, confirmation) or
+    before a rendering's commit leaves a file no unprinted letter points at: it goes (LC-8),
+    once older than the grace that protects a rendering still in its transaction."""
+    _rows, kept = _queue_and_render(tmp_path, database, vault, settings, 1)
+    directory = settings.data_dir / "letters"
+    orphan = directory / "letters-20260101T000000000000Z.pdf"
+    orphan.write_bytes(b"%PDF-1.4 a name and a code")
+    temporary = directory / ".letters-x.pdf.0123.tmp"
+    temporary.write_bytes(b"half a batch")
+    foreign = directory / "README.txt"
+    foreign.write_text("the operator's own note")
+    assert letters.remove_orphans(database, settings) == 0  # too young yet
+    assert letters.remove_orphans(database, settings, grace=dt.timedelta(0)) == 2
+    assert sorted(p.name for p in directory.iterdir()) == sorted([kept.name, foreign.name])
+
+
+def test_a_rolled_back_rendering_leaves_no_file(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings
+) -> None:
+    _queue_letters(tmp_path, database, vault, settings, [person(email="")])
+    with pytest.raises(RuntimeError), database.transaction() as session:
+        assert letters.render_pending(session, vault, settings) is not None
+        raise RuntimeError("the commit never happens")
+    assert list((settings.data_dir / "letters").iterdir()) == []
+
+
+def test_cli_letters_list_and_printed(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings, run_cli: Any
+) -> None:
+    """`carnet letters list` shows the batches awaiting print (no content); `carnet letters
+    printed FILE` confirms one and deletes it; an unknown file exits with an error."""
+    rows, path = _queue_and_render(tmp_path, database, vault, settings, 1)
+    status, out, err = run_cli("letters", "list")
+    assert status == 0, err
+    assert f"letters/{path.name}  letters=1" in out
+    assert rows[0]["birth_name"] not in out
+    status, out, err = run_cli("letters", "printed", str(path))
+    assert status == 0, err
+    assert f"{path.name} confirmed printed (1 letter(s))" in out
+    assert not path.exists()
+    status, out, _err = run_cli("letters", "list")
+    assert "no batch awaits printing" in out
+    status, _out, err = run_cli("letters", "printed", path.name)
+    assert status != 0 and "No letter awaits printing" in err

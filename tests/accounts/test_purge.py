@@ -1,41 +1,55 @@
 """LC-8: after a purge, no trace of the holder's data remains readable anywhere: a marker stored
-in every kind of holder data is searched for byte by byte in the database and the blob store."""
+in every kind of holder data is searched for in every file of the data directory — database and
+its WAL, blobs (documents, messages, exports), delivered e-mails (`outbox/`), letter batches
+(`letters/`), logs — read as their reader would (PDF text, decoded e-mail, ZIP members), and on
+PostgreSQL in every row."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from sqlalchemy import select, text
 
 from carnet import clock
 from carnet.access.models import CareRelationship, TimelineSettings
-from carnet.accounts import lifecycle, notices, rules
+from carnet.accounts import letters, lifecycle, notices, rules
 from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Base, Database
 from carnet.documents import service as documents
+from carnet.export import service as exports
+from carnet.export.models import ExportRequest
 from carnet.jobs.service import load_jobs, run_due
+from carnet.logs import JsonFormatter
 from carnet.messaging import service as messaging
 from carnet.messaging.models import Attachment, Conversation
 from carnet.notifications.models import OutboxMessage
+from carnet.notifications.service import deliver_pending
 from carnet.profile.models import MeasurementTarget
 from carnet.vault.service import Vault
 from tests.conftest import ON_POSTGRES
 from tests.documents.helpers import pdf_bytes
 from tests.factories import make_holder, make_professional
+from tests.notifications.support import eml_text, mail_text
 
 MARKER = "Zqxjvmarker"
 
 
 def _otp(database: Database) -> str:
     with database.transaction() as session:
-        body = session.scalars(
-            select(OutboxMessage.body_text).order_by(OutboxMessage.created_at.desc())
+        mail = session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.created_at.desc())
         ).first()
-    assert body is not None
+    assert mail is not None
+    body = mail_text(mail)
     return next(word for word in body.split() if word.isdigit() and len(word) == 6)
 
 
@@ -180,31 +194,76 @@ def _store_everything(
     )
     assert appointment.status_code == 201, appointment.text
     assert client.post("/api/v1/me/agenda/feed", headers=auth).status_code == 201
+    # SRV-5: an export built; LC-1: the letter rendered for the print service; the notices
+    # delivered (with no SMTP server: `.eml` copies in the data directory).
+    assert client.post("/api/v1/me/export", headers=auth).status_code == 202
+    assert exports.build_pending(database, settings).startswith("built 1")
+    assert letters.render_all(database, vault, settings).letters == 1
+    deliver_pending(database, settings)
     closed = client.post("/api/v1/me/close", headers=auth, json={"purge": True})
     assert closed.status_code == 200, closed.text
     return nir
 
 
-def _files(settings: Settings, database: Database) -> list[Path]:
-    paths = [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()]
-    if not ON_POSTGRES:
-        db_file = Path(str(database.engine.url.database))
-        paths += [p for p in db_file.parent.glob(db_file.name + "*") if p.is_file()]
-    return paths
+def _readable(path: Path) -> bytes:
+    """The file as bytes and as its reader sees it: a PDF's text (its streams are compressed),
+    an e-mail's decoded body (quoted-printable, base64), a ZIP's members."""
+    data = path.read_bytes()
+    views = [data]
+    if data.startswith(b"%PDF"):
+        views += [(page.extract_text() or "").encode() for page in PdfReader(path).pages]
+    elif path.suffix == ".eml":
+        views.append(eml_text(data).encode())
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            views += [archive.read(name) for name in archive.namelist()]
+    return b"\n".join(views).lower()
+
+
+def _files(settings: Settings) -> list[Path]:
+    """Every file under the data directory (the SQLite database and its WAL live there too)."""
+    return sorted(p for p in settings.data_dir.rglob("*") if p.is_file())
+
+
+def _holding(settings: Settings, needle: bytes) -> list[str]:
+    return [
+        str(p.relative_to(settings.data_dir)) for p in _files(settings) if needle in _readable(p)
+    ]
+
+
+@contextmanager
+def _logs_kept_in(directory: Path) -> Iterator[None]:
+    """Carnet's log lines (JSON, every level) also written into the data directory, as an
+    operator who sends stderr to a file would keep them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(directory / "carnet.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
 
 
 def test_lc8_purge_leaves_nothing_readable(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    nir = _store_everything(client, database, vault, settings)
     needle = MARKER.lower().encode()
-    # The marker is really there before the purge (in clear where Carnet keeps traits in clear).
-    assert any(needle in p.read_bytes().lower() for p in _files(settings, database)) or (
-        ON_POSTGRES and _rows_with_marker(database)
-    )
-    load_jobs()
-    outcomes = run_due(database, settings, as_of=clock.today())
-    assert [o for o in outcomes if o.status == "failed"] == []
+    with _logs_kept_in(settings.data_dir / "logs"):
+        nir = _store_everything(client, database, vault, settings)
+        # The marker is really there before the purge, where Carnet keeps it readable: the
+        # delivered e-mails, the letter batch, the traits in the database.
+        before = _holding(settings, needle)
+        assert {name.split("/")[0] for name in before} >= {"outbox", "letters"}
+        assert ON_POSTGRES or any(name.startswith("carnet.db") for name in before)
+        load_jobs()
+        outcomes = run_due(database, settings, as_of=clock.today())
+        assert [o for o in outcomes if o.status == "failed"] == []
     with database.transaction() as session:
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
         assert lifecycle.is_tombstoned(session, vault, nir)
@@ -215,9 +274,13 @@ def test_lc8_purge_leaves_nothing_readable(
             assert session.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
         assert session.scalars(select(MeasurementTarget)).all() == []  # issue 7 targets go too
         assert session.scalars(select(TimelineSettings)).all() == []  # issue 7 item 4
+        assert session.scalars(select(ExportRequest)).all() == []  # SRV-5
+        assert session.scalars(select(OutboxMessage)).all() == []
     assert [p for p in settings.effective_blob_dir.rglob("*") if p.is_file()] == []
-    leaks = [str(p) for p in _files(settings, database) if needle in p.read_bytes().lower()]
-    assert leaks == []
+    assert list(settings.outbox_dir.glob("*.eml")) == []
+    assert list((settings.data_dir / "letters").iterdir()) == []
+    assert (settings.data_dir / "logs" / "carnet.log").stat().st_size > 0
+    assert _holding(settings, needle) == []
     if ON_POSTGRES:  # the server's files are not ours to read: look in every row instead
         assert _rows_with_marker(database) == []
 

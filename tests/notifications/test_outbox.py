@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -120,15 +120,72 @@ def test_delete_for_holder_removes_only_that_holders_mails(
     first = _enqueue(database, holder_id=holder)
     deliver_pending(database, settings)
     _enqueue(database, holder_id=holder)
-    kept = _enqueue(database, holder_id=other)
+    kept = _enqueue(database, holder_id=other, recipient="someone.else@example.org")
 
     with database.transaction() as session:
-        assert service.delete_for_holder(session, holder) == 2
+        assert service.delete_for_holder(session, settings, holder) == 2
 
     with database.transaction() as session:
         remaining = session.scalars(select(OutboxMessage.id)).all()
     assert remaining == [kept]
     assert _row_missing(database, first)
+
+
+def test_purge_removes_delivered_eml_files_and_mail_to_the_holders_address(
+    database: Database, settings: Settings
+) -> None:
+    """LC-8: the `.eml` copies of a purged holder's mail go with their rows, and so does mail
+    about someone else already sent to the holder's address (a representative's, about a minor);
+    mail still to send about someone else to a shared address is kept."""
+    holder, minor, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    own = _enqueue(database, holder_id=holder)
+    as_representative = _enqueue(database, holder_id=minor)  # to RECIPIENT, the holder's address
+    kept = _enqueue(database, holder_id=other, recipient="someone.else@example.org")
+    assert deliver_pending(database, settings) == DeliveryReport(sent=3)
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 3
+    # Queued for a family member sharing the address: it must still leave.
+    shared = _enqueue(database, holder_id=other)
+
+    with database.transaction() as session:
+        removed = service.delete_for_holder(session, settings, holder, addresses=[RECIPIENT])
+    assert removed == 2
+
+    assert sorted(p.name for p in settings.outbox_dir.iterdir()) == [f"{kept}.eml"]
+    assert _row_missing(database, own) and _row_missing(database, as_representative)
+    assert _row(database, shared).status == "pending"
+
+
+def test_mail_purged_while_being_sent_leaves_no_eml(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LC-8: a purge that deletes a message between its claim and its sending does not leave
+    the file the transport has just written."""
+    holder = uuid.uuid4()
+    message_id = _enqueue(database, holder_id=holder)
+    real_send = service._FileTransport.send
+
+    def send_then_purge(self: service._FileTransport, mid: uuid.UUID, message: object) -> None:
+        real_send(self, mid, message)  # type: ignore[arg-type]
+        with database.transaction() as session:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id == mid))
+
+    monkeypatch.setattr(service._FileTransport, "send", send_then_purge)
+    assert deliver_pending(database, settings) == DeliveryReport(sent=1)
+    assert not (settings.outbox_dir / f"{message_id}.eml").exists()
+
+
+def test_a_message_given_up_keeps_no_body(database: Database, settings: Settings) -> None:
+    """A mail that will never be sent (attempts exhausted) keeps no code readable in its row."""
+    message_id = _enqueue(database)
+    with database.transaction() as session:
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
+        row.attempts = settings.outbox_max_attempts - 1
+    broken = settings.model_copy(update={"data_dir": settings.data_dir / "missing" / "x"})
+    (settings.data_dir / "missing").write_text("a file where the outbox folder should be")
+    assert deliver_pending(database, broken) == DeliveryReport(failed=1)
+    row = _row(database, message_id)
+    assert (row.status, row.body_text) == ("failed", "")
 
 
 def _row_missing(database: Database, message_id: uuid.UUID) -> bool:
@@ -255,8 +312,13 @@ def test_sent_messages_keep_no_body(database, settings) -> None:  # type: ignore
     from carnet.notifications.service import deliver_pending, enqueue
 
     with database.transaction() as session:
-        enqueue(session, kind="account.notice", recipient="a@example.org", subject="Code",
-                body_text="Code provisoire : ACDE-FGHJ-KMNP")
+        enqueue(
+            session,
+            kind="account.notice",
+            recipient="a@example.org",
+            subject="Code",
+            body_text="Code provisoire : ACDE-FGHJ-KMNP",
+        )
     assert deliver_pending(database, settings).sent == 1
     with database.transaction() as session:
         row = session.scalars(select(OutboxMessage)).one()

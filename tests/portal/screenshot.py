@@ -4,7 +4,7 @@
 
 The demo world (`carnet.demo`) is loaded into a temporary data directory, served by uvicorn and
 shown in Debian's Chromium, signed in as Camille (password, then the e-mailed code read from the
-outbox table), in French, 1280 px wide.
+delivered `.eml`), in French, 1280 px wide.
 """
 
 from __future__ import annotations
@@ -17,25 +17,26 @@ from pathlib import Path
 from sqlalchemy import select
 
 from carnet.app import create_app
-from carnet.config import load_settings
+from carnet.config import Settings, load_settings
 from carnet.db import Database, load_models
 from carnet.demo import service as demo
 from carnet.migrate import upgrade
 from carnet.notifications.models import OutboxMessage
 from carnet.vault.service import Vault
+from tests.notifications.support import mail_text
 from tests.portal.browser import CHROMIUM, SKIP_REASON, launch, live_server
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "img" / "documents.png"
 
 
-def _code(database: Database) -> str:
+def _code(database: Database, settings: Settings) -> str:
     with database.transaction() as session:
-        body = session.scalars(
-            select(OutboxMessage.body_text)
+        mail = session.scalars(
+            select(OutboxMessage)
             .where(OutboxMessage.kind == "auth.login-code")
             .order_by(OutboxMessage.created_at.desc())
         ).first()
-    found = re.search(r"\b([0-9]{6})\b", body or "")
+    found = re.search(r"\b([0-9]{6})\b", mail_text(mail, settings.outbox_dir) if mail else "")
     if found is None:
         raise RuntimeError("no login code in the outbox")
     return found.group(1)
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
             page.get_by_label("Mot de passe").fill(demo.DEMO_PASSWORD)
             page.get_by_role("button", name="Continuer").click()
             page.wait_for_url("**/login/code")
-            page.get_by_label("Code reçu par e-mail").fill(_code(database))
+            page.get_by_label("Code reçu par e-mail").fill(_code(database, settings))
             page.locator("main").get_by_role("button", name="Se connecter").click()
             page.wait_for_url("**/home")
             # Show what the page can say: a pinned document, a masked one.

@@ -20,6 +20,7 @@ from carnet.notifications.models import OutboxMessage
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
 from tests.factories import make_holder, make_professional
+from tests.notifications.support import mail_text
 
 PASSWORD = "un mot de passe assez long"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -49,15 +50,15 @@ def csrf_of(html: str) -> str:
 
 
 def last_code(database: Database, recipient: str) -> str:
-    """The one-time code of the latest login e-mail sent to `recipient` (the outbox table)."""
+    """The one-time code of the latest login e-mail sent to `recipient`, as received."""
     with database.transaction() as session:
-        body = session.scalars(
-            select(OutboxMessage.body_text)
+        mail = session.scalars(
+            select(OutboxMessage)
             .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "auth.login-code")
             .order_by(OutboxMessage.created_at.desc())
         ).first()
-    assert body is not None, "no login code was e-mailed"
-    found = _OTP.search(body)
+    assert mail is not None, "no login code was e-mailed"
+    found = _OTP.search(mail_text(mail))
     assert found is not None
     return found.group(1)
 

@@ -1,11 +1,20 @@
-"""Printing the postal notices: pending letters become one PDF batch file to send to the printer.
+"""Printing the postal notices: pending letters become PDF batch files for the print service.
 
 A notice goes by post when no e-mail address is known (rule LC-1; for a minor, the managing
-representative's address, LC-7). Until it is printed, the letter's content — it carries the
-provisional code — is sealed under a system key. Rendering opens it, writes the batch file
-(temporary file, fsync, rename, mode 0600: it contains codes), then wipes the sealed content and
-records when and into which file the letter went. A crash between the file and the commit leaves
-a file whose letters are rendered again next time: a letter may be printed twice, never lost.
+representative's address, LC-7). The letter's content — it carries the provisional code — is
+sealed under a system key. Rendering writes the batch file `DATA_DIR/letters/letters-….pdf`
+(temporary file, fsync, rename, mode 0600: it contains codes, names and addresses) and records
+into which file each letter went. A rolled-back rendering removes its file; a crash between the
+file and the commit leaves one that no letter points at, which the next rendering deletes (its
+letters are rendered again: a letter may be printed twice, never lost).
+
+Carnet decision (LC-8, the rules are silent on the printing step): a batch file stays in the data
+directory only until the operator confirms the print service has it — `carnet letters printed
+FILE` deletes the file and wipes its letters' sealed content. Until then a purge withdraws the
+purged person's letters: every unprinted batch holding one is deleted once the purge commits and
+its other letters go back to the queue, to be rendered again into a new batch. So no clear copy
+of a purged person's name, address or code stays in the data directory, and nobody else's letter
+is lost.
 
 One file holds at most `DEFAULT_LIMIT` letters (fpdf2 builds a document in memory); `render_all`
 writes as many files as needed, each in its own transaction.
@@ -14,16 +23,20 @@ writes as many files as needed, each in its own transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
+import logging
 import os
 import textwrap
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from fpdf import FPDF
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, event, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -31,11 +44,19 @@ from carnet.accounts import notices
 from carnet.accounts.models import PostalLetter
 from carnet.config import Settings
 from carnet.db import Database
+from carnet.errors import InvalidInput, NotFound
 from carnet.jobs.service import JobContext, job
 from carnet.vault.service import Vault
 
+log = logging.getLogger("carnet.letters")
+
 LETTERS_DIR = "letters"
 DEFAULT_LIMIT = 5000
+# A batch file no unprinted letter points at is deleted once it is this old: younger, it may be
+# the file of a rendering whose transaction has not committed yet.
+ORPHAN_GRACE = dt.timedelta(hours=1)
+_NEW_FILES = "carnet.letters.new_files"
+_DOOMED_FILES = "carnet.letters.doomed_files"
 SENDER = ("Carnet - votre espace santé", "Service des espaces santé")
 
 # Page layout (A4, millimetres): the address sits in the window of a DL envelope.
@@ -198,6 +219,8 @@ def _render(
         .where(PostalLetter.rendered_at.is_(None), PostalLetter.sealed.is_not(None))
         .order_by(PostalLetter.created_at, PostalLetter.id)
         .limit(limit)
+        # A purge withdrawing one of these letters waits for this batch, then sees it (LC-8).
+        .with_for_update(skip_locked=True)
     ).all()
     if not rows:
         return None
@@ -213,12 +236,13 @@ def _render(
         ids.append(letter_id)
     directory = settings.data_dir / LETTERS_DIR
     path = _write_private(directory, f"letters-{now.strftime('%Y%m%dT%H%M%S%fZ')}", pdf.output())
-    batch_file = str(Path(LETTERS_DIR) / path.name)
+    session.info.setdefault(_NEW_FILES, []).append(path)
+    batch_file = _batch_file(path.name)
     for start in range(0, len(ids), 1000):
         session.execute(
             update(PostalLetter)
             .where(PostalLetter.id.in_(ids[start : start + 1000]))
-            .values(rendered_at=now, batch_file=batch_file, sealed=None)
+            .values(rendered_at=now, batch_file=batch_file)
             .execution_options(synchronize_session=False)
         )
     return path, len(ids)
@@ -227,9 +251,9 @@ def _render(
 def render_pending(
     session: Session, vault: Vault, settings: Settings, *, limit: int = DEFAULT_LIMIT
 ) -> Path | None:
-    """Render up to `limit` unrendered letters into one PDF under `DATA_DIR/letters/`, wipe their
-    sealed content and mark them rendered (rule LC-1). None when no letter was waiting.
-    The caller commits."""
+    """Render up to `limit` unrendered letters into one PDF under `DATA_DIR/letters/` and mark
+    them rendered (rule LC-1); their sealed content stays until the batch is confirmed printed.
+    None when no letter was waiting. The caller commits."""
     done = _render(session, vault, settings, limit)
     return done[0] if done else None
 
@@ -237,7 +261,9 @@ def render_pending(
 def render_all(
     database: Database, vault: Vault, settings: Settings, *, limit: int = DEFAULT_LIMIT
 ) -> RenderReport:
-    """Render every waiting letter, `limit` per file, one committed transaction per file."""
+    """Render every waiting letter, `limit` per file, one committed transaction per file; first
+    delete the batch files no unprinted letter points at any more (crash leftovers, LC-8)."""
+    remove_orphans(database, settings)
     report = RenderReport()
     while True:
         with database.transaction() as session:
@@ -248,6 +274,142 @@ def render_all(
         report.letters += done[1]
         if done[1] < limit:
             return report
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch file waiting for the operator's confirmation that it was printed."""
+
+    file: str
+    letters: int
+    rendered_at: dt.datetime
+
+
+def awaiting_print(session: Session) -> list[Batch]:
+    """The batch files rendered but not yet confirmed printed, oldest first (no content)."""
+    rows = session.execute(
+        select(PostalLetter.batch_file, func.count(), func.min(PostalLetter.rendered_at))
+        .where(PostalLetter.batch_file.is_not(None), PostalLetter.printed_at.is_(None))
+        .group_by(PostalLetter.batch_file)
+        .order_by(func.min(PostalLetter.rendered_at), PostalLetter.batch_file)
+    ).all()
+    return [Batch(str(name), int(count), first) for name, count, first in rows if first is not None]
+
+
+def mark_printed(session: Session, settings: Settings, name: str) -> int:
+    """The print service has this batch: its letters' sealed content is wiped and the file is
+    deleted once this commits (Carnet decision, LC-8). Returns how many letters it held."""
+    batch_file = _batch_file(Path(name.strip()).name)
+    result = session.execute(
+        update(PostalLetter)
+        .where(PostalLetter.batch_file == batch_file, PostalLetter.printed_at.is_(None))
+        .values(printed_at=clock.now(), sealed=None)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(cast(CursorResult[Any], result).rowcount)
+    if count == 0:
+        raise NotFound(
+            "No letter awaits printing in this file: it was confirmed already, or withdrawn by "
+            "an erasure and its letters rendered again into a newer file."
+        )
+    _delete_after_commit(session, settings.data_dir / batch_file)
+    return count
+
+
+def withdraw_for_holder(session: Session, settings: Settings, holder_id: uuid.UUID) -> int:
+    """LC-8, in the purge's transaction: every unprinted batch file holding a letter of the
+    holder is deleted once the purge commits, and the batch's other letters go back to the
+    queue (they are rendered again into a new file). The holder's own rows go with the holder
+    (foreign-key cascade). Returns how many batch files are withdrawn."""
+    files = set(
+        session.scalars(
+            select(PostalLetter.batch_file)
+            .where(
+                PostalLetter.holder_id == holder_id,
+                PostalLetter.batch_file.is_not(None),
+                PostalLetter.printed_at.is_(None),
+            )
+            # Waits for a rendering that holds these rows, then sees the file it wrote.
+            .with_for_update()
+        )
+    )
+    for batch_file in sorted(name for name in files if name):
+        session.execute(
+            update(PostalLetter)
+            .where(
+                PostalLetter.batch_file == batch_file,
+                PostalLetter.printed_at.is_(None),
+                PostalLetter.holder_id != holder_id,
+            )
+            .values(rendered_at=None, batch_file=None)
+            .execution_options(synchronize_session=False)
+        )
+        _delete_after_commit(session, settings.data_dir / batch_file)
+    return len(files)
+
+
+def remove_orphans(
+    database: Database, settings: Settings, *, grace: dt.timedelta = ORPHAN_GRACE
+) -> int:
+    """Delete the batch files (and temporary files) older than `grace` that no unprinted letter
+    points at: left by a crash between a commit and the deletion it called for (a purge, a
+    printing confirmation) or before a rendering's commit. Returns how many files went."""
+    directory = settings.data_dir / LETTERS_DIR
+    if not directory.is_dir():
+        return 0
+    cutoff = time.time() - grace.total_seconds()
+    removed = 0
+    with database.transaction() as session:
+        for path in sorted(directory.iterdir()):
+            if not path.is_file() or path.stat().st_mtime > cutoff:
+                continue
+            temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+            if not temporary:
+                if path.suffix != ".pdf":
+                    continue  # not Carnet's
+                if session.scalars(
+                    select(PostalLetter.id)
+                    .where(
+                        PostalLetter.batch_file == _batch_file(path.name),
+                        PostalLetter.printed_at.is_(None),
+                    )
+                    .limit(1)
+                ).first():
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    if removed:
+        log.warning("orphan letter files deleted", extra={"files": removed})
+    return removed
+
+
+def _batch_file(name: str) -> str:
+    """How a letter records its batch: `letters/<file name>`, relative to the data directory."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise InvalidInput("Give the name of a batch file under DATA_DIR/letters/.", field="file")
+    return str(Path(LETTERS_DIR) / name)
+
+
+def _delete_after_commit(session: Session, path: Path) -> None:
+    session.info.setdefault(_DOOMED_FILES, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_doomed_files(session: Session) -> None:
+    session.info.pop(_NEW_FILES, None)
+    for path in session.info.pop(_DOOMED_FILES, []):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_new_files(session: Session) -> None:
+    """A rolled-back rendering leaves no batch file; a rolled-back purge deletes none."""
+    session.info.pop(_DOOMED_FILES, None)
+    for path in session.info.pop(_NEW_FILES, []):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 @job("letters.render", period="daily")

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import rules
+from carnet.accounts import letters, rules
 from carnet.accounts.models import (
     Holder,
     LoginChallenge,
@@ -436,7 +436,14 @@ def renew(session: Session, vault: Vault, settings: Settings, nir: str) -> str:
         replace=False,
     )
     send_notice(
-        session, vault, settings, holder, code, kind="account.renewal", today=today(settings)
+        session,
+        vault,
+        settings,
+        holder,
+        code,
+        kind="account.renewal",
+        today=today(settings),
+        transactional=True,  # asked for on the page the person is looking at
     )
     record(
         session,
@@ -581,7 +588,9 @@ def purge(
     for hook in PURGE_HOOKS:
         hook(session, vault, holder_id)
     vault.destroy_keys(session, holder_id)
-    delete_for_holder(session, holder_id)
+    # Mail and letters: the rows, the delivered .eml copies, the unprinted letter batches.
+    delete_for_holder(session, settings, holder_id, addresses=[holder.email or ""])
+    letters.withdraw_for_holder(session, settings, holder_id)
     # What points at the holder without a foreign key: sign-in material. (Throttle rows hold only
     # keyed hashes of clients and usernames, and are forgotten by the daily jobs.)
     session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
@@ -604,6 +613,7 @@ PURGE_HOOK_MODULES = (
     "carnet.messaging.purge",
     "carnet.agenda.service",
     "carnet.audit.purge",
+    "carnet.export.service",
 )
 
 

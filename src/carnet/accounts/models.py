@@ -204,7 +204,9 @@ class Throttle(Base):
 
 class PostalLetter(Base):
     """A notice to print and post (no e-mail known, rule LC-1). Its content, which carries the
-    provisional code, is sealed under a system key until the letters batch is rendered, then wiped."""
+    provisional code, is sealed under a system key until the operator confirms its batch printed
+    (`printed_at`), then wiped: until then a purge can withdraw a letter from its batch and have
+    the others rendered again (LC-8)."""
 
     __tablename__ = "postal_letters"
 
@@ -216,7 +218,8 @@ class PostalLetter(Base):
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     rendered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
-    batch_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    batch_file: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    printed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OppositionProof(Base):

@@ -73,8 +73,12 @@ def send_notice(
     *,
     kind: str = "account.notice",
     today: dt.date,
+    transactional: bool = False,
 ) -> str:
-    """E-mail the notice when an address is known, else queue a letter. Returns "email"/"letter"."""
+    """E-mail the notice when an address is known, else queue a letter. Returns "email"/"letter".
+
+    `transactional`: the person asked for this code and waits for it: the e-mail leaves right
+    after the commit rather than at the next jobs run."""
     to = _addressee(session, holder, today, settings)
     body = notice_text(holder, code, kind, holder.opposition_deadline, settings.base_url)
     if to.email:
@@ -85,6 +89,7 @@ def send_notice(
             subject="Votre espace santé Carnet",
             body_text=body,
             holder_id=holder.id,
+            transactional=transactional,
         )
         return "email"
     letter = PostalLetter(holder_id=holder.id, kind=kind)

@@ -896,7 +896,7 @@ class _Run:
             PostalLetter.__table__,  # type: ignore[arg-type]
             dialect,
             varying=("id", "holder_id", "sealed"),
-            fixed=("kind", "created_at", "rendered_at", "batch_file"),
+            fixed=("kind", "created_at", "rendered_at", "batch_file", "printed_at"),
         )
         self.audit_entries = _BulkTable(
             AuditEntry.__table__,  # type: ignore[arg-type]
@@ -1210,7 +1210,7 @@ class _Run:
             mail_rows,
             (now, NOTICE_KIND, NOTICE_SUBJECT, PENDING, 0, now, None, None),
         )
-        self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None))
+        self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None, None))
         self._audit_new_spaces(session, connection, audit_rows, now)
         self.report.created += len(rows)
         self.report.emails += len(mail_rows)

@@ -1,4 +1,5 @@
-"""`carnet provision FILE` (the insurer's roster) and `carnet letters render` (postal notices).
+"""`carnet provision FILE` (the insurer's roster) and `carnet letters …` (postal notices:
+render, list the batches awaiting print, confirm a batch printed).
 
 Rules LC-1, LC-6, LC-7, LC-8, REP-1; the file format is in `docs/formats/roster.md`.
 Exit status: 0 when the rows were processed (even if some were rejected), 1 when the file itself
@@ -119,6 +120,38 @@ def register(app: typer.Typer) -> None:
     def render() -> None:
         """Render the waiting letters into PDF batch files under DATA_DIR/letters/ (mode 0600)."""
         _render_letters()
+
+    @letters_app.command("list")
+    def list_() -> None:
+        """The batch files awaiting the print service's confirmation (names and counts only)."""
+        with support.database().transaction() as session:
+            batches = letters_service.awaiting_print(session)
+        if not batches:
+            support.console.print("Letters: no batch awaits printing.")
+        for batch in batches:
+            support.console.print(
+                f"{batch.file}  letters={batch.letters}  "
+                f"rendered={batch.rendered_at:%Y-%m-%dT%H:%M:%SZ}",
+                soft_wrap=True,
+                markup=False,
+            )
+
+    @letters_app.command("printed")
+    def printed(
+        files: Annotated[
+            list[str], typer.Argument(help="Batch files the print service has (names or paths).")
+        ],
+    ) -> None:
+        """Confirm batches printed: their files are deleted and the letters' sealed content wiped
+        (LC-8: no clear copy of a name, an address or a code stays in the data directory)."""
+        settings = support.settings()
+        for name in files:
+            with support.database().transaction() as session:
+                count = letters_service.mark_printed(session, settings, name)
+            support.console.print(
+                f"Letters: {Path(name).name} confirmed printed ({count} letter(s)); file deleted.",
+                soft_wrap=True,
+            )
 
 
 def _render_letters() -> None:

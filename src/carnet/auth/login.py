@@ -356,6 +356,7 @@ def start_login(
         subject="Votre code de connexion Carnet",
         body_text=otp_text(code, settings.otp_ttl_minutes),
         holder_id=account.holder_id,
+        transactional=True,  # the page says the code was sent and lasts a few minutes
     )
     session.flush()
     return Outcome(LoginStarted(challenge, settings.otp_ttl_minutes * 60))

@@ -1,10 +1,20 @@
 """Queueing and delivering e-mails through the outbox.
 
 A mail is enqueued in the caller's transaction, so it exists if and only if the event it reports was
-committed. Delivery happens later, outside any request: messages are claimed in a short transaction,
+committed. Delivery happens outside that transaction: messages are claimed in a short transaction,
 sent, and their outcome recorded in another short transaction. A crash between claim and outcome
 leaves the message `sending` until its lease ends, then it is claimed again; the stable Message-ID
 lets receivers drop the rare duplicate this causes.
+
+Transactional mail — what a person is waiting for on the page they just submitted: a login code,
+a provisional code they asked for — is handed to the transport right after the commit
+(`db.after_commit`, run by the edge after the response), the same claim/send/record path as the
+jobs loop; if that fails the row stays pending and the outbox's retries (with backoff) take over.
+Everything else waits for the jobs loop (`outbox.deliver`).
+
+Once sent, or given up, a message's body is wiped. With no SMTP server set (development, demos)
+each message becomes a `.eml` file in `DATA_DIR/outbox/`; the purge of a space deletes its rows
+and those files (LC-8).
 
 Only ids and error class names are logged: never a recipient, a subject or a body.
 """
@@ -20,7 +30,7 @@ import socket
 import ssl
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -35,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.config import Settings
-from carnet.db import Database, new_id
+from carnet.db import Database, after_commit, new_id
 from carnet.errors import ConfigurationError, InvalidInput
 from carnet.notifications import rules
 from carnet.notifications.models import (
@@ -72,8 +82,13 @@ def enqueue(
     subject: str,
     body_text: str,
     holder_id: uuid.UUID | None = None,
+    transactional: bool = False,
 ) -> OutboxMessage:
-    """Queue an e-mail in the caller's transaction; it is sent only if that transaction commits."""
+    """Queue an e-mail in the caller's transaction; it is sent only if that transaction commits.
+
+    `transactional`: someone is waiting for it now (a login code): it goes to the transport right
+    after the commit instead of at the next jobs run; the outbox stays its retry path.
+    """
     if not kind or len(kind) > 50:
         raise InvalidInput("An e-mail kind has 1 to 50 characters.", field="kind")
     if not rules.is_valid_email(recipient):
@@ -95,17 +110,56 @@ def enqueue(
         next_attempt_at=now,
     )
     session.add(message)
+    if transactional:
+        after_commit(session, _send_now(message.id))
     return message
 
 
-def delete_for_holder(session: Session, holder_id: uuid.UUID) -> int:
-    """Delete every queued or past e-mail of a holder (purge); returns how many rows went."""
-    result = session.execute(
-        delete(OutboxMessage)
-        .where(OutboxMessage.holder_id == holder_id)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result)
+def _send_now(message_id: uuid.UUID) -> Callable[[Database, Settings], None]:
+    def send(database: Database, settings: Settings) -> None:
+        try:
+            deliver_now(database, settings, [message_id])
+        except Exception as exc:  # the row is still pending: the jobs loop sends it
+            log.warning(
+                "transactional e-mail not handed over; the outbox will retry",
+                extra={"outbox_id": str(message_id), "error_type": type(exc).__name__},
+            )
+
+    return send
+
+
+def delete_for_holder(
+    session: Session,
+    settings: Settings,
+    holder_id: uuid.UUID,
+    *,
+    addresses: Sequence[str] = (),
+) -> int:
+    """LC-8: delete every queued or past e-mail about a holder, and the past ones sent to one of
+    their addresses (a representative's mail about a minor carries the representative's
+    address), with the `.eml` copies the file transport left in `DATA_DIR/outbox/`. Returns how
+    many rows went.
+
+    Mail still to be sent about someone else is kept even when it goes to that address: families
+    share addresses, and the other person's notice must still leave. The files go at once, before
+    the purge commits: they are copies of mail already delivered, so a rolled-back purge loses
+    nothing that matters, while a crash after the commit must not leave them behind."""
+    condition = OutboxMessage.holder_id == holder_id
+    wanted = [address for address in addresses if address]
+    if wanted:
+        condition = condition | and_(
+            OutboxMessage.recipient.in_(wanted), OutboxMessage.status.in_((SENT, FAILED))
+        )
+    ids = list(session.scalars(select(OutboxMessage.id).where(condition)))
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[start : start + 500]))
+            .execution_options(synchronize_session=False)
+        )
+    for message_id in ids:
+        _FileTransport(settings.outbox_dir).forget(message_id)
+    return len(ids)
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -143,13 +197,33 @@ class _Claimed:
 
 def deliver_pending(database: Database, settings: Settings, *, limit: int = 100) -> DeliveryReport:
     """Send up to `limit` due messages by SMTP (or as .eml files when no SMTP server is set)."""
+    return _deliver(database, settings, limit=limit)
+
+
+def deliver_now(
+    database: Database, settings: Settings, message_ids: Sequence[uuid.UUID]
+) -> DeliveryReport:
+    """Send these messages now if they are still pending and due (transactional mail, right
+    after the commit that queued them); a failure leaves them to the retry path."""
+    if not message_ids:
+        return DeliveryReport()
+    return _deliver(database, settings, limit=len(message_ids), only=message_ids)
+
+
+def _deliver(
+    database: Database,
+    settings: Settings,
+    *,
+    limit: int,
+    only: Sequence[uuid.UUID] | None = None,
+) -> DeliveryReport:
     # The transport first: a configuration error must not leave claimed messages behind.
     transport: _Transport = (
         _SmtpTransport(settings.smtp_url.get_secret_value())
         if settings.smtp_url is not None
         else _FileTransport(settings.outbox_dir)
     )
-    claimed, failed = _claim(database, limit, settings.outbox_max_attempts)
+    claimed, failed = _claim(database, limit, settings.outbox_max_attempts, only=only)
     sent = retried = 0
     with transport:
         for item in claimed:
@@ -166,30 +240,43 @@ def deliver_pending(database: Database, settings: Settings, *, limit: int = 100)
                 else:
                     retried += 1
             else:
-                _record_sent(database, item)
+                if not _record_sent(database, item):
+                    # Purged while it was being sent (LC-8): no copy of it stays here.
+                    transport.forget(item.id)
                 sent += 1
     return DeliveryReport(sent=sent, failed=failed, retried=retried)
 
 
-def _claim(database: Database, limit: int, max_attempts: int) -> tuple[list[_Claimed], int]:
+def _claim(
+    database: Database,
+    limit: int,
+    max_attempts: int,
+    *,
+    only: Sequence[uuid.UUID] | None = None,
+) -> tuple[list[_Claimed], int]:
     """Mark due messages `sending` in one short transaction, so no other run sends them too.
 
     Also returns how many abandoned messages were given up: one whose sender died on its last
     attempt is not tried again, lest a message that crashes the sender be retried forever.
+    `only`: just these messages, and only while pending (a transactional hand-over never takes
+    a message another sender holds).
     """
     now = clock.now()
     lease_end = now + rules.SENDING_LEASE
     claimed: list[_Claimed] = []
     given_up = 0
+    due = OutboxMessage.next_attempt_at <= now
+    condition = (
+        and_(due, OutboxMessage.status.in_((PENDING, SENDING)))
+        if only is None
+        else and_(due, OutboxMessage.status == PENDING, OutboxMessage.id.in_(list(only)))
+    )
     with database.transaction() as session:
         # PostgreSQL: concurrent runs skip each other's rows. SQLite renders no FOR UPDATE; there the
         # BEGIN IMMEDIATE of every transaction already serialises the claims.
         rows = session.scalars(
             select(OutboxMessage)
-            .where(
-                OutboxMessage.status.in_((PENDING, SENDING)),
-                OutboxMessage.next_attempt_at <= now,
-            )
+            .where(condition)
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -203,6 +290,7 @@ def _claim(database: Database, limit: int, max_attempts: int) -> tuple[list[_Cla
                 if row.attempts >= max_attempts:
                     row.status = FAILED
                     row.last_error = "SenderLeaseExpired"
+                    row.body_text = ""  # never sent, never tried again: the code goes
                     given_up += 1
                     continue
             row.status = SENDING
@@ -231,7 +319,8 @@ def _still_ours(item: _Claimed) -> ColumnElement[bool]:
     )
 
 
-def _record_sent(database: Database, item: _Claimed) -> None:
+def _record_sent(database: Database, item: _Claimed) -> bool:
+    """Mark the message sent and wipe its body; False when its row is gone (purged meanwhile)."""
     with database.transaction() as session:
         result = session.execute(
             update(OutboxMessage)
@@ -240,10 +329,14 @@ def _record_sent(database: Database, item: _Claimed) -> None:
             # codes, which must not stay readable in the database.
             .values(status=SENT, sent_at=clock.now(), last_error=None, body_text="")
         )
-    if _rowcount(result) == 0:
-        log.warning("outbox message sent but no longer claimed", extra={"outbox_id": str(item.id)})
-    else:
-        log.info("outbox message sent", extra={"outbox_id": str(item.id), "attempt": item.attempts})
+        if _rowcount(result) == 0:
+            exists = session.get(OutboxMessage, item.id) is not None
+            log.warning(
+                "outbox message sent but no longer claimed", extra={"outbox_id": str(item.id)}
+            )
+            return exists
+    log.info("outbox message sent", extra={"outbox_id": str(item.id), "attempt": item.attempts})
+    return True
 
 
 def _record_failure(database: Database, settings: Settings, item: _Claimed, error: str) -> bool:
@@ -252,6 +345,7 @@ def _record_failure(database: Database, settings: Settings, item: _Claimed, erro
     values: dict[str, object] = {"last_error": error[:200]}
     if give_up:
         values["status"] = FAILED
+        values["body_text"] = ""  # never to be sent: a code must not stay readable here
     else:
         values["status"] = PENDING
         values["next_attempt_at"] = clock.now() + rules.next_attempt_delay(item.attempts)
@@ -304,6 +398,9 @@ class _Transport:
     def send(self, message_id: uuid.UUID, message: EmailMessage) -> None:
         raise NotImplementedError
 
+    def forget(self, message_id: uuid.UUID) -> None:
+        """Drop any copy of a sent message this transport keeps (nothing, for SMTP)."""
+
     def close(self) -> None:
         """Release what the run held (a connection)."""
 
@@ -343,6 +440,10 @@ class _FileTransport(_Transport):
                 os.unlink(temp_name)
             raise
         _fsync_directory(self.directory)
+
+    def forget(self, message_id: uuid.UUID) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.directory / f"{message_id}.eml")
 
 
 def _fsync_directory(directory: Path) -> None:
