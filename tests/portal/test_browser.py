@@ -1,6 +1,6 @@
 """The holder journeys in a real Chromium (Playwright): opposition with its proof, activation,
 login with the e-mailed code, drag-and-drop upload, masking, a parent in the child's profile,
-closing the space. axe-core runs on every page: no serious or critical violation."""
+closing the space (one's own, and a child's by the parent). axe-core runs on every page: no serious or critical violation."""
 
 from __future__ import annotations
 
@@ -256,6 +256,43 @@ def test_close_the_space(page: Any, accessible: Check, database: Database) -> No
     expect(page.locator("body")).not_to_contain_text("Marie")
     with database.transaction() as session:
         assert session.get(Holder, holder.id).state == "closed"  # type: ignore[union-attr]
+
+
+def test_a_parent_closes_the_childs_space(page: Any, accessible: Check, database: Database) -> None:
+    """LC-5, REP-1: from the child's profile, the closing page names the child and the
+    consequences; once confirmed the child's space is closed and the parent, still signed in,
+    is back in their own space."""
+    parent = make_account(database, first_names="Marie")
+    child = make_child(database, parent)
+    sign_in(page, database, accessible)
+    page.get_by_label("Profil").select_option(str(child.id))
+    page.get_by_role("button", name="Changer de profil").click()
+    page.wait_for_url("**/home")
+    page.get_by_role("link", name="Mon compte").click()
+    expect(page.locator("main")).to_contain_text("vous pouvez fermer l'espace de Léa DUPONT")
+    accessible(page)
+    page.get_by_role("link", name="Ce que signifie la fermeture, et comment la demander").click()
+    page.wait_for_url("**/account/close")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fermer l'espace de Léa DUPONT")
+    expect(page.locator("#consequences-title")).to_have_text(
+        "Ce qui se passe quand vous fermez l'espace de Léa DUPONT"
+    )
+    accessible(page)
+    page.get_by_role("button", name="Fermer cet espace").click()  # nothing chosen yet
+    expect(page.locator("#error-summary")).to_contain_text("Cochez la case")
+    accessible(page)
+    page.get_by_label("Les garder archivées").check()
+    page.get_by_label(
+        "J'ai compris les conséquences et je veux fermer l'espace de Léa DUPONT"
+    ).check()
+    page.get_by_role("button", name="Fermer cet espace").click()
+    page.wait_for_url("**/home")
+    expect(page.get_by_role("status")).to_contain_text("L'espace est fermé")
+    expect(page.locator(".space-owner")).to_contain_text("Votre espace")
+    accessible(page)
+    with database.transaction() as session:
+        assert session.get(Holder, child.id).state == "closed"  # type: ignore[union-attr]
+        assert session.get(Holder, parent.id).state == "active"  # type: ignore[union-attr]
 
 
 def test_english_pages_are_accessible_too(page: Any, accessible: Check, database: Database) -> None:

@@ -16,6 +16,7 @@ from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import service as documents
 from carnet.documents.models import Document, Folder
+from carnet.notifications.models import OutboxMessage
 from carnet.portal.models import PortalSession
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
@@ -378,9 +379,9 @@ def test_a_parent_acts_for_the_child_and_never_sees_rep2_documents(
     assert refused.status_code == 404
     post(client, "/profile", {"space_id": str(parent.id)})
     assert "Votre espace" in text(client.get("/home"))
-    # Closing is the holder's own act (LC-5): not from the child's profile.
+    # From the child's profile, closing concerns the child's space (LC-5, REP-1), never one's own.
     post(client, "/profile", {"space_id": str(child.id)})
-    assert client.get("/account/close").status_code == 403
+    assert "Fermer l'espace de Léa DUPONT" in text(client.get("/account/close"))
 
 
 # -- contacts and wishes -------------------------------------------------------------------------
@@ -452,6 +453,38 @@ def test_close_the_space_after_the_confirmation_page(
     assert "Cet espace est fermé" in text(refused)
 
 
+def test_a_parent_closes_the_childs_space_after_the_consequences_page(
+    client: TestClient, database: Database
+) -> None:
+    """LC-5, REP-1: in the child's profile the closing page names the child and its consequences;
+    once confirmed the child's space is closed, the parent's stays open and the parent, still
+    logged in, is back in their own space. LC-7: the notice goes to the parent."""
+    parent = make_account(database)
+    child = make_child(database, parent)
+    log_in(client, database)
+    post(client, "/profile", {"space_id": str(child.id), "next": "/account"})
+    account = text(client.get("/account"))
+    assert "vous pouvez fermer l'espace de Léa DUPONT" in account
+    page = text(client.get("/account/close"))
+    assert "Ce qui se passe quand vous fermez l'espace de Léa DUPONT" in page
+    assert "Les données sont archivées pendant 10 ans" in page
+    missing = post(client, "/account/close", {"erase": "keep"}, page="/account/close")
+    assert missing.status_code == 400
+    assert "Cochez la case pour confirmer que vous voulez fermer cet espace" in text(missing)
+    done = post(client, "/account/close", {"erase": "keep", "confirm": "1"}, page="/account/close")
+    assert done.headers["location"] == "/home"
+    home = text(client.get("/home"))
+    assert "L'espace est fermé : son contenu reste archivé" in home
+    assert "Votre espace" in home
+    with database.transaction() as session:
+        assert session.get(Holder, child.id).state == "closed"  # type: ignore[union-attr]
+        assert session.get(Holder, parent.id).state == "active"  # type: ignore[union-attr]
+        recipients = session.scalars(
+            select(OutboxMessage.recipient).where(OutboxMessage.kind == "account.closed")
+        ).all()
+        assert recipients == ["marie@example.org"]
+
+
 def test_preferences(client: TestClient, database: Database) -> None:
     holder = make_account(database)
     log_in(client, database)
@@ -496,3 +529,12 @@ def test_invitations_then_acting_as_caregiver(
     assert refused.status_code == 403
     assert "Un aidant ne peut ni fermer l'espace" in text(refused)
     assert "Fermer mon espace" not in text(client.get("/account"))
+    # REP-4: nor the closing page, nor its form; both spaces stay active.
+    closing = client.get("/account/close")
+    assert closing.status_code == 403
+    assert "Un aidant ne peut ni fermer l'espace" in text(closing)
+    refused = post(client, "/account/close", {"erase": "erase", "confirm": "1"})
+    assert refused.status_code == 403
+    with database.transaction() as session:
+        assert session.get(Holder, helped.id).state == "active"  # type: ignore[union-attr]
+        assert session.get(Holder, me.id).state == "active"  # type: ignore[union-attr]

@@ -14,11 +14,11 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from carnet.access import care
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.access.rules import SpaceFacts
 from carnet.access.schemas import (
     BlockIn,
@@ -53,13 +53,6 @@ from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 
 # resolve_space actions: REP-4 lets caregivers read access settings, not change them.
 READ_SETTINGS = "read-access-settings"

@@ -3,19 +3,37 @@
 A rule is a FastAPI dependency carrying the marker `__carnet_access_rule__`; a test walks every route
 of the application and fails when one has no rule or more than one. The fine-grained decisions on a
 holder's data are taken by the policy decision point (`carnet.access.rules`), called by services.
+
+Every rule also guards the `X-Carnet-Space` header (REP-1…REP-5, LC-5): a route honours it only by
+taking a `SpaceHeader` parameter, which it hands to `accounts.family.resolve_space`; on any other
+route the header is refused with 400 before anything runs, so that a request meant for a managed
+space never acts on the caller's own one instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.errors import Forbidden, Unauthenticated
+from carnet.errors import Forbidden, InvalidInput, Unauthenticated
 
 ACCESS_RULE_MARK = "__carnet_access_rule__"
+SPACE_HEADER = "X-Carnet-Space"
+_HONOURS_SPACE = "__carnet_honours_space__"
+
+SpaceHeader = Annotated[
+    str | None,
+    Header(
+        alias=SPACE_HEADER,
+        description="Act on this space (holder id) that you manage, instead of your own.",
+    ),
+]
+"""The one declaration of `X-Carnet-Space`. A route taking a parameter of this type honours the
+header and must pass it to `accounts.family.resolve_space` (REP-1…REP-5 decide); a test sends a
+foreign space to every route to hold both halves."""
 
 
 def _mark(dependency: Callable[..., Any], name: str) -> Any:
@@ -26,8 +44,8 @@ def _mark(dependency: Callable[..., Any], name: str) -> Any:
 def public() -> Any:
     """Anyone may call: health probes, metadata, opposition (rule LC-2 forbids requiring a login)."""
 
-    def _public() -> None:
-        return None
+    def _public(request: Request) -> None:
+        refuse_unhonoured_space(request)
 
     return _mark(_public, "public")
 
@@ -44,6 +62,7 @@ def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = Non
     def _authenticated(request: Request) -> Principal:
         from carnet.auth.service import principal_from_request
 
+        refuse_unhonoured_space(request)
         principal = principal_from_request(request)
         if principal is None:
             raise Unauthenticated("A valid bearer token is required.")
@@ -109,6 +128,7 @@ def portal_session(*kinds: PrincipalKind) -> Any:
     def _portal_session(request: Request) -> Principal:
         from carnet.portal.session import current
 
+        refuse_unhonoured_space(request)
         live = current(request)
         if live is None:
             raise Unauthenticated("Your session has ended: log in again.", code="no-session")
@@ -124,6 +144,43 @@ def portal_session(*kinds: PrincipalKind) -> Any:
         else "portal-session"
     )
     return _mark(_portal_session, name)
+
+
+def refuse_unhonoured_space(request: Request) -> None:
+    """400 when `X-Carnet-Space` reaches a route that does not honour it (REP-1, LC-5).
+
+    Ignoring it would act on the caller's own space: `POST /api/v1/me/close` meant for a child's
+    space would close the parent's. Deny by default: a request whose route is unknown is refused too.
+    """
+    if SPACE_HEADER not in request.headers:
+        return
+    if honours_space(request.scope.get("route")):
+        return
+    raise InvalidInput(
+        f"This operation does not act on another space: remove the {SPACE_HEADER} header.",
+        code="space-header-not-honoured",
+    )
+
+
+def honours_space(route: Any) -> bool:
+    """Whether `route` takes `X-Carnet-Space` (a `SpaceHeader` anywhere in its dependencies)."""
+    if route is None:
+        return False
+    known: bool | None = getattr(route, _HONOURS_SPACE, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        known = dependant is not None and _takes_space_header(dependant)
+        setattr(route, _HONOURS_SPACE, known)
+    return known
+
+
+def _takes_space_header(dependant: Any) -> bool:
+    if any(
+        str(getattr(param, "alias", "")).lower() == SPACE_HEADER.lower()
+        for param in dependant.header_params
+    ):
+        return True
+    return any(_takes_space_header(sub) for sub in dependant.dependencies)
 
 
 def route_rules(dependant: Any) -> list[str]:

@@ -787,3 +787,16 @@ def decide_contacts_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-7: contacts and wishes (emergency contacts, trusted person…) are read by the holder side
     and by professionals reaching the space (care team, or an open emergency/regulation grant)."""
     return space_reach(actor, space)
+
+
+def decide_close(actor: Actor, space: SpaceFacts) -> Decision:
+    """LC-5: the holder closes their own space; a minor's legal representative (REP-1) or a
+    protected adult's guardian (REP-5, a representative too) closes it for them. A caregiver acts on
+    the holder's behalf but never closes the space (REP-4); nobody else does. Which states may be
+    closed is the lifecycle's state machine (`accounts.rules`), not an access question."""
+    mode = mode_of(actor)
+    if actor.relation in (Relation.SELF, Relation.REPRESENTATIVE):
+        return Decision(True, f"holder-side:{actor.relation.value}", mode)
+    if actor.relation is Relation.CAREGIVER:
+        return Decision(False, "caregiver-forbidden", mode)
+    return Decision(False, "not-holder-side", mode)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import authenticated, public
+from carnet.access.routes import SpaceHeader, authenticated, public
 from carnet.accounts import family, lifecycle
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder, OppositionProof
@@ -49,6 +49,7 @@ from carnet.http import app_vault as _vault
 from carnet.http import client_address, db_session, get_database, request_id
 
 router = APIRouter(prefix="/api/v1", tags=["holder"])
+CLOSE = "close"  # the resolve_space action: REP-4 keeps it from caregivers
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -301,26 +302,36 @@ def me(
 @router.post(
     "/me/close",
     response_model=CloseOut,
-    responses=_errors(400, 401, 403, 409),
-    summary="Close one's space (and ask for its erasure)",
+    responses=_errors(400, 401, 403, 404, 409),
+    summary="Close one's space, or the space of a child or protected adult one represents",
 )
 def close_space(
     body: CloseIn,
     request: Request,
+    x_carnet_space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> CloseOut:
     """rule LC-5: closed at once; archive kept 10 years, or erased at the next daily jobs run when
-    `purge` is true. Every token of the holder is revoked. Only the holder may close (REP-4)."""
-    holder = lifecycle.get_holder(session, principal.id)
-    lifecycle.close(session, _settings(request), holder, principal, purge=body.purge)
-    login.logout_everywhere(
-        session,
-        principal,
-        holder_id=holder.id,
-        reason="space-closed",
-        request_id=request_id(request),
+    `purge` is true. The holder closes their own space (every token of theirs is revoked); with
+    `X-Carnet-Space`, a minor's legal representative (REP-1) or a protected adult's guardian
+    (REP-5) closes that space; a caregiver gets 403 (REP-4), anyone else 404. The holder is told
+    (LC-7: a minor's notice goes to the representative)."""
+    settings = _settings(request)
+    holder, relation = family.resolve_space(
+        session, principal, x_carnet_space, CLOSE, settings=settings
     )
+    lifecycle.close_space(
+        session, _vault(request), settings, holder, principal, relation=relation, purge=body.purge
+    )
+    if relation == "self":
+        login.logout_everywhere(
+            session,
+            principal,
+            holder_id=holder.id,
+            reason="space-closed",
+            request_id=request_id(request),
+        )
     return CloseOut(state=holder.state, purge_due_on=holder.purge_due_on)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family, wishes
 from carnet.accounts.family_schemas import (
     EMERGENCY_CONTACT,
@@ -35,13 +35,6 @@ from carnet.http import db_session
 
 router = APIRouter(prefix="/api/v1", tags=["family"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 
 
 # -- representatives and invitations (REP-1, REP-4) ------------------------------------------

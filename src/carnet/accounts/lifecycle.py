@@ -20,6 +20,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.access.rules import Actor, SpaceFacts, decide_close
+from carnet.access.rules import Relation as AccessRelation
 from carnet.accounts import letters, rules
 from carnet.accounts.models import (
     Holder,
@@ -30,7 +32,7 @@ from carnet.accounts.models import (
     Throttle,
     Tombstone,
 )
-from carnet.accounts.notices import send_notice
+from carnet.accounts.notices import send_closing_notice, send_notice
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import throttle
@@ -494,6 +496,34 @@ def _renewal_allowed(session: Session, vault: Vault, holder: Holder) -> bool:
     return True
 
 
+def close_space(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    holder: Holder,
+    actor: Principal,
+    *,
+    relation: str,
+    purge: bool,
+) -> None:
+    """LC-5 asked from the holder side: the holder closes their own space, a minor's representative
+    (REP-1) or a protected adult's guardian (REP-5) closes it for them, a caregiver never does
+    (REP-4); `access.rules.decide_close` decides on `relation` (`accounts.family.resolve_space`).
+    The holder is told (LC-7: a minor's notice goes to the representative)."""
+    decision = decide_close(
+        Actor(actor, AccessRelation(relation)), SpaceFacts(holder.id, holder.state)
+    )
+    if not decision:
+        if decision.reason == "caregiver-forbidden":
+            raise Forbidden(
+                "Caregivers cannot close the space of the person they help.", code=decision.reason
+            )
+        raise Forbidden("Only the holder or their legal representative can close this space.")
+    reason = "holder-request" if relation == "self" else "representative-request"
+    close(session, settings, holder, actor, purge=purge, reason=reason, mode=decision.mode)
+    send_closing_notice(session, vault, settings, holder, erase=purge, today=today(settings))
+
+
 def close(
     session: Session,
     settings: Settings,
@@ -502,16 +532,17 @@ def close(
     *,
     purge: bool,
     reason: str = "holder-request",
+    mode: Mode = Mode.NORMAL,
 ) -> None:
     """LC-5: close now; the archive is kept 10 years, or purged at the next jobs run on request."""
-    transition(session, holder, "close", actor, reason=reason)
+    transition(session, holder, "close", actor, reason=reason, mode=mode)
     day = today(settings)
     holder.closed_on = day
     holder.close_reason = reason
     holder.purge_due_on = day if purge else rules.archive_purge_day(day, settings.archive_years)
     _revoke_codes(session, holder)
     if purge:
-        transition(session, holder, "request-purge", actor)
+        transition(session, holder, "request-purge", actor, mode=mode)
 
 
 def suspend(

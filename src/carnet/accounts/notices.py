@@ -1,7 +1,8 @@
 """Telling a person about their space: e-mail through the outbox, or a postal letter (LC-1, LC-7).
 
-A minor's notice goes to the managing representative (LC-7). The letter's content, which carries
-the provisional code, stays sealed under a system key until the letters batch is printed.
+Notices: the space's opening and its provisional code (LC-1), renewals, majority (REP-3), and its
+closing (LC-5). A minor's notice goes to the managing representative (LC-7). The letter's content,
+which may carry a provisional code, stays sealed under a system key until the batch is printed.
 """
 
 from __future__ import annotations
@@ -81,12 +82,78 @@ def send_notice(
     after the commit rather than at the next jobs run."""
     to = _addressee(session, holder, today, settings)
     body = notice_text(holder, code, kind, holder.opposition_deadline, settings.base_url)
+    return _deliver(
+        session,
+        vault,
+        holder,
+        to,
+        kind,
+        "Votre espace santé Carnet",
+        body,
+        transactional=transactional,
+    )
+
+
+def closing_text(holder: Holder, *, erase: bool, archive_years: int, base_url: str) -> str:
+    """LC-5: what closing means for the data, in French; no code, no health data."""
+    lines = [
+        "Madame, Monsieur,",
+        "",
+        f"L'espace santé Carnet de {holder.first_names} {holder.birth_name} est fermé.",
+        "Plus aucun professionnel ne peut le consulter ni y ajouter de document.",
+    ]
+    if erase:
+        lines.append(
+            "Son effacement a été demandé : tout son contenu sera effacé lors du prochain "
+            "traitement quotidien. Cela ne peut pas être annulé."
+        )
+    else:
+        lines += [
+            f"Son contenu est archivé pendant {archive_years} ans, puis effacé automatiquement.",
+            f"Un nouvel espace peut être demandé à tout moment sur {base_url}/renewal : le "
+            "contenu archivé y sera restauré.",
+        ]
+    return "\n".join(lines)
+
+
+def send_closing_notice(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    holder: Holder,
+    *,
+    erase: bool,
+    today: dt.date,
+) -> str:
+    """LC-5: the holder is told that their space is closed, whoever closed it; a minor's notice
+    goes to the managing representative (LC-7). Returns "email" or "letter"."""
+    to = _addressee(session, holder, today, settings)
+    body = closing_text(
+        holder, erase=erase, archive_years=settings.archive_years, base_url=settings.base_url
+    )
+    return _deliver(
+        session, vault, holder, to, "account.closed", "Votre espace santé Carnet est fermé", body
+    )
+
+
+def _deliver(
+    session: Session,
+    vault: Vault,
+    holder: Holder,
+    to: Holder,
+    kind: str,
+    subject: str,
+    body: str,
+    *,
+    transactional: bool = False,
+) -> str:
+    """By e-mail when `to` has an address, else a sealed postal letter (LC-1)."""
     if to.email:
         enqueue(
             session,
             kind=kind,
             recipient=to.email,
-            subject="Votre espace santé Carnet",
+            subject=subject,
             body_text=body,
             holder_id=holder.id,
             transactional=transactional,

@@ -14,11 +14,11 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.routes import authenticated, public
+from carnet.access.routes import SpaceHeader, authenticated, public
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.agenda import ical, prevention, service
@@ -40,13 +40,6 @@ from carnet.http import db_session, keeping_audit, request_id
 
 router = APIRouter(tags=["agenda"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 _EXAMPLE = {
     "title": "Dentiste",
     "start": "2026-03-02T10:00",

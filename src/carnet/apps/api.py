@@ -8,14 +8,14 @@ never cached (`Cache-Control: no-store`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import authenticated, public
+from carnet.access.routes import SpaceHeader, authenticated, public
 from carnet.accounts import family
 from carnet.apps import rules, service
 from carnet.apps.oauth import CarnetServer
@@ -29,13 +29,6 @@ from carnet.http import error_responses as _errors
 
 router = APIRouter(tags=["apps"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 # REP-4: connecting and disconnecting apps change access settings; caregivers only read the list.
 READ_SETTINGS = "read-access-settings"
 CHANGE_SETTINGS = "change-access-settings"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import or_, select
@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from carnet import clock
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import family
@@ -58,13 +58,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 
 # resolve_space actions. Caregivers may read, add and change documents (REP-4); masking a document
 # or changing the default masking decides what professionals may read, an access setting that REP-4

@@ -15,12 +15,12 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -33,13 +33,6 @@ from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 
 
 def _settings(request: Request) -> Settings:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -42,13 +42,6 @@ from carnet.messaging.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["messaging"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 READ, WRITE = "messages.read", "messages.write"  # resolve_space actions; caregivers may (REP-4)
 HOLDER = authenticated(PrincipalKind.HOLDER)
 PRO = authenticated(PrincipalKind.PROFESSIONAL)

@@ -82,9 +82,6 @@ BY_CODE: dict[str, str] = {
     "no-longer-minor": N_("This person is no longer a minor."),
     "two-representatives": N_("This child already has two legal representatives."),
     "cared-for-limit": N_("This caregiver already helps the most people a caregiver may help."),
-    "close-own-space-only": N_(
-        "Only the holder can close their space: switch back to your own profile first."
-    ),
     # the portal itself
     "csrf": N_(
         "This form has expired or was not sent from Carnet. Reload the page and try again "
@@ -190,6 +187,14 @@ FLASH: dict[str, str] = {
     "folder-created": N_("The folder was created."),
     "profile-switched": N_("You are now acting in this space."),
     "profile-reset": N_("You no longer manage that space: you are back in your own space."),
+    "managed-space-closed": N_(
+        "The space is closed: its content stays archived, then is erased automatically. You are "
+        "back in your own space."
+    ),
+    "managed-space-erased": N_(
+        "The space is closed and its erasure is requested: everything in it will be erased at "
+        "the next daily run. You are back in your own space."
+    ),
     "wish-saved": N_("Your changes were saved."),
     "app-disconnected": N_("The app is disconnected: it can no longer read or change anything."),
     "wish-deleted": N_("The contact was removed."),

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -39,13 +39,6 @@ from carnet.profile.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["profile"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 _SECTIONS_DOC = "Sections: " + ", ".join(rules.SECTIONS) + " (hyphens accepted)."
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import authenticated
+from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -26,13 +26,6 @@ from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["reimbursements"])
 
-SpaceHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Carnet-Space",
-        description="Act on this space (holder id) that you manage, instead of your own.",
-    ),
-]
 
 
 class ReimbursementOut(BaseModel):

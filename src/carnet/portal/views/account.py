@@ -1,5 +1,6 @@
 """My account: who is signed in, document preferences (DOC-5, DOC-7), logging out everywhere,
-and closing the space (LC-5) after a page that explains the consequences."""
+and closing the space (LC-5) after a page that explains the consequences — one's own, or that of
+the child or protected adult one represents (REP-1, REP-5; never a caregiver, REP-4)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
-from carnet.accounts import lifecycle
+from carnet.accounts import family, lifecycle
 from carnet.accounts.proof import masked_nir
 from carnet.auth import login
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import service as documents
-from carnet.errors import CarnetError, Forbidden
+from carnet.errors import CarnetError
 from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal import session as sessions
@@ -32,7 +33,7 @@ from carnet.portal.views.common import (
     text,
 )
 from carnet.portal.views.documents import _require_open
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of
+from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
 router = new_router()
 holder = portal_session(PrincipalKind.HOLDER)
@@ -90,28 +91,25 @@ def preferences(
 def _close_page(
     request: Request, act: Acting, errors: FormErrors | None = None, status: int = 200
 ) -> Response:
+    """The consequences and the confirmation (LC-5), for one's own space or the space of the child
+    or protected adult one represents (REP-1, REP-5)."""
     fmt = formatter(request)
     settings = settings_of(request)
+    name = family.display_name(act.space)
+    title = (
+        fmt.gettext(N_("Close my space"))
+        if act.is_self
+        else fmt.gettext(N_("Close the space of %(name)s")) % {"name": name}
+    )
     return render(
         request,
         "close.html",
-        {"archive_years": settings.archive_years},
-        title=fmt.gettext(N_("Close my space")),
+        {"archive_years": settings.archive_years, "for_self": act.is_self, "name": name},
+        title=title,
         shell=act.shell,
         errors=errors,
         status=status,
     )
-
-
-def _own_space(request: Request, db: Session) -> Acting:
-    """LC-5: only the holder closes their own space (REP-4: never a caregiver)."""
-    act = acting(request, db, CLOSE)
-    if not act.is_self:
-        raise Forbidden(
-            "Only the holder can close their space: switch back to your own profile first.",
-            code="close-own-space-only",
-        )
-    return act
 
 
 @router.get("/account/close", name="portal_close")
@@ -120,7 +118,9 @@ def close_confirm(
     principal: Principal = holder,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    return _close_page(request, _own_space(request, db))
+    """LC-5: what closing means, before anything is done. A caregiver is refused here already
+    (REP-4: `resolve_space` with the close action)."""
+    return _close_page(request, acting(request, db, CLOSE))
 
 
 @router.post("/account/close")
@@ -131,31 +131,58 @@ def close(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """rule LC-5: closed at once; archive kept, or erased at the next daily run when asked.
-    Every session and API token of the holder ends (ACC-8: recorded)."""
+
+    The space is the one the session acts on (never a form field): one's own, whose every session
+    and API token then ends (ACC-8: recorded); or the space of a child or protected adult one
+    represents (REP-1, REP-5), after which the representative is back in their own space.
+    `lifecycle.close_space` asks the decision point (`decide_close`; REP-4: never a caregiver)."""
     fmt = formatter(request)
-    act = _own_space(request, db)
+    act = acting(request, db, CLOSE)
     errors = FormErrors()
     choice = text(form, "erase")
     if choice not in ("keep", "erase"):
-        errors.add("erase", fmt.gettext(N_("Choose what happens to your data.")))
+        errors.add(
+            "erase",
+            fmt.gettext(N_("Choose what happens to your data."))
+            if act.is_self
+            else fmt.gettext(N_("Choose what happens to the data of this space.")),
+        )
     if text(form, "confirm") != "1":
         errors.add(
-            "confirm", fmt.gettext(N_("Tick the box to confirm that you want to close your space."))
+            "confirm",
+            fmt.gettext(N_("Tick the box to confirm that you want to close your space."))
+            if act.is_self
+            else fmt.gettext(N_("Tick the box to confirm that you want to close this space.")),
         )
     if errors:
         return _close_page(request, act, errors, 400)
     settings = settings_of(request)
+    erase = choice == "erase"
     try:
-        lifecycle.close(db, settings, act.me, principal, purge=choice == "erase")
+        lifecycle.close_space(
+            db,
+            vault_of(request),
+            settings,
+            act.space,
+            principal,
+            relation=act.relation,
+            purge=erase,
+        )
     except CarnetError as exc:
         db.rollback()
         errors.add(None, messages.describe(exc, fmt))
         return _close_page(request, acting(request, db, CLOSE), errors, exc.status_code)
+    if not act.is_self:
+        sessions.set_acting_space(db, act.live, principal.id)
+        sessions.set_flash(
+            db, act.live, "managed-space-erased" if erase else "managed-space-closed"
+        )
+        return redirect("/home")
     login.logout_everywhere(
         db, principal, holder_id=principal.id, reason="space-closed", request_id=rid(request)
     )
     sessions.revoke_all(db, principal)
     sessions.forget(request)
-    response = redirect(f"/closed?erase={1 if choice == 'erase' else 0}")
+    response = redirect(f"/closed?erase={1 if erase else 0}")
     sessions.clear_cookie(response, settings)
     return response

@@ -90,7 +90,7 @@ def acting(request: Request, db: Session, action: str = READ) -> Acting:
         relation=relation,
         acting_space_id=space.id,
         profiles=profiles,
-        show_close=relation == "self",
+        show_close=relation in ("self", "representative"),  # LC-5, REP-1, REP-5
     )
     return Acting(live, principal, me, space, relation, shell)
 
