@@ -13,10 +13,10 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -51,6 +51,26 @@ DOCS_CSP = (
 )
 
 FHIR_JSON = "application/fhir+json"
+
+# Carnet decision: every integer a request carries (page numbers, `_count`, `_offset`, `_page`…)
+# lies within 0..MAX_REQUEST_INTEGER, whatever the front door. A billion pages is beyond any real
+# record, and a billion times the largest page size (500) stays far within a 64-bit signed SQL
+# OFFSET (PostgreSQL bigint, SQLite INTEGER): a huge number is a 400, never an overflow (a 500).
+MAX_REQUEST_INTEGER = 1_000_000_000
+# A page number for `/api/v1` and portal routes: declare `page: PageNumber = 1`.
+PageNumber = Annotated[
+    int, Query(ge=1, le=MAX_REQUEST_INTEGER, description="Page number, from 1.")
+]
+
+
+def bounded_integer(text: str, *, minimum: int = 0) -> int | None:
+    """The integer that `text` spells in ASCII digits, when within minimum..MAX_REQUEST_INTEGER;
+    otherwise None. For parameters read by hand (FHIR searches, portal forms and queries)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_REQUEST_INTEGER)):
+        return None
+    number = int(text)
+    return number if minimum <= number <= MAX_REQUEST_INTEGER else None
 
 
 def request_id(request: Request) -> str:
