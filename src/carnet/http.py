@@ -186,6 +186,7 @@ def install(app: FastAPI) -> None:
             exc.message,
             field=exc.field,
             issues=getattr(exc, "issues", None),  # several problems, each with its location
+            retry_after=getattr(exc, "retry_after", None),  # 429: when to try again
         )
 
     @app.exception_handler(IntegrityError)
@@ -244,9 +245,12 @@ def _error_response(
     *,
     field: str | None = None,
     issues: list[dict[str, str]] | None = None,
+    retry_after: int | None = None,
 ) -> Response:
     rid = request_id(request)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if request.url.path.startswith("/fhir"):
         return JSONResponse(
             operation_outcome(status, code, message, rid, field=field, issues=issues),

@@ -54,6 +54,9 @@ BY_CODE: dict[str, str] = {
     "malformed-upload": N_("The file was not received correctly: try again."),
     "unknown-category": N_("Choose a category from the list."),
     "not-deletable": N_("This document cannot be deleted."),
+    "unreadable-image": N_("This image cannot be read: send a JPEG, PNG or TIFF file that opens."),
+    "too-many-uploads": N_("Too many documents added in a short time: wait a minute, then try again."),
+    "space-full": N_("Your space's storage is full: delete documents to make room, then try again."),
     # messaging (SRV-1)
     "conversation-ended": N_(
         "This conversation was ended by the professional: replies are no longer possible."
@@ -122,7 +125,6 @@ KNOWN_MESSAGES = (
         "until it is checked against the insurer's register (rule ID-3)."
     ),
     N_("You may write only to patients whose space you may access (care team, rule SRV-1)."),
-    N_("This patient has blocked you: you cannot write to them."),
     N_("Only professionals may do this."),
     N_("A subject is required."),
     N_("The message is empty."),
@@ -191,7 +193,6 @@ FLASH: dict[str, str] = {
     "access-reported": N_("The access was reported. Thank you."),
     "care-declared": N_("You are now declared as treating this patient."),
     "care-already-declared": N_("You were already declared as treating this patient."),
-    "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
     "message-sent": N_("Your message was sent."),
     "attachment-saved": N_("The attachment was saved in your documents."),

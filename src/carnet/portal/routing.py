@@ -157,7 +157,11 @@ def _from_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, CarnetError):
         if exc.status_code >= 500:
             log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
-        return error_page(request, exc.status_code, messages.describe(exc, fmt), raw=True)
+        page = error_page(request, exc.status_code, messages.describe(exc, fmt), raw=True)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # 429: when to try again
+            page.headers["Retry-After"] = str(retry_after)
+        return page
     if isinstance(exc, RequestValidationError):
         # A malformed path id is a missing page; a query value out of bounds (a page number past
         # `http.MAX_REQUEST_INTEGER`) is a request to correct.

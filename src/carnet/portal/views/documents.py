@@ -388,7 +388,12 @@ def upload(
         )
         field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
         errors.add(field, message)
-        return _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, 400)
+        status = 429 if exc.status_code == 429 else 400
+        refused = _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # DOC-1: too many uploads, try again after this
+            refused.headers["Retry-After"] = str(retry_after)
+        return refused
     sessions.set_flash(db, act.live, "document-added")
     return _after_upload(request, doc.id)
 

@@ -76,7 +76,7 @@ DECLARED = {
     "declared": "care-declared",
     "already-declared": "care-already-declared",
     "already-authorised": "care-already-declared",
-    "blocked": "care-blocked",
+    "blocked": "care-declared",  # ACC-3: a block is never told (as the API's "recorded")
 }
 MODES = {"emergency": N_("Emergency"), "regulation": N_("Regulation")}
 _RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
