@@ -182,3 +182,28 @@ def test_acc5_regulator_reads_in_regulation_mode_unless_the_holder_opposed(
     assert refused.status_code == 403
     with database.transaction() as session:
         assert len(session.scalars(select(EmergencyGrant)).all()) == 1
+
+
+def test_acc3_a_blocked_professional_is_never_told_in_the_portal(
+    client: TestClient, database: Database
+) -> None:
+    """ACC-3 (Carnet decision), ACC-5: in the professional's pages, a block shows nowhere — the
+    declaration says what it says to anyone, the emergency access is refused as an opposed one."""
+    from carnet.access.models import CareRelationship
+
+    holder = make_account(database)
+    pro = make_pro(database)
+    with database.transaction() as session:
+        session.add(
+            CareRelationship(holder_id=holder.id, professional_id=pro.id, status="blocked")
+        )
+    pro_log_in(client, database, pro)
+    assert send(client, "/pro/find", {"nir": holder.nir}).status_code == 303
+    assert send(client, "/pro/patient/declare", {}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Vous êtes maintenant déclaré" in body and "bloqué" not in body
+    refused = send(client, "/pro/patient/emergency", {"reason": "Patient inconscient"})
+    assert refused.status_code == 403
+    assert "bloqué" not in html.unescape(refused.text)
+    with database.transaction() as session:
+        assert session.scalars(select(EmergencyGrant)).all() == []

@@ -100,6 +100,7 @@ def image_problem(content: bytes, mime: str) -> str | None:
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what Pillow says of a bad file is not logged
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(content), formats=[_PILLOW_FORMATS[mime]]) as image:
                 for number, frame in enumerate(ImageSequence.Iterator(image)):
