@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     message_attachment_max_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="SRV-1: largest message attachment, in bytes."
     )
+    space_quota_bytes: int = Field(
+        2 * 1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="DOC-1: total size of the documents the holder side uploads into one space "
+        "(professionals' deposits are not counted).",
+    )
+    upload_rate_per_minute: int = Field(
+        10, ge=1, description="DOC-1: documents one person (or app) may upload per minute."
+    )
     mailbox_quota_bytes: int = Field(
         100 * 1024 * 1024, ge=1024, description="SRV-1: size quota of each mailbox, in bytes."
     )

@@ -66,3 +66,16 @@ class VaultError(CarnetError):
     code = "vault-error"
     status_code = 500
     exit_code = 2
+
+
+class TooManyRequests(CarnetError):
+    """A rate is exceeded: HTTP 429 with Retry-After (`retry_after` seconds)."""
+
+    code = "too-many-requests"
+    status_code = 429
+
+    def __init__(
+        self, message: str, *, retry_after: int, code: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, code=code, field=field)
+        self.retry_after = retry_after

@@ -13,10 +13,10 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -51,6 +51,26 @@ DOCS_CSP = (
 )
 
 FHIR_JSON = "application/fhir+json"
+
+# Carnet decision: every integer a request carries (page numbers, `_count`, `_offset`, `_page`…)
+# lies within 0..MAX_REQUEST_INTEGER, whatever the front door. A billion pages is beyond any real
+# record, and a billion times the largest page size (500) stays far within a 64-bit signed SQL
+# OFFSET (PostgreSQL bigint, SQLite INTEGER): a huge number is a 400, never an overflow (a 500).
+MAX_REQUEST_INTEGER = 1_000_000_000
+# A page number for `/api/v1` and portal routes: declare `page: PageNumber = 1`.
+PageNumber = Annotated[
+    int, Query(ge=1, le=MAX_REQUEST_INTEGER, description="Page number, from 1.")
+]
+
+
+def bounded_integer(text: str, *, minimum: int = 0) -> int | None:
+    """The integer that `text` spells in ASCII digits, when within minimum..MAX_REQUEST_INTEGER;
+    otherwise None. For parameters read by hand (FHIR searches, portal forms and queries)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_REQUEST_INTEGER)):
+        return None
+    number = int(text)
+    return number if minimum <= number <= MAX_REQUEST_INTEGER else None
 
 
 def request_id(request: Request) -> str:
@@ -182,6 +202,7 @@ def install(app: FastAPI) -> None:
             exc.message,
             field=exc.field,
             issues=getattr(exc, "issues", None),  # several problems, each with its location
+            retry_after=getattr(exc, "retry_after", None),  # 429: when to try again
         )
         retry_after = getattr(exc, "retry_after", None)  # a throttled attempt (429)
         if isinstance(retry_after, int):
@@ -244,9 +265,12 @@ def _error_response(
     *,
     field: str | None = None,
     issues: list[dict[str, str]] | None = None,
+    retry_after: int | None = None,
 ) -> Response:
     rid = request_id(request)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if request.url.path.startswith("/fhir"):
         return JSONResponse(
             operation_outcome(status, code, message, rid, field=field, issues=issues),

@@ -254,15 +254,55 @@ def test_acc6_masked_documents_in_an_emergency_only_with_the_third_switch(
     assert not can_get(database, settings, physician, docs.masked)
 
 
-def test_acc5_a_blocked_professional_cannot_break_the_glass(
+def _answer(response: httpx.Response) -> tuple[int, dict[str, Any]]:
+    """What a professional learns: the status and the body, request id aside."""
+    body = response.json()
+    body["error"].pop("request_id", None)
+    return response.status_code, body
+
+
+def test_acc5_acc3_a_blocked_professional_cannot_break_the_glass_nor_learn_the_block(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
+    """ACC-5, ACC-3 (Carnet decision): a blocked professional opens no grant, and is answered
+    exactly as a professional whose emergency access the holder opposed (ACC-6) — never
+    "blocked", as the care declaration never tells a block either. The holder still sees the
+    refused attempt, with its real reason, in their history (ACC-8)."""
     space = new_space(database)
     docs = documents(database, vault, settings, space.id)
-    emergency = new_pro(database)
-    assert put_pro(client, space.headers, emergency.rpps, status="blocked").status_code == 200
-    assert error_code(break_glass(client, emergency, space.nir, REASON), 403) == "blocked"
-    assert not can_get(database, settings, emergency, docs.general)
+    blocked = new_pro(database)
+    assert put_pro(client, space.headers, blocked.rpps, status="blocked").status_code == 200
+    told = break_glass(client, blocked, space.nir, REASON)
+    assert error_code(told, 403) == "emergency-opposed"
+    assert not can_get(database, settings, blocked, docs.general)
+    assert grants(database) == []
+
+    opposing = new_space(database)
+    assert switches(client, opposing.headers, emergency=False).status_code == 200
+    assert _answer(told) == _answer(break_glass(client, new_pro(database), opposing.nir, REASON))
+    # The care declaration answers the blocked professional as anyone else too.
+    assert declare(client, blocked, space.nir).status_code == 202
+
+    assert [e.reason for e in audit(database, space.id, "emergency.open-denied")] == ["blocked"]
+    history = client.get(f"{API}/me/access-history", headers=space.headers).json()["entries"]
+    attempt = next(e for e in history if e["action"] == "emergency.open-denied")
+    assert (attempt["actor"]["rpps"], attempt["mode"]) == (blocked.rpps, "emergency")
+
+
+def test_acc5_acc3_a_blocked_regulator_is_answered_as_an_opposed_regulation(
+    client: TestClient, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """ACC-5, ACC-3: the regulator path hides a block the same way (regulation-opposed)."""
+    space = new_space(database)
+    regulator = new_pro(database, kind=PrincipalKind.REGULATOR)
+    assert put_pro(client, space.headers, regulator.rpps, status="blocked").status_code == 200
+    told = break_glass(client, regulator, space.nir, REASON)
+    assert error_code(told, 403) == "regulation-opposed"
+    opposing = new_space(database)
+    assert switches(client, opposing.headers, regulator=False).status_code == 200
+    other = new_pro(database, kind=PrincipalKind.REGULATOR)
+    assert _answer(told) == _answer(break_glass(client, other, opposing.nir, REASON))
+    assert [e.reason for e in audit(database, space.id, "emergency.open-denied")] == ["blocked"]
     assert grants(database) == []
 
 

@@ -8,6 +8,7 @@ notices without content; refusals are clear, audited, and leave nothing written.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -122,12 +123,20 @@ def test_srv1_a_professional_writes_only_to_spaces_they_may_access(
 def test_srv1_a_blocked_professional_can_no_longer_write_or_read(
     client: TestClient, database: Database, w: World
 ) -> None:
+    """SRV-1, ACC-3: a blocked professional neither writes nor reads, and is told what a
+    professional outside the care team is told (the block is never told; the audit has it)."""
     conversation = start(client, w).json()
     blocked = client.put(
         f"/api/v1/me/professionals/{w.gp_rpps}", headers=w.holder, json={"status": "blocked"}
     )
     assert blocked.status_code == 200, blocked.text
-    assert start(client, w).json()["error"]["code"] == "blocked"
+    refused = start(client, w).json()["error"]
+    assert refused["code"] == "not-in-care-team"
+    assert "blocked" not in refused["message"]
+    assert [r for _a, r in _actions(database, "message.send-denied")] == ["blocked"]
+    # Naming a blocked colleague in cc is refused as naming one outside the care team.
+    cc = start(client, replace(w, gp=w.nurse), cc=[w.gp_rpps]).json()["error"]
+    assert cc["code"] == "recipient-not-in-care-team"
     read = client.get(f"/api/v1/pro/conversations/{conversation['id']}", headers=w.gp)
     assert read.status_code == 404
 

@@ -147,7 +147,7 @@ def test_refused_starts_show_why_and_write_nothing(client: TestClient, database:
     expected = {
         unqualified: "L'identité (INS) de ce patient n'est pas qualifiée",
         stranger: "équipe de soins",
-        blocking: "vous a bloqué",
+        blocking: "équipe de soins",  # ACC-3: told as outside the care team, never "blocked"
     }
     pro_log_in(client, database, pro)
     for holder, message in expected.items():

@@ -201,3 +201,47 @@ def test_acc4_ticking_i_am_the_gp_is_a_proposal_the_page_says_so(
     with database.transaction() as session:
         rel = session.scalars(select(CareRelationship)).one()
         assert (rel.status, rel.is_gp, rel.gp_proposed_at is not None) == ("declared", False, True)
+
+
+def test_acc3_a_blocked_professional_is_never_told_in_the_portal(
+    client: TestClient, database: Database
+) -> None:
+    """ACC-3 (Carnet decision), ACC-5: in the professional's pages, a block shows nowhere — the
+    declaration says what it says to anyone, the emergency access is refused as an opposed one."""
+    from carnet.access.models import CareRelationship
+
+    holder = make_account(database)
+    pro = make_pro(database)
+    with database.transaction() as session:
+        session.add(CareRelationship(holder_id=holder.id, professional_id=pro.id, status="blocked"))
+    pro_log_in(client, database, pro)
+    assert send(client, "/pro/find", {"nir": holder.nir}).status_code == 303
+    assert send(client, "/pro/patient/declare", {}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "Vous êtes maintenant déclaré" in body and "bloqué" not in body
+    refused = send(client, "/pro/patient/emergency", {"reason": "Patient inconscient"})
+    assert refused.status_code == 403
+    assert "bloqué" not in html.unescape(refused.text)
+    with database.transaction() as session:
+        assert session.scalars(select(EmergencyGrant)).all() == []
+
+
+def test_acc3_acc4_a_blocked_physicians_gp_proposal_reads_as_anyones(
+    client: TestClient, database: Database
+) -> None:
+    """ACC-3, ACC-4: ticking "I am the GP" while blocked shows the same page as for anyone, and
+    proposes nothing."""
+    from carnet.access.models import CareRelationship
+
+    holder = make_account(database)
+    pro = make_pro(database)
+    with database.transaction() as session:
+        session.add(CareRelationship(holder_id=holder.id, professional_id=pro.id, status="blocked"))
+    pro_log_in(client, database, pro)
+    assert send(client, "/pro/find", {"nir": holder.nir}).status_code == 303
+    assert send(client, "/pro/patient/declare", {"as_gp": "1"}).status_code == 303
+    body = html.unescape(client.get("/pro/patient").text)
+    assert "ne prend effet qu'une fois confirmée par le patient" in body
+    with database.transaction() as session:
+        rel = session.scalars(select(CareRelationship)).one()
+        assert (rel.status, rel.is_gp, rel.gp_proposed_at) == ("blocked", False, None)

@@ -46,9 +46,9 @@ from carnet.access.schemas import (
 from carnet.accounts import family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import InvalidInput
+from carnet.http import PageNumber, db_session, keeping_audit, request_id
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, keeping_audit, request_id
 from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -477,7 +477,7 @@ def access_history(
         str | None,
         Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="Last day."),
     ] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: PageNumber = 1,
     space: SpaceHeader = None,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),

@@ -50,6 +50,7 @@ from carnet.access.rules import (
     DocumentFacts,
     Relation,
     SpaceFacts,
+    as_told,
     decide_access_settings_read,
     decide_block_by_administrator,
     decide_declare_care,
@@ -976,7 +977,10 @@ def open_emergency(
             raise InvalidInput(
                 "An emergency access needs a reason.", code="reason-required", field="reason"
             )
-        _refuse(decision, "Emergency access to this patient's space is refused.")
+        # ACC-3: a blocked professional (or regulator) is answered as if the holder opposed
+        # their emergency access (ACC-6), which in effect they did: the block is never told.
+        opposed = "regulation-opposed" if actor.relation is Relation.REGULATOR else "emergency-opposed"
+        _refuse(as_told(decision, opposed), "Emergency access to this patient's space is refused.")
     pro = session.get(Professional, principal.id)
     if pro is None:  # pragma: no cover - the decision point has just seen them
         raise Forbidden("Only a registered professional opens an emergency access.")

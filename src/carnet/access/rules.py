@@ -357,6 +357,21 @@ def decide_emergency_grant(actor: Actor, space: SpaceFacts, reason: str) -> Deci
     return Decision(False, "not-a-professional", mode_of(actor))
 
 
+# Refusals caused by the holder's block of the professional asking (or of a recipient they name).
+BLOCK_REASONS = frozenset({"blocked", "recipient-blocked"})
+
+
+def as_told(decision: Decision, instead: str) -> Decision:
+    """ACC-3 (Carnet decision): what the holder decided about a professional is theirs. The care
+    declaration answers the same whether or not the professional is blocked; so does every other
+    answer to a professional: a refusal that a block causes is told as `instead`, the refusal the
+    professional would get anyway (emergency access: the holder's opposition, ACC-6; messaging:
+    outside the care team, SRV-1). The audit entry keeps the real reason for the holder (ACC-8)."""
+    if not decision and decision.reason in BLOCK_REASONS:
+        return Decision(False, instead, decision.mode)
+    return decision
+
+
 def decide_declare_care(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-1: a professional declares that they treat the holder, with the holder's consent
     collected during care. Allowed for any registered professional on a live space; whether that

@@ -291,7 +291,7 @@ def password_problem(password: str, username: str, birth_date: dt.date) -> str |
     lowered = password.lower()
     if username and username.lower() in lowered:
         return "The password must not contain the username."
-    if birth_date.strftime("%d%m%Y") in password or birth_date.isoformat() in password:
+    if rules.contains_birth_date(password, birth_date):  # every usual form (LC-4)
         return "The password must not contain the birth date."
     return None
 

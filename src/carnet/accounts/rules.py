@@ -231,3 +231,33 @@ def normalize_code(typed: str) -> str | None:
 def code_hash_input(nir: str, code: str) -> str:
     """What the keyed hash of a code covers: the same code for two people hashes differently."""
     return f"code|{nir}|{code}"
+
+
+# Separators people put between day, month and year ("" for none).
+DATE_SEPARATORS = ("", "/", "-", ".", " ", "_")
+
+
+def birth_date_forms(birth_date: dt.date) -> frozenset[str]:
+    """LC-4: every usual way of writing `birth_date` in digits, for the password rule: day,
+    month and year in French order (01/01/1980), ISO order (1980-01-01) and US order
+    (01/31/1980), with or without leading zeros, with a 4- or 2-digit year, glued or separated
+    by / - . space or _. Glued forms shorter than 6 digits (1180) are left out: too many
+    passwords hold them by chance."""
+    days = {f"{birth_date.day:02d}", str(birth_date.day)}
+    months = {f"{birth_date.month:02d}", str(birth_date.month)}
+    years = {f"{birth_date.year:04d}", f"{birth_date.year % 100:02d}"}
+    forms: set[str] = set()
+    for separator in DATE_SEPARATORS:
+        for day in days:
+            for month in months:
+                for year in years:
+                    for parts in ((day, month, year), (year, month, day), (month, day, year)):
+                        text = separator.join(parts)
+                        if separator or len(text) >= 6:
+                            forms.add(text)
+    return frozenset(forms)
+
+
+def contains_birth_date(password: str, birth_date: dt.date) -> bool:
+    """LC-4: the password holds the birth date in one of its usual forms, anywhere in it."""
+    return any(form in password for form in birth_date_forms(birth_date))

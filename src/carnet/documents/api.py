@@ -383,7 +383,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_model=DocumentOut,
     summary="Upload a document (DOC-1)",
     openapi_extra=_UPLOAD_BODY,
-    responses=_errors(400, 404, 409, 413, 415),
+    responses=_errors(400, 404, 409, 413, 415, 429),
 )
 async def upload_document(
     request: Request,
@@ -404,6 +404,7 @@ async def upload_document(
                 session, principal, space, UPLOAD, settings=settings
             )
             _require_open(session, settings, principal, holder)
+            service.refuse_if_too_many_uploads(session, settings, principal)
 
     await run_in_threadpool(_may_upload)
     upload = await _receive_upload(request, settings.max_upload_bytes)

@@ -31,6 +31,7 @@ from carnet.access.rules import (
 )
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
+from carnet.accounts import throttle
 from carnet.accounts.models import Holder, Representation
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
@@ -38,11 +39,12 @@ from carnet.config import Settings
 from carnet.documents import reference, sniff
 from carnet.documents import rules as doc_rules
 from carnet.documents.models import Document, DocumentPreference, Folder
-from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
+from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from carnet.notifications.service import enqueue
 from carnet.vault.service import Vault
 
 PURPOSE = "document"
+MINUTE = dt.timedelta(minutes=1)  # the window of `Settings.upload_rate_per_minute`
 NOT_FOUND = "No such document."
 
 
@@ -182,6 +184,8 @@ def deposit(
             raise Forbidden("You may not add documents to this space.", code=decision.reason)
     _check_content(settings, new, professional=from_professional or new.source == "dmp-migration")
     type_code, category, sensitivity = _classify(new, professional=from_professional)
+    if not from_professional and new.source != "dmp-migration":
+        _check_room(session, settings, principal, holder, len(new.content))
     if new.master_identifier:
         taken = session.scalars(
             select(Document.id).where(
@@ -290,13 +294,79 @@ def _check_content(settings: Settings, new: NewDocument, *, professional: bool) 
     problem = doc_rules.type_problem(sniffed, new.declared_type, allowed)
     if problem:
         raise InvalidInput(f"Refused: {problem}.", code="unsupported-type", field="content")
-    if sniffed == sniff.PDF:
-        pdf_problem = sniff.pdf_problem(new.content)
-        if pdf_problem:
-            raise InvalidInput(f"Refused: {pdf_problem}.", code="unreadable-pdf", field="content")
+    unreadable = sniff.content_problem(new.content, sniffed) if sniffed else None
+    if unreadable:  # DOC-1: a PDF that parses, an image that decodes (not magic bytes alone)
+        code, why = unreadable
+        raise InvalidInput(f"Refused: {why}.", code=code, field="content")
     title = new.title.strip()
     if not title or len(title) > 300:
         raise InvalidInput("A title of 1 to 300 characters is required.", field="title")
+
+
+def refuse_if_too_many_uploads(session: Session, settings: Settings, principal: Principal) -> None:
+    """DOC-1: 429 when `principal` may not upload now, without counting an upload; the API asks
+    before receiving the body, so a refused upload sends no megabytes (`deposit` counts)."""
+    wait = throttle.wait_for(
+        session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
+    )
+    if wait is not None:
+        raise _too_many_uploads(settings, wait)
+
+
+def holder_uploads_size(session: Session, holder_id: uuid.UUID) -> int:
+    """DOC-1: bytes of the documents the holder side uploaded into the space (every version
+    kept; professionals' deposits and the DMP migration are not counted)."""
+    used = session.scalar(
+        select(func.coalesce(func.sum(Document.size), 0)).where(
+            Document.holder_id == holder_id, Document.source == "holder"
+        )
+    )
+    return int(used or 0)
+
+
+def _check_room(
+    session: Session, settings: Settings, principal: Principal, holder: Holder, size: int
+) -> None:
+    """DOC-1, before anything is written: at most `upload_rate_per_minute` uploads a minute per
+    person or app, counted across app servers (429 with Retry-After), and the space's quota.
+
+    Carnet decision: the quota counts only what the holder side uploads. A national record must
+    not lose a hospital report because the patient filled the space with photos: professionals'
+    deposits (ACC-2) and the DMP migration are always accepted. The rate is counted first, its
+    row locked until the commit, so one person's parallel uploads are checked one after the
+    other; several people acting for one space may together pass the quota by at most one
+    upload each."""
+    wait = throttle.use(
+        session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
+    )
+    if wait is not None:
+        raise _too_many_uploads(settings, wait)
+    quota = settings.space_quota_bytes
+    if holder_uploads_size(session, holder.id) + size > quota:
+        raise Conflict(
+            f"This space's storage is full (quota {_size_text(quota)} for the documents you add). "
+            "Delete documents to make room, then try again.",
+            code="space-full",
+            field="content",
+        )
+
+
+def _too_many_uploads(settings: Settings, wait: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"Too many uploads: at most {settings.upload_rate_per_minute} documents a minute. "
+        f"Try again in {wait} seconds.",
+        code="too-many-uploads",
+        retry_after=wait,
+    )
+
+
+def _upload_key(principal: Principal) -> str:
+    return f"upload:{principal.kind.value}:{principal.id}"
+
+
+def _size_text(size: int) -> str:
+    gigabytes = size / (1024 * 1024 * 1024)
+    return f"{gigabytes:g} GB" if gigabytes >= 1 else f"{size // (1024 * 1024)} MB"
 
 
 def _classify(new: NewDocument, *, professional: bool) -> tuple[str | None, str, str]:

@@ -1,8 +1,10 @@
-"""What a file really is, from its first bytes (rule DOC-1: never trust the name or declared type)."""
+"""What a file really is, from its first bytes (rule DOC-1: never trust the name or declared type),
+and whether it really is one: PDFs are parsed and images decoded before anything is stored."""
 
 from __future__ import annotations
 
 import io
+import warnings
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -26,6 +28,14 @@ ALIASES = {
 }
 
 HEAD_BYTES = 512
+
+IMAGE_TYPES = frozenset({JPEG, PNG, TIFF})
+_PILLOW_FORMATS = {JPEG: "JPEG", PNG: "PNG", TIFF: "TIFF"}
+# DOC-1 (Carnet decision): an image of at most 50 megapixels a page (a phone photo is 12 to 50,
+# an A4 page scanned at 600 dpi 35) and 200 pages (a TIFF scan): a few megabytes that would
+# decode into gigabytes (a "decompression bomb") are refused before they are decoded.
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_FRAMES = 200
 
 
 def sniff(head: bytes) -> str | None:
@@ -79,4 +89,40 @@ def pdf_problem(content: bytes) -> str | None:
             return "the PDF has no page"
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, IndexError, AttributeError):
         return "the file is not a readable PDF"
+    return None
+
+
+def image_problem(content: bytes, mime: str) -> str | None:
+    """Why a JPEG, PNG or TIFF does not decode (DOC-1: the magic bytes alone prove nothing, a PNG
+    header can front an HTML page), or None. Every page is decoded, in the format the first
+    bytes announced, after its size was checked against MAX_IMAGE_PIXELS."""
+    from PIL import Image, ImageSequence
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what Pillow says of a bad file is not logged
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content), formats=[_PILLOW_FORMATS[mime]]) as image:
+                for number, frame in enumerate(ImageSequence.Iterator(image)):
+                    width, height = frame.size
+                    if number >= MAX_IMAGE_FRAMES or width * height > MAX_IMAGE_PIXELS:
+                        return "the image is too large to be read"
+                    frame.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "the image is too large to be read"
+    except Exception:  # any failure of the decoder on untrusted bytes means "refused"
+        return "the file is not a readable image"
+    return None
+
+
+def content_problem(content: bytes, mime: str) -> tuple[str, str] | None:
+    """(code, why) when content sniffed as `mime` is not what it claims to be: a PDF that does
+    not parse, an image that does not decode (DOC-1); None otherwise. One check for every place
+    a holder's file enters (uploads, message attachments)."""
+    if mime == PDF:
+        problem = pdf_problem(content)
+        return ("unreadable-pdf", problem) if problem else None
+    if mime in IMAGE_TYPES:
+        problem = image_problem(content, mime)
+        return ("unreadable-image", problem) if problem else None
     return None

@@ -135,10 +135,7 @@ def search_audit_events(
             else:
                 problems.add(name, "Only the ge and le prefixes are supported.", "value")
         elif name == "_page":
-            if not value.isdigit() or int(value) < 1:
-                problems.add(name, "A page number starts at 1.", "value")
-            else:
-                page = int(value)
+            page = search.page_number(name, [value], problems)
     if patient is None and not problems:
         problems.add(
             "patient", "A patient is required (patient or patient.identifier).", "required"

@@ -16,6 +16,7 @@ from carnet.documents import reference
 from carnet.documents.service import SearchQuery
 from carnet.fhir import resources
 from carnet.fhir.parse import Problems, date_range, nir_value
+from carnet.http import MAX_REQUEST_INTEGER, bounded_integer
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 500
@@ -151,20 +152,28 @@ def _dates(
     return lower, upper
 
 
-def _integer(name: str, values: list[str], problems: Problems, default: int) -> int:
+def _integer(
+    name: str, values: list[str], problems: Problems, default: int, *, minimum: int = 0
+) -> int:
+    """Every integer search parameter (`_count`, `_offset`, `_page`) within the one bound of
+    `carnet.http.MAX_REQUEST_INTEGER`: a huge or negative value is a 400, never an overflow."""
     if not values:
         return default
     if len(values) > 1:
         problems.add(name, "Give this parameter once.", "value")
         return default
-    try:
-        number = int(values[0])
-    except ValueError:
-        number = -1
-    if number < 0:
-        problems.add(name, "Expected a non-negative integer.", "value")
+    number = bounded_integer(values[0], minimum=minimum)
+    if number is None:
+        problems.add(
+            name, f"Expected an integer from {minimum} to {MAX_REQUEST_INTEGER}.", "value"
+        )
         return default
     return number
+
+
+def page_number(name: str, values: list[str], problems: Problems) -> int:
+    """`_page` of the searches that page by number (from 1)."""
+    return _integer(name, values, problems, 1, minimum=1)
 
 
 PAGING = frozenset({"_count", "_offset"})

@@ -23,6 +23,7 @@ from carnet.access.rules import (
     PHARMACIST,
     Actor,
     Decision,
+    as_told,
     decide_conversation_end,
     decide_message_attachment,
     decide_message_copy,
@@ -328,12 +329,10 @@ def _refusal(decision: Decision) -> CarnetError:
     messages = {
         "not-in-care-team": "You may write only to patients whose space you may access "
         "(care team, rule SRV-1).",
-        "blocked": "This patient has blocked you: you cannot write to them.",
         "not-a-dispensing-pharmacy": "You may write first only to a pharmacy that dispensed to "
         "you; other professionals write to you first (rule SRV-1).",
         "recipient-not-in-care-team": "A recipient is not in this patient's care team and may "
         "not receive this conversation (rule SRV-1).",
-        "recipient-blocked": "A recipient was blocked by this patient.",
         "not-a-professional": "Only professionals may do this.",
     }
     return Forbidden(messages.get(reason, "You may not send this message."), code=reason)
@@ -433,6 +432,10 @@ def _device_file(settings: Settings, new: NewAttachment) -> _File:
     problem = doc_rules.type_problem(sniffed, new.declared_type, sniff.HOLDER_TYPES)
     if problem or sniffed is None:
         raise InvalidInput(f"Refused attachment: {problem}.", code="unsupported-type", field="file")
+    unreadable = sniff.content_problem(new.content, sniffed)
+    if unreadable:  # DOC-1: an image that decodes, a PDF that parses, as for uploads
+        code, why = unreadable
+        raise InvalidInput(f"Refused attachment: {why}.", code=code, field="file")
     name = (new.name or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip()[:255] or "piece-jointe"
     return _File(new.content, name, sniffed, "device")
@@ -598,7 +601,8 @@ def start(ctx: Context, holder: Holder, new: NewConversation) -> tuple[Conversat
     space = space_facts(ctx.session, holder)
     decision = decide_message_start(actor, space, qualified=holder.ins_qualified)
     if not decision:
-        raise _deny(ctx, holder, "message.send", decision, _refusal(decision), actor=actor)
+        told = as_told(decision, "not-in-care-team")  # ACC-3: a block is never told
+        raise _deny(ctx, holder, "message.send", decision, _refusal(told), actor=actor)
     holder_side = ctx.party == HOLDER
     roles: dict[uuid.UUID, str] = {}
     with _refusals_audited(ctx, holder, "message.send", actor):
@@ -627,7 +631,8 @@ def start(ctx: Context, holder: Holder, new: NewConversation) -> tuple[Conversat
                 dispensed=holder_side and dispensed(ctx.session, ctx.vault, holder, pro),
             )
             if not verdict:
-                raise _deny(ctx, holder, "message.send", verdict, _refusal(verdict), actor=actor)
+                told = as_told(verdict, "recipient-not-in-care-team")  # ACC-3
+                raise _deny(ctx, holder, "message.send", verdict, _refusal(told), actor=actor)
         if holder_side and not roles:
             raise InvalidInput("Choose the pharmacy you write to.", field="to")
         files = _files(ctx, holder, new.message)

@@ -50,6 +50,9 @@ BY_CODE: dict[str, str] = {
     "malformed-upload": N_("The file was not received correctly: try again."),
     "unknown-category": N_("Choose a category from the list."),
     "not-deletable": N_("This document cannot be deleted."),
+    "unreadable-image": N_("This image cannot be read: send a JPEG, PNG or TIFF file that opens."),
+    "too-many-uploads": N_("Too many documents added in a short time: wait a minute, then try again."),
+    "space-full": N_("Your space's storage is full: delete documents to make room, then try again."),
     # messaging (SRV-1)
     "conversation-ended": N_(
         "This conversation was ended by the professional: replies are no longer possible."
@@ -120,7 +123,6 @@ KNOWN_MESSAGES = (
         "until it is checked against the insurer's register (rule ID-3)."
     ),
     N_("You may write only to patients whose space you may access (care team, rule SRV-1)."),
-    N_("This patient has blocked you: you cannot write to them."),
     N_("Only professionals may do this."),
     N_("A subject is required."),
     N_("The message is empty."),
@@ -219,7 +221,6 @@ FLASH: dict[str, str] = {
         "Your declaration is recorded. Being this patient's GP is a proposal: it takes effect "
         "only once the patient confirms it in Carnet."
     ),
-    "care-blocked": N_("This patient has blocked you: the declaration changes nothing."),
     "emergency-opened": N_("The emergency access is open. The patient will be informed."),
     "message-sent": N_("Your message was sent."),
     "attachment-saved": N_("The attachment was saved in your documents."),

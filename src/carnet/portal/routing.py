@@ -157,10 +157,17 @@ def _from_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, CarnetError):
         if exc.status_code >= 500:
             log.error("service error", extra={"request_id": request_id(request), "code": exc.code})
-        return error_page(request, exc.status_code, messages.describe(exc, fmt), raw=True)
+        page = error_page(request, exc.status_code, messages.describe(exc, fmt), raw=True)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # 429: when to try again
+            page.headers["Retry-After"] = str(retry_after)
+        return page
     if isinstance(exc, RequestValidationError):
-        # Portal routes take their values from forms; a malformed path id is a missing page.
-        return error_page(request, 404, messages.for_status(404, fmt), raw=True)
+        # A malformed path id is a missing page; a query value out of bounds (a page number past
+        # `http.MAX_REQUEST_INTEGER`) is a request to correct.
+        in_path = any(tuple(err.get("loc", ()))[:1] == ("path",) for err in exc.errors())
+        status = 404 if in_path else 400
+        return error_page(request, status, messages.for_status(status, fmt), raw=True)
     if isinstance(exc, StarletteHTTPException):
         return error_page(
             request, exc.status_code, messages.for_status(exc.status_code, fmt), raw=True

@@ -20,7 +20,7 @@ from carnet.accounts import family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import CarnetError
-from carnet.http import db_session, request_id
+from carnet.http import PageNumber, db_session, request_id
 from carnet.reimbursements import service
 from carnet.vault.service import Vault
 
@@ -70,7 +70,7 @@ def list_reimbursements(
     space: SpaceHeader = None,
     date_from: Annotated[dt.date | None, Query(alias="from")] = None,
     date_to: Annotated[dt.date | None, Query(alias="to")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> ReimbursementList:

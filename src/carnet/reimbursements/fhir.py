@@ -118,10 +118,7 @@ def search_explanations(
         elif name == "patient.identifier":
             patient = search.patient_identifier(name, value, problems)
         elif name == "_page":
-            if not value.isdigit() or int(value) < 1:
-                problems.add(name, "A page number starts at 1.", "value")
-            else:
-                page = int(value)
+            page = search.page_number(name, [value], problems)
     if patient is None and not problems:
         problems.add(
             "patient", "A patient is required (patient or patient.identifier).", "required"

@@ -24,8 +24,8 @@ from carnet.accounts import family
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference
-from carnet.errors import CarnetError, NotFound
-from carnet.http import db_session
+from carnet.errors import CarnetError, InvalidInput, NotFound
+from carnet.http import bounded_integer, db_session
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -421,10 +421,9 @@ def history(
         if raw[name].strip() and value is None:
             errors.add(f"history-{name}", fmt.gettext(N_("Enter a date such as 2024-03-31.")))
     mode = raw["mode"] if raw["mode"] in {m.value for m in care.HISTORY_MODES} else ""
-    try:
-        page_number = max(1, int(raw["page"] or "1"))
-    except ValueError:
-        page_number = 1
+    page_number = bounded_integer(raw["page"] or "1", minimum=1)
+    if page_number is None:  # the shared bound: a readable 400 page, never an overflow
+        raise InvalidInput("There is no such page.", field="page")
     query = care.HistoryQuery(
         actor=raw["actor"].strip() or None,
         mode=mode or None,

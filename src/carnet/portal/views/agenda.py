@@ -145,7 +145,8 @@ def _body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
         "location": posted["location"],
         "professional": posted["professional"],
         "notes": posted["notes"],
-        "reminders": [int(reminder)] if reminder.isdigit() else [],
+        # ASCII digits only ("²" is a digit to `isdigit` but not to `int`); SRV-2 rules bound it.
+        "reminders": [int(reminder)] if reminder.isascii() and reminder.isdigit() else [],
     }
     if end is None and posted["duration"] not in {str(d) for d in DURATIONS}:
         body["end"] = "invalid"

@@ -110,7 +110,7 @@ def optional_uuid(value: str) -> uuid.UUID | None:
 def parse_date(day: str, month: str, year: str) -> dt.date | None:
     try:
         return dt.date(int(year.strip()), int(month.strip()), int(day.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # a year of twenty digits overflows the C integer
         return None
 
 

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from carnet.documents import service as documents
 from carnet.documents.models import Document, Folder
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.http import content_disposition, db_session
+from carnet.http import PageNumber, content_disposition, db_session
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -318,7 +318,7 @@ def list_page(
     request: Request,
     category: str = "",
     folder: str = "",
-    page: int = 1,
+    page: PageNumber = 1,
     principal: Principal = holder,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
@@ -388,7 +388,12 @@ def upload(
         )
         field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
         errors.add(field, message)
-        return _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, 400)
+        status = 429 if exc.status_code == 429 else 400
+        refused = _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # DOC-1: too many uploads, try again after this
+            refused.headers["Retry-After"] = str(retry_after)
+        return refused
     sessions.set_flash(db, act.live, "document-added")
     return _after_upload(request, doc.id)
 
@@ -490,7 +495,7 @@ def document_page(
 def document_content(
     request: Request,
     document_id: uuid.UUID,
-    download: int = 0,
+    download: Annotated[int, Query(ge=0, le=1)] = 0,
     principal: Principal = holder,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:

@@ -76,7 +76,7 @@ DECLARED = {
     "declared": "care-declared",
     "already-declared": "care-already-declared",
     "already-authorised": "care-already-declared",
-    "blocked": "care-blocked",
+    "blocked": "care-declared",  # ACC-3: a block is never told (as the API's "recorded")
 }
 MODES = {"emergency": N_("Emergency"), "regulation": N_("Regulation")}
 _RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
@@ -466,9 +466,8 @@ def declare(
         errors = FormErrors()
         errors.add("as_gp" if exc.field == "as_gp" else None, messages.describe(exc, fmt))
         return _patient_page(request, db, principal, patient, errors=errors, status=exc.status_code)
-    flash = DECLARED.get(outcome, "care-declared")
-    if as_gp and outcome != "blocked":
-        flash = "care-gp-proposed"
+    # ACC-3: a blocked physician's proposal reads as anyone's (the API answers alike).
+    flash = "care-gp-proposed" if as_gp else DECLARED.get(outcome, "care-declared")
     sessions.set_flash(db, request.state.portal_session, flash)
     return redirect(PATIENT)
 

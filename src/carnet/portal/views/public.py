@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -117,7 +118,7 @@ def language(request: Request, code: str, next: str = "/") -> Response:
 
 
 @router.get("/closed", name="portal_closed", dependencies=[public()])
-def closed(request: Request, erase: int = 0) -> Response:
+def closed(request: Request, erase: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
     """After closing (LC-5): what happens next, without any data."""
     fmt = formatter(request)
     return render(
