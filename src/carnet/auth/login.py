@@ -233,7 +233,7 @@ def clear_failures(session: Session, key: str) -> None:
         session.delete(row)
 
 
-def _too_many(seconds: int) -> TooManyAttempts:
+def too_many(seconds: int) -> TooManyAttempts:
     minutes = max(1, math.ceil(seconds / 60))
     return TooManyAttempts(
         f"Too many failed attempts: logging in is blocked for {minutes} minute(s).",
@@ -315,7 +315,7 @@ def start_login(
     key = throttle_key(kind, username[:MAX_USERNAME])
     wait = locked_for(session, key)
     if wait is not None:
-        return Outcome(error=_too_many(wait))
+        return Outcome(error=too_many(wait))
     account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
     if not lifecycle.verify_password(account.password_hash if account else None, password):
         note_failure(session, settings, key)
@@ -407,7 +407,7 @@ def verify_login(
     key = throttle_key(kind, account.username)
     wait = locked_for(session, key)
     if wait is not None:
-        return Outcome(error=_too_many(wait))
+        return Outcome(error=too_many(wait))
     typed = code.strip()
     if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
         row.attempts += 1

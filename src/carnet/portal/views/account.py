@@ -11,7 +11,6 @@ from starlette.datastructures import FormData
 from carnet.access.routes import portal_session
 from carnet.accounts import lifecycle
 from carnet.accounts.proof import masked_nir
-from carnet.auth import login
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import service as documents
 from carnet.errors import CarnetError, Forbidden
@@ -28,7 +27,6 @@ from carnet.portal.views.common import (
     Acting,
     acting,
     new_router,
-    rid,
     text,
 )
 from carnet.portal.views.documents import _require_open
@@ -131,7 +129,7 @@ def close(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """rule LC-5: closed at once; archive kept, or erased at the next daily run when asked.
-    Every session and API token of the holder ends (ACC-8: recorded)."""
+    Every session, API token and app connection of the holder ends (`lifecycle.close`, ACC-8)."""
     fmt = formatter(request)
     act = _own_space(request, db)
     errors = FormErrors()
@@ -151,11 +149,7 @@ def close(
         db.rollback()
         errors.add(None, messages.describe(exc, fmt))
         return _close_page(request, acting(request, db, CLOSE), errors, exc.status_code)
-    login.logout_everywhere(
-        db, principal, holder_id=principal.id, reason="space-closed", request_id=rid(request)
-    )
-    sessions.revoke_all(db, principal)
-    sessions.forget(request)
+    sessions.forget(request)  # lifecycle.close ended every session, this one too
     response = redirect(f"/closed?erase={1 if choice == 'erase' else 0}")
     sessions.clear_cookie(response, settings)
     return response
