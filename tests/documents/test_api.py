@@ -615,15 +615,19 @@ def test_professionals_cannot_use_the_holder_api(
     assert_error(upload(client, headers, pdf_bytes()), 403)
 
 
-def test_closed_space_takes_no_upload(
-    client: TestClient, database: Database, owner: Holder, auth: dict[str, str]
-) -> None:
+def test_closed_space_takes_no_upload(client: TestClient, database: Database) -> None:
+    """LC-5: nobody uploads into a closed space: not its holder (a leftover token opens no door,
+    `access.rules.sign_in_lasts`) nor the caregiver helping them (the decision point)."""
+    fam = family(database)
+    own = headers_for(database, fam.helped.id)
+    helper = headers_for(database, fam.caregiver.id, space=fam.helped.id)
     with database.transaction() as session:
-        row = session.get(Holder, owner.id)
+        row = session.get(Holder, fam.helped.id)
         assert row is not None
         row.state = "closed"
-    assert_error(upload(client, auth, pdf_bytes()), 409, "space-not-open")
-    assert client.get(f"{API}/me/documents", headers=auth).json()["total"] == 0
+    assert_error(upload(client, own, pdf_bytes()), 401)
+    assert_error(upload(client, helper, pdf_bytes()), 409, "space-not-open")
+    assert client.get(f"{API}/me/documents", headers=helper).json()["total"] == 0
 
 
 def test_malformed_multipart_bodies_are_400(client: TestClient, auth: dict[str, str]) -> None:

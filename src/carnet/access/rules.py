@@ -126,6 +126,17 @@ def mode_of(actor: Actor) -> Mode:
     return _MODES.get(actor.relation, Mode.NORMAL)
 
 
+def sign_in_lasts(principal_kind: str, holder_state: str | None) -> bool:
+    """LC-5, LC-6, LC-8: a holder's sign-in (API bearer token, portal session) lasts only while
+    their own space is active, as logging in needs: a suspended, closed or purged holder's earlier
+    credential opens no door, for their own space nor for any space they act on for someone else.
+    `auth.service.end_access` revokes those credentials when the space ends; this check holds at
+    every request even for one that escaped it. Other principals are not tied to a space."""
+    if principal_kind != "holder":
+        return True
+    return holder_state == "active"
+
+
 def visible_to_patient(doc: DocumentFacts, now: dt.datetime) -> bool:
     """DOC-4: hidden from the patient until the announcement, at most one month after deposit."""
     if not doc.invisible_to_patient:

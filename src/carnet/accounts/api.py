@@ -32,6 +32,8 @@ from carnet.accounts.schemas import (
     MeOut,
     OppositionIn,
     OppositionOut,
+    PasswordIn,
+    PasswordOut,
     ProfileOut,
     ProfilesOut,
     RenewalIn,
@@ -41,8 +43,9 @@ from carnet.accounts.schemas import (
     VerifyIn,
 )
 from carnet.audit.service import record
-from carnet.auth import login
+from carnet.auth import login, password
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.service import bearer_token
 from carnet.errors import NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
@@ -264,6 +267,43 @@ def end_sessions(
     return Response(status_code=204)
 
 
+@router.post(
+    "/me/password",
+    response_model=PasswordOut,
+    responses=_errors(400, 401, 403, 429),
+    summary="Change one's password: every other session, token and app connection ends",
+)
+def change_password(
+    body: PasswordIn,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    session: Session = Depends(db_session, scope="function"),
+) -> PasswordOut:
+    """LC-4 policy, argon2id. 403 `bad-password` when the current password is wrong (counted
+    with failed logins: 429 after too many), 400 when the new one breaks the policy. The token of
+    this request keeps working; every other one, every portal session, pending login code and
+    app the holder connected ends (`auth.service.end_access`, ACC-8)."""
+    outcome = password.change_password(
+        session,
+        _vault(request),
+        _settings(request),
+        principal,
+        body.current_password,
+        body.new_password,
+        client=client_address(request),
+        keep_token=bearer_token(request),
+        request_id=request_id(request),
+    )
+    if outcome.error is not None:
+        _refuse(session, outcome.error)
+    assert outcome.value is not None
+    return PasswordOut(
+        tokens_ended=outcome.value.tokens,
+        sessions_ended=outcome.value.portal_sessions,
+        apps_ended=outcome.value.app_consents,
+    )
+
+
 # -- the holder's own space -------------------------------------------------------------------
 
 
@@ -313,10 +353,11 @@ def close_space(
     session: Session = Depends(db_session, scope="function"),
 ) -> CloseOut:
     """rule LC-5: closed at once; archive kept 10 years, or erased at the next daily jobs run when
-    `purge` is true. The holder closes their own space (every token of theirs is revoked); with
+    `purge` is true. The holder closes their own space; with
     `X-Carnet-Space`, a minor's legal representative (REP-1) or a protected adult's guardian
     (REP-5) closes that space; a caregiver gets 403 (REP-4), anyone else 404. The holder is told
-    (LC-7: a minor's notice goes to the representative)."""
+    (LC-7: a minor's notice goes to the representative). Every token, session and app connection
+    of the closed space ends (`lifecycle.close` → `auth.service.end_access`)."""
     settings = _settings(request)
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, CLOSE, settings=settings
@@ -324,14 +365,6 @@ def close_space(
     lifecycle.close_space(
         session, _vault(request), settings, holder, principal, relation=relation, purge=body.purge
     )
-    if relation == "self":
-        login.logout_everywhere(
-            session,
-            principal,
-            holder_id=holder.id,
-            reason="space-closed",
-            request_id=request_id(request),
-        )
     return CloseOut(state=holder.state, purge_due_on=holder.purge_due_on)
 
 

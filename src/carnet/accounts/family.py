@@ -25,6 +25,7 @@ from carnet.accounts.notices import send_notice
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.service import end_access
 from carnet.config import Settings, get_settings
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carnet.notifications import rules as mail_rules
@@ -543,7 +544,8 @@ def add_guardian(
 def end_guardian(
     session: Session, adult: Holder, guardian: Holder, actor: Principal
 ) -> Representation:
-    """REP-5: the court measure ended; the guardian loses access at once."""
+    """REP-5: the court measure ended; the guardian loses access at once (their sessions leave
+    the space, the apps they connected to it are disconnected: `auth.service.end_access`)."""
     existing = session.scalars(
         select(Representation).where(
             Representation.minor_id == adult.id,
@@ -562,6 +564,13 @@ def end_guardian(
         holder_id=adult.id,
         target_type="Representation",
         target_id=str(existing.id),
+        mode=_operator_mode(actor),
+    )
+    end_access(
+        session,
+        relation=(guardian.id, adult.id),
+        reason="guardian-ended",
+        actor=actor,
         mode=_operator_mode(actor),
     )
     return existing
@@ -669,12 +678,14 @@ def revoke_caregiver(
     *,
     relation: Relation = "self",
 ) -> Caregiving:
-    """REP-4: the holder withdraws a caregiver (or an invitation); access ends at once."""
+    """REP-4: the holder withdraws a caregiver (or an invitation); access ends at once: the
+    caregiver's sessions leave the space and the apps they connected to it are disconnected."""
     if relation == "caregiver":
         raise Forbidden("A caregiver cannot manage caregivers.", code="caregiver-forbidden")
     care = session.get(Caregiving, caregiving_id)
     if care is None or care.holder_id != holder.id or care.status not in (PENDING, ACCEPTED):
         raise NotFound("No such caregiver.")
+    was_accepted = care.status == ACCEPTED
     care.status = REVOKED
     care.responded_at = clock.now()
     record(
@@ -686,6 +697,14 @@ def revoke_caregiver(
         target_id=str(care.id),
         mode=audit_mode(relation),
     )
+    if was_accepted:  # an invitation never gave access: nothing to end
+        end_access(
+            session,
+            relation=(care.caregiver_id, holder.id),
+            reason="caregiver-revoked",
+            actor=actor,
+            mode=audit_mode(relation),
+        )
     return care
 
 
@@ -705,9 +724,10 @@ def reach_majority(
     session: Session, vault: Vault, settings: Settings, day: dt.date, limit: int = 1000
 ) -> int:
     """REP-3 (Carnet decision): on the 18th birthday (or at the first run after it) the parents'
-    representations end, the young adult gets a provisional code to activate the *same* space, and
-    is told directly. Guardians (REP-5) stay. Idempotent: an adult with no parent link left is not
-    selected again. Returns the number of young adults processed."""
+    representations end (their sessions leave the space, the apps they connected to it are
+    disconnected: `auth.service.end_access`), the young adult gets a provisional code to activate
+    the *same* space, and is told directly. Guardians (REP-5) stay. Idempotent: an adult with no
+    parent link left is not selected again. Returns the number of young adults processed."""
     cutoff = majority_cutoff(day, settings.majority_age)
     has_parent = exists().where(
         Representation.minor_id == Holder.id,
@@ -720,6 +740,12 @@ def reach_majority(
     for holder in adults:
         for link in _parent_links(session, holder.id):
             if link.status in (ACCEPTED, PENDING):
+                if link.status == ACCEPTED and link.representative_id is not None:
+                    end_access(
+                        session,
+                        relation=(link.representative_id, holder.id),
+                        reason="majority",
+                    )
                 link.status = ENDED
                 link.responded_at = link.responded_at or clock.now()
         session.flush()

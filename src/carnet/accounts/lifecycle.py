@@ -38,6 +38,7 @@ from carnet.audit.service import record
 from carnet.auth import throttle
 from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.service import end_access
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import (
@@ -543,6 +544,7 @@ def close(
     _revoke_codes(session, holder)
     if purge:
         transition(session, holder, "request-purge", actor, mode=mode)
+    _end_access(session, holder, actor, "space-closed")
 
 
 def suspend(
@@ -551,6 +553,7 @@ def suspend(
     """LC-6: suspended for fraud or malfunction; the holder is told and may object within 6 weeks."""
     transition(session, holder, "suspend", actor, reason=reason, mode=Mode.OPERATOR)
     holder.suspended_on = today(settings)
+    _end_access(session, holder, actor, "space-suspended")
 
 
 def mark_deceased(
@@ -566,6 +569,7 @@ def mark_deceased(
         holder.close_reason = "deceased"
         holder.purge_due_on = rules.archive_purge_day(holder.closed_on, settings.archive_years)
     _revoke_codes(session, holder)
+    _end_access(session, holder, actor, "holder-deceased")
 
 
 def close_expired_suspensions(session: Session, settings: Settings, day: dt.date) -> int:
@@ -579,6 +583,20 @@ def close_expired_suspensions(session: Session, settings: Settings, day: dt.date
             close(session, settings, holder, SYSTEM, purge=False, reason="suspension-expired")
             count += 1
     return count
+
+
+def _end_access(session: Session, holder: Holder, actor: Principal, reason: str) -> None:
+    """LC-5, LC-6, LC-8: a space that stops being usable ends every way in at once: its holder's
+    tokens, portal sessions and login challenges, the apps connected to it or by its holder,
+    and the profile other people's sessions had chosen (`auth.service.end_access`, audited)."""
+    modes = {PrincipalKind.OPERATOR: Mode.OPERATOR, PrincipalKind.SYSTEM: Mode.SYSTEM}
+    end_access(
+        session,
+        space=holder.id,
+        reason=reason,
+        actor=actor,
+        mode=modes.get(actor.kind, Mode.NORMAL),
+    )
 
 
 def _revoke_codes(session: Session, holder: Holder) -> None:
@@ -605,6 +623,7 @@ def purge(
 ) -> None:
     """LC-8: shred the key, delete rows and blobs, keep only a tombstone (hashed INS, dates)."""
     transition(session, holder, "purge", actor, reason="erasure")
+    _end_access(session, holder, actor, "space-purged")
     holder_id = holder.id
     session.merge(
         Tombstone(

@@ -266,6 +266,39 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="Lifetime of the token in seconds.")
 
 
+class PasswordIn(BaseModel):
+    """A new password for the holder's account, proven by the current one (LC-4 policy)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery staple",
+                    "new_password": "violet lighthouse 42 orbit",
+                }
+            ]
+        }
+    )
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(
+        max_length=1024,
+        description="At least 12 characters; must not contain the username or the birth date.",
+    )
+
+
+class PasswordOut(BaseModel):
+    """What the change ended besides the request's own token (counts only)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"tokens_ended": 2, "sessions_ended": 1, "apps_ended": 0}]}
+    )
+
+    tokens_ended: int
+    sessions_ended: int
+    apps_ended: int
+
+
 class CloseIn(BaseModel):
     """rule LC-5: close the space; `purge` asks for erasure (at the next daily jobs run)."""
 

@@ -275,6 +275,29 @@ def revoke_consent(session: Session, consent: AppConsent, reason: str) -> int:
     return _revoke_tokens(session, AppToken.consent_id == consent.id, reason)
 
 
+def end_consents(
+    session: Session,
+    *,
+    reason: str,
+    space_id: uuid.UUID | None = None,
+    granted_by: uuid.UUID | None = None,
+) -> int:
+    """End the live consents on `space_id`, given by `granted_by`, or both conditions at once,
+    with every token and unused code issued under them (ACC-9; called by
+    `auth.service.end_access`). Returns how many consents ended."""
+    if space_id is None and granted_by is None:
+        raise ValueError("end_consents needs a space or a granting holder")
+    query = select(AppConsent).where(AppConsent.revoked_at.is_(None))
+    if space_id is not None:
+        query = query.where(AppConsent.holder_id == space_id)
+    if granted_by is not None:
+        query = query.where(AppConsent.granted_by == granted_by)
+    consents = session.scalars(query).all()
+    for consent in consents:
+        revoke_consent(session, consent, reason)
+    return len(consents)
+
+
 @dataclass(frozen=True)
 class Connected:
     """An app connected to a space, as the holder reviews it (SRV-3)."""

@@ -224,7 +224,7 @@ def clear_failures(session: Session, key: str) -> None:
         session.delete(row)
 
 
-def _refusal(
+def refusal(
     session: Session, vault: Vault, settings: Settings, key: str, client: str
 ) -> TooManyAttempts | None:
     """Wait when this username is locked from this client, this client must wait, or everyone."""
@@ -234,7 +234,7 @@ def _refusal(
     return too_many(max(waits)) if max(waits) > 0 else None
 
 
-def _count_failure(
+def count_failure(
     session: Session, vault: Vault, settings: Settings, key: str, client: str
 ) -> None:
     note_failure(session, settings, key)
@@ -316,12 +316,12 @@ def start_login(
     source = _source(kind)
     username = normalize_username(username)
     key = throttle_key(session, vault, kind, username[:MAX_USERNAME], client)
-    wait = _refusal(session, vault, settings, key, client)
+    wait = refusal(session, vault, settings, key, client)
     if wait is not None:
         return Outcome(error=wait)
     account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
     if not lifecycle.verify_password(account.password_hash if account else None, password):
-        _count_failure(session, vault, settings, key, client)
+        count_failure(session, vault, settings, key, client)
         _audit_failure(session, account, "bad-password", request_id)
         return Outcome(error=Unauthenticated(BAD_CREDENTIALS, code="bad-credentials"))
     assert account is not None  # verify_password is False without a stored hash
@@ -410,13 +410,13 @@ def verify_login(
             )
         )
     key = throttle_key(session, vault, kind, account.username, client)
-    wait = _refusal(session, vault, settings, key, client)
+    wait = refusal(session, vault, settings, key, client)
     if wait is not None:
         return Outcome(error=wait)
     typed = code.strip()
     if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
         row.attempts += 1
-        _count_failure(session, vault, settings, key, client)
+        count_failure(session, vault, settings, key, client)
         _audit_failure(session, account, "bad-otp", request_id)
         left = OTP_MAX_ATTEMPTS - row.attempts
         hint = f"{left} attempt(s) left." if left > 0 else "No attempt left: log in again."

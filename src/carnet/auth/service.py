@@ -1,4 +1,4 @@
-"""Issuing, resolving and revoking API bearer tokens."""
+"""Issuing, resolving and revoking API bearer tokens; ending access everywhere (`end_access`)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass, replace
 
 from fastapi import Request
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts.models import Holder, Operator, Professional
+from carnet.access.rules import sign_in_lasts
+from carnet.accounts.models import Holder, LoginChallenge, Operator, Professional
+from carnet.audit.rules import Mode
+from carnet.audit.service import record
 from carnet.auth.models import ApiToken
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.errors import NotFound
+from carnet.portal import session as portal_sessions
 
 TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
 APP_TOKEN_PREFIX = "cna_"  # noqa: S105 - apps' access tokens (carnet.apps)
@@ -43,11 +48,29 @@ def issue_token(
 
 
 def resolve_token(session: Session, token: str) -> Principal | None:
-    """The principal behind a valid, unexpired, unrevoked token; None otherwise."""
+    """The principal behind a valid, unexpired, unrevoked token; None otherwise.
+
+    A holder's token also needs their space to be active (`access.rules.sign_in_lasts`, LC-5,
+    LC-6): the holder's state comes with the token in the same query."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+    found = session.execute(
+        select(ApiToken, Holder.state)
+        .outerjoin(
+            Holder,
+            and_(
+                ApiToken.principal_kind == PrincipalKind.HOLDER.value,
+                Holder.id == ApiToken.principal_id,
+            ),
+        )
+        .where(ApiToken.token_hash == _hash(token))
+    ).first()
+    if found is None:
+        return None
+    row, holder_state = found
+    if row.revoked_at is not None or row.expires_at <= clock.now():
+        return None
+    if not sign_in_lasts(row.principal_kind, holder_state):
         return None
     return Principal(PrincipalKind(row.principal_kind), row.principal_id)
 
@@ -61,33 +84,174 @@ def revoke_token(session: Session, token: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def revoke_all(session: Session, kind: PrincipalKind, principal_id: uuid.UUID) -> int:
-    """Log out everywhere: every token of the principal stops working at once."""
-    result = session.execute(
-        update(ApiToken)
-        .where(
-            ApiToken.principal_kind == kind.value,
-            ApiToken.principal_id == principal_id,
-            ApiToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=clock.now())
+def revoke_all(
+    session: Session, kind: PrincipalKind, principal_id: uuid.UUID, *, keep: str | None = None
+) -> int:
+    """Log out everywhere: every token of the principal stops working at once (but `keep`, the
+    clear token of the request that asks, when given)."""
+    query = update(ApiToken).where(
+        ApiToken.principal_kind == kind.value,
+        ApiToken.principal_id == principal_id,
+        ApiToken.revoked_at.is_(None),
     )
+    if keep is not None:
+        query = query.where(ApiToken.token_hash != _hash(keep))
+    result = session.execute(query.values(revoked_at=clock.now()))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The clear token of `Authorization: Bearer …`, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def principal_from_request(request: Request) -> Principal | None:
     """Read `Authorization: Bearer …` and resolve it in a short read-only transaction."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(request)
+    if token is None:
         return None
-    token = token.strip()
     with request.app.state.database.read_mostly() as session:  # no write lock to resolve a token
         if token.startswith(APP_TOKEN_PREFIX):  # ACC-9: an app's access token
             from carnet.apps.service import resolve_access_token
 
             return resolve_access_token(session, token)
         return resolve_token(session, token)
+
+
+@dataclass(frozen=True)
+class EndedAccess:
+    """What `end_access` ended: counts only, for the audit entry (ACC-8) and the caller."""
+
+    tokens: int = 0
+    portal_sessions: int = 0
+    profiles_left: int = 0  # portal sessions no longer acting on the space (their own stays)
+    app_consents: int = 0
+    login_challenges: int = 0
+
+    def summary(self, reason: str) -> str:
+        """The audit reason: a short code and the counts, never data (fits the 64 characters)."""
+        return (
+            f"{reason[:24]};t={self.tokens};s={self.portal_sessions};p={self.profiles_left};"
+            f"a={self.app_consents};c={self.login_challenges}"
+        )[:64]
+
+
+def end_access(
+    session: Session,
+    *,
+    reason: str,
+    space: uuid.UUID | None = None,
+    principal: Principal | None = None,
+    relation: tuple[uuid.UUID, uuid.UUID] | None = None,
+    keep_token: str | None = None,
+    keep_session: uuid.UUID | None = None,
+    actor: Principal = SYSTEM,
+    mode: Mode = Mode.SYSTEM,
+    request_id: str | None = None,
+) -> EndedAccess:
+    """End access at once and everywhere, for exactly one of three targets (ACC-8: audited with
+    the counts, when anything was open):
+
+    - `space` (a holder's space is suspended, closed, purged, or its holder died: LC-5, LC-6,
+      LC-8): every API token, portal session and pending login challenge of its holder; every
+      app consent on that space, and every one its holder gave on a space they act for; every
+      other person's portal session acting on it goes back to their own space.
+    - `principal` (a password change): every API token, portal session and pending login
+      challenge of that principal, and the app consents they gave, except the credential of the
+      request that asks (`keep_token`, `keep_session`). Carnet decision: an app connected with a
+      stolen password must not outlive the new one; the holder connects again the apps they want.
+    - `relation` = (person, space) (a caregiver revoked, a guardianship ended, majority: REP-3,
+      REP-4, REP-5): the person's portal sessions acting on that space go back to their own
+      space, and the apps they connected on it are disconnected. Their credentials stay: they
+      keep working for their own space, and whether they reach the other space is decided at
+      each request from the relation rows (`accounts.family.manages`), which no longer hold.
+
+    Nothing here decides whether access should end; the lifecycle and family services do, then
+    call this one function.
+    """
+    from carnet.apps import service as apps  # apps -> accounts.family -> lifecycle -> here
+
+    if sum(target is not None for target in (space, principal, relation)) != 1:
+        raise ValueError("end_access needs exactly one of space, principal or relation")
+    holder_id: uuid.UUID | None
+    if relation is not None:
+        person, holder_id = relation
+        ended = EndedAccess(
+            profiles_left=portal_sessions.leave_space(session, relation[1], principal_id=person),
+            app_consents=apps.end_consents(
+                session, space_id=relation[1], granted_by=person, reason=reason
+            ),
+        )
+        target = ("Relation", f"holder/{person}")
+    elif space is not None:
+        holder_id = space
+        own = _end_credentials(session, Principal(PrincipalKind.HOLDER, space), reason)
+        ended = replace(
+            own,
+            profiles_left=portal_sessions.leave_space(session, space),
+            app_consents=own.app_consents
+            + apps.end_consents(session, space_id=space, reason=reason),
+        )
+        target = ("Space", str(space))
+    else:
+        assert principal is not None
+        holder_id = principal.id if principal.kind is PrincipalKind.HOLDER else None
+        ended = _end_credentials(
+            session, principal, reason, keep_token=keep_token, keep_session=keep_session
+        )
+        target = ("Account", principal.ref)
+    if ended == EndedAccess():
+        return ended  # nothing was open: no entry (the cause has its own)
+    record(
+        session,
+        actor,
+        "auth.access-ended",
+        holder_id=holder_id,
+        target_type=target[0],
+        target_id=target[1],
+        mode=mode,
+        reason=ended.summary(reason),
+        request_id=request_id,
+    )
+    return ended
+
+
+def _end_credentials(
+    session: Session,
+    principal: Principal,
+    reason: str,
+    *,
+    keep_token: str | None = None,
+    keep_session: uuid.UUID | None = None,
+) -> EndedAccess:
+    """Everything a principal signs in with, and the app consents a holder gave."""
+    from carnet.apps import service as apps
+
+    consents = 0
+    if principal.kind is PrincipalKind.HOLDER:
+        consents = apps.end_consents(session, granted_by=principal.id, reason=reason)
+    return EndedAccess(
+        tokens=revoke_all(session, principal.kind, principal.id, keep=keep_token),
+        portal_sessions=portal_sessions.revoke_all(session, principal, keep=keep_session),
+        app_consents=consents,
+        login_challenges=_end_login_challenges(session, principal),
+    )
+
+
+def _end_login_challenges(session: Session, principal: Principal) -> int:
+    """A login started before access ended cannot be finished with its e-mailed code."""
+    result = session.execute(
+        delete(LoginChallenge).where(
+            LoginChallenge.principal_kind == principal.kind.value,
+            LoginChallenge.principal_id == principal.id,
+            LoginChallenge.used_at.is_(None),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def find_principal(

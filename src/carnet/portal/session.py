@@ -4,7 +4,9 @@ The cookie (`carnet_session`) is HttpOnly, SameSite=Lax, Secure when the public 
 carries 256 random bits; the row keeps only its SHA-256. A session ends after 15 minutes without a
 request (idle timeout), 12 hours after the login in any case, at logout, or when the principal logs
 out everywhere (every session and every API token of the principal is revoked, ACC-8 audited by
-`auth.login.logout_everywhere`). A new session, with a new CSRF token, is made at every login, so a
+`auth.login.logout_everywhere`), or when access ends (`auth.service.end_access`: the space is
+suspended, closed or purged, the password changes; a relation's end sends the sessions acting on
+that space back to their own). A new session, with a new CSRF token, is made at every login, so a
 session id planted before the login is worth nothing.
 """
 
@@ -16,13 +18,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from carnet import clock
-from carnet.accounts import rules as account_rules
+from carnet.access.rules import sign_in_lasts
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -76,11 +78,12 @@ def create(session: Session, principal: Principal) -> tuple[str, PortalSession]:
 
 
 def _account_may_continue(session: Session, row: PortalSession) -> bool:
-    """A holder's session lasts only while their space is active (closed, suspended: ended)."""
+    """A holder's session lasts only while their space is active (closed, suspended: ended),
+    as `access.rules.sign_in_lasts` decides for every sign-in."""
     if row.principal_kind != PrincipalKind.HOLDER.value:
         return True
     holder = session.get(Holder, row.principal_id)
-    return holder is not None and holder.state == account_rules.ACTIVE
+    return sign_in_lasts(row.principal_kind, holder.state if holder is not None else None)
 
 
 def find(session: Session, token: str, *, touch: bool = True) -> PortalSession | None:
@@ -180,17 +183,37 @@ def revoke(session: Session, session_id: uuid.UUID) -> None:
     )
 
 
-def revoke_all(session: Session, principal: Principal) -> int:
-    """Log out everywhere (portal side): every session of the principal ends at once."""
-    result = session.execute(
-        update(PortalSession)
-        .where(
-            PortalSession.principal_kind == principal.kind.value,
-            PortalSession.principal_id == principal.id,
-            PortalSession.revoked_at.is_(None),
-        )
-        .values(revoked_at=clock.now())
+def revoke_all(session: Session, principal: Principal, *, keep: uuid.UUID | None = None) -> int:
+    """Log out everywhere (portal side): every session of the principal ends at once (but
+    `keep`, the session of the request that asks, when given)."""
+    query = update(PortalSession).where(
+        PortalSession.principal_kind == principal.kind.value,
+        PortalSession.principal_id == principal.id,
+        PortalSession.revoked_at.is_(None),
     )
+    if keep is not None:
+        query = query.where(PortalSession.id != keep)
+    result = session.execute(query.values(revoked_at=clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def leave_space(
+    session: Session, space_id: uuid.UUID, *, principal_id: uuid.UUID | None = None
+) -> int:
+    """Live sessions acting on `space_id` (of `principal_id` only, when given) go back to their
+    principal's own space, holders with the "profile-reset" message: the profile a session
+    remembers never outlives the relation or the space it was chosen under (REP-3, REP-4, REP-5,
+    LC-6). Their own space, or none for a professional, stays. Returns how many."""
+    live_rows = and_(
+        PortalSession.acting_space_id == space_id,
+        PortalSession.principal_id != space_id,
+        PortalSession.revoked_at.is_(None),
+    )
+    if principal_id is not None:
+        live_rows = and_(live_rows, PortalSession.principal_id == principal_id)
+    holders = PortalSession.principal_kind == PrincipalKind.HOLDER.value
+    session.execute(update(PortalSession).where(live_rows, holders).values(flash="profile-reset"))
+    result = session.execute(update(PortalSession).where(live_rows).values(acting_space_id=None))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -12,7 +12,6 @@ from starlette.datastructures import FormData
 from carnet.access.routes import portal_session
 from carnet.accounts import family, lifecycle
 from carnet.accounts.proof import masked_nir
-from carnet.auth import login
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
@@ -29,7 +28,6 @@ from carnet.portal.views.common import (
     Acting,
     acting,
     new_router,
-    rid,
     text,
 )
 from carnet.portal.views.documents import _require_open
@@ -132,8 +130,8 @@ def close(
 ) -> Response:
     """rule LC-5: closed at once; archive kept, or erased at the next daily run when asked.
 
-    The space is the one the session acts on (never a form field): one's own, whose every session
-    and API token then ends (ACC-8: recorded); or the space of a child or protected adult one
+    The space is the one the session acts on (never a form field): one's own, whose every session,
+    API token and app connection then ends (`lifecycle.close`, ACC-8); or the space of a child or protected adult one
     represents (REP-1, REP-5), after which the representative is back in their own space.
     `lifecycle.close_space` asks the decision point (`decide_close`; REP-4: never a caregiver)."""
     fmt = formatter(request)
@@ -178,11 +176,7 @@ def close(
             db, act.live, "managed-space-erased" if erase else "managed-space-closed"
         )
         return redirect("/home")
-    login.logout_everywhere(
-        db, principal, holder_id=principal.id, reason="space-closed", request_id=rid(request)
-    )
-    sessions.revoke_all(db, principal)
-    sessions.forget(request)
+    sessions.forget(request)  # lifecycle.close ended every session, this one too
     response = redirect(f"/closed?erase={1 if erase else 0}")
     sessions.clear_cookie(response, settings)
     return response
