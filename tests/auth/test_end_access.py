@@ -106,7 +106,7 @@ def start_login(database: Database, vault: Vault, settings: Settings, username: 
     """The first login step, done: a challenge waits for its e-mailed code."""
     with database.transaction() as session:
         outcome = login.start_login(
-            session, vault, settings, PrincipalKind.HOLDER, username, PASSWORD
+            session, vault, settings, PrincipalKind.HOLDER, username, PASSWORD, client="192.0.2.1"
         )
     assert outcome.value is not None, outcome.error
     return outcome.value.challenge
@@ -194,7 +194,7 @@ def test_lc6_suspension_ends_every_way_in(
     assert app_reads(client, for_helped) == 401
     assert pending_challenges(database, holder.id) == 0
     with database.transaction() as session:
-        done = login.verify_login(session, vault, settings, challenge, "000000")
+        done = login.verify_login(session, vault, settings, challenge, "000000", client="192.0.2.1")
     assert done.error is not None and done.error.code == "bad-challenge"
     [entry] = access_ended_entries(database, holder.id)  # ACC-8: counts, no data
     assert (entry.actor_kind, entry.mode) == ("system", "system")  # no --operator given
@@ -409,7 +409,7 @@ def test_password_change_ends_every_other_way_in(
     assert client.get(f"{API}/me", headers=bearer(phone)).status_code == 200
     assert_every_way_shut(client, ways)
     with database.transaction() as session:
-        done = login.verify_login(session, vault, settings, challenge, "000000")
+        done = login.verify_login(session, vault, settings, challenge, "000000", client="192.0.2.1")
     assert done.error is not None and done.error.code == "bad-challenge"
     old = client.post(f"{API}/session", json={"username": "changing", "password": PASSWORD})
     assert old.status_code == 401

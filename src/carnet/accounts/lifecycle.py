@@ -40,7 +40,7 @@ from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_access
 from carnet.config import Settings
-from carnet.db import Database
+from carnet.db import Database, committed_tasks
 from carnet.errors import (
     CarnetError,
     Conflict,
@@ -475,8 +475,16 @@ def ask_renewal(
 def renew_apart(database: Database, vault: Vault, settings: Settings, nir: str) -> None:
     """`renew` in its own transaction, run by the edge once the answer has left (its duration
     depends on whether the NIR is known). Never raises: a failure is logged without details."""
+    sessions: list[Session] = []
+
+    def unit(session: Session) -> None:
+        sessions.append(session)
+        renew(session, vault, settings, nir)
+
     try:
-        database.run(lambda session: renew(session, vault, settings, nir))
+        database.run(unit)
+        for task in committed_tasks(sessions[-1]):  # the code e-mail leaves now (transactional)
+            task(database, settings)
     except Exception as exc:  # nobody is left to answer: the log says what failed, not why
         log.error("renewal failed", extra={"error_type": type(exc).__name__})
 
