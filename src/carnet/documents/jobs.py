@@ -8,7 +8,7 @@ sets its own timestamp on the document, and a second run finds nothing left to d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Row, select
@@ -141,17 +141,17 @@ def _hidden_documents(
 @job("documents.announcements", period="daily")
 def announcements(ctx: JobContext) -> str:
     """DOC-4: announce awaiting documents, release those whose month has passed (DOC-7 notice)."""
-    told = released = 0
-    while True:
-        with ctx.database.transaction() as session:
-            done = announce_awaiting(session, ctx.settings, ctx.now)
-        told += done
-        if done < BATCH:
-            break
-    while True:
-        with ctx.database.transaction() as session:
-            done = release_due(session, ctx.settings, ctx.now)
-        released += done
-        if done < BATCH:
-            break
+    told = _in_batches(ctx, announce_awaiting)
+    released = _in_batches(ctx, release_due)
     return f"{told} awaiting document(s) announced, {released} released"
+
+
+def _in_batches(ctx: JobContext, step: Callable[[Session, Settings, dt.datetime], int]) -> int:
+    """Run `step` one batch per transaction until a batch is not full; returns documents handled."""
+    handled = 0
+    while True:
+        with ctx.database.transaction() as session:
+            done = step(session, ctx.settings, ctx.now)
+        handled += done
+        if done < BATCH:
+            return handled

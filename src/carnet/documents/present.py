@@ -78,7 +78,6 @@ class Shown:
     doc: Document
     title: str
     author: Author
-    category: reference.Category | None
     doc_type: reference.DocumentType | None
     date: dt.date | dt.datetime  # the care date, else the deposit's
     inline: Literal["pdf", "image", ""]
@@ -86,9 +85,7 @@ class Shown:
     is_new: bool
 
     def category_label(self, locale: str = "fr") -> str:
-        if self.category is None:
-            return self.doc.category
-        return self.category.label_en if locale == "en" else self.category.label_fr
+        return category_label(self.doc.category, locale)
 
 
 def present(
@@ -96,7 +93,6 @@ def present(
 ) -> list[Shown]:
     """Titles (unsealed), authors, categories and flags of `docs`, in a few queries."""
     author_of = authors(session, principal, docs)
-    categories = reference.categories()
     types = reference.document_types()
     recent = new_since()
     return [
@@ -104,7 +100,6 @@ def present(
             doc=doc,
             title=service.title_of(session, vault, doc),
             author=author_of(doc),
-            category=categories.get(doc.category),
             doc_type=types.get(doc.type_code) if doc.type_code else None,
             date=doc.care_date or doc.deposited_at,
             inline=_inline(doc.mime_type),
@@ -162,6 +157,14 @@ def authors(
         return Author("migration" if migrated else "unknown", migrated=migrated)
 
     return author
+
+
+def category_label(code: str, locale: str = "fr") -> str:
+    """A category's label (French, or English for "en"); an unknown code as it is."""
+    found = reference.categories().get(code)
+    if found is None:
+        return code
+    return found.label_en if locale == "en" else found.label_fr
 
 
 def new_since() -> dt.datetime:

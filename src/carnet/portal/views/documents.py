@@ -1,8 +1,9 @@
-"""The holder's documents: list by category and folder, view, download, upload, change, delete.
+"""The holder's documents: list by category and folder, view, download, change, delete.
 
-Everything goes through `documents.service` (which asks the policy decision point and audits every
-read, ACC-8) on the space the holder acts on (`family.resolve_space`: REP-1…REP-5). A document of
-another space answers 404, as do documents the decision point hides (DOC-4 awaiting announcement,
+What a document shows comes from `documents.present` (formatted and translated here); uploads are
+`document_upload`. Everything goes through `documents.service` (which asks the policy decision
+point and audits every read, ACC-8) on the space the holder acts on (`family.resolve_space`:
+REP-1…REP-5). A document of another space answers 404, as do documents the decision point hides (DOC-4 awaiting announcement,
 REP-2 invisible to representatives): those awaiting announcement are only counted.
 """
 
@@ -28,7 +29,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document, Folder
-from carnet.documents.present import EXTENSIONS, INLINE_TYPES
+from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.http import PageNumber, content_disposition, db_session
@@ -80,13 +81,6 @@ class Row:
     folder_name: str
     deletable: bool
     is_new: bool
-
-
-def category_label(code: str, locale: str) -> str:
-    found = reference.categories().get(code)
-    if found is None:
-        return code
-    return found.label_en if locale == "en" else found.label_fr
 
 
 def category_choices(locale: str) -> list[tuple[str, str]]:
