@@ -29,7 +29,7 @@ from carnet.accounts.rules import make_nir, make_rpps
 from carnet.agenda import service as agenda
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import new_id
-from carnet.documents import service as documents
+from carnet.documents import deposits
 from carnet.export import service as export_service
 from carnet.export.models import ExportRequest
 from carnet.messaging import service as messaging
@@ -67,7 +67,7 @@ def export() -> None:
                 holder = session.get(Holder, holder_id)
                 assert holder is not None
                 for n in range(start, min(start + 100, docs)):
-                    documents.deposit(session, vault, settings, me, holder, documents.NewDocument(
+                    deposits.deposit(session, vault, settings, me, holder, deposits.NewDocument(
                         content=content, title=f"Compte rendu {n}", declared_type="application/pdf",
                         category="AUTR_DOC", source="holder", notify=False,
                         original_name=f"cr-{n}.pdf",

@@ -33,8 +33,7 @@ from carnet.audit.models import AuditEntry
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import migration
-from carnet.documents import service as documents
+from carnet.documents import deposits, migration
 from carnet.documents.models import Document
 from carnet.export import service as export
 from carnet.fhir.resources import VISIBILITY_SYSTEM
@@ -77,10 +76,10 @@ def _deposit(database: Database, vault: Vault, settings: Settings, s: Space, key
     }  # fmt: skip
     values.update(new)
     with database.transaction() as session:
-        doc = documents.deposit(
+        doc = deposits.deposit(
             session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, s.principals["gp"]),
             session.get(Holder, s.child_id),  # type: ignore[arg-type]
-            documents.NewDocument(**values),
+            deposits.NewDocument(**values),
         )  # fmt: skip
         s.docs[key], s.titles[key] = doc.id, title
 

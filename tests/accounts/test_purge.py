@@ -24,7 +24,7 @@ from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Base, Database
-from carnet.documents import service as documents
+from carnet.documents import changes, deposits
 from carnet.export import service as exports
 from carnet.export.models import ExportRequest
 from carnet.jobs.service import load_jobs, run_due
@@ -137,13 +137,13 @@ def _store_everything(
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == nir)).one()
         me = Principal(PrincipalKind.HOLDER, holder.id)
-        documents.deposit(
+        deposits.deposit(
             session,
             vault,
             settings,
             me,
             holder,
-            documents.NewDocument(
+            deposits.NewDocument(
                 content=f"note {MARKER}\n".encode(),
                 title=f"titre {MARKER}",
                 declared_type="text/plain",
@@ -153,20 +153,20 @@ def _store_everything(
             ),
         )
         pro = Principal(PrincipalKind.PROFESSIONAL, make_professional(session).id)
-        documents.deposit(
+        deposits.deposit(
             session,
             vault,
             settings,
             pro,
             holder,
-            documents.NewDocument(
+            deposits.NewDocument(
                 content=pdf_bytes(MARKER),
                 title=f"CR {MARKER}",
                 declared_type="application/pdf",
                 type_code="11502-2",
             ),
         )
-        folder = documents.create_folder(session, vault, holder, me, f"dossier {MARKER}")
+        folder = changes.create_folder(session, vault, holder, me, f"dossier {MARKER}")
         assert folder.id
         # SRV-1: a conversation whose subject, text and attachment carry the marker.
         session.add(

@@ -21,7 +21,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import issue_token
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import service
+from carnet.documents import deposits
 from carnet.documents.models import Document
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
@@ -154,14 +154,14 @@ def deposit(
     with database.transaction() as session:
         holder = session.get(Holder, holder_id)
         assert holder is not None
-        new = service.NewDocument(
+        new = deposits.NewDocument(
             content=pdf_bytes(title),
             title=title,
             declared_type="application/pdf",
             type_code=type_code,
             **flags,  # type: ignore[arg-type]
         )
-        return service.deposit(
+        return deposits.deposit(
             session, vault, settings, author or professional(session), holder, new
         )
 

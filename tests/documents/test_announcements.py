@@ -14,7 +14,7 @@ from carnet import clock
 from carnet.accounts.models import Holder
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import jobs, service
+from carnet.documents import changes, jobs
 from carnet.documents.models import Document
 from carnet.jobs.service import JobContext, registered_jobs, run_due
 from carnet.notifications.models import OutboxMessage
@@ -135,9 +135,9 @@ def test_doc4_closed_spaces_and_withdrawn_documents_are_not_announced(
         database, vault, settings, other.id, author=author, invisible_to_patient=True
     )
     with database.transaction() as session:
-        service.change_by_author(
+        changes.change_by_author(
             session, settings, author, withdrawn.id,
-            service.SecurityChange(status="entered-in-error"),
+            changes.SecurityChange(status="entered-in-error"),
         )  # fmt: skip
         row = session.get(Holder, holder.id)
         assert row is not None

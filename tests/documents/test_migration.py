@@ -21,8 +21,11 @@ from carnet.accounts.rules import make_nir
 from carnet.audit import service as audit_service
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import migration, service, xdm
+from carnet.documents import migration, service
 from carnet.documents.models import Document
+from carnet.documents.xdm.codes import HL7_CONFIDENTIALITY_OID, INS_TEST_OID, RIM, RPPS_OID
+from carnet.documents.xdm.medium import Limits
+from carnet.documents.xdm.values import parse_dtm
 from carnet.vault.service import Vault
 from tests.documents.xdm_factory import (
     INVISIBLE_PATIENT,
@@ -97,7 +100,7 @@ def test_doc1_round_trip_multi_holder_medium(
     fake.subsets[1].style = "ns2"  # prefixes differ between producers: bound by URI
     fake.subsets[2].style = "default"
     first = fake.subsets[0].documents[0]
-    first.confidentiality = [("N", xdm.HL7_CONFIDENTIALITY_OID), MASKED, INVISIBLE_PATIENT]
+    first.confidentiality = [("N", HL7_CONFIDENTIALITY_OID), MASKED, INVISIBLE_PATIENT]
     second = fake.subsets[0].documents[1]
     second.confidentiality = [INVISIBLE_REPRESENTATIVES]
     second.hash_upper = True  # either case is accepted
@@ -125,8 +128,8 @@ def test_doc1_round_trip_multi_holder_medium(
             assert doc.format_code == fake_doc.format_code[0]
             assert doc.language == "fr-FR"
             assert doc.created_at == fake_doc.created_at
-            assert doc.period_start == xdm.parse_dtm(fake_doc.service_start)
-            assert doc.period_end == xdm.parse_dtm(fake_doc.service_stop)
+            assert doc.period_start == parse_dtm(fake_doc.service_start)
+            assert doc.period_end == parse_dtm(fake_doc.service_stop)
             assert doc.care_date == doc.period_start.date()  # type: ignore[union-attr]
             assert doc.author_rpps == fake_doc.rpps  # ID-2: the 8-prefix is not part of it
             assert (doc.sha1, doc.size) == (fake_doc.sha1, len(fake_doc.content))
@@ -213,7 +216,7 @@ def test_test_authority_ins_needs_the_flag(
     database: Database, vault: Vault, settings: Settings, holders: Any, tmp_path: Path
 ) -> None:
     ((_h, nir),) = holders(1)
-    fake = medium_for([nir], documents=2, authority=xdm.INS_TEST_OID)
+    fake = medium_for([nir], documents=2, authority=INS_TEST_OID)
     path = fake.write_zip(tmp_path / "m.zip")
 
     refused = run(database, vault, settings, path)
@@ -339,7 +342,7 @@ def test_member_above_the_size_cap_is_refused(
     fake = medium_for([nir], documents=2)
     path = fake.write_zip(tmp_path / "m.zip")
     smallest = min(len(d.content) for _s, d in fake.documents())
-    limits = xdm.Limits(max_member_bytes=smallest, max_metadata_bytes=1024 * 1024)
+    limits = Limits(max_member_bytes=smallest, max_metadata_bytes=1024 * 1024)
     summary = run(database, vault, settings, path, limits=limits)
     outcomes = sorted(row.outcome for row in summary.rows if row.entry.startswith("urn:uuid:"))
     assert outcomes == ["imported", "rejected"]
@@ -366,14 +369,14 @@ def test_a_failure_inside_the_deposit_leaves_no_row_and_no_blob(
             raise RuntimeError("disk on fire")
         return real_record(*args, **kwargs)
 
-    monkeypatch.setattr("carnet.documents.service.record", flaky)
+    monkeypatch.setattr("carnet.documents.deposits.record", flaky)
     summary = run(database, vault, settings, path)
 
     assert (summary.imported, summary.rejected) == (2, 1)
     assert any("unexpected error (RuntimeError)" in row.reason for row in summary.rows)
     assert_no_orphan_blob(database, vault)
     # The failed one is imported by a later run (nothing half-done blocks it).
-    monkeypatch.setattr("carnet.documents.service.record", real_record)
+    monkeypatch.setattr("carnet.documents.deposits.record", real_record)
     again = run(database, vault, settings, path)
     assert (again.imported, again.already_imported) == (1, 2)
 
@@ -423,7 +426,7 @@ def test_producer_variants_are_read(
     relative_to_xdm = FakeDocument(title="DRIM", uri="SS000001/DOC0001.XML")
     split = FakeDocument(title="Long URI", split_uri=True)
     adeli = FakeDocument(
-        title="ADELI", author=f"0751234567^DOC^Jean^^^^^^&{xdm.RPPS_OID}&ISO^D^^^IDNPS"
+        title="ADELI", author=f"0751234567^DOC^Jean^^^^^^&{RPPS_OID}&ISO^D^^^IDNPS"
     )
     subset = FakeSubset("SS000001", nir, [relative_to_xdm, split, adeli])
     subset.metadata_name = "metadata.xml"
@@ -432,7 +435,7 @@ def test_producer_variants_are_read(
     fake.fill()
     # Drop the declarations and the XML declaration, as the DRIM-M sample does (note §6.2 item 7).
     text = repaired.metadata_xml().decode()
-    for declaration in (f' xmlns:lcm="{LCM}"', f' xmlns:rim="{xdm.RIM}"'):
+    for declaration in (f' xmlns:lcm="{LCM}"', f' xmlns:rim="{RIM}"'):
         text = text.replace(declaration, "")
     repaired.metadata = text.split("\n", 1)[1].encode()
     path = fake.write_zip(tmp_path / "variants.zip")

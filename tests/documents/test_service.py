@@ -16,7 +16,7 @@ from carnet.accounts.models import Representation
 from carnet.audit.models import AuditEntry
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.documents import service
+from carnet.documents import changes, deposits, service
 from carnet.documents.models import Document
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from carnet.notifications.models import OutboxMessage
@@ -33,7 +33,7 @@ def me(holder_id: uuid.UUID) -> Principal:
     return Principal(PrincipalKind.HOLDER, holder_id)
 
 
-def new(**overrides: object) -> service.NewDocument:
+def new(**overrides: object) -> deposits.NewDocument:
     values: dict[str, object] = {
         "content": pdf_bytes(),
         "title": "CR biologie",
@@ -41,7 +41,7 @@ def new(**overrides: object) -> service.NewDocument:
         "type_code": "11502-2",
     }
     values.update(overrides)
-    return service.NewDocument(**values)  # type: ignore[arg-type]
+    return deposits.NewDocument(**values)  # type: ignore[arg-type]
 
 
 def blob_files(settings: Settings) -> list[Path]:
@@ -55,7 +55,7 @@ def test_doc1_deposit_classifies_by_loinc_and_hashes(
     holder = make_holder(session, email="h@example.org")
     author = pro(session)
     content = pdf_bytes("résultats")
-    doc = service.deposit(session, vault, settings, author, holder, new(content=content))
+    doc = deposits.deposit(session, vault, settings, author, holder, new(content=content))
     assert (doc.category, doc.sensitivity, doc.mime_type) == ("BIOLOGIE", "general", "application/pdf")
     import hashlib
 
@@ -82,7 +82,7 @@ def test_doc1_type_and_content_checks(session: Session, vault: Vault, settings: 
     ]
     for document, code in cases:
         with pytest.raises(InvalidInput) as caught:
-            service.deposit(session, vault, settings, author, holder, document)
+            deposits.deposit(session, vault, settings, author, holder, document)
         if code:
             assert caught.value.code == code
     assert session.scalars(select(Document)).first() is None
@@ -91,14 +91,14 @@ def test_doc1_type_and_content_checks(session: Session, vault: Vault, settings: 
 def test_id3_unqualified_identity_is_refused(session: Session, vault: Vault, settings: Settings) -> None:
     holder = make_holder(session, ins_qualified=False)
     with pytest.raises(InvalidInput) as caught:
-        service.deposit(session, vault, settings, pro(session), holder, new())
+        deposits.deposit(session, vault, settings, pro(session), holder, new())
     assert caught.value.code == "ins-not-qualified"
 
 
 def test_closed_space_refuses_deposits(session: Session, vault: Vault, settings: Settings) -> None:
     holder = make_holder(session, state="closed")
     with pytest.raises(Conflict):
-        service.deposit(session, vault, settings, pro(session), holder, new())
+        deposits.deposit(session, vault, settings, pro(session), holder, new())
 
 
 def test_rollback_leaves_no_blob(database, vault: Vault, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +107,7 @@ def test_rollback_leaves_no_blob(database, vault: Vault, settings: Settings) -> 
         author = pro(session)
     with pytest.raises(RuntimeError), database.transaction() as session:
         holder = session.merge(holder)
-        service.deposit(session, vault, settings, author, holder, new())
+        deposits.deposit(session, vault, settings, author, holder, new())
         assert blob_files(settings)
         raise RuntimeError("crash before commit")
     assert blob_files(settings) == []
@@ -118,7 +118,7 @@ def test_acc2_other_professionals_do_not_read_but_the_author_does(
 ) -> None:
     holder = make_holder(session)
     author, other = pro(session), pro(session)
-    doc = service.deposit(session, vault, settings, author, holder, new())
+    doc = deposits.deposit(session, vault, settings, author, holder, new())
     assert service.get(session, settings, author, doc.id).id == doc.id
     with pytest.raises(NotFound):
         service.get(session, settings, other, doc.id)
@@ -135,15 +135,15 @@ def test_doc3_masked_stays_visible_to_holder_and_author(
 ) -> None:
     holder = make_holder(session)
     author = pro(session)
-    doc = service.deposit(session, vault, settings, author, holder, new())
-    service.change_by_holder(session, vault, settings, me(holder.id), doc.id,
-                             service.HolderChange(masked=True))
+    doc = deposits.deposit(session, vault, settings, author, holder, new())
+    changes.change_by_holder(session, vault, settings, me(holder.id), doc.id,
+                             changes.HolderChange(masked=True))
     assert doc.masked
     assert service.get(session, settings, me(holder.id), doc.id)
     assert service.get(session, settings, author, doc.id)
     with pytest.raises(Forbidden):
-        service.change_by_author(session, settings, author, doc.id,
-                                 service.SecurityChange(masked=False))
+        changes.change_by_author(session, settings, author, doc.id,
+                                 changes.SecurityChange(masked=False))
 
 
 def test_doc4_invisible_to_patient_until_one_month_or_release(
@@ -151,16 +151,16 @@ def test_doc4_invisible_to_patient_until_one_month_or_release(
 ) -> None:
     holder = make_holder(session, email="h@example.org")
     author = pro(session)
-    doc = service.deposit(session, vault, settings, author, holder, new(invisible_to_patient=True))
+    doc = deposits.deposit(session, vault, settings, author, holder, new(invisible_to_patient=True))
     assert session.scalars(select(OutboxMessage)).first() is None  # DOC-7 only once visible
     with pytest.raises(NotFound):
         service.get(session, settings, me(holder.id), doc.id)
     assert service.search(session, settings, me(holder.id), holder, service.SearchQuery())[0] == 0
     with clock.frozen_at(doc.deposited_at + dt.timedelta(days=31)):
         assert service.get(session, settings, me(holder.id), doc.id)
-    other = service.deposit(session, vault, settings, author, holder, new(invisible_to_patient=True))
-    service.change_by_author(session, settings, author, other.id,
-                             service.SecurityChange(invisible_to_patient=False))
+    other = deposits.deposit(session, vault, settings, author, holder, new(invisible_to_patient=True))
+    changes.change_by_author(session, settings, author, other.id,
+                             changes.SecurityChange(invisible_to_patient=False))
     assert service.get(session, settings, me(holder.id), other.id)
     assert len(session.scalars(select(OutboxMessage)).all()) == 1
 
@@ -169,8 +169,8 @@ def test_doc5_holder_default_masks_new_documents(
     session: Session, vault: Vault, settings: Settings
 ) -> None:
     holder = make_holder(session)
-    service.set_preferences(session, holder, me(holder.id), mask_new_documents=True)
-    doc = service.deposit(session, vault, settings, pro(session), holder, new())
+    changes.set_preferences(session, holder, me(holder.id), mask_new_documents=True)
+    doc = deposits.deposit(session, vault, settings, pro(session), holder, new())
     assert doc.masked
 
 
@@ -179,14 +179,14 @@ def test_doc6_replacement_supersedes_and_withdrawal(
 ) -> None:
     holder = make_holder(session)
     author, other = pro(session), pro(session)
-    first = service.deposit(session, vault, settings, author, holder, new())
+    first = deposits.deposit(session, vault, settings, author, holder, new())
     with pytest.raises(Forbidden):
-        service.deposit(session, vault, settings, other, holder, new(replaces_id=first.id))
-    second = service.deposit(session, vault, settings, author, holder, new(replaces_id=first.id))
+        deposits.deposit(session, vault, settings, other, holder, new(replaces_id=first.id))
+    second = deposits.deposit(session, vault, settings, author, holder, new(replaces_id=first.id))
     assert (first.status, second.status, second.version) == ("superseded", "current", 2)
     assert second.replaces_id == first.id
-    service.change_by_author(session, settings, author, second.id,
-                             service.SecurityChange(status="entered-in-error"))
+    changes.change_by_author(session, settings, author, second.id,
+                             changes.SecurityChange(status="entered-in-error"))
     with pytest.raises(NotFound):
         service.get(session, settings, me(holder.id), second.id)
     assert service.get(session, settings, author, second.id).status == "entered-in-error"
@@ -199,16 +199,16 @@ def test_doc6_holder_deletes_unless_not_deletable(
         holder = make_holder(session)
         holder_id = holder.id
         author = pro(session)
-        doc = service.deposit(session, vault, settings, author, holder, new())
-        locked = service.deposit(session, vault, settings, author, holder, new(not_deletable=True))
+        doc = deposits.deposit(session, vault, settings, author, holder, new())
+        locked = deposits.deposit(session, vault, settings, author, holder, new(not_deletable=True))
         doc_id, locked_id = doc.id, locked.id
     assert len(blob_files(settings)) == 2
     with database.transaction() as session:
-        service.delete_by_holder(session, vault, settings, me(holder_id), doc_id)
+        changes.delete_by_holder(session, vault, settings, me(holder_id), doc_id)
         assert len(blob_files(settings)) == 2  # the blob goes only once the deletion commits
     assert len(blob_files(settings)) == 1
     with pytest.raises(Conflict), database.transaction() as session:
-        service.delete_by_holder(session, vault, settings, me(holder_id), locked_id)
+        changes.delete_by_holder(session, vault, settings, me(holder_id), locked_id)
 
 
 def test_rep2_representatives_never_see_secret_documents(
@@ -220,8 +220,8 @@ def test_rep2_representatives_never_see_secret_documents(
                                representative_nir=parent.nir, role="managing", status="accepted"))
     session.flush()
     author = pro(session)
-    open_doc = service.deposit(session, vault, settings, author, child, new())
-    secret = service.deposit(session, vault, settings, author, child,
+    open_doc = deposits.deposit(session, vault, settings, author, child, new())
+    secret = deposits.deposit(session, vault, settings, author, child,
                              new(invisible_to_representatives=True))
     total, rows = service.search(session, settings, me(parent.id), child, service.SearchQuery())
     assert total == 1 and [r.id for r in rows] == [open_doc.id]
@@ -236,9 +236,9 @@ def test_search_filters_and_sorting(session: Session, vault: Vault, settings: Se
     holder = make_holder(session)
     author = pro(session)
     with clock.frozen_at(dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)):
-        bio = service.deposit(session, vault, settings, author, holder, new())
+        bio = deposits.deposit(session, vault, settings, author, holder, new())
     with clock.frozen_at(dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)):
-        img = service.deposit(session, vault, settings, author, holder, new(type_code="18748-4"))
+        img = deposits.deposit(session, vault, settings, author, holder, new(type_code="18748-4"))
     q = service.SearchQuery
     assert [d.id for d in service.search(session, settings, author, holder, q())[1]] == [img.id, bio.id]
     assert [d.id for d in service.search(session, settings, author, holder, q(sort="date"))[1]] == [bio.id, img.id]
@@ -254,12 +254,12 @@ def test_search_filters_and_sorting(session: Session, vault: Vault, settings: Se
 
 def test_holder_uploads_take_a_category(session: Session, vault: Vault, settings: Settings) -> None:
     holder = make_holder(session)
-    doc = service.deposit(
+    doc = deposits.deposit(
         session, vault, settings, me(holder.id), holder,
         new(type_code=None, category="DOC_ADM", content=b"carte mutuelle\n", declared_type="text/plain",
             source="holder"),
     )
     assert (doc.category, doc.sensitivity, doc.author_kind) == ("DOC_ADM", "administrative", "holder")
     with pytest.raises(InvalidInput):
-        service.deposit(session, vault, settings, me(holder.id), holder,
+        deposits.deposit(session, vault, settings, me(holder.id), holder,
                         new(type_code=None, category="NOPE", source="holder"))

@@ -11,7 +11,40 @@ from pathlib import Path
 import pytest
 
 from carnet.accounts.rules import make_nir, make_rpps
-from carnet.documents import xdm
+from carnet.documents.xdm.codes import (
+    INS_C_OID,
+    INS_DEMO_OID,
+    INS_NIR_OID,
+    INS_TEST_OID,
+    LOINC_OID,
+    RIM,
+    RPPS_OID,
+    TRE_A07_OID,
+)
+from carnet.documents.xdm.medium import (
+    FileProblem,
+    Limits,
+    MediumError,
+    open_medium,
+    path_problem,
+    resolve,
+)
+from carnet.documents.xdm.metadata import (
+    Coded,
+    MetadataProblem,
+    Submission,
+    join_uri,
+    parse_metadata,
+)
+from carnet.documents.xdm.planning import Plan, Verdict, plan
+from carnet.documents.xdm.values import (
+    AuthorId,
+    PatientId,
+    author_rpps,
+    master_identifier,
+    parse_cx,
+    parse_dtm,
+)
 from tests.documents.xdm_factory import (
     LCM,
     MASKED,
@@ -26,68 +59,68 @@ from tests.documents.xdm_factory import (
 NIR = make_nir(2, 1985, 4, "69", 123, 45)
 
 
-def submission(subset: FakeSubset) -> xdm.Submission:
+def submission(subset: FakeSubset) -> Submission:
     FakeMedium([subset]).fill()
-    return xdm.parse_metadata(subset.metadata_xml())
+    return parse_metadata(subset.metadata_xml())
 
 
-def one_plan(doc: FakeDocument, **kwargs: object) -> xdm.Plan | xdm.Verdict:
+def one_plan(doc: FakeDocument, **kwargs: object) -> Plan | Verdict:
     sub = submission(FakeSubset("SUBSET01", NIR, [doc], **kwargs))  # type: ignore[arg-type]
-    return xdm.plan(sub.entries[0], sub)
+    return plan(sub.entries[0], sub)
 
 
 # -- values ------------------------------------------------------------------------------------
 
 
 def test_dtm_precision_and_zone() -> None:
-    assert xdm.parse_dtm("20250314091500") == dt.datetime(2025, 3, 14, 9, 15, tzinfo=dt.UTC)
-    assert xdm.parse_dtm("2025") == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    assert xdm.parse_dtm("202503") == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
-    assert xdm.parse_dtm("20250314091500+0100") == dt.datetime(2025, 3, 14, 8, 15, tzinfo=dt.UTC)
-    assert xdm.parse_dtm(None) is None and xdm.parse_dtm(" ") is None
+    assert parse_dtm("20250314091500") == dt.datetime(2025, 3, 14, 9, 15, tzinfo=dt.UTC)
+    assert parse_dtm("2025") == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    assert parse_dtm("202503") == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert parse_dtm("20250314091500+0100") == dt.datetime(2025, 3, 14, 8, 15, tzinfo=dt.UTC)
+    assert parse_dtm(None) is None and parse_dtm(" ") is None
     for bad in ("2025-03-14", "20251314", "202503141", "yesterday"):
         with pytest.raises(ValueError):
-            xdm.parse_dtm(bad)
+            parse_dtm(bad)
 
 
 def test_id1_patient_cx_and_authorities() -> None:
-    cx = xdm.parse_cx(patient_cx(NIR))
-    assert cx == xdm.PatientId(NIR, xdm.INS_NIR_OID, "NH")
-    assert xdm.parse_cx("123^^^&1.2.3&ISO").type_code == ""
+    cx = parse_cx(patient_cx(NIR))
+    assert cx == PatientId(NIR, INS_NIR_OID, "NH")
+    assert parse_cx("123^^^&1.2.3&ISO").type_code == ""
 
 
 def test_id2_author_rpps_from_the_national_ps_id() -> None:
     rpps = make_rpps(4_242_424)
-    assert xdm.author_rpps(author_xcn(rpps)) == xdm.AuthorId(rpps, None)
-    adeli = xdm.author_rpps(f"0751234567^X^Y^^^^^^&{xdm.RPPS_OID}&ISO^D^^^IDNPS")
+    assert author_rpps(author_xcn(rpps)) == AuthorId(rpps, None)
+    adeli = author_rpps(f"0751234567^X^Y^^^^^^&{RPPS_OID}&ISO^D^^^IDNPS")
     assert adeli.rpps is None and "ADELI" in (adeli.note or "")
-    device = xdm.author_rpps(f"899711256811^DRIMBox^ANS^^^^^^&{xdm.RPPS_OID}&ISO^U^^^EI")
+    device = author_rpps(f"899711256811^DRIMBox^ANS^^^^^^&{RPPS_OID}&ISO^U^^^EI")
     assert device.rpps is None and "device" in (device.note or "")
     broken = rpps[:-1] + str((int(rpps[-1]) + 1) % 10)
-    assert "Luhn" in (xdm.author_rpps(author_xcn(broken)).note or "")
-    other = xdm.author_rpps(f"8{rpps}^X^Y^^^^^^&1.2.3.4&ISO^D")
+    assert "Luhn" in (author_rpps(author_xcn(broken)).note or "")
+    other = author_rpps(f"8{rpps}^X^Y^^^^^^&1.2.3.4&ISO^D")
     assert other.rpps is None
 
 
 def test_master_identifier_forms() -> None:
-    assert xdm.master_identifier("1.2.250.1.213.1.1.1.55.2024.1.1") == (
+    assert master_identifier("1.2.250.1.213.1.1.1.55.2024.1.1") == (
         "urn:oid:1.2.250.1.213.1.1.1.55.2024.1.1"
     )
-    assert xdm.master_identifier("urn:oid:1.2.3") == "urn:oid:1.2.3"
+    assert master_identifier("urn:oid:1.2.3") == "urn:oid:1.2.3"
     uuid_value = "A1B2C3D4-0000-4000-8000-000000000001"
-    assert xdm.master_identifier(uuid_value) == f"urn:uuid:{uuid_value.lower()}"
-    assert xdm.master_identifier("1.2.250.1.999^DOC-42") == "1.2.250.1.999^DOC-42"
+    assert master_identifier(uuid_value) == f"urn:uuid:{uuid_value.lower()}"
+    assert master_identifier("1.2.250.1.999^DOC-42") == "1.2.250.1.999^DOC-42"
     for bad in ("hello", "1.2.3^", "01.2.3", "1." + "2" * 70, "1.2^a b"):
         with pytest.raises(ValueError):
-            xdm.master_identifier(bad)
+            master_identifier(bad)
 
 
 def test_split_uris_are_rejoined_in_order() -> None:
-    assert xdm.join_uri(["DOC0001.XML"]) == ("DOC0001.XML", None)
-    assert xdm.join_uri(["2|B/C.XML", "1|DIR/A"]) == ("DIR/AB/C.XML", None)
-    assert xdm.join_uri([]) == (None, None)
-    assert xdm.join_uri(["A", "B"])[1] is not None
-    assert xdm.join_uri(["1|A", "3|B"])[1] is not None
+    assert join_uri(["DOC0001.XML"]) == ("DOC0001.XML", None)
+    assert join_uri(["2|B/C.XML", "1|DIR/A"]) == ("DIR/AB/C.XML", None)
+    assert join_uri([]) == (None, None)
+    assert join_uri(["A", "B"])[1] is not None
+    assert join_uri(["1|A", "3|B"])[1] is not None
 
 
 @pytest.mark.parametrize(
@@ -106,12 +139,12 @@ def test_split_uris_are_rejoined_in_order() -> None:
     ],
 )
 def test_unsafe_paths(name: str, problem: str) -> None:
-    assert problem in (xdm.path_problem(name) or "")
+    assert problem in (path_problem(name) or "")
 
 
 def test_safe_paths() -> None:
     for name in ("DOC0001.XML", "SUBSET01/DOC0001.XML", "./DOC.PDF", "a..b.pdf"):
-        assert xdm.path_problem(name) is None
+        assert path_problem(name) is None
 
 
 # -- METADATA.XML ------------------------------------------------------------------------------
@@ -125,8 +158,8 @@ def test_entries_are_bound_by_namespace_uri_whatever_the_prefix(style: str) -> N
     assert entry.entry_id == doc.entry_id
     assert entry.unique_id == doc.unique_id
     assert entry.title == doc.title
-    assert entry.type_code == xdm.Coded("11502-2", xdm.LOINC_OID)
-    assert entry.class_code == xdm.Coded("10", "1.2.250.1.213.1.1.4.1")
+    assert entry.type_code == Coded("11502-2", LOINC_OID)
+    assert entry.class_code == Coded("10", "1.2.250.1.213.1.1.4.1")
     assert entry.hash == doc.sha1 and entry.size == str(len(doc.content))
     assert entry.uri == doc.file_name
     assert sub.patient_id == patient_cx(NIR)
@@ -137,35 +170,35 @@ def test_entries_are_bound_by_namespace_uri_whatever_the_prefix(style: str) -> N
 def test_a_wrong_namespace_is_not_ebrim() -> None:
     subset = FakeSubset("SUBSET01", NIR, [FakeDocument(title="x")])
     FakeMedium([subset]).fill()
-    text = subset.metadata_xml().decode().replace(xdm.RIM, "urn:example:not-rim")
-    with pytest.raises(xdm.MetadataProblem, match="no ebRIM RegistryObjectList"):
-        xdm.parse_metadata(text.encode())
+    text = subset.metadata_xml().decode().replace(RIM, "urn:example:not-rim")
+    with pytest.raises(MetadataProblem, match="no ebRIM RegistryObjectList"):
+        parse_metadata(text.encode())
 
 
 def test_dtd_and_entities_are_refused() -> None:
     bomb = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
 <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0">&lol2;</lcm:SubmitObjectsRequest>"""
-    with pytest.raises(xdm.MetadataProblem, match="DTD"):
-        xdm.parse_metadata(bomb)
+    with pytest.raises(MetadataProblem, match="DTD"):
+        parse_metadata(bomb)
     external = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"""
-    with pytest.raises(xdm.MetadataProblem, match="DTD"):
-        xdm.parse_metadata(external)
+    with pytest.raises(MetadataProblem, match="DTD"):
+        parse_metadata(external)
 
 
 def test_malformed_xml_is_a_problem_not_a_crash() -> None:
     for data in (b"", b"<a><b></a>", b"\xff\xfe\x00garbage", b"<?xml version='1.0'?>"):
-        with pytest.raises(xdm.MetadataProblem):
-            xdm.parse_metadata(data)
+        with pytest.raises(MetadataProblem):
+            parse_metadata(data)
 
 
 def test_undeclared_prefixes_are_repaired_and_flagged() -> None:
     subset = FakeSubset("SUBSET01", NIR, [FakeDocument(title="x")])
     FakeMedium([subset]).fill()
     text = subset.metadata_xml().decode()
-    text = text.replace(f' xmlns:lcm="{LCM}"', "").replace(f' xmlns:rim="{xdm.RIM}"', "")
-    sub = xdm.parse_metadata(text.encode())
+    text = text.replace(f' xmlns:lcm="{LCM}"', "").replace(f' xmlns:rim="{RIM}"', "")
+    sub = parse_metadata(text.encode())
     assert len(sub.entries) == 1
     assert any("repaired" in note for note in sub.notes)
 
@@ -174,7 +207,7 @@ def test_windows_1252_without_declaration_is_read() -> None:
     subset = FakeSubset("SUBSET01", NIR, [FakeDocument(title="Hématologie")])
     FakeMedium([subset]).fill()
     text = subset.metadata_xml().decode().split("\n", 1)[1]
-    sub = xdm.parse_metadata(text.encode("cp1252"))
+    sub = parse_metadata(text.encode("cp1252"))
     assert sub.entries[0].title == "Hématologie"
     assert any("Windows-1252" in note for note in sub.notes)
 
@@ -192,7 +225,7 @@ def test_nesting_is_trusted_over_reference_attributes() -> None:
 def test_doc2_plan_maps_flags_dates_and_hash() -> None:
     doc = FakeDocument(title="CR", confidentiality=[MASKED], hash_upper=True)
     planned = one_plan(doc)
-    assert isinstance(planned, xdm.Plan)
+    assert isinstance(planned, Plan)
     assert planned.masked and not planned.invisible_to_patient
     assert planned.expected_sha1 == doc.sha1  # lower-cased
     assert planned.created_at == dt.datetime(2025, 3, 14, 9, 15, tzinfo=dt.UTC)
@@ -205,11 +238,11 @@ def test_doc2_plan_maps_flags_dates_and_hash() -> None:
 def test_plan_fallbacks() -> None:
     doc = FakeDocument(title="", service_start=None, service_stop=None)
     planned = one_plan(doc)
-    assert isinstance(planned, xdm.Plan)
+    assert isinstance(planned, Plan)
     assert planned.title == "CR d'examens biologiques"  # the type's label
     assert planned.care_date == dt.date(2025, 3, 14)  # creation date
     missing = one_plan(FakeDocument(title="x", declared_hash="", declared_size=""))
-    assert isinstance(missing, xdm.Plan)
+    assert isinstance(missing, Plan)
     assert missing.expected_sha1 is None and missing.expected_size is None
     assert any("recomputed" in note for note in missing.notes)
 
@@ -233,7 +266,7 @@ def test_plan_fallbacks() -> None:
             "signature, not a clinical document",
         ),
         (
-            FakeDocument(title="x", confidentiality=[("MASQUE_PT", xdm.TRE_A07_OID)]),
+            FakeDocument(title="x", confidentiality=[("MASQUE_PT", TRE_A07_OID)]),
             "rejected",
             "MASQUE_PT has no Carnet equivalent",
         ),
@@ -241,7 +274,7 @@ def test_plan_fallbacks() -> None:
 )
 def test_plan_verdicts(doc: FakeDocument, outcome: str, reason: str) -> None:
     verdict = one_plan(doc)
-    assert isinstance(verdict, xdm.Verdict)
+    assert isinstance(verdict, Verdict)
     assert verdict.outcome == outcome
     assert reason in verdict.reason
 
@@ -249,26 +282,24 @@ def test_plan_verdicts(doc: FakeDocument, outcome: str, reason: str) -> None:
 @pytest.mark.parametrize(
     ("authority", "reason"),
     [
-        (xdm.INS_TEST_OID, "test INS"),
-        (xdm.INS_DEMO_OID, "demo INS"),
-        (xdm.INS_C_OID, "INS-C"),
+        (INS_TEST_OID, "test INS"),
+        (INS_DEMO_OID, "demo INS"),
+        (INS_C_OID, "INS-C"),
         ("1.2.3.4", "not an INS"),
     ],
 )
 def test_id1_non_production_identities_are_refused(authority: str, reason: str) -> None:
     verdict = one_plan(FakeDocument(title="x"), authority=authority)
-    assert isinstance(verdict, xdm.Verdict) and reason in verdict.reason
+    assert isinstance(verdict, Verdict) and reason in verdict.reason
 
 
 def test_id1_test_identity_accepted_with_the_flag_and_nir_key_checked() -> None:
-    sub = submission(
-        FakeSubset("SUBSET01", NIR, [FakeDocument(title="x")], authority=xdm.INS_TEST_OID)
-    )
-    assert isinstance(xdm.plan(sub.entries[0], sub, accept_test_identities=True), xdm.Plan)
+    sub = submission(FakeSubset("SUBSET01", NIR, [FakeDocument(title="x")], authority=INS_TEST_OID))
+    assert isinstance(plan(sub.entries[0], sub, accept_test_identities=True), Plan)
     wrong_key = NIR[:13] + f"{(int(NIR[13:]) + 1) % 97:02d}"
     sub = submission(FakeSubset("SUBSET01", wrong_key, [FakeDocument(title="x")]))
-    verdict = xdm.plan(sub.entries[0], sub)
-    assert isinstance(verdict, xdm.Verdict) and "key" in verdict.reason
+    verdict = plan(sub.entries[0], sub)
+    assert isinstance(verdict, Verdict) and "key" in verdict.reason
 
 
 # -- media -------------------------------------------------------------------------------------
@@ -281,60 +312,60 @@ def test_subsets_are_discovered_case_insensitively(tmp_path: Path) -> None:
     folder = fake.write_folder(tmp_path / "m")
     (folder / "IHE_XDM").rename(folder / "ihe_xdm")
     (folder / "ihe_xdm" / "EMPTY").mkdir()
-    medium = xdm.open_medium(folder, xdm.Limits())
+    medium = open_medium(folder, Limits())
     assert [name for name, _path in medium.subsets()] == ["SS000001", "subset_tr"]
 
 
 def test_not_a_medium(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(xdm.MediumError, match="no IHE_XDM"):
-        xdm.open_medium(tmp_path / "empty", xdm.Limits())
+    with pytest.raises(MediumError, match="no IHE_XDM"):
+        open_medium(tmp_path / "empty", Limits())
     (tmp_path / "only" / "IHE_XDM" / "SUBSET01").mkdir(parents=True)
     (tmp_path / "only" / "IHE_XDM" / "SUBSET01" / "DOC0001.PDF").write_bytes(b"%PDF-1.4")
-    with pytest.raises(xdm.MediumError, match="no submission set"):
-        xdm.open_medium(tmp_path / "only", xdm.Limits())
+    with pytest.raises(MediumError, match="no submission set"):
+        open_medium(tmp_path / "only", Limits())
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(xdm.MediumError, match="not a readable ZIP"):
-        xdm.open_medium(tmp_path / "bad.zip", xdm.Limits())
-    with pytest.raises(xdm.MediumError, match="no such"):
-        xdm.open_medium(tmp_path / "absent", xdm.Limits())
+    with pytest.raises(MediumError, match="not a readable ZIP"):
+        open_medium(tmp_path / "bad.zip", Limits())
+    with pytest.raises(MediumError, match="no such"):
+        open_medium(tmp_path / "absent", Limits())
 
 
 def test_zip_caps_members_total_and_compression(tmp_path: Path) -> None:
     fake = medium_for([NIR], documents=2)
     path = fake.write_zip(tmp_path / "m.zip")
-    with pytest.raises(xdm.MediumError, match="too many members"):
-        xdm.open_medium(path, xdm.Limits(max_members=3))
-    with pytest.raises(xdm.MediumError, match="total size cap"):
-        xdm.open_medium(path, xdm.Limits(max_total_bytes=1000))
+    with pytest.raises(MediumError, match="too many members"):
+        open_medium(path, Limits(max_members=3))
+    with pytest.raises(MediumError, match="total size cap"):
+        open_medium(path, Limits(max_total_bytes=1000))
     bomb = tmp_path / "bomb.zip"
     fake.write_zip(bomb)
     with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("IHE_XDM/SUBSET01/ZEROS.BIN", bytes(4 * 1024 * 1024))
         archive.writestr("IHE_XDM/SUBSET01/BZ.BIN", b"x", compress_type=zipfile.ZIP_BZIP2)
-    medium = xdm.open_medium(bomb, xdm.Limits())
+    medium = open_medium(bomb, Limits())
     reasons = [r.reason for r in medium.refused]
     assert any("compression ratio" in r for r in reasons)
     assert any("unsupported compression" in r for r in reasons)
-    with pytest.raises(xdm.FileProblem, match="refused"):
+    with pytest.raises(FileProblem, match="refused"):
         medium.lookup("IHE_XDM/SUBSET01/ZEROS.BIN")
 
 
 def test_reading_counts_bytes_against_the_caps(tmp_path: Path) -> None:
     fake = medium_for([NIR], documents=1)
     for medium in (
-        xdm.open_medium(fake.write_zip(tmp_path / "m.zip"), xdm.Limits()),
-        xdm.open_medium(fake.write_folder(tmp_path / "m"), xdm.Limits()),
+        open_medium(fake.write_zip(tmp_path / "m.zip"), Limits()),
+        open_medium(fake.write_folder(tmp_path / "m"), Limits()),
     ):
         real = medium.lookup(f"IHE_XDM/SUBSET01/{fake.subsets[0].documents[0].file_name}")
         assert real is not None
-        with pytest.raises(xdm.FileProblem, match="size cap"):
+        with pytest.raises(FileProblem, match="size cap"):
             medium.read(real, 100)
         assert medium.read(real, 10**7) == fake.subsets[0].documents[0].content
         medium.close()
-    capped = xdm.open_medium(tmp_path / "m", xdm.Limits(max_total_bytes=5000))
+    capped = open_medium(tmp_path / "m", Limits(max_total_bytes=5000))
     metadata = capped.subsets()[0][1]
-    with pytest.raises(xdm.FileProblem, match="total size cap"):
+    with pytest.raises(FileProblem, match="total size cap"):
         capped.read(metadata, 10**7)
 
 
@@ -346,26 +377,26 @@ def test_folder_symlinks_are_refused_and_never_followed(tmp_path: Path) -> None:
     link = folder / "IHE_XDM" / "SUBSET01" / "LINK.PDF"
     os.symlink(secret, link)
     os.symlink(tmp_path, folder / "IHE_XDM" / "SUBSET01" / "UP")
-    medium = xdm.open_medium(folder, xdm.Limits())
+    medium = open_medium(folder, Limits())
     assert sum("symbolic link" in r.reason for r in medium.refused) == 2
-    with pytest.raises(xdm.FileProblem, match="refused"):
-        xdm.resolve(medium, "IHE_XDM/SUBSET01", "LINK.PDF")
+    with pytest.raises(FileProblem, match="refused"):
+        resolve(medium, "IHE_XDM/SUBSET01", "LINK.PDF")
     assert all("secret" not in f for f in medium.files())
 
 
 def test_uri_resolution_order(tmp_path: Path) -> None:
     fake = medium_for([NIR], documents=1)
     fake.wrap = "Contenu du ZIP"
-    medium = xdm.open_medium(fake.write_zip(tmp_path / "m.zip"), xdm.Limits())
+    medium = open_medium(fake.write_zip(tmp_path / "m.zip"), Limits())
     name = fake.subsets[0].documents[0].file_name
     subset_folder = medium.subsets()[0][1].rpartition("/")[0]
     expected = f"Contenu du ZIP/IHE_XDM/SUBSET01/{name}"
-    assert xdm.resolve(medium, subset_folder, name) == expected  # (a) subset folder
-    assert xdm.resolve(medium, subset_folder, f"SUBSET01/{name}") == expected  # (b) IHE_XDM/
-    assert xdm.resolve(medium, subset_folder, f"IHE_XDM/SUBSET01/{name}") == expected  # (c)
-    assert xdm.resolve(medium, subset_folder, f"ELSEWHERE/{name}") == expected  # (d) last segment
-    assert xdm.resolve(medium, subset_folder, name.lower()) == expected  # case-insensitive
-    assert xdm.resolve(medium, subset_folder, "NOPE.PDF") is None
+    assert resolve(medium, subset_folder, name) == expected  # (a) subset folder
+    assert resolve(medium, subset_folder, f"SUBSET01/{name}") == expected  # (b) IHE_XDM/
+    assert resolve(medium, subset_folder, f"IHE_XDM/SUBSET01/{name}") == expected  # (c)
+    assert resolve(medium, subset_folder, f"ELSEWHERE/{name}") == expected  # (d) last segment
+    assert resolve(medium, subset_folder, name.lower()) == expected  # case-insensitive
+    assert resolve(medium, subset_folder, "NOPE.PDF") is None
 
 
 def test_older_metadata_versions_are_skipped() -> None:
@@ -377,12 +408,12 @@ def test_older_metadata_versions_are_skipped() -> None:
         status="urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated",
     )
     sub = submission(FakeSubset("SUBSET01", NIR, [older, current]))
-    first, second = (xdm.plan(entry, sub) for entry in sub.entries)
-    assert isinstance(first, xdm.Verdict) and "older metadata version" in first.reason
-    assert isinstance(second, xdm.Plan) and second.masked and not second.superseded
+    first, second = (plan(entry, sub) for entry in sub.entries)
+    assert isinstance(first, Verdict) and "older metadata version" in first.reason
+    assert isinstance(second, Plan) and second.masked and not second.superseded
     alone = submission(FakeSubset("SUBSET01", NIR, [older]))
-    planned = xdm.plan(alone.entries[0], alone)
-    assert isinstance(planned, xdm.Plan) and planned.superseded
+    planned = plan(alone.entries[0], alone)
+    assert isinstance(planned, Plan) and planned.superseded
 
 
 def test_duplicate_member_names_are_used_by_no_entry(tmp_path: Path) -> None:
@@ -390,6 +421,6 @@ def test_duplicate_member_names_are_used_by_no_entry(tmp_path: Path) -> None:
     fake.fill()
     name = f"IHE_XDM/SUBSET01/{fake.subsets[0].documents[0].file_name}"
     fake.extra_members.append((name.lower(), b"%PDF-1.4 another file"))
-    medium = xdm.open_medium(fake.write_zip(tmp_path / "m.zip"), xdm.Limits())
-    with pytest.raises(xdm.FileProblem, match="several members"):
+    medium = open_medium(fake.write_zip(tmp_path / "m.zip"), Limits())
+    with pytest.raises(FileProblem, match="several members"):
         medium.lookup(name)

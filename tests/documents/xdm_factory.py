@@ -25,7 +25,27 @@ from xml.sax.saxutils import escape, quoteattr
 from fpdf import FPDF
 
 from carnet.accounts.rules import make_rpps
-from carnet.documents import xdm
+from carnet.documents.xdm.codes import (
+    AUTHOR_SCHEME,
+    CLASS_SCHEME,
+    CONFIDENTIALITY_SCHEME,
+    FORMAT_SCHEME,
+    HL7_CONFIDENTIALITY_OID,
+    INS_NIR_OID,
+    INVISIBLE_TO_PATIENT,
+    INVISIBLE_TO_REPRESENTATIVES,
+    LOINC_OID,
+    MASKED_TO_PROFESSIONALS,
+    PATIENT_ID_SCHEME,
+    RIM,
+    RPPS_OID,
+    STABLE_ENTRY,
+    SUBMISSION_PATIENT_ID_SCHEME,
+    TRE_A07_OID,
+    TYPE_SCHEME,
+    UNIQUE_ID_SCHEME,
+)
+from carnet.documents.xdm.values import parse_dtm
 
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
@@ -36,10 +56,10 @@ APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 
 CDA_PDF_FORMAT = "urn:ihe:iti:xds-sd:pdf:2008"
 IHE_FORMAT_SYSTEM = "1.3.6.1.4.1.19376.1.2.3"
-N = ("N", xdm.HL7_CONFIDENTIALITY_OID)
-MASKED = (xdm.MASKED_TO_PROFESSIONALS, xdm.TRE_A07_OID)
-INVISIBLE_PATIENT = (xdm.INVISIBLE_TO_PATIENT, xdm.TRE_A07_OID)
-INVISIBLE_REPRESENTATIVES = (xdm.INVISIBLE_TO_REPRESENTATIVES, xdm.TRE_A07_OID)
+N = ("N", HL7_CONFIDENTIALITY_OID)
+MASKED = (MASKED_TO_PROFESSIONALS, TRE_A07_OID)
+INVISIBLE_PATIENT = (INVISIBLE_TO_PATIENT, TRE_A07_OID)
+INVISIBLE_REPRESENTATIVES = (INVISIBLE_TO_REPRESENTATIVES, TRE_A07_OID)
 
 # (LOINC, class code, title) of common DMP documents (types known to Carnet's TRE_A04 table).
 KINDS = [
@@ -70,10 +90,10 @@ def dtm(moment: dt.datetime) -> str:
 
 def author_xcn(rpps: str, family: str = "EXEMPLE", given: str = "Claire") -> str:
     """authorPerson of a professional: `8` + RPPS, RPPS authority, IDNPS (note §4.2)."""
-    return f"8{rpps}^{family}^{given}^^^^^^&{xdm.RPPS_OID}&ISO^D^^^IDNPS"
+    return f"8{rpps}^{family}^{given}^^^^^^&{RPPS_OID}&ISO^D^^^IDNPS"
 
 
-def patient_cx(number: str, authority: str = xdm.INS_NIR_OID) -> str:
+def patient_cx(number: str, authority: str = INS_NIR_OID) -> str:
     return f"{number}^^^&{authority}&ISO^NH"
 
 
@@ -117,7 +137,7 @@ def make_cda(doc: FakeDocument, nir: str, authority: str, pdf: bytes) -> bytes:
   <author>
     <time value="{doc.creation}+0000"/>
     <assignedAuthor>
-      <id root="{xdm.RPPS_OID}" extension="8{doc.rpps}"/>
+      <id root="{RPPS_OID}" extension="8{doc.rpps}"/>
       <assignedPerson><name><family>EXEMPLE</family><given>Claire</given></name></assignedPerson>
     </assignedAuthor>
   </author>
@@ -160,7 +180,7 @@ class FakeDocument:
     split_uri: bool = False  # URI written as several n|part values
     write_file: bool = True
     author: str | None = None  # an authorPerson XCN instead of the default one
-    type_scheme: str = xdm.LOINC_OID
+    type_scheme: str = LOINC_OID
     hash_upper: bool = False
     patient: str | None = None  # a patientId CX instead of the subset's
     content_override: bytes | None = None  # bytes written to the file instead of the content
@@ -181,7 +201,7 @@ class FakeDocument:
 
     @property
     def created_at(self) -> dt.datetime:
-        return xdm.parse_dtm(self.creation)  # type: ignore[return-value]
+        return parse_dtm(self.creation)  # type: ignore[return-value]
 
 
 @dataclass
@@ -191,7 +211,7 @@ class FakeSubset:
     name: str
     nir: str
     documents: list[FakeDocument]
-    authority: str = xdm.INS_NIR_OID
+    authority: str = INS_NIR_OID
     associations: list[tuple[str, str, str]] = field(default_factory=list)  # (type, src, target)
     style: str = "rim"  # prefix style: rim | ns2 (ANS samples) | default (default namespace)
     metadata: bytes | None = None  # raw METADATA.XML instead of the generated one
@@ -264,7 +284,7 @@ def medium_for(
     *,
     documents: int = 3,
     subsets_per_holder: int = 1,
-    authority: str = xdm.INS_NIR_OID,
+    authority: str = INS_NIR_OID,
 ) -> FakeMedium:
     """N holders × `documents` documents each, spread over `subsets_per_holder` submission sets,
     alternating CDA level 1 and plain PDF, with varied types and dates."""
@@ -310,10 +330,10 @@ def medium_for(
 def _tags(style: str) -> tuple[str, str]:
     """(root element opening with namespace declarations, rim prefix with colon)."""
     if style == "ns2":  # ANS samples: ns5 = lcm, ns2 = rim
-        return (f'<ns5:SubmitObjectsRequest xmlns:ns5="{LCM}" xmlns:ns2="{xdm.RIM}">', "ns2:")
+        return (f'<ns5:SubmitObjectsRequest xmlns:ns5="{LCM}" xmlns:ns2="{RIM}">', "ns2:")
     if style == "default":
-        return (f'<lcm:SubmitObjectsRequest xmlns:lcm="{LCM}" xmlns="{xdm.RIM}">', "")
-    return (f'<lcm:SubmitObjectsRequest xmlns:lcm="{LCM}" xmlns:rim="{xdm.RIM}">', "rim:")
+        return (f'<lcm:SubmitObjectsRequest xmlns:lcm="{LCM}" xmlns="{RIM}">', "")
+    return (f'<lcm:SubmitObjectsRequest xmlns:lcm="{LCM}" xmlns:rim="{RIM}">', "rim:")
 
 
 def _close(style: str) -> str:
@@ -357,7 +377,7 @@ def render_metadata(subset: FakeSubset) -> bytes:
         f'classifiedObject="{ss_id}" nodeRepresentation="">'
         f"{slot('authorInstitution', 'CNAM^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1999999990')}"
         f"</{p}Classification>",
-        identifier(xdm.SUBMISSION_PATIENT_ID_SCHEME, ss_id, patient, "XDSSubmissionSet.patientId"),
+        identifier(SUBMISSION_PATIENT_ID_SCHEME, ss_id, patient, "XDSSubmissionSet.patientId"),
         identifier(SOURCE_ID_SCHEME, ss_id, "1.2.250.1.999.42", "XDSSubmissionSet.sourceId"),
         identifier(
             SUBMISSION_UNIQUE_ID_SCHEME,
@@ -386,7 +406,7 @@ def render_metadata(subset: FakeSubset) -> bytes:
         fmt, fmt_system = doc.format_code
         parts += [
             f'<{p}ExtrinsicObject id="{e}" mimeType="{doc.mime_type}" '
-            f'objectType="{xdm.STABLE_ENTRY}" status="{doc.status}">',
+            f'objectType="{STABLE_ENTRY}" status="{doc.status}">',
             slot("creationTime", doc.creation),
             slot("hash", declared_hash) if declared_hash else "",
             slot("size", declared_size) if declared_size else "",
@@ -399,15 +419,15 @@ def render_metadata(subset: FakeSubset) -> bytes:
             uri_slot,
             name(doc.title),
             f'<{p}Description><{p}LocalizedString value=""/></{p}Description>',
-            f'<{p}Classification id="{new_entry_id()}" classificationScheme="{xdm.AUTHOR_SCHEME}" '
+            f'<{p}Classification id="{new_entry_id()}" classificationScheme="{AUTHOR_SCHEME}" '
             f'classifiedObject="{ss_id}" nodeRepresentation="">'
             f"{slot('authorPerson', doc.author or author_xcn(doc.rpps))}"
             f"{slot('authorInstitution', 'Laboratoire Fictif^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1999999990')}"
             f"{slot('authorSpecialty', 'G15_10/SM03^Médecin - Biologie médicale (SM)^1.2.250.1.213.1.1.4.5')}"
             f"</{p}Classification>",
-            classification(xdm.CLASS_SCHEME, e, doc.class_code, "1.2.250.1.213.1.1.4.1"),
-            *(classification(xdm.CONFIDENTIALITY_SCHEME, e, c, s) for c, s in doc.confidentiality),
-            classification(xdm.FORMAT_SCHEME, e, fmt, fmt_system),
+            classification(CLASS_SCHEME, e, doc.class_code, "1.2.250.1.213.1.1.4.1"),
+            *(classification(CONFIDENTIALITY_SCHEME, e, c, s) for c, s in doc.confidentiality),
+            classification(FORMAT_SCHEME, e, fmt, fmt_system),
             classification(
                 "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1", e, "SA25", "1.2.250.1.71.4.2.4"
             ),
@@ -417,11 +437,9 @@ def render_metadata(subset: FakeSubset) -> bytes:
                 "AMBULATOIRE",
                 "1.2.250.1.213.1.1.4.9",
             ),
-            classification(xdm.TYPE_SCHEME, e, doc.loinc, doc.type_scheme, doc.title),
-            identifier(
-                xdm.PATIENT_ID_SCHEME, e, doc.patient or patient, "XDSDocumentEntry.patientId"
-            ),
-            identifier(xdm.UNIQUE_ID_SCHEME, e, doc.unique_id, "XDSDocumentEntry.uniqueId"),
+            classification(TYPE_SCHEME, e, doc.loinc, doc.type_scheme, doc.title),
+            identifier(PATIENT_ID_SCHEME, e, doc.patient or patient, "XDSDocumentEntry.patientId"),
+            identifier(UNIQUE_ID_SCHEME, e, doc.unique_id, "XDSDocumentEntry.uniqueId"),
             f"</{p}ExtrinsicObject>",
             f'<{p}Association id="{new_entry_id()}" associationType="{HAS_MEMBER}" '
             f'sourceObject="{ss_id}" targetObject="{e}">'

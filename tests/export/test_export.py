@@ -23,6 +23,7 @@ from carnet.audit.models import AuditEntry
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database, new_id
+from carnet.documents import deposits
 from carnet.documents import service as documents
 from carnet.export import service
 from carnet.export.models import ExportRequest
@@ -51,7 +52,7 @@ def me(holder_id: uuid.UUID) -> Principal:
     return Principal(PrincipalKind.HOLDER, holder_id)
 
 
-def new_doc(title: str, care_date: dt.date, **overrides: Any) -> documents.NewDocument:
+def new_doc(title: str, care_date: dt.date, **overrides: Any) -> deposits.NewDocument:
     values: dict[str, Any] = {
         "content": pdf_bytes(title),
         "title": title,
@@ -61,7 +62,7 @@ def new_doc(title: str, care_date: dt.date, **overrides: Any) -> documents.NewDo
         "notify": False,
     }
     values.update(overrides)
-    return documents.NewDocument(**values)
+    return deposits.NewDocument(**values)
 
 
 def add_reimbursement(
@@ -143,13 +144,13 @@ def world(database: Database, vault: Vault, settings: Settings) -> World:
                                    status="accepted"))  # fmt: skip
         session.flush()
         author = Principal(PrincipalKind.PROFESSIONAL, make_professional(session).id)
-        documents.deposit(session, vault, settings, author, parent,
+        deposits.deposit(session, vault, settings, author, parent,
                           new_doc("CR biologie", dt.date(2025, 3, 10)))  # fmt: skip
-        documents.deposit(session, vault, settings, author, parent,
+        deposits.deposit(session, vault, settings, author, parent,
                           new_doc("CR radio", dt.date(2024, 6, 1)))  # fmt: skip
-        documents.deposit(session, vault, settings, author, child,
+        deposits.deposit(session, vault, settings, author, child,
                           new_doc("CR ouvert", dt.date(2025, 1, 5)))  # fmt: skip
-        secret = documents.deposit(
+        secret = deposits.deposit(
             session, vault, settings, author, child,
             new_doc(SECRET_TITLE, dt.date(2025, 2, 5), invisible_to_representatives=True),
         )  # fmt: skip

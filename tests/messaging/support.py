@@ -14,7 +14,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import issue_token
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import service as documents
+from carnet.documents import deposits
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
 from tests.factories import make_holder, make_professional
@@ -65,9 +65,9 @@ def world(database: Database, vault: Vault, settings: Settings, **holder: Any) -
         in_care(session, person, gp)
         in_care(session, person, nurse)
         # SRV-1 "pharmacies they used": this pharmacist deposited a document in the space.
-        doc = documents.deposit(
+        doc = deposits.deposit(
             session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, pharmacy.id), person,
-            documents.NewDocument(
+            deposits.NewDocument(
                 content=pdf_bytes("Dispensation"), title="Dispensation",
                 declared_type="application/pdf", type_code="11502-2", notify=False,
             ),

@@ -369,11 +369,11 @@ def test_srv1_attachment_from_the_holders_documents_checks_the_decision_point(
     with database.transaction() as session:
         other = make_holder(session)
         from carnet.auth.principal import Principal
-        from carnet.documents import service as documents
+        from carnet.documents import deposits
 
-        doc = documents.deposit(
+        doc = deposits.deposit(
             session, vault, settings, Principal(PrincipalKind.HOLDER, other.id), other,
-            documents.NewDocument(content=b"note\n", title="n", declared_type="text/plain",
+            deposits.NewDocument(content=b"note\n", title="n", declared_type="text/plain",
                                   category="AUTR_DOC", source="holder"),
         )  # fmt: skip
     refused = client.post(

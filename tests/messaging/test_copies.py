@@ -23,7 +23,7 @@ from carnet.audit.models import AuditEntry
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import service as documents
+from carnet.documents import deposits
 from carnet.documents.models import Document
 from carnet.fhir.resources import VISIBILITY_SYSTEM
 from carnet.messaging.models import Attachment, Conversation, Message
@@ -67,9 +67,9 @@ def gp_deposit(
     with database.transaction() as session:
         holder = session.get(Holder, w.holder_id)
         assert holder is not None
-        doc = documents.deposit(
+        doc = deposits.deposit(
             session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, w.gp_id), holder,
-            documents.NewDocument(**values),
+            deposits.NewDocument(**values),
         )  # fmt: skip
         return doc.id
 

@@ -15,7 +15,7 @@ from carnet.accounts.models import Holder, Professional, Representation
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import service as documents
+from carnet.documents import deposits
 from carnet.notifications.models import OutboxMessage
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
@@ -170,13 +170,13 @@ def deposit(
     """A PDF deposited by a professional (LOINC 11502-2, laboratory report); returns its id."""
     with database.transaction() as session:
         pro = author or make_professional(session)
-        doc = documents.deposit(
+        doc = deposits.deposit(
             session,
             vault,
             settings,
             Principal(PrincipalKind.PROFESSIONAL, pro.id),
             session.get(Holder, holder.id),
-            documents.NewDocument(
+            deposits.NewDocument(
                 content=pdf_bytes(title),
                 title=title,
                 declared_type="application/pdf",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.documents import service as documents
+from carnet.documents import deposits
 from carnet.documents.models import Document
 from carnet.vault.service import Vault
 
@@ -182,13 +182,13 @@ def deposit_demo_documents(
             continue
         author = professionals[by]
         day = today - dt.timedelta(days=days_ago)
-        documents.deposit(
+        deposits.deposit(
             session,
             vault,
             settings,
             Principal(PrincipalKind.PROFESSIONAL, author.id),
             holder,
-            documents.NewDocument(
+            deposits.NewDocument(
                 content=pdf(title, author.name, day, lines),
                 title=title,
                 declared_type="application/pdf",

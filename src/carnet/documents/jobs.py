@@ -8,18 +8,19 @@ sets its own timestamp on the document, and a second run finds nothing left to d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from carnet.access.rules import LIVE_STATES
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
+from carnet.documents import deposits
 from carnet.documents import rules as doc_rules
-from carnet.documents import service
 from carnet.documents.models import Document
 from carnet.jobs.service import JobContext, job
 from carnet.notifications.service import enqueue
@@ -48,24 +49,16 @@ def announce_awaiting(
     """DOC-4 (a): tell the holder (a minor's representatives, unless the document is invisible to
     them, REP-2) that a document awaits, once, at the first run after the deposit — well within the
     2 weeks of `ANNOUNCEMENT_NOTICE_DELAY` while the daily jobs run. Returns documents handled."""
-    rows = session.execute(
-        select(Document, Holder)
-        .join(Holder, Holder.id == Document.holder_id)
-        .where(
-            Document.invisible_to_patient.is_(True),
-            Document.visible_to_patient_from.is_not(None),
-            Document.visible_to_patient_from > now,
-            Document.awaiting_notice_sent_at.is_(None),
-            Document.status == "current",
-            Holder.state.in_(LIVE_STATES),
-        )
-        .order_by(Document.deposited_at, Document.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Document)
-    ).all()
+    rows = _hidden_documents(
+        session,
+        Document.visible_to_patient_from > now,
+        Document.awaiting_notice_sent_at.is_(None),
+        order=Document.deposited_at,
+        limit=limit,
+    )
     for doc, holder in rows:
         assert doc.visible_to_patient_from is not None
-        recipients = service.notice_recipients(session, settings, holder, doc)
+        recipients = deposits.notice_recipients(session, settings, holder, doc)
         for email in recipients:
             enqueue(
                 session,
@@ -96,25 +89,17 @@ def release_due(
     """DOC-4 (b): one month after the deposit the document becomes visible (the decision point
     already shows it from `visible_to_patient_from`); the flag is cleared and the DOC-7 notice
     sent, once. Returns documents released."""
-    rows = session.execute(
-        select(Document, Holder)
-        .join(Holder, Holder.id == Document.holder_id)
-        .where(
-            Document.invisible_to_patient.is_(True),
-            Document.visible_to_patient_from.is_not(None),
-            Document.visible_to_patient_from <= now,
-            Document.visible_notice_sent_at.is_(None),
-            Document.status == "current",
-            Holder.state.in_(LIVE_STATES),
-        )
-        .order_by(Document.visible_to_patient_from, Document.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Document)
-    ).all()
+    rows = _hidden_documents(
+        session,
+        Document.visible_to_patient_from <= now,
+        Document.visible_notice_sent_at.is_(None),
+        order=Document.visible_to_patient_from,
+        limit=limit,
+    )
     for doc, holder in rows:
         doc.invisible_to_patient = False
         doc.updated_at = now
-        sent = service.notify_new_document(session, settings, holder, doc)  # DOC-7
+        sent = deposits.notify_new_document(session, settings, holder, doc)  # DOC-7
         doc.visible_notice_sent_at = now
         record(
             session,
@@ -129,20 +114,44 @@ def release_due(
     return len(rows)
 
 
+def _hidden_documents(
+    session: Session,
+    *where: ColumnElement[bool],
+    order: InstrumentedAttribute[dt.datetime] | InstrumentedAttribute[dt.datetime | None],
+    limit: int,
+) -> Sequence[Row[Document, Holder]]:
+    """Current documents of live spaces still invisible to the patient (DOC-4) that match `where`,
+    with their holder, locked for this run (another run skips them)."""
+    return session.execute(
+        select(Document, Holder)
+        .join(Holder, Holder.id == Document.holder_id)
+        .where(
+            Document.invisible_to_patient.is_(True),
+            Document.visible_to_patient_from.is_not(None),
+            *where,
+            Document.status == "current",
+            Holder.state.in_(LIVE_STATES),
+        )
+        .order_by(order, Document.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Document)
+    ).all()
+
+
 @job("documents.announcements", period="daily")
 def announcements(ctx: JobContext) -> str:
     """DOC-4: announce awaiting documents, release those whose month has passed (DOC-7 notice)."""
-    told = released = 0
-    while True:
-        with ctx.database.transaction() as session:
-            done = announce_awaiting(session, ctx.settings, ctx.now)
-        told += done
-        if done < BATCH:
-            break
-    while True:
-        with ctx.database.transaction() as session:
-            done = release_due(session, ctx.settings, ctx.now)
-        released += done
-        if done < BATCH:
-            break
+    told = _in_batches(ctx, announce_awaiting)
+    released = _in_batches(ctx, release_due)
     return f"{told} awaiting document(s) announced, {released} released"
+
+
+def _in_batches(ctx: JobContext, step: Callable[[Session, Settings, dt.datetime], int]) -> int:
+    """Run `step` one batch per transaction until a batch is not full; returns documents handled."""
+    handled = 0
+    while True:
+        with ctx.database.transaction() as session:
+            done = step(session, ctx.settings, ctx.now)
+        handled += done
+        if done < BATCH:
+            return handled

@@ -1,7 +1,7 @@
 """DMP migration: importing IHE XDM media into holders' spaces (issue 4, item 6).
 
 `import_media` reads every medium first (`xdm`: layout, METADATA.XML), then imports each document
-in its own transaction through `documents.service.deposit` (source "dmp-migration": ID-3 and the
+in its own transaction through `documents.deposits.deposit` (source "dmp-migration": ID-3 and the
 DOC-1 content checks apply, the decision point is bypassed for this operator import). A document
 that fails any check is not stored — no row, and the blob written by a failed deposit is removed
 on rollback — and never stops the others.
@@ -37,9 +37,20 @@ from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents import xdm
+from carnet.documents.deposits import NewDocument, deposit
 from carnet.documents.models import Document
-from carnet.documents.service import NewDocument, deposit
+from carnet.documents.xdm.codes import safe_code
+from carnet.documents.xdm.medium import (
+    FileProblem,
+    Limits,
+    Medium,
+    MediumError,
+    open_medium,
+    path_problem,
+    resolve,
+)
+from carnet.documents.xdm.metadata import Entry, MetadataProblem, Submission, parse_metadata
+from carnet.documents.xdm.planning import REJECTED, SKIPPED, Plan, Verdict, plan
 from carnet.errors import CarnetError, Conflict, DatabaseUnavailable, InvalidInput
 from carnet.vault.service import Vault
 
@@ -51,8 +62,6 @@ SOURCE = "dmp-migration"
 # others describe a medium, a submission set or a stray member.
 IMPORTED = "imported"
 ALREADY_IMPORTED = "already-imported"
-SKIPPED = xdm.SKIPPED
-REJECTED = xdm.REJECTED
 REFUSED = "refused"  # a path, a subset or a member that could not be read safely
 NOTE = "note"  # informative: repaired metadata, unreferenced file, replacement not applied
 
@@ -103,14 +112,14 @@ class Summary:
 @dataclass(frozen=True)
 class Options:
     accept_test_identities: bool = False  # note §4.1: test/demo INS only outside production
-    limits: xdm.Limits | None = None  # default: derived from settings.max_upload_bytes
+    limits: Limits | None = None  # default: derived from settings.max_upload_bytes
 
 
 @dataclass
 class _Subset:
     name: str
     metadata_path: str
-    submission: xdm.Submission
+    submission: Submission
 
     @property
     def folder(self) -> str:
@@ -120,7 +129,7 @@ class _Subset:
 @dataclass
 class _Scanned:
     label: str
-    medium: xdm.Medium
+    medium: Medium
     subsets: list[_Subset]
 
 
@@ -148,7 +157,7 @@ def holder_verdict(holder: Holder) -> tuple[str, str] | None:
     if holder.state == account_rules.SUSPENDED:
         return SKIPPED, "space suspended (LC-6)"
     if holder.state not in account_rules.LIVE_STATES:
-        return SKIPPED, f"space in state {xdm.safe_code(holder.state)}"
+        return SKIPPED, f"space in state {safe_code(holder.state)}"
     if not holder.ins_qualified:
         return REJECTED, "the holder's INS is not qualified (ID-3)"
     return None
@@ -168,7 +177,7 @@ class Migration:
         self.vault = vault
         self.settings = settings
         self.options = options or Options()
-        self.limits = self.options.limits or xdm.Limits.for_settings(settings.max_upload_bytes)
+        self.limits = self.options.limits or Limits.for_settings(settings.max_upload_bytes)
         self.summary = Summary()
         self._holders: dict[str, uuid.UUID | None] = {}  # NIR → holder id, or None when unknown
 
@@ -180,8 +189,8 @@ class Migration:
         for path in paths:
             label = str(path)
             try:
-                medium = xdm.open_medium(path, self.limits)
-            except xdm.MediumError as exc:
+                medium = open_medium(path, self.limits)
+            except MediumError as exc:
                 self.summary.unreadable_media += 1
                 self._row(label, "", "", REFUSED, str(exc))
                 continue
@@ -189,11 +198,11 @@ class Migration:
                 self._row(label, "", refusal.ref, REFUSED, refusal.reason)
             subsets: list[_Subset] = []
             for name, metadata_path in medium.subsets():
-                subset_label = xdm.safe_code(name, 64)
+                subset_label = safe_code(name, 64)
                 try:
                     data = medium.read(metadata_path, self.limits.max_metadata_bytes)
-                    submission = xdm.parse_metadata(data)
-                except (xdm.FileProblem, xdm.MetadataProblem) as exc:
+                    submission = parse_metadata(data)
+                except (FileProblem, MetadataProblem) as exc:
                     self._row(label, subset_label, "", REFUSED, str(exc))
                     continue
                 for note in submission.notes:
@@ -225,7 +234,7 @@ class Migration:
     def _subset(
         self, scanned: _Scanned, subset: _Subset, advance: Callable[[], None] | None
     ) -> None:
-        label, name = scanned.label, xdm.safe_code(subset.name, 64)
+        label, name = scanned.label, safe_code(subset.name, 64)
         stored: dict[str, tuple[uuid.UUID, str]] = {}  # entry id → (holder id, master identifier)
         for entry in subset.submission.entries:
             outcome, reason, where = self._document(scanned, subset, entry)
@@ -238,14 +247,14 @@ class Migration:
         self._orphans(scanned, subset)
 
     def _document(
-        self, scanned: _Scanned, subset: _Subset, entry: xdm.Entry
+        self, scanned: _Scanned, subset: _Subset, entry: Entry
     ) -> tuple[str, str, tuple[uuid.UUID, str] | None]:
-        planned = xdm.plan(
+        planned = plan(
             entry,
             subset.submission,
             accept_test_identities=self.options.accept_test_identities,
         )
-        if isinstance(planned, xdm.Verdict):
+        if isinstance(planned, Verdict):
             return planned.outcome, planned.reason, None
         holder_id = self._holder_id(planned.nir)
         if holder_id is None:
@@ -283,10 +292,10 @@ class Migration:
     def _deposit(
         self,
         session: Session,
-        medium: xdm.Medium,
+        medium: Medium,
         subset: _Subset,
         holder_id: uuid.UUID,
-        planned: xdm.Plan,
+        planned: Plan,
     ) -> str:
         """Inside the document's transaction: re-check the space, read and verify the file,
         deposit. Raises _Verdict for every refusal (nothing is written before the deposit)."""
@@ -305,11 +314,11 @@ class Migration:
         if exists is not None:
             raise _Verdict(ALREADY_IMPORTED, "")
         try:
-            real = xdm.resolve(medium, subset.folder, planned.uri)
+            real = resolve(medium, subset.folder, planned.uri)
             if real is None:
                 raise _Verdict(REJECTED, "file missing from the medium")
             content = medium.read(real, self.limits.max_member_bytes)
-        except xdm.FileProblem as exc:
+        except FileProblem as exc:
             raise _Verdict(REJECTED, str(exc)) from None
         # DOC-1: size and SHA-1 as declared (checked here for a precise reason; deposit checks
         # them again on the bytes it stores).
@@ -358,7 +367,7 @@ class Migration:
             doc.status = "superseded"  # availabilityStatus Deprecated in the source record
         notes = list(planned.notes)
         if planned.class_code:
-            notes.insert(0, f"classCode {xdm.safe_code(planned.class_code)}")
+            notes.insert(0, f"classCode {safe_code(planned.class_code)}")
         return "; ".join(notes)
 
     def _replacements(
@@ -370,13 +379,13 @@ class Migration:
             if association.kind not in ("RPLC", "XFRM_RPLC"):
                 continue
             new, old = stored.get(association.source), stored.get(association.target)
-            ref = xdm.safe_code(association.source, 64)
+            ref = safe_code(association.source, 64)
             if new is None:
                 continue  # the replacing document was not imported: nothing to link
             if old is None or old[0] != new[0]:
                 self._row(
                     scanned.label,
-                    xdm.safe_code(subset.name, 64),
+                    safe_code(subset.name, 64),
                     ref,
                     NOTE,
                     "replaces a document not imported from this submission set; not linked",
@@ -414,10 +423,10 @@ class Migration:
         """Files of the subset folder that no entry points to (note §6.1 item 5)."""
         referenced = {subset.metadata_path}
         for entry in subset.submission.entries:
-            if entry.uri and xdm.path_problem(entry.uri) is None:
+            if entry.uri and path_problem(entry.uri) is None:
                 try:
-                    real = xdm.resolve(scanned.medium, subset.folder, entry.uri)
-                except xdm.FileProblem:
+                    real = resolve(scanned.medium, subset.folder, entry.uri)
+                except FileProblem:
                     continue
                 if real is not None:
                     referenced.add(real)
@@ -427,7 +436,7 @@ class Migration:
                 number += 1
                 self._row(
                     scanned.label,
-                    xdm.safe_code(subset.name, 64),
+                    safe_code(subset.name, 64),
                     f"file:{number}",
                     NOTE,
                     "file not referenced by any entry; not imported",
@@ -457,8 +466,8 @@ class Migration:
         self.summary.add(ReportRow(medium, subset, entry, outcome, reason))
 
 
-def _entry_ref(entry: xdm.Entry) -> str:
-    return xdm.safe_code(entry.entry_id, 80) or "(no id)"
+def _entry_ref(entry: Entry) -> str:
+    return safe_code(entry.entry_id, 80) or "(no id)"
 
 
 def import_media(

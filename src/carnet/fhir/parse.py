@@ -26,7 +26,8 @@ from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM, nir_problem, norm
 from carnet.accounts.rules import rpps_problem as _rpps_problem
 from carnet.documents import reference, sniff
 from carnet.documents import rules as doc_rules
-from carnet.documents.service import NewDocument, SecurityChange
+from carnet.documents.changes import SecurityChange
+from carnet.documents.deposits import NewDocument
 from carnet.errors import CarnetError
 from carnet.fhir import resources
 

@@ -24,8 +24,8 @@ from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.documents import changes, deposits, sniff
 from carnet.documents import service as documents
-from carnet.documents import sniff
 from carnet.documents.models import Document
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.fhir import parse, resources, search
@@ -238,7 +238,7 @@ def _deposit(
         claim_staged(session, vault, principal, holder, parsed)
     parsed.new.author_rpps = rpps
     try:
-        return documents.deposit(
+        return deposits.deposit(
             session, vault, settings, principal, holder, parsed.new, request_id=request_id
         )
     except CarnetError as error:
@@ -246,7 +246,7 @@ def _deposit(
 
 
 def _where(error: CarnetError, parsed: parse.ParsedDocument) -> str:
-    """Where a problem found by `documents.deposit` lies in the DocumentReference."""
+    """Where a problem found by `deposits.deposit` lies in the DocumentReference."""
     by_code = {
         "duplicate-document": f"{parsed.expression}.masterIdentifier",
         "hash-mismatch": f"{parsed.content_path}.hash",
@@ -522,7 +522,7 @@ def update_document(
     stored = resources.document_reference(doc, title, holder)
     change = parse.security_change(stored, body, str(doc.id))
     try:
-        doc = documents.change_by_author(
+        doc = changes.change_by_author(
             session, settings, principal, wanted, change, request_id=request_id
         )
     except CarnetError as error:

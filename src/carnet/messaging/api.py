@@ -21,7 +21,7 @@ from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.documents.api import _receive_upload as receive_upload
+from carnet.documents.api.uploads import receive_upload
 from carnet.errors import InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault

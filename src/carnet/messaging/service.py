@@ -40,9 +40,9 @@ from carnet.accounts.models import Holder, Professional, Representation
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.documents import deposits, sniff
 from carnet.documents import rules as doc_rules
 from carnet.documents import service as documents
-from carnet.documents import sniff
 from carnet.documents.models import Document
 from carnet.errors import CarnetError, Conflict, Forbidden, InvalidInput, NotFound
 from carnet.messaging import rules
@@ -1326,9 +1326,9 @@ def save_attachment(
         raise Forbidden("Only the holder side saves attachments to documents.")
     attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
     stem = name.rsplit(".", 1)[0].strip() if "." in name else name
-    doc = documents.deposit(
+    doc = deposits.deposit(
         ctx.session, ctx.vault, ctx.settings, ctx.principal, space,
-        documents.NewDocument(
+        deposits.NewDocument(
             content=content, title=(stem or "Pièce jointe")[:300],
             declared_type=attachment.mime_type, category="AUTR_DOC", original_name=name,
             source="holder",

@@ -13,6 +13,7 @@ from carnet.access.routes import portal_session
 from carnet.accounts import family, lifecycle
 from carnet.accounts.proof import masked_nir
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.documents import changes
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import db_session
@@ -75,7 +76,7 @@ def preferences(
     may_mask = act.may_change_access_settings
     act = acting(request, db, ACCESS_SETTINGS if may_mask else CHANGE)
     _require_open(db, request, act)
-    documents.set_preferences(
+    changes.set_preferences(
         db,
         act.space,
         principal,

@@ -18,7 +18,7 @@ from carnet.portal import session as sessions
 from carnet.portal.routing import PortalRoute
 from carnet.portal.web import PortalRedirect, Shell, settings_of
 
-# resolve_space actions, the same as the JSON API's (accounts.family_api, documents.api).
+# resolve_space actions, the same as the JSON API's (accounts.family_api, documents.api.common).
 READ = "documents.read"
 UPLOAD = "documents.upload"
 CHANGE = "documents.change"

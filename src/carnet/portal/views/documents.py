@@ -1,37 +1,35 @@
-"""The holder's documents: list by category and folder, view, download, upload, change, delete.
+"""The holder's documents: list by category and folder, view, download, change, delete.
 
-Everything goes through `documents.service` (which asks the policy decision point and audits every
-read, ACC-8) on the space the holder acts on (`family.resolve_space`: REP-1…REP-5). A document of
-another space answers 404, as do documents the decision point hides (DOC-4 awaiting announcement,
+What a document shows comes from `documents.present` (formatted and translated here); uploads are
+`document_upload`. Everything goes through `documents.service` (which asks the policy decision
+point and audits every read, ACC-8) on the space the holder acts on (`family.resolve_space`:
+REP-1…REP-5). A document of another space answers 404, as do documents the decision point hides (DOC-4 awaiting announcement,
 REP-2 invisible to representatives): those awaiting announcement are only counted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy import or_, select
+from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family
-from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, Professional
+from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.documents import reference, sniff
+from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document, Folder
+from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.http import PageNumber, content_disposition, db_session
@@ -39,13 +37,11 @@ from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.routing import large_body, wants_json
 from carnet.portal.views.common import (
     ACCESS_SETTINGS,
     CHANGE,
     DELETE,
     READ,
-    UPLOAD,
     Acting,
     acting,
     new_router,
@@ -59,18 +55,6 @@ router = new_router()
 holder = portal_session(PrincipalKind.HOLDER)
 
 PER_PAGE = 50
-NEW_DAYS = 30
-# Shown in the page (PDF viewer, images); anything else is downloaded.
-INLINE_TYPES = frozenset({sniff.PDF, sniff.JPEG, sniff.PNG})
-EXTENSIONS = {
-    sniff.PDF: ".pdf",
-    sniff.JPEG: ".jpg",
-    sniff.PNG: ".png",
-    sniff.TIFF: ".tif",
-    sniff.RTF: ".rtf",
-    sniff.TEXT: ".txt",
-    sniff.XML: ".xml",
-}
 # What the file field accepts (DOC-1); the service sniffs the real type anyway.
 ACCEPT = ".pdf,.jpg,.jpeg,.png,.tif,.tiff,.rtf,.txt,application/pdf,image/jpeg,image/png,image/tiff"
 # The content itself runs nothing and loads nothing; only the portal's own pages may frame it.
@@ -99,13 +83,6 @@ class Row:
     is_new: bool
 
 
-def category_label(code: str, locale: str) -> str:
-    found = reference.categories().get(code)
-    if found is None:
-        return code
-    return found.label_en if locale == "en" else found.label_fr
-
-
 def category_choices(locale: str) -> list[tuple[str, str]]:
     return [(code, category_label(code, locale)) for code in reference.categories()]
 
@@ -124,28 +101,11 @@ _KINDS = {
 def describe(
     db: Session, request: Request, principal: Principal, docs: Sequence[Document]
 ) -> list[Row]:
-    """Titles (unsealed), authors and folders of `docs`, in a few queries."""
+    """`docs` as the pages show them: the facts from `documents.present`, formatted and
+    translated here, with their folders' names."""
     fmt = formatter(request)
     vault = vault_of(request)
-    pro_ids = {d.author_id for d in docs if d.author_kind == "professional" and d.author_id}
-    rpps = {d.author_rpps for d in docs if d.author_rpps}
-    pros: list[Professional] = []
-    if pro_ids or rpps:
-        pros = list(
-            db.scalars(
-                select(Professional).where(
-                    or_(Professional.id.in_(pro_ids), Professional.rpps.in_(rpps))
-                )
-            )
-        )
-    by_id = {p.id: p for p in pros}
-    by_rpps = {p.rpps: p for p in pros}
-    holder_ids = {d.author_id for d in docs if d.author_kind != "professional" and d.author_id}
-    people = (
-        {h.id: h for h in db.scalars(select(Holder).where(Holder.id.in_(holder_ids)))}
-        if holder_ids
-        else {}
-    )
+    shown = present.present(db, vault, principal, docs)
     folder_ids = {d.folder_id for d in docs if d.folder_id}
     folders = (
         {
@@ -155,57 +115,38 @@ def describe(
         if folder_ids
         else {}
     )
-    recent = documents_cutoff()
-    rows = []
-    for doc in docs:
-        pro = (by_id.get(doc.author_id) if doc.author_id else None) or (
-            by_rpps.get(doc.author_rpps) if doc.author_rpps else None
+    return [
+        Row(
+            id=one.doc.id,
+            title=one.title,
+            category=one.doc.category,
+            category_label=one.category_label(fmt.locale),
+            author=_author_text(one.author, fmt),
+            date=fmt.date(one.date, "medium"),
+            deposited=fmt.date(one.doc.deposited_at, "medium"),
+            size=fmt.size(one.doc.size),
+            kind=fmt.gettext(_KINDS.get(one.doc.mime_type, one.doc.mime_type)),
+            inline=one.inline,
+            masked=one.doc.masked,
+            pinned=one.doc.pinned,
+            folder_id=one.doc.folder_id,
+            folder_name=folders.get(one.doc.folder_id, "") if one.doc.folder_id else "",
+            deletable=one.deletable,
+            is_new=one.is_new,
         )
-        if pro is not None:
-            profession = account_rules.PROFESSIONS.get(pro.profession_code)
-            author = f"{pro.name} ({profession})" if profession else pro.name
-        elif doc.author_id is not None and doc.author_id == principal.id:
-            author = fmt.gettext(N_("You"))
-        elif doc.author_id in people:
-            author = family.display_name(people[doc.author_id])
-        elif doc.source == "dmp-migration":
-            author = fmt.gettext(N_("Former shared medical record (DMP)"))
-        else:
-            author = "—"
-        kind = _KINDS.get(doc.mime_type, doc.mime_type)
-        rows.append(
-            Row(
-                id=doc.id,
-                title=documents.title_of(db, vault, doc),
-                category=doc.category,
-                category_label=category_label(doc.category, fmt.locale),
-                author=author,
-                date=fmt.date(doc.care_date or doc.deposited_at, "medium"),
-                deposited=fmt.date(doc.deposited_at, "medium"),
-                size=fmt.size(doc.size),
-                kind=fmt.gettext(kind),
-                inline=(
-                    "pdf"
-                    if doc.mime_type == sniff.PDF
-                    else "image"
-                    if doc.mime_type in INLINE_TYPES
-                    else ""
-                ),
-                masked=doc.masked,
-                pinned=doc.pinned,
-                folder_id=doc.folder_id,
-                folder_name=folders.get(doc.folder_id, "") if doc.folder_id else "",
-                deletable=not doc.not_deletable,
-                is_new=doc.deposited_at >= recent,
-            )
-        )
-    return rows
+        for one in shown
+    ]
 
 
-def documents_cutoff() -> dt.datetime:
-    from carnet import clock
-
-    return clock.now() - dt.timedelta(days=NEW_DAYS)
+def _author_text(author: present.Author, fmt: Formatter) -> str:
+    """A professional unknown to Carnet is not named; the former shared record (DMP) is."""
+    if author.name is not None:
+        return author.name
+    if author.kind == "me":
+        return fmt.gettext(N_("You"))
+    if author.migrated:
+        return fmt.gettext(N_("Former shared medical record (DMP)"))
+    return "—"
 
 
 def folders_of(db: Session, request: Request, space: Holder) -> list[dict[str, Any]]:
@@ -221,7 +162,7 @@ def recent_documents(
     db: Session, request: Request, act: Acting, count: int = 5
 ) -> tuple[int, list[Row]]:
     """The documents added these last days (the home page's "new documents")."""
-    query = documents.SearchQuery(date_from=documents_cutoff(), sort="-date", count=count)
+    query = documents.SearchQuery(date_from=present.new_since(), sort="-date", count=count)
     total, docs = documents.search(
         db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
     )
@@ -254,7 +195,7 @@ def _require_open(db: Session, request: Request, act: Acting) -> None:
 # -- the list --------------------------------------------------------------------------------
 
 
-def _list_page(
+def documents_page(
     request: Request,
     db: Session,
     act: Acting,
@@ -323,99 +264,7 @@ def list_page(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, READ)
-    return _list_page(request, db, act, category=category, folder=folder, page=page)
-
-
-# -- upload (DOC-1) ----------------------------------------------------------------------------
-
-
-def _too_large_message(fmt: Formatter, limit: int) -> str:
-    return fmt.gettext(N_("The file is larger than the %(size)s limit.")) % {
-        "size": fmt.size(limit)
-    }
-
-
-@router.post("/documents/upload", name="portal_upload")
-@large_body
-def upload(
-    request: Request,
-    form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """Drag-and-drop (with progress, the script asks for JSON) or the plain file field."""
-    fmt = formatter(request)
-    settings = settings_of(request)
-    act = acting(request, db, UPLOAD)
-    values = {
-        "title": text(form, "title", 300),
-        "category": text(form, "category", 20) or "AUTR_DOC",
-        "folder_id": text(form, "folder_id", 40),
-    }
-    errors = FormErrors()
-    file = form.get("file")
-    if not isinstance(file, UploadFile) or not file.filename:
-        errors.add("file", fmt.gettext(N_("Choose a file to add.")))
-        return _upload_refused(request, db, act, errors, values, 400)
-    content = file.file.read(settings.max_upload_bytes + 1)
-    if len(content) > settings.max_upload_bytes:
-        errors.add("file", _too_large_message(fmt, settings.max_upload_bytes))
-        return _upload_refused(request, db, act, errors, values, 413)
-    name = PurePath(file.filename.replace("\\", "/")).name[:200]
-    title = values["title"].strip() or (PurePath(name).stem or name)
-    if not sessions.use_nonce(db, act.live, text(form, "nonce", 40)):
-        sessions.set_flash(db, act.live, "already-received")
-        return _after_upload(request)
-    new = documents.NewDocument(
-        content=content,
-        title=title[:300],
-        declared_type=file.content_type or None,
-        category=values["category"],
-        original_name=name or None,
-        source="holder",
-        folder_id=optional_uuid(values["folder_id"]),
-    )
-    try:
-        doc = documents.deposit(
-            db, vault_of(request), settings, principal, act.space, new, request_id=rid(request)
-        )
-    except CarnetError as exc:
-        db.rollback()
-        message = (
-            _too_large_message(fmt, settings.max_upload_bytes)
-            if exc.code == "too-large"
-            else messages.describe(exc, fmt)
-        )
-        field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
-        errors.add(field, message)
-        status = 429 if exc.status_code == 429 else 400
-        refused = _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, status)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:  # DOC-1: too many uploads, try again after this
-            refused.headers["Retry-After"] = str(retry_after)
-        return refused
-    sessions.set_flash(db, act.live, "document-added")
-    return _after_upload(request, doc.id)
-
-
-def _after_upload(request: Request, doc_id: uuid.UUID | None = None) -> Response:
-    if wants_json(request):
-        return JSONResponse({"redirect": "/documents", "id": str(doc_id) if doc_id else None})
-    return redirect("/documents")
-
-
-def _upload_refused(
-    request: Request,
-    db: Session,
-    act: Acting,
-    errors: FormErrors,
-    values: dict[str, str],
-    status: int,
-) -> Response:
-    if wants_json(request):
-        field, message = next(iter(errors.fields.items()), ("", " ".join(errors.general)))
-        return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
-    return _list_page(request, db, act, errors=errors, values=values, status=status)
+    return documents_page(request, db, act, category=category, folder=folder, page=page)
 
 
 # -- folders (DOC-6) ---------------------------------------------------------------------------
@@ -433,12 +282,12 @@ def create_folder(
     _require_open(db, request, act)
     name = text(form, "name", 200)
     try:
-        folder = documents.create_folder(db, vault_of(request), act.space, principal, name)
+        folder = changes.create_folder(db, vault_of(request), act.space, principal, name)
     except CarnetError as exc:
         db.rollback()
         errors = FormErrors()
         errors.add("folder_name", messages.describe(exc, fmt))
-        return _list_page(request, db, acting(request, db), errors=errors, status=400)
+        return documents_page(request, db, acting(request, db), errors=errors, status=400)
     sessions.set_flash(db, act.live, "folder-created")
     return redirect(f"/documents?folder={folder.id}")
 
@@ -529,7 +378,7 @@ def _change(
     request: Request,
     db: Session,
     document_id: uuid.UUID,
-    change: documents.HolderChange,
+    change: changes.HolderChange,
     *,
     action: str,
     flash_key: str,
@@ -539,7 +388,7 @@ def _change(
     act = acting(request, db, action)
     _in_space(db, act, document_id)
     try:
-        documents.change_by_holder(
+        changes.change_by_holder(
             db,
             vault_of(request),
             settings_of(request),
@@ -569,7 +418,7 @@ def rename(
     principal: Principal = holder,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    change = documents.HolderChange(title=text(form, "title", 400))
+    change = changes.HolderChange(title=text(form, "title", 400))
     return _change(
         request, db, document_id, change, action=CHANGE, flash_key="document-renamed", field="title"
     )
@@ -584,7 +433,7 @@ def move(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     folder_id = optional_uuid(text(form, "folder_id", 40))
-    change = documents.HolderChange(folder_id=folder_id, clear_folder=folder_id is None)
+    change = changes.HolderChange(folder_id=folder_id, clear_folder=folder_id is None)
     return _change(
         request,
         db,
@@ -610,7 +459,7 @@ def pin(
         request,
         db,
         document_id,
-        documents.HolderChange(pinned=pinned),
+        changes.HolderChange(pinned=pinned),
         action=CHANGE,
         flash_key="document-pinned" if pinned else "document-unpinned",
         field="",
@@ -631,7 +480,7 @@ def mask(
         request,
         db,
         document_id,
-        documents.HolderChange(masked=masked),
+        changes.HolderChange(masked=masked),
         action=ACCESS_SETTINGS,
         flash_key="document-masked" if masked else "document-unmasked",
         field="",
@@ -661,7 +510,7 @@ def delete(
     act = acting(request, db, DELETE)
     try:
         _in_space(db, act, document_id)
-        documents.delete_by_holder(
+        changes.delete_by_holder(
             db,
             vault_of(request),
             settings_of(request),

@@ -30,9 +30,10 @@ from carnet.audit.service import record
 from carnet.auth import login
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import revoke_token
-from carnet.documents import reference
+from carnet.documents import deposits, reference
 from carnet.documents import service as documents
 from carnet.documents.models import Document
+from carnet.documents.present import EXTENSIONS, INLINE_TYPES
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
 from carnet.http import client_address, content_disposition, db_session
@@ -43,7 +44,7 @@ from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
 from carnet.portal.views.common import new_router, rid, text
-from carnet.portal.views.documents import CONTENT_CSP, EXTENSIONS, INLINE_TYPES, describe
+from carnet.portal.views.documents import CONTENT_CSP, describe
 from carnet.portal.views.public import bad_otp, with_retry_after
 from carnet.portal.web import (
     FormErrors,
@@ -575,7 +576,7 @@ def deposit(
     if not sessions.use_nonce(db, live, text(form, "nonce", 40)):
         sessions.set_flash(db, live, "already-received")
         return _after_deposit(request)
-    new = documents.NewDocument(
+    new = deposits.NewDocument(
         content=content,
         title=title[:300],
         declared_type=file.content_type or None,
@@ -583,7 +584,7 @@ def deposit(
         original_name=name or None,
     )
     try:
-        documents.deposit(
+        deposits.deposit(
             db, vault_of(request), settings, principal, patient, new, request_id=rid(request)
         )
     except CarnetError as exc:
