@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -87,24 +89,82 @@ def _is_write(statement: str, context: Any) -> bool:
     return statement.lstrip()[:7].upper().startswith(_DML)
 
 
+# -- the unit of work's cache ----------------------------------------------------------------
+
+UNIT_CACHE = "carnet.unit_cache"
+_DML_TABLE = re.compile(
+    r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?',
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class _UnitCache:
+    """What a unit of work has already read, with the tables each value was read from."""
+
+    values: dict[Any, tuple[frozenset[str], Any]] = field(default_factory=dict)
+
+    def forget(self, table: str | None) -> None:
+        """A write to `table` (None: unknown) drops every value read from it."""
+        if table is None:
+            self.values.clear()
+            return
+        for key in [k for k, (tables, _v) in self.values.items() if table in tables]:
+            del self.values[key]
+
+
+def unit_cached(session: Session, key: Any, tables: frozenset[str], compute: Callable[[], T]) -> T:
+    """`compute()` once per unit of work: the value is kept in the session's transaction until
+    it ends (commit or rollback, savepoints included) or until any statement of that transaction
+    writes to one of `tables` (or to a table it cannot name), whatever issued the write.
+
+    For facts a request reads several times (who acts on which space, a holder's data key):
+    never kept beyond the transaction, never stale after a write within it.
+    """
+    connection = session.connection()  # the transaction's connection (begins it if needed)
+    cache = connection.info.get(UNIT_CACHE)
+    if cache is None:
+        cache = connection.info[UNIT_CACHE] = _UnitCache()
+    found = cache.values.get(key)
+    if found is not None:
+        return cast(T, found[1])
+    value = compute()
+    cache.values[key] = (tables, value)
+    return value
+
+
+def _written_table(statement: str) -> str | None:
+    found = _DML_TABLE.match(statement)
+    return found.group(1).lower() if found else None
+
+
 def _track_writes(engine: Engine) -> None:
     """Remember on the connection whether its transaction wrote anything: a read-mostly session
-    commits its audit entries in a group when it did not (see `Database.read_mostly`)."""
+    commits its audit entries in a group when it did not (see `Database.read_mostly`); and drop
+    what the unit of work's cache read from a table written to (`unit_cached`)."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def _on_execute(
         connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
     ) -> None:
-        if not connection.info.get(WROTE) and _is_write(statement, context):
+        if _is_write(statement, context):
             connection.info[WROTE] = True
+            cache = connection.info.get(UNIT_CACHE)
+            if cache is not None:
+                cache.forget(_written_table(statement))
 
-    @event.listens_for(engine, "commit")
-    def _on_commit(connection: Any) -> None:
+    def _end(connection: Any) -> None:
         connection.info.pop(WROTE, None)
+        connection.info.pop(UNIT_CACHE, None)
 
-    @event.listens_for(engine, "rollback")
-    def _on_rollback(connection: Any) -> None:
-        connection.info.pop(WROTE, None)
+    def _forget(connection: Any, *_args: Any) -> None:
+        # A savepoint rolled back undoes writes the cache may have seen: start afresh.
+        connection.info.pop(UNIT_CACHE, None)
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
+    event.listen(engine, "begin", _forget)
+    event.listen(engine, "rollback_savepoint", _forget)
 
 
 def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bool = False) -> None:

@@ -8,10 +8,11 @@ visibility.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, and_, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -28,6 +29,7 @@ from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import unit_cached
 
 _HOLDER_RELATIONS = {
     "self": Relation.SELF,
@@ -38,27 +40,63 @@ _HOLDER_RELATIONS = {
 EXPRESS_PRACTICES = frozenset({"occupational", "fire-brigade"})
 
 
+# What `actor_for` and `space_facts` read: a write to any of these tables within the unit of
+# work drops what was resolved from them (`db.unit_cached`).
+_ACTOR_TABLES = frozenset(
+    {
+        "holders",
+        "representations",
+        "caregivings",
+        "professionals",
+        "care_relationships",
+        "emergency_grants",
+        "app_consents",
+        "apps",
+    }
+)
+_SPACE_TABLES = frozenset({"emergency_settings", "timeline_settings"})
+
+
 def actor_for(session: Session, settings: Settings, principal: Principal, holder: Holder) -> Actor:
-    """The principal as seen from `holder`'s space."""
+    """The principal as seen from `holder`'s space: resolved once per unit of work (a request, a
+    Bundle), so every decision of the request sees the same facts and none is read twice."""
+    return unit_cached(
+        session,
+        ("access.actor", principal, holder.id, settings.habilitations_file),
+        _ACTOR_TABLES,
+        lambda: _resolve_actor(session, settings, principal, holder),
+    )
+
+
+def _resolve_actor(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> Actor:
     if principal.kind is PrincipalKind.HOLDER:
         found = manages(session, principal.id, holder.id, settings=settings)
         return Actor(principal, _HOLDER_RELATIONS[found] if found else Relation.NONE)
     if principal.kind in (PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR):
-        pro = session.get(Professional, principal.id)
-        if pro is None:
-            return Actor(principal, Relation.NONE)
         relation = (
             Relation.REGULATOR
             if principal.kind is PrincipalKind.REGULATOR
             else Relation.PROFESSIONAL
         )
-        care = session.scalars(
-            select(CareRelationship).where(
-                CareRelationship.holder_id == holder.id,
-                CareRelationship.professional_id == pro.id,
+        # One statement: the professional, their standing in the care team (one row per pair)
+        # and the mode of their latest unexpired grant on this space (ACC-5).
+        row = session.execute(
+            select(Professional, CareRelationship, _grant_mode(holder.id, relation))
+            .outerjoin(
+                CareRelationship,
+                and_(
+                    CareRelationship.holder_id == holder.id,
+                    CareRelationship.professional_id == Professional.id,
+                ),
             )
+            .where(Professional.id == principal.id)
         ).first()
-        grant = open_grant(session, holder, pro, relation)
+        if row is None:
+            return Actor(principal, Relation.NONE)
+        pro, care, grant_mode = row
+        grant = Mode(grant_mode) if grant_mode is not None else None
         matrix = habilitations.load(settings.habilitations_file)
         return Actor(
             principal,
@@ -77,9 +115,7 @@ def actor_for(session: Session, settings: Settings, principal: Principal, holder
     return Actor(principal, Relation.NONE)
 
 
-def _app_actor(
-    session: Session, settings: Settings, principal: Principal, holder: Holder
-) -> Actor:
+def _app_actor(session: Session, settings: Settings, principal: Principal, holder: Holder) -> Actor:
     """ACC-9: an app acts for the holder who connected it, as long as they still act for the
     space (their relation is resolved now: a representative loses it at majority, REP-3)."""
     grant = principal.app_grant
@@ -105,6 +141,25 @@ def app_facts(principal: Principal) -> AppFacts | None:
         granted=grant.scopes,
         consented_listing=grant.consented_listing,
         listing=grant.app_listing,
+    )
+
+
+def _grant_mode(holder_id: uuid.UUID, relation: Relation) -> ScalarSelect[str]:
+    """The mode of the professional's latest unexpired grant on the space, as `current_grant`
+    finds it (ACC-5), for the professional row of the enclosing query."""
+    wanted = "regulation" if relation is Relation.REGULATOR else "emergency"
+    return (
+        select(EmergencyGrant.mode)
+        .where(
+            EmergencyGrant.holder_id == holder_id,
+            EmergencyGrant.professional_id == Professional.id,
+            EmergencyGrant.mode == wanted,
+            EmergencyGrant.expires_at > clock.now(),
+        )
+        .order_by(EmergencyGrant.expires_at.desc())
+        .limit(1)
+        .correlate(Professional)
+        .scalar_subquery()
     )
 
 
@@ -134,9 +189,15 @@ def current_grant(
 
 
 def space_facts(session: Session, holder: Holder) -> SpaceFacts:
-    """The holder's switches: ACC-6 emergency switches, and the health history's visibility."""
-    switches = session.get(EmergencySettings, holder.id)
-    timeline = session.get(TimelineSettings, holder.id)
+    """The holder's switches: ACC-6 emergency switches, and the health history's visibility.
+    Both rows are read in one statement, once per unit of work; the holder's state is taken from
+    `holder` at each call."""
+    switches, timeline = unit_cached(
+        session,
+        ("access.space", holder.id),
+        _SPACE_TABLES,
+        lambda: _switches(session, holder.id),
+    )
     history = timeline.visible_to_professionals if timeline is not None else True
     if switches is None:
         return SpaceFacts(
@@ -150,6 +211,19 @@ def space_facts(session: Session, holder: Holder) -> SpaceFacts:
         masked_in_emergency=switches.masked_in_emergency,
         history_visible_to_professionals=history,
     )
+
+
+def _switches(
+    session: Session, holder_id: uuid.UUID
+) -> tuple[EmergencySettings | None, TimelineSettings | None]:
+    found = session.execute(
+        select(EmergencySettings, TimelineSettings)
+        .select_from(Holder)
+        .outerjoin(EmergencySettings, EmergencySettings.holder_id == Holder.id)
+        .outerjoin(TimelineSettings, TimelineSettings.holder_id == Holder.id)
+        .where(Holder.id == holder_id)
+    ).first()
+    return (found[0], found[1]) if found is not None else (None, None)
 
 
 if TYPE_CHECKING:

@@ -164,6 +164,7 @@ def resolve_space(
             target_id = uuid.UUID(header_value.strip())
         except ValueError:
             raise NotFound("No such space.") from None
+    holder = session.get(Holder, target_id)  # held here: `manages` finds it in the session
     relation = manages(session, principal.id, target_id, settings=settings)
     if relation is None:
         raise NotFound("No such space.")
@@ -173,7 +174,6 @@ def resolve_space(
             "the person they help.",
             code="caregiver-forbidden",
         )
-    holder = session.get(Holder, target_id)
     if holder is None:  # pragma: no cover - manages() has just seen it
         raise NotFound("No such space.")
     return holder, relation

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 _EXTENSION = "audit.anchors"
 _TOUCHED = "carnet.audit.anchors.touched"
 _PENDING = "carnet.audit.anchors.pending"
+_KNOWN = "carnet.audit.anchors.known"
 SUMMARY = "summary.json"
 
 Head = tuple[str, int, str]
@@ -226,19 +227,31 @@ def store_for(session: Session) -> AnchorStore | None:
     return store_of(database) if isinstance(database, Database) else None
 
 
-def touch(session: Session, chains: Iterable[str]) -> None:
-    """These chains' heads moved (or must be anchored): anchor them once the session commits."""
-    session.info.setdefault(_TOUCHED, set()).update(chains)
+def touch(session: Session, chains: Iterable[str], heads: Iterable[Head] | None = None) -> None:
+    """These chains' heads moved (or must be anchored): anchor them once the session commits.
+
+    `heads`, when the caller has just written them, spares reading them back at the commit; only
+    outside a savepoint, whose rollback could undo them (then they are read back as before)."""
+    touched = session.info.setdefault(_TOUCHED, set())
+    known: dict[str, Head] = session.info.setdefault(_KNOWN, {})
+    chains = list(chains)
+    touched.update(chains)
+    if heads is not None and not session.in_nested_transaction():
+        known.update((head[0], head) for head in heads)
+    else:
+        for chain in chains:
+            known.pop(chain, None)
 
 
 @event.listens_for(Session, "before_commit")
 def _capture(session: Session) -> None:
     """Read back the touched heads as this transaction will commit them (savepoint-proof)."""
     touched: set[str] | None = session.info.pop(_TOUCHED, None)
+    known: dict[str, Head] = session.info.pop(_KNOWN, None) or {}
     if not touched or store_for(session) is None:
         return
-    ordered = sorted(touched)
-    heads: list[Head] = []
+    heads: list[Head] = [known[chain] for chain in sorted(touched) if chain in known]
+    ordered = sorted(chain for chain in touched if chain not in known)
     for start in range(0, len(ordered), 1000):
         rows = session.execute(
             select(AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash).where(
@@ -273,4 +286,5 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
     end forgets nothing: the heads are read back at commit time anyway."""
     if transaction.parent is None:
         session.info.pop(_TOUCHED, None)
+        session.info.pop(_KNOWN, None)
         session.info.pop(_PENDING, None)

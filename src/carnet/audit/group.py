@@ -28,12 +28,21 @@ if TYPE_CHECKING:
     from carnet.audit.service import PendingEntry
 
 DEFERRED = "carnet.audit.deferred"
+BATCHED = "carnet.audit.batched"
 _EXTENSION = "audit.group"
 
 
+def batch(session: Session) -> None:
+    """Hold this unit of work's entries until it commits, then append them together with a few
+    statements (`append_batch`), in the same transaction as what they record: for a unit of work
+    that records many entries (an ITI-65 Bundle, one per document). ACC-8 holds: the entries
+    commit with the action or vanish with it."""
+    session.info[BATCHED] = True
+
+
 def defer(session: Session, entry: PendingEntry) -> bool:
-    """Hold `entry` until the session commits, when the session is read-mostly."""
-    if not session.info.get(READ_MOSTLY):
+    """Hold `entry` until the session commits, when the session is read-mostly or batched."""
+    if not (session.info.get(READ_MOSTLY) or session.info.get(BATCHED)):
         return False
     session.info.setdefault(DEFERRED, []).append(entry)
     return True
@@ -114,7 +123,7 @@ def _flush_deferred(session: Session) -> None:
     pending: list[PendingEntry] | None = session.info.pop(DEFERRED, None)
     if not pending:
         return
-    if session_wrote(session):
+    if not session.info.get(READ_MOSTLY) or session_wrote(session):
         from carnet.audit.service import append_batch
 
         append_batch(session, pending)  # with the action it records, in one commit

@@ -105,22 +105,44 @@ def _hash_problem(entry: AuditEntry) -> str | None:
     return None
 
 
-def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """Create the chain head if needed, then lock it (row lock on PostgreSQL)."""
+def _lock_heads(session: Session, chains: list[str]) -> dict[str, tuple[int, str, bool]]:
+    """Create the chain heads if needed and lock them, in one statement per 500 chains, reading
+    them back: (seq, hash, redacted) by chain.
+
+    An upsert that rewrites the head with itself (`ON CONFLICT DO UPDATE … RETURNING`, PostgreSQL
+    and SQLite ≥ 3.35): on PostgreSQL it takes the row lock `SELECT … FOR UPDATE` took, in the
+    order of `chains` (sorted by the callers); on SQLite the transaction holds the write lock.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    heads: dict[str, tuple[int, str, bool]] = {}
+    for start in range(0, len(chains), 500):
+        part = chains[start : start + 500]
+        statement = insert(AuditChainHead).values(
+            [{"chain": c, "seq": 0, "hash": GENESIS, "checkpointed_seq": 0} for c in part]
+        )
+        rows = session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["chain"], set_={"seq": AuditChainHead.seq}
+            ).returning(
+                AuditChainHead.chain,
+                AuditChainHead.seq,
+                AuditChainHead.hash,
+                AuditChainHead.redacted,
+            ),
+            execution_options={"populate_existing": True},
+        ).all()
+        heads.update({row.chain: (row.seq, row.hash, bool(row.redacted)) for row in rows})
+    return heads
+
+
+def _move_heads(session: Session, heads: dict[str, tuple[int, str]]) -> None:
+    """Set the heads' new (seq, hash): one executemany (ORM bulk update by primary key)."""
     session.execute(
-        insert(AuditChainHead)
-        .values(chain=chain, seq=0, hash=GENESIS, checkpointed_seq=0)
-        .on_conflict_do_nothing(index_elements=["chain"])
+        update(AuditChainHead),
+        [{"chain": c, "seq": seq, "hash": hash_} for c, (seq, hash_) in sorted(heads.items())],
     )
-    head = session.scalars(
-        select(AuditChainHead)
-        .where(AuditChainHead.chain == chain)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return head
+    anchors.touch(session, heads, [(c, seq, hash_) for c, (seq, hash_) in sorted(heads.items())])
 
 
 def append(
@@ -143,8 +165,8 @@ def append(
     in chain order (or uses `append_batch`); if two transactions still cross, PostgreSQL aborts
     one and `Database.run` runs it again.
 
-    In a read-mostly session (a GET request) the entry is held until the commit instead, and None
-    is returned: see `carnet.audit.group`.
+    In a read-mostly session (a GET request) or a batched one (`group.batch`) the entry is held
+    until the commit instead, and None is returned: see `carnet.audit.group`.
     """
     if group.defer(
         session,
@@ -163,11 +185,11 @@ def append(
     ):
         return None
     chain = rules.chain_for(holder_id)
-    head = _lock_head(session, chain)
+    seq, prev_hash, redacted = _lock_heads(session, [chain])[chain]
     entry = AuditEntry(
         id=uuid.uuid4(),
         chain=chain,
-        seq=head.seq + 1,
+        seq=seq + 1,
         at=clock.now(),
         actor_kind=actor_kind,
         actor_id=actor_id,
@@ -179,17 +201,15 @@ def append(
         reason=reason,
         detail=detail,
         request_id=request_id,
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
         hash="",
     )
     seal(entry)
-    if head.redacted:  # the space was purged while this action was in flight (LC-8)
+    if redacted:  # the space was purged while this action was in flight (LC-8)
         _redact(entry)
     session.add(entry)
-    head.seq = entry.seq
-    head.hash = entry.hash
     session.flush()
-    anchors.touch(session, (chain,))
+    _move_heads(session, {chain: (entry.seq, entry.hash)})
     return entry
 
 
@@ -239,37 +259,18 @@ class PendingEntry:
 
 
 def append_batch(session: Session, items: list[PendingEntry]) -> int:
-    """Append many entries with a few statements: heads are created and locked in bulk, entries
-    inserted with one executemany. Same chains, same hashes as `append` one by one."""
+    """Append many entries with three statements: heads created, locked and read in one upsert,
+    entries inserted with one executemany, heads moved with another. Same chains, same hashes
+    as `append` one by one."""
     if not items:
         return 0
     by_chain: dict[str, list[PendingEntry]] = {}
     for item in items:
         by_chain.setdefault(rules.chain_for(item.holder_id), []).append(item)
     chains = sorted(by_chain)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AuditChainHead).on_conflict_do_nothing(index_elements=["chain"]),
-        [{"chain": c, "seq": 0, "hash": GENESIS, "checkpointed_seq": 0} for c in chains],
-    )
-    heads: dict[str, tuple[int, str]] = {}
-    redacted: set[str] = set()
-    for start in range(0, len(chains), 1000):
-        part = chains[start : start + 1000]
-        rows = session.execute(
-            select(
-                AuditChainHead.chain,
-                AuditChainHead.seq,
-                AuditChainHead.hash,
-                AuditChainHead.redacted,
-            )
-            .where(AuditChainHead.chain.in_(part))
-            .order_by(AuditChainHead.chain)
-            .with_for_update()
-        ).all()
-        heads.update({row.chain: (row.seq, row.hash) for row in rows})
-        redacted.update(row.chain for row in rows if row.redacted)
+    locked = _lock_heads(session, chains)
+    heads = {chain: (seq, hash_) for chain, (seq, hash_, _r) in locked.items()}
+    redacted = {chain for chain, (_s, _h, gone) in locked.items() if gone}
     at = clock.now()
     entries: list[dict[str, Any]] = []
     for chain in chains:
@@ -301,12 +302,7 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
             entries.append({name: getattr(entry, name) for name in _COLUMNS})
         heads[chain] = (seq, prev)
     session.execute(insert_(AuditEntry), entries)
-    # ORM bulk update by primary key: one executemany for every head.
-    session.execute(
-        update(AuditChainHead),
-        [{"chain": c, "seq": heads[c][0], "hash": heads[c][1]} for c in chains],
-    )
-    anchors.touch(session, chains)
+    _move_heads(session, heads)
     return len(entries)
 
 
@@ -377,8 +373,10 @@ def redact_chain(session: Session, holder_id: uuid.UUID) -> int:
     store = anchors.store_for(session)
     if store is not None:
         store.record_purged([chain])
-    head = _lock_head(session, chain)
-    head.redacted = True
+    _lock_heads(session, [chain])
+    session.execute(
+        update(AuditChainHead).where(AuditChainHead.chain == chain).values(redacted=True)
+    )
     redacted = kept = 0
     entries = session.scalars(
         select(AuditEntry)

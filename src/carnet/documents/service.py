@@ -30,6 +30,7 @@ from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import unit_cached
 from carnet.documents.models import Document, DocumentPreference, Folder
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
@@ -100,7 +101,13 @@ def holder_by_id(session: Session, holder_id: uuid.UUID) -> Holder:
 
 
 def preferences(session: Session, holder_id: uuid.UUID) -> DocumentPreference:
-    pref = session.get(DocumentPreference, holder_id)
+    # Read once per unit of work (a Bundle deposits many documents), even when there is no row.
+    pref = unit_cached(
+        session,
+        ("documents.preferences", holder_id),
+        frozenset({"document_preferences"}),
+        lambda: session.get(DocumentPreference, holder_id),
+    )
     return pref or DocumentPreference(
         holder_id=holder_id, mask_new_documents=False, notify_new_documents=True
     )

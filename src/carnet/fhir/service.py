@@ -21,9 +21,11 @@ from carnet.access.rules import decide_deposit, decide_patient_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder, Professional
 from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
+from carnet.audit import group as audit_group
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import unit_cached
 from carnet.documents import changes, deposits, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document
@@ -61,8 +63,14 @@ def find_holder(session: Session, *, holder_id: uuid.UUID | None, nir: str | Non
 
 
 def resolve_subject(session: Session, subject: SubjectRef) -> Holder:
-    """The holder a resource is about (ID-1); 404 with the location when there is none."""
-    holder = find_holder(session, holder_id=subject.holder_id, nir=subject.nir)
+    """The holder a resource is about (ID-1); 404 with the location when there is none. Read
+    once per unit of work (a Bundle names its patient in every entry)."""
+    holder = unit_cached(
+        session,
+        ("fhir.subject", subject.holder_id, subject.nir),
+        frozenset({"holders"}),
+        lambda: find_holder(session, holder_id=subject.holder_id, nir=subject.nir),
+    )
     if holder is None:
         what = "INS-NIR" if subject.nir else "id"
         raise located(NotFound(f"No patient has this {what} in Carnet."), subject.expression)
@@ -301,7 +309,9 @@ def provide_bundle(
     *,
     request_id: str | None = None,
 ) -> Json:
-    """ITI-65 Provide Document Bundle: all documents or none (the caller's transaction)."""
+    """ITI-65 Provide Document Bundle: all documents or none (the caller's transaction); the
+    Bundle's audit entries are appended together at its commit (ACC-8)."""
+    audit_group.batch(session)
     bundle = parse.transaction_bundle(
         body, limit=settings.max_upload_bytes, timezone=settings.timezone
     )

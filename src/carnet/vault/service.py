@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.config import Settings
-from carnet.db import Database
+from carnet.db import Database, unit_cached
 from carnet.errors import VaultError
 from carnet.vault import crypto
 from carnet.vault.blobstore import BlobStore, LocalBlobStore
@@ -28,6 +28,9 @@ from carnet.vault.models import DataKey, SystemKey, VaultMeta
 
 _CHECK_PLAINTEXT = b"carnet-vault-check"
 _SYSTEM_KEY_ID = uuid.UUID(int=0)
+
+
+_KEY_TABLES = frozenset({"data_keys"})
 
 
 def _aad(holder_id: uuid.UUID, record_id: uuid.UUID | str, purpose: str) -> bytes:
@@ -94,6 +97,17 @@ class Vault:
     # -- data keys --------------------------------------------------------------------------
 
     def _load_key(self, session: Session, holder_id: uuid.UUID) -> tuple[uuid.UUID, bytes] | None:
+        """The holder's unwrapped data key, read once per unit of work: kept in the transaction
+        (`db.unit_cached`), dropped at its end and at any write to `data_keys` in it (a key
+        created, rewrapped or destroyed, LC-8), never beyond."""
+        return unit_cached(
+            session,
+            ("vault.data_key", id(self), holder_id),
+            _KEY_TABLES,
+            lambda: self._read_key(session, holder_id),
+        )
+
+    def _read_key(self, session: Session, holder_id: uuid.UUID) -> tuple[uuid.UUID, bytes] | None:
         row = session.scalars(select(DataKey).where(DataKey.holder_id == holder_id)).first()
         if row is None:
             return None
@@ -116,7 +130,10 @@ class Vault:
             )
         )
         session.flush()
-        return key_id, key
+        # The unit of work reads it back from here (the insert has just dropped "no key").
+        return unit_cached(
+            session, ("vault.data_key", id(self), holder_id), _KEY_TABLES, lambda: (key_id, key)
+        )
 
     def data_keys(
         self, session: Session, holder_ids: Iterable[uuid.UUID], chunk: int = 1000
