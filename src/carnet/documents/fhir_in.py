@@ -74,7 +74,60 @@ def document_reference(
     timezone: str,
     binaries: dict[str, BinaryEntry] | None = None,
 ) -> ParsedDocument:
-    """Read an MHD DocumentReference for a deposit; problems are collected, never raised."""
+    """Read an MHD DocumentReference for a deposit; problems are collected, never raised.
+
+    The steps run in the order of the resource's elements, so the problems come in that order."""
+    master = _master_identifier(resource, path, problems)
+    type_code = _type_code(resource.get("type"), f"{path}.type", problems)
+    category = _category(resource.get("category"), f"{path}.category", problems, type_code)
+    contained = contained_resources(resource, path, problems)
+    subject = subject_reference(resource.get("subject"), f"{path}.subject", problems, contained)
+    authors = _author_rpps(resource, path, problems, contained)
+    flags = security_flags(resource.get("securityLabel"), f"{path}.securityLabel", problems)
+    replaces_id, replaces_path = _replaces(resource.get("relatesTo"), f"{path}.relatesTo", problems)
+    found = _attachment(resource, path, problems, timezone)
+    content_path = found.path
+    content = _content(found, problems, limit, binaries)
+    if content.data is not None:
+        _check_data(content.data, content.path, found, problems)
+
+    title = _title(resource, found.attachment, content_path, path, problems, type_code)
+    period_start, period_end, care_date = _period(resource.get("context"), path, problems, timezone)
+    new = NewDocument(
+        content=content.data or b"",
+        title=title or "",
+        declared_type=found.declared,
+        type_code=type_code,
+        category=category,
+        care_date=care_date,
+        period_start=period_start,
+        period_end=period_end,
+        created_at=found.created,
+        master_identifier=master,
+        expected_sha1=found.expected_sha1,
+        expected_size=found.expected_size,
+        masked=True if flags.masked else None,  # absent: the holder's default (DOC-5)
+        invisible_to_patient=flags.invisible_to_patient,
+        invisible_to_representatives=flags.invisible_to_representatives,
+        format_code=found.format_code,
+        language=found.language,
+        replaces_id=replaces_id,
+        source="professional",
+    )
+    return ParsedDocument(
+        expression=path,
+        new=new,
+        subject=subject,
+        authors=authors,
+        content_path=content_path,
+        staged_id=content.staged_id,
+        binary_url=content.binary_url,
+        replaces_path=replaces_path,
+    )
+
+
+def _master_identifier(resource: Json, path: str, problems: Problems) -> str | None:
+    """resourceType, status (current, DOC-6), docStatus, then the masterIdentifier's value."""
     if resource.get("resourceType") != "DocumentReference":
         problems.add(f"{path}.resourceType", "Expected a DocumentReference.", "structure")
     status = resource.get("status")
@@ -97,15 +150,24 @@ def document_reference(
         if master is not None and len(master) > 128:
             problems.add(f"{path}.masterIdentifier.value", "At most 128 characters.", "value")
             master = None
+    return master
 
-    type_code = _type_code(resource.get("type"), f"{path}.type", problems)
-    category = _category(resource.get("category"), f"{path}.category", problems, type_code)
-    contained = contained_resources(resource, path, problems)
-    subject = subject_reference(resource.get("subject"), f"{path}.subject", problems, contained)
-    authors = _author_rpps(resource, path, problems, contained)
-    flags = security_flags(resource.get("securityLabel"), f"{path}.securityLabel", problems)
-    replaces_id, replaces_path = _replaces(resource.get("relatesTo"), f"{path}.relatesTo", problems)
 
+@dataclass
+class _Attachment:
+    """The one `content[0].attachment`, with what it declares about the bytes."""
+
+    path: str
+    attachment: Json
+    declared: str | None
+    language: str | None
+    format_code: str | None
+    expected_size: int | None
+    expected_sha1: str | None
+    created: dt.datetime | None
+
+
+def _attachment(resource: Json, path: str, problems: Problems, timezone: str) -> _Attachment:
     contents = json_array(resource.get("content"), f"{path}.content", problems, required=True)
     if len(contents) > 1:
         problems.add(
@@ -135,45 +197,48 @@ def document_reference(
     if attachment.get("creation") is not None:
         found = date_time(attachment["creation"], f"{content_path}.creation", problems, timezone)
         created = found[0] if found else None
+    return _Attachment(
+        content_path,
+        attachment,
+        declared,
+        language,
+        format_code,
+        expected_size,
+        expected_sha1,
+        created,
+    )
+
+
+@dataclass
+class _Content:
+    """Where the bytes come from: given (inline or a Binary of the Bundle) or staged before."""
 
     data: bytes | None = None
+    path: str = ""  # where the given bytes are
     staged_id: uuid.UUID | None = None
     binary_url: str | None = None
-    data_path = f"{content_path}.data"
+
+
+def _content(
+    found: _Attachment,
+    problems: Problems,
+    limit: int,
+    binaries: dict[str, BinaryEntry] | None,
+) -> _Content:
+    """`attachment.data`, or `attachment.url`: a Binary of the Bundle (`urn:`) or posted before."""
+    attachment, content_path = found.attachment, found.path
+    content = _Content(path=f"{content_path}.data")
     if attachment.get("data") is not None:
         if attachment.get("url") is not None:
             problems.add(content_path, "Give either data or url, not both.", "invalid")
-        data = decode_base64(attachment["data"], data_path, problems, limit)
+        content.data = decode_base64(attachment["data"], content.path, problems, limit)
     elif attachment.get("url") is not None:
         url = json_string(attachment["url"], f"{content_path}.url", problems)
         if url is not None and url.startswith("urn:"):
-            entry = (binaries or {}).get(url)
-            if entry is None:
-                problems.add(
-                    f"{content_path}.url",
-                    "No Binary of this Bundle has this fullUrl."
-                    if binaries is not None
-                    else "Only Binary/<id> (posted before) can be referenced outside a Bundle.",
-                    "not-found",
-                )
-            else:
-                binary_url = url
-                data = entry.data
-                data_path = entry.expression
-                if (
-                    declared
-                    and entry.content_type
-                    and sniff.normalize_declared(declared)
-                    != sniff.normalize_declared(entry.content_type)
-                ):
-                    problems.add(
-                        f"{content_path}.contentType",
-                        f"The Binary says {entry.content_type}, the attachment {declared}.",
-                        "value",
-                    )
+            _bundle_binary(url, found, problems, binaries, content)
         elif url is not None:
-            staged_id = uuid_of(url, "Binary")
-            if staged_id is None:
+            content.staged_id = uuid_of(url, "Binary")
+            if content.staged_id is None:
                 problems.add(
                     f"{content_path}.url",
                     "Expected Binary/<id> or the fullUrl of a Binary of the Bundle.",
@@ -181,52 +246,60 @@ def document_reference(
                 )
     elif attachment:
         problems.add(content_path, "The content is required: data or url.", "required")
-    if data is not None:
-        check_content(data, declared, data_path, f"{content_path}.contentType", problems)
-        if expected_size is not None and expected_size != len(data):
+    return content
+
+
+def _bundle_binary(
+    url: str,
+    found: _Attachment,
+    problems: Problems,
+    binaries: dict[str, BinaryEntry] | None,
+    content: _Content,
+) -> None:
+    """The Binary entry of the Bundle whose fullUrl is `url`: its bytes, checked against the
+    attachment's declared type."""
+    content_path, declared = found.path, found.declared
+    entry = (binaries or {}).get(url)
+    if entry is None:
+        problems.add(
+            f"{content_path}.url",
+            "No Binary of this Bundle has this fullUrl."
+            if binaries is not None
+            else "Only Binary/<id> (posted before) can be referenced outside a Bundle.",
+            "not-found",
+        )
+    else:
+        content.binary_url = url
+        content.data = entry.data
+        content.path = entry.expression
+        if (
+            declared
+            and entry.content_type
+            and sniff.normalize_declared(declared) != sniff.normalize_declared(entry.content_type)
+        ):
             problems.add(
-                f"{content_path}.size",
-                f"The content has {len(data)} bytes, not {expected_size}.",
+                f"{content_path}.contentType",
+                f"The Binary says {entry.content_type}, the attachment {declared}.",
                 "value",
             )
-        if expected_sha1 is not None and expected_sha1 != hashlib.sha1(data).hexdigest():  # noqa: S324 - R4 defines SHA-1
-            problems.add(
-                f"{content_path}.hash", "The content does not match its SHA-1 hash.", "value"
-            )
 
-    title = _title(resource, attachment, content_path, path, problems, type_code)
-    period_start, period_end, care_date = _period(resource.get("context"), path, problems, timezone)
-    new = NewDocument(
-        content=data or b"",
-        title=title or "",
-        declared_type=declared,
-        type_code=type_code,
-        category=category,
-        care_date=care_date,
-        period_start=period_start,
-        period_end=period_end,
-        created_at=created,
-        master_identifier=master,
-        expected_sha1=expected_sha1,
-        expected_size=expected_size,
-        masked=True if flags.masked else None,  # absent: the holder's default (DOC-5)
-        invisible_to_patient=flags.invisible_to_patient,
-        invisible_to_representatives=flags.invisible_to_representatives,
-        format_code=format_code,
-        language=language,
-        replaces_id=replaces_id,
-        source="professional",
+
+def _check_data(data: bytes, data_path: str, found: _Attachment, problems: Problems) -> None:
+    """DOC-1 on the bytes given: sniffed type, then the declared size and SHA-1."""
+    content_path, expected_size, expected_sha1 = (
+        found.path,
+        found.expected_size,
+        found.expected_sha1,
     )
-    return ParsedDocument(
-        expression=path,
-        new=new,
-        subject=subject,
-        authors=authors,
-        content_path=content_path,
-        staged_id=staged_id,
-        binary_url=binary_url,
-        replaces_path=replaces_path,
-    )
+    check_content(data, found.declared, data_path, f"{content_path}.contentType", problems)
+    if expected_size is not None and expected_size != len(data):
+        problems.add(
+            f"{content_path}.size",
+            f"The content has {len(data)} bytes, not {expected_size}.",
+            "value",
+        )
+    if expected_sha1 is not None and expected_sha1 != hashlib.sha1(data).hexdigest():  # noqa: S324 - R4 defines SHA-1
+        problems.add(f"{content_path}.hash", "The content does not match its SHA-1 hash.", "value")
 
 
 def _type_code(value: Any, path: str, problems: Problems) -> str | None:

@@ -7,7 +7,7 @@ once (see `carnet.fhir.parse`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from carnet.documents.fhir_in import (
@@ -46,7 +46,10 @@ SUPPORTED = ("List", "DocumentReference", "Binary")
 
 
 def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
-    """Check an ITI-65 Provide Document Bundle; raise InvalidResource listing every problem."""
+    """Check an ITI-65 Provide Document Bundle; raise InvalidResource listing every problem.
+
+    The entries' shape first, then the Binaries, the DocumentReferences (which use them) and the
+    List (which lists them): each step needs the ones before."""
     problems = Problems()
     bundle = json_object(body, "Bundle", problems, required=True)
     if bundle is None:
@@ -56,66 +59,108 @@ def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
         problems.add("Bundle.resourceType", "Expected a Bundle.", "structure")
     if bundle.get("type") != "transaction":
         problems.add("Bundle.type", "ITI-65 needs a Bundle of type transaction.", "value")
-    entries = json_array(bundle.get("entry"), "Bundle.entry", problems, required=True)
-    kinds: list[str] = []
-    full_urls: list[str | None] = []
-    resources_at: dict[int, Json] = {}
+    found = _Entries()
     seen_urls: dict[str, int] = {}
+    entries = json_array(bundle.get("entry"), "Bundle.entry", problems, required=True)
     for index, raw in enumerate(entries):
-        path = f"Bundle.entry[{index}]"
-        entry = json_object(raw, path, problems, required=True)
-        if entry is None:
-            full_urls.append(None)
-            kinds.append("")
-            continue
-        full_url = json_string(entry.get("fullUrl"), f"{path}.fullUrl", problems, required=True)
-        if full_url is not None:
-            if full_url in seen_urls:
-                problems.add(
-                    f"{path}.fullUrl",
-                    f"Same fullUrl as Bundle.entry[{seen_urls[full_url]}].",
-                    "duplicate",
-                )
-            seen_urls.setdefault(full_url, index)
-        full_urls.append(full_url)
-        resource = json_object(entry.get("resource"), f"{path}.resource", problems, required=True)
-        kind = resource.get("resourceType") if resource else None
-        kinds.append(kind if isinstance(kind, str) else "")
-        if resource is None:
-            continue
-        if kind not in SUPPORTED:
-            problems.add(
-                f"{path}.resource.resourceType",
-                f"Unsupported resource {kind!r} in an ITI-65 Bundle (List, DocumentReference, "
-                "Binary).",
-                "not-supported",
-            )
-            continue
-        resources_at[index] = resource
-        request = json_object(entry.get("request"), f"{path}.request", problems, required=True)
-        if request is not None:
-            if request.get("method") != "POST":
-                problems.add(f"{path}.request.method", "Expected POST.", "value")
-            if request.get("url") != kind:
-                problems.add(f"{path}.request.url", f"Expected {kind}.", "value")
+        _read_entry(raw, index, found, seen_urls, problems)
+    binaries, binary_index = _binaries(found, problems, limit)
+    documents, binary_owner = _documents(found, binaries, binary_index, problems, limit, timezone)
+    list_index, list_identifiers, list_subject = _submission_set_entry(found, documents, problems)
+    problems.raise_if_any()
+    return ParsedBundle(
+        kinds=found.kinds,
+        full_urls=found.full_urls,
+        list_index=list_index,
+        list_identifiers=list_identifiers,
+        list_subject=list_subject,
+        documents=documents,
+        binary_owner=binary_owner,
+    )
 
+
+@dataclass
+class _Entries:
+    """The entries as read so far: kind and fullUrl of each, the supported resources by index."""
+
+    kinds: list[str] = field(default_factory=list)
+    full_urls: list[str | None] = field(default_factory=list)
+    resources_at: dict[int, Json] = field(default_factory=dict)
+
+
+def _read_entry(
+    raw: Any, index: int, found: _Entries, seen_urls: dict[str, int], problems: Problems
+) -> None:
+    """One entry: a unique fullUrl, a supported resource, `request` POST to its type."""
+    path = f"Bundle.entry[{index}]"
+    entry = json_object(raw, path, problems, required=True)
+    if entry is None:
+        found.full_urls.append(None)
+        found.kinds.append("")
+        return
+    full_url = json_string(entry.get("fullUrl"), f"{path}.fullUrl", problems, required=True)
+    if full_url is not None:
+        if full_url in seen_urls:
+            problems.add(
+                f"{path}.fullUrl",
+                f"Same fullUrl as Bundle.entry[{seen_urls[full_url]}].",
+                "duplicate",
+            )
+        seen_urls.setdefault(full_url, index)
+    found.full_urls.append(full_url)
+    resource = json_object(entry.get("resource"), f"{path}.resource", problems, required=True)
+    kind = resource.get("resourceType") if resource else None
+    found.kinds.append(kind if isinstance(kind, str) else "")
+    if resource is None:
+        return
+    if kind not in SUPPORTED:
+        problems.add(
+            f"{path}.resource.resourceType",
+            f"Unsupported resource {kind!r} in an ITI-65 Bundle (List, DocumentReference, Binary).",
+            "not-supported",
+        )
+        return
+    found.resources_at[index] = resource
+    request = json_object(entry.get("request"), f"{path}.request", problems, required=True)
+    if request is not None:
+        if request.get("method") != "POST":
+            problems.add(f"{path}.request.method", "Expected POST.", "value")
+        if request.get("url") != kind:
+            problems.add(f"{path}.request.url", f"Expected {kind}.", "value")
+
+
+def _binaries(
+    found: _Entries, problems: Problems, limit: int
+) -> tuple[dict[str, BinaryEntry], dict[str, int]]:
+    """The Binary entries decoded, by fullUrl, and the index of each."""
     binaries: dict[str, BinaryEntry] = {}
     binary_index: dict[str, int] = {}
-    for index, resource in resources_at.items():
-        if kinds[index] == "Binary":
+    for index, resource in found.resources_at.items():
+        if found.kinds[index] == "Binary":
             entry_binary = binary_resource(
                 resource, f"Bundle.entry[{index}].resource", problems, limit
             )
-            url = full_urls[index]
+            url = found.full_urls[index]
             if url is not None:
                 binaries[url] = entry_binary
                 binary_index[url] = index
+    return binaries, binary_index
 
+
+def _documents(
+    found: _Entries,
+    binaries: dict[str, BinaryEntry],
+    binary_index: dict[str, int],
+    problems: Problems,
+    limit: int,
+    timezone: str,
+) -> tuple[list[tuple[int, ParsedDocument]], dict[int, int]]:
+    """The DocumentReferences, each Binary the content of one of them, masterIdentifiers unique."""
     documents: list[tuple[int, ParsedDocument]] = []
     binary_owner: dict[int, int] = {}
     masters: dict[str, int] = {}
-    for index, resource in resources_at.items():
-        if kinds[index] != "DocumentReference":
+    for index, resource in found.resources_at.items():
+        if found.kinds[index] != "DocumentReference":
             continue
         path = f"Bundle.entry[{index}].resource"
         parsed = document_reference(
@@ -150,8 +195,14 @@ def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
                 f"No DocumentReference uses this Binary ({url}).",
                 "invalid",
             )
+    return documents, binary_owner
 
-    lists = [index for index in resources_at if kinds[index] == "List"]
+
+def _submission_set_entry(
+    found: _Entries, documents: list[tuple[int, ParsedDocument]], problems: Problems
+) -> tuple[int, list[Json], SubjectRef | None]:
+    """Exactly one List: its index, identifiers and subject (-1, [], None when there is none)."""
+    lists = [index for index in found.resources_at if found.kinds[index] == "List"]
     list_index = -1
     list_identifiers: list[Json] = []
     list_subject: SubjectRef | None = None
@@ -163,23 +214,14 @@ def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
         )
     if lists:
         list_index = lists[0]
-        document_urls = {full_urls[i]: i for i, _d in documents}
+        document_urls = {found.full_urls[i]: i for i, _d in documents}
         list_identifiers, list_subject = _submission_set(
-            resources_at[list_index],
+            found.resources_at[list_index],
             f"Bundle.entry[{list_index}].resource",
             problems,
             document_urls,
         )
-    problems.raise_if_any()
-    return ParsedBundle(
-        kinds=kinds,
-        full_urls=full_urls,
-        list_index=list_index,
-        list_identifiers=list_identifiers,
-        list_subject=list_subject,
-        documents=documents,
-        binary_owner=binary_owner,
-    )
+    return list_index, list_identifiers, list_subject
 
 
 def _submission_set(
