@@ -143,7 +143,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
-    # carnet.agenda.fhir (SRV-2)
+    # carnet.agenda.fhir_api (SRV-2)
     "Appointment": ("read", "search-type", "create", "update", "delete"),
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
