@@ -22,7 +22,7 @@ from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.documents import fhir, fhir_in, fhir_in_bundle, sniff
+from carnet.documents import fhir, fhir_in, fhir_in_bundle, fhir_in_labels, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
@@ -335,7 +335,7 @@ def update_document(
     holder = documents.holder_by_id(session, doc.holder_id)
     title = documents.title_of(session, vault, doc)
     stored = fhir.document_reference(doc, title, holder)
-    change = fhir_in.security_change(stored, body, str(doc.id))
+    change = fhir_in_labels.security_change(stored, body, str(doc.id))
     try:
         doc = documents.change_by_author(
             session, settings, principal, wanted, change, request_id=request_id
