@@ -19,10 +19,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from carnet.accounts import fhir_api as accounts_fhir
     from carnet.accounts.api import router as holder_router
     from carnet.agenda import api as agenda_api
-    from carnet.agenda import fhir as agenda_fhir
+    from carnet.agenda import fhir_api as agenda_fhir
     from carnet.apps import api as apps_api
     from carnet.audit import anchors as audit_anchors
     from carnet.documents import api as documents_api
+    from carnet.documents import fhir_api as documents_fhir
     from carnet.export import api as export_api
     from carnet.export import fhir_api as export_fhir
     from carnet.fhir import api as fhir_api
@@ -52,6 +53,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(family_api.router)
     app.include_router(holder_router)
     app.include_router(documents_api.router)
+    app.include_router(documents_fhir.router)
     app.include_router(fhir_api.router)
     app.include_router(access_api.router)
     app.include_router(reimbursements_api.router)

@@ -34,9 +34,9 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import deposits, migration
+from carnet.documents.fhir import VISIBILITY_SYSTEM
 from carnet.documents.models import Document
 from carnet.export import service as export
-from carnet.fhir.resources import VISIBILITY_SYSTEM
 from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
 from tests.apps.support import add_app, app_token

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carnet.accounts.rules import make_nir, make_rpps
+from carnet.documents import fhir_in, fhir_in_bundle
 from carnet.fhir import parse, search
 from tests.fhir.support import pdf, provide_bundle
 
@@ -61,7 +62,7 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 def test_any_value_anywhere_in_a_bundle_is_handled(path: tuple[Any, ...], value: Any) -> None:
     body = _replace(VALID, path, value)
     try:
-        parse.transaction_bundle(body, limit=5 * 1024 * 1024, timezone="Europe/Paris")
+        fhir_in_bundle.transaction_bundle(body, limit=5 * 1024 * 1024, timezone="Europe/Paris")
     except parse.InvalidResource as error:
         assert error.problems
         assert all(p.expression and p.message for p in error.problems)
@@ -71,10 +72,10 @@ def test_any_value_anywhere_in_a_bundle_is_handled(path: tuple[Any, ...], value:
 @given(json_values)
 def test_any_body_is_handled(body: Any) -> None:
     with pytest.raises(parse.InvalidResource):
-        parse.transaction_bundle(body, limit=1024, timezone="Europe/Paris")
+        fhir_in_bundle.transaction_bundle(body, limit=1024, timezone="Europe/Paris")
     problems = parse.Problems()
     if isinstance(body, dict):
-        parse.document_reference(body, "DocumentReference", problems, limit=1024, timezone="UTC")
+        fhir_in.document_reference(body, "DocumentReference", problems, limit=1024, timezone="UTC")
     assert problems or not isinstance(body, dict) or body.get("resourceType") == "DocumentReference"
 
 

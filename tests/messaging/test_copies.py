@@ -24,8 +24,8 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import deposits
+from carnet.documents.fhir import VISIBILITY_SYSTEM
 from carnet.documents.models import Document
-from carnet.fhir.resources import VISIBILITY_SYSTEM
 from carnet.messaging.models import Attachment, Conversation, Message
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes

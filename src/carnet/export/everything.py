@@ -24,11 +24,11 @@ from carnet.agenda import fhir as agenda_fhir
 from carnet.agenda import service as agenda
 from carnet.auth.principal import Principal
 from carnet.config import Settings
+from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.errors import Forbidden, NotFound
 from carnet.export import timeline
-from carnet.fhir import resources
 from carnet.fhir import service as fhir_service
 from carnet.messaging import fhir as messaging_fhir
 from carnet.messaging import service as messaging
@@ -96,7 +96,7 @@ def collect(
         try:
             for doc in all_documents(session, settings, principal, holder, request_id=request_id):
                 title = documents.title_of(session, vault, doc)
-                found.resources.append(resources.document_reference(doc, title, holder))
+                found.resources.append(documents_fhir.document_reference(doc, title, holder))
         except Forbidden:
             pass
     ctx = profile.context(session, vault, settings, principal, holder, request_id)

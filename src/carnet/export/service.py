@@ -46,6 +46,7 @@ from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database, new_id
+from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.export import everything, summary, timeline
@@ -362,9 +363,9 @@ def export_space(
             content = b"".join(stream)
             title = documents.title_of(session, vault, doc)
             bundle_entries.append(
-                _entry(settings.base_url, resources.document_reference(doc, title, holder, now=now))
+                _entry(settings.base_url, documents_fhir.document_reference(doc, title, holder, now=now))
             )
-            bundle_entries.append(_entry(settings.base_url, resources.binary(doc, content)))
+            bundle_entries.append(_entry(settings.base_url, documents_fhir.binary(doc, content)))
             name = documents.original_name_of(session, vault, doc) or _slug(title)
             archive.writestr(f"{folder}/documents/{doc.id}-{_slug(name)}", content)
             stats.documents += 1

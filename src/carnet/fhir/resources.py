@@ -1,52 +1,26 @@
-"""Carnet → FHIR R4 JSON: the resources the `/fhir` API emits (IHE MHD, French INS/RPPS systems).
+"""Carnet → FHIR R4 JSON, the shared parts: primitives, Patient, Bundles and the CapabilityStatement.
 
-Plain dicts, built only from what Carnet stores, and only with elements that validate against the
-official R4 JSON schema (`tests/fhir/test_schema.py` checks every kind emitted). Rules: ID-1 (INS-NIR
-for patients), ID-2 (RPPS for authors), DOC-1 (LOINC type, category, size, SHA-1 `hash`), DOC-2…DOC-4
-(security labels), DOC-6 (status, `relatesTo` replaces).
+Each domain maps its own resources in `<domain>/fhir.py` (DocumentReference in `documents.fhir`)
+with these pieces. Plain dicts that validate against the official R4 JSON schema
+(`tests/fhir/test_schema.py`). Rules: ID-1 (INS-NIR for patients).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from carnet import __version__, clock
-from carnet.access.rules import visible_to_patient
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES, RPPS_SYSTEM
 from carnet.documents import reference
-from carnet.documents.models import Document
-from carnet.documents.service import facts
 
 Json = dict[str, Any]
 
 FHIR_VERSION = "4.0.1"
 URI_SYSTEM = "urn:ietf:rfc:3986"  # masterIdentifier and entryUUID (MHD)
-CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-# TRE_A07 "statut de visibilité du document" (ANS), as an OID; the canonical URL is accepted too.
-VISIBILITY_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.13"
-VISIBILITY_SYSTEM_URL = (
-    "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
-    "TRE-A07-StatutVisibiliteDocument"
-)
-VISIBILITY_SYSTEMS = frozenset({VISIBILITY_SYSTEM, VISIBILITY_SYSTEM_URL})
-MASKED = "MASQUE_PS"  # DOC-3: masked to professionals
-INVISIBLE_PATIENT = "INVISIBLE_PATIENT"  # DOC-4: awaiting the announcement consultation
-INVISIBLE_REPRESENTATIVES = "INVISIBLE_REPRESENTANTS_LEGAUX"  # REP-2
-VISIBILITY_DISPLAY = {
-    MASKED: "Masqué aux professionnels de santé",
-    INVISIBLE_PATIENT: "Non visible par le patient",
-    INVISIBLE_REPRESENTATIVES: "Non visible par les représentants légaux du patient",
-}
-IHE_FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
-SUBMISSION_SET_SYSTEM = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
-DOCUMENT_STATUSES = ("current", "superseded", "entered-in-error")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _GENDERS = {"M": "male", "F": "female"}
 
 
@@ -58,24 +32,11 @@ def instant(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sha1_base64(sha1_hex: str) -> str:
-    """R4 `Attachment.hash`: the base64 of the 20 SHA-1 bytes (not of the hex string)."""
-    return base64.b64encode(bytes.fromhex(sha1_hex)).decode("ascii")
-
-
 def coding(system: str, code: str, display: str | None = None) -> Json:
     item: Json = {"system": system, "code": code}
     if display:
         item["display"] = display
     return item
-
-
-def format_coding(format_code: str) -> Json:
-    """`content.format`: IHE format codes get their code system; others are given as a bare code
-    (Carnet keeps the code only, as XDS formatCode carries it)."""
-    if format_code.startswith("urn:ihe:"):
-        return {"system": IHE_FORMAT_SYSTEM, "code": format_code}
-    return {"code": format_code}
 
 
 def patient_reference(holder: Holder) -> Json:
@@ -84,138 +45,6 @@ def patient_reference(holder: Holder) -> Json:
         "reference": f"Patient/{holder.id}",
         "type": "Patient",
         "identifier": {"system": INS_NIR_SYSTEM, "value": holder.nir},
-    }
-
-
-# -- resources ---------------------------------------------------------------------------------
-
-
-def security_labels(doc: Document, now: dt.datetime | None = None) -> list[Json]:
-    """DOC-2: v3 confidentiality `N` plus a TRE_A07 code per flag that applies."""
-    labels: list[Json] = [
-        {"coding": [coding(CONFIDENTIALITY_SYSTEM, "N", "normal")]},
-    ]
-    codes: list[str] = []
-    if doc.masked:
-        codes.append(MASKED)
-    if not visible_to_patient(facts(doc), now or clock.now()):
-        codes.append(INVISIBLE_PATIENT)
-    if doc.invisible_to_representatives:
-        codes.append(INVISIBLE_REPRESENTATIVES)
-    labels += [
-        {"coding": [coding(VISIBILITY_SYSTEM, code, VISIBILITY_DISPLAY[code])]} for code in codes
-    ]
-    return labels
-
-
-def _author(doc: Document) -> list[Json]:
-    if doc.author_rpps:
-        return [
-            {
-                "type": "Practitioner",
-                "identifier": {"system": RPPS_SYSTEM, "value": doc.author_rpps},
-            }
-        ]
-    if doc.author_kind == "holder" and doc.author_id is not None:
-        if doc.author_id == doc.holder_id:
-            return [{"reference": f"Patient/{doc.holder_id}", "type": "Patient"}]
-        return [{"type": "RelatedPerson"}]  # a representative or caregiver, not named here
-    return []
-
-
-def document_reference(
-    doc: Document, title: str, holder: Holder, *, now: dt.datetime | None = None
-) -> Json:
-    """One Carnet document as an MHD DocumentReference (its id is the Carnet document id)."""
-    master: Json = {"value": doc.master_identifier}
-    if _URI.match(doc.master_identifier):
-        master = {"system": URI_SYSTEM, "value": doc.master_identifier}
-    resource: Json = {
-        "resourceType": "DocumentReference",
-        "id": str(doc.id),
-        "meta": {"lastUpdated": instant(doc.updated_at)},
-        "masterIdentifier": master,
-        "identifier": [{"use": "official", "system": URI_SYSTEM, "value": f"urn:uuid:{doc.id}"}],
-        "status": doc.status,
-        "docStatus": "final",
-    }
-    if doc.type_code:
-        known = reference.document_types().get(doc.type_code)
-        resource["type"] = {
-            "coding": [
-                coding(reference.LOINC_SYSTEM, doc.type_code, known.label_fr if known else None)
-            ]
-        }
-    category = reference.categories().get(doc.category)
-    resource["category"] = [
-        {
-            "coding": [
-                coding(
-                    reference.CATEGORY_SYSTEM,
-                    doc.category,
-                    category.label_fr if category else None,
-                )
-            ]
-        }
-    ]
-    resource["subject"] = patient_reference(holder)
-    resource["date"] = instant(doc.deposited_at)
-    authors = _author(doc)
-    if authors:
-        resource["author"] = authors
-    if doc.replaces_id is not None:
-        resource["relatesTo"] = [
-            {"code": "replaces", "target": {"reference": f"DocumentReference/{doc.replaces_id}"}}
-        ]
-    resource["description"] = title
-    resource["securityLabel"] = security_labels(doc, now)
-    attachment: Json = {"contentType": doc.mime_type}
-    if doc.language:
-        attachment["language"] = doc.language
-    attachment.update(
-        {
-            "url": f"Binary/{doc.id}",
-            "size": doc.size,
-            "hash": sha1_base64(doc.sha1),
-            "title": title,
-        }
-    )
-    if doc.created_at is not None:
-        attachment["creation"] = instant(doc.created_at)
-    content: Json = {"attachment": attachment}
-    if doc.format_code:
-        content["format"] = format_coding(doc.format_code)
-    resource["content"] = [content]
-    period: Json = {}
-    if doc.period_start is not None:
-        period["start"] = instant(doc.period_start)
-    elif doc.care_date is not None:
-        period["start"] = doc.care_date.isoformat()
-    if doc.period_end is not None:
-        period["end"] = instant(doc.period_end)
-    if period:
-        resource["context"] = {"period": period}
-    return resource
-
-
-def binary(doc: Document, content: bytes) -> Json:
-    """ITI-68 in FHIR JSON form: the content base64-encoded, tied to its DocumentReference."""
-    return {
-        "resourceType": "Binary",
-        "id": str(doc.id),
-        "contentType": doc.mime_type,
-        "securityContext": {"reference": f"DocumentReference/{doc.id}"},
-        "data": base64.b64encode(content).decode("ascii"),
-    }
-
-
-def staged_binary(binary_id: uuid.UUID, content_type: str, holder: Holder) -> Json:
-    """What `POST /fhir/Binary` answers: the staged Binary without its data."""
-    return {
-        "resourceType": "Binary",
-        "id": str(binary_id),
-        "contentType": content_type,
-        "securityContext": patient_reference(holder),
     }
 
 
@@ -238,35 +67,6 @@ def patient(holder: Holder) -> Json:
     }
     if holder.deceased_on is not None:
         resource["deceasedDateTime"] = holder.deceased_on.isoformat()
-    return resource
-
-
-def submission_set(
-    list_id: uuid.UUID,
-    holder: Holder,
-    documents: Sequence[Document],
-    *,
-    identifiers: Sequence[Json] = (),
-    when: dt.datetime | None = None,
-) -> Json:
-    """The ITI-65 submission set as accepted: an MHD `List` pointing at the stored documents."""
-    resource: Json = {
-        "resourceType": "List",
-        "id": str(list_id),
-        "identifier": [
-            {"use": "official", "system": URI_SYSTEM, "value": f"urn:uuid:{list_id}"},
-            *identifiers,
-        ],
-        "status": "current",
-        "mode": "working",
-        "code": {"coding": [coding(SUBMISSION_SET_SYSTEM, "submissionset", "Submission Set")]},
-        "subject": patient_reference(holder),
-        "date": instant(when or clock.now()),
-    }
-    if documents:
-        resource["entry"] = [
-            {"item": {"reference": f"DocumentReference/{doc.id}"}} for doc in documents
-        ]
     return resource
 
 
@@ -343,7 +143,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
     "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
-    # carnet.agenda.fhir (SRV-2)
+    # carnet.agenda.fhir_api (SRV-2)
     "Appointment": ("read", "search-type", "create", "update", "delete"),
 }
 SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM, rpps_problem
 from carnet.documents import reference
+from carnet.documents.fhir import DOCUMENT_STATUSES
 from carnet.documents.service import SearchQuery
 from carnet.fhir import resources
 from carnet.fhir.parse import Problems, date_range, nir_value
@@ -197,11 +199,34 @@ def page_of(
 ) -> resources.Json:
     """A searchset of one page of `entries` (all the readable ones, already narrowed), with the
     real total and first/previous/next/last links, so a search never truncates silently."""
-    from carnet.fhir.service import Page, paging_links  # the service imports this module
-
     criteria = [(n, v) for n, v in params if n not in PAGING]
     links = paging_links(base, criteria, Page(offset, count, len(entries)))
     return resources.searchset(entries[offset : offset + count], len(entries), links)
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    count: int
+    total: int
+
+
+def paging_links(base: str, criteria: list[tuple[str, str]], page: Page) -> list[tuple[str, str]]:
+    """self, first, previous, next and last links, keeping the criteria as given."""
+
+    def url(offset: int) -> str:
+        query = [*criteria, ("_count", str(page.count)), ("_offset", str(offset))]
+        return f"{base}?{urlencode(query)}"
+
+    links = [("self", url(page.offset)), ("first", url(0))]
+    if page.count > 0:
+        if page.offset > 0:
+            links.append(("previous", url(max(page.offset - page.count, 0))))
+        if page.offset + page.count < page.total:
+            links.append(("next", url(page.offset + page.count)))
+        last = max((page.total - 1) // page.count * page.count, 0) if page.total else 0
+        links.append(("last", url(last)))
+    return links
 
 
 def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSearch:
@@ -238,7 +263,7 @@ def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSea
         problems,
     )
     query.statuses = _codes(
-        "status", given.get("status", []), "", frozenset(resources.DOCUMENT_STATUSES), problems
+        "status", given.get("status", []), "", frozenset(DOCUMENT_STATUSES), problems
     )
     authors: list[str] = []
     for value in given.get("author.identifier", []):
