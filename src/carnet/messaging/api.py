@@ -27,7 +27,17 @@ from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import content_disposition, db_session, get_database, keeping_audit, request_id
 from carnet.http import error_responses as _errors
-from carnet.messaging import service
+from carnet.messaging import conversations, drafts, mailbox, parties, reading
+from carnet.messaging.attachments import attachment_content, save_attachment
+from carnet.messaging.context import (
+    Context,
+    ConversationView,
+    MessageView,
+    NewAttachment,
+    NewConversation,
+    NewMessage,
+    PartyView,
+)
 from carnet.messaging.schemas import (
     AttachmentOut,
     ConversationIn,
@@ -68,10 +78,8 @@ _ATTACH_BODY: dict[str, Any] = {
 }
 
 
-def _ctx(request: Request, session: Session, principal: Principal) -> service.Context:
-    return service.Context(
-        session, _vault(request), _settings(request), principal, request_id(request)
-    )
+def _ctx(request: Request, session: Session, principal: Principal) -> Context:
+    return Context(session, _vault(request), _settings(request), principal, request_id(request))
 
 
 def _space(
@@ -83,7 +91,7 @@ def _space(
     return holder
 
 
-def _party(view: service.PartyView) -> PartyOut:
+def _party(view: PartyView) -> PartyOut:
     return PartyOut(
         party=view.party,
         role=view.role,
@@ -94,7 +102,7 @@ def _party(view: service.PartyView) -> PartyOut:
     )
 
 
-def _message_out(view: service.MessageView) -> MessageOut:
+def _message_out(view: MessageView) -> MessageOut:
     return MessageOut(
         id=view.id,
         conversation_id=view.conversation_id,
@@ -115,7 +123,7 @@ def _message_out(view: service.MessageView) -> MessageOut:
     )
 
 
-def conversation_out(view: service.ConversationView) -> ConversationOut:
+def conversation_out(view: ConversationView) -> ConversationOut:
     return ConversationOut(
         id=view.id,
         patient_id=view.holder_id,
@@ -132,30 +140,28 @@ def conversation_out(view: service.ConversationView) -> ConversationOut:
     )
 
 
-def _one_message(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _one_message(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
                  space: Holder | None) -> MessageOut:  # fmt: skip
-    return _message_out(service.written_message(ctx, conversation_id, message_id, space=space))
+    return _message_out(reading.written_message(ctx, conversation_id, message_id, space=space))
 
 
 # -- shared bodies of the two front doors ----------------------------------------------------------
 
 
-def _list(
-    ctx: service.Context, space: Holder | None, patient: Holder | None
-) -> list[ConversationOut]:
+def _list(ctx: Context, space: Holder | None, patient: Holder | None) -> list[ConversationOut]:
     return [
-        conversation_out(v) for v in service.list_conversations(ctx, space=space, patient=patient)
+        conversation_out(v) for v in reading.list_conversations(ctx, space=space, patient=patient)
     ]
 
 
 def _start(
-    ctx: service.Context, holder: Holder, body: ConversationIn, space: Holder | None
+    ctx: Context, holder: Holder, body: ConversationIn, space: Holder | None
 ) -> ConversationOut:
-    conversation, _message = service.start(
+    conversation, _message = conversations.start(
         ctx, holder,
-        service.NewConversation(
+        NewConversation(
             subject=body.subject, to=body.to, cc=body.cc,
-            message=service.NewMessage(body=body.body, document_ids=body.document_ids,
+            message=NewMessage(body=body.body, document_ids=body.document_ids,
                                        draft=body.draft),
         ),
     )  # fmt: skip
@@ -163,45 +169,41 @@ def _start(
     return _read_back(ctx, conversation.id, space)
 
 
-def _read_back(
-    ctx: service.Context, conversation_id: uuid.UUID, space: Holder | None
-) -> ConversationOut:
-    return conversation_out(service.written_conversation(ctx, conversation_id, space=space))
+def _read_back(ctx: Context, conversation_id: uuid.UUID, space: Holder | None) -> ConversationOut:
+    return conversation_out(reading.written_conversation(ctx, conversation_id, space=space))
 
 
-def _reply(ctx: service.Context, conversation_id: uuid.UUID, body: MessageIn,
+def _reply(ctx: Context, conversation_id: uuid.UUID, body: MessageIn,
            space: Holder | None) -> MessageOut:  # fmt: skip
-    message = service.reply(
+    message = conversations.reply(
         ctx, conversation_id,
-        service.NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
+        NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
         space=space,
     )  # fmt: skip
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message.id, space)
 
 
-def _edit(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _edit(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
           body: DraftChange, space: Holder | None) -> MessageOut:  # fmt: skip
-    service.edit_draft(
+    drafts.edit_draft(
         ctx, conversation_id, message_id, body=body.body, subject=body.subject,
-        add=service.NewMessage(body="", document_ids=body.document_ids), space=space,
+        add=NewMessage(body="", document_ids=body.document_ids), space=space,
     )  # fmt: skip
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _send(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _send(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
           space: Holder | None) -> MessageOut:  # fmt: skip
-    service.send_draft(ctx, conversation_id, message_id, space=space)
+    drafts.send_draft(ctx, conversation_id, message_id, space=space)
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _download(ctx: service.Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
+def _download(ctx: Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
               space: Holder | None) -> Response:  # fmt: skip
-    attachment, name, content = service.attachment_content(
-        ctx, conversation_id, attachment_id, space=space
-    )
+    attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
     ctx.session.commit()  # ACC-8: the read is recorded before the bytes leave
     return Response(
         content,
@@ -226,7 +228,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
             with keeping_audit(session):
-                service.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
+                drafts.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
 
     await run_in_threadpool(_may_attach)
     upload = await receive_upload(request, settings.message_attachment_max_bytes)
@@ -236,10 +238,8 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
             ctx = _ctx(request, session, principal)
             space = _space_of(session)
             with keeping_audit(session):
-                new = service.NewAttachment(
-                    bytes(upload.content), upload.file_name, upload.declared_type
-                )
-                service.add_attachment(ctx, conversation_id, message_id, new, space=space)
+                new = NewAttachment(bytes(upload.content), upload.file_name, upload.declared_type)
+                drafts.add_attachment(ctx, conversation_id, message_id, new, space=space)
                 session.flush()
                 return _one_message(ctx, conversation_id, message_id, space)
 
@@ -302,7 +302,7 @@ def me_pharmacies(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[PharmacyOut]:
     holder = _space(request, session, principal, space, READ)
-    found = service.pharmacies(_ctx(request, session, principal), holder)
+    found = parties.pharmacies(_ctx(request, session, principal), holder)
     return [PharmacyOut(rpps=p.rpps, name=p.name) for p in found]
 
 
@@ -322,7 +322,7 @@ def me_read(
     holder = _space(request, session, principal, space, READ)
     with keeping_audit(session):
         ctx = _ctx(request, session, principal)
-        return conversation_out(service.read(ctx, conversation_id, space=holder))
+        return conversation_out(reading.read(ctx, conversation_id, space=holder))
 
 
 @router.delete(
@@ -341,7 +341,7 @@ def me_delete(
 ) -> Response:
     holder = _space(request, session, principal, space, WRITE)
     with keeping_audit(session):
-        service.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
+        mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
     return Response(status_code=204)
 
 
@@ -460,7 +460,7 @@ def me_save_attachment(
 ) -> SavedDocumentOut:
     holder = _space(request, session, principal, space, "documents.upload")
     with keeping_audit(session):
-        doc = service.save_attachment(
+        doc = save_attachment(
             _ctx(request, session, principal), conversation_id, attachment_id, space=holder
         )
     return SavedDocumentOut(document_id=doc.id)
@@ -524,7 +524,7 @@ def pro_read(
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
     with keeping_audit(session):
-        return conversation_out(service.read(_ctx(request, session, principal), conversation_id))
+        return conversation_out(reading.read(_ctx(request, session, principal), conversation_id))
 
 
 @router.delete(
@@ -541,7 +541,7 @@ def pro_delete(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     with keeping_audit(session):
-        service.delete_for_me(_ctx(request, session, principal), conversation_id)
+        mailbox.delete_for_me(_ctx(request, session, principal), conversation_id)
     return Response(status_code=204)
 
 
@@ -559,7 +559,7 @@ def pro_end(
 ) -> ConversationOut:
     with keeping_audit(session):
         ctx = _ctx(request, session, principal)
-        service.end(ctx, conversation_id)
+        conversations.end(ctx, conversation_id)
         session.flush()
         return _read_back(ctx, conversation_id, None)
 

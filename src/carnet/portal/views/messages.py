@@ -21,7 +21,10 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import content_disposition, db_session
-from carnet.messaging import service
+from carnet.messaging import conversations, mailbox, reading
+from carnet.messaging.attachments import attachment_content
+from carnet.messaging.attachments import save_attachment as save_to_documents
+from carnet.messaging.context import Context, NewAttachment, NewMessage
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -35,8 +38,8 @@ holder = portal_session(PrincipalKind.HOLDER)
 READ, WRITE = "messages.read", "messages.write"
 
 
-def _ctx(request: Request, db: Session, act: Acting) -> service.Context:
-    return service.Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
+def _ctx(request: Request, db: Session, act: Acting) -> Context:
+    return Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
 
 
 @router.get("/messages", name="portal_messages")
@@ -47,7 +50,7 @@ def inbox(
 ) -> Response:
     fmt = formatter(request)
     act = acting(request, db, READ)
-    found = service.list_conversations(_ctx(request, db, act), space=act.space)
+    found = reading.list_conversations(_ctx(request, db, act), space=act.space)
     return render(
         request,
         "messages.html",
@@ -68,7 +71,7 @@ def _conversation_page(
     status: int = 200,
 ) -> Response:
     fmt = formatter(request)
-    view = service.read(_ctx(request, db, act), conversation_id, space=act.space)
+    view = reading.read(_ctx(request, db, act), conversation_id, space=act.space)
     return render(
         request,
         "conversation.html",
@@ -124,18 +127,18 @@ def reply(
     settings = settings_of(request)
     act = acting(request, db, WRITE)
     body = text(form, "body", 40_000)
-    attachments: list[service.NewAttachment] = []
+    attachments: list[NewAttachment] = []
     file = form.get("file")
     if isinstance(file, UploadFile) and file.filename:
         content = file.file.read(settings.message_attachment_max_bytes + 1)
         name = PurePath(file.filename.replace("\\", "/")).name[:200]
-        attachments.append(service.NewAttachment(content, name, file.content_type or None))
+        attachments.append(NewAttachment(content, name, file.content_type or None))
     chosen = _document_id(text(form, "document_id", 40))
     try:
-        service.reply(
+        conversations.reply(
             _ctx(request, db, act),
             conversation_id,
-            service.NewMessage(body=body, attachments=attachments, document_ids=chosen),
+            NewMessage(body=body, attachments=attachments, document_ids=chosen),
             space=act.space,
         )
     except CarnetError as exc:
@@ -172,7 +175,7 @@ def attachment(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, READ)
-    found, name, content = service.attachment_content(
+    found, name, content = attachment_content(
         _ctx(request, db, act), conversation_id, attachment_id, space=act.space
     )
     db.commit()  # ACC-8: the read is recorded before the bytes leave
@@ -195,7 +198,7 @@ def save_attachment(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, UPLOAD)
-    service.save_attachment(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
+    save_to_documents(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
     sessions.set_flash(db, act.live, "attachment-saved")
     return redirect(f"/messages/{conversation_id}")
 
@@ -208,6 +211,6 @@ def delete(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, WRITE)
-    service.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
+    mailbox.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
     sessions.set_flash(db, act.live, "conversation-deleted")
     return redirect("/messages")

@@ -36,7 +36,8 @@ from carnet.documents.models import Document
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
 from carnet.http import client_address, content_disposition, db_session
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -484,12 +485,10 @@ def write_to_patient(
     fmt = formatter(request)
     patient = _require_patient(db, request)
     values = {"subject": text(form, "subject", 400), "message": text(form, "message", 40_000)}
-    ctx = messaging.Context(db, vault_of(request), settings_of(request), principal, rid(request))
-    new = messaging.NewConversation(
-        subject=values["subject"], message=messaging.NewMessage(body=values["message"])
-    )
+    ctx = Context(db, vault_of(request), settings_of(request), principal, rid(request))
+    new = NewConversation(subject=values["subject"], message=NewMessage(body=values["message"]))
     try:
-        conversation, _first = messaging.start(ctx, patient, new)
+        conversation, _first = conversations.start(ctx, patient, new)
     except CarnetError as exc:
         errors = FormErrors()
         field = {"subject": "subject", "body": "message"}.get(exc.field or "")
