@@ -11,6 +11,8 @@ Attachments from the device are multipart uploads on a draft, refused with 413 p
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -246,6 +248,178 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
     return await run_in_threadpool(_store)
 
 
+@dataclass(frozen=True)
+class _Side:
+    """One front door of the conversation routes: the holder side (`/me`, its space or the one
+    named by `X-Carnet-Space`) or professionals (`/pro`, who refuse that header)."""
+
+    name: str
+    rule: Any
+    header: Callable[..., str | None]
+    space: Callable[[Request, Session, Principal, str | None, str], Holder | None]
+    delete_summary: str
+    reply_summary: str
+
+
+def _no_space(request: Request, session: Session, principal: Principal, header: str | None,
+              action: str) -> Holder | None:  # fmt: skip
+    """Professionals act on the conversation's space as the decision point allows, not on one."""
+    return None
+
+
+def _space_header(space: SpaceHeader = None) -> str | None:
+    """The holder side honours `X-Carnet-Space` (resolved by `accounts.family.resolve_space`)."""
+    return space
+
+
+def _no_header() -> str | None:
+    """Professionals act on no managed space: the header is refused at the door."""
+    return None
+
+
+def _conversation_routes(side: _Side) -> None:
+    """Declare the conversation routes both sides share, with the same bodies (SRV-1): read,
+    delete for oneself, reply, edit and send a draft, attach a file, download an attachment."""
+    base = f"/{side.name}/conversations/{{conversation_id}}"
+
+    @router.get(
+        base,
+        name=f"{side.name}_read",
+        response_model=ConversationOut,
+        summary="Read a conversation (moves your read receipt; audited)",
+        responses=_errors(404),
+    )
+    def read(
+        conversation_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> ConversationOut:
+        holder = side.space(request, session, principal, header, READ)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return conversation_out(reading.read(ctx, conversation_id, space=holder))
+
+    @router.delete(
+        base,
+        name=f"{side.name}_delete",
+        status_code=204,
+        response_class=Response,
+        summary=side.delete_summary,
+        responses=_errors(404),
+    )
+    def delete(
+        conversation_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
+        return Response(status_code=204)
+
+    @router.post(
+        f"{base}/messages",
+        name=f"{side.name}_reply",
+        status_code=201,
+        response_model=MessageOut,
+        summary=side.reply_summary,
+        responses=_errors(400, 403, 404, 409, 413),
+    )
+    def reply(
+        conversation_id: uuid.UUID,
+        body: MessageIn,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            return _reply(_ctx(request, session, principal), conversation_id, body, holder)
+
+    @router.patch(
+        f"{base}/messages/{{message_id}}",
+        name=f"{side.name}_edit",
+        response_model=MessageOut,
+        summary="Edit one of your drafts; document_ids are attached",
+        responses=_errors(400, 404, 409, 413),
+    )
+    def edit(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        body: DraftChange,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return _edit(ctx, conversation_id, message_id, body, holder)
+
+    @router.post(
+        f"{base}/messages/{{message_id}}/send",
+        name=f"{side.name}_send",
+        response_model=MessageOut,
+        summary="Send one of your drafts",
+        responses=_errors(400, 403, 404, 409),
+    )
+    def send(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
+
+    @router.post(
+        f"{base}/messages/{{message_id}}/attachments",
+        name=f"{side.name}_attach",
+        status_code=201,
+        response_model=MessageOut,
+        summary="Attach a file from the device to one of your drafts",
+        openapi_extra=_ATTACH_BODY,
+        responses=_errors(400, 404, 409, 413, 415),
+    )
+    async def attach(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+    ) -> MessageOut:
+        return await _attach(request, principal, conversation_id, message_id, header)
+
+    @router.get(
+        f"{base}/attachments/{{attachment_id}}/content",
+        name=f"{side.name}_attachment",
+        response_class=Response,
+        summary="Download an attachment (audited)",
+        responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
+    )
+    def attachment(
+        conversation_id: uuid.UUID,
+        attachment_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        holder = side.space(request, session, principal, header, READ)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return _download(ctx, conversation_id, attachment_id, holder)
+
+
 # -- the holder side ----------------------------------------------------------------------------
 
 
@@ -306,141 +480,10 @@ def me_pharmacies(
     return [PharmacyOut(rpps=p.rpps, name=p.name) for p in found]
 
 
-@router.get(
-    "/me/conversations/{conversation_id}",
-    response_model=ConversationOut,
-    summary="Read a conversation (moves your read receipt; audited)",
-    responses=_errors(404),
-)
-def me_read(
-    conversation_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
-    holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return conversation_out(reading.read(ctx, conversation_id, space=holder))
-
-
-@router.delete(
-    "/me/conversations/{conversation_id}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete a conversation for your side only (SRV-1)",
-    responses=_errors(404),
-)
-def me_delete(
-    conversation_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
-    return Response(status_code=204)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Reply (or save a draft reply); refused with 409 once a professional ended it",
-    responses=_errors(400, 403, 404, 409, 413),
-)
-def me_reply(
-    conversation_id: uuid.UUID,
-    body: MessageIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        return _reply(_ctx(request, session, principal), conversation_id, body, holder)
-
-
-@router.patch(
-    "/me/conversations/{conversation_id}/messages/{message_id}",
-    response_model=MessageOut,
-    summary="Edit one of your drafts; document_ids are attached",
-    responses=_errors(400, 404, 409, 413),
-)
-def me_edit(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    body: DraftChange,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _edit(ctx, conversation_id, message_id, body, holder)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages/{message_id}/send",
-    response_model=MessageOut,
-    summary="Send one of your drafts",
-    responses=_errors(400, 403, 404, 409),
-)
-def me_send(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages/{message_id}/attachments",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Attach a file from the device to one of your drafts",
-    openapi_extra=_ATTACH_BODY,
-    responses=_errors(400, 404, 409, 413, 415),
-)
-async def me_attach(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-) -> MessageOut:
-    return await _attach(request, principal, conversation_id, message_id, space)
-
-
-@router.get(
-    "/me/conversations/{conversation_id}/attachments/{attachment_id}/content",
-    response_class=Response,
-    summary="Download an attachment (audited)",
-    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
-)
-def me_attachment(
-    conversation_id: uuid.UUID,
-    attachment_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _download(ctx, conversation_id, attachment_id, holder)
+_conversation_routes(
+    _Side("me", HOLDER, _space_header, _space, "Delete a conversation for your side only (SRV-1)",
+          "Reply (or save a draft reply); refused with 409 once a professional ended it")
+)  # fmt: skip
 
 
 @router.post(
@@ -511,38 +554,10 @@ def pro_start(
         return _start(_ctx(request, session, principal), holder, body, None)
 
 
-@router.get(
-    "/pro/conversations/{conversation_id}",
-    response_model=ConversationOut,
-    summary="Read a conversation (moves your read receipt; audited)",
-    responses=_errors(404),
-)
-def pro_read(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
-    with keeping_audit(session):
-        return conversation_out(reading.read(_ctx(request, session, principal), conversation_id))
-
-
-@router.delete(
-    "/pro/conversations/{conversation_id}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete a conversation for yourself only (SRV-1)",
-    responses=_errors(404),
-)
-def pro_delete(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    with keeping_audit(session):
-        mailbox.delete_for_me(_ctx(request, session, principal), conversation_id)
-    return Response(status_code=204)
+_conversation_routes(
+    _Side("pro", PRO, _no_header, _no_space, "Delete a conversation for yourself only (SRV-1)",
+          "Write in a conversation (or save a draft)")
+)  # fmt: skip
 
 
 @router.post(
@@ -562,92 +577,3 @@ def pro_end(
         conversations.end(ctx, conversation_id)
         session.flush()
         return _read_back(ctx, conversation_id, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Write in a conversation (or save a draft)",
-    responses=_errors(400, 403, 404, 409, 413),
-)
-def pro_reply(
-    conversation_id: uuid.UUID,
-    body: MessageIn,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        return _reply(_ctx(request, session, principal), conversation_id, body, None)
-
-
-@router.patch(
-    "/pro/conversations/{conversation_id}/messages/{message_id}",
-    response_model=MessageOut,
-    summary="Edit one of your drafts; document_ids are attached",
-    responses=_errors(400, 404, 409, 413),
-)
-def pro_edit(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    body: DraftChange,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _edit(ctx, conversation_id, message_id, body, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages/{message_id}/send",
-    response_model=MessageOut,
-    summary="Send one of your drafts",
-    responses=_errors(400, 403, 404, 409),
-)
-def pro_send(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        return _send(_ctx(request, session, principal), conversation_id, message_id, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages/{message_id}/attachments",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Attach a file from the device to one of your drafts",
-    openapi_extra=_ATTACH_BODY,
-    responses=_errors(400, 404, 409, 413, 415),
-)
-async def pro_attach(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-) -> MessageOut:
-    return await _attach(request, principal, conversation_id, message_id, None)
-
-
-@router.get(
-    "/pro/conversations/{conversation_id}/attachments/{attachment_id}/content",
-    response_class=Response,
-    summary="Download an attachment (audited)",
-    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
-)
-def pro_attachment(
-    conversation_id: uuid.UUID,
-    attachment_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _download(ctx, conversation_id, attachment_id, None)
