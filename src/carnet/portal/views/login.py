@@ -68,8 +68,7 @@ class LoginKind:
     rule: Any  # the logout route's access rule
     reasons: Mapping[str, str]  # why the login page is shown (a reason code, never data)
     cleared: frozenset[str]  # reasons on whose arrival the session cookie is cleared
-    page: str
-    code_page: str
+    page: str  # the password step's template (the code step's is one for all: `login_code.html`)
     title: str
     shell: Callable[[], Shell] | None
     blank: Mapping[str, Any]  # the login page's values when nothing was typed
@@ -145,8 +144,8 @@ def _code_page(
     fmt = formatter(request)
     return render(
         request,
-        kind.code_page,
-        {"minutes": settings_of(request).otp_ttl_minutes},
+        "login_code.html",
+        {"minutes": settings_of(request).otp_ttl_minutes, "login_path": kind.path},
         title=fmt.gettext(N_("Enter the code received by e-mail")),
         errors=errors,
         status=status,

@@ -113,7 +113,6 @@ PRO_LOGIN = LoginKind(
     reasons=REASONS,
     cleared=frozenset({"expired", "logged-out"}),
     page="pro_login.html",
-    code_page="pro_login_code.html",
     title=N_("Professional login"),
     shell=Shell,
     blank={"rpps": "", "regulator": False},

@@ -460,7 +460,6 @@ HOLDER_LOGIN = LoginKind(
     reasons=REASONS,
     cleared=frozenset({"expired", "logged-out", "everywhere"}),
     page="login.html",
-    code_page="login_code.html",
     title=N_("Log in"),
     shell=None,
     blank={"username": ""},
