@@ -3,7 +3,7 @@ professionals, with the same shapes (rule SRV-1).
 
 The holder side acts on its own space or on the one named by `X-Carnet-Space` that it manages
 (representatives and caregivers write as such, `accounts.family.resolve_space`). Every decision is
-taken by `messaging.service` through the decision point; refusals are audited and that entry is
+taken by the messaging services (`conversations`, `drafts`, `reading`…) through the decision point; refusals are audited and that entry is
 committed before the error leaves (ACC-8), and nothing else of the refused request is kept.
 Attachments from the device are multipart uploads on a draft, refused with 413 past the limit.
 """

@@ -4,7 +4,7 @@ One sent message is one Communication: the patient as `subject`, the conversatio
 `topic.text`, the conversation id as an identifier, the previous message as `inResponseTo`, the text
 and attachments (by URL, never inline) as `payload`. The reader's own drafts (the JSON API shows
 them to their author only) are Communications with status `preparation` and no `sent`; nobody
-else's draft is ever emitted. Reading, searching and creating all go through `messaging.service`,
+else's draft is ever emitted. Reading, searching and creating all go through the messaging services,
 so the decision point, the audit and the notices are the same as the JSON API's. The same
 resources make the Communications of `$everything` and of the export (SRV-5,
 `patient_communications`). Valid against the official R4 JSON schema (`tests/messaging/test_fhir.py`).

@@ -2,7 +2,7 @@
 the space's documents, saves an attachment into its documents and deletes a conversation for
 itself (rule SRV-1).
 
-Everything goes through `messaging.service` (decision point, sealing, audit, notices) on the space
+Everything goes through the messaging services (decision point, sealing, audit, notices) on the space
 acted on; representatives and caregivers write as such (REP-4).
 """
 

@@ -2,7 +2,7 @@
 moves), replying with a file, ending it (SRV-1); writing first is a form of the patient's page
 (`professional.write_to_patient`).
 
-Everything goes through `messaging.service`, which asks the decision point
+Everything goes through the messaging services, which asks the decision point
 (`access.rules.decide_message_*`), seals, audits and notifies; the portal decides nothing.
 """
 

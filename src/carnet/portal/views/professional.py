@@ -332,7 +332,7 @@ def write_to_patient(
     principal: Principal = pro_session,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """SRV-1, ID-3: open a conversation with the current patient (`messaging.service.start` asks
+    """SRV-1, ID-3: open a conversation with the current patient (`messaging.conversations.start` asks
     the decision point); a refusal is shown on the page, audited, nothing else written."""
     fmt = formatter(request)
     patient = _require_patient(db, request)
