@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import content_disposition, db_session
@@ -25,6 +26,7 @@ from carnet.messaging import conversations, mailbox, reading
 from carnet.messaging.attachments import attachment_content
 from carnet.messaging.attachments import save_attachment as save_to_documents
 from carnet.messaging.context import Context, NewAttachment, NewMessage
+from carnet.messaging.models import Attachment
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -127,12 +129,7 @@ def reply(
     settings = settings_of(request)
     act = acting(request, db, WRITE)
     body = text(form, "body", 40_000)
-    attachments: list[NewAttachment] = []
-    file = form.get("file")
-    if isinstance(file, UploadFile) and file.filename:
-        content = file.file.read(settings.message_attachment_max_bytes + 1)
-        name = PurePath(file.filename.replace("\\", "/")).name[:200]
-        attachments.append(NewAttachment(content, name, file.content_type or None))
+    attachments = posted_file(form, settings)
     chosen = _document_id(text(form, "document_id", 40))
     try:
         conversations.reply(
@@ -152,6 +149,27 @@ def reply(
         )
     sessions.set_flash(db, act.live, "message-sent")
     return redirect(f"/messages/{conversation_id}")
+
+
+def posted_file(form: FormData, settings: Settings) -> list[NewAttachment]:
+    """At most one file from the device, read up to one byte past the SRV-1 limit (the service
+    refuses it then), its name stripped of any path."""
+    file = form.get("file")
+    if not (isinstance(file, UploadFile) and file.filename):
+        return []
+    content = file.file.read(settings.message_attachment_max_bytes + 1)
+    name = PurePath(file.filename.replace("\\", "/")).name[:200]
+    return [NewAttachment(content, name, file.content_type or None)]
+
+
+def attachment_response(db: Session, found: Attachment, name: str, content: bytes) -> Response:
+    """An attachment's bytes, sent once the read is recorded (ACC-8: committed before they leave)."""
+    db.commit()
+    return Response(
+        content,
+        media_type=found.mime_type,
+        headers={"Content-Disposition": content_disposition("attachment", name)},
+    )
 
 
 def _document_id(value: str) -> list[uuid.UUID]:
@@ -178,12 +196,7 @@ def attachment(
     found, name, content = attachment_content(
         _ctx(request, db, act), conversation_id, attachment_id, space=act.space
     )
-    db.commit()  # ACC-8: the read is recorded before the bytes leave
-    return Response(
-        content,
-        media_type=found.mime_type,
-        headers={"Content-Disposition": content_disposition("attachment", name)},
-    )
+    return attachment_response(db, found, name, content)
 
 
 @router.post(

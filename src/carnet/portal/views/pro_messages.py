@@ -9,25 +9,25 @@ Everything goes through the messaging services, which asks the decision point
 from __future__ import annotations
 
 import uuid
-from pathlib import PurePath
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from carnet.auth.principal import Principal
 from carnet.errors import CarnetError
-from carnet.http import content_disposition, db_session
+from carnet.http import db_session
 from carnet.messaging import conversations, reading
 from carnet.messaging.attachments import attachment_content
-from carnet.messaging.context import Context, NewAttachment, NewMessage
+from carnet.messaging.context import Context, NewMessage
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body
 from carnet.portal.views.common import new_router, rid, text
+from carnet.portal.views.messages import attachment_response, posted_file
 from carnet.portal.views.professional import pro_session, pro_shell
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
@@ -109,12 +109,7 @@ def reply(
     fmt = formatter(request)
     settings = settings_of(request)
     body = text(form, "body", 40_000)
-    attachments: list[NewAttachment] = []
-    file = form.get("file")
-    if isinstance(file, UploadFile) and file.filename:
-        content = file.file.read(settings.message_attachment_max_bytes + 1)
-        name = PurePath(file.filename.replace("\\", "/")).name[:200]
-        attachments.append(NewAttachment(content, name, file.content_type or None))
+    attachments = posted_file(form, settings)
     try:
         conversations.reply(
             context(request, db, principal),
@@ -183,9 +178,4 @@ def attachment(
     found, name, content = attachment_content(
         context(request, db, principal), conversation_id, attachment_id
     )
-    db.commit()  # ACC-8: the read is recorded before the bytes leave
-    return Response(
-        content,
-        media_type=found.mime_type,
-        headers={"Content-Disposition": content_disposition("attachment", name)},
-    )
+    return attachment_response(db, found, name, content)
