@@ -32,7 +32,8 @@ from carnet.db import new_id
 from carnet.documents import deposits
 from carnet.export import service as export_service
 from carnet.export.models import ExportRequest
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE, Reimbursement
 
@@ -120,18 +121,18 @@ def _messages_and_appointments(
     session.flush()
     session.add(CareRelationship(holder_id=holder.id, professional_id=gp.id, status="authorised"))
     session.flush()
-    as_gp = messaging.Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
+    as_gp = Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
                                                                   gp.id))  # fmt: skip
-    as_holder = messaging.Context(session, vault, settings, Principal(PrincipalKind.HOLDER,
+    as_holder = Context(session, vault, settings, Principal(PrincipalKind.HOLDER,
                                                                       holder.id))  # fmt: skip
     for n in range(talks):
-        first = messaging.NewMessage(
+        first = NewMessage(
             body=f"Résultats {n}",
-            attachments=[messaging.NewAttachment(content, f"resultats-{n}.pdf", "application/pdf")],
+            attachments=[NewAttachment(content, f"resultats-{n}.pdf", "application/pdf")],
         )
-        talk, _ = messaging.start(as_gp, holder, messaging.NewConversation(f"Suivi {n}", first))
+        talk, _ = conversations.start(as_gp, holder, NewConversation(f"Suivi {n}", first))
         for text, ctx in (("Merci", as_holder), ("Bien reçu", as_gp), ("Bonne journée", as_holder)):
-            messaging.reply(ctx, talk.id, messaging.NewMessage(body=text),
+            conversations.reply(ctx, talk.id, NewMessage(body=text),
                             space=holder if ctx is as_holder else None)  # fmt: skip
     gp_agenda = agenda.context(session, vault, settings, as_gp.principal, holder)
     day = dt.date.today() + dt.timedelta(days=2)

@@ -17,7 +17,8 @@ from carnet.access.models import CareRelationship
 from carnet.accounts.models import Holder, Professional
 from carnet.accounts.rules import make_nir, make_rpps
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.messaging import service
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 
 
 def messaging() -> None:
@@ -45,14 +46,14 @@ def messaging() -> None:
             with database.transaction() as session:
                 space = session.get(Holder, holder_id)
                 assert space is not None
-                service.start(
-                    service.Context(session, vault, settings, principal),
+                conversations.start(
+                    Context(session, vault, settings, principal),
                     space,
-                    service.NewConversation(
+                    NewConversation(
                         subject=f"Résultats {n}",
-                        message=service.NewMessage(
+                        message=NewMessage(
                             body="Bonjour, voici le compte rendu.",
-                            attachments=[service.NewAttachment(attachment, "cr.txt", "text/plain")],
+                            attachments=[NewAttachment(attachment, "cr.txt", "text/plain")],
                         ),
                     ),
                 )

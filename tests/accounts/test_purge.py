@@ -29,7 +29,8 @@ from carnet.export import service as exports
 from carnet.export.models import ExportRequest
 from carnet.jobs.service import load_jobs, run_due
 from carnet.logs import JsonFormatter
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 from carnet.messaging.models import Attachment, Conversation
 from carnet.notifications.models import OutboxMessage
 from carnet.notifications.service import deliver_pending
@@ -173,16 +174,14 @@ def _store_everything(
             CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
         )
         session.flush()
-        messaging.start(
-            messaging.Context(session, vault, settings, pro),
+        conversations.start(
+            Context(session, vault, settings, pro),
             holder,
-            messaging.NewConversation(
+            NewConversation(
                 subject=f"objet {MARKER}",
-                message=messaging.NewMessage(
+                message=NewMessage(
                     body=f"message {MARKER}",
-                    attachments=[
-                        messaging.NewAttachment(f"pj {MARKER}\n".encode(), f"{MARKER}.txt")
-                    ],
+                    attachments=[NewAttachment(f"pj {MARKER}\n".encode(), f"{MARKER}.txt")],
                 ),
             ),
         )

@@ -27,7 +27,8 @@ from carnet.documents import deposits
 from carnet.documents import service as documents
 from carnet.export import service
 from carnet.export.models import ExportRequest
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 from carnet.notifications.models import OutboxMessage
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE as REIMBURSEMENT_PURPOSE
@@ -101,24 +102,24 @@ def _mail_and_agenda(
         session.add(CareRelationship(holder_id=space.id, professional_id=gp.id,
                                      status="authorised"))  # fmt: skip
     session.flush()
-    as_gp = messaging.Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
+    as_gp = Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL,
                                                                   gp.id))  # fmt: skip
-    as_parent = messaging.Context(session, vault, settings, me(parent.id))
-    as_child = messaging.Context(session, vault, settings, me(child.id))
+    as_parent = Context(session, vault, settings, me(parent.id))
+    as_child = Context(session, vault, settings, me(child.id))
     content = pdf_bytes("Pièce jointe du GP")
-    first = messaging.NewMessage(
+    first = NewMessage(
         body="Vos résultats sont joints.",
-        attachments=[messaging.NewAttachment(content, HOSTILE_NAME, "application/pdf")],
+        attachments=[NewAttachment(content, HOSTILE_NAME, "application/pdf")],
     )
-    talk, _ = messaging.start(as_gp, parent, messaging.NewConversation("Résultats", first))
-    messaging.reply(as_parent, talk.id, messaging.NewMessage(body="Merci."), space=parent)
-    messaging.reply(as_parent, talk.id, messaging.NewMessage(body=HOLDER_DRAFT, draft=True),
+    talk, _ = conversations.start(as_gp, parent, NewConversation("Résultats", first))
+    conversations.reply(as_parent, talk.id, NewMessage(body="Merci."), space=parent)
+    conversations.reply(as_parent, talk.id, NewMessage(body=HOLDER_DRAFT, draft=True),
                     space=parent)  # fmt: skip
-    messaging.reply(as_gp, talk.id, messaging.NewMessage(body=PRO_DRAFT, draft=True))
-    minor_talk, _ = messaging.start(
-        as_gp, child, messaging.NewConversation("Vaccin", messaging.NewMessage(body="Rappel DTP"))
+    conversations.reply(as_gp, talk.id, NewMessage(body=PRO_DRAFT, draft=True))
+    minor_talk, _ = conversations.start(
+        as_gp, child, NewConversation("Vaccin", NewMessage(body="Rappel DTP"))
     )
-    messaging.reply(as_child, minor_talk.id, messaging.NewMessage(body=MINOR_DRAFT, draft=True),
+    conversations.reply(as_child, minor_talk.id, NewMessage(body=MINOR_DRAFT, draft=True),
                     space=child)  # fmt: skip
     for principal, space, days in ((me(parent.id), parent, 3), (as_gp.principal, parent, 5),
                                    (me(parent.id), child, 7)):  # fmt: skip

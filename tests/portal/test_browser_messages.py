@@ -12,7 +12,8 @@ from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations, reading
+from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.vault.service import Vault
 from tests.portal.support import make_account, make_professional_in_care
 from tests.portal.test_browser import sign_in
@@ -31,14 +32,12 @@ def test_the_holder_reads_and_replies_with_a_file(
     holder = make_account(database)
     pro = make_professional_in_care(database, holder)
     with database.transaction() as session:
-        conversation, _ = messaging.start(
-            messaging.Context(
-                session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id)
-            ),
+        conversation, _ = conversations.start(
+            Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id)),
             session.get(Holder, holder.id),  # type: ignore[arg-type]
-            messaging.NewConversation(
+            NewConversation(
                 subject="Vos résultats d'analyse",
-                message=messaging.NewMessage(body="Bonjour, tout est normal."),
+                message=NewMessage(body="Bonjour, tout est normal."),
             ),
         )
         conversation_id = conversation.id
@@ -62,10 +61,8 @@ def test_the_holder_reads_and_replies_with_a_file(
     expect(page.get_by_role("link", name="question.txt")).to_be_visible()
     accessible(page)
     with database.transaction() as session:
-        view = messaging.read(
-            messaging.Context(
-                session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id)
-            ),
+        view = reading.read(
+            Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id)),
             conversation_id,
         )
     reply = view.messages[-1]

@@ -16,7 +16,8 @@ from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.messaging.models import Attachment, Message
 from carnet.vault.service import Vault
 from tests.factories import make_professional
@@ -35,13 +36,11 @@ def _conversation(
                 CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
             )
         session.flush()
-        ctx = messaging.Context(
-            session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, gp.id)
-        )
-        conversation, _first = messaging.start(
+        ctx = Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, gp.id))
+        conversation, _first = conversations.start(
             ctx, session.get(Holder, holder.id),  # type: ignore[arg-type]
-            messaging.NewConversation(
-                subject="Suivi", message=messaging.NewMessage(body="Bonjour"), cc=[nurse.rpps]
+            NewConversation(
+                subject="Suivi", message=NewMessage(body="Bonjour"), cc=[nurse.rpps]
             ),
         )  # fmt: skip
         return conversation.id, session.get(type(gp), gp.id), nurse.rpps

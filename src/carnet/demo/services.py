@@ -16,7 +16,8 @@ from carnet.apps import service as apps
 from carnet.apps.models import App
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.messaging import service as messaging
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.messaging.models import Conversation
 from carnet.vault.service import Vault
 
@@ -65,14 +66,14 @@ def add_demo_services(
     )
     if not session.scalar(opened):
         gp = professionals["gp"]
-        messaging.start(
-            messaging.Context(
+        conversations.start(
+            Context(
                 session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, gp.id)
             ),
             mother,
-            messaging.NewConversation(
+            NewConversation(
                 subject="Résultats de votre bilan",
-                message=messaging.NewMessage(
+                message=NewMessage(
                     body="Bonjour, vos résultats sont dans votre espace. Rien d'inquiétant ; "
                     "nous en reparlerons lors de la consultation."
                 ),

@@ -31,7 +31,7 @@ from carnet.errors import Forbidden, NotFound
 from carnet.export import timeline
 from carnet.fhir import service as fhir_service
 from carnet.messaging import fhir as messaging_fhir
-from carnet.messaging import service as messaging
+from carnet.messaging.context import Context
 from carnet.profile import fhir as profile_fhir
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
@@ -130,7 +130,7 @@ def collect(
     # conversations and the reader's own drafts; a professional: their own conversations).
     try:
         found.messages = messaging_fhir.patient_communications(
-            messaging.Context(session, vault, settings, principal, request_id), holder
+            Context(session, vault, settings, principal, request_id), holder
         )
         found.resources.extend(found.messages.resources)
     except (Forbidden, NotFound):

@@ -52,7 +52,8 @@ from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.export import everything, summary, timeline
 from carnet.export.models import EXPIRED, FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.fhir import resources
-from carnet.messaging import service as messaging
+from carnet.messaging.attachments import attachment_content
+from carnet.messaging.context import Context
 from carnet.notifications.service import enqueue
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
@@ -442,11 +443,11 @@ def _write_attachments(
     attachment endpoint reads them (decision point, audit), as `messages/<id>-<safe name>`."""
     if collected.messages is None:
         return 0
-    ctx = messaging.Context(session, vault, settings, principal)
+    ctx = Context(session, vault, settings, principal)
     written = 0
     for ref in collected.messages.attachments:
         try:
-            _row, name, content = messaging.attachment_content(
+            _row, name, content = attachment_content(
                 ctx, ref.conversation_id, ref.attachment_id, space=collected.messages.space
             )
         except (Forbidden, NotFound):

@@ -3,7 +3,7 @@ professionals, with the same shapes (rule SRV-1).
 
 The holder side acts on its own space or on the one named by `X-Carnet-Space` that it manages
 (representatives and caregivers write as such, `accounts.family.resolve_space`). Every decision is
-taken by `messaging.service` through the decision point; refusals are audited and that entry is
+taken by the messaging services (`conversations`, `drafts`, `reading`…) through the decision point; refusals are audited and that entry is
 committed before the error leaves (ACC-8), and nothing else of the refused request is kept.
 Attachments from the device are multipart uploads on a draft, refused with 413 past the limit.
 """
@@ -11,6 +11,8 @@ Attachments from the device are multipart uploads on a draft, refused with 413 p
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -27,7 +29,17 @@ from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import content_disposition, db_session, get_database, keeping_audit, request_id
 from carnet.http import error_responses as _errors
-from carnet.messaging import service
+from carnet.messaging import conversations, drafts, mailbox, parties, reading
+from carnet.messaging.attachments import attachment_content, save_attachment
+from carnet.messaging.context import (
+    Context,
+    ConversationView,
+    MessageView,
+    NewAttachment,
+    NewConversation,
+    NewMessage,
+    PartyView,
+)
 from carnet.messaging.schemas import (
     AttachmentOut,
     ConversationIn,
@@ -68,10 +80,8 @@ _ATTACH_BODY: dict[str, Any] = {
 }
 
 
-def _ctx(request: Request, session: Session, principal: Principal) -> service.Context:
-    return service.Context(
-        session, _vault(request), _settings(request), principal, request_id(request)
-    )
+def _ctx(request: Request, session: Session, principal: Principal) -> Context:
+    return Context(session, _vault(request), _settings(request), principal, request_id(request))
 
 
 def _space(
@@ -83,7 +93,7 @@ def _space(
     return holder
 
 
-def _party(view: service.PartyView) -> PartyOut:
+def _party(view: PartyView) -> PartyOut:
     return PartyOut(
         party=view.party,
         role=view.role,
@@ -94,7 +104,7 @@ def _party(view: service.PartyView) -> PartyOut:
     )
 
 
-def _message_out(view: service.MessageView) -> MessageOut:
+def _message_out(view: MessageView) -> MessageOut:
     return MessageOut(
         id=view.id,
         conversation_id=view.conversation_id,
@@ -115,7 +125,7 @@ def _message_out(view: service.MessageView) -> MessageOut:
     )
 
 
-def conversation_out(view: service.ConversationView) -> ConversationOut:
+def conversation_out(view: ConversationView) -> ConversationOut:
     return ConversationOut(
         id=view.id,
         patient_id=view.holder_id,
@@ -132,30 +142,28 @@ def conversation_out(view: service.ConversationView) -> ConversationOut:
     )
 
 
-def _one_message(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _one_message(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
                  space: Holder | None) -> MessageOut:  # fmt: skip
-    return _message_out(service.written_message(ctx, conversation_id, message_id, space=space))
+    return _message_out(reading.written_message(ctx, conversation_id, message_id, space=space))
 
 
 # -- shared bodies of the two front doors ----------------------------------------------------------
 
 
-def _list(
-    ctx: service.Context, space: Holder | None, patient: Holder | None
-) -> list[ConversationOut]:
+def _list(ctx: Context, space: Holder | None, patient: Holder | None) -> list[ConversationOut]:
     return [
-        conversation_out(v) for v in service.list_conversations(ctx, space=space, patient=patient)
+        conversation_out(v) for v in reading.list_conversations(ctx, space=space, patient=patient)
     ]
 
 
 def _start(
-    ctx: service.Context, holder: Holder, body: ConversationIn, space: Holder | None
+    ctx: Context, holder: Holder, body: ConversationIn, space: Holder | None
 ) -> ConversationOut:
-    conversation, _message = service.start(
+    conversation, _message = conversations.start(
         ctx, holder,
-        service.NewConversation(
+        NewConversation(
             subject=body.subject, to=body.to, cc=body.cc,
-            message=service.NewMessage(body=body.body, document_ids=body.document_ids,
+            message=NewMessage(body=body.body, document_ids=body.document_ids,
                                        draft=body.draft),
         ),
     )  # fmt: skip
@@ -163,45 +171,41 @@ def _start(
     return _read_back(ctx, conversation.id, space)
 
 
-def _read_back(
-    ctx: service.Context, conversation_id: uuid.UUID, space: Holder | None
-) -> ConversationOut:
-    return conversation_out(service.written_conversation(ctx, conversation_id, space=space))
+def _read_back(ctx: Context, conversation_id: uuid.UUID, space: Holder | None) -> ConversationOut:
+    return conversation_out(reading.written_conversation(ctx, conversation_id, space=space))
 
 
-def _reply(ctx: service.Context, conversation_id: uuid.UUID, body: MessageIn,
+def _reply(ctx: Context, conversation_id: uuid.UUID, body: MessageIn,
            space: Holder | None) -> MessageOut:  # fmt: skip
-    message = service.reply(
+    message = conversations.reply(
         ctx, conversation_id,
-        service.NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
+        NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
         space=space,
     )  # fmt: skip
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message.id, space)
 
 
-def _edit(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _edit(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
           body: DraftChange, space: Holder | None) -> MessageOut:  # fmt: skip
-    service.edit_draft(
+    drafts.edit_draft(
         ctx, conversation_id, message_id, body=body.body, subject=body.subject,
-        add=service.NewMessage(body="", document_ids=body.document_ids), space=space,
+        add=NewMessage(body="", document_ids=body.document_ids), space=space,
     )  # fmt: skip
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _send(ctx: service.Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
+def _send(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
           space: Holder | None) -> MessageOut:  # fmt: skip
-    service.send_draft(ctx, conversation_id, message_id, space=space)
+    drafts.send_draft(ctx, conversation_id, message_id, space=space)
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _download(ctx: service.Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
+def _download(ctx: Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
               space: Holder | None) -> Response:  # fmt: skip
-    attachment, name, content = service.attachment_content(
-        ctx, conversation_id, attachment_id, space=space
-    )
+    attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
     ctx.session.commit()  # ACC-8: the read is recorded before the bytes leave
     return Response(
         content,
@@ -226,7 +230,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
             with keeping_audit(session):
-                service.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
+                drafts.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
 
     await run_in_threadpool(_may_attach)
     upload = await receive_upload(request, settings.message_attachment_max_bytes)
@@ -236,14 +240,184 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
             ctx = _ctx(request, session, principal)
             space = _space_of(session)
             with keeping_audit(session):
-                new = service.NewAttachment(
-                    bytes(upload.content), upload.file_name, upload.declared_type
-                )
-                service.add_attachment(ctx, conversation_id, message_id, new, space=space)
+                new = NewAttachment(bytes(upload.content), upload.file_name, upload.declared_type)
+                drafts.add_attachment(ctx, conversation_id, message_id, new, space=space)
                 session.flush()
                 return _one_message(ctx, conversation_id, message_id, space)
 
     return await run_in_threadpool(_store)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One front door of the conversation routes: the holder side (`/me`, its space or the one
+    named by `X-Carnet-Space`) or professionals (`/pro`, who refuse that header)."""
+
+    name: str
+    rule: Any
+    header: Callable[..., str | None]
+    space: Callable[[Request, Session, Principal, str | None, str], Holder | None]
+    delete_summary: str
+    reply_summary: str
+
+
+def _no_space(request: Request, session: Session, principal: Principal, header: str | None,
+              action: str) -> Holder | None:  # fmt: skip
+    """Professionals act on the conversation's space as the decision point allows, not on one."""
+    return None
+
+
+def _space_header(space: SpaceHeader = None) -> str | None:
+    """The holder side honours `X-Carnet-Space` (resolved by `accounts.family.resolve_space`)."""
+    return space
+
+
+def _no_header() -> str | None:
+    """Professionals act on no managed space: the header is refused at the door."""
+    return None
+
+
+def _conversation_routes(side: _Side) -> None:
+    """Declare the conversation routes both sides share, with the same bodies (SRV-1): read,
+    delete for oneself, reply, edit and send a draft, attach a file, download an attachment."""
+    base = f"/{side.name}/conversations/{{conversation_id}}"
+
+    @router.get(
+        base,
+        name=f"{side.name}_read",
+        response_model=ConversationOut,
+        summary="Read a conversation (moves your read receipt; audited)",
+        responses=_errors(404),
+    )
+    def read(
+        conversation_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> ConversationOut:
+        holder = side.space(request, session, principal, header, READ)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return conversation_out(reading.read(ctx, conversation_id, space=holder))
+
+    @router.delete(
+        base,
+        name=f"{side.name}_delete",
+        status_code=204,
+        response_class=Response,
+        summary=side.delete_summary,
+        responses=_errors(404),
+    )
+    def delete(
+        conversation_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
+        return Response(status_code=204)
+
+    @router.post(
+        f"{base}/messages",
+        name=f"{side.name}_reply",
+        status_code=201,
+        response_model=MessageOut,
+        summary=side.reply_summary,
+        responses=_errors(400, 403, 404, 409, 413),
+    )
+    def reply(
+        conversation_id: uuid.UUID,
+        body: MessageIn,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            return _reply(_ctx(request, session, principal), conversation_id, body, holder)
+
+    @router.patch(
+        f"{base}/messages/{{message_id}}",
+        name=f"{side.name}_edit",
+        response_model=MessageOut,
+        summary="Edit one of your drafts; document_ids are attached",
+        responses=_errors(400, 404, 409, 413),
+    )
+    def edit(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        body: DraftChange,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return _edit(ctx, conversation_id, message_id, body, holder)
+
+    @router.post(
+        f"{base}/messages/{{message_id}}/send",
+        name=f"{side.name}_send",
+        response_model=MessageOut,
+        summary="Send one of your drafts",
+        responses=_errors(400, 403, 404, 409),
+    )
+    def send(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> MessageOut:
+        holder = side.space(request, session, principal, header, WRITE)
+        with keeping_audit(session):
+            return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
+
+    @router.post(
+        f"{base}/messages/{{message_id}}/attachments",
+        name=f"{side.name}_attach",
+        status_code=201,
+        response_model=MessageOut,
+        summary="Attach a file from the device to one of your drafts",
+        openapi_extra=_ATTACH_BODY,
+        responses=_errors(400, 404, 409, 413, 415),
+    )
+    async def attach(
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+    ) -> MessageOut:
+        return await _attach(request, principal, conversation_id, message_id, header)
+
+    @router.get(
+        f"{base}/attachments/{{attachment_id}}/content",
+        name=f"{side.name}_attachment",
+        response_class=Response,
+        summary="Download an attachment (audited)",
+        responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
+    )
+    def attachment(
+        conversation_id: uuid.UUID,
+        attachment_id: uuid.UUID,
+        request: Request,
+        header: str | None = Depends(side.header),
+        principal: Principal = side.rule,
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        holder = side.space(request, session, principal, header, READ)
+        with keeping_audit(session):
+            ctx = _ctx(request, session, principal)
+            return _download(ctx, conversation_id, attachment_id, holder)
 
 
 # -- the holder side ----------------------------------------------------------------------------
@@ -302,145 +476,14 @@ def me_pharmacies(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[PharmacyOut]:
     holder = _space(request, session, principal, space, READ)
-    found = service.pharmacies(_ctx(request, session, principal), holder)
+    found = parties.pharmacies(_ctx(request, session, principal), holder)
     return [PharmacyOut(rpps=p.rpps, name=p.name) for p in found]
 
 
-@router.get(
-    "/me/conversations/{conversation_id}",
-    response_model=ConversationOut,
-    summary="Read a conversation (moves your read receipt; audited)",
-    responses=_errors(404),
-)
-def me_read(
-    conversation_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
-    holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return conversation_out(service.read(ctx, conversation_id, space=holder))
-
-
-@router.delete(
-    "/me/conversations/{conversation_id}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete a conversation for your side only (SRV-1)",
-    responses=_errors(404),
-)
-def me_delete(
-    conversation_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        service.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
-    return Response(status_code=204)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Reply (or save a draft reply); refused with 409 once a professional ended it",
-    responses=_errors(400, 403, 404, 409, 413),
-)
-def me_reply(
-    conversation_id: uuid.UUID,
-    body: MessageIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        return _reply(_ctx(request, session, principal), conversation_id, body, holder)
-
-
-@router.patch(
-    "/me/conversations/{conversation_id}/messages/{message_id}",
-    response_model=MessageOut,
-    summary="Edit one of your drafts; document_ids are attached",
-    responses=_errors(400, 404, 409, 413),
-)
-def me_edit(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    body: DraftChange,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _edit(ctx, conversation_id, message_id, body, holder)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages/{message_id}/send",
-    response_model=MessageOut,
-    summary="Send one of your drafts",
-    responses=_errors(400, 403, 404, 409),
-)
-def me_send(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    holder = _space(request, session, principal, space, WRITE)
-    with keeping_audit(session):
-        return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
-
-
-@router.post(
-    "/me/conversations/{conversation_id}/messages/{message_id}/attachments",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Attach a file from the device to one of your drafts",
-    openapi_extra=_ATTACH_BODY,
-    responses=_errors(400, 404, 409, 413, 415),
-)
-async def me_attach(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-) -> MessageOut:
-    return await _attach(request, principal, conversation_id, message_id, space)
-
-
-@router.get(
-    "/me/conversations/{conversation_id}/attachments/{attachment_id}/content",
-    response_class=Response,
-    summary="Download an attachment (audited)",
-    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
-)
-def me_attachment(
-    conversation_id: uuid.UUID,
-    attachment_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _download(ctx, conversation_id, attachment_id, holder)
+_conversation_routes(
+    _Side("me", HOLDER, _space_header, _space, "Delete a conversation for your side only (SRV-1)",
+          "Reply (or save a draft reply); refused with 409 once a professional ended it")
+)  # fmt: skip
 
 
 @router.post(
@@ -460,7 +503,7 @@ def me_save_attachment(
 ) -> SavedDocumentOut:
     holder = _space(request, session, principal, space, "documents.upload")
     with keeping_audit(session):
-        doc = service.save_attachment(
+        doc = save_attachment(
             _ctx(request, session, principal), conversation_id, attachment_id, space=holder
         )
     return SavedDocumentOut(document_id=doc.id)
@@ -511,38 +554,10 @@ def pro_start(
         return _start(_ctx(request, session, principal), holder, body, None)
 
 
-@router.get(
-    "/pro/conversations/{conversation_id}",
-    response_model=ConversationOut,
-    summary="Read a conversation (moves your read receipt; audited)",
-    responses=_errors(404),
-)
-def pro_read(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
-    with keeping_audit(session):
-        return conversation_out(service.read(_ctx(request, session, principal), conversation_id))
-
-
-@router.delete(
-    "/pro/conversations/{conversation_id}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete a conversation for yourself only (SRV-1)",
-    responses=_errors(404),
-)
-def pro_delete(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    with keeping_audit(session):
-        service.delete_for_me(_ctx(request, session, principal), conversation_id)
-    return Response(status_code=204)
+_conversation_routes(
+    _Side("pro", PRO, _no_header, _no_space, "Delete a conversation for yourself only (SRV-1)",
+          "Write in a conversation (or save a draft)")
+)  # fmt: skip
 
 
 @router.post(
@@ -559,95 +574,6 @@ def pro_end(
 ) -> ConversationOut:
     with keeping_audit(session):
         ctx = _ctx(request, session, principal)
-        service.end(ctx, conversation_id)
+        conversations.end(ctx, conversation_id)
         session.flush()
         return _read_back(ctx, conversation_id, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Write in a conversation (or save a draft)",
-    responses=_errors(400, 403, 404, 409, 413),
-)
-def pro_reply(
-    conversation_id: uuid.UUID,
-    body: MessageIn,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        return _reply(_ctx(request, session, principal), conversation_id, body, None)
-
-
-@router.patch(
-    "/pro/conversations/{conversation_id}/messages/{message_id}",
-    response_model=MessageOut,
-    summary="Edit one of your drafts; document_ids are attached",
-    responses=_errors(400, 404, 409, 413),
-)
-def pro_edit(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    body: DraftChange,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _edit(ctx, conversation_id, message_id, body, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages/{message_id}/send",
-    response_model=MessageOut,
-    summary="Send one of your drafts",
-    responses=_errors(400, 403, 404, 409),
-)
-def pro_send(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> MessageOut:
-    with keeping_audit(session):
-        return _send(_ctx(request, session, principal), conversation_id, message_id, None)
-
-
-@router.post(
-    "/pro/conversations/{conversation_id}/messages/{message_id}/attachments",
-    status_code=201,
-    response_model=MessageOut,
-    summary="Attach a file from the device to one of your drafts",
-    openapi_extra=_ATTACH_BODY,
-    responses=_errors(400, 404, 409, 413, 415),
-)
-async def pro_attach(
-    conversation_id: uuid.UUID,
-    message_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-) -> MessageOut:
-    return await _attach(request, principal, conversation_id, message_id, None)
-
-
-@router.get(
-    "/pro/conversations/{conversation_id}/attachments/{attachment_id}/content",
-    response_class=Response,
-    summary="Download an attachment (audited)",
-    responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
-)
-def pro_attachment(
-    conversation_id: uuid.UUID,
-    attachment_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    with keeping_audit(session):
-        ctx = _ctx(request, session, principal)
-        return _download(ctx, conversation_id, attachment_id, None)

@@ -4,7 +4,7 @@ One sent message is one Communication: the patient as `subject`, the conversatio
 `topic.text`, the conversation id as an identifier, the previous message as `inResponseTo`, the text
 and attachments (by URL, never inline) as `payload`. The reader's own drafts (the JSON API shows
 them to their author only) are Communications with status `preparation` and no `sent`; nobody
-else's draft is ever emitted. Reading, searching and creating all go through `messaging.service`,
+else's draft is ever emitted. Reading, searching and creating all go through the messaging services,
 so the decision point, the audit and the notices are the same as the JSON API's. The same
 resources make the Communications of `$everything` and of the export (SRV-5,
 `patient_communications`). Valid against the official R4 JSON schema (`tests/messaging/test_fhir.py`).
@@ -29,14 +29,23 @@ from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.fhir import search
 from carnet.fhir.parse import Problems
 from carnet.fhir.resources import Json, instant
-from carnet.messaging import service
+from carnet.messaging import conversations, reading
+from carnet.messaging.context import (
+    Context,
+    ConversationView,
+    MessageView,
+    NewAttachment,
+    NewConversation,
+    NewMessage,
+    PartyView,
+)
 from carnet.messaging.models import HOLDER, SENT
 
 CONVERSATION_SYSTEM = "https://carnet.example/fhir/NamingSystem/conversation"
 PARAMETERS = frozenset({"patient", "patient.identifier", "_format", *search.PAGING})
 
 
-def _party_reference(view: service.PartyView, holder_id: uuid.UUID) -> Json:
+def _party_reference(view: PartyView, holder_id: uuid.UUID) -> Json:
     if view.party == HOLDER:
         return {"reference": f"Patient/{holder_id}", "display": view.name}
     return {
@@ -47,8 +56,8 @@ def _party_reference(view: service.PartyView, holder_id: uuid.UUID) -> Json:
 
 
 def communication(
-    conversation: service.ConversationView,
-    message: service.MessageView,
+    conversation: ConversationView,
+    message: MessageView,
     previous: uuid.UUID | None,
     api_base: str,
 ) -> Json:
@@ -106,18 +115,18 @@ def communication(
     return resource
 
 
-def _api_base(ctx: service.Context) -> str:
+def _api_base(ctx: Context) -> str:
     side = "me" if ctx.principal.kind is PrincipalKind.HOLDER else "pro"
     return f"{ctx.settings.base_url.rstrip('/')}/api/v1/{side}"
 
 
 def _emitted(
-    view: service.ConversationView,
-) -> list[tuple[service.MessageView, uuid.UUID | None]]:
+    view: ConversationView,
+) -> list[tuple[MessageView, uuid.UUID | None]]:
     """The messages of a conversation view, oldest first, each with the sent message it answers.
     The view holds only what the reader may see: sent messages and the reader's own drafts (a
     draft answers the last message sent before it)."""
-    out: list[tuple[service.MessageView, uuid.UUID | None]] = []
+    out: list[tuple[MessageView, uuid.UUID | None]] = []
     previous: uuid.UUID | None = None
     for message in view.messages:
         if message.status != SENT and not message.mine:
@@ -128,7 +137,7 @@ def _emitted(
     return out
 
 
-def _space(ctx: service.Context, holder: Holder) -> Holder | None:
+def _space(ctx: Context, holder: Holder) -> Holder | None:
     """The holder side reads through FHIR the spaces it manages (REP-1…REP-5); 404 otherwise."""
     if ctx.principal.kind is not PrincipalKind.HOLDER:
         return None
@@ -138,14 +147,14 @@ def _space(ctx: service.Context, holder: Holder) -> Holder | None:
     return found
 
 
-def read_communication(ctx: service.Context, message_id: uuid.UUID) -> Json:
+def read_communication(ctx: Context, message_id: uuid.UUID) -> Json:
     """`GET /fhir/Communication/{id}`: one message (sent, or the caller's own draft) of a
     conversation the caller may read."""
-    conversation_id = service.conversation_of_message(ctx.session, message_id)
-    holder = ctx.session.get(Holder, service.holder_of(ctx.session, conversation_id))
+    conversation_id = reading.conversation_of_message(ctx.session, message_id)
+    holder = ctx.session.get(Holder, reading.holder_of(ctx.session, conversation_id))
     if holder is None:
         raise NotFound("No such message.")
-    view = service.read(ctx, conversation_id, space=_space(ctx, holder))
+    view = reading.read(ctx, conversation_id, space=_space(ctx, holder))
     for message, previous in _emitted(view):
         if message.id == message_id:
             return communication(view, message, previous, _api_base(ctx))
@@ -154,7 +163,7 @@ def read_communication(ctx: service.Context, message_id: uuid.UUID) -> Json:
 
 @dataclass(frozen=True)
 class AttachmentRef:
-    """Where an attachment of an emitted Communication is read (`service.attachment_content`)."""
+    """Where an attachment of an emitted Communication is read (`attachment_content`)."""
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID
@@ -172,13 +181,13 @@ class PatientMessages:
     attachments: list[AttachmentRef] = field(default_factory=list)
 
 
-def patient_communications(ctx: service.Context, holder: Holder) -> PatientMessages:
+def patient_communications(ctx: Context, holder: Holder) -> PatientMessages:
     """Every message of `holder`'s conversations the caller may read (holder side: the space's,
     REP-1…REP-5 through `family.resolve_space`; a professional: the conversations they take part
     in, SRV-1), the caller's own drafts included. One `message.list` audit entry (ACC-8); read
     receipts do not move. The search endpoint, `$everything` and the export (SRV-5) share it."""
     space = _space(ctx, holder)
-    views = service.list_conversations(
+    views = reading.list_conversations(
         ctx, space=space, patient=None if space is not None else holder, full=True, limit=None
     )
     api_base = _api_base(ctx)
@@ -193,7 +202,7 @@ def patient_communications(ctx: service.Context, holder: Holder) -> PatientMessa
     return found
 
 
-def search_communications(ctx: service.Context, params: list[tuple[str, str]], base: str) -> Json:
+def search_communications(ctx: Context, params: list[tuple[str, str]], base: str) -> Json:
     """`GET /fhir/Communication?patient=…`: the messages of that patient's conversations the caller
     takes part in (holder side: all of the space's), oldest first within each conversation; the
     caller's own drafts as `preparation`."""
@@ -259,12 +268,12 @@ def _subject(session: Session, value: Any) -> Holder:
     return holder
 
 
-def _payload(ctx: service.Context, resource: Json) -> service.NewMessage:
+def _payload(ctx: Context, resource: Json) -> NewMessage:
     items = resource.get("payload")
     if not isinstance(items, list) or not items:
         raise InvalidInput("Communication.payload is required.", field="Communication.payload")
     texts: list[str] = []
-    files: list[service.NewAttachment] = []
+    files: list[NewAttachment] = []
     for index, item in enumerate(items):
         where = f"Communication.payload[{index}]"
         if not isinstance(item, dict):
@@ -278,7 +287,7 @@ def _payload(ctx: service.Context, resource: Json) -> service.NewMessage:
             except (binascii.Error, ValueError):
                 raise InvalidInput("contentAttachment.data is not base64.", field=where) from None
             files.append(
-                service.NewAttachment(
+                NewAttachment(
                     content, str(attachment.get("title") or ""), attachment.get("contentType")
                 )
             )
@@ -286,10 +295,10 @@ def _payload(ctx: service.Context, resource: Json) -> service.NewMessage:
             raise InvalidInput(
                 "Only contentString and contentAttachment are accepted.", field=where
             )
-    return service.NewMessage(body="\n\n".join(texts), attachments=files)
+    return NewMessage(body="\n\n".join(texts), attachments=files)
 
 
-def create_communication(ctx: service.Context, resource: Any) -> Json:
+def create_communication(ctx: Context, resource: Any) -> Json:
     """`POST /fhir/Communication`: send a message. With `inResponseTo` a reply in that message's
     conversation; otherwise a new conversation with `subject` (the patient, ID-3), `topic.text`
     and practitioners (RPPS) in `recipient`. Drafts are written in the JSON API: what is
@@ -308,8 +317,8 @@ def create_communication(ctx: service.Context, resource: Any) -> Json:
         if not isinstance(replied, list):
             raise InvalidInput("inResponseTo is a list.", field="Communication.inResponseTo")
         previous = _reference_id(replied[0], "Communication", "Communication.inResponseTo[0]")
-        conversation_id = service.conversation_of_message(ctx.session, previous)
-        message = service.reply(ctx, conversation_id, new)
+        conversation_id = reading.conversation_of_message(ctx.session, previous)
+        message = conversations.reply(ctx, conversation_id, new)
     else:
         holder = _subject(ctx.session, resource.get("subject"))
         topic = resource.get("topic")
@@ -330,12 +339,12 @@ def create_communication(ctx: service.Context, resource: Any) -> Json:
                     "A recipient is the patient or a Practitioner by RPPS identifier.",
                     field=f"Communication.recipient[{index}]",
                 )
-        conversation, message = service.start(
-            ctx, holder, service.NewConversation(subject=subject, message=new, cc=cc)
+        conversation, message = conversations.start(
+            ctx, holder, NewConversation(subject=subject, message=new, cc=cc)
         )
         conversation_id = conversation.id
     ctx.session.flush()
-    view = service.written_conversation(ctx, conversation_id, space=None)
+    view = reading.written_conversation(ctx, conversation_id, space=None)
     for sent, before in _emitted(view):
         if sent.id == message.id:
             return communication(view, sent, before, _api_base(ctx))

@@ -23,16 +23,15 @@ from carnet.fhir.service import fhir_base
 from carnet.http import FHIR_JSON, db_session, request_id
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.messaging import fhir, rules, service
+from carnet.messaging import fhir, rules
+from carnet.messaging.context import Context
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 JSON_OVERHEAD = 1024 * 1024
 
 
-def _ctx(request: Request, session: Session, principal: Principal) -> service.Context:
-    return service.Context(
-        session, _vault(request), _settings(request), principal, request_id(request)
-    )
+def _ctx(request: Request, session: Session, principal: Principal) -> Context:
+    return Context(session, _vault(request), _settings(request), principal, request_id(request))
 
 
 async def communication_body(request: Request) -> Any:

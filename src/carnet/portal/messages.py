@@ -117,7 +117,7 @@ KNOWN_MESSAGES = (
     N_("This action is not allowed on this document."),
     N_("You may not add documents to this space."),
     N_("This space is closed. It cannot be used to log in."),
-    # messaging (SRV-1, ID-3): the refusals of `messaging.service`
+    # messaging (SRV-1, ID-3): the refusals of the messaging services
     N_(
         "This patient's identity (INS) is not qualified: messages cannot be sent to them "
         "until it is checked against the insurer's register (rule ID-3)."

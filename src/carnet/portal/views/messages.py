@@ -2,7 +2,7 @@
 the space's documents, saves an attachment into its documents and deletes a conversation for
 itself (rule SRV-1).
 
-Everything goes through `messaging.service` (decision point, sealing, audit, notices) on the space
+Everything goes through the messaging services (decision point, sealing, audit, notices) on the space
 acted on; representatives and caregivers write as such (REP-4).
 """
 
@@ -18,10 +18,15 @@ from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import content_disposition, db_session
-from carnet.messaging import service
+from carnet.messaging import conversations, mailbox, reading
+from carnet.messaging.attachments import attachment_content
+from carnet.messaging.attachments import save_attachment as save_to_documents
+from carnet.messaging.context import Context, NewAttachment, NewMessage
+from carnet.messaging.models import Attachment
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -35,8 +40,8 @@ holder = portal_session(PrincipalKind.HOLDER)
 READ, WRITE = "messages.read", "messages.write"
 
 
-def _ctx(request: Request, db: Session, act: Acting) -> service.Context:
-    return service.Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
+def _ctx(request: Request, db: Session, act: Acting) -> Context:
+    return Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
 
 
 @router.get("/messages", name="portal_messages")
@@ -47,7 +52,7 @@ def inbox(
 ) -> Response:
     fmt = formatter(request)
     act = acting(request, db, READ)
-    found = service.list_conversations(_ctx(request, db, act), space=act.space)
+    found = reading.list_conversations(_ctx(request, db, act), space=act.space)
     return render(
         request,
         "messages.html",
@@ -68,7 +73,7 @@ def _conversation_page(
     status: int = 200,
 ) -> Response:
     fmt = formatter(request)
-    view = service.read(_ctx(request, db, act), conversation_id, space=act.space)
+    view = reading.read(_ctx(request, db, act), conversation_id, space=act.space)
     return render(
         request,
         "conversation.html",
@@ -124,18 +129,13 @@ def reply(
     settings = settings_of(request)
     act = acting(request, db, WRITE)
     body = text(form, "body", 40_000)
-    attachments: list[service.NewAttachment] = []
-    file = form.get("file")
-    if isinstance(file, UploadFile) and file.filename:
-        content = file.file.read(settings.message_attachment_max_bytes + 1)
-        name = PurePath(file.filename.replace("\\", "/")).name[:200]
-        attachments.append(service.NewAttachment(content, name, file.content_type or None))
+    attachments = posted_file(form, settings)
     chosen = _document_id(text(form, "document_id", 40))
     try:
-        service.reply(
+        conversations.reply(
             _ctx(request, db, act),
             conversation_id,
-            service.NewMessage(body=body, attachments=attachments, document_ids=chosen),
+            NewMessage(body=body, attachments=attachments, document_ids=chosen),
             space=act.space,
         )
     except CarnetError as exc:
@@ -149,6 +149,27 @@ def reply(
         )
     sessions.set_flash(db, act.live, "message-sent")
     return redirect(f"/messages/{conversation_id}")
+
+
+def posted_file(form: FormData, settings: Settings) -> list[NewAttachment]:
+    """At most one file from the device, read up to one byte past the SRV-1 limit (the service
+    refuses it then), its name stripped of any path."""
+    file = form.get("file")
+    if not (isinstance(file, UploadFile) and file.filename):
+        return []
+    content = file.file.read(settings.message_attachment_max_bytes + 1)
+    name = PurePath(file.filename.replace("\\", "/")).name[:200]
+    return [NewAttachment(content, name, file.content_type or None)]
+
+
+def attachment_response(db: Session, found: Attachment, name: str, content: bytes) -> Response:
+    """An attachment's bytes, sent once the read is recorded (ACC-8: committed before they leave)."""
+    db.commit()
+    return Response(
+        content,
+        media_type=found.mime_type,
+        headers={"Content-Disposition": content_disposition("attachment", name)},
+    )
 
 
 def _document_id(value: str) -> list[uuid.UUID]:
@@ -172,15 +193,10 @@ def attachment(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, READ)
-    found, name, content = service.attachment_content(
+    found, name, content = attachment_content(
         _ctx(request, db, act), conversation_id, attachment_id, space=act.space
     )
-    db.commit()  # ACC-8: the read is recorded before the bytes leave
-    return Response(
-        content,
-        media_type=found.mime_type,
-        headers={"Content-Disposition": content_disposition("attachment", name)},
-    )
+    return attachment_response(db, found, name, content)
 
 
 @router.post(
@@ -195,7 +211,7 @@ def save_attachment(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, UPLOAD)
-    service.save_attachment(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
+    save_to_documents(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
     sessions.set_flash(db, act.live, "attachment-saved")
     return redirect(f"/messages/{conversation_id}")
 
@@ -208,6 +224,6 @@ def delete(
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
     act = acting(request, db, WRITE)
-    service.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
+    mailbox.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
     sessions.set_flash(db, act.live, "conversation-deleted")
     return redirect("/messages")

@@ -2,30 +2,32 @@
 moves), replying with a file, ending it (SRV-1); writing first is a form of the patient's page
 (`professional.write_to_patient`).
 
-Everything goes through `messaging.service`, which asks the decision point
+Everything goes through the messaging services, which asks the decision point
 (`access.rules.decide_message_*`), seals, audits and notifies; the portal decides nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from pathlib import PurePath
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from carnet.auth.principal import Principal
 from carnet.errors import CarnetError
-from carnet.http import content_disposition, db_session
-from carnet.messaging import service
+from carnet.http import db_session
+from carnet.messaging import conversations, reading
+from carnet.messaging.attachments import attachment_content
+from carnet.messaging.context import Context, NewMessage
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body
 from carnet.portal.views.common import new_router, rid, text
+from carnet.portal.views.messages import attachment_response, posted_file
 from carnet.portal.views.professional import pro_session, pro_shell
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
@@ -33,8 +35,8 @@ router = new_router()
 INBOX = "/pro/messages"
 
 
-def context(request: Request, db: Session, principal: Principal) -> service.Context:
-    return service.Context(db, vault_of(request), settings_of(request), principal, rid(request))
+def context(request: Request, db: Session, principal: Principal) -> Context:
+    return Context(db, vault_of(request), settings_of(request), principal, rid(request))
 
 
 @router.get(INBOX, name="portal_pro_messages")
@@ -45,7 +47,7 @@ def inbox(
 ) -> Response:
     """The professional's conversations, every patient, most recent first (audited per space)."""
     fmt = formatter(request)
-    found = service.list_conversations(context(request, db, principal))
+    found = reading.list_conversations(context(request, db, principal))
     return render(
         request,
         "pro_messages.html",
@@ -66,7 +68,7 @@ def _conversation_page(
     status: int = 200,
 ) -> Response:
     fmt = formatter(request)
-    view = service.read(context(request, db, principal), conversation_id)
+    view = reading.read(context(request, db, principal), conversation_id)
     return render(
         request,
         "pro_conversation.html",
@@ -107,17 +109,12 @@ def reply(
     fmt = formatter(request)
     settings = settings_of(request)
     body = text(form, "body", 40_000)
-    attachments: list[service.NewAttachment] = []
-    file = form.get("file")
-    if isinstance(file, UploadFile) and file.filename:
-        content = file.file.read(settings.message_attachment_max_bytes + 1)
-        name = PurePath(file.filename.replace("\\", "/")).name[:200]
-        attachments.append(service.NewAttachment(content, name, file.content_type or None))
+    attachments = posted_file(form, settings)
     try:
-        service.reply(
+        conversations.reply(
             context(request, db, principal),
             conversation_id,
-            service.NewMessage(body=body, attachments=attachments),
+            NewMessage(body=body, attachments=attachments),
         )
     except CarnetError as exc:
         if exc.status_code == 404:
@@ -154,7 +151,7 @@ def end(
             request, db, principal, conversation_id, errors=errors, status=400
         )
     try:
-        service.end(context(request, db, principal), conversation_id)
+        conversations.end(context(request, db, principal), conversation_id)
     except CarnetError as exc:
         if exc.status_code == 404:
             raise
@@ -178,12 +175,7 @@ def attachment(
     principal: Principal = pro_session,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    found, name, content = service.attachment_content(
+    found, name, content = attachment_content(
         context(request, db, principal), conversation_id, attachment_id
     )
-    db.commit()  # ACC-8: the read is recorded before the bytes leave
-    return Response(
-        content,
-        media_type=found.mime_type,
-        headers={"Content-Disposition": content_disposition("attachment", name)},
-    )
+    return attachment_response(db, found, name, content)

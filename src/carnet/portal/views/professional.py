@@ -22,22 +22,20 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.access import care
-from carnet.access.routes import portal_session, public
+from carnet.access.routes import portal_session
 from carnet.access.rules import Relation
 from carnet.access.service import current_grant
 from carnet.accounts.models import Holder, Professional
-from carnet.audit.service import record
-from carnet.auth import login
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.auth.service import revoke_token
 from carnet.documents import deposits, reference
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
-from carnet.http import client_address, content_disposition, db_session
-from carnet.messaging import service as messaging
+from carnet.http import content_disposition, db_session
+from carnet.messaging import conversations
+from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.portal import messages
 from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
@@ -45,7 +43,7 @@ from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
 from carnet.portal.views.common import new_router, rid, text
 from carnet.portal.views.documents import CONTENT_CSP, describe
-from carnet.portal.views.public import bad_otp, with_retry_after
+from carnet.portal.views.login import Identified, LoginKind, login_routes
 from carnet.portal.web import (
     FormErrors,
     PortalRedirect,
@@ -80,35 +78,22 @@ DECLARED = {
     "blocked": "care-declared",  # ACC-3: a block is never told (as the API's "recorded")
 }
 MODES = {"emergency": N_("Emergency"), "regulation": N_("Regulation")}
-_RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
 
 
 def pro_shell() -> Shell:
     return Shell(signed_in=True, professional=True)
 
 
-# -- logging in ----------------------------------------------------------------------------------
+# -- logging in (`views.login`; regulators tick "regulating physician") ---------------------------
 
 
-def _login_page(
-    request: Request,
-    errors: FormErrors,
-    *,
-    rpps: str = "",
-    regulator: bool = False,
-    status: int = 200,
-    reason: str | None = None,
-) -> Response:
-    fmt = formatter(request)
-    return render(
-        request,
-        "pro_login.html",
-        {"rpps": rpps, "regulator": regulator, "reason": reason},
-        title=fmt.gettext(N_("Professional login")),
-        errors=errors,
-        status=status,
-        shell=Shell(),
-    )
+def _identify(fmt: Formatter, form: FormData, errors: FormErrors) -> Identified:
+    rpps, password = text(form, "rpps", 20).strip(), text(form, "password", 1024)
+    regulator = text(form, "regulator", 5) == "1"
+    if not rpps:
+        errors.add("rpps", fmt.gettext(N_("Enter your RPPS number (11 digits).")))
+    kind = PrincipalKind.REGULATOR if regulator else PrincipalKind.PROFESSIONAL
+    return Identified(kind, rpps, password, {"rpps": rpps, "regulator": regulator})
 
 
 def _is_pro(live: sessions.LiveSession | None) -> bool:
@@ -118,157 +103,25 @@ def _is_pro(live: sessions.LiveSession | None) -> bool:
     )
 
 
-@router.get(LOGIN_PATH, name="portal_pro_login", dependencies=[public()])
-def login_form(request: Request, reason: str = "") -> Response:
-    if _is_pro(sessions.current(request)):
-        return redirect(HOME)
-    fmt = formatter(request)
-    message = fmt.gettext(REASONS[reason]) if reason in REASONS else None
-    response = _login_page(request, FormErrors(), reason=message)
-    if reason in ("expired", "logged-out"):
-        sessions.clear_cookie(response, settings_of(request))
-    return response
-
-
-@router.post(LOGIN_PATH, dependencies=[public()])
-def login_submit(
-    request: Request,
-    form: FormData = Depends(form_data),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """Step 1 (`auth.login.start_login`, kind professional or regulator): the code is e-mailed."""
-    fmt = formatter(request)
-    settings = settings_of(request)
-    rpps, password = text(form, "rpps", 20).strip(), text(form, "password", 1024)
-    regulator = text(form, "regulator", 5) == "1"
-    errors = FormErrors()
-    if not rpps:
-        errors.add("rpps", fmt.gettext(N_("Enter your RPPS number (11 digits).")))
-    if not password:
-        errors.add("password", fmt.gettext(N_("Enter your password.")))
-    if errors:
-        return _login_page(request, errors, rpps=rpps, regulator=regulator, status=400)
-    kind = PrincipalKind.REGULATOR if regulator else PrincipalKind.PROFESSIONAL
-    outcome = login.start_login(
-        db,
-        vault_of(request),
-        settings,
-        kind,
-        rpps,
-        password,
-        client=client_address(request),
-        request_id=rid(request),
-    )
-    if outcome.error is not None:
-        errors.add(None, messages.describe(outcome.error, fmt))
-        response = _login_page(
-            request, errors, rpps=rpps, regulator=regulator, status=outcome.error.status_code
-        )
-        return with_retry_after(response, outcome.error)
-    assert outcome.value is not None
-    response = redirect(f"{LOGIN_PATH}/code")
-    response.set_cookie(
-        LOGIN_COOKIE,
-        outcome.value.challenge,
-        max_age=outcome.value.expires_in,
-        path=LOGIN_PATH,
-        httponly=True,
-        samesite="lax",
-        secure=sessions.is_secure(settings),
-    )
-    return response
-
-
-def _code_page(request: Request, errors: FormErrors, status: int = 200) -> Response:
-    fmt = formatter(request)
-    return render(
-        request,
-        "pro_login_code.html",
-        {"minutes": settings_of(request).otp_ttl_minutes},
-        title=fmt.gettext(N_("Enter the code received by e-mail")),
-        errors=errors,
-        status=status,
-        shell=Shell(),
-    )
-
-
-@router.get(f"{LOGIN_PATH}/code", name="portal_pro_login_code", dependencies=[public()])
-def login_code_form(request: Request) -> Response:
-    if not request.cookies.get(LOGIN_COOKIE):
-        return redirect(f"{LOGIN_PATH}?reason=restart")
-    return _code_page(request, FormErrors())
-
-
-@router.post(f"{LOGIN_PATH}/code", dependencies=[public()])
-def login_code_submit(
-    request: Request,
-    form: FormData = Depends(form_data),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """Step 2 (`auth.login.verify_login`): the e-mailed code opens a portal session."""
-    fmt = formatter(request)
-    settings = settings_of(request)
-    challenge = request.cookies.get(LOGIN_COOKIE, "")
-    if not challenge:
-        return redirect(f"{LOGIN_PATH}?reason=restart")
-    code = text(form, "code", 16)
-    errors = FormErrors()
-    if not code.strip():
-        errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
-        return _code_page(request, errors, 400)
-    outcome = login.verify_login(
-        db,
-        vault_of(request),
-        settings,
-        challenge,
-        code,
-        client=client_address(request),
-        request_id=rid(request),
-    )
-    if outcome.error is not None:
-        error = outcome.error
-        if error.code in _RESTART or error.code == "not-a-regulator":
-            errors.add(None, messages.describe(error, fmt))
-            response = _login_page(request, errors, status=error.status_code)
-            response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
-            return response
-        if error.code == "bad-code":
-            errors.add("code", bad_otp(fmt, error.message))
-        else:
-            errors.add("code", messages.describe(error, fmt))
-        return with_retry_after(_code_page(request, errors, error.status_code), error)
-    assert outcome.value is not None
-    done = outcome.value
-    revoke_token(db, done.access_token)  # the portal keeps its own server-side session
-    token, _row = sessions.create(db, done.principal)
-    response = redirect(HOME)
-    sessions.set_cookie(response, token, settings)
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
-    return response
-
-
-@router.post("/pro/logout", name="portal_pro_logout")
-def logout(
-    request: Request,
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """End this session (ACC-8: recorded)."""
-    live: sessions.LiveSession = request.state.portal_session
-    sessions.revoke(db, live.id)
-    record(
-        db,
-        principal,
-        "auth.logout",
-        target_type="PortalSession",
-        target_id=str(live.id),
-        reason="portal",
-        request_id=rid(request),
-    )
-    sessions.forget(request)
-    response = redirect(f"{LOGIN_PATH}?reason=logged-out")
-    sessions.clear_cookie(response, settings_of(request))
-    return response
+PRO_LOGIN = LoginKind(
+    name="portal_pro",
+    path=LOGIN_PATH,
+    logout_path="/pro/logout",
+    cookie=LOGIN_COOKIE,
+    home=HOME,
+    next_cookie=None,
+    rule=pro_session,
+    reasons=REASONS,
+    cleared=frozenset({"expired", "logged-out"}),
+    page="pro_login.html",
+    title=N_("Professional login"),
+    shell=Shell,
+    blank={"rpps": "", "regulator": False},
+    identify=_identify,
+    signed_in=_is_pro,
+    restarts=lambda code: code == "not-a-regulator",
+)
+login_routes(router, PRO_LOGIN)
 
 
 # -- finding a patient ---------------------------------------------------------------------------
@@ -480,17 +333,15 @@ def write_to_patient(
     principal: Principal = pro_session,
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """SRV-1, ID-3: open a conversation with the current patient (`messaging.service.start` asks
+    """SRV-1, ID-3: open a conversation with the current patient (`messaging.conversations.start` asks
     the decision point); a refusal is shown on the page, audited, nothing else written."""
     fmt = formatter(request)
     patient = _require_patient(db, request)
     values = {"subject": text(form, "subject", 400), "message": text(form, "message", 40_000)}
-    ctx = messaging.Context(db, vault_of(request), settings_of(request), principal, rid(request))
-    new = messaging.NewConversation(
-        subject=values["subject"], message=messaging.NewMessage(body=values["message"])
-    )
+    ctx = Context(db, vault_of(request), settings_of(request), principal, rid(request))
+    new = NewConversation(subject=values["subject"], message=NewMessage(body=values["message"]))
     try:
-        conversation, _first = messaging.start(ctx, patient, new)
+        conversation, _first = conversations.start(ctx, patient, new)
     except CarnetError as exc:
         errors = FormErrors()
         field = {"subject": "subject", "body": "message"}.get(exc.field or "")

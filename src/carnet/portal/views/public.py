@@ -27,7 +27,6 @@ from carnet.accounts.proof import opposition_proof_pdf
 from carnet.audit.service import record
 from carnet.auth import login
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
-from carnet.auth.service import revoke_token
 from carnet.errors import CarnetError, NotFound
 from carnet.http import client_address, db_session, get_database
 from carnet.notifications.rules import is_valid_email
@@ -36,6 +35,7 @@ from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import new_router, parse_date, rid, text
+from carnet.portal.views.login import Identified, LoginKind, login_routes, with_retry_after
 from carnet.portal.web import (
     FormErrors,
     formatter,
@@ -439,207 +439,35 @@ def renewal_submit(
     )
 
 
-# -- logging in: password, then the e-mailed code -------------------------------------------------
+# -- logging in: password, then the e-mailed code (`views.login`) --------------------------------
 
 
-def _login_page(
-    request: Request,
-    errors: FormErrors,
-    *,
-    username: str = "",
-    status: int = 200,
-    reason: str | None = None,
-) -> Response:
-    fmt = formatter(request)
-    return render(
-        request,
-        "login.html",
-        {"username": username, "reason": reason},
-        title=fmt.gettext(N_("Log in")),
-        errors=errors,
-        status=status,
-    )
-
-
-@router.get("/login", name="portal_login", dependencies=[public()])
-def login_form(request: Request, reason: str = "") -> Response:
-    if sessions.current(request) is not None:
-        return redirect("/home")
-    fmt = formatter(request)
-    message = fmt.gettext(REASONS[reason]) if reason in REASONS else None
-    response = _login_page(request, FormErrors(), reason=message)
-    if reason in ("expired", "logged-out", "everywhere"):
-        sessions.clear_cookie(response, settings_of(request))
-    return response
-
-
-@router.post("/login", dependencies=[public()])
-def login_submit(
-    request: Request,
-    form: FormData = Depends(form_data),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """Step 1 (`auth.login.start_login`): throttled per client and per (username, client), never
-    per username alone; the code is e-mailed."""
-    fmt = formatter(request)
-    settings = settings_of(request)
+def _identify(fmt: i18n.Formatter, form: FormData, errors: FormErrors) -> Identified:
     username, password = text(form, "username", 200), text(form, "password", 1024)
-    errors = FormErrors()
     if not username.strip():
         errors.add("username", fmt.gettext(N_("Enter your username.")))
-    if not password:
-        errors.add("password", fmt.gettext(N_("Enter your password.")))
-    if errors:
-        return _login_page(request, errors, username=username, status=400)
-    outcome = login.start_login(
-        db,
-        vault_of(request),
-        settings,
-        PrincipalKind.HOLDER,
-        username,
-        password,
-        client=client_address(request),
-        request_id=rid(request),
-    )
-    if outcome.error is not None:
-        errors.add(None, messages.describe(outcome.error, fmt))
-        response = _login_page(request, errors, username=username, status=outcome.error.status_code)
-        return with_retry_after(response, outcome.error)
-    assert outcome.value is not None
-    response = redirect(f"{LOGIN_PATH}/code")
-    response.set_cookie(
-        LOGIN_COOKIE,
-        outcome.value.challenge,
-        max_age=outcome.value.expires_in,
-        path=LOGIN_PATH,
-        httponly=True,
-        samesite="lax",
-        secure=sessions.is_secure(settings),
-    )
-    return response
+    return Identified(PrincipalKind.HOLDER, username, password, {"username": username})
 
 
-def _code_page(request: Request, errors: FormErrors, status: int = 200) -> Response:
-    fmt = formatter(request)
-    return render(
-        request,
-        "login_code.html",
-        {"minutes": settings_of(request).otp_ttl_minutes},
-        title=fmt.gettext(N_("Enter the code received by e-mail")),
-        errors=errors,
-        status=status,
-    )
-
-
-@router.get("/login/code", name="portal_login_code", dependencies=[public()])
-def login_code_form(request: Request) -> Response:
-    if not request.cookies.get(LOGIN_COOKIE):
-        return redirect(f"{LOGIN_PATH}?reason=restart")
-    return _code_page(request, FormErrors())
-
-
-_RESTART = frozenset({"bad-challenge", "challenge-used", "challenge-expired", "challenge-dead"})
-
-
-@router.post("/login/code", dependencies=[public()])
-def login_code_submit(
-    request: Request,
-    form: FormData = Depends(form_data),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """Step 2 (`auth.login.verify_login`): the e-mailed code opens a portal session."""
-    fmt = formatter(request)
-    settings = settings_of(request)
-    challenge = request.cookies.get(LOGIN_COOKIE, "")
-    if not challenge:
-        return redirect(f"{LOGIN_PATH}?reason=restart")
-    code = text(form, "code", 16)
-    errors = FormErrors()
-    if not code.strip():
-        errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
-        return _code_page(request, errors, 400)
-    outcome = login.verify_login(
-        db,
-        vault_of(request),
-        settings,
-        challenge,
-        code,
-        client=client_address(request),
-        request_id=rid(request),
-    )
-    if outcome.error is not None:
-        error = outcome.error
-        if error.code in _RESTART or error.code.startswith("state-"):
-            errors.add(None, messages.describe(error, fmt))
-            response = _login_page(request, errors, status=error.status_code)
-            response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
-            return response
-        if error.code == "bad-code":
-            errors.add("code", bad_otp(fmt, error.message))
-        else:
-            errors.add("code", messages.describe(error, fmt))
-        return with_retry_after(_code_page(request, errors, error.status_code), error)
-    assert outcome.value is not None
-    done = outcome.value
-    # The portal keeps its own server-side session: the bearer token of the API is not needed.
-    revoke_token(db, done.access_token)
-    token, _row = sessions.create(db, done.principal)
-    # Back where the login was asked for (an app's authorization request), else home.
-    after = local_path(request.cookies.get(NEXT_COOKIE), "/home")
-    response = redirect(after)
-    sessions.set_cookie(response, token, settings)
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
-    response.delete_cookie(NEXT_COOKIE, path="/")
-    return response
-
-
-def with_retry_after(response: Response, error: CarnetError | None) -> Response:
-    """A throttled attempt (`auth.throttle`, 429) says when to try again, in the page and here."""
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int):
-        response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-def bad_otp(fmt: i18n.Formatter, message: str) -> str:
-    """`verify_login` says how many tries are left ("… 3 attempt(s) left."); say it again."""
-    digits = [int(word) for word in message.split() if word.isdigit()]
-    left = digits[0] if digits else 0
-    if left <= 0:
-        return fmt.gettext(N_("The code is not correct. No attempt left: log in again."))
-    return fmt.ngettext(
-        "The code is not correct: %(num)d attempt left.",
-        "The code is not correct: %(num)d attempts left.",
-        left,
-    ) % {"num": left}
-
-
-# -- logging out -------------------------------------------------------------------------------
-
-
-@router.post("/logout", name="portal_logout")
-def logout(
-    request: Request,
-    principal: Principal = portal_session(PrincipalKind.HOLDER),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """End this session (ACC-8: recorded)."""
-    live: sessions.LiveSession = request.state.portal_session
-    sessions.revoke(db, live.id)
-    record(
-        db,
-        principal,
-        "auth.logout",
-        holder_id=principal.id if principal.kind is PrincipalKind.HOLDER else None,
-        target_type="PortalSession",
-        target_id=str(live.id),
-        reason="portal",
-        request_id=rid(request),
-    )
-    sessions.forget(request)
-    response = redirect(f"{LOGIN_PATH}?reason=logged-out")
-    sessions.clear_cookie(response, settings_of(request))
-    return response
+HOLDER_LOGIN = LoginKind(
+    name="portal",
+    path=LOGIN_PATH,
+    logout_path="/logout",
+    cookie=LOGIN_COOKIE,
+    home="/home",
+    next_cookie=NEXT_COOKIE,
+    rule=portal_session(PrincipalKind.HOLDER),
+    reasons=REASONS,
+    cleared=frozenset({"expired", "logged-out", "everywhere"}),
+    page="login.html",
+    title=N_("Log in"),
+    shell=None,
+    blank={"username": ""},
+    identify=_identify,
+    signed_in=lambda live: live is not None,
+    restarts=lambda code: code.startswith("state-"),
+)
+login_routes(router, HOLDER_LOGIN)
 
 
 @router.post("/logout/everywhere", name="portal_logout_everywhere")
