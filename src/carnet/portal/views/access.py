@@ -22,12 +22,12 @@ from carnet.access import care
 from carnet.access.routes import portal_session
 from carnet.accounts import family
 from carnet.audit.rules import Mode
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.http import bounded_integer, db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import Acting, acting, new_router, rid, text

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import content_disposition, db_session
 from carnet.messaging import service
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body

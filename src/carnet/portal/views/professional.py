@@ -28,6 +28,7 @@ from carnet.access.service import current_grant
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.auth import login
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import revoke_token
 from carnet.documents import reference
@@ -38,7 +39,6 @@ from carnet.fhir import service as fhir
 from carnet.http import client_address, content_disposition, db_session
 from carnet.messaging import service as messaging
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
