@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from carnet.access import care
+from carnet.access import care_team, lookups
+from carnet.access import emergency as access_emergency
 from carnet.access.routes import portal_session, public
 from carnet.access.rules import Relation
 from carnet.access.service import current_grant
@@ -332,7 +333,7 @@ def find(
         errors.add("nir", fmt.gettext(N_("Enter the patient's social security number (NIR).")))
         return _home_page(request, db, errors, status=400)
     try:
-        holder = care.holder_by_nir(db, nir)
+        holder = lookups.holder_by_nir(db, nir)
         # The identity is shown only when the service allows it (and the reading is audited).
         fhir.read_patient(
             db, settings_of(request), principal, str(holder.id), request_id=rid(request)
@@ -416,7 +417,7 @@ def _patient_page(
             "rows": describe(db, request, principal, docs),
             "banner": banner,
             "regulator": principal.kind is PrincipalKind.REGULATOR,
-            "is_physician": pro is not None and pro.profession_code == care.GP_PROFESSION,
+            "is_physician": pro is not None and pro.profession_code == care_team.GP_PROFESSION,
             "types": _type_choices(fmt),
             "values": values or {},
             "accept": ACCEPT,
@@ -454,7 +455,7 @@ def declare(
     patient = _require_patient(db, request)
     as_gp = text(form, "as_gp", 5) == "1"
     try:
-        outcome = care.declare(
+        outcome = care_team.declare(
             db,
             settings_of(request),
             principal,
@@ -519,7 +520,7 @@ def emergency(
             request, db, principal, patient, errors=errors, values={"reason": reason}, status=400
         )
     try:
-        care.open_emergency(
+        access_emergency.open_emergency(
             db,
             vault_of(request),
             settings_of(request),
