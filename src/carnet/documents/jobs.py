@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access.rules import LIVE_STATES
 from carnet.accounts.models import Holder
+from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
