@@ -4,7 +4,8 @@
 Professionals use `/api/v1/pro/...`; the holder side uses `/api/v1/me/...`, on their own space or
 on the space named by `X-Carnet-Space` that they manage (`accounts.family.resolve_space`:
 representatives and caregivers; anything else is 404). Caregivers may read the access settings but
-not change them (REP-4: 403). Every decision is the decision point's, taken in `access.care`.
+not change them (REP-4: 403). Every decision is the decision point's, taken in `access.care_team`, `access.emergency`,
+`access.history` and `access.explain`.
 """
 
 from __future__ import annotations

@@ -141,16 +141,15 @@ def declare(
     if proposal is not None:
         gp = _propose_gp(session, settings, holder, rel, proposal, now)
     session.flush()
-    record(
+    _record_care(
         session,
         principal,
         "care.declare",
-        holder_id=holder.id,
-        target_type="Professional",
-        target_id=pro.rpps,
-        mode=Mode.NORMAL,
-        reason=f"{outcome},{gp}" if gp else outcome,
-        request_id=request_id,
+        holder,
+        pro.rpps,
+        Mode.NORMAL,
+        f"{outcome},{gp}" if gp else outcome,
+        request_id,
     )
     return outcome
 
@@ -327,30 +326,28 @@ def change_professional(
         if new_status == Care.BLOCKED.value:
             rel.gp_proposed_at = None  # ACC-3: the holder's block ends a pending GP proposal
         action = {"authorised": "care.authorise", "blocked": "care.block", "none": "care.unblock"}
-        record(
+        _record_care(
             session,
             principal,
             action[new_status],
-            holder_id=holder.id,
-            target_type="Professional",
-            target_id=pro.rpps,
-            mode=mode,
-            reason=f"from:{current}",
-            request_id=request_id,
+            holder,
+            pro.rpps,
+            mode,
+            f"from:{current}",
+            request_id,
         )
     if rel is not None and new_admin != was_admin:
         rel.administrator = new_admin
         rel.changed_at = now
-        record(
+        _record_care(
             session,
             principal,
             "care.administrator",
-            holder_id=holder.id,
-            target_type="Professional",
-            target_id=pro.rpps,
-            mode=mode,
-            reason="granted" if new_admin else "revoked",
-            request_id=request_id,
+            holder,
+            pro.rpps,
+            mode,
+            "granted" if new_admin else "revoked",
+            request_id,
         )
     session.flush()
     last = last_accesses(session, holder.id, [pro.id]).get(str(pro.id))
@@ -437,16 +434,15 @@ def answer_gp_proposal(
     rel.changed_at = now
     if not confirm:
         session.flush()
-        record(
+        _record_care(
             session,
             principal,
             "care.gp",
-            holder_id=holder.id,
-            target_type="Professional",
-            target_id=pro.rpps,
-            mode=mode,
-            reason="declined",
-            request_id=request_id,
+            holder,
+            pro.rpps,
+            mode,
+            "declined",
+            request_id,
         )
         return professional_view(
             pro, rel, last_accesses(session, holder.id, [pro.id]).get(str(pro.id))
@@ -465,28 +461,26 @@ def answer_gp_proposal(
         old_rel.is_gp = False  # ACC-4: one médecin traitant
         old_rel.changed_at = now
     session.flush()
-    record(
+    _record_care(
         session,
         principal,
         "care.gp",
-        holder_id=holder.id,
-        target_type="Professional",
-        target_id=pro.rpps,
-        mode=mode,
-        reason="confirmed",
-        request_id=request_id,
+        holder,
+        pro.rpps,
+        mode,
+        "confirmed",
+        request_id,
     )
     for _old_rel, old_pro in previous:
-        record(
+        _record_care(
             session,
             principal,
             "care.gp",
-            holder_id=holder.id,
-            target_type="Professional",
-            target_id=old_pro.rpps,
-            mode=mode,
-            reason="replaced",
-            request_id=request_id,
+            holder,
+            old_pro.rpps,
+            mode,
+            "replaced",
+            request_id,
         )
     notify_gp_change(
         session,
@@ -517,16 +511,15 @@ def block_by_administrator(
     actor = actor_for(session, settings, principal, holder)
     decision = decide_block_by_administrator(actor, space_facts(session, holder))
     if not decision:
-        record(
+        _record_care(
             session,
             principal,
             "care.block-denied",
-            holder_id=holder.id,
-            target_type="Professional",
-            target_id=rpps.strip()[:64],
-            mode=decision.mode,
-            reason=decision.reason,
-            request_id=request_id,
+            holder,
+            rpps.strip()[:64],
+            decision.mode,
+            decision.reason,
+            request_id,
         )
         refuse(decision, "Only an administrator professional of this patient blocks others.")
     target = professional_by_rpps(session, rpps)
@@ -544,16 +537,15 @@ def block_by_administrator(
     rel.administrator = False
     rel.changed_at = now
     session.flush()
-    record(
+    _record_care(
         session,
         principal,
         "care.block",
-        holder_id=holder.id,
-        target_type="Professional",
-        target_id=target.rpps,
-        mode=Mode.NORMAL,
-        reason=f"administrator,from:{previous}",
-        request_id=request_id,
+        holder,
+        target.rpps,
+        Mode.NORMAL,
+        f"administrator,from:{previous}",
+        request_id,
     )
     # ACC-4 lets an administrator change the holder's team; ACC-3 keeps the holder the one who
     # decides, so the change is not silent (Carnet decision): the holder side is told.
@@ -570,4 +562,28 @@ def block_by_administrator(
             "Vous pouvez le débloquer dans « Mes professionnels » : "
             f"{settings.base_url}/professionals",
         ],
+    )
+
+
+def _record_care(
+    session: Session,
+    principal: Principal,
+    action: str,
+    holder: Holder,
+    rpps: str,
+    mode: Mode,
+    reason: str,
+    request_id: str | None,
+) -> None:
+    """ACC-8: a change to the space's care team, audited under the professional's RPPS number."""
+    record(
+        session,
+        principal,
+        action,
+        holder_id=holder.id,
+        target_type="Professional",
+        target_id=rpps,
+        mode=mode,
+        reason=reason,
+        request_id=request_id,
     )

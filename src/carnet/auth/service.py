@@ -20,10 +20,8 @@ from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
 from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
 from carnet.errors import NotFound
-
-TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
-APP_TOKEN_PREFIX = "cna_"  # noqa: S105 - apps' access tokens (carnet.apps)
 
 
 def _hash(token: str) -> str:

@@ -1,6 +1,6 @@
 """The holder's access history as FHIR R4 AuditEvents in the IHE BALP shape (rule ACC-8).
 
-Built from `access.care.history`, which applies the decision point (holder side only) and hides
+Built from `access.history.history`, which applies the decision point (holder side only) and hides
 entries about documents the reader may not see; this module only changes the form.
 """
 

@@ -1,7 +1,7 @@
 """Who reads the space and who did: "My professionals" (ACC-3, ACC-4, ACC-6, item 7) and the
 access history with "report this access" (ACC-8).
 
-Everything goes through `access.care`, on the space acted on (`family.resolve_space`, with the
+Everything goes through the access services (`access.care_team`, `emergency`, `history`, `explain`), on the space acted on (`family.resolve_space`, with the
 same action names as the JSON API: caregivers read the access settings and the history, and may
 not change the settings, REP-4). The portal only translates the decision point's reason codes.
 """
@@ -44,7 +44,7 @@ CHANGE_SETTINGS = "change-access-settings"
 READ_HISTORY = "read-access-history"
 REPORT = "report-access"
 
-# The decision point's explanations (access.care.EXPLANATIONS, French), by key, in English msgids.
+# The decision point's explanations (access.explain.EXPLANATIONS, French), by key, in English msgids.
 EXPLANATIONS: dict[str, str] = {
     "care-team": N_("This professional is part of your care team."),
     "author": N_("A professional always sees the documents they deposited themselves."),

@@ -3,7 +3,7 @@ care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DO
 emergency or regulation access (ACC-5), write to the patient (SRV-1; the conversations themselves
 are in `pro_messages`).
 
-Every page calls the services (`auth.login`, `access.care`, `documents.service`,
+Every page calls the services (`auth.login`, `access.care_team`, `documents.service`,
 `fhir.service.read_patient` for the identity); the portal decides nothing. The NIR travels only in
 a POST body: the patient found is kept in the portal session (`acting_space_id`), never in a URL.
 Regulators (SAMU – centre 15) log in on the same page, ticking "regulating physician".
