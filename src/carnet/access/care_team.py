@@ -68,7 +68,7 @@ def refuse(decision: Decision, message: str) -> NoReturn:
     raise Forbidden(message, code=decision.reason)
 
 
-def professional_actor(pro: Professional, care: Care) -> Actor:
+def _professional_actor(pro: Professional, care: Care) -> Actor:
     """The actor a professional would be with `care` (only to ask `in_care_team`)."""
     return Actor(
         Principal(PrincipalKind.PROFESSIONAL, pro.id),
@@ -225,7 +225,7 @@ def professional_view(
         changed_at=rel.changed_at if rel else None,
         last_access_at=last,
         needs_express_authorisation=pro.practice in EXPRESS_PRACTICES,
-        in_care_team=in_care_team(professional_actor(pro, Care(status))),
+        in_care_team=in_care_team(_professional_actor(pro, Care(status))),
     )
 
 
@@ -302,7 +302,7 @@ def change_professional(
         new_admin = False  # a block (or its end) removes the administrator role
     else:
         new_admin = was_admin if administrator is None else administrator
-    if new_admin and not in_care_team(professional_actor(pro, Care(new_status))):
+    if new_admin and not in_care_team(_professional_actor(pro, Care(new_status))):
         raise Conflict(
             "Only a professional of your care team (authorised, or declared as treating you) can "
             "be an administrator.",
