@@ -474,7 +474,6 @@ def load_models() -> None:
     import carnet.jobs.models
     import carnet.messaging.models
     import carnet.notifications.models
-    import carnet.portal.models
     import carnet.profile.models
     import carnet.reimbursements.models
     import carnet.vault.models  # noqa: F401

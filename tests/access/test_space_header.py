@@ -22,11 +22,11 @@ from sqlalchemy import select
 from carnet.access.routes import route_rules
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.accounts.rules import make_nir
+from carnet.auth import sessions as portal_sessions
+from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import issue_token
 from carnet.db import Database
-from carnet.portal import session as portal_sessions
-from carnet.portal.models import PortalSession
 from tests.factories import make_holder, make_professional
 
 API = "/api/v1"

@@ -26,13 +26,13 @@ from carnet.accounts.models import Caregiving, Holder, LoginChallenge, Represent
 from carnet.apps.models import AppConsent
 from carnet.audit.models import AuditEntry
 from carnet.auth import login
+from carnet.auth import sessions as portal_sessions
+from carnet.auth.models import PortalSession
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_access, issue_token
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.jobs.service import JobContext
-from carnet.portal import session as portal_sessions
-from carnet.portal.models import PortalSession
 from carnet.vault.service import Vault
 from tests.apps.support import add_app, app_token
 from tests.documents.helpers import pdf_bytes

@@ -179,7 +179,7 @@ def test_the_holders_portal_documents_page(
     assert page.status_code == 200
     assert "Bilan sanguin" in page.text and "Radiographie" in page.text
     # Issue: 8. Before: 24 (SQLite), 23 (PostgreSQL). Remains: the portal session in its own
-    # transaction (3, `portal.session.current`), the space and the managed spaces read again
+    # transaction (3, `auth.sessions.current`), the space and the managed spaces read again
     # (`portal.views.common.acting`), count and page apart, the announcement count.
     _within(recorded, Budget(8, sqlite=17, postgresql=16), "portal GET /documents")
     _log_intact(database, settings)

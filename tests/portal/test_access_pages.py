@@ -9,7 +9,8 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from carnet.access import care
+from carnet.access import care_team
+from carnet.access import emergency as access_emergency
 from carnet.access.models import AccessReport, CareRelationship
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -141,7 +142,7 @@ def test_emergency_switches(client: TestClient, database: Database, settings: Se
     response = post(client, "/professionals/emergency", {"regulator": "1"}, page="/professionals")
     assert response.status_code == 303
     with database.transaction() as session:
-        facts = care.emergency_settings(
+        facts = access_emergency.emergency_settings(
             session,
             settings,
             Principal(PrincipalKind.HOLDER, holder.id),
@@ -160,7 +161,7 @@ def test_history_filters_and_report(
     holder = make_account(database)
     pro = make_professional_in_care(database, holder)
     with database.transaction() as session:
-        care.open_emergency(
+        access_emergency.open_emergency(
             session,
             vault,
             settings,
@@ -212,7 +213,7 @@ def test_a_parent_sees_the_child_professionals(client: TestClient, database: Dat
 def _propose_gp(database: Database, settings: Settings, holder: Holder, pro_id: object) -> None:
     """A physician ticks "I am this patient's GP" (ACC-4)."""
     with database.transaction() as session:
-        care.declare(
+        care_team.declare(
             session,
             settings,
             Principal(PrincipalKind.PROFESSIONAL, pro_id),  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from carnet.access import care
+from carnet.access import care_team
+from carnet.access import emergency as access_emergency
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -61,7 +62,7 @@ def test_emergency_access_then_the_holder_sees_it_in_the_history(
     holder = make_account(database)
     pro = make_professional_in_care(database, holder)
     with database.transaction() as session:
-        care.open_emergency(
+        access_emergency.open_emergency(
             session,
             vault,
             settings,
@@ -99,7 +100,7 @@ def test_acc4_the_holder_confirms_a_gp_proposal(
     holder = make_account(database)
     with database.transaction() as session:
         pro = make_professional(session, name="Dr Choisi")
-        care.declare(
+        care_team.declare(
             session, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id), holder.nir, as_gp=True
         )
     sign_in(page, database, accessible)

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet.accounts.models import Holder, HolderWish, OppositionProof
+from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import service as documents
 from carnet.documents.models import Document, Folder
 from carnet.notifications.models import OutboxMessage
-from carnet.portal.models import PortalSession
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
 from tests.portal.support import (

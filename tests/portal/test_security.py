@@ -14,14 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet import clock
-from carnet.auth.models import ApiToken
+from carnet.auth.models import ApiToken, PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import issue_token, resolve_token
+from carnet.auth.sessions import IDLE_TIMEOUT, SESSION_COOKIE
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.portal.models import PortalSession
 from carnet.portal.routing import PortalRoute
-from carnet.portal.session import IDLE_TIMEOUT, SESSION_COOKIE
 from carnet.vault.service import Vault
 from tests.portal.support import (
     PASSWORD,
@@ -160,7 +159,7 @@ def test_session_cookie_attributes(client: TestClient, database: Database) -> No
 def test_the_cookie_is_secure_behind_https(settings: Settings) -> None:
     from starlette.responses import Response
 
-    from carnet.portal import session as sessions
+    from carnet.auth import sessions as sessions
 
     response = Response()
     sessions.set_cookie(

@@ -4,7 +4,8 @@
 Professionals use `/api/v1/pro/...`; the holder side uses `/api/v1/me/...`, on their own space or
 on the space named by `X-Carnet-Space` that they manage (`accounts.family.resolve_space`:
 representatives and caregivers; anything else is 404). Caregivers may read the access settings but
-not change them (REP-4: 403). Every decision is the decision point's, taken in `access.care`.
+not change them (REP-4: 403). Every decision is the decision point's, taken in `access.care_team`, `access.emergency`,
+`access.history` and `access.explain`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from carnet.access import care
+from carnet.access import care_team, explain, lookups
+from carnet.access import emergency as access_emergency
+from carnet.access import history as space_history
 from carnet.access.routes import SpaceHeader, authenticated
 from carnet.access.rules import SpaceFacts
 from carnet.access.schemas import (
@@ -61,13 +64,13 @@ READ_HISTORY = "read-access-history"
 REPORT = "report-access"
 
 
-def _professional_out(view: care.ProfessionalView) -> ProfessionalOut:
+def _professional_out(view: care_team.ProfessionalView) -> ProfessionalOut:
     pro = view.professional
     return ProfessionalOut(
         rpps=pro.rpps,
         name=pro.name,
         profession_code=pro.profession_code,
-        profession_label=care.profession_label(pro.profession_code),
+        profession_label=lookups.profession_label(pro.profession_code),
         specialty=pro.specialty,
         practice=pro.practice,
         status=view.status,
@@ -114,7 +117,7 @@ def declare_care(
     be the patient's GP: the answer says `"gp": "awaiting-holder-confirmation"`, and the patient's
     GP (who receives the emergency notices, ACC-6) changes only when the patient confirms it
     (ACC-4). 404: no such patient; 409: their space is not open."""
-    care.declare(
+    care_team.declare(
         session,
         _settings(request),
         principal,
@@ -140,7 +143,7 @@ def block_professional(
     """403 unless the patient named you administrator; you cannot block yourself. Refusals are
     recorded in the patient's access history."""
     with keeping_audit(session):
-        care.block_by_administrator(
+        care_team.block_by_administrator(
             session,
             _settings(request),
             principal,
@@ -169,7 +172,7 @@ def emergency_access(
     it is sealed, recorded with the access (110127, Emergency Override Started) and never e-mailed.
     The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
     with keeping_audit(session):
-        grant = care.open_emergency(
+        grant = access_emergency.open_emergency(
             session,
             _vault(request),
             _settings(request),
@@ -200,7 +203,7 @@ def list_professionals(
     holder, _relation = family.resolve_space(
         session, principal, space, READ_SETTINGS, settings=settings
     )
-    views = care.list_professionals(session, settings, principal, holder)
+    views = care_team.list_professionals(session, settings, principal, holder)
     return [_professional_out(view) for view in views]
 
 
@@ -226,7 +229,7 @@ def change_professional(
     holder, _relation = family.resolve_space(
         session, principal, space, CHANGE_SETTINGS, settings=settings
     )
-    view = care.change_professional(
+    view = care_team.change_professional(
         session,
         settings,
         principal,
@@ -260,11 +263,11 @@ def list_gp_proposals(
         GpProposalOut(
             rpps=found.professional.rpps,
             name=found.professional.name,
-            profession_label=care.profession_label(found.professional.profession_code),
+            profession_label=lookups.profession_label(found.professional.profession_code),
             proposed_at=found.proposed_at,
             blocked=found.is_blocked,
         )
-        for found in care.gp_proposals(session, settings, principal, holder)
+        for found in care_team.gp_proposals(session, settings, principal, holder)
     ]
 
 
@@ -276,7 +279,7 @@ def _answer_gp(
     holder, _relation = family.resolve_space(
         session, principal, space, CHANGE_SETTINGS, settings=settings
     )
-    view = care.answer_gp_proposal(
+    view = care_team.answer_gp_proposal(
         session,
         settings,
         principal,
@@ -325,7 +328,7 @@ def decline_gp_proposal(
     return _answer_gp(request, rpps, space, principal, session, confirm=False)
 
 
-def _verdict(verdict: care.Verdict) -> VerdictOut:
+def _verdict(verdict: explain.Verdict) -> VerdictOut:
     return VerdictOut(
         allowed=verdict.allowed, reason=verdict.reason, explanation=verdict.explanation
     )
@@ -350,7 +353,7 @@ def explain_access(
     holder, _relation = family.resolve_space(
         session, principal, space, READ_SETTINGS, settings=settings
     )
-    found = care.explain(session, settings, principal, holder, rpps)
+    found = explain.explain(session, settings, principal, holder, rpps)
     return ExplanationOut(
         professional=_professional_out(found.view),
         mode=found.mode,
@@ -398,7 +401,7 @@ def get_emergency_settings(
     holder, _relation = family.resolve_space(
         session, principal, space, READ_SETTINGS, settings=settings
     )
-    return _switches(care.emergency_settings(session, settings, principal, holder))
+    return _switches(access_emergency.emergency_settings(session, settings, principal, holder))
 
 
 @router.put(
@@ -420,7 +423,7 @@ def put_emergency_settings(
         session, principal, space, CHANGE_SETTINGS, settings=settings
     )
     return _switches(
-        care.set_emergency_settings(
+        access_emergency.set_emergency_settings(
             session,
             settings,
             principal,
@@ -489,14 +492,14 @@ def access_history(
     holder, _relation = family.resolve_space(
         session, principal, space, READ_HISTORY, settings=settings
     )
-    query = care.HistoryQuery(
+    query = space_history.HistoryQuery(
         actor=actor.strip() if actor else None,
         mode=mode,
         date_from=_day(date_from, "from"),
         date_to=_day(date_to, "to"),
         page=page,
     )
-    found = care.history(
+    found = space_history.history(
         session, settings, principal, holder, query, request_id=request_id(request)
     )
     return HistoryOut(
@@ -548,7 +551,7 @@ def report_access(
     """The note is optional and sealed. An entry of another space is 404."""
     settings = _settings(request)
     holder, _relation = family.resolve_space(session, principal, space, REPORT, settings=settings)
-    row = care.report(
+    row = space_history.report(
         session,
         _vault(request),
         settings,

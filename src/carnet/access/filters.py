@@ -13,7 +13,6 @@ from sqlalchemy import ColumnElement, and_, false, or_
 from carnet.access.rules import (
     CLINICIANS,
     HOLDER_SIDE,
-    LIVE_STATES,
     Actor,
     Care,
     Relation,
@@ -22,6 +21,7 @@ from carnet.access.rules import (
     decide_app_reach,
     on_behalf,
 )
+from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
 from carnet.documents.models import Document
 

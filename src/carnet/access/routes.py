@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.sessions import current
 from carnet.errors import Forbidden, InvalidInput, Unauthenticated
 
 ACCESS_RULE_MARK = "__carnet_access_rule__"
@@ -119,15 +120,13 @@ def _check_app_scope(
 def portal_session(*kinds: PrincipalKind) -> Any:
     """A live portal session (server-side, `carnet_session` cookie) of one of `kinds`.
 
-    The session is resolved by `carnet.portal.session` (idle timeout, logout everywhere); the
+    The session is resolved by `carnet.auth.sessions` (idle timeout, logout everywhere); the
     principal and the session are put on `request.state`. Without one the portal sends the browser
     to its login page (`Unauthenticated`, code `no-session`).
     """
     allowed = frozenset(kinds)
 
     def _portal_session(request: Request) -> Principal:
-        from carnet.portal.session import current
-
         refuse_unhonoured_space(request)
         live = current(request)
         if live is None:

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import care
+from carnet.access import notices
 from carnet.access.rules import decide_contacts_read
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.family import Relation, audit_mode
@@ -260,7 +260,7 @@ def list_contacts(
         .where(HolderWish.holder_id == holder.id, HolderWish.kind.in_(CONTACT_KINDS))
         .order_by(HolderWish.kind, HolderWish.updated_at, HolderWish.id)
     ).all()
-    care.after_read(session, settings, actor, holder, decision)
+    notices.after_read(session, settings, actor, holder, decision)
     return [_open(session, vault, row) for row in rows]
 
 
@@ -287,5 +287,5 @@ def read_contact(
            request_id=request_id)  # fmt: skip
     if not decision:
         raise NotFound("No such contact.", code="not-found")
-    care.after_read(session, settings, actor, holder, decision)
+    notices.after_read(session, settings, actor, holder, decision)
     return holder, _open(session, vault, row)

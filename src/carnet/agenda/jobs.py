@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.rules import LIVE_STATES
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder, Representation
+from carnet.accounts.rules import LIVE_STATES
 from carnet.agenda.models import PENDING, SENT, SKIPPED, Appointment, Reminder
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM

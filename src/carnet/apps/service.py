@@ -25,7 +25,7 @@ from carnet.apps.models import App, AppAuthorizationCode, AppConsent, AppToken
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM, AppGrant, Principal, PrincipalKind
-from carnet.auth.service import APP_TOKEN_PREFIX
+from carnet.auth.rules import APP_TOKEN_PREFIX
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import Conflict, InvalidInput, NotFound

@@ -6,15 +6,16 @@ the action commit or vanish together. Appends lock only their own space's chain 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy import insert as insert_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -635,3 +636,85 @@ def _verify_checkpoints(
 
 def count_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+def last_entry_at(
+    session: Session, holder_id: uuid.UUID, actor_kinds: Sequence[str], actor_ids: Sequence[str]
+) -> dict[str, dt.datetime]:
+    """ACC-8: when each of these actors last left an entry in this space (actor id → time)."""
+    if not actor_ids:
+        return {}
+    rows = session.execute(
+        select(AuditEntry.actor_id, func.max(AuditEntry.at))
+        .where(
+            AuditEntry.holder_id == holder_id,
+            AuditEntry.actor_kind.in_(actor_kinds),
+            AuditEntry.actor_id.in_(actor_ids),
+        )
+        .group_by(AuditEntry.actor_id)
+    ).all()
+    return {actor_id: at for actor_id, at in rows}
+
+
+@dataclass(frozen=True)
+class SpaceEntryFilter:
+    """Which of a space's entries a history page shows (ACC-8). `actor_ids` empty: no entry (an
+    actor nobody is); entries naming one of `hidden_ids` under one of `hidden_types` are left out
+    (the reader may not see that document: DOC-4, REP-2)."""
+
+    actor_kinds: Sequence[str] | None = None
+    actor_ids: Sequence[str] | None = None
+    mode: str | None = None
+    since: dt.datetime | None = None
+    before: dt.datetime | None = None
+    hidden_types: Sequence[str] = ()
+    hidden_ids: Sequence[str] = ()
+
+
+def entries_for_space(
+    session: Session, holder_id: uuid.UUID, wanted: SpaceEntryFilter, *, page: int, per_page: int
+) -> tuple[int, list[AuditEntry]]:
+    """ACC-8: how many of the space's entries `wanted` keeps, and those of `page` (from 1),
+    newest first."""
+    where = _space_conditions(holder_id, wanted)
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
+    rows = session.scalars(
+        select(AuditEntry)
+        .where(*where)
+        .order_by(AuditEntry.at.desc(), AuditEntry.seq.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return total, list(rows)
+
+
+def entry_in_space(
+    session: Session, holder_id: uuid.UUID, entry_id: uuid.UUID
+) -> AuditEntry | None:
+    """One entry of this space's chain; None when it is not one (ACC-8: reports name an entry)."""
+    entry = session.get(AuditEntry, entry_id)
+    return entry if entry is not None and entry.holder_id == holder_id else None
+
+
+def _space_conditions(holder_id: uuid.UUID, wanted: SpaceEntryFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [AuditEntry.holder_id == holder_id]
+    if wanted.actor_kinds is not None:
+        where.append(AuditEntry.actor_kind.in_(wanted.actor_kinds))
+    if wanted.actor_ids is not None:
+        where.append(AuditEntry.actor_id.in_(wanted.actor_ids))
+    if wanted.mode:
+        where.append(AuditEntry.mode == wanted.mode)
+    if wanted.since is not None:
+        where.append(AuditEntry.at >= wanted.since)
+    if wanted.before is not None:
+        where.append(AuditEntry.at < wanted.before)
+    if wanted.hidden_ids:
+        where.append(
+            or_(
+                AuditEntry.target_type.is_(None),
+                AuditEntry.target_type.not_in(wanted.hidden_types),
+                AuditEntry.target_id.is_(None),
+                AuditEntry.target_id.not_in(wanted.hidden_ids),
+            )
+        )
+    return where

@@ -1,11 +1,17 @@
-"""API bearer tokens: random, stored only as hashes, expiring, revocable."""
+"""Sign-in material: API bearer tokens and server-side portal sessions, random, stored only as
+hashes, expiring, revocable.
+
+A portal session's cookie value is never stored: only its SHA-256 (`token_hash`), so a copy of the
+table opens no session. A holder's rows cascade with the holder row, so purging a space (rule LC-8)
+leaves no sign-in material behind; the acting space falls back to none when that space is purged.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import String, Uuid
+from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet import clock
@@ -23,5 +29,35 @@ class ApiToken(Base):
     principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PortalSession(Base):
+    """One browser session of a principal (holders now; other kinds may use it later)."""
+
+    __tablename__ = "portal_sessions"
+    __table_args__ = (Index("ix_portal_sessions_principal", "principal_kind", "principal_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal_kind: Mapped[str] = mapped_column(String(20))
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Set for holders: the session goes with the space when it is purged (LC-8).
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The profile the holder acts on (their own space, or one they manage: REP-1, REP-4, REP-5).
+    acting_space_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="SET NULL"), nullable=True
+    )
+    # Synchronizer token of every form of this session (CSRF), rotated at each login.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # A message key shown once on the next page ("document-added"…): never data.
+    flash: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    # One-time form nonces already used (uploads): a double submission adds nothing twice.
+    used_nonces: Mapped[str] = mapped_column(String(700), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,11 +1,16 @@
-"""Pure rules of throttling guesses (LC-2, LC-4): who counts as one client, how long it waits.
+"""Pure rules of signing in: what a bearer token looks like, and throttling guesses (LC-2, LC-4):
+who counts as one client, how long it waits.
 
-No I/O: `carnet.auth.throttle` applies them to the shared `Throttle` rows.
+No I/O: `carnet.auth.service` and `carnet.apps.service` issue and read the tokens,
+`carnet.auth.throttle` applies the throttling rules to the shared `Throttle` rows.
 """
 
 from __future__ import annotations
 
 import ipaddress
+
+TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
+APP_TOKEN_PREFIX = "cna_"  # noqa: S105 - apps' access tokens (carnet.apps)
 
 
 def client_group(address: str) -> str:

@@ -17,13 +17,11 @@ from carnet.access.rules import sign_in_lasts
 from carnet.accounts.models import Holder, LoginChallenge, Operator, Professional
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
+from carnet.auth import sessions as portal_sessions
 from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
 from carnet.errors import NotFound
-from carnet.portal import session as portal_sessions
-
-TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
-APP_TOKEN_PREFIX = "cna_"  # noqa: S105 - apps' access tokens (carnet.apps)
 
 
 def _hash(token: str) -> str:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from carnet.access.rules import LIVE_STATES
 from carnet.accounts.models import Holder
+from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings

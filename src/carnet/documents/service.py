@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import care, filters
+from carnet.access import filters, notices
 from carnet.access.rules import (
     Actor,
     Decision,
@@ -153,7 +153,7 @@ def get(
         reason=decision.reason,
         request_id=request_id,
     )
-    care.after_read(session, settings, actor, holder, decision)  # ACC-8: first-access e-mail
+    notices.after_read(session, settings, actor, holder, decision)  # ACC-8: first-access e-mail
     return doc
 
 
@@ -219,7 +219,7 @@ def search(
         mode=access.mode if access else actor_mode(actor),
         request_id=request_id,
     )
-    care.after_read(session, settings, actor, holder, access)  # ACC-8: first-access e-mail
+    notices.after_read(session, settings, actor, holder, access)  # ACC-8: first-access e-mail
     return total, rows
 
 

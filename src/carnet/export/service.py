@@ -30,7 +30,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import care
+from carnet.access import history as access_history
+from carnet.access import notices
 from carnet.access.models import TimelineSettings
 from carnet.access.rules import (
     decide_access_settings_read,
@@ -111,7 +112,7 @@ def read_timeline(
     items = timeline.entries(
         session, vault, settings, principal, holder, category=wanted, request_id=request_id
     )
-    care.after_read(session, settings, actor, holder, decision)
+    notices.after_read(session, settings, actor, holder, decision)
     return granularity, timeline.group(items, granularity)
 
 
@@ -330,7 +331,7 @@ def _history_csv(
                      "signale"])  # fmt: skip
     page, count = 1, 0
     while True:
-        found = care.history(session, settings, principal, holder, care.HistoryQuery(page=page))
+        found = access_history.history(session, settings, principal, holder, access_history.HistoryQuery(page=page))
         for e in found.entries:
             writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
                              e.actor_rpps or "", e.target_type or "", e.target_id or "",

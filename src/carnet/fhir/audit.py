@@ -1,6 +1,6 @@
 """The holder's access history as FHIR R4 AuditEvents in the IHE BALP shape (rule ACC-8).
 
-Built from `access.care.history`, which applies the decision point (holder side only) and hides
+Built from `access.history.history`, which applies the decision point (holder side only) and hides
 entries about documents the reader may not see; this module only changes the form.
 """
 
@@ -12,7 +12,8 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from carnet.access import care
+from carnet.access import history as access_history
+from carnet.access import lookups
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import RPPS_SYSTEM
 from carnet.auth.principal import Principal
@@ -49,7 +50,7 @@ def _action(action: str) -> str:
     return _ACTIONS.get(verb, "E")
 
 
-def audit_event(entry: care.HistoryEntry, holder_id: uuid.UUID) -> Json:
+def audit_event(entry: access_history.HistoryEntry, holder_id: uuid.UUID) -> Json:
     """One entry as a BALP-style AuditEvent; an emergency is 110113 / 110127 with ETREAT."""
     emergency = entry.mode in ("emergency", "regulation")
     if emergency and entry.reason == "110127":
@@ -145,16 +146,16 @@ def search_audit_events(
     holder = (
         session.get(Holder, patient.holder_id)
         if patient.holder_id is not None
-        else care.holder_by_nir(session, patient.nir or "")
+        else lookups.holder_by_nir(session, patient.nir or "")
     )
     if holder is None:
         raise NotFound("No such patient.")
-    history = care.history(
+    history = access_history.history(
         session,
         settings,
         principal,
         holder,
-        care.HistoryQuery(date_from=date_from, date_to=date_to, page=page),
+        access_history.HistoryQuery(date_from=date_from, date_to=date_to, page=page),
         request_id=request_id,
     )
     criteria = [(n, v) for n, v in params if n != "_page"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from carnet.access import care
+from carnet.access import lookups
 from carnet.accounts import family
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM
@@ -225,7 +225,7 @@ def search_communications(ctx: Context, params: list[tuple[str, str]], base: str
     holder: Holder | None = (
         ctx.session.get(Holder, patient.holder_id)
         if patient.holder_id is not None
-        else care.holder_by_nir(ctx.session, patient.nir or "")
+        else lookups.holder_by_nir(ctx.session, patient.nir or "")
     )
     if holder is None:
         raise NotFound("No such patient.")
@@ -261,7 +261,7 @@ def _subject(session: Session, value: Any) -> Holder:
                 f"Communication.subject.identifier must be INS-NIR ({INS_NIR_SYSTEM}).",
                 field="Communication.subject",
             )
-        return care.holder_by_nir(session, identifier["value"])
+        return lookups.holder_by_nir(session, identifier["value"])
     holder = session.get(Holder, _reference_id(value, "Patient", "Communication.subject"))
     if holder is None:
         raise NotFound("No patient has this id in Carnet.")

@@ -15,8 +15,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from carnet.auth import sessions as sessions
 from carnet.config import Settings
-from carnet.portal import session as sessions
 
 CSRF_COOKIE = "carnet_csrf"
 FIELD = "csrf_token"

@@ -26,10 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
 from carnet.access.routes import route_rules
+from carnet.auth import sessions as sessions
 from carnet.errors import CarnetError, Unauthenticated
 from carnet.http import request_id
 from carnet.portal import csrf, messages
-from carnet.portal import session as sessions
 from carnet.portal.i18n import N_
 from carnet.portal.web import PortalRedirect, formatter, redirect, render, settings_of
 

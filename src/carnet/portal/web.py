@@ -19,10 +19,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.routing import NoMatchFound
 
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import PrincipalKind
 from carnet.config import Settings
 from carnet.portal import csrf, i18n
-from carnet.portal import session as sessions
 from carnet.portal.i18n import N_, Formatter
 from carnet.vault.service import Vault
 

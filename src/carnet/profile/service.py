@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import care
+from carnet.access import notices
 from carnet.access.rules import (
     Decision,
     decide_profile_read,
@@ -228,7 +228,7 @@ def read_profile(ctx: Context, sections: Iterable[str] | None = None) -> dict[st
         found[row.section].append(_open(ctx, row))
     reason = allowed[0] if len(allowed) == 1 else ("all" if allowed == asked else "acc-7")
     _audit(ctx, "profile.read", decision, reason=reason)
-    care.after_read(ctx.session, ctx.settings, ctx.actor, ctx.holder, decision)
+    notices.after_read(ctx.session, ctx.settings, ctx.actor, ctx.holder, decision)
     return found
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from carnet.access import care
+from carnet.access import lookups
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import RPPS_SYSTEM
 from carnet.auth.principal import Principal
@@ -128,7 +128,7 @@ def search_explanations(
     holder: Holder | None = (
         session.get(Holder, patient.holder_id)
         if patient.holder_id is not None
-        else care.holder_by_nir(session, patient.nir or "")
+        else lookups.holder_by_nir(session, patient.nir or "")
     )
     if holder is None:
         raise NotFound("No such patient.")

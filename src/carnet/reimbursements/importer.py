@@ -41,9 +41,9 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.rules import LIVE_STATES
 from carnet.accounts import rules
 from carnet.accounts.models import Holder
+from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM

@@ -1,7 +1,7 @@
 """Who reads the space and who did: "My professionals" (ACC-3, ACC-4, ACC-6, item 7) and the
 access history with "report this access" (ACC-8).
 
-Everything goes through `access.care`, on the space acted on (`family.resolve_space`, with the
+Everything goes through the access services (`access.care_team`, `emergency`, `history`, `explain`), on the space acted on (`family.resolve_space`, with the
 same action names as the JSON API: caregivers read the access settings and the history, and may
 not change the settings, REP-4). The portal only translates the decision point's reason codes.
 """
@@ -18,16 +18,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access import care
+from carnet.access import care_team, explain, lookups
+from carnet.access import emergency as access_emergency
+from carnet.access import history as access_history
 from carnet.access.routes import portal_session
 from carnet.accounts import family
 from carnet.audit.rules import Mode
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.http import bounded_integer, db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import Acting, acting, new_router, rid, text
@@ -42,7 +44,7 @@ CHANGE_SETTINGS = "change-access-settings"
 READ_HISTORY = "read-access-history"
 REPORT = "report-access"
 
-# The decision point's explanations (access.care.EXPLANATIONS, French), by key, in English msgids.
+# The decision point's explanations (access.explain.EXPLANATIONS, French), by key, in English msgids.
 EXPLANATIONS: dict[str, str] = {
     "care-team": N_("This professional is part of your care team."),
     "author": N_("A professional always sees the documents they deposited themselves."),
@@ -66,7 +68,7 @@ EXPLANATIONS: dict[str, str] = {
     "no-regulation-grant": N_("The SAMU (centre 15) reads your space only during regulation."),
     "entered-in-error": N_("Document withdrawn by its author."),
 }
-_KEY_OF = {french: key for key, french in care.EXPLANATIONS.items()}
+_KEY_OF = {french: key for key, french in explain.EXPLANATIONS.items()}
 REFUSED = N_("Access refused.")
 
 STATUSES: dict[str, str] = {
@@ -142,7 +144,7 @@ def _explanation(fmt: Formatter, french: str) -> str:
     return fmt.gettext(EXPLANATIONS[key]) if key in EXPLANATIONS else fmt.gettext(REFUSED)
 
 
-def _categories(fmt: Formatter, found: care.Explanation) -> list[dict[str, Any]]:
+def _categories(fmt: Formatter, found: explain.Explanation) -> list[dict[str, Any]]:
     labels = reference.categories()
     rows = []
     for category in found.categories:
@@ -182,30 +184,30 @@ def _professionals_page(
 ) -> Response:
     fmt = formatter(request)
     settings = settings_of(request)
-    views = care.list_professionals(db, settings, act.principal, act.space)
+    views = care_team.list_professionals(db, settings, act.principal, act.space)
     rows = []
     for view in views:
-        found = care.explain(db, settings, act.principal, act.space, view.professional.rpps)
+        found = explain.explain(db, settings, act.principal, act.space, view.professional.rpps)
         rows.append(
             {
                 "view": view,
-                "profession": care.profession_label(view.professional.profession_code),
+                "profession": lookups.profession_label(view.professional.profession_code),
                 "status_label": fmt.gettext(STATUSES.get(view.status, STATUSES["none"])),
                 "summary": _explanation(fmt, found.summary.explanation),
                 "categories": _categories(fmt, found),
                 "last_access": fmt.datetime(view.last_access_at) if view.last_access_at else "",
             }
         )
-    facts = care.emergency_settings(db, settings, act.principal, act.space)
+    facts = access_emergency.emergency_settings(db, settings, act.principal, act.space)
     proposals = [
         {
             "name": found.professional.name,
             "rpps": found.professional.rpps,
-            "profession": care.profession_label(found.professional.profession_code),
+            "profession": lookups.profession_label(found.professional.profession_code),
             "when": fmt.datetime(found.proposed_at),
             "blocked": found.is_blocked,
         }
-        for found in care.gp_proposals(db, settings, act.principal, act.space)
+        for found in care_team.gp_proposals(db, settings, act.principal, act.space)
     ]
     return render(
         request,
@@ -238,7 +240,7 @@ def _change(
     db: Session,
     form: FormData,
     *,
-    status: care.ChangeStatus | None,
+    status: care_team.ChangeStatus | None,
     administrator: bool | None,
     flash: str,
     field: str,
@@ -246,7 +248,7 @@ def _change(
     act = acting(request, db, CHANGE_SETTINGS)
     rpps = text(form, "rpps", 40).strip()
     try:
-        care.change_professional(
+        care_team.change_professional(
             db,
             settings_of(request),
             act.principal,
@@ -352,7 +354,7 @@ def answer_gp(
         raise NotFound("No such action.")
     act = acting(request, db, CHANGE_SETTINGS)
     try:
-        care.answer_gp_proposal(
+        care_team.answer_gp_proposal(
             db,
             settings_of(request),
             act.principal,
@@ -381,7 +383,7 @@ def emergency(
 ) -> Response:
     """ACC-6: the three switches, each stated (an unticked box is "no")."""
     act = acting(request, db, CHANGE_SETTINGS)
-    care.set_emergency_settings(
+    access_emergency.set_emergency_settings(
         db,
         settings_of(request),
         act.principal,
@@ -420,20 +422,20 @@ def history(
     for name, value in (("from", date_from), ("to", date_to)):
         if raw[name].strip() and value is None:
             errors.add(f"history-{name}", fmt.gettext(N_("Enter a date such as 2024-03-31.")))
-    mode = raw["mode"] if raw["mode"] in {m.value for m in care.HISTORY_MODES} else ""
+    mode = raw["mode"] if raw["mode"] in {m.value for m in access_history.HISTORY_MODES} else ""
     page_number = bounded_integer(raw["page"] or "1", minimum=1)
     if page_number is None:  # the shared bound: a readable 400 page, never an overflow
         raise InvalidInput("There is no such page.", field="page")
-    query = care.HistoryQuery(
+    query = access_history.HistoryQuery(
         actor=raw["actor"].strip() or None,
         mode=mode or None,
         date_from=date_from,
         date_to=date_to,
         page=page_number,
     )
-    found: care.HistoryPage | None = None
+    found: access_history.HistoryPage | None = None
     try:
-        found = care.history(
+        found = access_history.history(
             db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
         )
     except CarnetError as exc:
@@ -473,7 +475,7 @@ def history(
             "entries": entries,
             "page": found,
             "filters": raw,
-            "modes": [(m.value, fmt.gettext(MODES[m.value])) for m in care.HISTORY_MODES],
+            "modes": [(m.value, fmt.gettext(MODES[m.value])) for m in access_history.HISTORY_MODES],
             "base_query": urlencode(base),
             "may_report": act.relation != "caregiver" or family.caregiver_may(REPORT),
         },
@@ -497,14 +499,14 @@ def report_access(
         entry_id = uuid.UUID(text(form, "entry_id", 40).strip())
     except ValueError:
         raise NotFound("No such access in this space's history.") from None
-    care.report(
+    access_history.report(
         db,
         vault_of(request),
         settings_of(request),
         act.principal,
         act.space,
         entry_id,
-        text(form, "note", care.MAX_NOTE).strip() or None,
+        text(form, "note", access_history.MAX_NOTE).strip() or None,
         request_id=rid(request),
     )
     sessions.set_flash(db, act.live, "access-reported")

@@ -12,13 +12,13 @@ from starlette.datastructures import FormData
 from carnet.access.routes import portal_session
 from carnet.accounts import family, lifecycle
 from carnet.accounts.proof import masked_nir
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
 from carnet.http import db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import (

@@ -20,11 +20,11 @@ from carnet import clock
 from carnet.access.routes import portal_session
 from carnet.agenda import prevention
 from carnet.agenda import service as agenda
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
 from carnet.http import db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import READ, Acting, acting, new_router, rid, text

@@ -26,10 +26,10 @@ from carnet.apps import rules, service
 from carnet.apps.api import CHANGE_SETTINGS, READ_SETTINGS, oauth_request, oauth_server
 from carnet.apps.models import App
 from carnet.audit.service import record
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.errors import NotFound
 from carnet.http import db_session
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import error_page

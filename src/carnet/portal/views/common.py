@@ -12,9 +12,9 @@ from starlette.datastructures import FormData
 
 from carnet.accounts import family, lifecycle
 from carnet.accounts.models import Holder
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
 from carnet.errors import NotFound
-from carnet.portal import session as sessions
 from carnet.portal.routing import PortalRoute
 from carnet.portal.web import PortalRedirect, Shell, settings_of
 

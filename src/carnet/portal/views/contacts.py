@@ -17,11 +17,11 @@ from starlette.datastructures import FormData
 from carnet.access.routes import portal_session
 from carnet.accounts import wishes
 from carnet.accounts.family_schemas import EMERGENCY_CONTACT, SINGLE_KINDS
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
 from carnet.http import db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import WISHES_READ, WISHES_UPDATE, Acting, acting, new_router, text

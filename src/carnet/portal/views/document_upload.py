@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
+from carnet.auth import sessions
 from carnet.auth.principal import Principal
 from carnet.documents import deposits
 from carnet.errors import CarnetError
 from carnet.http import db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json

@@ -25,6 +25,7 @@ from carnet.access.routes import portal_session
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
@@ -34,7 +35,6 @@ from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.http import PageNumber, content_disposition, db_session
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import (

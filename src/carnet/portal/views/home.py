@@ -11,9 +11,9 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
 from carnet.accounts import family
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.http import db_session
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import READ, acting, new_router, optional_uuid, text

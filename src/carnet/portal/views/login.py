@@ -20,13 +20,12 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import public
 from carnet.audit.service import record
-from carnet.auth import login
+from carnet.auth import login, sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import revoke_token
 from carnet.errors import CarnetError
 from carnet.http import client_address, db_session
 from carnet.portal import i18n, messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import rid, text

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, ConfigurationError, NotFound
 from carnet.http import db_session
 from carnet.portal import charts, messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import Acting, acting, new_router, rid, text

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.documents import service as documents
@@ -28,7 +29,6 @@ from carnet.messaging.attachments import save_attachment as save_to_documents
 from carnet.messaging.context import Context, NewAttachment, NewMessage
 from carnet.messaging.models import Attachment
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
 from carnet.errors import CarnetError
 from carnet.http import db_session
@@ -22,7 +23,6 @@ from carnet.messaging import conversations, reading
 from carnet.messaging.attachments import attachment_content
 from carnet.messaging.context import Context, NewMessage
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body

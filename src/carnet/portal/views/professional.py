@@ -3,7 +3,7 @@ care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DO
 emergency or regulation access (ACC-5), write to the patient (SRV-1; the conversations themselves
 are in `pro_messages`).
 
-Every page calls the services (`auth.login`, `access.care`, `documents.service`,
+Every page calls the services (`auth.login`, `access.care_team`, `documents.service`,
 `fhir.service.read_patient` for the identity); the portal decides nothing. The NIR travels only in
 a POST body: the patient found is kept in the portal session (`acting_space_id`), never in a URL.
 Regulators (SAMU – centre 15) log in on the same page, ticking "regulating physician".
@@ -21,11 +21,13 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from carnet.access import care
+from carnet.access import care_team, lookups
+from carnet.access import emergency as access_emergency
 from carnet.access.routes import portal_session
 from carnet.access.rules import Relation
 from carnet.access.service import current_grant
 from carnet.accounts.models import Holder, Professional
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import deposits, reference
 from carnet.documents import service as documents
@@ -37,7 +39,6 @@ from carnet.http import content_disposition, db_session
 from carnet.messaging import conversations
 from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.portal import messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
@@ -186,7 +187,7 @@ def find(
         errors.add("nir", fmt.gettext(N_("Enter the patient's social security number (NIR).")))
         return _home_page(request, db, errors, status=400)
     try:
-        holder = care.holder_by_nir(db, nir)
+        holder = lookups.holder_by_nir(db, nir)
         # The identity is shown only when the service allows it (and the reading is audited).
         fhir.read_patient(
             db, settings_of(request), principal, str(holder.id), request_id=rid(request)
@@ -270,7 +271,7 @@ def _patient_page(
             "rows": describe(db, request, principal, docs),
             "banner": banner,
             "regulator": principal.kind is PrincipalKind.REGULATOR,
-            "is_physician": pro is not None and pro.profession_code == care.GP_PROFESSION,
+            "is_physician": pro is not None and pro.profession_code == care_team.GP_PROFESSION,
             "types": _type_choices(fmt),
             "values": values or {},
             "accept": ACCEPT,
@@ -308,7 +309,7 @@ def declare(
     patient = _require_patient(db, request)
     as_gp = text(form, "as_gp", 5) == "1"
     try:
-        outcome = care.declare(
+        outcome = care_team.declare(
             db,
             settings_of(request),
             principal,
@@ -371,7 +372,7 @@ def emergency(
             request, db, principal, patient, errors=errors, values={"reason": reason}, status=400
         )
     try:
-        care.open_emergency(
+        access_emergency.open_emergency(
             db,
             vault_of(request),
             settings_of(request),

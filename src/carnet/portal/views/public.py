@@ -26,12 +26,12 @@ from carnet.accounts.models import Holder, OppositionProof
 from carnet.accounts.proof import opposition_proof_pdf
 from carnet.audit.service import record
 from carnet.auth import login
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
 from carnet.http import client_address, db_session, get_database
 from carnet.notifications.rules import is_valid_email
 from carnet.portal import i18n, messages
-from carnet.portal import session as sessions
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import new_router, parse_date, rid, text

@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import portal_session
+from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents.present import category_label
 from carnet.export import service as export
 from carnet.export import timeline
 from carnet.export.models import EXPIRED, FAILED, PENDING, READY
 from carnet.http import db_session
-from carnet.portal import session as sessions
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import acting, new_router, rid
 from carnet.portal.web import formatter, redirect, render, settings_of, vault_of

@@ -26,9 +26,9 @@ from starlette.responses import Response
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
 from carnet.accounts.models import Holder
+from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.portal.models import PortalSession
 
 SESSION_COOKIE = "carnet_session"
 IDLE_TIMEOUT = dt.timedelta(minutes=15)

@@ -1,0 +1,53 @@
+"""Who a request names: a holder by NIR (ID-1), a professional by RPPS (ID-2), and the care
+relationship between them (ACC-1, ACC-3), found the same way by every access service."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.access.models import CareRelationship
+from carnet.accounts import rules as account_rules
+from carnet.accounts.models import Holder, Professional
+from carnet.errors import InvalidInput, NotFound
+
+
+def profession_label(code: str) -> str:
+    return account_rules.PROFESSIONS.get(code, code)
+
+
+def holder_by_nir(session: Session, nir: str) -> Holder:
+    """The holder a professional names by NIR (rule ID-1); 404 for anyone unknown."""
+    problem = account_rules.nir_problem(nir)
+    if problem is not None:
+        raise InvalidInput(problem, field="nir")
+    holder = session.scalars(
+        select(Holder).where(Holder.nir == account_rules.normalize_nir(nir))
+    ).first()
+    if holder is None:
+        raise NotFound("No such patient.", code="unknown-patient")
+    return holder
+
+
+def professional_by_rpps(session: Session, rpps: str) -> Professional:
+    """A registered professional by RPPS number (rule ID-2); 404 when unknown."""
+    problem = account_rules.rpps_problem(rpps)
+    if problem is not None:
+        raise InvalidInput(problem, field="rpps")
+    pro = session.scalars(select(Professional).where(Professional.rpps == rpps.strip())).first()
+    if pro is None:
+        raise NotFound("No such professional.", code="unknown-professional")
+    return pro
+
+
+def relationship(
+    session: Session, holder_id: uuid.UUID, professional_id: uuid.UUID
+) -> CareRelationship | None:
+    return session.scalars(
+        select(CareRelationship).where(
+            CareRelationship.holder_id == holder_id,
+            CareRelationship.professional_id == professional_id,
+        )
+    ).first()

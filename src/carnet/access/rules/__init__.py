@@ -1,0 +1,132 @@
+"""The policy decision point: pure functions deciding who may do what in a holder's space.
+
+No other module decides access to a holder's data. Each rule has two faces built from the same
+facts: `decide_*` for one object, and (in `access.filters`) a SQL clause so that searches are
+narrowed in the query itself. A property-based test checks that both faces always agree, and a
+second, naive model written from rules.md checks the decisions themselves.
+
+The rules are grouped by concern (`facts`: the facts and the checks every rule shares; `apps`,
+`documents`, `care`, `profile`, `messages`); this package face is where callers take them from.
+"""
+
+from carnet.access.rules.apps import (
+    decide_app_reach,
+    decide_app_scope,
+    decide_app_standing,
+    on_behalf,
+)
+from carnet.access.rules.care import (
+    PHYSICIAN,
+    decide_access_settings_read,
+    decide_block_by_administrator,
+    decide_close,
+    decide_declare_care,
+    decide_emergency_grant,
+    decide_gp_answer,
+    decide_gp_proposal,
+    decide_history_read,
+    decide_manage_professionals,
+    decide_patient_read,
+)
+from carnet.access.rules.documents import (
+    decide_deposit,
+    decide_document_author_change,
+    decide_document_read,
+    decide_document_write,
+    decide_reimbursements_read,
+    decide_upload,
+)
+from carnet.access.rules.facts import (
+    CLINICIANS,
+    HOLDER_SIDE,
+    Actor,
+    AppFacts,
+    Care,
+    Decision,
+    DocumentFacts,
+    Relation,
+    SpaceFacts,
+    as_told,
+    clinical_access,
+    in_care_team,
+    mode_of,
+    sign_in_lasts,
+    visible_to_patient,
+)
+from carnet.access.rules.messages import (
+    PHARMACIST,
+    decide_conversation_end,
+    decide_message_attachment,
+    decide_message_copy,
+    decide_message_read,
+    decide_message_recipient,
+    decide_message_reply,
+    decide_message_start,
+)
+from carnet.access.rules.profile import (
+    decide_agenda_change,
+    decide_agenda_read,
+    decide_agenda_settings,
+    decide_agenda_write,
+    decide_contacts_read,
+    decide_profile_read,
+    decide_profile_write,
+    decide_timeline_read,
+    history_visible,
+)
+
+__all__ = [
+    "CLINICIANS",
+    "HOLDER_SIDE",
+    "PHARMACIST",
+    "PHYSICIAN",
+    "Actor",
+    "AppFacts",
+    "Care",
+    "Decision",
+    "DocumentFacts",
+    "Relation",
+    "SpaceFacts",
+    "as_told",
+    "clinical_access",
+    "decide_access_settings_read",
+    "decide_agenda_change",
+    "decide_agenda_read",
+    "decide_agenda_settings",
+    "decide_agenda_write",
+    "decide_app_reach",
+    "decide_app_scope",
+    "decide_app_standing",
+    "decide_block_by_administrator",
+    "decide_close",
+    "decide_contacts_read",
+    "decide_conversation_end",
+    "decide_declare_care",
+    "decide_deposit",
+    "decide_document_author_change",
+    "decide_document_read",
+    "decide_document_write",
+    "decide_emergency_grant",
+    "decide_gp_answer",
+    "decide_gp_proposal",
+    "decide_history_read",
+    "decide_manage_professionals",
+    "decide_message_attachment",
+    "decide_message_copy",
+    "decide_message_read",
+    "decide_message_recipient",
+    "decide_message_reply",
+    "decide_message_start",
+    "decide_patient_read",
+    "decide_profile_read",
+    "decide_profile_write",
+    "decide_reimbursements_read",
+    "decide_timeline_read",
+    "decide_upload",
+    "history_visible",
+    "in_care_team",
+    "mode_of",
+    "on_behalf",
+    "sign_in_lasts",
+    "visible_to_patient",
+]
