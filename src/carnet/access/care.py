@@ -65,6 +65,7 @@ from carnet.access.rules import (
 )
 from carnet.access.service import EXPRESS_PRACTICES, actor_for, space_facts
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional, Representation
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
@@ -149,9 +150,7 @@ def holder_by_nir(session: Session, nir: str) -> Holder:
     problem = account_rules.nir_problem(nir)
     if problem is not None:
         raise InvalidInput(problem, field="nir")
-    holder = session.scalars(
-        select(Holder).where(Holder.nir == account_rules.normalize_nir(nir))
-    ).first()
+    holder = account_service.holder_by_nir(session, account_rules.parse_nir(nir))
     if holder is None:
         raise NotFound("No such patient.", code="unknown-patient")
     return holder

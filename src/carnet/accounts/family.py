@@ -22,6 +22,7 @@ from carnet.accounts import rules
 from carnet.accounts.lifecycle import issue_code, register_purge_hook
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.accounts.notices import send_notice
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
@@ -199,7 +200,7 @@ def _active_invitee(session: Session, nir: str) -> Holder:
     problem = rules.nir_problem(nir)
     if problem is not None:
         raise InvalidInput(problem, field="nir")
-    invitee = session.scalars(select(Holder).where(Holder.nir == rules.normalize_nir(nir))).first()
+    invitee = holder_by_nir(session, rules.parse_nir(nir))
     if invitee is None or invitee.state != rules.ACTIVE:
         raise Conflict(_NOT_ACTIVE, code="invitee-not-active")
     return invitee

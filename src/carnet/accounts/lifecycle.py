@@ -33,6 +33,7 @@ from carnet.accounts.models import (
     Tombstone,
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import throttle
@@ -101,7 +102,7 @@ def transition(
 
 
 def find_holder(session: Session, nir: str) -> Holder | None:
-    return session.scalars(select(Holder).where(Holder.nir == rules.normalize_nir(nir))).first()
+    return holder_by_nir(session, valid) if (valid := rules.as_nir(nir)) else None
 
 
 # -- provisional codes ------------------------------------------------------------------------

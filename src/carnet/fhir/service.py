@@ -13,14 +13,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import decide_deposit, decide_patient_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder, Professional
-from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
+from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES, as_nir
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -56,7 +57,7 @@ def find_holder(session: Session, *, holder_id: uuid.UUID | None, nir: str | Non
     if holder_id is not None:
         return session.get(Holder, holder_id)
     if nir is not None:
-        return session.scalars(select(Holder).where(Holder.nir == nir)).first()
+        return holder_by_nir(session, valid) if (valid := as_nir(nir)) else None
     return None
 
 
