@@ -30,8 +30,8 @@ from carnet import clock
 from carnet.access.routes import SpaceHeader, authenticated
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings

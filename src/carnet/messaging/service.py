@@ -34,8 +34,8 @@ from carnet.access.rules import (
     mode_of,
 )
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional, Representation
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind

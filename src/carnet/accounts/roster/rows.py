@@ -264,21 +264,24 @@ def _check_deceased(
     return deceased_on
 
 
-_CHECKS: tuple[tuple[str, Check], ...] = (
-    ("nir", _check_nir),
-    ("birth_name", _name(100)),
-    ("first_names", _name(200)),
-    ("birth_date", _check_birth_date),
-    ("sex", _check_sex),
-    ("birth_place_insee", _check_insee),
-    ("email", _check_email),
-    ("phone", _check_phone),
-    ("postal_address", _check_address),
-    ("representative_nir", _check_representative),
-    ("second_representative_nir", _check_second_representative),
-    ("deceased_on", _check_deceased),
+_CALL = object()  # in `_CHECKS`: an empty field is checked too (it is required)
+
+# Column order; (field, check, the value of an empty field when it may be left empty).
+_CHECKS: tuple[tuple[str, Check, Any], ...] = (
+    ("nir", _check_nir, _CALL),
+    ("birth_name", _name(100), _CALL),
+    ("first_names", _name(200), _CALL),
+    ("birth_date", _check_birth_date, _CALL),
+    ("sex", _check_sex, _CALL),
+    ("birth_place_insee", _check_insee, ""),
+    ("email", _check_email, None),
+    ("phone", _check_phone, None),
+    ("postal_address", _check_address, None),
+    ("representative_nir", _check_representative, None),
+    ("second_representative_nir", _check_second_representative, None),
+    ("deceased_on", _check_deceased, None),
 )
-assert tuple(name for name, _check in _CHECKS) == COLUMNS
+assert tuple(name for name, _check, _empty in _CHECKS) == COLUMNS
 
 
 def validate_row(
@@ -292,9 +295,13 @@ def validate_row(
     get = values.get
     row: dict[str, Any] = {}
     reasons: list[str] = []
-    for name, check in _CHECKS:
+    for name, check, empty in _CHECKS:
         raw = get(name)
-        row[name] = check(raw.strip() if raw else "", row, today, reasons)
+        text = raw.strip() if raw else ""
+        if not text and empty is not _CALL:
+            row[name] = empty
+            continue
+        row[name] = check(text, row, today, reasons)
         if reasons:
             problems.extend(Reject(line, name, reason) for reason in reasons)
             reasons.clear()

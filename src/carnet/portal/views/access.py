@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from carnet.access import care
 from carnet.access.routes import portal_session
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference

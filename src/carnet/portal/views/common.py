@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.accounts import family, lifecycle
+from carnet.accounts import lifecycle
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal
 from carnet.errors import NotFound

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
 from carnet.accounts import wishes
-from carnet.accounts.family_schemas import EMERGENCY_CONTACT, SINGLE_KINDS
+from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
 from carnet.http import db_session

@@ -25,8 +25,8 @@ from starlette.datastructures import FormData, UploadFile
 from carnet.access.routes import portal_session
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference, sniff

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, ConfigurationError, NotFound
