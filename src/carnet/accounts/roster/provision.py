@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from carnet import clock
@@ -51,7 +52,7 @@ from carnet.accounts.roster.source import open_roster
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput
-from carnet.feeds import RejectsWriter
+from carnet.feeds import FileSource, RejectsWriter
 from carnet.vault.service import Vault
 
 DEFAULT_BATCH_SIZE = 5000
@@ -93,7 +94,6 @@ def provision(
         try:
             scratch = Scratch(settings.data_dir)
             run = Run(database, vault, settings, notice_day, today, report, rejects)
-            batch: list[RosterRow] = []
 
             def flush(rows: list[RosterRow]) -> None:
                 assert scratch is not None
@@ -107,25 +107,7 @@ def provision(
                 if progress is not None:
                     progress(report.rows, source.position())
 
-            for item in source:
-                report.rows += 1
-                if isinstance(item, list):
-                    rejects.write(item)
-                    report.rejected += 1
-                    if item[0].reason == "not UTF-8":
-                        report.not_utf8 += 1
-                    continue
-                line, values = item
-                result = validate_row(line, values, today)
-                if isinstance(result, list):
-                    rejects.write(result)
-                    report.rejected += 1
-                    continue
-                batch.append(result)
-                if len(batch) >= batch_size:
-                    flush(batch)
-                    batch = []
-            if batch:
+            for batch in _batches(source, rejects, report, today, batch_size):
                 flush(batch)
             # Minors whose representative came later in the file: everyone is known by now.
             report.deferred = scratch.deferred_count
@@ -143,3 +125,35 @@ def provision(
         report.rejects_file = rejects.finish()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _batches(
+    source: FileSource,
+    rejects: RejectsWriter,
+    report: ProvisionReport,
+    today: dt.date,
+    batch_size: int,
+) -> Iterator[list[RosterRow]]:
+    """The valid rows of the file, a batch at a time (the last one may be shorter); unreadable
+    lines and invalid rows go to the rejects file as they come (ID-1)."""
+    batch: list[RosterRow] = []
+    for item in source:
+        report.rows += 1
+        if isinstance(item, list):
+            rejects.write(item)
+            report.rejected += 1
+            if item[0].reason == "not UTF-8":
+                report.not_utf8 += 1
+            continue
+        line, values = item
+        result = validate_row(line, values, today)
+        if isinstance(result, list):
+            rejects.write(result)
+            report.rejected += 1
+            continue
+        batch.append(result)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
