@@ -518,7 +518,7 @@ def close_space(
 ) -> None:
     """LC-5 asked from the holder side: the holder closes their own space, a minor's representative
     (REP-1) or a protected adult's guardian (REP-5) closes it for them, a caregiver never does
-    (REP-4); `access.rules.decide_close` decides on `relation` (`accounts.family.resolve_space`).
+    (REP-4); `access.rules.decide_close` decides on `relation` (`accounts.family.relations.resolve_space`).
     The holder is told (LC-7: a minor's notice goes to the representative)."""
     decision = decide_close(
         Actor(actor, AccessRelation(relation)), SpaceFacts(holder.id, holder.state)
