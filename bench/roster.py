@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from bench.common import postgres_url, world
-from carnet.accounts.provisioning import COLUMNS
+from carnet.accounts.roster.rows import COLUMNS
 from carnet.accounts.rules import make_nir
 
 DEFAULT_ROWS = 1_000_000
@@ -93,7 +93,7 @@ def generate(path: Path, count: int) -> dict[str, int]:
 
 
 def _child(data_dir: str, url: str, roster: str, letters: bool) -> None:
-    from carnet.accounts.provisioning import provision
+    from carnet.accounts.roster.provision import provision
     from carnet.config import Settings
     from carnet.db import Database
     from carnet.vault.service import Vault

@@ -15,9 +15,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the application for `settings`; tests pass their own database."""
     from carnet import health
     from carnet.access import api as access_api
-    from carnet.accounts import family_api
     from carnet.accounts import fhir_api as accounts_fhir
     from carnet.accounts.api import router as holder_router
+    from carnet.accounts.family import api as family_api
     from carnet.agenda import api as agenda_api
     from carnet.agenda import fhir_api as agenda_fhir
     from carnet.apps import api as apps_api

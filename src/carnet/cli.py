@@ -106,7 +106,8 @@ def serve(
 
 def _register_domains() -> None:
     from carnet.accounts import cli as accounts_cli
-    from carnet.accounts import family_cli, roster_cli
+    from carnet.accounts.family import cli as family_cli
+    from carnet.accounts.roster import cli as roster_cli
     from carnet.apps import cli as apps_cli
     from carnet.audit import cli as audit_cli
     from carnet.auth import cli as auth_cli

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from carnet.accounts import family
+from carnet.accounts.family import guardians
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.audit.models import AuditEntry
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
@@ -63,7 +63,7 @@ def people(database: Database) -> People:
         )
         guardian = make_holder(session, email="tuteur@example.org")
         protected = make_holder(session, email="protege@example.org", first_names="Paul")
-        family.add_guardian(session, protected, guardian, SYSTEM)
+        guardians.add_guardian(session, protected, guardian, SYSTEM)
         caregiver = make_holder(session, email="aidant@example.org")
         helped = make_holder(session, email="aide@example.org")
         session.add(

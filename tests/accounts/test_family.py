@@ -17,8 +17,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from carnet import clock
-from carnet.accounts import family, family_cli
-from carnet.accounts.family_jobs import expire_invitations
+from carnet.accounts.family import cli as family_cli
+from carnet.accounts.family import guardians
+from carnet.accounts.family import relations as family
+from carnet.accounts.family.jobs import expire_invitations
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.accounts.rules import make_nir
 from carnet.audit.models import AuditEntry
@@ -321,7 +323,7 @@ def test_rep5_guardian_acts_as_representative_for_an_adult(
     guardian = holder(database)
     assert relation(database, guardian.id, adult.id, settings) is None
     with database.transaction() as session:
-        family.add_guardian(session, adult, guardian, SYSTEM)
+        guardians.add_guardian(session, adult, guardian, SYSTEM)
     assert relation(database, guardian.id, adult.id, settings) == "representative"
     response = client.get(f"{API}/me/wishes", headers=headers_for(database, guardian.id, adult.id))
     assert response.status_code == 200
@@ -341,10 +343,10 @@ def test_rep5_guardian_acts_as_representative_for_an_adult(
         ).one()
         assert entry.mode == "representative" and entry.actor_id == str(guardian.id)
     with database.transaction() as session, pytest.raises(Conflict) as again:
-        family.add_guardian(session, adult, guardian, SYSTEM)
+        guardians.add_guardian(session, adult, guardian, SYSTEM)
     assert again.value.code == "already-guardian"
     with database.transaction() as session:
-        family.end_guardian(session, adult, guardian, SYSTEM)
+        guardians.end_guardian(session, adult, guardian, SYSTEM)
     assert relation(database, guardian.id, adult.id, settings) is None
 
 
@@ -585,7 +587,7 @@ def test_rep1_rep5_a_guardian_of_the_child_cannot_be_invited_as_second_parent(
     client: TestClient, database: Database, fam: Family
 ) -> None:
     with database.transaction() as session:
-        family.add_guardian(session, fam.child, fam.other, SYSTEM)
+        guardians.add_guardian(session, fam.child, fam.other, SYSTEM)
     response = invite(client, database, fam)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "already-representative"

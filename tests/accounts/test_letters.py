@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.accounts import letters, lifecycle, notices, rules
 from carnet.accounts.models import Holder, PostalLetter
-from carnet.accounts.provisioning import provision
+from carnet.accounts.roster.provision import provision
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput, NotFound

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from carnet import clock
-from carnet.accounts import family, lifecycle, rules, wishes
-from carnet.accounts.family_jobs import majority
+from carnet.accounts import lifecycle, rules, wishes
+from carnet.accounts.family import guardians
+from carnet.accounts.family import relations as family
+from carnet.accounts.family.jobs import majority
+from carnet.accounts.family.majority import majority_cutoff
 from carnet.accounts.models import (
     Holder,
     HolderWish,
@@ -70,7 +73,7 @@ def make_minor(
         if guardian:
             tutor = make_holder(session)
             session.flush()
-            family.add_guardian(session, child, tutor, SYSTEM)
+            guardians.add_guardian(session, child, tutor, SYSTEM)
     return Minor(child, mother, father)
 
 
@@ -277,5 +280,5 @@ def test_rep3_adults_without_parents_and_closed_spaces(
 )
 def test_rep3_cutoff_agrees_with_age_on(birth: dt.date, day: dt.date, age: int) -> None:
     # The job's SQL filter (birth_date <= cutoff) selects exactly those who are of age that day.
-    cutoff = family.majority_cutoff(day, age)
+    cutoff = majority_cutoff(day, age)
     assert (birth <= cutoff) == (not rules.is_minor(birth, day, age))

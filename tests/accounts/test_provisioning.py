@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle, notices, provisioning, rules
+from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts.models import (
     Holder,
     PostalLetter,
@@ -27,22 +27,18 @@ from carnet.accounts.models import (
     Representation,
     Tombstone,
 )
-from carnet.accounts.provisioning import (
-    COLUMNS,
-    ProvisionReport,
-    Reject,
-    RosterRow,
-    _new_codes,
-    provision,
-    rejects_path,
-    validate_row,
-)
+from carnet.accounts.roster import source as roster_source
+from carnet.accounts.roster.notices import new_codes
+from carnet.accounts.roster.provision import provision
+from carnet.accounts.roster.report import ProvisionReport
+from carnet.accounts.roster.rows import COLUMNS, RosterRow, validate_row
 from carnet.audit.models import AuditEntry
 from carnet.audit.service import verify
 from carnet.audit.signing import load_signer
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Base, Database
+from carnet.feeds import Reject, rejects_path
 from carnet.notifications.models import OutboxMessage
 from carnet.vault.service import Vault
 from tests.conftest import ON_POSTGRES
@@ -799,7 +795,7 @@ def test_ndjson_roster_with_invalid_lines(
     ]
     assert "not valid JSON" in read_rejects(path)[2]["reason"]
     # An overlong line is skipped without being held in memory.
-    monkeypatch.setattr(provisioning, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(roster_source, "MAX_LINE_BYTES", 64)
     long_path = tmp_path / "long.jsonl"
     long_path.write_text(
         json.dumps(person()) + "\n" + json.dumps({"nir": "x" * 10}) + "\n", encoding="utf-8"
@@ -926,7 +922,7 @@ def test_validate_row_representatives() -> None:
 
 def test_lc1_codes_use_the_unambiguous_alphabet() -> None:
     """LC-1: codes are 12 characters of the unambiguous alphabet, all different."""
-    codes = _new_codes(2000)
+    codes = new_codes(2000)
     assert len(codes) == 2000 and len(set(codes)) == 2000
     assert all(len(c) == rules.CODE_LENGTH and set(c) <= set(rules.CODE_ALPHABET) for c in codes)
     # Every letter of the alphabet shows up (no modulo bias would starve the last ones).

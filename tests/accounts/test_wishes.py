@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from carnet.accounts import family, lifecycle, wishes
+from carnet.accounts import lifecycle, wishes
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Caregiving, Holder, HolderWish
 from carnet.audit.models import AuditEntry
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
 from carnet.accounts import lifecycle
-from carnet.accounts.family_jobs import majority
+from carnet.accounts.family.jobs import majority
 from carnet.accounts.models import Caregiving, Holder, LoginChallenge, Representation
 from carnet.apps.models import AppConsent
 from carnet.audit.models import AuditEntry

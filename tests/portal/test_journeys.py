@@ -497,12 +497,12 @@ def test_preferences(client: TestClient, database: Database) -> None:
 def test_invitations_then_acting_as_caregiver(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    from carnet.accounts import family
+    from carnet.accounts.family import caregivers
 
     me = make_account(database)
     helped = make_account(database, "jean", first_names="Jean", birth_name="MARTIN")
     with database.transaction() as session:
-        family.invite_caregiver(
+        caregivers.invite_caregiver(
             session,
             settings,
             Principal(PrincipalKind.HOLDER, helped.id),

@@ -46,7 +46,7 @@ from carnet.access.schemas import (
     SensitivityAccessOut,
     VerdictOut,
 )
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import InvalidInput
 from carnet.http import PageNumber, db_session, keeping_audit, request_id

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.models import CareRelationship
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
 from carnet.errors import InvalidInput, NotFound
 
@@ -23,9 +24,7 @@ def holder_by_nir(session: Session, nir: str) -> Holder:
     problem = account_rules.nir_problem(nir)
     if problem is not None:
         raise InvalidInput(problem, field="nir")
-    holder = session.scalars(
-        select(Holder).where(Holder.nir == account_rules.normalize_nir(nir))
-    ).first()
+    holder = account_service.holder_by_nir(session, account_rules.parse_nir(nir))
     if holder is None:
         raise NotFound("No such patient.", code="unknown-patient")
     return holder

@@ -24,7 +24,7 @@ from carnet.access.models import (
     TimelineSettings,
 )
 from carnet.access.rules import Actor, AppFacts, Care, Relation, SpaceFacts
-from carnet.accounts.family import manages
+from carnet.accounts.family.relations import manages
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind

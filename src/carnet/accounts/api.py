@@ -18,8 +18,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated, public
-from carnet.accounts import family, lifecycle
+from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, OppositionProof
 from carnet.accounts.proof import opposition_proof_pdf
 from carnet.accounts.schemas import (

@@ -36,7 +36,8 @@ def professional_add(
     specialty: Annotated[str | None, typer.Option(help="Specialty, free text.")] = None,
     regulator: Annotated[bool, typer.Option(help="Emergency-call regulating physician.")] = False,
     practice: Annotated[
-        str | None, typer.Option(help="occupational or fire-brigade (ACC-3: express authorisation).")
+        str | None,
+        typer.Option(help="occupational or fire-brigade (ACC-3: express authorisation)."),
     ] = None,
 ) -> None:
     """Register a professional, or update one with the same RPPS."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carnet.accounts.family_schemas import EMERGENCY_CONTACT
+from carnet.accounts.family.schemas import EMERGENCY_CONTACT
 from carnet.accounts.models import Holder
 from carnet.accounts.wishes import Wish
 from carnet.fhir.resources import coding, instant, patient_reference

@@ -33,6 +33,7 @@ from carnet.accounts.models import (
     Tombstone,
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import throttle
@@ -101,7 +102,7 @@ def transition(
 
 
 def find_holder(session: Session, nir: str) -> Holder | None:
-    return session.scalars(select(Holder).where(Holder.nir == rules.normalize_nir(nir))).first()
+    return holder_by_nir(session, valid) if (valid := rules.as_nir(nir)) else None
 
 
 # -- provisional codes ------------------------------------------------------------------------
@@ -517,7 +518,7 @@ def close_space(
 ) -> None:
     """LC-5 asked from the holder side: the holder closes their own space, a minor's representative
     (REP-1) or a protected adult's guardian (REP-5) closes it for them, a caregiver never does
-    (REP-4); `access.rules.decide_close` decides on `relation` (`accounts.family.resolve_space`).
+    (REP-4); `access.rules.decide_close` decides on `relation` (`accounts.family.relations.resolve_space`).
     The holder is told (LC-7: a minor's notice goes to the representative)."""
     decision = decide_close(
         Actor(actor, AccessRelation(relation)), SpaceFacts(holder.id, holder.state)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from typing import NewType
+
+from carnet.errors import InvalidInput
 
 # rule ID-1: INS identifier systems.
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -64,6 +67,25 @@ def nir_problem(value: str) -> str | None:
 
 def is_valid_nir(value: str) -> bool:
     return nir_problem(value) is None
+
+
+Nir = NewType("Nir", str)
+"""A NIR/NIA normalised once and checked (rule ID-1): built only by `parse_nir` or `as_nir`, at
+the boundaries (schemas, parsers, CLI), so that every lookup compares the same spelling."""
+
+
+def parse_nir(value: str, field: str = "nir") -> Nir:
+    """The normalised NIR of `value`; InvalidInput naming `field` and the ID-1 problem otherwise."""
+    problem = nir_problem(value)
+    if problem is not None:
+        raise InvalidInput(problem, field=field)
+    return Nir(normalize_nir(value))
+
+
+def as_nir(value: str) -> Nir | None:
+    """The normalised NIR of `value`, or None when it is not one (a lookup by an invalid NIR names
+    nobody, rule ID-1)."""
+    return Nir(normalize_nir(value)) if nir_problem(value) is None else None
 
 
 def luhn_valid(digits: str) -> bool:

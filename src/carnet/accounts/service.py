@@ -1,8 +1,10 @@
-"""Registering professionals and operators (holders' spaces arrive with roster provisioning)."""
+"""Loading holders (the one way: by id or by NIR, rule ID-1) and registering professionals and
+operators (holders' spaces arrive with roster provisioning)."""
 
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +13,23 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.accounts.models import Operator, Professional
+from carnet.accounts.models import Holder, Operator, Professional
+from carnet.accounts.rules import Nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.errors import Conflict, InvalidInput
+
+
+def holder(session: Session, holder_id: uuid.UUID) -> Holder | None:
+    """The holder with this id, or None."""
+    return session.get(Holder, holder_id)
+
+
+def holder_by_nir(session: Session, nir: Nir) -> Holder | None:
+    """The holder identified by this NIR (rule ID-1), or None. `nir` comes from
+    `rules.parse_nir`/`rules.as_nir`, so the spelling stored is the spelling compared."""
+    return session.scalars(select(Holder).where(Holder.nir == nir)).first()
 
 
 def upsert_professional(

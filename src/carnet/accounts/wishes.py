@@ -23,8 +23,8 @@ from carnet import clock
 from carnet.access import notices
 from carnet.access.rules import decide_contacts_read
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts.family import Relation, audit_mode
-from carnet.accounts.family_schemas import EMERGENCY_CONTACT, SINGLE_KINDS, WISH_MODELS
+from carnet.accounts.family.relations import Relation, audit_mode
+from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS, WISH_MODELS
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder, HolderWish
 from carnet.audit.service import record

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.routes import SpaceHeader, authenticated, public
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.agenda import ical, prevention, service
 from carnet.agenda.schemas import (

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import SpaceHeader, authenticated, public
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.apps import rules, service
 from carnet.apps.oauth import CarnetServer
 from carnet.apps.oauth import Request as OAuthRequest

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts.family import display_name, managed_spaces
+from carnet.accounts.family.relations import display_name, managed_spaces
 from carnet.accounts.models import Holder
 from carnet.apps import rules
 from carnet.apps.models import App, AppAuthorizationCode, AppConsent, AppToken

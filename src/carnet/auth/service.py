@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
 from carnet.accounts.models import Holder, LoginChallenge, Operator, Professional
+from carnet.accounts.rules import as_nir
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
@@ -262,7 +264,7 @@ def find_principal(
 ) -> Principal:
     """Look a principal up by its public identifier; NotFound with a clear message otherwise."""
     if holder_nir is not None:
-        holder = session.scalars(select(Holder).where(Holder.nir == holder_nir)).first()
+        holder = holder_by_nir(session, nir) if (nir := as_nir(holder_nir)) else None
         if holder is None:
             raise NotFound("No holder with this NIR.")
         return Principal(PrincipalKind.HOLDER, holder.id)

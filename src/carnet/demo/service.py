@@ -15,9 +15,9 @@ from carnet import clock
 from carnet.access.models import CareRelationship
 from carnet.accounts.lifecycle import hash_password
 from carnet.accounts.models import Holder, Operator, Professional, Representation
-from carnet.accounts.rules import make_nir, make_rpps
+from carnet.accounts.rules import make_nir, make_rpps, parse_nir
 from carnet.accounts.schemas import ProfessionalIn
-from carnet.accounts.service import add_operator, upsert_professional
+from carnet.accounts.service import add_operator, holder_by_nir, upsert_professional
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.demo.documents import deposit_demo_documents
@@ -118,7 +118,7 @@ def load(
     holders: dict[str, Holder] = {}
     professionals: dict[str, Professional] = {}
     for person in HOLDERS:
-        holder = session.scalars(select(Holder).where(Holder.nir == person.nir)).first()
+        holder = holder_by_nir(session, parse_nir(person.nir))
         if holder is None:
             holder = Holder(nir=person.nir, state="active")
             session.add(holder)

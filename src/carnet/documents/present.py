@@ -21,8 +21,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import family
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.auth.principal import Principal
 from carnet.documents import reference, service, sniff

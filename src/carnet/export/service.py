@@ -39,7 +39,8 @@ from carnet.access.rules import (
     decide_timeline_read,
 )
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family, wishes
+from carnet.accounts import wishes
+from carnet.accounts.family import relations as family
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
 from carnet.agenda import service as agenda

@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.rules import decide_patient_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder
+from carnet.accounts.rules import as_nir
+from carnet.accounts.service import holder_by_nir
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.config import Settings
@@ -47,7 +48,7 @@ def find_holder(session: Session, *, holder_id: uuid.UUID | None, nir: str | Non
     if holder_id is not None:
         return session.get(Holder, holder_id)
     if nir is not None:
-        return session.scalars(select(Holder).where(Holder.nir == nir)).first()
+        return holder_by_nir(session, valid) if (valid := as_nir(nir)) else None
     return None
 
 

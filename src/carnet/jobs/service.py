@@ -102,7 +102,7 @@ def registered_jobs() -> list[Job]:
 
 def load_jobs() -> None:
     """Import the modules that register jobs, so that every pass sees all of them."""
-    import carnet.accounts.family_jobs
+    import carnet.accounts.family.jobs
     import carnet.accounts.jobs
     import carnet.accounts.letters
     import carnet.agenda.jobs

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from carnet.access import lookups
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM
 from carnet.auth.principal import PrincipalKind

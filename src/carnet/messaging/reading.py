@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access.rules import Actor, Decision, decide_message_read, mode_of
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts import family
 from carnet.accounts import rules as account_rules
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.documents import service as documents

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from carnet import cli_support as support
-from carnet.accounts.roster_cli import _RateColumn
+from carnet.accounts.roster.cli import _RateColumn
 from carnet.reimbursements import importer
 
 

@@ -1,7 +1,7 @@
 """`carnet import-reimbursements FILE`: the insurer's reimbursement feed (rules SRV-4, REP-2, ACC-8).
 
 The format is documented in `docs/formats/reimbursements.md`. Same shape as the roster importer
-(`accounts.provisioning`):
+(`accounts.roster`), the same file reader (`carnet.feeds.FileSource`):
 
 * The file is streamed (CSV with a header through the C `csv` reader, or NDJSON line by line); only
   the current batch (default 5,000 lines) is held in memory. One transaction per batch.
@@ -20,22 +20,18 @@ The format is documented in `docs/formats/reimbursements.md`. Same shape as the 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
-import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
@@ -50,7 +46,7 @@ from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput
-from carnet.feeds import Reject, RejectsWriter
+from carnet.feeds import FileSource, Layout, Reject, RejectsWriter
 from carnet.reimbursements.models import KEY_NAME, PURPOSE, Reimbursement
 from carnet.vault.service import Vault
 
@@ -70,7 +66,6 @@ MAX_BATCH_SIZE = 50_000
 MAX_LINE_BYTES = 64 * 1024
 MAX_LABEL = 200
 ACTION_IMPORT = "reimbursements.import"
-_LINE_FIELD = ""
 _IN_CHUNK = 5000
 
 _DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -222,14 +217,6 @@ def validate_line(
 
 # -- reading the file --------------------------------------------------------------------------
 
-RawRow = tuple[int, dict[str, str | None]]
-
-
-def _unreadable(path: Path, why: str) -> InvalidInput:
-    return InvalidInput(
-        f"Cannot read the reimbursement feed {path}: {why}.", code="reimbursements-unreadable"
-    )
-
 
 def _ndjson_value(value: Any) -> str | None:
     """NDJSON values: strings, numbers (kept as written: parsed with parse_float=str) and, for
@@ -241,141 +228,19 @@ def _ndjson_value(value: Any) -> str | None:
     raise TypeError
 
 
-class FeedSource:
-    """A feed opened for streaming: CSV with a header, or NDJSON (one object per line)."""
+LAYOUT = Layout(
+    what="reimbursement feed",
+    code="reimbursements-unreadable",
+    columns=COLUMNS,
+    ndjson_value=_ndjson_value,
+    type_reason="must be a JSON string or number",
+    numbers_as_text=True,
+)
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            if path.is_dir():
-                raise _unreadable(path, "it is a directory")
-            self._raw: IO[bytes] = path.open("rb")
-        except OSError as exc:
-            raise _unreadable(path, exc.strerror or type(exc).__name__) from None
-        try:
-            self.size = os.fstat(self._raw.fileno()).st_size
-            if self.size == 0:
-                raise _unreadable(path, "the file is empty")
-            self._rows = self._csv_rows() if self._format() == "csv" else self._ndjson_rows()
-        except BaseException:
-            self._raw.close()
-            raise
 
-    def _format(self) -> str:
-        suffix = self.path.suffix.lower()
-        if suffix in (".ndjson", ".jsonl"):
-            return "ndjson"
-        if suffix == ".csv":
-            return "csv"
-        head = self._raw.read(4096)
-        self._raw.seek(0)
-        return "ndjson" if head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{" else "csv"
-
-    def position(self) -> int:
-        try:
-            return self._raw.tell()
-        except (OSError, ValueError):
-            return 0
-
-    def __iter__(self) -> Iterator[RawRow | list[Reject]]:
-        return self._rows
-
-    def __enter__(self) -> FeedSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._raw.close()
-
-    def _csv_rows(self) -> Iterator[RawRow | list[Reject]]:
-        text = io.TextIOWrapper(self._raw, encoding="utf-8-sig", errors="surrogateescape",
-                                newline="")  # fmt: skip
-        reader = csv.reader(text)
-        try:
-            header = next(reader)
-        except (StopIteration, csv.Error):
-            raise _unreadable(self.path, "no usable CSV header line") from None
-        names = [h.strip().lower() for h in header]
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise _unreadable(
-                self.path,
-                f"the header lacks the column(s) {', '.join(missing)} "
-                f"(expected: {','.join(COLUMNS)})",
-            )
-        index = [(c, names.index(c)) for c in COLUMNS]
-        return self._csv_body(reader, index, len(names))
-
-    @staticmethod
-    def _csv_body(
-        reader: Any, index: list[tuple[str, int]], width: int
-    ) -> Iterator[RawRow | list[Reject]]:
-        previous = reader.line_num
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                line, previous = previous + 1, reader.line_num
-                yield [Reject(line, _LINE_FIELD, f"unreadable CSV ({exc})")]
-                continue
-            line, previous = previous + 1, reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            try:
-                "".join(fields).encode("utf-8")
-            except UnicodeEncodeError:
-                yield [Reject(line, _LINE_FIELD, "not UTF-8")]
-                continue
-            if len(fields) != width:
-                yield [Reject(line, _LINE_FIELD, f"the line has {len(fields)} fields, "
-                                                 f"the header {width}")]  # fmt: skip
-                continue
-            yield line, {name: fields[i] for name, i in index}
-
-    def _ndjson_rows(self) -> Iterator[RawRow | list[Reject]]:
-        number = 0
-        while True:
-            raw = self._raw.readline(MAX_LINE_BYTES)
-            if not raw:
-                return
-            number += 1
-            if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-            if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while (more := self._raw.readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
-                    pass
-                yield [Reject(number, _LINE_FIELD, f"longer than {MAX_LINE_BYTES} bytes")]
-                continue
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw.decode("utf-8"), parse_float=str, parse_int=str)
-            except UnicodeDecodeError:
-                yield [Reject(number, _LINE_FIELD, "not UTF-8")]
-                continue
-            except ValueError:
-                yield [Reject(number, _LINE_FIELD, "not valid JSON (truncated line?)")]
-                continue
-            if not isinstance(data, dict):
-                yield [Reject(number, _LINE_FIELD, "not a JSON object")]
-                continue
-            values: dict[str, str | None] = {}
-            problems: list[Reject] = []
-            for name in COLUMNS:
-                try:
-                    values[name] = _ndjson_value(data.get(name))
-                except TypeError:
-                    problems.append(Reject(number, name, "must be a JSON string or number"))
-            if problems:
-                yield problems
-                continue
-            yield number, values
+def open_feed(path: Path) -> FileSource:
+    """Open a feed for streaming; InvalidInput (exit 1) when the file itself is unusable."""
+    return FileSource(path, LAYOUT, MAX_LINE_BYTES)
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -521,7 +386,7 @@ def import_feed(
     today = clock.today(settings.timezone)
     started = time.perf_counter()
     report = ImportReport()
-    with FeedSource(path) as source:
+    with open_feed(path) as source:
         rejects = RejectsWriter(path)
         try:
             run = _Run(database, vault, report, rejects)
@@ -565,8 +430,8 @@ __all__ = [
     "COLUMNS",
     "SECRET",
     "FeedLine",
-    "FeedSource",
     "ImportReport",
     "import_feed",
+    "open_feed",
     "validate_line",
 ]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, service

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, reference, service
 from carnet.documents.api.common import ACCESS_SETTINGS, CHANGE, DELETE, READ, describe, in_space

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from carnet import clock
 from carnet.access.routes import SpaceHeader, authenticated
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.documents import deposits, sniff

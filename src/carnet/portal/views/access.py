@@ -22,7 +22,7 @@ from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as access_history
 from carnet.access.routes import portal_session
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.audit.rules import Mode
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
-from carnet.accounts import family, lifecycle
+from carnet.accounts import lifecycle
+from carnet.accounts.family import relations as family
 from carnet.accounts.proof import masked_nir
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind

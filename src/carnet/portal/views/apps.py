@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session, public
-from carnet.accounts import family, lifecycle
+from carnet.accounts import lifecycle
+from carnet.accounts.family import relations as family
 from carnet.apps import rules, service
 from carnet.apps.api import CHANGE_SETTINGS, READ_SETTINGS, oauth_request, oauth_server
 from carnet.apps.models import App

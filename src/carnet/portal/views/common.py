@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.accounts import family, lifecycle
+from carnet.accounts import lifecycle
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
@@ -18,7 +19,7 @@ from carnet.errors import NotFound
 from carnet.portal.routing import PortalRoute
 from carnet.portal.web import PortalRedirect, Shell, settings_of
 
-# resolve_space actions, the same as the JSON API's (accounts.family_api, documents.api.common).
+# resolve_space actions, the same as the JSON API's (accounts.family.api, documents.api.common).
 READ = "documents.read"
 UPLOAD = "documents.upload"
 CHANGE = "documents.change"

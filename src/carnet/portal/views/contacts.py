@@ -1,7 +1,7 @@
 """Contacts and wishes: emergency contacts, trusted person, organ donation, advance directives.
 
 Read and written through `accounts.wishes` (sealed under the holder's key, every read and change
-audited, ACC-8) on the space acted on; the models of `accounts.family_schemas` validate.
+audited, ACC-8) on the space acted on; the models of `accounts.family.schemas` validate.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
 from carnet.accounts import wishes
-from carnet.accounts.family_schemas import EMERGENCY_CONTACT, SINGLE_KINDS
+from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session
-from carnet.accounts import family
+from carnet.accounts.family import invitations as family_invitations
+from carnet.accounts.family import relations as family
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.http import db_session
@@ -45,7 +46,7 @@ def home(
     fmt = formatter(request)
     act = acting(request, db, READ)
     total_new, recent = recent_documents(db, request, act)
-    invitations = family.list_invitations(db, principal.id)
+    invitations = family_invitations.list_invitations(db, principal.id)
     return render(
         request,
         "home.html",
@@ -84,7 +85,7 @@ def _answer(
     request: Request, db: Session, principal: Principal, invitation: uuid.UUID, accept: bool
 ) -> Response:
     live: sessions.LiveSession = request.state.portal_session
-    family.respond(db, settings_of(request), principal, invitation, accept=accept)
+    family_invitations.respond(db, settings_of(request), principal, invitation, accept=accept)
     sessions.set_flash(db, live, "invitation-accepted" if accept else "invitation-refused")
     return redirect("/home")
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.accounts import family
+from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.errors import CarnetError
 from carnet.portal import messages

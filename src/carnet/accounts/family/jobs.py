@@ -5,7 +5,8 @@ Registered on import; `carnet.jobs.service.load_jobs` must import this module.
 
 from __future__ import annotations
 
-from carnet.accounts import family
+from carnet.accounts.family import invitations
+from carnet.accounts.family.majority import reach_majority
 from carnet.jobs.service import JobContext, job
 from carnet.vault.service import Vault
 
@@ -18,7 +19,7 @@ def expire_invitations(ctx: JobContext) -> str:
     total = 0
     while True:
         with ctx.database.transaction() as session:
-            expired = family.expire_invitations(session, ctx.now, limit=BATCH)
+            expired = invitations.expire_invitations(session, ctx.now, limit=BATCH)
         total += expired
         if expired < BATCH:
             return f"{total} invitation(s) expired"
@@ -32,7 +33,7 @@ def majority(ctx: JobContext) -> str:
     total = 0
     while True:
         with ctx.database.transaction() as session:
-            done = family.reach_majority(session, vault, ctx.settings, ctx.as_of, limit=BATCH)
+            done = reach_majority(session, vault, ctx.settings, ctx.as_of, limit=BATCH)
         total += done
         if done < BATCH:
             return f"{total} young adult(s) came of age"

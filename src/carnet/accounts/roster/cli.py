@@ -24,7 +24,7 @@ from rich.text import Text
 
 from carnet import cli_support as support
 from carnet.accounts import letters as letters_service
-from carnet.accounts import provisioning
+from carnet.accounts.roster import provision as provisioning
 from carnet.jobs.service import parse_day
 
 

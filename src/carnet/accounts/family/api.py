@@ -14,8 +14,10 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated
-from carnet.accounts import family, wishes
-from carnet.accounts.family_schemas import (
+from carnet.accounts import wishes
+from carnet.accounts.family import caregivers, invitations
+from carnet.accounts.family import relations as family
+from carnet.accounts.family.schemas import (
     EMERGENCY_CONTACT,
     CaregiverOut,
     EmergencyContact,
@@ -36,7 +38,6 @@ from carnet.http import db_session
 router = APIRouter(prefix="/api/v1", tags=["family"])
 
 
-
 # -- representatives and invitations (REP-1, REP-4) ------------------------------------------
 
 
@@ -54,7 +55,7 @@ def invite_representative(
     session: Session = Depends(db_session, scope="function"),
 ) -> RepresentationOut:
     """Only the managing representative may invite; the invitee must have an active space."""
-    rep = family.invite_second_representative(
+    rep = invitations.invite_second_representative(
         session, _settings(request), principal, minor_id, body.nir
     )
     return RepresentationOut(
@@ -85,7 +86,7 @@ def my_invitations(
             created_at=item.created_at,
             expires_at=item.expires_at,
         )
-        for item in family.list_invitations(session, principal.id)
+        for item in invitations.list_invitations(session, principal.id)
     ]
 
 
@@ -96,7 +97,7 @@ def _answer(
     invitation_id: uuid.UUID,
     accept: bool,
 ) -> InvitationAnswerOut:
-    row = family.respond(session, settings, principal, invitation_id, accept=accept)
+    row = invitations.respond(session, settings, principal, invitation_id, accept=accept)
     if isinstance(row, Caregiving):
         return InvitationAnswerOut(
             id=row.id, type="caregiver", space_id=row.holder_id, status=row.status
@@ -164,7 +165,7 @@ def invite_caregiver(
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "manage-caregivers", settings=settings
     )
-    care = family.invite_caregiver(
+    care = caregivers.invite_caregiver(
         session, settings, principal, holder, body.nir, relation=relation
     )
     invitee = session.get(Holder, care.caregiver_id)
@@ -183,7 +184,7 @@ def list_caregivers(
     )
     return [
         _caregiver_out(care, family.display_name(person))
-        for care, person in family.list_caregivers(session, holder)
+        for care, person in caregivers.list_caregivers(session, holder)
     ]
 
 
@@ -202,7 +203,7 @@ def revoke_caregiver(
     holder, relation = family.resolve_space(
         session, principal, x_carnet_space, "manage-caregivers", settings=_settings(request)
     )
-    family.revoke_caregiver(session, principal, holder, caregiving_id, relation=relation)
+    caregivers.revoke_caregiver(session, principal, holder, caregiving_id, relation=relation)
     return Response(status_code=204)
 
 

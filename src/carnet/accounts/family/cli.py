@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from carnet import cli_support as support
-from carnet.accounts import family
+from carnet.accounts.family import guardians
 from carnet.accounts.lifecycle import find_holder
 from carnet.accounts.models import Holder
 from carnet.auth.principal import SYSTEM
@@ -33,7 +33,7 @@ def guardian_add(
     with support.database().transaction() as session:
         adult = _holder(session, adult_nir, "protected adult")
         guardian = _holder(session, guardian_nir, "guardian")
-        family.add_guardian(session, adult, guardian, SYSTEM)
+        guardians.add_guardian(session, adult, guardian, SYSTEM)
     support.console.print("Guardian recorded: they now act as a representative.")
 
 
@@ -46,7 +46,7 @@ def guardian_end(
     with support.database().transaction() as session:
         adult = _holder(session, adult_nir, "protected adult")
         guardian = _holder(session, guardian_nir, "guardian")
-        family.end_guardian(session, adult, guardian, SYSTEM)
+        guardians.end_guardian(session, adult, guardian, SYSTEM)
     support.console.print("Guardianship ended.")
 
 
