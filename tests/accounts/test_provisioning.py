@@ -33,8 +33,8 @@ from carnet.accounts.roster.provision import provision
 from carnet.accounts.roster.report import ProvisionReport
 from carnet.accounts.roster.rows import COLUMNS, RosterRow, validate_row
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import verify
 from carnet.audit.signing import load_signer
+from carnet.audit.verify import verify
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Base, Database

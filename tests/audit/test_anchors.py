@@ -17,8 +17,9 @@ from carnet import clock
 from carnet.audit import anchors
 from carnet.audit.anchors import AnchorStore
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import VerifyReport, seal, verify, write_checkpoint
+from carnet.audit.service import seal, write_checkpoint
 from carnet.audit.signing import Signer
+from carnet.audit.verify import VerifyReport, verify
 from carnet.config import Settings
 from carnet.db import Database
 from tests.audit.support import Log, add, tamper

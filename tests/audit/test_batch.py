@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from carnet.audit import rules
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import PendingEntry, append_batch, verify
+from carnet.audit.service import PendingEntry, append_batch
 from carnet.audit.signing import Signer
+from carnet.audit.verify import verify
 from carnet.db import Database
 from tests.audit.support import add
 

@@ -14,7 +14,8 @@ from carnet.accounts.models import Holder
 from carnet.audit import rules
 from carnet.audit.models import AuditChainHead, AuditEntry
 from carnet.audit.rules import GENESIS, Mode
-from carnet.audit.service import _entries, record
+from carnet.audit.service import record
+from carnet.audit.verify import _entries
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import Database
 from tests.audit.support import add

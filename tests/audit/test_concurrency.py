@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from carnet.audit import rules
 from carnet.audit.models import AuditChainHead, AuditEntry
-from carnet.audit.service import verify
 from carnet.audit.signing import Signer
+from carnet.audit.verify import verify
 from carnet.db import Database
 from tests.audit.support import add
 

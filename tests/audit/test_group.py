@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 
 from carnet.audit import group
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import verify
 from carnet.audit.signing import Signer
+from carnet.audit.verify import verify
 from carnet.db import Database
 from tests.audit.support import add
 from tests.fhir.support import deposit_one, people

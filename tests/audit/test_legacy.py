@@ -17,8 +17,9 @@ from carnet.accounts import lifecycle, rules
 from carnet.audit import anchors
 from carnet.audit import rules as audit_rules
 from carnet.audit.rules import GENESIS
-from carnet.audit.service import VerifyReport, verify, write_checkpoint
+from carnet.audit.service import write_checkpoint
 from carnet.audit.signing import Signer
+from carnet.audit.verify import VerifyReport, verify
 from carnet.config import Settings
 from carnet.db import Database, UTCDateTime
 from carnet.migrate import alembic_config, upgrade

@@ -12,8 +12,8 @@ from carnet.accounts import lifecycle, rules
 from carnet.audit import anchors
 from carnet.audit import rules as audit_rules
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import VerifyReport, verify
 from carnet.audit.signing import Signer
+from carnet.audit.verify import VerifyReport, verify
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault

@@ -15,8 +15,9 @@ from carnet import clock
 from carnet.audit import rules
 from carnet.audit.models import AuditCheckpoint, AuditEntry
 from carnet.audit.rules import GENESIS
-from carnet.audit.service import seal, verify, write_checkpoint
+from carnet.audit.service import seal, write_checkpoint
 from carnet.audit.signing import Signer
+from carnet.audit.verify import verify
 from carnet.db import Database
 from tests.audit.support import Log, add, tamper, without_anchors
 
@@ -437,7 +438,8 @@ def test_acc8_deleting_the_latest_checkpoint_is_detected(session, signer) -> Non
     """The newest checkpoint has no successor, but the chain heads remember it."""
     from sqlalchemy import text
 
-    from carnet.audit.service import append, verify, write_checkpoint
+    from carnet.audit.service import append, write_checkpoint
+    from carnet.audit.verify import verify
 
     for n in range(3):
         append(session, actor_kind="system", actor_id="t", action=f"a{n}", holder_id=None)

@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 
 from carnet.accounts.models import Holder
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import verify
 from carnet.audit.signing import load_signer
+from carnet.audit.verify import verify
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from carnet import clock
 from carnet.accounts.models import Representation
 from carnet.audit.models import AuditEntry
-from carnet.audit.service import verify
 from carnet.audit.signing import load_signer
+from carnet.audit.verify import verify
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.feeds import rejects_path

@@ -6,7 +6,7 @@ next signed checkpoint. So every commit that moves chain heads appends the new h
 outside the database (`DATA_DIR/audit-anchors`, one file per UTC day, one record per commit,
 authenticated with a MAC under a key derived from the audit signing key, never stored in the
 database), fsynced before the committing code goes on: a request answers only after its entries
-are committed and anchored. `service.verify` reads the store first, then the database: each chain
+are committed and anchored. `audit.verify` reads the store first, then the database: each chain
 must still reach its highest anchored entry, with the anchored hash.
 
 Ordering: a record is written after its commit, so it names committed entries only (a rolled-back

@@ -7,8 +7,9 @@ import json
 import typer
 
 from carnet import cli_support as support
-from carnet.audit.service import compact_anchors, verify, write_checkpoint
+from carnet.audit.service import compact_anchors, write_checkpoint
 from carnet.audit.signing import load_signer
+from carnet.audit.verify import verify
 from carnet.errors import CarnetError
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

@@ -11,8 +11,8 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, text, update
@@ -90,7 +90,7 @@ def is_redacted(entry: AuditEntry) -> bool:
     return entry.action is None
 
 
-def _hash_problem(entry: AuditEntry) -> str | None:
+def hash_problem(entry: AuditEntry) -> str | None:
     """Why the entry does not match its own hashes, or None (links are checked by the caller)."""
     if entry.content_hash is None:  # scheme 1
         if is_redacted(entry):
@@ -311,6 +311,7 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
 
 # -- bulk: the first entry of many new chains ---------------------------------------------------
 
+
 class _Canonical:
     """`audit.rules.canonical(base + values)` for a few string values (ids, hex, state codes), by
     substitution into one template rendered with markers. Checked once against `canonical`;
@@ -440,7 +441,7 @@ def write_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint | None
     previous = session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
     ).first()
-    prev_hash = _checkpoint_hash(previous) if previous is not None else GENESIS
+    prev_hash = checkpoint_hash(previous) if previous is not None else GENESIS
     checkpoint = AuditCheckpoint(
         at=clock.now(),
         leaves=json.dumps(leaves, separators=(",", ":")),
@@ -451,7 +452,7 @@ def write_checkpoint(session: Session, signer: Signer) -> AuditCheckpoint | None
     )
     session.add(checkpoint)
     session.flush()
-    checkpoint.signature = signer.sign(_checkpoint_message(checkpoint))
+    checkpoint.signature = signer.sign(checkpoint_message(checkpoint))
     for head, leaf in zip(heads, leaves, strict=True):
         session.execute(
             update(AuditChainHead)
@@ -500,7 +501,7 @@ def redact_chain(session: Session, holder_id: uuid.UUID) -> int:
         .order_by(AuditEntry.seq)
     )
     for entry in entries:
-        if _hash_problem(entry) is not None:
+        if hash_problem(entry) is not None:
             kept += 1
             continue
         _redact(entry)
@@ -523,7 +524,7 @@ def redact_chain(session: Session, holder_id: uuid.UUID) -> int:
     return redacted
 
 
-def _checkpoint_message(checkpoint: AuditCheckpoint) -> bytes:
+def checkpoint_message(checkpoint: AuditCheckpoint) -> bytes:
     return rules.checkpoint_message(
         checkpoint.id,
         checkpoint.at.isoformat(timespec="microseconds"),
@@ -533,220 +534,8 @@ def _checkpoint_message(checkpoint: AuditCheckpoint) -> bytes:
     )
 
 
-def _checkpoint_hash(checkpoint: AuditCheckpoint) -> str:
-    return rules.checkpoint_hash(_checkpoint_message(checkpoint), checkpoint.signature)
-
-
-# -- verification ----------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    entries: int = 0
-    chains: int = 0
-    checkpoints: int = 0
-    anchored: int = 0
-    problems: list[str] = field(default_factory=list)
-    # Not tampering, but worth an operator's eye (an unanchored tail after a crash, say).
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def intact(self) -> bool:
-        return not self.problems
-
-
-def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
-    """Every entry ordered by (chain, seq), read in keyset-paginated batches."""
-    last: tuple[str, int] | None = None
-    while True:
-        query = select(AuditEntry).order_by(AuditEntry.chain, AuditEntry.seq).limit(batch)
-        if last is not None:
-            query = query.where(
-                (AuditEntry.chain > last[0])
-                | ((AuditEntry.chain == last[0]) & (AuditEntry.seq > last[1]))
-            )
-        rows = session.scalars(query).all()
-        if not rows:
-            return
-        yield from rows
-        last = (rows[-1].chain, rows[-1].seq)
-        session.expunge_all()
-
-
-def verify(session: Session, signer: Signer, *, stop_at_first: bool = True) -> VerifyReport:
-    """Walk every chain and checkpoint; report the first broken entry (edited, deleted,
-    inserted or reordered) or checkpoint, and any chain that ends before the last entry the
-    anchor store saw committed (truncated, even with its head row rewound)."""
-    report = VerifyReport()
-
-    def problem(message: str) -> bool:
-        report.problems.append(message)
-        return stop_at_first
-
-    # The anchor store is read before the database: whatever it names was committed before
-    # anything below is read, so a concurrent append can never look like a truncation.
-    store = anchors.store_for(session)
-    view = store.read() if store is not None else None
-    if view is None:
-        report.notes.append(
-            "no anchor store: the newest entries of a chain could be cut off until a checkpoint"
-        )
-        anchored: dict[str, tuple[int, str]] = {}
-        purged: set[str] = set()
-    else:
-        anchored, purged = dict(view.heads), view.purged
-        report.anchored = len(anchored)
-        report.notes.extend(view.notes)
-        for message in view.problems:
-            if problem(message):
-                return report
-    at_anchor: dict[str, str] = {}
-    unanchored: list[str] = []
-
-    heads: dict[str, tuple[int, str]] = {}
-    checkpointed: list[tuple[str, int]] = []
-    for h in session.scalars(select(AuditChainHead)):
-        heads[h.chain] = (h.seq, h.hash)
-        if h.checkpointed_seq:
-            checkpointed.append((h.chain, h.checkpointed_seq))
-    known: dict[tuple[str, int], str] = {}
-    needed = _checkpoint_leaves(session)
-    current_chain: str | None = None
-    expected_seq, expected_prev = 1, GENESIS
-
-    def check_anchor(chain: str, last_seq: int) -> bool:
-        if view is None:
-            return False
-        anchor = anchored.pop(chain, None)
-        if anchor is None:
-            unanchored.append(chain)
-            return False
-        seq, hash_ = anchor
-        if last_seq < seq:
-            gone = f"#{seq}" if last_seq + 1 == seq else f"#{last_seq + 1} to #{seq}"
-            return problem(
-                f"chain {chain}: ends at entry #{last_seq} but entry #{seq} was committed "
-                f"(anchor store): {gone} deleted (truncated)"
-            )
-        if at_anchor.get(chain) != hash_:
-            return problem(
-                f"chain {chain} entry #{seq}: not the entry committed then (anchor store): "
-                "the chain was rewritten"
-            )
-        if last_seq > seq:
-            unanchored.append(chain)
-        return False
-
-    def close_chain(chain: str | None, last_seq: int, last_hash: str) -> bool:
-        if chain is None:
-            return False
-        head = heads.pop(chain, None)
-        if head is None:
-            return problem(f"chain {chain}: no chain head (entries inserted outside the log)")
-        if head != (last_seq, last_hash):
-            return problem(
-                f"chain {chain}: ends at entry #{last_seq} but its head says #{head[0]} "
-                "(entries deleted or appended outside the log)"
-            )
-        return check_anchor(chain, last_seq)
-
-    last_hash = GENESIS
-    for entry in _entries(session):
-        report.entries += 1
-        if entry.chain != current_chain:
-            if close_chain(current_chain, expected_seq - 1, last_hash):
-                return report
-            current_chain, expected_seq, expected_prev = entry.chain, 1, GENESIS
-            report.chains += 1
-        where = f"chain {entry.chain} entry #{entry.seq} (id {entry.id})"
-        if entry.seq != expected_seq:
-            kind = "missing before it (deleted)" if entry.seq > expected_seq else "duplicated"
-            if problem(f"{where}: expected #{expected_seq}, entries {kind}"):
-                return report
-        if entry.prev_hash != expected_prev:
-            if problem(
-                f"{where}: does not follow the previous entry (deleted, inserted or reordered)"
-            ):
-                return report
-        wrong = _hash_problem(entry)
-        if wrong is not None and problem(f"{where}: {wrong}"):
-            return report
-        if is_redacted(entry) and entry.chain not in purged:
-            if problem(f"{where}: its content was removed, but its space was never purged"):
-                return report
-        if (entry.chain, entry.seq) in needed:
-            known[(entry.chain, entry.seq)] = entry.hash
-        if anchored.get(entry.chain, (0, ""))[0] == entry.seq:
-            at_anchor[entry.chain] = entry.hash
-        expected_seq, expected_prev, last_hash = entry.seq + 1, entry.hash, entry.hash
-    if close_chain(current_chain, expected_seq - 1, last_hash):
-        return report
-    for chain in sorted(heads):
-        if heads[chain][0] > 0 and problem(f"chain {chain}: its head names entries that are gone"):
-            return report
-    for chain, (seq, _hash) in sorted(anchored.items()):
-        if problem(
-            f"chain {chain}: entry #{seq} was committed (anchor store) but the chain is gone "
-            "(deleted)"
-        ):
-            return report
-    if unanchored:
-        report.notes.append(
-            f"{len(unanchored)} chain(s) end with entries not anchored yet (committed while "
-            "verify ran, or a crash between a commit and its anchor; the next checkpoint "
-            f"anchors them), e.g. {', '.join(sorted(unanchored)[:3])}"
-        )
-    _verify_checkpoints(session, signer, known, report, problem)
-    if report.problems and stop_at_first:
-        return report
-    for chain, seq in sorted(checkpointed):
-        # A head says a checkpoint covered it: that checkpoint must still exist (the latest one
-        # has no successor pointing back at it).
-        if (chain, seq) not in needed and problem(
-            f"chain {chain}: the checkpoint covering entry #{seq} is missing (deleted)"
-        ):
-            break
-    return report
-
-
-def _checkpoint_leaves(session: Session) -> set[tuple[str, int]]:
-    needed: set[tuple[str, int]] = set()
-    for leaves in session.scalars(select(AuditCheckpoint.leaves)):
-        needed.update((chain, seq) for chain, seq, _hash in json.loads(leaves))
-    return needed
-
-
-def _verify_checkpoints(
-    session: Session,
-    signer: Signer,
-    known: dict[tuple[str, int], str],
-    report: VerifyReport,
-    problem: Any,
-) -> None:
-    prev_hash = GENESIS
-    for checkpoint in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
-        report.checkpoints += 1
-        where = f"checkpoint #{checkpoint.id}"
-        if checkpoint.prev_hash != prev_hash:
-            if problem(f"{where}: does not follow the previous checkpoint (one was removed)"):
-                return
-        if checkpoint.key_id != signer.key_id:
-            if problem(f"{where}: signed by unknown key {checkpoint.key_id}"):
-                return
-        elif not signer.verify(_checkpoint_message(checkpoint), checkpoint.signature):
-            if problem(f"{where}: bad signature"):
-                return
-        leaves = json.loads(checkpoint.leaves)
-        if rules.merkle_root(leaves) != checkpoint.root:
-            if problem(f"{where}: its list of chain heads was altered"):
-                return
-        for chain, seq, hash_ in leaves:
-            if known.get((chain, seq)) != hash_:
-                if problem(
-                    f"{where}: chain {chain} entry #{seq} is missing or changed since it was signed"
-                ):
-                    return
-        prev_hash = _checkpoint_hash(checkpoint)
+def checkpoint_hash(checkpoint: AuditCheckpoint) -> str:
+    return rules.checkpoint_hash(checkpoint_message(checkpoint), checkpoint.signature)
 
 
 def count_entries(session: Session) -> int:
