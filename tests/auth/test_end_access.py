@@ -516,3 +516,23 @@ def test_end_access_takes_exactly_one_target(database: Database) -> None:
         # Nothing open: nothing ended, nothing recorded.
         assert end_access(session, reason="x", space=holder.id).tokens == 0
     assert access_ended_entries(database, holder.id) == []
+
+
+def test_logging_out_everywhere_through_the_api_ends_portal_sessions_and_login_codes(
+    client: TestClient, database: Database, vault: Vault, settings: Settings
+) -> None:
+    """ACC-8: "log out everywhere" is one thing whichever door asks: `DELETE /api/v1/session`
+    ends every API token, every portal session and a login half done, as the portal's button
+    does; the apps the holder connected stay connected."""
+    holder = make_account(database, "leaving")
+    ways = ways_in(database, holder.id)
+    challenge = start_login(database, vault, settings, "leaving")
+
+    assert client.delete(f"{API}/session", headers=bearer(ways.token)).status_code == 204
+
+    assert documents(client, ways.token) == 401
+    assert portal(client, ways.cookie, "/home").status_code in (302, 303)
+    with database.transaction() as session:
+        done = login.verify_login(session, vault, settings, challenge, "000000", client="192.0.2.1")
+    assert done.error is not None and done.error.code == "bad-challenge"
+    assert app_reads(client, ways.app) == 200

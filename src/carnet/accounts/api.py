@@ -255,7 +255,7 @@ def verify_session(
     status_code=204,
     response_class=Response,
     responses=_errors(401, 403),
-    summary="Log out everywhere: every token of the holder stops working",
+    summary="Log out everywhere: every token, portal session and pending login code ends",
 )
 def end_sessions(
     request: Request,

@@ -45,9 +45,9 @@ from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
 from carnet.audit.service import record
 from carnet.auth import rules as throttle_rules
-from carnet.auth import throttle
+from carnet.auth import sessions, throttle
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
-from carnet.auth.service import issue_token, revoke_all
+from carnet.auth.service import end_login_challenges, issue_token, revoke_all
 from carnet.auth.throttle import TooManyAttempts, too_many
 from carnet.config import Settings
 from carnet.db import new_id
@@ -450,8 +450,15 @@ def logout_everywhere(
     reason: str = "logout",
     request_id: str | None = None,
 ) -> int:
-    """Every token of the principal stops working at once (ACC-8: recorded). Returns how many."""
-    count = revoke_all(session, principal.kind, principal.id)
+    """Log out everywhere, from the API or the portal alike: every API token, every portal
+    session and every login half done (its e-mailed code) of the principal end at once (ACC-8:
+    recorded). App connections stay: they are ended by the holder, or by `end_access`. Returns
+    how many credentials ended."""
+    count = (
+        revoke_all(session, principal.kind, principal.id)
+        + sessions.revoke_all(session, principal)
+        + end_login_challenges(session, principal)
+    )
     record(
         session,
         principal,

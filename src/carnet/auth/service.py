@@ -238,11 +238,11 @@ def _end_credentials(
         tokens=revoke_all(session, principal.kind, principal.id, keep=keep_token),
         portal_sessions=portal_sessions.revoke_all(session, principal, keep=keep_session),
         app_consents=consents,
-        login_challenges=_end_login_challenges(session, principal),
+        login_challenges=end_login_challenges(session, principal),
     )
 
 
-def _end_login_challenges(session: Session, principal: Principal) -> int:
+def end_login_challenges(session: Session, principal: Principal) -> int:
     """A login started before access ended cannot be finished with its e-mailed code."""
     result = session.execute(
         delete(LoginChallenge).where(

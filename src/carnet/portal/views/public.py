@@ -476,8 +476,8 @@ def logout_everywhere(
     principal: Principal = portal_session(PrincipalKind.HOLDER),
     db: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """Every portal session and every API token of the holder end at once (ACC-8: recorded)."""
-    sessions.revoke_all(db, principal)
+    """Every portal session, API token and login half done of the holder end at once
+    (`auth.login.logout_everywhere`, the same as the API's; ACC-8: recorded)."""
     login.logout_everywhere(
         db,
         principal,
