@@ -15,11 +15,11 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.rules import decide_deposit, mode_of
+from carnet.access.rules import decide_deposit, decide_deposit_subject, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
-from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
+from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.audit import group as audit_group
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
@@ -360,8 +360,10 @@ def update_document(
 
 
 def check_depositable(holder: Holder, where: str) -> None:
-    """ID-3: a qualified INS (422 otherwise); the space must be open (409 otherwise)."""
-    if not holder.ins_qualified:
+    """ID-3: a qualified INS (422 otherwise); the space must be open (409 otherwise), as
+    `access.rules.decide_deposit_subject` decides."""
+    decision = decide_deposit_subject(holder.ins_qualified, holder.state)
+    if decision.reason == "ins-not-qualified":
         error = CarnetError(
             "This patient's identity (INS) is not qualified: documents cannot be deposited "
             "until it is checked against the insurer's register (rule ID-3).",
@@ -369,7 +371,7 @@ def check_depositable(holder: Holder, where: str) -> None:
         )
         error.status_code = 422
         raise located(error, where)
-    if holder.state not in LIVE_STATES:
+    if not decision:
         raise located(
             Conflict(
                 f"This patient's space is not open (state {holder.state}): nothing can be "

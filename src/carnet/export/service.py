@@ -35,6 +35,8 @@ from carnet.access import notices
 from carnet.access.models import TimelineSettings
 from carnet.access.rules import (
     decide_access_settings_read,
+    decide_export,
+    decide_export_read,
     decide_manage_professionals,
     decide_timeline_read,
 )
@@ -208,7 +210,7 @@ def request_export(
     session: Session, principal: Principal, *, request_id: str | None = None
 ) -> ExportRequest:
     """SRV-5: a holder asks for all their data (and that of the spaces they manage)."""
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_export(principal.kind):
         raise Forbidden("Only holders may download their data.")
     holder = account_service.holder(session, principal.id)
     if holder is None:
@@ -230,14 +232,14 @@ def request_export(
 def own_request(session: Session, principal: Principal, export_id: uuid.UUID) -> ExportRequest:
     """The principal's own export request (anyone else's is 404)."""
     row = session.get(ExportRequest, export_id)
-    if row is None or principal.kind != PrincipalKind.HOLDER or row.holder_id != principal.id:
+    if row is None or not decide_export_read(principal.kind, principal.id, row.holder_id):
         raise NotFound("No such export.")
     return row
 
 
 def own_requests(session: Session, principal: Principal, limit: int = 20) -> list[ExportRequest]:
     """The principal's latest export requests, newest first (the portal's "my data" page)."""
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_export(principal.kind):
         return []
     return list(
         session.scalars(
