@@ -48,6 +48,7 @@ from carnet.access.rules import (
     mode_of,
 )
 from carnet.access.service import EXPRESS_PRACTICES, actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.audit.service import last_entry_at, record
@@ -103,7 +104,7 @@ def declare(
     decision = decide_declare_care(actor, space)
     if not decision:
         refuse(decision, "Only a registered professional declares care.")
-    pro = session.get(Professional, principal.id)
+    pro = account_service.professional(session, principal.id)
     if pro is None:  # pragma: no cover - the decision point has just seen them
         raise Forbidden("Only a registered professional declares care.")
     proposal = decide_gp_proposal(actor, space) if as_gp else None

@@ -30,6 +30,7 @@ from carnet.access.rules import (
     mode_of,
 )
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
@@ -91,7 +92,7 @@ def open_emergency(
             "regulation-opposed" if actor.relation is Relation.REGULATOR else "emergency-opposed"
         )
         refuse(as_told(decision, opposed), "Emergency access to this patient's space is refused.")
-    pro = session.get(Professional, principal.id)
+    pro = account_service.professional(session, principal.id)
     if pro is None:  # pragma: no cover - the decision point has just seen them
         raise Forbidden("Only a registered professional opens an emergency access.")
     now = clock.now()

@@ -40,7 +40,8 @@ from carnet.access.rules import (
 )
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, Professional
+from carnet.accounts import service as account_service
+from carnet.accounts.models import Holder
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
 from carnet.audit.service import SpaceEntryFilter, entries_for_space, entry_in_space, record
@@ -143,11 +144,9 @@ def _history_filter(session: Session, settings: Settings, query: HistoryQuery) -
             problem = account_rules.rpps_problem(query.actor)
             if problem is not None:
                 raise InvalidInput(f"actor: {problem}, or 'holder'.", field="actor")
-            pro_id = session.scalars(
-                select(Professional.id).where(Professional.rpps == query.actor)
-            ).first()
+            pro = account_service.professional_by_rpps(session, query.actor)
             actor_kinds = CLINICIAN_KINDS
-            actor_ids = [] if pro_id is None else [str(pro_id)]
+            actor_ids = [] if pro is None else [str(pro.id)]
     if query.mode and query.mode not in {m.value for m in HISTORY_MODES}:
         raise InvalidInput(f"Unknown mode {query.mode!r}.", field="mode")
     if query.date_from and query.date_to and query.date_from > query.date_to:
@@ -182,16 +181,8 @@ def _displays(
             pro_ids.add(ident)
         elif row.actor_kind in HOLDER_KINDS:
             holder_ids.add(ident)
-    pros = (
-        {p.id: p for p in session.scalars(select(Professional).where(Professional.id.in_(pro_ids)))}
-        if pro_ids
-        else {}
-    )
-    people = (
-        {h.id: h for h in session.scalars(select(Holder).where(Holder.id.in_(holder_ids)))}
-        if holder_ids
-        else {}
-    )
+    pros = account_service.professionals_by_ids(session, pro_ids)
+    people = account_service.holders_by_ids(session, holder_ids)
     out: dict[tuple[str, str], tuple[str, str | None]] = {}
     for row in rows:
         key = (row.actor_kind, row.actor_id)

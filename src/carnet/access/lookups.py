@@ -35,7 +35,7 @@ def professional_by_rpps(session: Session, rpps: str) -> Professional:
     problem = account_rules.rpps_problem(rpps)
     if problem is not None:
         raise InvalidInput(problem, field="rpps")
-    pro = session.scalars(select(Professional).where(Professional.rpps == rpps.strip())).first()
+    pro = account_service.professional_by_rpps(session, rpps.strip())
     if pro is None:
         raise NotFound("No such professional.", code="unknown-professional")
     return pro

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts.models import Holder, Operator, Professional
@@ -32,6 +32,56 @@ def holder_by_nir(session: Session, nir: Nir) -> Holder | None:
     return session.scalars(select(Holder).where(Holder.nir == nir)).first()
 
 
+def holders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Holder]:
+    """The holders with these ids, by id, in one query (none when no id is asked)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {h.id: h for h in session.scalars(select(Holder).where(Holder.id.in_(wanted)))}
+
+
+def professional(session: Session, professional_id: uuid.UUID) -> Professional | None:
+    """The professional with this id, or None."""
+    return session.get(Professional, professional_id)
+
+
+def professional_by_rpps(session: Session, rpps: str) -> Professional | None:
+    """The professional registered under this RPPS number (compared as given), or None."""
+    return session.scalars(select(Professional).where(Professional.rpps == rpps)).first()
+
+
+def professionals_by_ids(
+    session: Session, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Professional]:
+    """The professionals with these ids, by id, in one query (none when no id is asked)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {
+        p.id: p for p in session.scalars(select(Professional).where(Professional.id.in_(wanted)))
+    }
+
+
+def professionals_by_rpps(session: Session, rpps: Iterable[str]) -> dict[str, Professional]:
+    """The professionals registered under these RPPS numbers, by RPPS, in one query."""
+    return {
+        p.rpps: p for p in session.scalars(select(Professional).where(Professional.rpps.in_(rpps)))
+    }
+
+
+def professionals_by_ids_or_rpps(
+    session: Session, ids: set[uuid.UUID], rpps: set[str]
+) -> list[Professional]:
+    """The professionals with one of these ids or RPPS numbers, in one query (ID-2: authors)."""
+    if not (ids or rpps):
+        return []
+    return list(
+        session.scalars(
+            select(Professional).where(or_(Professional.id.in_(ids), Professional.rpps.in_(rpps)))
+        )
+    )
+
+
 def upsert_professional(
     session: Session, data: ProfessionalIn, actor: Principal
 ) -> tuple[Professional, bool]:
@@ -39,7 +89,7 @@ def upsert_professional(
 
     Returns (row, created).
     """
-    row = session.scalars(select(Professional).where(Professional.rpps == data.rpps)).first()
+    row = professional_by_rpps(session, data.rpps)
     created = row is None
     if row is None:
         row = Professional(rpps=data.rpps)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.routes import SpaceHeader, authenticated, public
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder
 from carnet.agenda import ical, prevention, service
 from carnet.agenda.schemas import (
     AgendaOut,
@@ -328,7 +328,7 @@ def pro_create_appointment(
 ) -> AppointmentOut:
     """`professional` defaults to the professional's name. 403 outside the care team or when
     blocked; the holder is reminded like for their own appointments."""
-    holder = session.get(Holder, holder_id)
+    holder = account_service.holder(session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
     ctx = service.context(

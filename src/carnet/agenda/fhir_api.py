@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.agenda import fhir, fhir_in, service
 from carnet.agenda.models import Appointment
 from carnet.auth.principal import Principal
@@ -85,7 +85,9 @@ def search_appointments(
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     params = list(request.query_params.multi_items())
-    allowed = frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"]) | search.PAGING
+    allowed = (
+        frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"]) | search.PAGING
+    )
     problems = Problems()
     for name in sorted({n for n, _v in params if n not in allowed and n != "_format"}):
         problems.add(
@@ -138,7 +140,7 @@ def _existing(
     except ValueError:
         raise NotFound("No such Appointment.") from None
     row = session.get(Appointment, wanted)
-    holder = session.get(Holder, row.holder_id) if row is not None else None
+    holder = account_service.holder(session, row.holder_id) if row is not None else None
     if row is None or holder is None:
         raise NotFound("No such Appointment.")
     ctx = service.context(

@@ -34,8 +34,8 @@ from carnet.access.rules import (
     decide_agenda_write,
 )
 from carnet.access.service import SpaceContext, space_context
+from carnet.accounts import service as account_service
 from carnet.accounts.lifecycle import register_purge_hook
-from carnet.accounts.models import Holder, Professional
 from carnet.agenda import prevention, rules
 from carnet.agenda.models import PENDING, AgendaSettings, Appointment, Reminder
 from carnet.agenda.schemas import AppointmentIn
@@ -87,8 +87,6 @@ class AppointmentView:
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
 
 
 # -- decisions and audit -----------------------------------------------------------------------
@@ -238,7 +236,7 @@ def create(ctx: Context, data: Mapping[str, Any] | BaseModel) -> AppointmentView
     now = clock.now()
     valid = validate(ctx, data, is_new=True, now=now)
     if ctx.actor.relation is Relation.PROFESSIONAL and not valid.content["professional"]:
-        pro = ctx.session.get(Professional, ctx.principal.id)
+        pro = account_service.professional(ctx.session, ctx.principal.id)
         valid.content["professional"] = pro.name if pro is not None else ""
     row = Appointment(
         id=new_id(),
@@ -488,7 +486,7 @@ def feed_context(
     found = session.scalars(
         select(AgendaSettings).where(AgendaSettings.feed_token_hash == _token_hash(token))
     ).first()
-    holder = session.get(Holder, found.holder_id) if found is not None else None
+    holder = account_service.holder(session, found.holder_id) if found is not None else None
     if holder is None:
         raise NotFound("No such calendar.")
     ctx = context(

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.accounts import service as account_service
 from carnet.accounts.family.relations import display_name, managed_spaces
 from carnet.accounts.models import Holder
 from carnet.apps import rules
@@ -516,7 +517,7 @@ def send_reminders(database: Database, settings: Settings, now: dt.datetime) -> 
             if rules.reminder_due(consent.reminded_at, consent.created_at, now):
                 recipients.add(consent.granted_by)
         for holder_id in sorted(recipients):
-            holder = session.get(Holder, holder_id)
+            holder = account_service.holder(session, holder_id)
             if holder is None or not holder.email or holder.state != "active":
                 continue
             spaces = [(holder, "self"), *managed_spaces(session, holder.id, settings=settings)]

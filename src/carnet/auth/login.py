@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
 from carnet.audit.service import record
 from carnet.auth import rules as throttle_rules
@@ -131,7 +132,7 @@ def _holder_by_username(session: Session, username: str) -> Account | None:
 
 
 def _holder_by_id(session: Session, holder_id: uuid.UUID) -> Account | None:
-    holder = session.get(Holder, holder_id)
+    holder = account_service.holder(session, holder_id)
     return _holder_account(holder) if holder is not None else None
 
 
@@ -161,11 +162,11 @@ def _professional_account(pro: Professional, kind: PrincipalKind) -> Account:
 
 def _professional_source(kind: PrincipalKind) -> AccountSource:
     def by_username(session: Session, username: str) -> Account | None:
-        pro = session.scalars(select(Professional).where(Professional.rpps == username)).first()
+        pro = account_service.professional_by_rpps(session, username)
         return _professional_account(pro, kind) if pro is not None else None
 
     def by_id(session: Session, pro_id: uuid.UUID) -> Account | None:
-        pro = session.get(Professional, pro_id)
+        pro = account_service.professional(session, pro_id)
         return _professional_account(pro, kind) if pro is not None else None
 
     return AccountSource(by_username, by_id)

@@ -15,7 +15,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from carnet.accounts import lifecycle
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.login import (
@@ -61,7 +61,11 @@ def change_password(
     """A holder replaces their password (argon2id, `lifecycle.password_problem`'s policy); every
     other credential of theirs ends (`end_access`, a Carnet decision: the change is what one does
     when the password may be known to someone else)."""
-    holder = session.get(Holder, principal.id) if principal.kind is PrincipalKind.HOLDER else None
+    holder = (
+        account_service.holder(session, principal.id)
+        if principal.kind is PrincipalKind.HOLDER
+        else None
+    )
     if holder is None or holder.password_hash is None or holder.username is None:
         return Outcome(error=Forbidden("This account has no password to change."))
     key = throttle_key(session, vault, PrincipalKind.HOLDER, holder.username, client)

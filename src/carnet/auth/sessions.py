@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -82,7 +82,7 @@ def _account_may_continue(session: Session, row: PortalSession) -> bool:
     as `access.rules.sign_in_lasts` decides for every sign-in."""
     if row.principal_kind != PrincipalKind.HOLDER.value:
         return True
-    holder = session.get(Holder, row.principal_id)
+    holder = account_service.holder(session, row.principal_id)
     return sign_in_lasts(row.principal_kind, holder.state if holder is not None else None)
 
 

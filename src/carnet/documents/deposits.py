@@ -21,6 +21,7 @@ from carnet.access.rules import (
     Relation,
     SpaceFacts,
     decide_deposit,
+    decide_deposit_subject,
     decide_document_author_change,
     decide_upload,
 )
@@ -178,10 +179,12 @@ def deposit(
 def _check_allowed(
     actor: Actor, space: SpaceFacts, holder: Holder, new: NewDocument, from_professional: bool
 ) -> None:
-    """ID-3: professionals and the migration deposit only for a qualified identity; the decision
-    point decides who may add here (the migration is the operator's, decided by its command)."""
+    """ID-3: professionals and the migration deposit only for a qualified identity
+    (`decide_deposit_subject`, the FHIR path's decision too); the decision point decides who may
+    add here (the migration is the operator's, decided by its command)."""
     if from_professional or new.source == "dmp-migration":
-        if not holder.ins_qualified:
+        subject = decide_deposit_subject(holder.ins_qualified, holder.state)
+        if subject.reason == "ins-not-qualified":
             raise InvalidInput(  # ID-3
                 "This patient's identity (INS) is not qualified: documents cannot be deposited.",
                 code="ins-not-qualified",

@@ -15,10 +15,11 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.rules import decide_deposit, mode_of
+from carnet.access.rules import decide_deposit, decide_deposit_subject, mode_of
 from carnet.access.service import actor_for, space_facts
-from carnet.accounts.models import Holder, Professional
-from carnet.accounts.rules import INS_NIR_SYSTEM, LIVE_STATES
+from carnet.accounts import service as account_service
+from carnet.accounts.models import Holder
+from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.audit import group as audit_group
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
@@ -50,7 +51,9 @@ def stage_binary(
     posted next by the same professional (within 24 h)."""
     problems = Problems()
     if len(content) > settings.max_upload_bytes:
-        problems.add("Binary.data", fhir_in.too_large_message(settings.max_upload_bytes), "too-long")
+        problems.add(
+            "Binary.data", fhir_in.too_large_message(settings.max_upload_bytes), "too-long"
+        )
     else:
         fhir_in.check_content(content, content_type, "Binary.data", "Binary.contentType", problems)
     problems.raise_if_any()
@@ -267,9 +270,13 @@ def search_documents(
     if wanted.patient is not None:
         holder = find_holder(session, holder_id=wanted.patient.holder_id, nir=wanted.patient.nir)
     elif principal.kind is PrincipalKind.HOLDER:
-        holder = session.get(Holder, principal.id)  # a holder's own documents by default
+        holder = account_service.holder(
+            session, principal.id
+        )  # a holder's own documents by default
     elif principal.app_grant is not None:
-        holder = session.get(Holder, principal.app_grant.space_id)  # ACC-9: the app's space
+        holder = account_service.holder(
+            session, principal.app_grant.space_id
+        )  # ACC-9: the app's space
     else:
         raise InvalidResource(
             [
@@ -353,8 +360,10 @@ def update_document(
 
 
 def check_depositable(holder: Holder, where: str) -> None:
-    """ID-3: a qualified INS (422 otherwise); the space must be open (409 otherwise)."""
-    if not holder.ins_qualified:
+    """ID-3: a qualified INS (422 otherwise); the space must be open (409 otherwise), as
+    `access.rules.decide_deposit_subject` decides."""
+    decision = decide_deposit_subject(holder.ins_qualified, holder.state)
+    if decision.reason == "ins-not-qualified":
         error = CarnetError(
             "This patient's identity (INS) is not qualified: documents cannot be deposited "
             "until it is checked against the insurer's register (rule ID-3).",
@@ -362,7 +371,7 @@ def check_depositable(holder: Holder, where: str) -> None:
         )
         error.status_code = 422
         raise located(error, where)
-    if holder.state not in LIVE_STATES:
+    if not decision:
         raise located(
             Conflict(
                 f"This patient's space is not open (state {holder.state}): nothing can be "
@@ -374,7 +383,7 @@ def check_depositable(holder: Holder, where: str) -> None:
 
 
 def depositor_rpps(session: Session, principal: Principal) -> str:
-    professional = session.get(Professional, principal.id)
+    professional = account_service.professional(session, principal.id)
     if professional is None:
         raise Forbidden("Only registered professionals deposit documents (rule ACC-2).")
     return professional.rpps

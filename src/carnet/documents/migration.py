@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
@@ -299,7 +300,7 @@ class Migration:
     ) -> str:
         """Inside the document's transaction: re-check the space, read and verify the file,
         deposit. Raises _Verdict for every refusal (nothing is written before the deposit)."""
-        holder = session.get(Holder, holder_id)
+        holder = account_service.holder(session, holder_id)
         if holder is None:
             raise _Verdict(REJECTED, "unknown holder: no Carnet space for this INS")
         refused = holder_verdict(holder)

@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder, Professional
+from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal
 from carnet.documents import reference, service, sniff
 from carnet.documents.models import Document
@@ -116,15 +116,7 @@ def authors(
     """Who added each document (ID-2), in two queries."""
     pro_ids = {d.author_id for d in docs if d.author_kind == "professional" and d.author_id}
     rpps = {d.author_rpps for d in docs if d.author_rpps}
-    pros: list[Professional] = []
-    if pro_ids or rpps:
-        pros = list(
-            session.scalars(
-                select(Professional).where(
-                    or_(Professional.id.in_(pro_ids), Professional.rpps.in_(rpps))
-                )
-            )
-        )
+    pros = account_service.professionals_by_ids_or_rpps(session, pro_ids, rpps)
     by_id = {p.id: p for p in pros}
     by_rpps = {p.rpps: p for p in pros}
     holder_ids = {
@@ -132,11 +124,7 @@ def authors(
         for d in docs
         if d.author_kind != "professional" and d.author_id and d.author_id != principal.id
     }
-    people = (
-        {h.id: h for h in session.scalars(select(Holder).where(Holder.id.in_(holder_ids)))}
-        if holder_ids
-        else {}
-    )
+    people = account_service.holders_by_ids(session, holder_ids)
 
     def author(doc: Document) -> Author:
         migrated = doc.source == "dmp-migration"

@@ -26,6 +26,7 @@ from carnet.access.rules import (
     decide_document_read,
 )
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
@@ -94,7 +95,7 @@ def require(decision: Decision, *, hide: bool = True) -> None:
 
 
 def holder_by_id(session: Session, holder_id: uuid.UUID) -> Holder:
-    holder = session.get(Holder, holder_id)
+    holder = account_service.holder(session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
     return holder

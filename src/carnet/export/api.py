@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import NotFound
@@ -32,7 +32,6 @@ from carnet.http import db_session, keeping_audit, request_id
 from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
-
 
 
 def _settings(request: Request) -> Settings:
@@ -141,7 +140,7 @@ def pro_timeline(
 ) -> TimelineOut:
     """Documents they may read, vaccinations, hospital stays and illnesses (never
     reimbursements); 403 outside the care team, or when the holder hid their health history."""
-    holder = session.get(Holder, holder_id)
+    holder = account_service.holder(session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
     with keeping_audit(session):

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.auth.principal import Principal
 from carnet.errors import CarnetError, NotFound
 from carnet.export import everything
@@ -58,7 +58,7 @@ def patient_everything(
     count, offset = _paging(list(request.query_params.multi_items()))
     settings = _settings(request)
     try:
-        holder = session.get(Holder, uuid.UUID(patient_id))
+        holder = account_service.holder(session, uuid.UUID(patient_id))
     except ValueError:
         holder = None
     if holder is None:

@@ -35,10 +35,13 @@ from carnet.access import notices
 from carnet.access.models import TimelineSettings
 from carnet.access.rules import (
     decide_access_settings_read,
+    decide_export,
+    decide_export_read,
     decide_manage_professionals,
     decide_timeline_read,
 )
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts import wishes
 from carnet.accounts.family import relations as family
 from carnet.accounts.lifecycle import register_purge_hook
@@ -106,9 +109,7 @@ def read_timeline(
            request_id=request_id)  # fmt: skip
     if not decision:
         if decision.reason == "history-hidden":
-            raise Forbidden(
-                "The holder keeps their health history private.", code=decision.reason
-            )
+            raise Forbidden("The holder keeps their health history private.", code=decision.reason)
         raise Forbidden("You may not read this space's health history.", code=decision.reason)
     items = timeline.entries(
         session, vault, settings, principal, holder, category=wanted, request_id=request_id
@@ -209,9 +210,9 @@ def request_export(
     session: Session, principal: Principal, *, request_id: str | None = None
 ) -> ExportRequest:
     """SRV-5: a holder asks for all their data (and that of the spaces they manage)."""
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_export(principal.kind):
         raise Forbidden("Only holders may download their data.")
-    holder = session.get(Holder, principal.id)
+    holder = account_service.holder(session, principal.id)
     if holder is None:
         raise NotFound("No such space.")
     row = ExportRequest(
@@ -231,14 +232,14 @@ def request_export(
 def own_request(session: Session, principal: Principal, export_id: uuid.UUID) -> ExportRequest:
     """The principal's own export request (anyone else's is 404)."""
     row = session.get(ExportRequest, export_id)
-    if row is None or principal.kind != PrincipalKind.HOLDER or row.holder_id != principal.id:
+    if row is None or not decide_export_read(principal.kind, principal.id, row.holder_id):
         raise NotFound("No such export.")
     return row
 
 
 def own_requests(session: Session, principal: Principal, limit: int = 20) -> list[ExportRequest]:
     """The principal's latest export requests, newest first (the portal's "my data" page)."""
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_export(principal.kind):
         return []
     return list(
         session.scalars(
@@ -332,7 +333,9 @@ def _history_csv(
                      "signale"])  # fmt: skip
     page, count = 1, 0
     while True:
-        found = access_history.history(session, settings, principal, holder, access_history.HistoryQuery(page=page))
+        found = access_history.history(
+            session, settings, principal, holder, access_history.HistoryQuery(page=page)
+        )
         for e in found.entries:
             writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
                              e.actor_rpps or "", e.target_type or "", e.target_id or "",
@@ -366,7 +369,10 @@ def export_space(
             content = b"".join(stream)
             title = documents.title_of(session, vault, doc)
             bundle_entries.append(
-                _entry(settings.base_url, documents_fhir.document_reference(doc, title, holder, now=now))
+                _entry(
+                    settings.base_url,
+                    documents_fhir.document_reference(doc, title, holder, now=now),
+                )
             )
             bundle_entries.append(_entry(settings.base_url, documents_fhir.binary(doc, content)))
             name = documents.original_name_of(session, vault, doc) or _slug(title)
@@ -403,7 +409,9 @@ def export_space(
         archive.writestr(f"{folder}/profil.json", json.dumps(plain, ensure_ascii=False, indent=2))
     switches = _agenda_settings(session, vault, settings, principal, holder)
     if switches is not None:
-        archive.writestr(f"{folder}/agenda.json", json.dumps(switches, ensure_ascii=False, indent=2))
+        archive.writestr(
+            f"{folder}/agenda.json", json.dumps(switches, ensure_ascii=False, indent=2)
+        )
     opened = wishes.list_wishes(session, vault, holder, principal, relation)
     archive.writestr(
         f"{folder}/contacts-et-volontes.json",
@@ -549,7 +557,7 @@ def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest
     row.status = READY
     row.ready_at = now
     row.expires_at = now + export_ttl(settings)
-    holder = session.get(Holder, row.holder_id)
+    holder = account_service.holder(session, row.holder_id)
     if holder is not None and holder.email:
         enqueue(
             session,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access import history as access_history
 from carnet.access import lookups
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.accounts.rules import RPPS_SYSTEM
 from carnet.auth.principal import Principal
 from carnet.config import Settings
@@ -144,7 +144,7 @@ def search_audit_events(
     problems.raise_if_any()
     assert patient is not None
     holder = (
-        session.get(Holder, patient.holder_id)
+        account_service.holder(session, patient.holder_id)
         if patient.holder_id is not None
         else lookups.holder_by_nir(session, patient.nir or "")
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.rules import decide_patient_read, mode_of
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import as_nir
 from carnet.accounts.service import holder_by_nir
@@ -46,7 +47,7 @@ def located(error: CarnetError, where: str) -> InvalidResource:
 
 def find_holder(session: Session, *, holder_id: uuid.UUID | None, nir: str | None) -> Holder | None:
     if holder_id is not None:
-        return session.get(Holder, holder_id)
+        return account_service.holder(session, holder_id)
     if nir is not None:
         return holder_by_nir(session, valid) if (valid := as_nir(nir)) else None
     return None
@@ -102,7 +103,7 @@ def read_patient(
     request_id: str | None = None,
 ) -> Json:
     try:
-        holder = session.get(Holder, uuid.UUID(patient_id))
+        holder = account_service.holder(session, uuid.UUID(patient_id))
     except ValueError:
         holder = None
     found = _patient(session, settings, principal, holder, request_id) if holder else None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from carnet.access.routes import SpaceHeader, authenticated
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -524,7 +525,7 @@ def pro_list(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> list[ConversationOut]:
-    holder = session.get(Holder, patient) if patient is not None else None
+    holder = account_service.holder(session, patient) if patient is not None else None
     if patient is not None and holder is None:
         raise NotFound("No such patient.")
     with keeping_audit(session):
@@ -547,7 +548,7 @@ def pro_start(
     """Other professionals of the patient's care team may be put in to or cc (by RPPS)."""
     if body.patient_id is None:
         raise InvalidInput("patient_id is required.", field="patient_id")
-    holder = session.get(Holder, body.patient_id)
+    holder = account_service.holder(session, body.patient_id)
     if holder is None:
         raise NotFound("No such patient.")
     with keeping_audit(session):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from carnet import clock
 from carnet.access.rules import Actor, Decision, decide_message_attachment, decide_message_copy
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
@@ -30,7 +31,6 @@ from carnet.messaging.parties import (
     Found,
     audit,
     find_conversation,
-    professionals_by_id,
     recipients_of,
     visible_messages,
 )
@@ -185,7 +185,8 @@ def check_copies(
     now = clock.now()
     found = documents.facts_by_id(ctx.session, holder.id, sources)
     pros = sorted(
-        professionals_by_id(ctx.session, recipients).values(), key=lambda p: (p.name, p.rpps)
+        account_service.professionals_by_ids(ctx.session, recipients).values(),
+        key=lambda p: (p.name, p.rpps),
     )
     for pro in pros:
         reader = actor_for(

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from carnet.access import lookups
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM
@@ -151,7 +152,7 @@ def read_communication(ctx: Context, message_id: uuid.UUID) -> Json:
     """`GET /fhir/Communication/{id}`: one message (sent, or the caller's own draft) of a
     conversation the caller may read."""
     conversation_id = reading.conversation_of_message(ctx.session, message_id)
-    holder = ctx.session.get(Holder, reading.holder_of(ctx.session, conversation_id))
+    holder = account_service.holder(ctx.session, reading.holder_of(ctx.session, conversation_id))
     if holder is None:
         raise NotFound("No such message.")
     view = reading.read(ctx, conversation_id, space=_space(ctx, holder))
@@ -223,7 +224,7 @@ def search_communications(ctx: Context, params: list[tuple[str, str]], base: str
     problems.raise_if_any()
     assert patient is not None
     holder: Holder | None = (
-        ctx.session.get(Holder, patient.holder_id)
+        account_service.holder(ctx.session, patient.holder_id)
         if patient.holder_id is not None
         else lookups.holder_by_nir(ctx.session, patient.nir or "")
     )
@@ -262,7 +263,9 @@ def _subject(session: Session, value: Any) -> Holder:
                 field="Communication.subject",
             )
         return lookups.holder_by_nir(session, identifier["value"])
-    holder = session.get(Holder, _reference_id(value, "Patient", "Communication.subject"))
+    holder = account_service.holder(
+        session, _reference_id(value, "Patient", "Communication.subject")
+    )
     if holder is None:
         raise NotFound("No patient has this id in Carnet.")
     return holder

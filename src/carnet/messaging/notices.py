@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Representation
 from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.messaging.context import Context
 from carnet.messaging.models import HOLDER, Conversation
-from carnet.messaging.parties import professionals_by_id, pros_in
+from carnet.messaging.parties import pros_in
 from carnet.notifications import rules as mail_rules
 from carnet.notifications.service import enqueue
 
@@ -64,7 +65,9 @@ def notify(ctx: Context, conversation: Conversation) -> int:
             )  # fmt: skip
             sent += 1
     others = [pro_id for pro_id in pros_in(ctx, conversation) if pro_id != ctx.principal.id]
-    for email in _mailable(pro.email for pro in professionals_by_id(ctx.session, others).values()):
+    for email in _mailable(
+        pro.email for pro in account_service.professionals_by_ids(ctx.session, others).values()
+    ):
         if email:
             enqueue(
                 ctx.session, kind="message.new", recipient=email, subject=NOTICE_SUBJECT,

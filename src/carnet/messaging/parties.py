@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from carnet.access.rules import PHARMACIST, Actor, Decision, decide_message_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.documents import service as documents
@@ -111,27 +112,13 @@ def recipients_of(ctx: Context, conversation: Conversation) -> list[uuid.UUID]:
     return [pro_id for pro_id in pros_in(ctx, conversation) if pro_id != ctx.principal.id]
 
 
-def professionals_by_id(
-    session: Session, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Professional]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return {
-        p.id: p for p in session.scalars(select(Professional).where(Professional.id.in_(wanted)))
-    }
-
-
 def professionals_by_rpps(session: Session, rpps_list: Iterable[str]) -> dict[str, Professional]:
     wanted = {value.strip() for value in rpps_list if value.strip()}
     for value in wanted:
         problem = account_rules.rpps_problem(value)
         if problem:
             raise InvalidInput(f"Invalid RPPS number: {problem}", field="to")
-    found = {
-        p.rpps: p
-        for p in session.scalars(select(Professional).where(Professional.rpps.in_(wanted)))
-    }
+    found = account_service.professionals_by_rpps(session, wanted)
     if len(found) != len(wanted):
         raise NotFound(
             "A recipient is not a registered professional in Carnet.", code="unknown-recipient"

@@ -15,6 +15,7 @@ from carnet import clock
 from carnet.access.rules import Actor, Decision, decide_message_read, mode_of
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
@@ -48,7 +49,6 @@ from carnet.messaging.parties import (
     audit,
     find_conversation,
     participant_rows,
-    professionals_by_id,
     visible_messages,
 )
 
@@ -196,7 +196,9 @@ def _view(
 
 
 def _party_views(session: Session, holder: Holder, rows: Sequence[Participant]) -> list[PartyView]:
-    pros = professionals_by_id(session, (r.professional_id for r in rows if r.professional_id))
+    pros = account_service.professionals_by_ids(
+        session, (r.professional_id for r in rows if r.professional_id)
+    )
     out: list[PartyView] = []
     for row in rows:
         if row.party == HOLDER:
@@ -229,7 +231,7 @@ def _author_name(
         return (pro.name, pro.rpps) if pro else ("—", None)
     if message.author_id == holder.id:
         return family.display_name(holder), None
-    person = session.get(Holder, message.author_id)
+    person = account_service.holder(session, message.author_id)
     return (family.display_name(person) if person else "—"), None
 
 
@@ -237,7 +239,7 @@ def _message_views(
     ctx: Context, holder: Holder, messages: Sequence[Message], parties: Sequence[PartyView],
     rows: Sequence[Participant],
 ) -> list[MessageView]:  # fmt: skip
-    pros = professionals_by_id(
+    pros = account_service.professionals_by_ids(
         ctx.session, (m.author_id for m in messages if m.author_party == PROFESSIONAL)
     )
     attachments: dict[uuid.UUID, list[Attachment]] = {}

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import SpaceHeader, authenticated
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
@@ -336,7 +337,7 @@ def get_growth(
 def _patient(
     request: Request, session: Session, principal: Principal, holder_id: uuid.UUID
 ) -> service.Context:
-    holder = session.get(Holder, holder_id)
+    holder = account_service.holder(session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
     return service.context(

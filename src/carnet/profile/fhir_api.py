@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal
 from carnet.errors import Forbidden, InvalidInput, NotFound
@@ -280,7 +281,7 @@ def read_entry(
 
 def _read_bmi(request: Request, session: Session, principal: Principal, resource_id: str) -> Json:
     """The derived BMI (`Observation/bmi-<patient id>`), from the latest weight and height."""
-    holder = session.get(Holder, _entry_id(resource_id.removeprefix("bmi-")))
+    holder = account_service.holder(session, _entry_id(resource_id.removeprefix("bmi-")))
     if holder is None:
         raise NotFound("No such resource.")
     settings = _settings(request)

@@ -28,6 +28,7 @@ from carnet.access.rules import (
 )
 from carnet.access.service import SpaceContext, space_context
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
@@ -79,8 +80,6 @@ class Bmi:
     weight: Entry
     height: Entry
     date: dt.date
-
-
 
 
 def section_name(text: str) -> str:
@@ -622,5 +621,5 @@ def find_entry(
     row = session.get(ProfileEntry, entry_id)
     if row is None or row.section not in set(sections) or row.deleted_at is not None:
         return None
-    holder = session.get(Holder, row.holder_id)
+    holder = account_service.holder(session, row.holder_id)
     return (holder, row.section) if holder is not None else None

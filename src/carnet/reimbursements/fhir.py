@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from carnet.access import lookups
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import RPPS_SYSTEM
 from carnet.auth.principal import Principal
@@ -126,7 +127,7 @@ def search_explanations(
     problems.raise_if_any()
     assert patient is not None
     holder: Holder | None = (
-        session.get(Holder, patient.holder_id)
+        account_service.holder(session, patient.holder_id)
         if patient.holder_id is not None
         else lookups.holder_by_nir(session, patient.nir or "")
     )

@@ -104,6 +104,17 @@ def decide_deposit(actor: Actor, space: SpaceFacts) -> Decision:
     return Decision(True, "treating", Mode.NORMAL)
 
 
+def decide_deposit_subject(ins_qualified: bool, state: str) -> Decision:
+    """ID-3: a professional (or the DMP migration) deposits only for a holder whose identity (INS)
+    is qualified, and only into an open space. The one decision behind every deposit path: the
+    document API's and the FHIR DocumentReference/Bundle's."""
+    if not ins_qualified:
+        return Decision(False, "ins-not-qualified")
+    if state not in LIVE_STATES:
+        return Decision(False, "space-not-open")
+    return Decision(True, "depositable")
+
+
 def decide_upload(actor: Actor, space: SpaceFacts) -> Decision:
     """Holders (and those acting for them) add their own documents."""
     mode = mode_of(actor)

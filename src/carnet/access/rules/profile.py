@@ -17,6 +17,7 @@ from carnet.access.rules.facts import (
 )
 from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
+from carnet.auth.principal import PrincipalKind
 
 # ACC-7: what professionals see of the profile: vaccinations and the health history (illnesses,
 # treatments, hospital stays, allergies, family history). Contacts and wishes are ACC-7 too but
@@ -200,3 +201,19 @@ def decide_contacts_read(actor: Actor, space: SpaceFacts) -> Decision:
     """ACC-7: contacts and wishes (emergency contacts, trusted person…) are read by the holder side
     and by professionals reaching the space (care team, or an open emergency/regulation grant)."""
     return space_reach(actor, space)
+
+
+def decide_export(kind: PrincipalKind) -> Decision:
+    """SRV-5: a holder downloads all their data; nobody else asks for an export."""
+    if kind is PrincipalKind.HOLDER:
+        return Decision(True, "holder")
+    return Decision(False, "not-a-holder")
+
+
+def decide_export_read(
+    kind: PrincipalKind, principal_id: uuid.UUID, owner_id: uuid.UUID
+) -> Decision:
+    """SRV-5: an export request is seen by the holder who asked for it only."""
+    if kind is PrincipalKind.HOLDER and owner_id == principal_id:
+        return Decision(True, "own-export")
+    return Decision(False, "not-own-export")

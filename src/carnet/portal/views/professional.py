@@ -26,7 +26,8 @@ from carnet.access import emergency as access_emergency
 from carnet.access.routes import portal_session
 from carnet.access.rules import Relation
 from carnet.access.service import current_grant
-from carnet.accounts.models import Holder, Professional
+from carnet.accounts import service as account_service
+from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import deposits, reference
@@ -132,7 +133,7 @@ def _current_patient(db: Session, live: sessions.LiveSession) -> Holder | None:
     """The patient kept in the session (`acting_space_id`; the principal's own id: none)."""
     if live.acting_space_id == live.principal.id:
         return None
-    return db.get(Holder, live.acting_space_id)
+    return account_service.holder(db, live.acting_space_id)
 
 
 def _home_page(
@@ -145,7 +146,7 @@ def _home_page(
 ) -> Response:
     fmt = formatter(request)
     live: sessions.LiveSession = request.state.portal_session
-    pro = db.get(Professional, live.principal.id)
+    pro = account_service.professional(db, live.principal.id)
     return render(
         request,
         "pro_home.html",
@@ -252,7 +253,7 @@ def _patient_page(
         documents.SearchQuery(count=PER_PAGE),
         request_id=rid(request),
     )
-    pro = db.get(Professional, principal.id)
+    pro = account_service.professional(db, principal.id)
     grant = current_grant(db, patient, pro, _relation(principal)) if pro is not None else None
     banner: dict[str, str] | None = None
     if grant is not None:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder, Professional
 from carnet.errors import CarnetError
 from carnet.portal import messages
 from carnet.portal.i18n import N_, Formatter
@@ -400,9 +400,9 @@ def who(db: Session, ref: str, me: uuid.UUID, fmt: Formatter) -> str:
     if kind == "holder":
         if ident == me:
             return fmt.gettext(N_("You"))
-        person = db.get(Holder, ident)
+        person = account_service.holder(db, ident)
         return family.display_name(person) if person else "—"
     if kind in ("professional", "regulator"):
-        pro = db.get(Professional, ident)
+        pro = account_service.professional(db, ident)
         return pro.name if pro else "—"
     return ref

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from carnet.access.routes import portal_session, public
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, OppositionProof
 from carnet.accounts.proof import opposition_proof_pdf
 from carnet.audit.service import record
@@ -222,7 +223,7 @@ def _proof(db: Session, proof_id: str) -> tuple[OppositionProof, Holder]:
     except ValueError:
         raise NotFound("No such proof of opposition.") from None
     proof = db.get(OppositionProof, key)
-    holder = db.get(Holder, proof.holder_id) if proof is not None else None
+    holder = account_service.holder(db, proof.holder_id) if proof is not None else None
     if proof is None or holder is None:
         raise NotFound("No such proof of opposition.")
     return proof, holder

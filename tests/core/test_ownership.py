@@ -1,0 +1,163 @@
+"""Each domain owns its tables (issue 13, item 1): only a domain's own modules query or write its
+models; the others call its service functions. An AST check of every module under
+`src/carnet/<domain>/`: a model class imported from another domain's `carnet.<other>.models` and
+used in `select`, `insert`, `update`, `delete`, `session.get`, `session.query`, a `.where`/`.filter`/
+`.join`/`.order_by` clause, or built (`Model(...)`, a write), is a violation.
+
+`migrations/` (the schema's history) and `demo/` (the demo world builds every domain's rows on
+purpose) are not checked, nor the tests; modules outside a domain package (`carnet/*.py`) neither.
+
+The sweep is not finished: `ALLOWED` is a ratchet of the violations left, each with where it goes.
+The check fails on a violation not listed, and on a listed one that no longer occurs, so the list
+only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "carnet"
+NOT_CHECKED = {"migrations", "demo"}
+# Calls whose arguments read or write the tables of the models named in them.
+QUERYING = {
+    "select", "insert", "update", "delete", "get", "query", "where", "filter", "filter_by",
+    "join", "outerjoin", "order_by", "group_by", "having",
+}  # fmt: skip
+
+HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_ids)"
+PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
+REPRESENTATION = "representatives to come from accounts.family.relations"
+OPERATOR = "to load through accounts.service"
+AUTH_MODEL = "auth's own table defined in accounts.models: the model to move to auth"
+PROOF = "to read through an accounts.service loader"
+API_TOKEN = "token revocation to move to auth.service"
+APP = "to read through apps.service"
+DOCUMENT = "to read through documents.service (or joined in a read model)"
+STAGED = "staged binaries to be kept through fhir.service"
+TIMELINE = "timeline settings to be read and written through access.service"
+
+ALLOWED: dict[tuple[str, str], str] = {
+    ("carnet.access.care_team", "Professional"): PROFESSIONAL,
+    ("carnet.access.emergency", "Professional"): PROFESSIONAL,
+    ("carnet.access.history", "App"): APP,
+    ("carnet.access.history", "Document"): DOCUMENT,
+    ("carnet.access.notices", "Holder"): HOLDER,
+    ("carnet.access.notices", "Representation"): REPRESENTATION,
+    ("carnet.access.service", "Holder"): HOLDER,
+    ("carnet.access.service", "Professional"): PROFESSIONAL,
+    ("carnet.accounts.lifecycle", "ApiToken"): API_TOKEN,
+    ("carnet.agenda.jobs", "Holder"): HOLDER,
+    ("carnet.agenda.jobs", "Representation"): REPRESENTATION,
+    ("carnet.auth.login", "Holder"): HOLDER,
+    ("carnet.auth.login", "LoginChallenge"): AUTH_MODEL,
+    ("carnet.auth.login", "Throttle"): AUTH_MODEL,
+    ("carnet.auth.service", "Holder"): HOLDER,
+    ("carnet.auth.service", "LoginChallenge"): AUTH_MODEL,
+    ("carnet.auth.service", "Operator"): OPERATOR,
+    ("carnet.auth.service", "Professional"): PROFESSIONAL,
+    ("carnet.auth.throttle", "Throttle"): AUTH_MODEL,
+    ("carnet.documents.deposits", "Holder"): HOLDER,
+    ("carnet.documents.deposits", "Representation"): REPRESENTATION,
+    ("carnet.documents.fhir_service", "StagedBinary"): STAGED,
+    ("carnet.documents.jobs", "Holder"): HOLDER,
+    ("carnet.export.service", "TimelineSettings"): TIMELINE,
+    ("carnet.messaging.attachments", "Document"): DOCUMENT,
+    ("carnet.messaging.notices", "Holder"): HOLDER,
+    ("carnet.messaging.notices", "Representation"): REPRESENTATION,
+    ("carnet.messaging.parties", "Document"): DOCUMENT,
+    ("carnet.messaging.parties", "Professional"): PROFESSIONAL,
+    ("carnet.portal.views.documents", "Document"): DOCUMENT,
+    ("carnet.portal.views.documents", "Folder"): DOCUMENT,
+    ("carnet.portal.views.professional", "Document"): DOCUMENT,
+    ("carnet.portal.views.public", "OppositionProof"): PROOF,
+    ("carnet.reimbursements.importer", "Holder"): HOLDER,
+}
+
+
+def foreign_models(tree: ast.Module, domain: str) -> dict[str, tuple[str, str]]:
+    """Local name -> (model, owning domain) of the classes imported from another domain's models."""
+    names: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if len(parts) == 3 and parts[0] == "carnet" and parts[2] == "models":
+                if parts[1] != domain:
+                    for alias in node.names:
+                        names[alias.asname or alias.name] = (alias.name, parts[1])
+    return names
+
+
+def uses(source: str, domain: str) -> dict[tuple[str, str], list[int]]:
+    """(model, owning domain) -> the lines where this module queries or builds it."""
+    tree = ast.parse(source)
+    names = foreign_models(tree, domain)
+    found: dict[tuple[str, str], list[int]] = {}
+    if not names:
+        return found
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in names:  # Model(...): a write
+            found.setdefault(names[func.id], []).append(node.lineno)
+            continue
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if called not in QUERYING:
+            continue
+        arguments = node.args[:1] if called == "get" else node.args
+        for argument in [*arguments, *(k.value for k in node.keywords)]:
+            for sub in ast.walk(argument):
+                if isinstance(sub, ast.Name) and sub.id in names:
+                    found.setdefault(names[sub.id], []).append(node.lineno)
+    return {key: sorted(set(lines)) for key, lines in found.items()}
+
+
+def violations() -> dict[tuple[str, str], str]:
+    """(module, model) -> "module: Model (domain) at lines …" for every module of every domain."""
+    result: dict[tuple[str, str], str] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        parts = path.relative_to(SOURCE).parts
+        if len(parts) < 2 or parts[0] in NOT_CHECKED:
+            continue
+        module = ".".join(("carnet", *parts)).removesuffix(".py")
+        for (model, owner), lines in uses(path.read_text(encoding="utf-8"), parts[0]).items():
+            where = ", ".join(str(n) for n in lines)
+            result[(module, model)] = f"{module}: {model} ({owner}) at lines {where}"
+    return result
+
+
+def test_no_domain_queries_another_domains_tables() -> None:
+    """A module querying or writing another domain's model calls that domain's service instead."""
+    found = violations()
+    new = [found[key] for key in sorted(found) if key not in ALLOWED]
+    assert new == [], "call the owning domain's service:\n" + "\n".join(new)
+
+
+def test_the_allowlist_only_shrinks() -> None:
+    """A violation swept away leaves the list with it, so it cannot come back unnoticed."""
+    found = violations()
+    gone = [
+        f"{module}: {model}" for module, model in sorted(ALLOWED) if (module, model) not in found
+    ]
+    assert gone == [], "remove from ALLOWED:\n" + "\n".join(gone)
+
+
+def test_the_check_sees_each_way_of_reaching_a_table() -> None:
+    """The scanner can fail: each querying form and a built row are caught, the own domain not."""
+    source = (
+        "from carnet.accounts.models import Holder, Professional as Pro\n"
+        "from carnet.documents.models import Document\n"
+        "a = session.get(Holder, x)\n"
+        "b = select(Document.id).where(Pro.rpps == r)\n"
+        "c = session.query(Holder)\n"
+        "d = delete(Document)\n"
+        "e = Pro(rpps=r)\n"
+        "f = holders.get(key)\n"
+    )
+    assert uses(source, "export") == {
+        ("Holder", "accounts"): [3, 5],
+        ("Document", "documents"): [4, 6],
+        ("Professional", "accounts"): [4, 7],
+    }
+    assert uses(source, "accounts") == {("Document", "documents"): [4, 6]}
