@@ -12,6 +12,7 @@ from carnet.access.models import CareRelationship
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
+from carnet.db import unit_cached
 from carnet.errors import InvalidInput, NotFound
 
 
@@ -41,12 +42,29 @@ def professional_by_rpps(session: Session, rpps: str) -> Professional:
     return pro
 
 
+RELATIONSHIP_TABLES = frozenset({"care_relationships"})
+
+
+def relationship_key(holder_id: uuid.UUID, professional_id: uuid.UUID) -> tuple[object, ...]:
+    """The unit-of-work cache key of a care relationship (`db.unit_cached`): `access.service`
+    stores there the row it read with the actor, so a read's first-access notice (ACC-8) does not
+    read it again."""
+    return ("access.relationship", holder_id, professional_id)
+
+
 def relationship(
     session: Session, holder_id: uuid.UUID, professional_id: uuid.UUID
 ) -> CareRelationship | None:
-    return session.scalars(
-        select(CareRelationship).where(
-            CareRelationship.holder_id == holder_id,
-            CareRelationship.professional_id == professional_id,
-        )
-    ).first()
+    def read() -> CareRelationship | None:
+        return session.scalars(
+            select(CareRelationship).where(
+                CareRelationship.holder_id == holder_id,
+                CareRelationship.professional_id == professional_id,
+            )
+        ).first()
+
+    if session.new or session.dirty:
+        return read()  # unflushed changes: the query's autoflush must see them
+    return unit_cached(
+        session, relationship_key(holder_id, professional_id), RELATIONSHIP_TABLES, read
+    )

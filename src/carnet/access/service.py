@@ -16,7 +16,7 @@ from sqlalchemy import ScalarSelect, and_, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import habilitations
+from carnet.access import habilitations, lookups
 from carnet.access.models import (
     CareRelationship,
     EmergencyGrant,
@@ -96,6 +96,13 @@ def _resolve_actor(
         if row is None:
             return Actor(principal, Relation.NONE)
         pro, care, grant_mode = row
+        if not (session.new or session.dirty):  # the first-access notice reads it next (ACC-8)
+            unit_cached(
+                session,
+                lookups.relationship_key(holder.id, pro.id),
+                lookups.RELATIONSHIP_TABLES,
+                lambda: care,
+            )
         grant = Mode(grant_mode) if grant_mode is not None else None
         matrix = habilitations.load(settings.habilitations_file)
         return Actor(

@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
@@ -95,7 +96,14 @@ def require(decision: Decision, *, hide: bool = True) -> None:
 
 
 def holder_by_id(session: Session, holder_id: uuid.UUID) -> Holder:
-    holder = account_service.holder(session, holder_id)
+    """The document's holder, kept for the unit of work: the identity map only holds what is
+    referenced, and a read followed by its rendering would otherwise load the holder twice."""
+    holder = unit_cached(
+        session,
+        ("documents.holder", holder_id),
+        frozenset({"holders"}),
+        lambda: account_service.holder(session, holder_id),
+    )
     if holder is None:
         raise NotFound("No such patient.")
     return holder
@@ -203,12 +211,7 @@ def search(
     space = space_facts(session, holder)
     where = filters.readable_documents(actor, space, clock.now())
     statement = select(Document).where(where, *_criteria(query))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = session.scalars(
-        _sorted(statement, query.sort)
-        .offset(max(query.offset, 0))
-        .limit(max(min(query.count, 500), 0))
-    ).all()
+    total, rows = _page(session, statement, query)
     access = clinical_access(actor, space)  # ACC-8: a search under a grant is in its mode
     record(
         session,
@@ -222,6 +225,25 @@ def search(
     )
     notices.after_read(session, settings, actor, holder, access)  # ACC-8: first-access e-mail
     return total, rows
+
+
+def _page(
+    session: Session, statement: Select[Document], query: SearchQuery
+) -> tuple[int, Sequence[Document]]:
+    """The page and the real total in one statement (`count(*) over ()`, computed before the
+    offset and limit on both engines); a page past the end says nothing of the total, which is
+    then counted apart."""
+    offset, limit = max(query.offset, 0), max(min(query.count, 500), 0)
+    paged: Select[Any] = (
+        _sorted(statement, query.sort).add_columns(func.count().over()).offset(offset).limit(limit)
+    )
+    found = session.execute(paged).all()
+    rows = [row[0] for row in found]
+    if found:
+        return int(found[0][1]), rows
+    if offset == 0 and limit > 0:
+        return 0, rows
+    return session.scalar(select(func.count()).select_from(statement.subquery())) or 0, rows
 
 
 def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.rules import decide_upload
@@ -32,13 +31,17 @@ READ, UPLOAD, CHANGE, DELETE = (
 ACCESS_SETTINGS = "change-access-settings"
 
 
-def in_space(session: Session, holder: Holder, document_id: uuid.UUID) -> None:
+def in_space(session: Session, holder: Holder, document_id: uuid.UUID) -> Document:
     """404 unless the document belongs to the space acted on (`X-Carnet-Space` names one space;
     a document of another space the caller manages is not reached through it). Whether the caller
-    may read or change it is then decided, and audited, by the service."""
-    owner = session.scalar(select(Document.holder_id).where(Document.id == document_id))
-    if owner != holder.id:
+    may read or change it is then decided, and audited, by the service.
+
+    Returns the document: a caller that keeps it lets the service find it in the session's
+    identity map instead of reading it again (issue 13's statement budgets)."""
+    doc = session.get(Document, document_id)
+    if doc is None or doc.holder_id != holder.id:
         raise NotFound(service.NOT_FOUND)
+    return doc
 
 
 def require_open(

@@ -110,7 +110,7 @@ def get_document(
 ) -> DocumentOut:
     settings = _settings(request)
     holder, _relation = family.resolve_space(session, principal, space, READ, settings=settings)
-    in_space(session, holder, document_id)
+    _kept = in_space(session, holder, document_id)  # read once: `service.get` finds it
     doc = service.get(session, settings, principal, document_id, request_id=request_id(request))
     return describe(session, _vault(request), principal, [doc])[0]
 
@@ -140,7 +140,7 @@ def download_document(
     settings = _settings(request)
     vault = _vault(request)
     holder, _relation = family.resolve_space(session, principal, space, READ, settings=settings)
-    in_space(session, holder, document_id)
+    _kept = in_space(session, holder, document_id)  # read once: the service finds it
     doc, stream = service.read_content(
         session, vault, settings, principal, document_id, request_id=request_id(request)
     )
@@ -193,7 +193,7 @@ def change_document(
     vault = _vault(request)
     action = ACCESS_SETTINGS if body.masked is not None else CHANGE
     holder, _relation = family.resolve_space(session, principal, space, action, settings=settings)
-    in_space(session, holder, document_id)
+    _kept = in_space(session, holder, document_id)  # read once: the service finds it
     change = changes.HolderChange(
         title=body.title,
         folder_id=body.folder_id,
@@ -224,7 +224,7 @@ def delete_document(
     """Refused with 409 `not-deletable` for documents flagged so."""
     settings = _settings(request)
     holder, _relation = family.resolve_space(session, principal, space, DELETE, settings=settings)
-    in_space(session, holder, document_id)
+    _kept = in_space(session, holder, document_id)  # read once: the service finds it
     changes.delete_by_holder(
         session, _vault(request), settings, principal, document_id, request_id=request_id(request)
     )
