@@ -458,22 +458,3 @@ def _after_commit_ready(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_commit_dropped(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT_PENDING, None)
-
-
-def load_models() -> None:
-    """Import every domain's models so that Base.metadata knows all tables (migrations, tests)."""
-    import carnet.access.models
-    import carnet.accounts.models
-    import carnet.agenda.models
-    import carnet.apps.models
-    import carnet.audit.models
-    import carnet.auth.models
-    import carnet.documents.models
-    import carnet.export.models
-    import carnet.fhir.models
-    import carnet.jobs.models
-    import carnet.messaging.models
-    import carnet.notifications.models
-    import carnet.profile.models
-    import carnet.reimbursements.models
-    import carnet.vault.models  # noqa: F401
