@@ -94,7 +94,7 @@ def get_timeline(
     session: Session = Depends(db_session, scope="function"),
 ) -> TimelineOut:
     settings = _settings(request)
-    with keeping_audit(session):
+    with keeping_audit():
         holder, _relation = family.resolve_space(
             session, principal, space, "timeline.read", settings=settings
         )
@@ -102,7 +102,6 @@ def get_timeline(
             session, _vault(request), settings, principal, holder, by=by, category=category,
             request_id=request_id(request),
         )  # fmt: skip
-    session.commit()  # the reads' audit entries are durable before any data leaves
     return _timeline_out(holder.id, granularity, groups)
 
 
@@ -144,12 +143,11 @@ def pro_timeline(
     holder = session.get(Holder, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         granularity, groups = service.read_timeline(
             session, _vault(request), _settings(request), principal, holder, by=by,
             category=category, request_id=request_id(request),
         )  # fmt: skip
-    session.commit()
     return _timeline_out(holder.id, granularity, groups)
 
 
@@ -201,7 +199,7 @@ def put_timeline_settings(
     holder, _relation = family.resolve_space(
         session, principal, space, "timeline.settings", settings=settings
     )
-    with keeping_audit(session):
+    with keeping_audit():
         found = service.set_timeline_settings(
             session, settings, principal, holder,
             visible_to_professionals=body.visible_to_professionals,
@@ -223,7 +221,7 @@ def get_summary(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     settings = _settings(request)
-    with keeping_audit(session):
+    with keeping_audit():
         holder, relation = family.resolve_space(
             session, principal, space, "summary.generate", settings=settings
         )
@@ -231,7 +229,6 @@ def get_summary(
             session, _vault(request), settings, principal, holder, relation,
             request_id=request_id(request),
         )  # fmt: skip
-    session.commit()
     return Response(
         pdf,
         media_type="application/pdf",
@@ -251,7 +248,6 @@ def post_export(
     session: Session = Depends(db_session, scope="function"),
 ) -> JSONResponse:
     row = service.request_export(session, principal, request_id=request_id(request))
-    session.commit()
     body = _export_out(row).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/api/v1/me/export/{row.id}"})
 
@@ -276,12 +272,11 @@ def download_export(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> StreamingResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         stream = service.download(
             session, _vault(request), principal, export_id, request_id=request_id(request)
         )
         content = b"".join(stream)  # decrypted and checked before the audit entry commits
-    session.commit()
     return StreamingResponse(
         iter([content]),
         media_type="application/zip",

@@ -206,7 +206,6 @@ def _send(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
 def _download(ctx: Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
               space: Holder | None) -> Response:  # fmt: skip
     attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
-    ctx.session.commit()  # ACC-8: the read is recorded before the bytes leave
     return Response(
         content,
         media_type=attachment.mime_type,
@@ -229,7 +228,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
     def _may_attach() -> None:
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
-            with keeping_audit(session):
+            with keeping_audit():
                 drafts.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
 
     await run_in_threadpool(_may_attach)
@@ -239,7 +238,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
             space = _space_of(session)
-            with keeping_audit(session):
+            with keeping_audit():
                 new = NewAttachment(bytes(upload.content), upload.file_name, upload.declared_type)
                 drafts.add_attachment(ctx, conversation_id, message_id, new, space=space)
                 session.flush()
@@ -297,7 +296,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> ConversationOut:
         holder = side.space(request, session, principal, header, READ)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return conversation_out(reading.read(ctx, conversation_id, space=holder))
 
@@ -317,7 +316,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> Response:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
         return Response(status_code=204)
 
@@ -338,7 +337,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             return _reply(_ctx(request, session, principal), conversation_id, body, holder)
 
     @router.patch(
@@ -358,7 +357,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return _edit(ctx, conversation_id, message_id, body, holder)
 
@@ -378,7 +377,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
 
     @router.post(
@@ -415,7 +414,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> Response:
         holder = side.space(request, session, principal, header, READ)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return _download(ctx, conversation_id, attachment_id, holder)
 
@@ -436,7 +435,7 @@ def me_list(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[ConversationOut]:
     holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
+    with keeping_audit():
         return _list(_ctx(request, session, principal), holder, None)
 
 
@@ -459,7 +458,7 @@ def me_start(
     holder = _space(request, session, principal, space, WRITE)
     if body.patient_id is not None and body.patient_id != holder.id:
         raise InvalidInput("patient_id is for professionals; leave it out.", field="patient_id")
-    with keeping_audit(session):
+    with keeping_audit():
         return _start(_ctx(request, session, principal), holder, body, holder)
 
 
@@ -502,7 +501,7 @@ def me_save_attachment(
     session: Session = Depends(db_session, scope="function"),
 ) -> SavedDocumentOut:
     holder = _space(request, session, principal, space, "documents.upload")
-    with keeping_audit(session):
+    with keeping_audit():
         doc = save_attachment(
             _ctx(request, session, principal), conversation_id, attachment_id, space=holder
         )
@@ -527,7 +526,7 @@ def pro_list(
     holder = session.get(Holder, patient) if patient is not None else None
     if patient is not None and holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         return _list(_ctx(request, session, principal), None, holder)
 
 
@@ -550,7 +549,7 @@ def pro_start(
     holder = session.get(Holder, body.patient_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         return _start(_ctx(request, session, principal), holder, body, None)
 
 
@@ -572,7 +571,7 @@ def pro_end(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
-    with keeping_audit(session):
+    with keeping_audit():
         ctx = _ctx(request, session, principal)
         conversations.end(ctx, conversation_id)
         session.flush()
