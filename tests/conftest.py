@@ -23,8 +23,9 @@ from carnet import cli_support
 from carnet.app import create_app
 from carnet.audit import anchors
 from carnet.config import Settings
-from carnet.db import Base, Database, load_models
+from carnet.db import Base, Database
 from carnet.migrate import MIGRATIONS_DIR, upgrade
+from carnet.registry import load_models
 from carnet.vault.service import Vault
 
 load_models()

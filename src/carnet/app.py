@@ -13,27 +13,8 @@ from carnet.db import Database
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the application for `settings`; tests pass their own database."""
-    from carnet import health
-    from carnet.access import api as access_api
-    from carnet.accounts import fhir_api as accounts_fhir
-    from carnet.accounts.api import router as holder_router
-    from carnet.accounts.family import api as family_api
-    from carnet.agenda import api as agenda_api
-    from carnet.agenda import fhir_api as agenda_fhir
-    from carnet.apps import api as apps_api
+    from carnet import registry
     from carnet.audit import anchors as audit_anchors
-    from carnet.documents import api as documents_api
-    from carnet.documents import fhir_api as documents_fhir
-    from carnet.export import api as export_api
-    from carnet.export import fhir_api as export_fhir
-    from carnet.fhir import api as fhir_api
-    from carnet.messaging import api as messaging_api
-    from carnet.messaging import fhir_api as messaging_fhir
-    from carnet.portal import install as install_portal
-    from carnet.profile import api as profile_api
-    from carnet.profile import fhir_api as profile_fhir_api
-    from carnet.reimbursements import api as reimbursements_api
-    from carnet.reimbursements import fhir_api as reimbursements_fhir
     from carnet.vault.service import Vault
 
     app = FastAPI(
@@ -49,26 +30,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     audit_anchors.install(app.state.database, settings)  # ACC-8: heads anchored outside the DB
     app.state.vault = Vault.from_settings(settings)
     http.install(app)
-    app.include_router(health.router)
-    app.include_router(family_api.router)
-    app.include_router(holder_router)
-    app.include_router(documents_api.router)
-    app.include_router(documents_fhir.router)
-    app.include_router(fhir_api.router)
-    app.include_router(access_api.router)
-    app.include_router(reimbursements_api.router)
-    app.include_router(reimbursements_fhir.router)
-    app.include_router(profile_api.router)
-    app.include_router(profile_fhir_api.router)
-    app.include_router(export_api.router)
-    app.include_router(messaging_api.router)
-    app.include_router(messaging_fhir.router)
-    app.include_router(agenda_api.router)
-    app.include_router(agenda_fhir.router)
-    app.include_router(apps_api.router)
-    app.include_router(export_fhir.router)
-    app.include_router(accounts_fhir.router)
-    install_portal(app)  # the holder pages and /static
+    registry.include_routers(app)  # every domain's routes, the portal's pages and /static
     return app
 
 

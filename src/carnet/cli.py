@@ -14,6 +14,7 @@ import click
 import typer
 
 from carnet import cli_support as support
+from carnet import registry
 from carnet.errors import CarnetError
 
 app = typer.Typer(
@@ -104,40 +105,7 @@ def serve(
     )
 
 
-def _register_domains() -> None:
-    from carnet.accounts import cli as accounts_cli
-    from carnet.accounts.family import cli as family_cli
-    from carnet.accounts.roster import cli as roster_cli
-    from carnet.apps import cli as apps_cli
-    from carnet.audit import cli as audit_cli
-    from carnet.auth import cli as auth_cli
-    from carnet.demo import cli as demo_cli
-    from carnet.documents import cli as documents_cli
-    from carnet.documents import migration_cli
-    from carnet.jobs import cli as jobs_cli
-    from carnet.notifications import cli as notifications_cli
-    from carnet.reimbursements import cli as reimbursements_cli
-    from carnet.vault import cli as vault_cli
-
-    for module in (
-        accounts_cli,
-        family_cli,
-        roster_cli,
-        apps_cli,
-        audit_cli,
-        auth_cli,
-        demo_cli,
-        documents_cli,
-        jobs_cli,
-        notifications_cli,
-        migration_cli,
-        vault_cli,
-        reimbursements_cli,
-    ):
-        module.register(app)
-
-
-_register_domains()
+registry.register_commands(app)  # each domain's commands, from its `domain.py`
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from carnet.errors import DatabaseUnavailable
+from carnet.errors import DatabaseUnavailable, keeps_written
 
 if TYPE_CHECKING:
     from carnet.config import Settings
@@ -322,8 +322,8 @@ class Database:
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as error:
+            _end_failed(session, error)
             raise
         finally:
             session.close()
@@ -349,13 +349,14 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: committed when the block ends normally, rolled back otherwise."""
+        """One unit of work: committed when the block ends normally, rolled back otherwise
+        (except what an error marked `errors.kept` asks to keep: see `_end_failed`)."""
         session = self.sessionmaker()
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as error:
+            _end_failed(session, error)
             raise
         finally:
             session.close()
@@ -405,6 +406,16 @@ class Database:
         for engine in (self._read_engine, self._side_engine):
             if engine is not None:
                 engine.dispose()
+
+
+def _end_failed(session: Session, error: BaseException) -> None:
+    """End a unit of work that `error` interrupted: roll it back, unless the error is a refusal
+    marked `errors.kept`, whose bookkeeping (ACC-8: the refused access's audit entry; a throttle's
+    failure count) was written to be kept; it is committed before the error answers."""
+    if keeps_written(error):
+        session.commit()
+    else:
+        session.rollback()
 
 
 def session_wrote(session: Session) -> bool:
@@ -458,22 +469,3 @@ def _after_commit_ready(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_commit_dropped(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT_PENDING, None)
-
-
-def load_models() -> None:
-    """Import every domain's models so that Base.metadata knows all tables (migrations, tests)."""
-    import carnet.access.models
-    import carnet.accounts.models
-    import carnet.agenda.models
-    import carnet.apps.models
-    import carnet.audit.models
-    import carnet.auth.models
-    import carnet.documents.models
-    import carnet.export.models
-    import carnet.fhir.models
-    import carnet.jobs.models
-    import carnet.messaging.models
-    import carnet.notifications.models
-    import carnet.profile.models
-    import carnet.reimbursements.models
-    import carnet.vault.models  # noqa: F401

@@ -7,6 +7,11 @@ callers and written to logs.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+_KEEP_WRITTEN = "carnet_keep_written"
+
 
 class CarnetError(Exception):
     """Base of every deliberate error: a clear message, a stable code, no health data."""
@@ -79,3 +84,16 @@ class TooManyRequests(CarnetError):
     ) -> None:
         super().__init__(message, code=code, field=field)
         self.retry_after = retry_after
+
+
+def kept(error: E) -> E:
+    """`error`, marked so that the edge's unit of work commits what was written before it, then
+    answers with it: the bookkeeping of a refusal (ACC-8: refused accesses are recorded; throttles
+    count failures). Any unmarked error rolls the whole unit back (never a half-written record)."""
+    setattr(error, _KEEP_WRITTEN, True)
+    return error
+
+
+def keeps_written(error: BaseException) -> bool:
+    """Whether `error` was marked by `kept`."""
+    return bool(getattr(error, _KEEP_WRITTEN, False))

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.config import Settings
 from carnet.db import Database, committed_tasks
-from carnet.errors import CarnetError
+from carnet.errors import CarnetError, kept
 from carnet.vault.service import Vault
 
 log = logging.getLogger("carnet.http")
@@ -120,7 +120,10 @@ def get_database(request: Request) -> Database:
 
 
 def db_session(request: Request, background: BackgroundTasks) -> Iterator[Session]:
-    """The request's unit of work, committed before the response is sent (audit entries included).
+    """The request's unit of work, committed before the response is sent (audit entries included):
+    the only committer of a request. An error marked `errors.kept` (a refusal whose bookkeeping
+    must stay: audit entry, throttle counter) commits what was written before it answers; any
+    other error rolls everything back (`Database.transaction`, `read_mostly`).
 
     Always declare it as `Depends(db_session, scope="function")`: FastAPI otherwise runs the commit
     after the response has left (a test enforces this on every route). GET and HEAD requests get
@@ -140,13 +143,14 @@ def db_session(request: Request, background: BackgroundTasks) -> Iterator[Sessio
 
 
 @contextmanager
-def keeping_audit(session: Session) -> Iterator[None]:
-    """Around a service that records a refusal before changing anything: the refusal's audit
-    entry is committed before the error answers (ACC-8: refused accesses are recorded too)."""
+def keeping_audit() -> Iterator[None]:
+    """Around a service that records a refusal before changing anything: its Carnet error is
+    marked `kept`, so the unit of work (`db_session`) commits the refusal's audit entry before the
+    error answers (ACC-8: refused accesses are recorded too)."""
     try:
         yield
-    except CarnetError:
-        session.commit()
+    except CarnetError as error:
+        kept(error)
         raise
 
 

@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from carnet.app import create_app
 from carnet.config import Settings, load_settings
-from carnet.db import Database, load_models
+from carnet.db import Database
 from carnet.demo import service as demo
 from carnet.migrate import upgrade
 from carnet.notifications.models import OutboxMessage
+from carnet.registry import load_models
 from carnet.vault.service import Vault
 from tests.notifications.support import mail_text
 from tests.portal.browser import CHROMIUM, SKIP_REASON, launch, live_server

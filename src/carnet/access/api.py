@@ -142,7 +142,7 @@ def block_professional(
 ) -> BlockOut:
     """403 unless the patient named you administrator; you cannot block yourself. Refusals are
     recorded in the patient's access history."""
-    with keeping_audit(session):
+    with keeping_audit():
         care_team.block_by_administrator(
             session,
             _settings(request),
@@ -171,7 +171,7 @@ def emergency_access(
     with code emergency-opposed or regulation-opposed). A reason is required (400 reason-required);
     it is sealed, recorded with the access (110127, Emergency Override Started) and never e-mailed.
     The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
-    with keeping_audit(session):
+    with keeping_audit():
         grant = access_emergency.open_emergency(
             session,
             _vault(request),

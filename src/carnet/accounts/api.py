@@ -11,7 +11,7 @@ request's transaction would otherwise roll them back and an attacker could guess
 from __future__ import annotations
 
 import uuid
-from typing import Any, NoReturn
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
@@ -47,7 +47,7 @@ from carnet.audit.service import record
 from carnet.auth import login, password
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import bearer_token
-from carnet.errors import NotFound
+from carnet.errors import NotFound, kept
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import client_address, db_session, get_database, request_id
@@ -58,12 +58,6 @@ CLOSE = "close"  # the resolve_space action: REP-4 keeps it from caregivers
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut} for status in statuses}
-
-
-def _refuse(session: Session, error: Exception) -> NoReturn:
-    """Keep the failure's bookkeeping (counters, locks, audit), then answer with the error."""
-    session.commit()
-    raise error
 
 
 # -- opposition (LC-2) ------------------------------------------------------------------------
@@ -89,7 +83,7 @@ def oppose(
         session, _vault(request), settings, body.nir, body.code, client=client_address(request)
     )
     if check.error is not None:
-        _refuse(session, check.error)
+        raise kept(check.error)  # the failure's bookkeeping (counters, locks, audit) stays
     assert check.holder is not None
     proof = lifecycle.oppose(
         session,
@@ -178,7 +172,7 @@ def activate(
         session, _vault(request), settings, body.nir, body.code, client=client_address(request)
     )
     if check.error is not None:
-        _refuse(session, check.error)
+        raise kept(check.error)  # the failure's bookkeeping (counters, locks, audit) stays
     holder = lifecycle.activate(
         session,
         settings,
@@ -218,7 +212,7 @@ def start_session(
         request_id=request_id(request),
     )
     if outcome.error is not None:
-        _refuse(session, outcome.error)
+        raise kept(outcome.error)  # the failure's bookkeeping (counters, locks, audit) stays
     assert outcome.value is not None
     return ChallengeOut(challenge=outcome.value.challenge, expires_in=outcome.value.expires_in)
 
@@ -245,7 +239,7 @@ def verify_session(
         request_id=request_id(request),
     )
     if outcome.error is not None:
-        _refuse(session, outcome.error)
+        raise kept(outcome.error)  # the failure's bookkeeping (counters, locks, audit) stays
     assert outcome.value is not None
     return TokenOut(access_token=outcome.value.access_token, expires_in=outcome.value.expires_in)
 
@@ -296,7 +290,7 @@ def change_password(
         request_id=request_id(request),
     )
     if outcome.error is not None:
-        _refuse(session, outcome.error)
+        raise kept(outcome.error)  # the failure's bookkeeping (counters, locks, audit) stays
     assert outcome.value is not None
     return PasswordOut(
         tokens_ended=outcome.value.tokens,
@@ -390,7 +384,7 @@ def renewal(
     vault, settings = _vault(request), _settings(request)
     wait = lifecycle.ask_renewal(session, vault, settings, client=client_address(request))
     if wait is not None:
-        _refuse(session, wait)
+        raise kept(wait)  # the failure's bookkeeping (counters, locks, audit) stays
     background.add_task(lifecycle.renew_apart, get_database(request), vault, settings, body.nir)
     return RenewalOut()
 

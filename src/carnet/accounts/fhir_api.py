@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 from carnet.access.routes import authenticated
 from carnet.accounts import fhir, wishes
 from carnet.auth.principal import Principal
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import NotFound
 from carnet.fhir import resources, search
 from carnet.fhir.api import READERS, FhirResponse
 from carnet.fhir.parse import Problems
 from carnet.fhir.service import fhir_base, find_holder
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -103,12 +103,8 @@ def search_related_person(
     principal: Principal = authenticated(*READERS),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    try:
+    with keeping_audit():
         bundle = search_related_persons(request, session, principal)
-    except CarnetError:
-        session.commit()  # ACC-8: refused reads are recorded too
-        raise
-    session.commit()
     return FhirResponse(bundle)
 
 
@@ -127,13 +123,9 @@ def read_related_person(
         wish_id = uuid.UUID(resource_id)
     except ValueError:
         raise NotFound("No such contact.") from None
-    try:
+    with keeping_audit():
         holder, wish = wishes.read_contact(
             session, _vault(request), _settings(request), principal, wish_id,
             request_id=request_id(request),
         )  # fmt: skip
-    except CarnetError:
-        session.commit()
-        raise
-    session.commit()
     return FhirResponse(fhir.related_person(wish, holder))

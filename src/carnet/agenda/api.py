@@ -118,7 +118,7 @@ def get_agenda(
     """Appointments not yet over, by start; the prevention items due, overdue or opening within
     the calendar's horizon (null when switched off)."""
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with keeping_audit(session):
+    with keeping_audit():
         appointments = service.list_appointments(ctx, start_from=clock.now())
         items = service.prevention_items(ctx)
     locale = _locale(request)
@@ -143,7 +143,7 @@ def list_appointments(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[AppointmentOut]:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return [appointment_out(a) for a in service.list_appointments(ctx)]
 
 
@@ -163,7 +163,7 @@ def create_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return appointment_out(service.create(ctx, body))
 
 
@@ -180,7 +180,7 @@ def get_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return appointment_out(service.get(ctx, appointment_id))
 
 
@@ -198,7 +198,7 @@ def update_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> AppointmentOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return appointment_out(service.update(ctx, appointment_id, body))
 
 
@@ -215,7 +215,7 @@ def delete_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         service.delete_appointment(ctx, appointment_id)
     return Response(status_code=204)
 
@@ -232,7 +232,7 @@ def get_prevention(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[PreventionItemOut] | None:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    with keeping_audit(session):
+    with keeping_audit():
         items = service.prevention_items(ctx, everything=True)
     locale = _locale(request)
     return [item_out(i, locale) for i in items] if items is not None else None
@@ -272,7 +272,7 @@ def put_settings(
     session: Session = Depends(db_session, scope="function"),
 ) -> AgendaSettingsOut:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return _settings_out(service.set_prevention(ctx, body.prevention))
 
 
@@ -290,7 +290,7 @@ def create_feed(
 ) -> FeedOut:
     """The URL is shown once: only a hash of its secret is kept. Not for caregivers (REP-4)."""
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         token, created = service.create_feed(ctx)
     return FeedOut(url=service.feed_url(_settings(request), token), created_at=created)
 
@@ -305,7 +305,7 @@ def revoke_feed(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
-    with keeping_audit(session):
+    with keeping_audit():
         service.revoke_feed(ctx)
     return Response(status_code=204)
 
@@ -334,7 +334,7 @@ def pro_create_appointment(
     ctx = service.context(
         session, _vault(request), _settings(request), principal, holder, request_id(request)
     )
-    with keeping_audit(session):
+    with keeping_audit():
         return appointment_out(service.create(ctx, body))
 
 

@@ -124,7 +124,7 @@ def search_appointments(
     if holder is None:
         return FhirResponse(resources.searchset([], 0, link))
     ctx = service.context(session, vault, settings, principal, holder, request_id(request))
-    with keeping_audit(session):
+    with keeping_audit():
         views = service.list_appointments(ctx, start_min=lower, start_before=upper, limit=None)
     entries = [(f"{base}/Appointment/{v.id}", fhir.appointment(v, holder)) for v in views]
     return FhirResponse(search.page_of(f"{base}/Appointment", params, entries, count, offset))
@@ -172,7 +172,7 @@ def read_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     ctx, wanted = _existing(request, session, principal, appointment_id)
-    with keeping_audit(session):
+    with keeping_audit():
         view = service.get(ctx, wanted)
     return FhirResponse(fhir.appointment(view, ctx.holder))
 
@@ -201,7 +201,7 @@ def update_appointment(
         problems.add("Appointment.participant", "An appointment stays in its patient's space.",
                      "value")  # fmt: skip
         problems.raise_if_any()
-    with keeping_audit(session):
+    with keeping_audit():
         # FHIR has no reminders: the ones already set are kept.
         current = service.get(ctx, wanted)
         changes = {**parsed.body, "reminders": [r.offset_minutes for r in current.reminders]}
@@ -209,7 +209,6 @@ def update_appointment(
             view = service.update(ctx, wanted, changes)
         except InvalidInput as error:
             raise _located(error) from None
-    session.commit()  # the change and its audit entry are durable before the answer
     return FhirResponse(fhir.appointment(view, ctx.holder))
 
 
@@ -225,9 +224,8 @@ def delete_appointment(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     ctx, wanted = _existing(request, session, principal, appointment_id)
-    with keeping_audit(session):
+    with keeping_audit():
         service.delete_appointment(ctx, wanted)
-    session.commit()
     return Response(status_code=204)
 
 
@@ -253,12 +251,11 @@ def create_appointment(
     ctx = service.context(
         session, request.app.state.vault, settings, principal, holder, request_id(request)
     )
-    with keeping_audit(session):
+    with keeping_audit():
         try:
             view = service.create(ctx, parsed.body)
         except InvalidInput as error:
             raise _located(error) from None
-    session.commit()  # the creation and its audit entry are durable before the answer
     resource = fhir.appointment(view, holder)
     location = f"{fhir_base(settings)}/Appointment/{resource['id']}"
     return FhirResponse(resource, status_code=201, headers={"Location": location})

@@ -1,6 +1,6 @@
 """The reminder job (SRV-2): e-mails the reminders that came due, on every jobs pass.
 
-Registered on import; `carnet.jobs.service.load_jobs` imports this module before the outbox's
+Registered on import; the registry imports it (domains in alphabetical order) before the outbox's
 delivery job, so a reminder queued in a pass leaves in the same pass. Idempotent: a reminder is
 handled once (`sent` or `skipped`), so a second pass, or `carnet jobs run --as-of` the same day,
 sends nothing more. The e-mail is neutral: that there is an appointment, and when; never its title,

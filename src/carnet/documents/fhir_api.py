@@ -84,7 +84,6 @@ def provide_document_bundle(
         body,
         request_id=request_id(request),
     )
-    session.commit()
     return FhirResponse(answer)
 
 
@@ -104,7 +103,6 @@ def create_document_reference(
     resource = service.create_document_reference(
         session, _vault(request), settings, principal, body, request_id=request_id(request)
     )
-    session.commit()
     return created(resource, f"{fhir_base(settings)}/DocumentReference/{resource['id']}")
 
 
@@ -159,7 +157,6 @@ def create_binary(
         subject=subject,
         request_id=request_id(request),
     )
-    session.commit()
     return created(resource, f"{fhir_base(settings)}/Binary/{resource['id']}")
 
 
@@ -173,7 +170,7 @@ def search_document_references(
     principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         bundle = service.search_documents(
             session,
             _vault(request),
@@ -182,7 +179,6 @@ def search_document_references(
             list(request.query_params.multi_items()),
             request_id=request_id(request),
         )
-    session.commit()
     return FhirResponse(bundle)
 
 
@@ -197,7 +193,7 @@ def read_document_reference(
     principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         resource = service.read_document(
             session,
             _vault(request),
@@ -206,7 +202,6 @@ def read_document_reference(
             document_id,
             request_id=request_id(request),
         )
-    session.commit()
     return FhirResponse(resource)
 
 
@@ -231,7 +226,6 @@ def update_document_reference(
         body,
         request_id=request_id(request),
     )
-    session.commit()
     return FhirResponse(resource)
 
 
@@ -290,7 +284,7 @@ def read_binary(
     principal: Principal = authenticated(*READERS, app_scope=("Binary", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    with keeping_audit(session):
+    with keeping_audit():
         doc, stream = service.read_content(
             session,
             _vault(request),
@@ -299,7 +293,6 @@ def read_binary(
             document_id,
             request_id=request_id(request),
         )
-    session.commit()
     etag = f'"{doc.sha256}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes"}
     if _etag_matches(request.headers.get("if-none-match"), etag):

@@ -1,7 +1,7 @@
 """The DOC-4 announcement job: a document deposited invisible to the patient until an announcement
 consultation is announced to the holder (never what it is), then becomes visible after one month.
 
-Registered on import; `carnet.jobs.service.load_jobs` imports this module. Idempotent: each step
+Registered on import; its domain declares it (`domain.py`). Idempotent: each step
 sets its own timestamp on the document, and a second run finds nothing left to do.
 """
 

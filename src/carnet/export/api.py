@@ -93,7 +93,7 @@ def get_timeline(
     session: Session = Depends(db_session, scope="function"),
 ) -> TimelineOut:
     settings = _settings(request)
-    with keeping_audit(session):
+    with keeping_audit():
         holder, _relation = family.resolve_space(
             session, principal, space, "timeline.read", settings=settings
         )
@@ -101,7 +101,6 @@ def get_timeline(
             session, _vault(request), settings, principal, holder, by=by, category=category,
             request_id=request_id(request),
         )  # fmt: skip
-    session.commit()  # the reads' audit entries are durable before any data leaves
     return _timeline_out(holder.id, granularity, groups)
 
 
@@ -143,12 +142,11 @@ def pro_timeline(
     holder = account_service.holder(session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         granularity, groups = service.read_timeline(
             session, _vault(request), _settings(request), principal, holder, by=by,
             category=category, request_id=request_id(request),
         )  # fmt: skip
-    session.commit()
     return _timeline_out(holder.id, granularity, groups)
 
 
@@ -200,7 +198,7 @@ def put_timeline_settings(
     holder, _relation = family.resolve_space(
         session, principal, space, "timeline.settings", settings=settings
     )
-    with keeping_audit(session):
+    with keeping_audit():
         found = service.set_timeline_settings(
             session, settings, principal, holder,
             visible_to_professionals=body.visible_to_professionals,
@@ -222,7 +220,7 @@ def get_summary(
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     settings = _settings(request)
-    with keeping_audit(session):
+    with keeping_audit():
         holder, relation = family.resolve_space(
             session, principal, space, "summary.generate", settings=settings
         )
@@ -230,7 +228,6 @@ def get_summary(
             session, _vault(request), settings, principal, holder, relation,
             request_id=request_id(request),
         )  # fmt: skip
-    session.commit()
     return Response(
         pdf,
         media_type="application/pdf",
@@ -250,7 +247,6 @@ def post_export(
     session: Session = Depends(db_session, scope="function"),
 ) -> JSONResponse:
     row = service.request_export(session, principal, request_id=request_id(request))
-    session.commit()
     body = _export_out(row).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/api/v1/me/export/{row.id}"})
 
@@ -275,12 +271,11 @@ def download_export(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> StreamingResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         stream = service.download(
             session, _vault(request), principal, export_id, request_id=request_id(request)
         )
         content = b"".join(stream)  # decrypted and checked before the audit entry commits
-    session.commit()
     return StreamingResponse(
         iter([content]),
         media_type="application/zip",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from carnet.access.routes import authenticated
 from carnet.accounts import service as account_service
 from carnet.auth.principal import Principal
-from carnet.errors import CarnetError, NotFound
+from carnet.errors import NotFound
 from carnet.export import everything
 from carnet.fhir import resources, search
 from carnet.fhir.api import READERS, FhirResponse
@@ -26,7 +26,7 @@ from carnet.fhir.parse import Problems
 from carnet.fhir.service import fhir_base
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -63,14 +63,10 @@ def patient_everything(
         holder = None
     if holder is None:
         raise NotFound("No such patient.")
-    try:
+    with keeping_audit():
         found = everything.collect(
             session, _vault(request), settings, principal, holder, request_id=request_id(request)
         )
-    except CarnetError:
-        session.commit()  # ACC-8: refused reads are recorded too
-        raise
-    session.commit()
     base = fhir_base(settings)
     here = f"{base}/Patient/{holder.id}/$everything"
     total = len(found.resources)

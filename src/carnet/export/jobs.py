@@ -1,6 +1,6 @@
 """The job "export.build" (SRV-5): builds pending "download all my data" requests and expires old
 ones. Period "always": every pass of the runner picks up what was requested since the last one.
-Registered on import; `carnet.jobs.service.load_jobs` imports this module."""
+Registered on import; its domain declares it (`domain.py`)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def search_patients(
     principal: Principal = authenticated(*READERS, app_scope=("Patient", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         bundle = service.search_patients(
             session,
             _settings(request),
@@ -127,7 +127,6 @@ def search_patients(
             list(request.query_params.multi_items()),
             request_id=request_id(request),
         )
-    session.commit()
     return FhirResponse(bundle)
 
 
@@ -138,11 +137,10 @@ def read_patient(
     principal: Principal = authenticated(*READERS, app_scope=("Patient", "r")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         resource = service.read_patient(
             session, _settings(request), principal, patient_id, request_id=request_id(request)
         )
-    session.commit()
     return FhirResponse(resource)
 
 
@@ -159,7 +157,7 @@ def search_audit_events(
     principal: Principal = authenticated(*READERS, app_scope=("AuditEvent", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    with keeping_audit(session):
+    with keeping_audit():
         bundle = audit.search_audit_events(
             session,
             _settings(request),
@@ -168,5 +166,4 @@ def search_audit_events(
             service.fhir_base(_settings(request)),
             request_id=request_id(request),
         )
-    session.commit()
     return FhirResponse(bundle)

@@ -101,16 +101,11 @@ def registered_jobs() -> list[Job]:
 
 
 def load_jobs() -> None:
-    """Import the modules that register jobs, so that every pass sees all of them."""
-    import carnet.accounts.family.jobs
-    import carnet.accounts.jobs
-    import carnet.accounts.letters
-    import carnet.agenda.jobs
-    import carnet.apps.jobs
-    import carnet.audit.jobs
-    import carnet.documents.jobs
-    import carnet.export.jobs
-    import carnet.notifications.jobs  # noqa: F401
+    """Import the modules that register jobs (declared in each domain's `domain.py`), so that
+    every pass sees all of them."""
+    from carnet import registry
+
+    registry.load_jobs()
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -207,7 +207,6 @@ def _send(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
 def _download(ctx: Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
               space: Holder | None) -> Response:  # fmt: skip
     attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
-    ctx.session.commit()  # ACC-8: the read is recorded before the bytes leave
     return Response(
         content,
         media_type=attachment.mime_type,
@@ -230,7 +229,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
     def _may_attach() -> None:
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
-            with keeping_audit(session):
+            with keeping_audit():
                 drafts.check_own_draft(ctx, conversation_id, message_id, space=_space_of(session))
 
     await run_in_threadpool(_may_attach)
@@ -240,7 +239,7 @@ async def _attach(request: Request, principal: Principal, conversation_id: uuid.
         with database.transaction() as session:
             ctx = _ctx(request, session, principal)
             space = _space_of(session)
-            with keeping_audit(session):
+            with keeping_audit():
                 new = NewAttachment(bytes(upload.content), upload.file_name, upload.declared_type)
                 drafts.add_attachment(ctx, conversation_id, message_id, new, space=space)
                 session.flush()
@@ -298,7 +297,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> ConversationOut:
         holder = side.space(request, session, principal, header, READ)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return conversation_out(reading.read(ctx, conversation_id, space=holder))
 
@@ -318,7 +317,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> Response:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
         return Response(status_code=204)
 
@@ -339,7 +338,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             return _reply(_ctx(request, session, principal), conversation_id, body, holder)
 
     @router.patch(
@@ -359,7 +358,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return _edit(ctx, conversation_id, message_id, body, holder)
 
@@ -379,7 +378,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> MessageOut:
         holder = side.space(request, session, principal, header, WRITE)
-        with keeping_audit(session):
+        with keeping_audit():
             return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
 
     @router.post(
@@ -416,7 +415,7 @@ def _conversation_routes(side: _Side) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> Response:
         holder = side.space(request, session, principal, header, READ)
-        with keeping_audit(session):
+        with keeping_audit():
             ctx = _ctx(request, session, principal)
             return _download(ctx, conversation_id, attachment_id, holder)
 
@@ -437,7 +436,7 @@ def me_list(
     session: Session = Depends(db_session, scope="function"),
 ) -> list[ConversationOut]:
     holder = _space(request, session, principal, space, READ)
-    with keeping_audit(session):
+    with keeping_audit():
         return _list(_ctx(request, session, principal), holder, None)
 
 
@@ -460,7 +459,7 @@ def me_start(
     holder = _space(request, session, principal, space, WRITE)
     if body.patient_id is not None and body.patient_id != holder.id:
         raise InvalidInput("patient_id is for professionals; leave it out.", field="patient_id")
-    with keeping_audit(session):
+    with keeping_audit():
         return _start(_ctx(request, session, principal), holder, body, holder)
 
 
@@ -503,7 +502,7 @@ def me_save_attachment(
     session: Session = Depends(db_session, scope="function"),
 ) -> SavedDocumentOut:
     holder = _space(request, session, principal, space, "documents.upload")
-    with keeping_audit(session):
+    with keeping_audit():
         doc = save_attachment(
             _ctx(request, session, principal), conversation_id, attachment_id, space=holder
         )
@@ -528,7 +527,7 @@ def pro_list(
     holder = account_service.holder(session, patient) if patient is not None else None
     if patient is not None and holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         return _list(_ctx(request, session, principal), None, holder)
 
 
@@ -551,7 +550,7 @@ def pro_start(
     holder = account_service.holder(session, body.patient_id)
     if holder is None:
         raise NotFound("No such patient.")
-    with keeping_audit(session):
+    with keeping_audit():
         return _start(_ctx(request, session, principal), holder, body, None)
 
 
@@ -573,7 +572,7 @@ def pro_end(
     principal: Principal = PRO,
     session: Session = Depends(db_session, scope="function"),
 ) -> ConversationOut:
-    with keeping_audit(session):
+    with keeping_audit():
         ctx = _ctx(request, session, principal)
         conversations.end(ctx, conversation_id)
         session.flush()

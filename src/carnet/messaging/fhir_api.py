@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from carnet.access.routes import authenticated
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.errors import CarnetError
 from carnet.fhir.api import READERS, FhirResponse, TooLarge, UnsupportedMediaType
 from carnet.fhir.parse import InvalidResource, Problem
 from carnet.fhir.service import fhir_base
-from carnet.http import FHIR_JSON, db_session, request_id
+from carnet.http import FHIR_JSON, db_session, keeping_audit, request_id
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.messaging import fhir, rules
@@ -69,12 +68,8 @@ def read_communication(
     principal: Principal = authenticated(*READERS),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    try:
+    with keeping_audit():
         resource = fhir.read_communication(_ctx(request, session, principal), message_id)
-    except CarnetError:
-        session.commit()  # ACC-8: refused reads are recorded too
-        raise
-    session.commit()
     return FhirResponse(resource)
 
 
@@ -88,16 +83,12 @@ def search_communications(
     principal: Principal = authenticated(*READERS),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    try:
+    with keeping_audit():
         bundle = fhir.search_communications(
             _ctx(request, session, principal),
             list(request.query_params.multi_items()),
             fhir_base(_settings(request)),
         )
-    except CarnetError:
-        session.commit()
-        raise
-    session.commit()
     return FhirResponse(bundle)
 
 
@@ -113,11 +104,7 @@ async def create_communication(
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
     body = await communication_body(request)
-    try:
+    with keeping_audit():
         resource = fhir.create_communication(_ctx(request, session, principal), body)
-    except CarnetError:
-        session.commit()  # ACC-8: the refusal's audit entry; nothing else was written
-        raise
-    session.commit()
     location = f"{fhir_base(_settings(request))}/Communication/{resource['id']}"
     return FhirResponse(resource, status_code=201, headers={"Location": location})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from carnet.db import Base, Database, load_models
+from carnet.db import Base, Database
+from carnet.registry import load_models
 
 load_models()
 target_metadata = Base.metadata

@@ -95,7 +95,7 @@ def get_profile(
 ) -> ProfileOut:
     """Entries newest first; `bmi` is derived from the latest weight and height."""
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
 
@@ -114,7 +114,7 @@ def list_section(
 ) -> list[EntryOut]:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return [_entry_out(e) for e in service.list_section(ctx, name)]
 
 
@@ -137,7 +137,7 @@ def create_entry(
 ) -> EntryOut:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return _entry_out(service.create_entry(ctx, name, body))
 
 
@@ -157,7 +157,7 @@ def update_entry(
 ) -> EntryOut:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return _entry_out(service.update_entry(ctx, name, entry_id, body))
 
 
@@ -176,7 +176,7 @@ def delete_entry(
 ) -> Response:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with keeping_audit(session):
+    with keeping_audit():
         service.delete_entry(ctx, name, entry_id)
     return Response(status_code=204)
 
@@ -196,7 +196,7 @@ def entry_history(
 ) -> list[VersionOut]:
     name = service.section_name(section)
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return [
             VersionOut(
                 version=v.version,
@@ -233,7 +233,7 @@ def list_targets(
 ) -> list[TargetViewOut]:
     """Every kind with a target or a value (BMI derived): `status` says below, within or above."""
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    with keeping_audit(session):
+    with keeping_audit():
         return [
             TargetViewOut(
                 kind=v.kind,
@@ -263,7 +263,7 @@ def put_target(
 ) -> TargetOut:
     name = service.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with keeping_audit(session):
+    with keeping_audit():
         return _target_out(service.set_target(ctx, name, body))
 
 
@@ -279,7 +279,7 @@ def delete_target(
 ) -> Response:
     name = service.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
-    with keeping_audit(session):
+    with keeping_audit():
         service.delete_target(ctx, name)
     return Response(status_code=204)
 
@@ -301,7 +301,7 @@ def get_growth(
     if not service.is_child(ctx):
         raise NotFound("Growth curves are drawn for children only.", code="not-a-child")
     reference = growth_reference.load(_settings(request).growth_reference_file)
-    with keeping_audit(session):
+    with keeping_audit():
         found = service.growth_charts(ctx, reference)
     return GrowthOut(
         space_id=ctx.holder.id,
@@ -360,7 +360,7 @@ def pro_profile(
     allergies, family history); never measurements, lifestyle, disabilities or blood group.
     403 outside the care team (ACC-1), when blocked (ACC-3) or without an open grant (ACC-5)."""
     ctx = _patient(request, session, principal, holder_id)
-    with keeping_audit(session):
+    with keeping_audit():
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
 
@@ -378,5 +378,5 @@ def pro_add_vaccination(
     session: Session = Depends(db_session, scope="function"),
 ) -> EntryOut:
     ctx = _patient(request, session, principal, holder_id)
-    with keeping_audit(session):
+    with keeping_audit():
         return _entry_out(service.create_entry(ctx, rules.VACCINATION, body))

@@ -33,7 +33,7 @@ from carnet.access.routes import authenticated
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal
-from carnet.errors import Forbidden, InvalidInput, NotFound
+from carnet.errors import Forbidden, InvalidInput, NotFound, kept
 from carnet.fhir import resources, search
 from carnet.fhir.api import READERS, FhirResponse, document_body
 from carnet.fhir.parse import (
@@ -274,8 +274,7 @@ def read_entry(
     try:
         entry = service.get_entry(ctx, section, entry_id)
     except Forbidden:
-        session.commit()  # the refusal's audit entry
-        raise NotFound("No such resource.") from None
+        raise kept(NotFound("No such resource.")) from None  # ACC-8: the refusal's audit entry
     return _one_of(entry, holder, resource_id)
 
 
@@ -291,8 +290,7 @@ def _read_bmi(request: Request, session: Session, principal: Principal, resource
     try:
         derived = service.bmi(service.list_section(ctx, rules.MEASUREMENT))
     except Forbidden:
-        session.commit()
-        raise NotFound("No such resource.") from None
+        raise kept(NotFound("No such resource.")) from None  # ACC-8: the refusal's audit entry
     if derived is None:
         raise NotFound("No such resource.")
     return fhir.bmi_observation(derived, holder)
@@ -368,7 +366,7 @@ def _write(
     ctx = service.context(
         session, _vault(request), settings, principal, holder, request_id(request)
     )
-    with keeping_audit(session):
+    with keeping_audit():
         try:
             if entry_id is None:
                 entry = service.create_entry(ctx, section, parsed.content)
@@ -393,9 +391,8 @@ def _register(resource_type: str) -> None:
         principal: Principal = authenticated(*READERS, app_scope=(resource_type, "s")),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
-        with keeping_audit(session):
+        with keeping_audit():
             bundle = search_entries(request, session, principal, resource_type)
-        session.commit()  # the read's audit entry is durable before any data leaves
         return FhirResponse(bundle)
 
     def read(
@@ -404,9 +401,8 @@ def _register(resource_type: str) -> None:
         principal: Principal = authenticated(*READERS, app_scope=(resource_type, "r")),
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
-        with keeping_audit(session):
+        with keeping_audit():
             resource = read_entry(request, session, principal, resource_type, resource_id)
-        session.commit()
         return FhirResponse(resource)
 
     def create(
@@ -416,7 +412,6 @@ def _register(resource_type: str) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
         resource = _write(request, session, principal, resource_type, body, None)
-        session.commit()
         location = f"{fhir_base(_settings(request))}/{resource_type}/{resource['id']}"
         return FhirResponse(resource, status_code=201, headers={"Location": location})
 
@@ -428,7 +423,6 @@ def _register(resource_type: str) -> None:
         session: Session = Depends(db_session, scope="function"),
     ) -> FhirResponse:
         resource = _write(request, session, principal, resource_type, body, resource_id)
-        session.commit()
         return FhirResponse(resource)
 
     path = f"/{resource_type}"

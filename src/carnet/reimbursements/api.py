@@ -19,8 +19,7 @@ from carnet.access.routes import SpaceHeader, authenticated
 from carnet.accounts.family import relations as family
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.errors import CarnetError
-from carnet.http import PageNumber, db_session, request_id
+from carnet.http import PageNumber, db_session, keeping_audit, request_id
 from carnet.reimbursements import service
 from carnet.vault.service import Vault
 
@@ -79,15 +78,11 @@ def list_reimbursements(
     holder, _relation = family.resolve_space(
         session, principal, space, service.ACTION_READ, settings=settings
     )
-    try:
+    with keeping_audit():
         found = service.list_reimbursements(
             session, vault, settings, principal, holder, date_from=date_from, date_to=date_to,
             page=page, request_id=request_id(request),
         )  # fmt: skip
-    except CarnetError:
-        session.commit()  # ACC-8: the refusal's audit entry stays
-        raise
-    session.commit()  # the read's audit entry is durable before any data leaves
     return ReimbursementList(
         items=[_out(v) for v in found.items], total=found.total, page=found.page, pages=found.pages
     )

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from carnet.access.routes import authenticated
 from carnet.auth.principal import Principal
 from carnet.config import Settings
-from carnet.errors import CarnetError
 from carnet.fhir.api import READERS, FhirResponse
 from carnet.fhir.service import fhir_base
-from carnet.http import db_session, request_id
+from carnet.http import db_session, keeping_audit, request_id
 from carnet.reimbursements import fhir
 from carnet.vault.service import Vault
 
@@ -35,13 +34,9 @@ def search_explanations_of_benefit(
 ) -> FhirResponse:
     settings: Settings = request.app.state.settings
     vault: Vault = request.app.state.vault
-    try:
+    with keeping_audit():
         bundle = fhir.search_explanations(
             session, vault, settings, principal, list(request.query_params.multi_items()),
             fhir_base(settings), request_id=request_id(request),
         )  # fmt: skip
-    except CarnetError:
-        session.commit()  # ACC-8: refused reads are recorded too
-        raise
-    session.commit()
     return FhirResponse(bundle)

@@ -1,6 +1,6 @@
 """Daily jobs of representatives and caregivers (rules REP-1, REP-3, REP-4).
 
-Registered on import; `carnet.jobs.service.load_jobs` must import this module.
+Registered on import; its domain declares it (`carnet/accounts/domain.py`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
-from carnet.errors import NotFound
+from carnet.errors import NotFound, kept
 from carnet.portal.routing import PortalRoute
 from carnet.portal.web import PortalRedirect, Shell, settings_of
 
@@ -72,8 +72,7 @@ def acting(request: Request, db: Session, action: str = READ) -> Acting:
             raise
         sessions.set_acting_space(db, live, principal.id)
         sessions.set_flash(db, live, "profile-reset")
-        db.commit()
-        raise PortalRedirect("/home") from None
+        raise kept(PortalRedirect("/home")) from None  # the reset and its message stay
     me = lifecycle.get_holder(db, principal.id)
     managed = family.managed_spaces(db, me.id, settings=settings)
     profiles = [

@@ -164,7 +164,6 @@ def posted_file(form: FormData, settings: Settings) -> list[NewAttachment]:
 
 def attachment_response(db: Session, found: Attachment, name: str, content: bytes) -> Response:
     """An attachment's bytes, sent once the read is recorded (ACC-8: committed before they leave)."""
-    db.commit()
     return Response(
         content,
         media_type=found.mime_type,

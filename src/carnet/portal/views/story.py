@@ -168,7 +168,6 @@ def download(
     """The ZIP, decrypted and checked before the audit entry commits (ACC-8)."""
     stream = export.download(db, vault_of(request), principal, export_id, request_id=rid(request))
     content = b"".join(stream)
-    db.commit()
     return Response(
         content,
         media_type="application/zip",

@@ -1,0 +1,11 @@
+"""Auth: principals, sessions, tokens and throttles.
+
+Declared once for `carnet.registry`, which the app, Alembic, the jobs runner and the CLI read."""
+
+from carnet.registry import Domain
+
+DOMAIN = Domain(
+    name="auth",
+    models=("carnet.auth.models",),
+    commands=("carnet.auth.cli",),
+)
