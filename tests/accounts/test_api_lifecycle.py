@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from carnet import clock
 from carnet.access.routes import declared_rules
-from carnet.accounts import lifecycle
+from carnet.accounts import lifecycle, passwords
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Caregiving, Holder, ProvisionalCode, Representation
 from carnet.accounts.proof import masked_nir
@@ -349,7 +349,7 @@ def test_weak_passwords_are_refused_with_the_reason(
     response = client.post("/api/v1/activation", json=activation_body(person, password=password))
     error = assert_error(response, 400, "invalid-input")
     assert error["field"] == "password"
-    expected = lifecycle.password_problem(password, "marie.curie", dt.date(1980, 1, 1))
+    expected = passwords.password_problem(password, "marie.curie", dt.date(1980, 1, 1))
     assert expected is not None and error["message"] == expected
     row = holder_row(database, person.id)
     assert row is not None and row.state == "notified" and row.password_hash is None

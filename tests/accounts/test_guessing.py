@@ -19,6 +19,7 @@ from sqlalchemy import event, select
 
 from carnet import clock
 from carnet.accounts import lifecycle
+from carnet.accounts import purge as purge_service
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder
 from carnet.app import create_app
@@ -75,7 +76,7 @@ def person_in(database: Database, vault: Vault, settings: Settings, state: str) 
         elif state == "purged":
             holder.state = account_rules.CLOSED
             holder.closed_on = today(settings)
-            lifecycle.purge(session, vault, settings, holder)
+            purge_service.purge(session, vault, settings, holder)
         elif state == "active":
             holder.state = state
             holder.username = f"user{nir[-6:]}"

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import letters, lifecycle, notices, rules
+from carnet.accounts import letters, notices, rules
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, PostalLetter
 from carnet.accounts.roster.provision import provision
 from carnet.config import Settings
@@ -201,7 +202,7 @@ def test_lc8_purge_withdraws_the_unprinted_batch_and_requeues_the_other_letters(
     with database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == gone["nir"])).one()
         holder.state = rules.CLOSED  # an opposed or closed space, its archive time over (LC-5)
-        lifecycle.purge(session, vault, settings, holder)
+        purge_service.purge(session, vault, settings, holder)
     assert not path.exists()
     with database.transaction() as session:
         letters_left = session.scalars(select(PostalLetter)).all()
@@ -225,7 +226,7 @@ def test_lc8_a_rolled_back_purge_keeps_the_batch(
     with pytest.raises(RuntimeError), database.transaction() as session:
         holder = session.scalars(select(Holder).where(Holder.nir == rows[0]["nir"])).one()
         holder.state = rules.CLOSED  # an opposed or closed space, its archive time over (LC-5)
-        lifecycle.purge(session, vault, settings, holder)
+        purge_service.purge(session, vault, settings, holder)
         raise RuntimeError("the purge fails before its commit")
     assert path.exists()
     with database.transaction() as session:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle, rules
+from carnet.accounts import lifecycle, passwords, rules
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, ProvisionalCode, Tombstone
 from carnet.audit.models import AuditEntry
 from carnet.auth.principal import SYSTEM
@@ -282,7 +283,7 @@ def test_lc5_purge_on_request_then_no_activation(
     run_due(database, settings, as_of=clock.today())
     with database.transaction() as session:
         assert session.get(Holder, holder_id) is None
-        assert lifecycle.is_tombstoned(session, vault, nir)
+        assert purge_service.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
         # LC-8: the space's own chain keeps no action; the system chain records the erasure.
         assert audit_actions(session, holder_id) == []
@@ -300,7 +301,7 @@ def test_lc5_closed_holder_comes_back_with_a_renewal_code(
         session,
         state=rules.ACTIVE,
         email="x@example.org",
-        password_hash=lifecycle.hash_password("correct horse battery"),
+        password_hash=passwords.hash_password("correct horse battery"),
     )
     lifecycle.close(session, settings, holder, SYSTEM, purge=False)
     assert lifecycle.renew(session, vault, settings, holder.nir) == "sent"

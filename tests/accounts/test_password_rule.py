@@ -9,7 +9,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carnet.accounts.lifecycle import password_problem
+from carnet.accounts.passwords import password_problem
 from carnet.accounts.rules import DATE_SEPARATORS, birth_date_forms
 
 BIRTH_MESSAGE = "The password must not contain the birth date."

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import lifecycle, notices, rules
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import (
     Holder,
     PostalLetter,
@@ -437,7 +438,7 @@ def test_lc8_erased_representative_means_minor_rejected(
         lifecycle.transition(s, h, "open", SYSTEM)
         lifecycle.close(s, settings, h, SYSTEM, purge=True)
     with database.transaction() as s:
-        lifecycle.purge_due(s, vault, settings, lifecycle.today(settings))
+        purge_service.purge_due(s, vault, settings, lifecycle.today(settings))
     path = write_csv(tmp_path / "b.csv", [parent, minor(parent)])
     report = run(database, vault, settings, path)
     assert (report.created, report.skipped_erased, report.rejected) == (0, 1, 1)
@@ -604,10 +605,10 @@ def test_lc8_tombstoned_person_not_recreated(
         lifecycle.transition(s, h, "open", SYSTEM)
         lifecycle.close(s, settings, h, SYSTEM, purge=True)
     with database.transaction() as s:
-        assert lifecycle.purge_due(s, vault, settings, lifecycle.today(settings)) == 1
+        assert purge_service.purge_due(s, vault, settings, lifecycle.today(settings)) == 1
     with database.transaction() as s:
         assert count(s, Tombstone) == 1
-        assert lifecycle.is_tombstoned(s, vault, gone["nir"])
+        assert purge_service.is_tombstoned(s, vault, gone["nir"])
     report = run(database, vault, settings, path)
     assert (report.created, report.unchanged, report.skipped_erased) == (0, 1, 1)
     assert session.scalars(select(Holder).where(Holder.nir == gone["nir"])).first() is None

@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from carnet import clock
 from carnet.access.models import CareRelationship, TimelineSettings
 from carnet.accounts import letters, lifecycle, notices, rules
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, Tombstone
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -265,7 +266,7 @@ def test_lc8_purge_leaves_nothing_readable(
         assert [o for o in outcomes if o.status == "failed"] == []
     with database.transaction() as session:
         assert session.scalars(select(Holder).where(Holder.nir == nir)).first() is None
-        assert lifecycle.is_tombstoned(session, vault, nir)
+        assert purge_service.is_tombstoned(session, vault, nir)
         assert session.scalars(select(Tombstone)).one().reason == "holder-request"
         assert session.scalars(select(Conversation)).first() is None  # SRV-1 rows go too
         assert session.scalars(select(Attachment)).first() is None

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from carnet.accounts import lifecycle, wishes
+from carnet.accounts import purge as purge_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Caregiving, Holder, HolderWish
 from carnet.audit.models import AuditEntry
@@ -286,7 +287,7 @@ def test_lc8_purge_leaves_no_wish(
         row = session.get(Holder, me.id)
         assert row is not None
         lifecycle.close(session, settings, row, SYSTEM, purge=True)
-        lifecycle.purge(session, vault, settings, row)
+        purge_service.purge(session, vault, settings, row)
     with database.transaction() as session:
         assert session.scalars(select(HolderWish).where(HolderWish.holder_id == me.id)).all() == []
         assert (

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 
 from carnet import clock
-from carnet.accounts import lifecycle
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder
 from carnet.apps.models import AppConsent, AppToken
 from carnet.config import Settings
@@ -86,7 +86,7 @@ def test_purge_removes_consents_and_tokens(
         row = session.get(Holder, holder.id)
         assert row is not None
         row.state = "closed"
-        lifecycle.purge(session, vault, settings, row)
+        purge_service.purge(session, vault, settings, row)
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(AppConsent)) == 0
         assert session.scalar(select(func.count()).select_from(AppToken)) == 0

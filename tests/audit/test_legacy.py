@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from carnet import clock
 from carnet.accounts import lifecycle, rules
+from carnet.accounts import purge as purge_service
 from carnet.audit import anchors
 from carnet.audit import rules as audit_rules
 from carnet.audit.rules import GENESIS
@@ -108,7 +109,7 @@ def test_lc8_purging_a_space_with_an_old_chain_leaves_it_green_and_content_free(
         holder_id = make_holder(s, state=rules.PURGE_PENDING).id
     chain = _write_old_chain(database, holder_id, 3)
     with database.transaction() as s:
-        lifecycle.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
+        purge_service.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
     with database.transaction() as s:
         rows = s.execute(
             text("SELECT actor_id, action, target_id, holder_id FROM audit_entries "

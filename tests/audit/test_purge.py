@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import select, text
 
 from carnet.accounts import lifecycle, rules
+from carnet.accounts import purge as purge_service
 from carnet.audit import anchors
 from carnet.audit import rules as audit_rules
 from carnet.audit.models import AuditEntry
@@ -43,7 +44,7 @@ def _space_with_history(database: Database) -> tuple[uuid.UUID, str]:
 
 def _purge(database: Database, vault: Vault, settings: Settings, holder_id: uuid.UUID) -> None:
     with database.transaction() as s:
-        lifecycle.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
+        purge_service.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
 
 
 def _rows(database: Database, chain: str) -> list[dict[str, object]]:
@@ -136,7 +137,7 @@ def test_lc8_a_rolled_back_purge_redacts_nothing(
     holder_id, pro = _space_with_history(database)
     try:
         with database.transaction() as s:
-            lifecycle.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
+            purge_service.purge(s, vault, settings, lifecycle.get_holder(s, holder_id))
             raise RuntimeError("the purge failed")
     except RuntimeError:
         pass

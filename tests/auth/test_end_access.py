@@ -21,6 +21,7 @@ from sqlalchemy import select
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
 from carnet.accounts import lifecycle
+from carnet.accounts import purge as purge_service
 from carnet.accounts.family.jobs import majority
 from carnet.accounts.models import Caregiving, Holder, LoginChallenge, Representation
 from carnet.apps.models import AppConsent
@@ -274,7 +275,7 @@ def test_lc8_purge_leaves_no_way_in_and_moves_helpers_out(
     helper_ways = ways_in(database, helper.id, space=holder.id)
 
     with database.transaction() as session:
-        assert lifecycle.purge_due(session, vault, settings, clock.today()) == 1
+        assert purge_service.purge_due(session, vault, settings, clock.today()) == 1
 
     assert_every_way_shut(client, ways)
     assert app_reads(client, helper_ways.app) == 401

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle
+from carnet.accounts import passwords
 from carnet.accounts.models import Holder, LoginChallenge, Throttle
 from carnet.audit.models import AuditEntry
 from carnet.auth import login as login_service
@@ -37,7 +37,7 @@ from tests.factories import make_holder
 from tests.notifications.support import mail_text
 
 PASSWORD = "quiet harbour 7 lanterns"
-_HASH = lifecycle.hash_password(PASSWORD)  # argon2 is slow on purpose: hash once for the module
+_HASH = passwords.hash_password(PASSWORD)  # argon2 is slow on purpose: hash once for the module
 
 
 def active_holder(database: Database, username: str = "bob", **overrides: Any) -> uuid.UUID:

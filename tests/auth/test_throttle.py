@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle
+from carnet.accounts import passwords
 from carnet.auth import login as login_service
 from carnet.auth.principal import PrincipalKind
 from carnet.config import Settings
@@ -62,7 +62,7 @@ def test_a_stranger_cannot_lock_a_professional_out(
     """Carnet decision (auth.login): the professional login (RPPS + password) is throttled the
     same way; a stranger's wrong passwords from elsewhere do not stop the professional."""
     pro = make_professional(
-        session, password_hash=lifecycle.hash_password(PASSWORD), email="dr@example.org"
+        session, password_hash=passwords.hash_password(PASSWORD), email="dr@example.org"
     )
     base = clock.now()
     for attempt in range(2 * settings.login_max_failures):
@@ -107,7 +107,7 @@ def test_an_unknown_username_costs_one_password_verification(
     """No timing oracle of usernames: an unknown username and a wrong password each cost exactly
     one argon2 verification (against a dummy hash when there is no account), counted, not timed."""
     active_holder(database)
-    lifecycle.verify_password(None, "warm up the dummy hash")
+    passwords.verify_password(None, "warm up the dummy hash")
     calls: list[str] = []
 
     class Counting(PasswordHasher):
@@ -119,7 +119,7 @@ def test_an_unknown_username_costs_one_password_verification(
             calls.append("hash")
             return super().hash(password, salt=salt)
 
-    monkeypatch.setattr(lifecycle, "_hasher", Counting())
+    monkeypatch.setattr(passwords, "_hasher", Counting())
     refused = from_address(app).post(
         "/api/v1/session", json={"username": username, "password": "not the password"}
     )

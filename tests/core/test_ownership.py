@@ -46,7 +46,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("carnet.access.notices", "Representation"): REPRESENTATION,
     ("carnet.access.service", "Holder"): HOLDER,
     ("carnet.access.service", "Professional"): PROFESSIONAL,
-    ("carnet.accounts.lifecycle", "ApiToken"): API_TOKEN,
+    ("carnet.accounts.purge", "ApiToken"): API_TOKEN,
     ("carnet.agenda.jobs", "Holder"): HOLDER,
     ("carnet.agenda.jobs", "Representation"): REPRESENTATION,
     ("carnet.auth.login", "Holder"): HOLDER,

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet.access.models import CareRelationship
-from carnet.accounts.lifecycle import hash_password, issue_code
+from carnet.accounts.lifecycle import issue_code
 from carnet.accounts.models import Holder, Professional, Representation
+from carnet.accounts.passwords import hash_password
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database

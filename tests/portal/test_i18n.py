@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from carnet.accounts.lifecycle import password_problem
+from carnet.accounts.passwords import password_problem
 from carnet.db import Database
 from carnet.portal import catalogs, messages
 from carnet.portal.i18n import Formatter, parse_accept_language

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet.access.models import CareRelationship, EmergencyGrant
-from carnet.accounts.lifecycle import hash_password
 from carnet.accounts.models import Professional
+from carnet.accounts.passwords import hash_password
 from carnet.db import Database
 from tests.documents.helpers import pdf_bytes
 from tests.factories import make_professional

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from carnet import cli_support as support
 from carnet.accounts import lifecycle, rules, service
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, Representation
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.rules import Mode
@@ -124,7 +125,7 @@ def _load(session: Session, nir: str) -> Holder:
         raise InvalidInput(f"Invalid NIR: {problem}.")
     holder = lifecycle.find_holder(session, nir)
     if holder is None:
-        if lifecycle.is_tombstoned(session, support.vault(), nir):
+        if purge_service.is_tombstoned(session, support.vault(), nir):
             raise NotFound("This space was purged (only a tombstone remains).")
         raise NotFound("No space for this NIR.")
     return holder

@@ -7,6 +7,7 @@ import datetime as dt
 
 from carnet import clock
 from carnet.accounts import lifecycle
+from carnet.accounts import purge as purge_service
 from carnet.auth import throttle
 from carnet.jobs.service import JobContext, job
 from carnet.vault.service import Vault
@@ -39,7 +40,7 @@ def purge(ctx: JobContext) -> str:
     total = 0
     while True:
         with ctx.database.transaction() as session:
-            purged = lifecycle.purge_due(session, vault, ctx.settings, ctx.as_of, limit=500)
+            purged = purge_service.purge_due(session, vault, ctx.settings, ctx.as_of, limit=500)
         total += purged
         if purged < 500:
             if total:

@@ -1,4 +1,5 @@
-"""The space's lifecycle: codes, opposition, activation, closing, suspension, death, purge.
+"""The space's lifecycle: codes, opposition, activation, closing, suspension, death (the purge is
+`accounts.purge`, passwords `accounts.passwords`).
 
 Plain functions taking the session; the caller commits. Every transition goes through `transition`,
 which applies the state machine of `accounts.rules` and appends the audit entry (ACC-8).
@@ -7,37 +8,30 @@ which applies the state machine of `accounts.rules` and appends the audit entry 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import Actor, SpaceFacts, decide_close
 from carnet.access.rules import Relation as AccessRelation
-from carnet.accounts import letters, rules
+from carnet.accounts import rules
 from carnet.accounts.models import (
     Holder,
-    LoginChallenge,
     OppositionProof,
     ProvisionalCode,
-    Representation,
     Throttle,
-    Tombstone,
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
+from carnet.accounts.passwords import hash_password, password_problem
 from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import throttle
-from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_access
 from carnet.config import Settings
@@ -50,14 +44,11 @@ from carnet.errors import (
     NotFound,
     Unauthenticated,
 )
-from carnet.notifications.service import delete_for_holder
 from carnet.vault.service import Vault
 
 log = logging.getLogger("carnet.accounts")
 
 CODE_KEY = "codes"
-TOMBSTONE_KEY = "tombstones"
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 STATE_MESSAGES = {
     rules.OPPOSED: "This person opposed the creation of their space.",
@@ -277,48 +268,6 @@ def open_due_spaces(session: Session, day: dt.date, limit: int = 10_000) -> int:
     for holder in holders:
         transition(session, holder, "open", SYSTEM, reason="deadline-passed")
     return len(holders)
-
-
-PASSWORD_MIN = 12
-
-
-def password_problem(password: str, username: str, birth_date: dt.date) -> str | None:
-    """A sensible policy, explained in plain words (long passphrases beat symbol rules)."""
-    if len(password) < PASSWORD_MIN:
-        return f"The password must have at least {PASSWORD_MIN} characters."
-    if len(password) > 256:
-        return "The password must have at most 256 characters."
-    if len(set(password)) < 5:
-        return "The password repeats too few different characters."
-    lowered = password.lower()
-    if username and username.lower() in lowered:
-        return "The password must not contain the username."
-    if rules.contains_birth_date(password, birth_date):  # every usual form (LC-4)
-        return "The password must not contain the birth date."
-    return None
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(stored: str | None, password: str) -> bool:
-    """Argon2 verification; without an account, the same verification against a dummy hash, so
-    that an unknown username costs what a wrong password costs (no oracle of who has a space)."""
-    try:
-        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-_DUMMY: list[str] = []
-
-
-def _dummy_hash() -> str:
-    """An argon2 hash of a random secret nobody knows, made once per process."""
-    if not _DUMMY:
-        _DUMMY.append(_hasher.hash(secrets.token_urlsafe(32)))
-    return _DUMMY[0]
 
 
 def activate(
@@ -553,7 +502,7 @@ def close(
     _revoke_codes(session, holder)
     if purge:
         transition(session, holder, "request-purge", actor, mode=mode)
-    _end_access(session, holder, actor, "space-closed")
+    end_space_access(session, holder, actor, "space-closed")
 
 
 def suspend(
@@ -562,7 +511,7 @@ def suspend(
     """LC-6: suspended for fraud or malfunction; the holder is told and may object within 6 weeks."""
     transition(session, holder, "suspend", actor, reason=reason, mode=Mode.OPERATOR)
     holder.suspended_on = today(settings)
-    _end_access(session, holder, actor, "space-suspended")
+    end_space_access(session, holder, actor, "space-suspended")
 
 
 def mark_deceased(
@@ -578,7 +527,7 @@ def mark_deceased(
         holder.close_reason = "deceased"
         holder.purge_due_on = rules.archive_purge_day(holder.closed_on, settings.archive_years)
     _revoke_codes(session, holder)
-    _end_access(session, holder, actor, "holder-deceased")
+    end_space_access(session, holder, actor, "holder-deceased")
 
 
 def close_expired_suspensions(session: Session, settings: Settings, day: dt.date) -> int:
@@ -594,7 +543,7 @@ def close_expired_suspensions(session: Session, settings: Settings, day: dt.date
     return count
 
 
-def _end_access(session: Session, holder: Holder, actor: Principal, reason: str) -> None:
+def end_space_access(session: Session, holder: Holder, actor: Principal, reason: str) -> None:
     """LC-5, LC-6, LC-8: a space that stops being usable ends every way in at once: its holder's
     tokens, portal sessions and login challenges, the apps connected to it or by its holder,
     and the profile other people's sessions had chosen (`auth.service.end_access`, audited)."""
@@ -618,87 +567,6 @@ def _revoke_codes(session: Session, holder: Holder) -> None:
         )
         .values(revoked_at=clock.now())
     )
-
-
-# -- purge (LC-8) ----------------------------------------------------------------------------
-
-
-def tombstone_hash(session: Session, vault: Vault, nir: str) -> str:
-    return vault.keyed_hash(session, TOMBSTONE_KEY, f"ins|{rules.normalize_nir(nir)}")
-
-
-def purge(
-    session: Session, vault: Vault, settings: Settings, holder: Holder, actor: Principal = SYSTEM
-) -> None:
-    """LC-8: shred the key, delete rows and blobs, keep only a tombstone (hashed INS, dates)."""
-    transition(session, holder, "purge", actor, reason="erasure")
-    _end_access(session, holder, actor, "space-purged")
-    holder_id = holder.id
-    session.merge(
-        Tombstone(
-            nir_hash=tombstone_hash(session, vault, holder.nir),
-            closed_on=holder.closed_on,
-            purged_on=today(settings),
-            reason=holder.close_reason or "closed",
-        )
-    )
-    for module in PURGE_HOOK_MODULES:
-        importlib.import_module(module)
-    for hook in PURGE_HOOKS:
-        hook(session, vault, holder_id)
-    vault.destroy_keys(session, holder_id)
-    # Mail and letters: the rows, the delivered .eml copies, the unprinted letter batches.
-    delete_for_holder(session, settings, holder_id, addresses=[holder.email or ""])
-    letters.withdraw_for_holder(session, settings, holder_id)
-    # What points at the holder without a foreign key: sign-in material. (Throttle rows hold only
-    # keyed hashes of clients and usernames, and are forgotten by the daily jobs.)
-    session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
-    session.execute(delete(ApiToken).where(ApiToken.principal_id == holder_id))
-    session.execute(
-        delete(Representation).where(
-            (Representation.minor_id == holder_id) | (Representation.representative_id == holder_id)
-        )
-    )
-    session.delete(holder)
-    session.flush()
-
-
-PurgeHook = Callable[[Session, Vault, uuid.UUID], None]
-# Domains holding a holder's data outside foreign-key cascades (blobs, say) register here.
-PURGE_HOOKS: list[PurgeHook] = []
-# Modules that register purge hooks, imported before each purge so none is forgotten.
-PURGE_HOOK_MODULES = (
-    "carnet.documents.purge",
-    "carnet.messaging.purge",
-    "carnet.agenda.service",
-    "carnet.audit.purge",
-    "carnet.export.service",
-)
-
-
-def register_purge_hook(hook: PurgeHook) -> PurgeHook:
-    """Declare what a domain deletes when a space is purged (LC-8)."""
-    if hook not in PURGE_HOOKS:
-        PURGE_HOOKS.append(hook)
-    return hook
-
-
-def purge_due(
-    session: Session, vault: Vault, settings: Settings, day: dt.date, limit: int = 1000
-) -> int:
-    """LC-5: purge spaces whose archive time is over, or whose holder asked for erasure."""
-    holders = session.scalars(
-        select(Holder)
-        .where(Holder.state.in_((rules.CLOSED, rules.PURGE_PENDING)), Holder.purge_due_on <= day)
-        .limit(limit)
-    ).all()
-    for holder in holders:
-        purge(session, vault, settings, holder)
-    return len(holders)
-
-
-def is_tombstoned(session: Session, vault: Vault, nir: str) -> bool:
-    return session.get(Tombstone, tombstone_hash(session, vault, nir)) is not None
 
 
 def get_holder(session: Session, holder_id: uuid.UUID) -> Holder:

@@ -25,8 +25,8 @@ from carnet.access.rules import decide_contacts_read
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.family.relations import Relation, audit_mode
 from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS, WISH_MODELS
-from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder, HolderWish
+from carnet.accounts.purge import register_purge_hook
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.config import Settings

@@ -35,7 +35,7 @@ from carnet.access.rules import (
 )
 from carnet.access.service import SpaceContext, space_context
 from carnet.accounts import service as account_service
-from carnet.accounts.lifecycle import register_purge_hook
+from carnet.accounts.purge import register_purge_hook
 from carnet.agenda import prevention, rules
 from carnet.agenda.models import PENDING, AgendaSettings, Appointment, Reminder
 from carnet.agenda.schemas import AppointmentIn

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from carnet.accounts.lifecycle import register_purge_hook
+from carnet.accounts.purge import register_purge_hook
 from carnet.audit.service import redact_chain
 from carnet.vault.service import Vault
 

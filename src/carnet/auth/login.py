@@ -17,7 +17,7 @@ owner's mailbox. All clients together get at most `global_failures_per_window` w
 per `global_window_seconds` (8.6·10^5 a day by default), which bounds spraying from many addresses.
 
 An unknown username and a wrong password get the same answer after the same work: the password is
-verified against a dummy argon2 hash (`accounts.lifecycle.verify_password`), the failure audited.
+verified against a dummy argon2 hash (`accounts.passwords.verify_password`), the failure audited.
 
 The kind of principal is a parameter: holders now, professionals register their own account source
 later (`register_accounts`). Functions never raise for a refused attempt: they return an `Outcome`
@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle
+from carnet.accounts import lifecycle, passwords
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
@@ -321,7 +321,7 @@ def start_login(
     if wait is not None:
         return Outcome(error=wait)
     account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
-    if not lifecycle.verify_password(account.password_hash if account else None, password):
+    if not passwords.verify_password(account.password_hash if account else None, password):
         count_failure(session, vault, settings, key, client)
         _audit_failure(session, account, "bad-password", request_id)
         return Outcome(error=Unauthenticated(BAD_CREDENTIALS, code="bad-credentials"))

@@ -14,7 +14,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from carnet.accounts import lifecycle
+from carnet.accounts import passwords
 from carnet.accounts import service as account_service
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
@@ -58,7 +58,7 @@ def change_password(
     keep_session: uuid.UUID | None = None,
     request_id: str | None = None,
 ) -> Outcome[EndedAccess]:
-    """A holder replaces their password (argon2id, `lifecycle.password_problem`'s policy); every
+    """A holder replaces their password (argon2id, `passwords.password_problem`'s policy); every
     other credential of theirs ends (`end_access`, a Carnet decision: the change is what one does
     when the password may be known to someone else)."""
     holder = (
@@ -72,7 +72,7 @@ def change_password(
     wait = refusal(session, vault, settings, key, client)
     if wait is not None:
         return Outcome(error=wait)
-    if not lifecycle.verify_password(holder.password_hash, current):
+    if not passwords.verify_password(holder.password_hash, current):
         count_failure(session, vault, settings, key, client)
         record(
             session,
@@ -91,10 +91,10 @@ def change_password(
                 "The new password must differ from the current one.", field="new_password"
             )
         )
-    problem = lifecycle.password_problem(new, holder.username, holder.birth_date)
+    problem = passwords.password_problem(new, holder.username, holder.birth_date)
     if problem:
         return Outcome(error=InvalidInput(problem, field="new_password"))
-    holder.password_hash = lifecycle.hash_password(new)
+    holder.password_hash = passwords.hash_password(new)
     clear_failures(session, key)
     record(
         session,

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.models import CareRelationship
-from carnet.accounts.lifecycle import hash_password
 from carnet.accounts.models import Holder, Operator, Professional, Representation
+from carnet.accounts.passwords import hash_password
 from carnet.accounts.rules import make_nir, make_rpps, parse_nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.accounts.service import add_operator, holder_by_nir, upsert_professional

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.accounts.lifecycle import register_purge_hook
+from carnet.accounts.purge import register_purge_hook
 from carnet.documents.models import Document
 from carnet.vault.service import Vault
 

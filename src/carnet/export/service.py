@@ -44,8 +44,8 @@ from carnet.access.service import actor_for, space_facts
 from carnet.accounts import service as account_service
 from carnet.accounts import wishes
 from carnet.accounts.family import relations as family
-from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
+from carnet.accounts.purge import register_purge_hook
 from carnet.agenda import service as agenda
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind

@@ -29,8 +29,8 @@ from carnet.access.rules import (
 from carnet.access.service import SpaceContext, space_context
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
-from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Holder
+from carnet.accounts.purge import register_purge_hook
 from carnet.audit.service import record
 from carnet.db import new_id
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound

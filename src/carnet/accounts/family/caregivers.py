@@ -22,8 +22,8 @@ from carnet.accounts.family.relations import (
     Relation,
     audit_mode,
 )
-from carnet.accounts.lifecycle import register_purge_hook
 from carnet.accounts.models import Caregiving, Holder
+from carnet.accounts.purge import register_purge_hook
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.auth.service import end_access

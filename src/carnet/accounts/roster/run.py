@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import lifecycle, notices, rules
+from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, PostalLetter, ProvisionalCode, Representation
 from carnet.accounts.roster.notices import (
     NOTICE_KIND,
@@ -107,7 +108,7 @@ class Run:
         self.deadline = rules.opposition_deadline(notice_day, settings.opposition_weeks)
         with database.transaction() as session:
             self.code_key = vault.system_key(session, lifecycle.CODE_KEY)
-            self.tomb_key = vault.system_key(session, lifecycle.TOMBSTONE_KEY)
+            self.tomb_key = vault.system_key(session, purge_service.TOMBSTONE_KEY)
             vault.system_key(session, notices.LETTER_KEY)  # created now, outside the batches
         dialect = database.engine.dialect
         self.holders = BulkTable(
@@ -157,7 +158,7 @@ class Run:
     # -- hashes ---------------------------------------------------------------------------------
 
     def tombstone_hash(self, nir: str) -> str:
-        """Same value as `lifecycle.tombstone_hash` (HMAC-SHA256 under the tombstone key)."""
+        """Same value as `purge_service.tombstone_hash` (HMAC-SHA256 under the tombstone key)."""
         return hmac.digest(self.tomb_key, f"ins|{nir}".encode(), "sha256").hex()
 
     def code_hash(self, nir: str, code: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session, public
-from carnet.accounts import lifecycle
+from carnet.accounts import lifecycle, passwords
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, OppositionProof
@@ -297,7 +297,7 @@ def _activation_page(
             "values": values,
             "nir_help": fmt.gettext(NIR_HELP),
             "code_help": fmt.gettext(CODE_HELP),
-            "password_min": lifecycle.PASSWORD_MIN,
+            "password_min": passwords.PASSWORD_MIN,
         },
         title=fmt.gettext(N_("Activate your space")),
         errors=errors,
