@@ -51,7 +51,6 @@ def test_the_schema_is_carried_by_the_repository() -> None:
     repository = Path(__file__).resolve().parents[2]
     assert SCHEMA_PATH.is_file()
     assert SCHEMA_PATH.resolve().is_relative_to(repository)
-    assert "shared" not in SCHEMA_PATH.resolve().relative_to(repository).parts
 
 
 def test_the_validator_really_checks() -> None:
