@@ -1,4 +1,5 @@
-"""The pure rules of throttling (`auth.rules`): who counts as one client, how long it waits."""
+"""The pure rules of throttling (`auth.rules`, LC-2, LC-4): who counts as one client, how long it
+waits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rates shared by every app server, counted in the `throttles` table (as login failures are).
+"""Rates shared by every app server, counted in the `throttles` table (as login failures are):
+the holder side's upload rate (DOC-1).
 
 A fixed window per key: the first use opens a window of `window`; at most `limit` uses fit in it.
 The row is locked while it is counted (PostgreSQL `FOR UPDATE`; SQLite writes one at a time), so

@@ -1,4 +1,5 @@
-"""FHIR JSON → Carnet documents: the ITI-65 Provide Document Bundle (transaction).
+"""FHIR JSON → Carnet documents: the ITI-65 Provide Document Bundle (transaction), all documents
+or none (DOC-1 metadata, ID-1 subject, ID-2 author).
 
 The Bundle's shape, its submission set (List) and how its entries refer to each other; each
 DocumentReference and Binary is read by `documents.fhir_in`. Problems are collected, then raised at

@@ -1,4 +1,5 @@
-"""METADATA.XML (ebRIM 3.0) parsed into a `Submission` of `Entry` objects (note §2, §3, §6.2).
+"""METADATA.XML (ebRIM 3.0) parsed into a `Submission` of `Entry` objects (note §2, §3, §6.2):
+the patient's INS (ID-1), the author's RPPS (ID-2), each document's type and flags (DOC-1, DOC-2).
 
 DTDs and entities are forbidden (defusedxml); two known producer faults are repaired and noted:
 undeclared namespace prefixes and Windows-1252 text without a declaration.

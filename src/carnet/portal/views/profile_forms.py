@@ -1,4 +1,4 @@
-"""How the medical profile's sections read and are filled in (issue 7): each section's form
+"""How the medical profile's sections read and are filled in (issue 7, ACC-7): each section's form
 described once (`FIELDS`), entries shown in the person's words, a posted form read back into the
 content the section models of `profile.schemas` validate (the JSON API's), their refusals said
 again field by field, and who made a change. No route and no decision here: the pages are in
