@@ -13,16 +13,16 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from carnet.errors import DatabaseUnavailable, keeps_written
@@ -131,6 +131,60 @@ def unit_cached(session: Session, key: Any, tables: frozenset[str], compute: Cal
     value = compute()
     cache.values[key] = (tables, value)
     return value
+
+
+def unit_keep(session: Session, key: Any, tables: frozenset[str], value: Any) -> None:
+    """Keep `value` as if `unit_cached(session, key, tables, …)` had computed it: for facts read
+    by another domain's query (`Preload`), so that the owner's later call costs no statement."""
+    connection = session.connection()
+    cache = connection.info.get(UNIT_CACHE)
+    if cache is None:
+        cache = connection.info[UNIT_CACHE] = _UnitCache()
+    cache.values.setdefault(key, (tables, value))
+
+
+KeyColumn = ColumnElement[Any] | QueryableAttribute[Any]
+"""The column a `Preload` joins on: a model's attribute or an expression."""
+
+
+class Preload(Protocol):
+    """A domain's share of a query another domain runs (issue 13: resolve who acts on which space
+    once per request). The owner of the tables writes the join and keeps what it read in its own
+    cache (`unit_keep`, the identity map), so one statement loads, say, a token, its holder, the
+    space's switches and its data key, while each domain still queries only its own tables.
+
+    `join` adds `width` columns (outer-joined on the space's holder id) to a statement; `keep` is
+    given those columns of the row found and the holder id they were joined on."""
+
+    width: int
+
+    def join(self, statement: Select[Any], holder_id: KeyColumn) -> Select[Any]: ...
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None: ...
+
+
+def preload(statement: Select[Any], holder_id: KeyColumn, parts: Sequence[Preload]) -> Select[Any]:
+    """`statement` with each part's columns added after its own, in order."""
+    for part in parts:
+        statement = part.join(statement, holder_id)
+    return statement
+
+
+def keep_preloaded(
+    session: Session,
+    row: Sequence[Any],
+    holder_id: uuid.UUID | None,
+    parts: Sequence[Preload],
+) -> Sequence[Any]:
+    """Hand each part its columns (the last ones of `row`); returns the row's own columns. With
+    no holder id (the statement's row has no space), nothing is kept."""
+    end = len(row)
+    for part in reversed(parts):
+        start = end - part.width
+        if holder_id is not None:
+            part.keep(session, holder_id, row[start:end])
+        end = start
+    return row[:end]
 
 
 def _written_table(statement: str) -> str | None:

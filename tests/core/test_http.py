@@ -125,6 +125,31 @@ def test_every_session_commits_before_the_response(app) -> None:  # type: ignore
     assert late == []
 
 
+def test_a_route_without_a_unit_of_work_resolves_its_caller_alone(app) -> None:  # type: ignore[no-untyped-def]
+    """A route that opens its own transactions (an upload streams megabytes between two) must not
+    get a unit of work from its access rule: that unit would hold SQLite's write lock while the
+    route waits for it. Every other rule resolves the caller in the request's unit (issue 13)."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from carnet.access.routes import ACCESS_RULE_MARK
+    from carnet.http import db_session
+
+    wrong, alone = [], []
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        dependant = getattr(context, "dependant", None) or context.original_route.dependant
+        rules = [d for d in dependant.dependencies if hasattr(d.call, ACCESS_RULE_MARK)]
+        route_unit = any(d.call is db_session for d in dependant.dependencies)
+        rule_unit = any(d.call is db_session for rule in rules for d in _walk(rule))
+        if rule_unit and not route_unit:
+            wrong.append(context.path)
+        if not rule_unit and not route_unit and getattr(rules[0].call, ACCESS_RULE_MARK) != "public":
+            alone.append(context.path)
+    assert wrong == []
+    assert "/api/v1/me/documents" in alone  # the upload: its rule opens no unit of work
+
+
 def test_a_failing_commit_is_not_reported_as_success(app, database) -> None:  # type: ignore[no-untyped-def]
     from fastapi import Depends
     from sqlalchemy.orm import Session

@@ -52,7 +52,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("carnet.auth.login", "Holder"): HOLDER,
     ("carnet.auth.login", "LoginChallenge"): AUTH_MODEL,
     ("carnet.auth.login", "Throttle"): AUTH_MODEL,
-    ("carnet.auth.service", "Holder"): HOLDER,
     ("carnet.auth.service", "LoginChallenge"): AUTH_MODEL,
     ("carnet.auth.service", "Operator"): OPERATOR,
     ("carnet.auth.service", "Professional"): PROFESSIONAL,

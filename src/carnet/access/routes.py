@@ -16,10 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
+from sqlalchemy.orm import Session
 
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.sessions import current
-from carnet.errors import Forbidden, InvalidInput, Unauthenticated
+from carnet.db import Preload
+from carnet.errors import Forbidden, InvalidInput, Unauthenticated, kept
+from carnet.http import db_session
 
 ACCESS_RULE_MARK = "__carnet_access_rule__"
 SPACE_HEADER = "X-Carnet-Space"
@@ -51,8 +54,18 @@ def public() -> Any:
     return _mark(_public, "public")
 
 
-def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = None) -> Any:
+def authenticated(
+    *kinds: PrincipalKind,
+    app_scope: tuple[str, str] | None = None,
+    own_transactions: bool = False,
+) -> Any:
     """A valid bearer token of one of `kinds`; the resolved principal is put on `request.state`.
+
+    The token is resolved in the request's unit of work (`http.db_session`), with what every
+    request on the holder's own space reads next (`own_space_parts`). A route that streams a body
+    and opens its own short transactions around it (uploads) says `own_transactions=True`: its
+    token is resolved in a read-only transaction of its own, so that no unit of work holds the
+    database while megabytes arrive (a test holds routes without `db_session` to it).
 
     `app_scope` = (FHIR resource type, interaction c/r/u/d/s) opens the route to apps' tokens
     (ACC-9): the decision point checks the app's standing and scopes before anything else, and a
@@ -60,32 +73,56 @@ def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = Non
     """
     allowed = frozenset(kinds) | ({PrincipalKind.APP} if app_scope else frozenset())
 
-    def _authenticated(request: Request) -> Principal:
+    def _admit(request: Request, session: Session, preload: tuple[Preload, ...]) -> Principal:
         from carnet.auth.service import principal_from_request
 
         refuse_unhonoured_space(request)
-        principal = principal_from_request(request)
+        principal = principal_from_request(request, session, preload=preload)
         if principal is None:
             raise Unauthenticated("A valid bearer token is required.")
         if allowed and principal.kind not in allowed:
             raise Forbidden("This operation is not available to this kind of account.")
         if principal.kind is PrincipalKind.APP and app_scope is not None:
-            _check_app_scope(request, principal, *app_scope)
+            _check_app_scope(request, session, principal, *app_scope)
         request.state.principal = principal
         return principal
+
+    def _authenticated(
+        request: Request, session: Session = Depends(db_session, scope="function")
+    ) -> Principal:
+        return _admit(request, session, own_space_parts())
+
+    def _authenticated_alone(request: Request) -> Principal:
+        with request.app.state.database.read_mostly() as session:
+            return _admit(request, session, ())
 
     name = (
         "authenticated:" + ",".join(sorted(k.value for k in allowed))
         if allowed
         else "authenticated"
     )
-    return _mark(_authenticated, name)
+    return _mark(_authenticated_alone if own_transactions else _authenticated, name)
+
+
+def own_space_parts() -> tuple[Preload, ...]:
+    """What every request on a holder's own space needs, read with the credential (issue 13):
+    the holder's switches (`access.service.space_facts`) and data key (`vault`). Joined on
+    primary keys, they cost no statement of their own."""
+    from carnet.access.service import SWITCHES
+    from carnet.vault.service import DATA_KEY
+
+    return (SWITCHES, DATA_KEY)
 
 
 def _check_app_scope(
-    request: Request, principal: Principal, resource_type: str, interaction: str
+    request: Request,
+    session: Session,
+    principal: Principal,
+    resource_type: str,
+    interaction: str,
 ) -> None:
-    """ACC-9 at the door: the decision point on the token's facts; refusals audited (ACC-8)."""
+    """ACC-9 at the door: the decision point on the token's facts; refusals audited (ACC-8) in
+    the request's unit of work, which the refusal (`errors.kept`) commits."""
     from carnet.access.rules import decide_app_scope
     from carnet.access.service import app_facts
     from carnet.audit.service import record
@@ -96,24 +133,26 @@ def _check_app_scope(
     decision = decide_app_scope(facts, resource_type, interaction)
     if decision:
         return
-    with request.app.state.database.transaction() as session:
-        record(
-            session,
-            principal,
-            "app.request-denied",
-            holder_id=facts.space_id,
-            target_type=resource_type,
-            target_id=interaction,
-            mode=decision.mode,
-            reason=decision.reason,
-            request_id=getattr(request.state, "request_id", None),
-        )
+    record(
+        session,
+        principal,
+        "app.request-denied",
+        holder_id=facts.space_id,
+        target_type=resource_type,
+        target_id=interaction,
+        mode=decision.mode,
+        reason=decision.reason,
+        request_id=getattr(request.state, "request_id", None),
+    )
     messages = {
         "insufficient-scope": f"The holder did not allow this app to do this on {resource_type}.",
         "consent-outdated": "This version of the app asks for more: the holder must consent again.",
     }
-    raise Forbidden(
-        messages.get(decision.reason, "This app may not access Carnet now."), code=decision.reason
+    raise kept(
+        Forbidden(
+            messages.get(decision.reason, "This app may not access Carnet now."),
+            code=decision.reason,
+        )
     )
 
 
@@ -126,9 +165,11 @@ def portal_session(*kinds: PrincipalKind) -> Any:
     """
     allowed = frozenset(kinds)
 
-    def _portal_session(request: Request) -> Principal:
+    def _portal_session(
+        request: Request, session: Session = Depends(db_session, scope="function")
+    ) -> Principal:
         refuse_unhonoured_space(request)
-        live = current(request)
+        live = current(request, session, preload=own_space_parts())
         if live is None:
             raise Unauthenticated("Your session has ended: log in again.", code="no-session")
         if allowed and live.principal.kind not in allowed:

@@ -9,11 +9,12 @@ visibility.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ScalarSelect, and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ScalarSelect, Select, and_, select
+from sqlalchemy.orm import Session, aliased
 
 from carnet import clock
 from carnet.access import habilitations, lookups
@@ -29,7 +30,7 @@ from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.db import unit_cached
+from carnet.db import KeyColumn, Preload, unit_cached, unit_keep
 
 _HOLDER_RELATIONS = {
     "self": Relation.SELF,
@@ -83,43 +84,88 @@ def _resolve_actor(
         # One statement: the professional, their standing in the care team (one row per pair)
         # and the mode of their latest unexpired grant on this space (ACC-5).
         row = session.execute(
-            select(Professional, CareRelationship, _grant_mode(holder.id, relation))
-            .outerjoin(
-                CareRelationship,
-                and_(
-                    CareRelationship.holder_id == holder.id,
-                    CareRelationship.professional_id == Professional.id,
-                ),
+            _ProfessionalPart(settings, principal, relation).join(
+                select().select_from(Holder).where(Holder.id == holder.id), Holder.id
             )
-            .where(Professional.id == principal.id)
         ).first()
-        if row is None:
-            return Actor(principal, Relation.NONE)
-        pro, care, grant_mode = row
-        if not (session.new or session.dirty):  # the first-access notice reads it next (ACC-8)
-            unit_cached(
-                session,
-                lookups.relationship_key(holder.id, pro.id),
-                lookups.RELATIONSHIP_TABLES,
-                lambda: care,
-            )
-        grant = Mode(grant_mode) if grant_mode is not None else None
-        matrix = habilitations.load(settings.habilitations_file)
-        return Actor(
-            principal,
-            relation,
-            profession_code=pro.profession_code,
-            care=Care(care.status) if care is not None else Care.NONE,
-            administrator=bool(care and care.administrator and care.status != "blocked"),
-            needs_express_authorisation=pro.practice in EXPRESS_PRACTICES,
-            grant=grant,
-            readable=matrix.get(pro.profession_code, frozenset()),
-        )
+        return _professional_actor(session, settings, principal, relation, holder.id, row)
     if principal.kind is PrincipalKind.OPERATOR:
         return Actor(principal, Relation.OPERATOR)
     if principal.kind is PrincipalKind.APP:
         return _app_actor(session, settings, principal, holder)
     return Actor(principal, Relation.NONE)
+
+
+def _professional_actor(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    relation: Relation,
+    holder_id: uuid.UUID,
+    row: Sequence[Any] | None,
+) -> Actor:
+    """A professional's (or regulator's) standing on the space, from `_ProfessionalPart`'s row."""
+    if row is None or row[0] is None:
+        return Actor(principal, Relation.NONE)
+    pro, care, grant_mode = row
+    if not (session.new or session.dirty):  # the first-access notice reads it next (ACC-8)
+        unit_keep(
+            session, lookups.relationship_key(holder_id, pro.id), lookups.RELATIONSHIP_TABLES, care
+        )
+    grant = Mode(grant_mode) if grant_mode is not None else None
+    matrix = habilitations.load(settings.habilitations_file)
+    return Actor(
+        principal,
+        relation,
+        profession_code=pro.profession_code,
+        care=Care(care.status) if care is not None else Care.NONE,
+        administrator=bool(care and care.administrator and care.status != "blocked"),
+        needs_express_authorisation=pro.practice in EXPRESS_PRACTICES,
+        grant=grant,
+        readable=matrix.get(pro.profession_code, frozenset()),
+    )
+
+
+class _ProfessionalPart:
+    """A professional's standing on a space as a share of another domain's query (`db.Preload`):
+    the professional, their care relationship with the space and their latest unexpired grant's
+    mode (ACC-5); kept as the actor `actor_for` resolves."""
+
+    width = 3
+
+    def __init__(self, settings: Settings, principal: Principal, relation: Relation) -> None:
+        self.settings, self.principal, self.relation = settings, principal, relation
+
+    def join(self, statement: Select[Any], holder_id: KeyColumn) -> Select[Any]:
+        pro = aliased(Professional, name="actor")
+        care = aliased(CareRelationship, name="actor_care")
+        return (
+            statement.add_columns(pro, care, _grant_mode(holder_id, self.relation, pro.id))
+            .outerjoin(pro, pro.id == self.principal.id)
+            .outerjoin(care, and_(care.holder_id == holder_id, care.professional_id == pro.id))
+        )
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None:
+        actor = _professional_actor(
+            session, self.settings, self.principal, self.relation, holder_id, values
+        )
+        unit_keep(
+            session,
+            ("access.actor", self.principal, holder_id, self.settings.habilitations_file),
+            _ACTOR_TABLES,
+            actor,
+        )
+
+
+def actor_part(settings: Settings, principal: Principal) -> tuple[Preload, ...]:
+    """The caller's standing on a space, to join on the space when loading it (issue 13): for a
+    professional or a regulator; other callers are resolved without a statement of their own or
+    by `actor_for`."""
+    if principal.kind is PrincipalKind.PROFESSIONAL:
+        return (_ProfessionalPart(settings, principal, Relation.PROFESSIONAL),)
+    if principal.kind is PrincipalKind.REGULATOR:
+        return (_ProfessionalPart(settings, principal, Relation.REGULATOR),)
+    return ()
 
 
 def _app_actor(session: Session, settings: Settings, principal: Principal, holder: Holder) -> Actor:
@@ -151,7 +197,11 @@ def app_facts(principal: Principal) -> AppFacts | None:
     )
 
 
-def _grant_mode(holder_id: uuid.UUID, relation: Relation) -> ScalarSelect[str]:
+def _grant_mode(
+    holder_id: uuid.UUID | KeyColumn,
+    relation: Relation,
+    professional_id: KeyColumn,
+) -> ScalarSelect[str]:
     """The mode of the professional's latest unexpired grant on the space, as `current_grant`
     finds it (ACC-5), for the professional row of the enclosing query."""
     wanted = "regulation" if relation is Relation.REGULATOR else "emergency"
@@ -159,13 +209,13 @@ def _grant_mode(holder_id: uuid.UUID, relation: Relation) -> ScalarSelect[str]:
         select(EmergencyGrant.mode)
         .where(
             EmergencyGrant.holder_id == holder_id,
-            EmergencyGrant.professional_id == Professional.id,
+            EmergencyGrant.professional_id == professional_id,
             EmergencyGrant.mode == wanted,
             EmergencyGrant.expires_at > clock.now(),
         )
         .order_by(EmergencyGrant.expires_at.desc())
         .limit(1)
-        .correlate(Professional)
+        .correlate_except(EmergencyGrant)
         .scalar_subquery()
     )
 
@@ -218,6 +268,26 @@ def space_facts(session: Session, holder: Holder) -> SpaceFacts:
         masked_in_emergency=switches.masked_in_emergency,
         history_visible_to_professionals=history,
     )
+
+
+class _SwitchesPart:
+    """The space's switches as a share of another domain's query (`db.Preload`): kept for
+    `space_facts` as if it had read them."""
+
+    width = 2
+
+    def join(self, statement: Select[Any], holder_id: KeyColumn) -> Select[Any]:
+        return (
+            statement.add_columns(EmergencySettings, TimelineSettings)
+            .outerjoin(EmergencySettings, EmergencySettings.holder_id == holder_id)
+            .outerjoin(TimelineSettings, TimelineSettings.holder_id == holder_id)
+        )
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None:
+        unit_keep(session, ("access.space", holder_id), _SPACE_TABLES, (values[0], values[1]))
+
+
+SWITCHES: Preload = _SwitchesPart()
 
 
 def _switches(

@@ -5,31 +5,98 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import identity_key
 
 from carnet.accounts.models import Holder, Operator, Professional
 from carnet.accounts.rules import Nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
+from carnet.db import KeyColumn, Preload, keep_preloaded, unit_keep
+from carnet.db import preload as preload_on
 from carnet.errors import Conflict, InvalidInput
 
 
-def holder(session: Session, holder_id: uuid.UUID) -> Holder | None:
-    """The holder with this id, or None."""
-    return session.get(Holder, holder_id)
+class _HolderPart:
+    """The space's holder as a share of another domain's query (`db.Preload`): the row found goes
+    to the session's identity map, where `holder()` finds it without a statement."""
+
+    width = 1
+
+    def join(self, statement: Select[Any], holder_id: KeyColumn) -> Select[Any]:
+        return statement.add_columns(Holder).outerjoin(Holder, Holder.id == holder_id)
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None:
+        _hold(session, values[0])
 
 
-def holder_by_nir(session: Session, nir: Nir) -> Holder | None:
+def _hold(session: Session, row: Holder | Professional | None) -> None:
+    """Keep `row` alive for the unit of work: the identity map holds rows only while something
+    else does, and the next `session.get` must find it there."""
+    if row is not None:
+        unit_keep(session, ("accounts.held", type(row).__name__, row.id), _HELD_TABLES, row)
+
+
+HOLDER: Preload = _HolderPart()
+_HELD_TABLES = frozenset({"holders", "professionals"})
+
+
+class _AuthorPart:
+    """A document's author when a professional (ID-2), as a share of another domain's query:
+    joined on the author's id, into the identity map, where `professionals_by_ids_or_rpps`
+    finds them. (The `Preload` protocol names the column a holder id; here it is the author's.)"""
+
+    width = 1
+
+    def join(self, statement: Select[Any], author_id: KeyColumn) -> Select[Any]:
+        author = aliased(Professional, name="author")
+        return statement.add_columns(author).outerjoin(author, author.id == author_id)
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None:
+        _hold(session, values[0])
+
+
+AUTHOR: Preload = _AuthorPart()
+
+
+def holder(
+    session: Session, holder_id: uuid.UUID, *, preload: Sequence[Preload] = ()
+) -> Holder | None:
+    """The holder with this id, or None; with `preload`, what other domains join on the space
+    comes in the same statement (unless the unit of work holds the holder already)."""
+    if not preload:
+        return session.get(Holder, holder_id)
+    held = session.identity_map.get(identity_key(Holder, holder_id))
+    if isinstance(held, Holder):
+        return held
+    return _loaded(session, Holder.id == holder_id, preload)
+
+
+def holder_by_nir(session: Session, nir: Nir, *, preload: Sequence[Preload] = ()) -> Holder | None:
     """The holder identified by this NIR (rule ID-1), or None. `nir` comes from
-    `rules.parse_nir`/`rules.as_nir`, so the spelling stored is the spelling compared."""
-    return session.scalars(select(Holder).where(Holder.nir == nir)).first()
+    `rules.parse_nir`/`rules.as_nir`, so the spelling stored is the spelling compared. With
+    `preload`, what other domains join on the space comes in the same statement."""
+    return _loaded(session, Holder.nir == nir, preload)
+
+
+def _loaded(
+    session: Session, condition: ColumnElement[bool], preload: Sequence[Preload]
+) -> Holder | None:
+    row = session.execute(preload_on(select(Holder).where(condition), Holder.id, preload)).first()
+    if row is None:
+        return None
+    found: Holder = row[0]
+    _hold(session, found)
+    keep_preloaded(session, row, found.id, preload)
+    return found
 
 
 def holders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Holder]:
@@ -72,14 +139,26 @@ def professionals_by_rpps(session: Session, rpps: Iterable[str]) -> dict[str, Pr
 def professionals_by_ids_or_rpps(
     session: Session, ids: set[uuid.UUID], rpps: set[str]
 ) -> list[Professional]:
-    """The professionals with one of these ids or RPPS numbers, in one query (ID-2: authors)."""
+    """The professionals with one of these ids or RPPS numbers, in one query (ID-2: authors);
+    none when the unit of work holds them all already (`AUTHOR` joined them)."""
+    held = [
+        found
+        for pid in ids
+        if isinstance(
+            found := session.identity_map.get(identity_key(Professional, pid)), Professional
+        )
+    ]
+    ids = ids - {p.id for p in held}
+    rpps = rpps - {p.rpps for p in held}
     if not (ids or rpps):
-        return []
-    return list(
-        session.scalars(
+        return held
+    return held + [
+        p
+        for p in session.scalars(
             select(Professional).where(or_(Professional.id.in_(ids), Professional.rpps.in_(rpps)))
         )
-    )
+        if p not in held
+    ]
 
 
 def upsert_professional(

@@ -60,6 +60,9 @@ class AuditChainHead(Base):
 
     `redacted`: the space was purged (LC-8); entries appended later (a read that was in flight)
     are stored without their content.
+
+    `seq` is reserved by the append (`audit.service._lock_heads`); `hash` is set by the database
+    when the entry of that seq is inserted (trigger `audit_head_follows`, migration 0018).
     """
 
     __tablename__ = "audit_chain_heads"

@@ -108,25 +108,32 @@ def hash_problem(entry: AuditEntry) -> str | None:
     return None
 
 
-def _lock_heads(session: Session, chains: list[str]) -> dict[str, tuple[int, str, bool]]:
-    """Create the chain heads if needed and lock them, in one statement per 500 chains, reading
-    them back: (seq, hash, redacted) by chain.
+def _lock_heads(session: Session, reserve: dict[str, int]) -> dict[str, tuple[int, str, bool]]:
+    """Create the chain heads if needed, lock them and reserve `reserve[chain]` seqs on each, in
+    one statement per 500 chains, reading them back: (seq before, hash, redacted) by chain.
 
-    An upsert that rewrites the head with itself (`ON CONFLICT DO UPDATE … RETURNING`, PostgreSQL
-    and SQLite ≥ 3.35): on PostgreSQL it takes the row lock `SELECT … FOR UPDATE` took, in the
-    order of `chains` (sorted by the callers); on SQLite the transaction holds the write lock.
+    An upsert (`ON CONFLICT DO UPDATE … RETURNING`, PostgreSQL and SQLite ≥ 3.35): on PostgreSQL
+    it takes the row lock `SELECT … FOR UPDATE` took, in the order of the chains (sorted here); on
+    SQLite the transaction holds the write lock. The head's hash is moved by the database when the
+    entry of the reserved seq is inserted (trigger `audit_head_follows`, migration 0018), so an
+    append costs two statements and a head never names a hash its chain lacks.
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     heads: dict[str, tuple[int, str, bool]] = {}
+    chains = sorted(reserve)
     for start in range(0, len(chains), 500):
         part = chains[start : start + 500]
         statement = insert(AuditChainHead).values(
-            [{"chain": c, "seq": 0, "hash": GENESIS, "checkpointed_seq": 0} for c in part]
+            [
+                {"chain": c, "seq": reserve[c], "hash": GENESIS, "checkpointed_seq": 0}
+                for c in part
+            ]
         )
         rows = session.execute(
             statement.on_conflict_do_update(
-                index_elements=["chain"], set_={"seq": AuditChainHead.seq}
+                index_elements=["chain"],
+                set_={"seq": AuditChainHead.seq + statement.excluded.seq},
             ).returning(
                 AuditChainHead.chain,
                 AuditChainHead.seq,
@@ -135,16 +142,14 @@ def _lock_heads(session: Session, chains: list[str]) -> dict[str, tuple[int, str
             ),
             execution_options={"populate_existing": True},
         ).all()
-        heads.update({row.chain: (row.seq, row.hash, bool(row.redacted)) for row in rows})
+        heads.update(
+            {row.chain: (row.seq - reserve[row.chain], row.hash, bool(row.redacted)) for row in rows}
+        )
     return heads
 
 
-def _move_heads(session: Session, heads: dict[str, tuple[int, str]]) -> None:
-    """Set the heads' new (seq, hash): one executemany (ORM bulk update by primary key)."""
-    session.execute(
-        update(AuditChainHead),
-        [{"chain": c, "seq": seq, "hash": hash_} for c, (seq, hash_) in sorted(heads.items())],
-    )
+def _moved(session: Session, heads: dict[str, tuple[int, str]]) -> None:
+    """The heads' new (seq, hash), moved by the entries' insert (trigger), told to the anchors."""
     anchors.touch(session, heads, [(c, seq, hash_) for c, (seq, hash_) in sorted(heads.items())])
 
 
@@ -188,7 +193,7 @@ def append(
     ):
         return None
     chain = rules.chain_for(holder_id)
-    seq, prev_hash, redacted = _lock_heads(session, [chain])[chain]
+    seq, prev_hash, redacted = _lock_heads(session, {chain: 1})[chain]
     entry = AuditEntry(
         id=uuid.uuid4(),
         chain=chain,
@@ -212,7 +217,7 @@ def append(
         _redact(entry)
     session.add(entry)
     session.flush()
-    _move_heads(session, {chain: (entry.seq, entry.hash)})
+    _moved(session, {chain: (entry.seq, entry.hash)})
     return entry
 
 
@@ -262,8 +267,8 @@ class PendingEntry:
 
 
 def append_batch(session: Session, items: list[PendingEntry]) -> int:
-    """Append many entries with three statements: heads created, locked and read in one upsert,
-    entries inserted with one executemany, heads moved with another. Same chains, same hashes
+    """Append many entries with two statements: heads created, locked, reserved and read in one
+    upsert, entries inserted with one executemany (which moves the heads, migration 0018). Same chains, same hashes
     as `append` one by one."""
     if not items:
         return 0
@@ -271,7 +276,7 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
     for item in items:
         by_chain.setdefault(rules.chain_for(item.holder_id), []).append(item)
     chains = sorted(by_chain)
-    locked = _lock_heads(session, chains)
+    locked = _lock_heads(session, {chain: len(by_chain[chain]) for chain in chains})
     heads = {chain: (seq, hash_) for chain, (seq, hash_, _r) in locked.items()}
     redacted = {chain for chain, (_s, _h, gone) in locked.items() if gone}
     at = clock.now()
@@ -305,7 +310,7 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
             entries.append({name: getattr(entry, name) for name in _COLUMNS})
         heads[chain] = (seq, prev)
     session.execute(insert_(AuditEntry), entries)
-    _move_heads(session, heads)
+    _moved(session, heads)
     return len(entries)
 
 
@@ -490,7 +495,7 @@ def redact_chain(session: Session, holder_id: uuid.UUID) -> int:
     store = anchors.store_for(session)
     if store is not None:
         store.record_purged([chain])
-    _lock_heads(session, [chain])
+    _lock_heads(session, {chain: 0})  # locks the head (created when absent), reserves nothing
     session.execute(
         update(AuditChainHead).where(AuditChainHead.chain == chain).values(redacted=True)
     )

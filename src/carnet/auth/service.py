@@ -6,23 +6,26 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from fastapi import Request
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
-from carnet.accounts.models import Holder, LoginChallenge, Operator, Professional
+from carnet.accounts.models import LoginChallenge, Operator, Professional
 from carnet.accounts.rules import as_nir
-from carnet.accounts.service import holder_by_nir
+from carnet.accounts.service import HOLDER, holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
 from carnet.auth.models import ApiToken
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
+from carnet.db import Preload, keep_preloaded
+from carnet.db import preload as db_preload
 from carnet.errors import NotFound
 
 
@@ -47,31 +50,32 @@ def issue_token(
     return token, row
 
 
-def resolve_token(session: Session, token: str) -> Principal | None:
+def resolve_token(
+    session: Session, token: str, *, preload: Sequence[Preload] = ()
+) -> Principal | None:
     """The principal behind a valid, unexpired, unrevoked token; None otherwise.
 
     A holder's token also needs their space to be active (`access.rules.sign_in_lasts`, LC-5,
-    LC-6): the holder's state comes with the token in the same query."""
+    LC-6): the holder comes with the token in the same statement, and with it whatever the
+    `preload` parts of other domains join on the holder's own space (issue 13: who acts on
+    which space is resolved once, with the token)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
+    parts = (HOLDER, *preload)
+    own_space = case(
+        (ApiToken.principal_kind == PrincipalKind.HOLDER.value, ApiToken.principal_id)
+    )
     found = session.execute(
-        select(ApiToken, Holder.state)
-        .outerjoin(
-            Holder,
-            and_(
-                ApiToken.principal_kind == PrincipalKind.HOLDER.value,
-                Holder.id == ApiToken.principal_id,
-            ),
-        )
-        .where(ApiToken.token_hash == _hash(token))
+        db_preload(select(ApiToken).where(ApiToken.token_hash == _hash(token)), own_space, parts)
     ).first()
     if found is None:
         return None
-    row, holder_state = found
+    row, holder = found[0], found[1]
     if row.revoked_at is not None or row.expires_at <= clock.now():
         return None
-    if not sign_in_lasts(row.principal_kind, holder_state):
+    if not sign_in_lasts(row.principal_kind, holder.state if holder is not None else None):
         return None
+    keep_preloaded(session, found, holder.id if holder is not None else None, parts)
     return Principal(PrincipalKind(row.principal_kind), row.principal_id)
 
 
@@ -109,17 +113,18 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def principal_from_request(request: Request) -> Principal | None:
-    """Read `Authorization: Bearer …` and resolve it in a short read-only transaction."""
+def principal_from_request(
+    request: Request, session: Session, *, preload: Sequence[Preload] = ()
+) -> Principal | None:
+    """Read `Authorization: Bearer …` and resolve it in the request's unit of work (`session`)."""
     token = bearer_token(request)
     if token is None:
         return None
-    with request.app.state.database.read_mostly() as session:  # no write lock to resolve a token
-        if token.startswith(APP_TOKEN_PREFIX):  # ACC-9: an app's access token
-            from carnet.apps.service import resolve_access_token
+    if token.startswith(APP_TOKEN_PREFIX):  # ACC-9: an app's access token
+        from carnet.apps.service import resolve_access_token
 
-            return resolve_access_token(session, token)
-        return resolve_token(session, token)
+        return resolve_access_token(session, token)
+    return resolve_token(session, token, preload=preload)
 
 
 @dataclass(frozen=True)

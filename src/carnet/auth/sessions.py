@@ -16,9 +16,10 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,11 +30,14 @@ from carnet.accounts import service as account_service
 from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import Preload, keep_preloaded
+from carnet.db import preload as db_preload
 
 SESSION_COOKIE = "carnet_session"
 IDLE_TIMEOUT = dt.timedelta(minutes=15)
 MAX_LIFETIME = dt.timedelta(hours=12)
 MAX_NONCES = 20
+TOUCH_AFTER = dt.timedelta(seconds=60)
 _STATE_KEY = "portal_live_session"
 
 
@@ -77,32 +81,46 @@ def create(session: Session, principal: Principal) -> tuple[str, PortalSession]:
     return token, row
 
 
-def _account_may_continue(session: Session, row: PortalSession) -> bool:
-    """A holder's session lasts only while their space is active (closed, suspended: ended),
-    as `access.rules.sign_in_lasts` decides for every sign-in."""
-    if row.principal_kind != PrincipalKind.HOLDER.value:
-        return True
-    holder = account_service.holder(session, row.principal_id)
-    return sign_in_lasts(row.principal_kind, holder.state if holder is not None else None)
+def find(
+    session: Session, token: str, *, touch: bool = True, preload: Sequence[Preload] = ()
+) -> PortalSession | None:
+    """The live session of this cookie value, its idle clock restarted; None when there is none.
 
-
-def find(session: Session, token: str, *, touch: bool = True) -> PortalSession | None:
-    """The live session of this cookie value, its idle clock restarted; None when there is none."""
+    One statement: the row, its holder (a holder's session lasts only while their space is
+    active, as `access.rules.sign_in_lasts` decides for every sign-in) and the `preload` parts on
+    the space it acts on. The idle clock is written only when it is `TOUCH_AFTER` old, so a
+    page read does not write (the idle timeout is kept to within that much)."""
     if not token or len(token) > 100:
         return None
-    row = session.scalars(
-        select(PortalSession).where(PortalSession.token_hash == _hash(token))
-    ).first()
+    acting = func.coalesce(PortalSession.acting_space_id, PortalSession.holder_id)
+    statement = db_preload(
+        db_preload(
+            select(PortalSession).where(PortalSession.token_hash == _hash(token)),
+            PortalSession.holder_id,
+            (account_service.HOLDER,),
+        ),
+        acting,
+        preload,
+    )
+    found = session.execute(statement).first()
+    if found is None:
+        return None
+    row: PortalSession = found[0]
+    holder = found[1]
     now = clock.now()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + IDLE_TIMEOUT <= now:
         row.revoked_at = now  # idle timeout: the session is over for good
         return None
-    if not _account_may_continue(session, row):
+    if row.principal_kind == PrincipalKind.HOLDER.value and not sign_in_lasts(
+        row.principal_kind, holder.state if holder is not None else None
+    ):
         row.revoked_at = now
         return None
-    if touch:
+    keep_preloaded(session, found[:2], row.holder_id, (account_service.HOLDER,))
+    keep_preloaded(session, found[2:], row.acting_space_id or row.holder_id, preload)
+    if touch and row.last_seen_at + TOUCH_AFTER <= now:
         row.last_seen_at = now
     return row
 
@@ -118,8 +136,13 @@ def live(row: PortalSession) -> LiveSession:
     )
 
 
-def current(request: Request) -> LiveSession | None:
-    """The request's live session (looked up once per request, in its own short transaction).
+def current(
+    request: Request, session: Session | None = None, *, preload: Sequence[Preload] = ()
+) -> LiveSession | None:
+    """The request's live session, looked up once per request: in the request's unit of work
+    (`session`) when the route's access rule has one, with what `preload` joins on the space the
+    session acts on (issue 13); otherwise in a short transaction of its own (a form's CSRF check
+    runs before the unit of work exists).
 
     A flash message is handed over once: reading it clears it.
     """
@@ -129,12 +152,22 @@ def current(request: Request) -> LiveSession | None:
     token = request.cookies.get(SESSION_COOKIE, "")
     found: LiveSession | None = None
     if token:
-        with request.app.state.database.transaction() as session:
-            row = find(session, token)
-            if row is not None:
-                found = live(row)
-                row.flash = None
+        if session is not None:
+            found = _take(session, token, preload)
+        else:
+            with request.app.state.database.transaction() as own:
+                found = _take(own, token, ())
     setattr(request.state, _STATE_KEY, found)
+    return found
+
+
+def _take(session: Session, token: str, preload: Sequence[Preload]) -> LiveSession | None:
+    row = find(session, token, preload=preload)
+    if row is None:
+        return None
+    found = live(row)
+    if row.flash is not None:
+        row.flash = None
     return found
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import decide_deposit, decide_deposit_subject, mode_of
-from carnet.access.service import actor_for, space_facts
+from carnet.access.service import SWITCHES, actor_for, actor_part, space_facts
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import INS_NIR_SYSTEM
@@ -33,7 +33,7 @@ from carnet.fhir.models import STAGED_LIFETIME, STAGED_PURPOSE, StagedBinary
 from carnet.fhir.parse import InvalidResource, Json, Problem, Problems, SubjectRef
 from carnet.fhir.search import Page, paging_links
 from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject
-from carnet.vault.service import Vault
+from carnet.vault.service import DATA_KEY, Vault
 
 
 def stage_binary(
@@ -268,7 +268,12 @@ def search_documents(
     base = fhir_base(settings)
     holder: Holder | None = None
     if wanted.patient is not None:
-        holder = find_holder(session, holder_id=wanted.patient.holder_id, nir=wanted.patient.nir)
+        holder = find_holder(
+            session,
+            holder_id=wanted.patient.holder_id,
+            nir=wanted.patient.nir,
+            preload=(SWITCHES, DATA_KEY, *actor_part(settings, principal)),
+        )
     elif principal.kind is PrincipalKind.HOLDER:
         holder = account_service.holder(
             session, principal.id

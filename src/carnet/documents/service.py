@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from carnet import clock
 from carnet.access import filters, notices
@@ -26,16 +27,16 @@ from carnet.access.rules import (
     clinical_access,
     decide_document_read,
 )
-from carnet.access.service import actor_for, space_facts
+from carnet.access.service import SWITCHES, actor_for, actor_part, space_facts
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.db import unit_cached
+from carnet.db import Preload, keep_preloaded, preload, unit_cached
 from carnet.documents.models import Document, DocumentPreference, Folder
 from carnet.errors import Forbidden, InvalidInput, NotFound
-from carnet.vault.service import Vault
+from carnet.vault.service import DATA_KEY, Vault
 
 PURPOSE = "document"
 NOT_FOUND = "No such document."
@@ -122,6 +123,26 @@ def preferences(session: Session, holder_id: uuid.UUID) -> DocumentPreference:
     )
 
 
+def load(session: Session, doc_id: uuid.UUID, *, actor: Sequence[Preload] = ()) -> Document | None:
+    """The document with this id, or None, read in one statement with what a decision on it
+    needs (issue 13): its space's holder, switches and data key, its author (ID-2), and the
+    caller's standing on that space (`actor`: `access.service.actor_part`), each domain joining
+    its own tables (`db.Preload`). Nothing is read when the unit of work holds it already."""
+    held = session.identity_map.get(identity_key(Document, doc_id))
+    if isinstance(held, Document):
+        return held
+    space = (account_service.HOLDER, SWITCHES, DATA_KEY, *actor)
+    by_author = preload(
+        select(Document).where(Document.id == doc_id), Document.author_id, (account_service.AUTHOR,)
+    )
+    row = session.execute(preload(by_author, Document.holder_id, space)).first()
+    if row is None:
+        return None
+    doc: Document = row[0]
+    keep_preloaded(session, row, doc.holder_id, space)
+    return doc
+
+
 def get(
     session: Session,
     settings: Settings,
@@ -132,7 +153,7 @@ def get(
     request_id: str | None = None,
 ) -> Document:
     """One document's metadata, if the decision point allows it; audited (ACC-8)."""
-    doc = session.get(Document, doc_id)
+    doc = load(session, doc_id, actor=actor_part(settings, principal))
     if doc is None:
         raise NotFound(NOT_FOUND)
     holder = holder_by_id(session, doc.holder_id)
@@ -230,15 +251,20 @@ def search(
 def _page(
     session: Session, statement: Select[Document], query: SearchQuery
 ) -> tuple[int, Sequence[Document]]:
-    """The page and the real total in one statement (`count(*) over ()`, computed before the
-    offset and limit on both engines); a page past the end says nothing of the total, which is
-    then counted apart."""
+    """The page, its authors and the real total in one statement (`count(*) over ()`, computed
+    before the offset and limit on both engines); a page past the end says nothing of the total,
+    which is then counted apart."""
     offset, limit = max(query.offset, 0), max(min(query.count, 500), 0)
     paged: Select[Any] = (
         _sorted(statement, query.sort).add_columns(func.count().over()).offset(offset).limit(limit)
     )
-    found = session.execute(paged).all()
-    rows = [row[0] for row in found]
+    # Each document's author comes with it (ID-2: the page shows them), `present` finds them.
+    found: Sequence[Any] = session.execute(
+        preload(paged, Document.author_id, (account_service.AUTHOR,))
+    ).all()
+    for row in found:
+        keep_preloaded(session, row, row[0].holder_id, (account_service.AUTHOR,))
+    rows: list[Document] = [row[0] for row in found]
     if found:
         return int(found[0][1]), rows
     if offset == 0 and limit > 0:

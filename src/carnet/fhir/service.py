@@ -8,6 +8,7 @@ resources' subjects here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from carnet.accounts.service import holder_by_nir
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.config import Settings
-from carnet.db import unit_cached
+from carnet.db import Preload, unit_cached
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import parse, resources, search
 from carnet.fhir.parse import InvalidResource, Problem, SubjectRef
@@ -45,11 +46,18 @@ def located(error: CarnetError, where: str) -> InvalidResource:
 # -- who: patients ----------------------------------------------------------------------------
 
 
-def find_holder(session: Session, *, holder_id: uuid.UUID | None, nir: str | None) -> Holder | None:
+def find_holder(
+    session: Session,
+    *,
+    holder_id: uuid.UUID | None,
+    nir: str | None,
+    preload: Sequence[Preload] = (),
+) -> Holder | None:
+    """The patient named by id or INS-NIR (ID-1), with what `preload` joins on their space."""
     if holder_id is not None:
-        return account_service.holder(session, holder_id)
+        return account_service.holder(session, holder_id, preload=preload)
     if nir is not None:
-        return holder_by_nir(session, valid) if (valid := as_nir(nir)) else None
+        return holder_by_nir(session, valid, preload=preload) if (valid := as_nir(nir)) else None
     return None
 
 

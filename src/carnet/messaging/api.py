@@ -58,6 +58,8 @@ router = APIRouter(prefix="/api/v1", tags=["messaging"])
 READ, WRITE = "messages.read", "messages.write"  # resolve_space actions; caregivers may (REP-4)
 HOLDER = authenticated(PrincipalKind.HOLDER)
 PRO = authenticated(PrincipalKind.PROFESSIONAL)
+HOLDER_UPLOADING = authenticated(PrincipalKind.HOLDER, own_transactions=True)
+PRO_UPLOADING = authenticated(PrincipalKind.PROFESSIONAL, own_transactions=True)
 
 _ATTACH_BODY: dict[str, Any] = {
     "requestBody": {
@@ -260,6 +262,11 @@ class _Side:
     delete_summary: str
     reply_summary: str
 
+    @property
+    def uploading_rule(self) -> Any:
+        """The side's rule for a route that receives a file outside the unit of work."""
+        return HOLDER_UPLOADING if self.rule is HOLDER else PRO_UPLOADING
+
 
 def _no_space(request: Request, session: Session, principal: Principal, header: str | None,
               action: str) -> Holder | None:  # fmt: skip
@@ -395,7 +402,7 @@ def _conversation_routes(side: _Side) -> None:
         message_id: uuid.UUID,
         request: Request,
         header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
+        principal: Principal = side.uploading_rule,
     ) -> MessageOut:
         return await _attach(request, principal, conversation_id, message_id, header)
 

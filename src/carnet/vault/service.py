@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import Select, delete, event, insert, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.config import Settings
-from carnet.db import Database, unit_cached
+from carnet.db import Database, KeyColumn, Preload, unit_cached, unit_keep
 from carnet.errors import VaultError
 from carnet.vault import crypto
 from carnet.vault.blobstore import BlobStore, LocalBlobStore
@@ -31,6 +32,23 @@ _SYSTEM_KEY_ID = uuid.UUID(int=0)
 
 
 _KEY_TABLES = frozenset({"data_keys"})
+_KEY_ROW = "vault.data_key_row"
+
+
+class _DataKeyPart:
+    """The space's wrapped data key as a share of another domain's query (`db.Preload`): the row
+    is kept for the unit of work; it is unwrapped only when a vault needs it."""
+
+    width = 1
+
+    def join(self, statement: Select[Any], holder_id: KeyColumn) -> Select[Any]:
+        return statement.add_columns(DataKey).outerjoin(DataKey, DataKey.holder_id == holder_id)
+
+    def keep(self, session: Session, holder_id: uuid.UUID, values: Sequence[Any]) -> None:
+        unit_keep(session, (_KEY_ROW, holder_id), _KEY_TABLES, values[0])
+
+
+DATA_KEY: Preload = _DataKeyPart()
 
 
 def _aad(holder_id: uuid.UUID, record_id: uuid.UUID | str, purpose: str) -> bytes:
@@ -108,7 +126,12 @@ class Vault:
         )
 
     def _read_key(self, session: Session, holder_id: uuid.UUID) -> tuple[uuid.UUID, bytes] | None:
-        row = session.scalars(select(DataKey).where(DataKey.holder_id == holder_id)).first()
+        row = unit_cached(
+            session,
+            (_KEY_ROW, holder_id),
+            _KEY_TABLES,
+            lambda: session.scalars(select(DataKey).where(DataKey.holder_id == holder_id)).first(),
+        )
         if row is None:
             return None
         master = self.keyring.keys.get(row.master_key_id)

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -31,6 +31,7 @@ SECOND = "second"
 GUARDIAN = "guardian"
 # REP-1, REP-3: the roles of a minor's parents, which end at majority; a guardian's does not (REP-5).
 PARENT_ROLES = (MANAGING, SECOND)
+CAREGIVER = "caregiver"  # not a Representation role: marks a caregiving in `managed_spaces`
 
 # Statuses shared by Representation and Caregiving rows.
 PENDING = "pending"
@@ -114,22 +115,23 @@ def managed_spaces(
     """The spaces `holder_id` manages for others (for `/me/profiles`), by the rules of `manages`."""
     settings = settings or get_settings()
     day = today(settings)
+    represented = select(
+        Representation.minor_id.label("space_id"), Representation.role.label("role")
+    ).where(Representation.representative_id == holder_id, Representation.status == ACCEPTED)
+    helped = select(
+        Caregiving.holder_id.label("space_id"), literal(CAREGIVER).label("role")
+    ).where(Caregiving.caregiver_id == holder_id, Caregiving.status == ACCEPTED)
+    both = union_all(represented, helped).subquery()
+    rows = session.execute(
+        select(Holder, both.c.role).join(both, both.c.space_id == Holder.id)
+    ).all()  # one statement: both relations, then each space's holder by its key
     found: dict[uuid.UUID, tuple[Holder, Relation]] = {}
-    reps = session.execute(
-        select(Holder, Representation.role)
-        .join(Representation, Representation.minor_id == Holder.id)
-        .where(Representation.representative_id == holder_id, Representation.status == ACCEPTED)
-    ).all()
-    for holder, role in reps:
-        if role == GUARDIAN or is_minor(holder, settings, day):
+    for holder, role in rows:
+        if role != CAREGIVER and (role == GUARDIAN or is_minor(holder, settings, day)):
             found[holder.id] = (holder, "representative")
-    helped = session.scalars(
-        select(Holder)
-        .join(Caregiving, Caregiving.holder_id == Holder.id)
-        .where(Caregiving.caregiver_id == holder_id, Caregiving.status == ACCEPTED)
-    ).all()
-    for holder in helped:
-        found.setdefault(holder.id, (holder, "caregiver"))
+    for holder, role in rows:
+        if role == CAREGIVER:
+            found.setdefault(holder.id, (holder, "caregiver"))
     return sorted(found.values(), key=lambda item: (item[0].birth_name, item[0].first_names))
 
 

@@ -38,7 +38,7 @@ def in_space(session: Session, holder: Holder, document_id: uuid.UUID) -> Docume
 
     Returns the document: a caller that keeps it lets the service find it in the session's
     identity map instead of reading it again (issue 13's statement budgets)."""
-    doc = session.get(Document, document_id)
+    doc = service.load(session, document_id)
     if doc is None or doc.holder_id != holder.id:
         raise NotFound(service.NOT_FOUND)
     return doc

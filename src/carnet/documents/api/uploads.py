@@ -319,7 +319,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 async def upload_document(
     request: Request,
     space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
+    principal: Principal = authenticated(PrincipalKind.HOLDER, own_transactions=True),
 ) -> DocumentOut:
     """The real type is sniffed (the name and declared type are only checked against it); the file
     is refused with 413 as soon as it passes the size limit, and nothing is stored."""
