@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.audit import rules
-from carnet.audit.models import AuditEntry
+from carnet.audit.models import AuditChainHead, AuditEntry
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.audit.signing import Signer
 from carnet.audit.verify import verify
@@ -116,3 +116,50 @@ def test_concurrent_batches_and_single_appends_keep_chains_gapless(
     with database.transaction() as s:
         report = verify(s, signer)
     assert report.intact, report.problems
+
+
+def _heads_follow_their_chains(database: Database) -> dict[str, tuple[int, str]]:
+    """Each head names its chain's last entry: seq and hash (migration 0018's trigger)."""
+    with database.transaction() as s:
+        heads = {h.chain: (h.seq, h.hash) for h in s.scalars(select(AuditChainHead))}
+        for chain, (seq, hash_) in heads.items():
+            last = s.scalars(
+                select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq.desc())
+            ).first()
+            assert last is not None and (last.seq, last.hash) == (seq, hash_), chain
+    return heads
+
+
+def test_the_database_moves_each_head_to_its_last_entry(database: Database) -> None:
+    """ACC-8, two statements an append: the head is reserved and read, the entry inserted; the
+    database sets the head's hash from the entry of the reserved seq, one by one or in a batch."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    with database.transaction() as s:
+        add(s, a)
+    first = _heads_follow_their_chains(database)
+    with database.transaction() as s:
+        append_batch(s, [_pending(a, 1), _pending(b, 2), _pending(a, 3), _pending(None, 4)])
+        add(s, b)
+    heads = _heads_follow_their_chains(database)
+    assert heads[rules.chain_for(a)][0] == 3 and heads[rules.chain_for(b)][0] == 2
+    assert heads[rules.chain_for(a)][1] != first[rules.chain_for(a)][1]
+
+
+def test_an_entry_off_the_reserved_seq_moves_no_head(database: Database) -> None:
+    """The trigger follows the seq the append reserved: a row written past it (as a forger
+    would) leaves the head where it was."""
+    a = uuid.uuid4()
+    with database.transaction() as s:
+        add(s, a)
+    before = _heads_follow_their_chains(database)[rules.chain_for(a)]
+    with database.transaction() as s:
+        last = s.scalars(select(AuditEntry).where(AuditEntry.chain == rules.chain_for(a))).one()
+        forged = {c.key: getattr(last, c.key) for c in AuditEntry.__table__.columns}
+        s.execute(
+            AuditEntry.__table__.insert().values(
+                {**forged, "id": uuid.uuid4(), "seq": last.seq + 5, "hash": "f" * 64}
+            )
+        )
+    with database.transaction() as s:
+        head = s.get(AuditChainHead, rules.chain_for(a))
+        assert head is not None and (head.seq, head.hash) == before
