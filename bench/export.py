@@ -30,6 +30,7 @@ from carnet.agenda import service as agenda
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import new_id
 from carnet.documents import deposits
+from carnet.export import archive as export_archive
 from carnet.export import service as export_service
 from carnet.export.models import ExportRequest
 from carnet.messaging import conversations
@@ -96,7 +97,7 @@ def export() -> None:
             row_id = export_service.request_export(session, me).id
         prepared = time.perf_counter() - setup
         started = time.perf_counter()
-        outcome = export_service.build_pending(database, settings)
+        outcome = export_archive.build_pending(database, settings)
         built = time.perf_counter() - started
         with database.transaction() as session:
             request = session.get(ExportRequest, row_id)

@@ -6,17 +6,16 @@ import os
 
 from fastapi import FastAPI
 
-from carnet import __version__, http
+from carnet import __version__, http, registry
+from carnet.audit import anchors as audit_anchors
 from carnet.config import Settings
 from carnet.db import Database
+from carnet.jobs.service import start_background_runner
+from carnet.vault.service import Vault
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the application for `settings`; tests pass their own database."""
-    from carnet import registry
-    from carnet.audit import anchors as audit_anchors
-    from carnet.vault.service import Vault
-
     app = FastAPI(
         title="Carnet",
         version=__version__,
@@ -37,9 +36,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 def create_served_app() -> FastAPI:
     """The application of one server process, from the environment (`carnet serve --workers N`:
     each worker builds its own; they share the database and the blob store, nothing else)."""
-    from carnet.config import Settings
-    from carnet.jobs.service import start_background_runner
-
     settings = Settings()
     application = create_app(settings)
     if settings.jobs_interval_seconds > 0 and os.environ.get(_JOBS_FLAG) == "1":

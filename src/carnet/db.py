@@ -222,27 +222,38 @@ def _track_writes(engine: Engine) -> None:
 
 
 def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bool = False) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver must not open transactions itself: we issue BEGIN IMMEDIATE below, so that a
-        # transaction that reads then writes (every audited read does) never fails to upgrade its lock.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        # Freed pages are zeroed, so erased health data does not linger in the file (rule LC-8).
-        cursor.execute("PRAGMA secure_delete=ON")
-        cursor.close()
+    event.listen(engine, "connect", _on_sqlite_connect)
+    become_writer = _writer_queue(writer)
+    _listen_sqlite_begin(engine, become_writer, read_mostly=read_mostly)
+    _listen_sqlite_end(engine, writer)
 
-    # SQLite has one writer at a time, and its busy handler waits by sleeping in growing steps:
-    # under load, requests would queue by luck with seconds of tail latency. Writers of this
-    # process queue on a lock instead, in arrival order, and only then take SQLite's write lock.
 
-    def _release(info: dict[str, Any]) -> None:
-        if info.pop(WRITER, False):
-            writer.release()
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions itself: we issue BEGIN IMMEDIATE below, so that a
+    # transaction that reads then writes (every audited read does) never fails to upgrade its lock.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # Freed pages are zeroed, so erased health data does not linger in the file (rule LC-8).
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+# SQLite has one writer at a time, and its busy handler waits by sleeping in growing steps:
+# under load, requests would queue by luck with seconds of tail latency. Writers of this
+# process queue on a lock instead, in arrival order, and only then take SQLite's write lock.
+
+
+def _release_writer(info: dict[str, Any], writer: threading.Lock) -> None:
+    if info.pop(WRITER, False):
+        writer.release()
+
+
+def _writer_queue(writer: threading.Lock) -> Callable[[Any], None]:
+    """What a connection calls to take its turn as this process's one writer."""
 
     def _become_writer(connection: Any) -> None:
         if not writer.acquire(timeout=60):
@@ -256,16 +267,22 @@ def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bo
                 raw.rollback()
             raw.execute("BEGIN IMMEDIATE")
         except BaseException:
-            _release(connection.info)
+            _release_writer(connection.info, writer)
             raise
 
+    return _become_writer
+
+
+def _listen_sqlite_begin(
+    engine: Engine, become_writer: Callable[[Any], None], *, read_mostly: bool
+) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if read_mostly:
             # Readers never wait for writers in WAL mode: no lock until the first write.
             connection.exec_driver_sql("BEGIN")
         else:
-            _become_writer(connection)
+            become_writer(connection)
 
     if read_mostly:
 
@@ -277,8 +294,10 @@ def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bo
             if not connection.info.get(WRITER) and (
                 _is_write(statement, context) or statement.lstrip()[:9].upper() == "SAVEPOINT"
             ):
-                _become_writer(connection)
+                become_writer(connection)
 
+
+def _listen_sqlite_end(engine: Engine, writer: threading.Lock) -> None:
     # These events run just before SQLAlchemy ends the transaction: end it here on the driver
     # connection (the driver's own commit/rollback then find nothing to do), then let the next
     # writer in.
@@ -287,21 +306,21 @@ def _configure_sqlite(engine: Engine, writer: threading.Lock, *, read_mostly: bo
         raw = connection.connection.driver_connection
         if raw is not None and raw.in_transaction:
             raw.commit()
-        _release(connection.info)
+        _release_writer(connection.info, writer)
 
     @event.listens_for(engine, "rollback")
     def _on_rollback(connection: Any) -> None:
         raw = connection.connection.driver_connection
         if raw is not None and raw.in_transaction:
             raw.rollback()
-        _release(connection.info)
+        _release_writer(connection.info, writer)
 
     @event.listens_for(engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
         # A connection returned to the pool mid-transaction is rolled back by the pool.
         if dbapi_connection.in_transaction:
             dbapi_connection.rollback()
-        _release(record.info)
+        _release_writer(record.info, writer)
 
 
 def make_engine(

@@ -36,7 +36,7 @@ from carnet.db import Database
 from carnet.documents import deposits, migration
 from carnet.documents.fhir import VISIBILITY_SYSTEM
 from carnet.documents.models import Document
-from carnet.export import service as export
+from carnet.export import archive as export_archive
 from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
 from tests.apps.support import add_app, app_token
@@ -207,7 +207,7 @@ def _export(client: TestClient, database: Database, settings: Settings, s: Space
     own = {k: v for k, v in s.parent.items() if k.lower() != "x-carnet-space"}
     started = client.post(f"{API}/me/export", headers=own)
     assert started.status_code == 202, started.text
-    assert export.build_pending(database, settings).startswith("built 1")
+    assert export_archive.build_pending(database, settings).startswith("built 1")
     got = client.get(f"{API}/me/export/{started.json()['id']}/download", headers=own)
     assert got.status_code == 200, got.text
     archive = zipfile.ZipFile(io.BytesIO(got.content))

@@ -26,7 +26,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Base, Database
 from carnet.documents import changes, deposits
-from carnet.export import service as exports
+from carnet.export import archive as export_archive
 from carnet.export.models import ExportRequest
 from carnet.jobs.service import load_jobs, run_due
 from carnet.logs import JsonFormatter
@@ -197,7 +197,7 @@ def _store_everything(
     # SRV-5: an export built; LC-1: the letter rendered for the print service; the notices
     # delivered (with no SMTP server: `.eml` copies in the data directory).
     assert client.post("/api/v1/me/export", headers=auth).status_code == 202
-    assert exports.build_pending(database, settings).startswith("built 1")
+    assert export_archive.build_pending(database, settings).startswith("built 1")
     assert letters.render_all(database, vault, settings).letters == 1
     deliver_pending(database, settings)
     closed = client.post("/api/v1/me/close", headers=auth, json={"purge": True})

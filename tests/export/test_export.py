@@ -25,11 +25,13 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.documents import deposits
 from carnet.documents import service as documents
+from carnet.export import archive as export_archive
 from carnet.export import service
 from carnet.export.models import ExportRequest
 from carnet.messaging import conversations
 from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 from carnet.notifications.models import OutboxMessage
+from carnet.profile import measurements as measures
 from carnet.profile import service as profile
 from carnet.reimbursements.models import PURPOSE as REIMBURSEMENT_PURPOSE
 from carnet.reimbursements.models import Reimbursement
@@ -127,7 +129,7 @@ def _mail_and_agenda(
                       appointment(days))  # fmt: skip
     agenda.set_prevention(agenda.context(session, vault, settings, me(parent.id), parent), False)
     ctx = profile.context(session, vault, settings, me(parent.id), parent)
-    profile.set_target(ctx, "weight", {"low": 60, "high": 75, "note": "objectif du médecin"})
+    measures.set_target(ctx, "weight", {"low": 60, "high": 75, "note": "objectif du médecin"})
     return gp.id, content
 
 
@@ -260,7 +262,7 @@ def _pdf_text(content: bytes) -> str:
 
 
 def _build(database: Database, settings: Settings) -> str:
-    return service.build_pending(database, settings)
+    return export_archive.build_pending(database, settings)
 
 
 def test_export_contains_what_the_holder_may_read_and_nothing_else(
@@ -363,7 +365,7 @@ def test_export_contains_what_the_holder_may_read_and_nothing_else(
     assert history.startswith("date,action,mode")
     with database.transaction() as session:
         mails = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == service.READY_KIND)
+            select(OutboxMessage).where(OutboxMessage.kind == export_archive.READY_KIND)
         ).all()
         assert [m.recipient for m in mails] == ["parent@example.org"]
         assert "CR biologie" not in mails[0].body_text
@@ -427,7 +429,7 @@ def test_export_needs_a_holder(client: TestClient, database: Database) -> None:
 )
 def test_attachment_names_are_made_safe_for_the_zip(given: str, safe: str) -> None:
     """SRV-5: a name chosen by someone else never climbs out of `messages/` nor breaks a tool."""
-    assert service.safe_file_name(given) == safe
+    assert export_archive.safe_file_name(given) == safe
 
 
 def test_a_minors_secret_document_never_becomes_an_attachment(

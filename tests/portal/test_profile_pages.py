@@ -18,7 +18,7 @@ from carnet import clock
 from carnet.audit.models import AuditEntry
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.export import service as export
+from carnet.export import archive as export_archive
 from carnet.profile.models import MeasurementTarget, ProfileEntry
 from carnet.vault.service import Vault
 from tests.portal.support import csrf_of, deposit, log_in, make_account, make_child, post
@@ -217,7 +217,7 @@ def test_download_my_data(
         assert response.status_code == 303
     body = text(client.get("/my-data"))
     assert "En préparation" in body and body.count("En préparation") == 1
-    export.build_pending(database, settings)
+    export_archive.build_pending(database, settings)
     body = client.get("/my-data").text
     assert "Télécharger le fichier ZIP" in html.unescape(body)
     link = body.split('href="/my-data/')[1].split('"')[0]

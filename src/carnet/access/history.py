@@ -42,6 +42,7 @@ from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
+from carnet.apps.models import App
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
 from carnet.audit.service import SpaceEntryFilter, entries_for_space, entry_in_space, record
@@ -203,8 +204,7 @@ def _displays(
         elif row.actor_kind == PrincipalKind.OPERATOR.value:
             out[key] = ("Opérateur Carnet", None)
         elif row.actor_kind == PrincipalKind.APP.value:
-            from carnet.apps.models import App  # SRV-3: the holder sees which app it was
-
+            # SRV-3: the holder sees which app it was.
             app = session.get(App, uuid.UUID(row.actor_id))
             out[key] = (f"Application {app.name}" if app else "Application connectée", None)
         else:

@@ -44,6 +44,8 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import new_id
 from carnet.errors import Forbidden, InvalidInput, NotFound
+from carnet.profile import rules as profile_rules
+from carnet.profile import service as profile
 from carnet.vault.service import Vault
 
 # One space context for every service working on a space (carnet.access.service).
@@ -411,9 +413,6 @@ def set_prevention(ctx: Context, enabled: bool) -> AgendaSettings:
 
 def vaccinations(ctx: Context) -> list[prevention.Dose]:
     """The profile's vaccinations, read through the profile service (its decision and audit)."""
-    from carnet.profile import rules as profile_rules
-    from carnet.profile import service as profile
-
     pctx = profile.Context(
         ctx.session, ctx.vault, ctx.settings, ctx.holder, ctx.actor, ctx.space, ctx.request_id
     )

@@ -26,6 +26,7 @@ from carnet.access.rules import (
     DocumentFacts,
     clinical_access,
     decide_document_read,
+    mode_of,
 )
 from carnet.access.service import SWITCHES, actor_for, actor_part, space_facts
 from carnet.accounts import service as account_service
@@ -335,8 +336,6 @@ def own_folder(session: Session, holder_id: uuid.UUID, folder_id: uuid.UUID) -> 
 
 
 def actor_mode(actor: Actor) -> str:
-    from carnet.access.rules import mode_of
-
     return mode_of(actor).value
 
 

@@ -33,6 +33,7 @@ from carnet.fhir import service as fhir_service
 from carnet.messaging import fhir as messaging_fhir
 from carnet.messaging.context import Context
 from carnet.profile import fhir as profile_fhir
+from carnet.profile import measurements as measures
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
 from carnet.reimbursements import fhir as reimbursement_fhir
@@ -109,7 +110,7 @@ def collect(
                 for entry in entries:
                     found.resources.extend(profile_fhir.resources_of(entry, holder))
                 if section == profile_rules.MEASUREMENT and section in found.profile:
-                    derived = profile.bmi(entries)
+                    derived = measures.bmi(entries)
                     if derived is not None:
                         found.resources.append(profile_fhir.bmi_observation(derived, holder))
     try:

@@ -4,10 +4,10 @@ Registered on import; its domain declares it (`domain.py`)."""
 
 from __future__ import annotations
 
-from carnet.export import service
+from carnet.export import archive
 from carnet.jobs.service import JobContext, job
 
 
 @job("export.build", "always")
 def build_exports(ctx: JobContext) -> str:
-    return service.build_pending(ctx.database, ctx.settings)
+    return archive.build_pending(ctx.database, ctx.settings)

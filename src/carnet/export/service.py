@@ -6,31 +6,23 @@ export is what that principal may read, read the way the read endpoints read it 
 by its service, in the principal's mode), and nothing else. No rule is decided here.
 
 An export is requested by a holder (`request_export`), built by the job "export.build"
-(`build_pending`: one ZIP for the holder's own space and one folder per space they manage), stored
-encrypted under the holder's key (purpose "export"), announced by e-mail without any content, and
-downloadable by the holder until it expires (`export_ttl`: `CARNET_EXPORT_TTL_DAYS`).
+(`export.archive.build_pending`: one ZIP for the holder's own space and one folder per space they
+manage), stored encrypted under the holder's key (purpose "export"), announced by e-mail without
+any content, and downloadable by the holder until it expires (`export_ttl`:
+`CARNET_EXPORT_TTL_DAYS`), then `expire`d.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
-import re
-import tempfile
-import unicodedata
 import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access import history as access_history
 from carnet.access import notices
 from carnet.access.models import TimelineSettings
 from carnet.access.rules import (
@@ -46,31 +38,19 @@ from carnet.accounts import wishes
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.accounts.purge import register_purge_hook
-from carnet.agenda import service as agenda
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database, new_id
-from carnet.documents import fhir as documents_fhir
-from carnet.documents import service as documents
-from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.export import everything, summary, timeline
-from carnet.export.models import EXPIRED, FAILED, PENDING, PURPOSE, READY, ExportRequest
-from carnet.fhir import resources
-from carnet.messaging.attachments import attachment_content
-from carnet.messaging.context import Context
-from carnet.notifications.service import enqueue
+from carnet.errors import Conflict, Forbidden, NotFound
+from carnet.export import summary, timeline
+from carnet.export.models import EXPIRED, PENDING, PURPOSE, READY, ExportRequest
+from carnet.profile import measurements as measures
 from carnet.profile import rules as profile_rules
 from carnet.profile import service as profile
 from carnet.vault.service import Vault
 
-BUILD_BATCH = 10
-SPOOL_BYTES = 16 * 1024 * 1024  # ZIPs larger than this are built on disk (a temporary file)
-READY_KIND = "export.ready"
-READY_SUBJECT = "Votre export Carnet est prêt"
 TARGET = "Export"
-
-Json = dict[str, Any]
 
 
 def export_ttl(settings: Settings) -> dt.timedelta:
@@ -187,7 +167,7 @@ def summary_pdf(
     """Item 5: the profile synthesis, from what the principal may read; audited (ACC-8)."""
     ctx = profile.context(session, vault, settings, principal, holder, request_id)
     found = profile.read_profile(ctx)  # refuses (and audits) when nothing is readable
-    bmi = profile.bmi(found.get(profile_rules.MEASUREMENT, []))
+    bmi = measures.bmi(found.get(profile_rules.MEASUREMENT, []))
     opened = wishes.list_wishes(session, vault, holder, principal, relation)
     data = summary.SummaryData(
         holder=holder,
@@ -277,335 +257,8 @@ def download(
     return vault.read_blob(session, row.holder_id, row.id, PURPOSE, row.blob_id)
 
 
-# -- building --------------------------------------------------------------------------------
-
-
-def _slug(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-").lower() or "x"
-
-
-def safe_file_name(name: str, limit: int = 80) -> str:
-    """A name chosen by someone else (an attachment's), made safe for any file system and any
-    unzip tool: no folder part, no `..`, ASCII letters, digits and dashes, its extension kept."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    stem, dot, extension = base.rpartition(".")
-    if not dot:
-        stem, extension = base, ""
-    safe = _slug(stem)[:limit].strip("-") or "x"
-    extension = _slug(extension)[:10].strip("-") if extension else ""
-    return f"{safe}.{extension}" if extension and extension != "x" else safe
-
-
-def space_folder(holder: Holder, relation: str) -> str:
-    if relation == "self":
-        return "mon-espace"
-    return f"{_slug(holder.first_names)}-{_slug(holder.birth_name)}-{str(holder.id)[:8]}"
-
-
-def _entry(base_url: str, resource: Json) -> Json:
-    return {
-        "fullUrl": f"{base_url.rstrip('/')}/fhir/{resource['resourceType']}/{resource['id']}",
-        "resource": resource,
-    }
-
-
-@dataclass
-class SpaceExport:
-    """What one space contributes to the ZIP (for tests and the build summary)."""
-
-    folder: str
-    documents: int = 0
-    profile_entries: int = 0
-    reimbursements: int = 0
-    history_entries: int = 0
-    messages: int = 0
-    attachments: int = 0
-    appointments: int = 0
-
-
-def _history_csv(
-    session: Session, settings: Settings, principal: Principal, holder: Holder
-) -> tuple[bytes, int]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
-                     "signale"])  # fmt: skip
-    page, count = 1, 0
-    while True:
-        found = access_history.history(
-            session, settings, principal, holder, access_history.HistoryQuery(page=page)
-        )
-        for e in found.entries:
-            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
-                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
-                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
-            count += 1
-        if page >= found.pages:
-            break
-        page += 1
-    return out.getvalue().encode("utf-8"), count
-
-
-def export_space(
-    session: Session,
-    vault: Vault,
-    settings: Settings,
-    principal: Principal,
-    holder: Holder,
-    relation: family.Relation,
-    archive: zipfile.ZipFile,
-) -> SpaceExport:
-    """Write one space's folder: FHIR Bundle, original files, message attachments, profile,
-    targets, wishes and agenda switches (JSON), access history (CSV), summary PDF. Each source the
-    principal may not read is simply absent."""
-    folder = space_folder(holder, relation)
-    stats = SpaceExport(folder)
-    bundle_entries: list[Json] = []
-    now = clock.now()
-    try:
-        for listed in list(timeline.readable_documents(session, settings, principal, holder)):
-            doc, stream = documents.read_content(session, vault, settings, principal, listed.id)
-            content = b"".join(stream)
-            title = documents.title_of(session, vault, doc)
-            bundle_entries.append(
-                _entry(
-                    settings.base_url,
-                    documents_fhir.document_reference(doc, title, holder, now=now),
-                )
-            )
-            bundle_entries.append(_entry(settings.base_url, documents_fhir.binary(doc, content)))
-            name = documents.original_name_of(session, vault, doc) or _slug(title)
-            archive.writestr(f"{folder}/documents/{doc.id}-{_slug(name)}", content)
-            stats.documents += 1
-    except Forbidden:
-        pass
-    # FHIR resources other than documents: the same collection as $everything (everything.py).
-    collected = everything.collect(
-        session, vault, settings, principal, holder, include_documents=False
-    )
-    bundle_entries.insert(0, _entry(settings.base_url, collected.resources[0]))  # the Patient
-    counted = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
-               "Appointment": "appointments"}  # fmt: skip
-    for resource in collected.resources[1:]:
-        bundle_entries.append(_entry(settings.base_url, resource))
-        if resource["resourceType"] in counted:
-            name = counted[resource["resourceType"]]
-            setattr(stats, name, getattr(stats, name) + 1)
-    stats.attachments = _write_attachments(
-        session, vault, settings, principal, collected, archive, folder
-    )
-    stats.profile_entries = sum(len(items) for items in collected.profile.values())
-    if collected.profile:
-        plain: dict[str, Any] = {
-            section: [
-                {"id": str(e.id), "date": e.effective_date.isoformat() if e.effective_date
-                 else None, "content": e.content} for e in items
-            ]
-            for section, items in collected.profile.items()
-        }  # fmt: skip
-        if profile_rules.MEASUREMENT in collected.profile:
-            plain["measurement_targets"] = _targets(session, vault, settings, principal, holder)
-        archive.writestr(f"{folder}/profil.json", json.dumps(plain, ensure_ascii=False, indent=2))
-    switches = _agenda_settings(session, vault, settings, principal, holder)
-    if switches is not None:
-        archive.writestr(
-            f"{folder}/agenda.json", json.dumps(switches, ensure_ascii=False, indent=2)
-        )
-    opened = wishes.list_wishes(session, vault, holder, principal, relation)
-    archive.writestr(
-        f"{folder}/contacts-et-volontes.json",
-        json.dumps([{"kind": w.kind, "content": w.content} for w in opened],
-                   ensure_ascii=False, indent=2),
-    )  # fmt: skip
-    try:
-        text, stats.history_entries = _history_csv(session, settings, principal, holder)
-        archive.writestr(f"{folder}/historique-des-acces.csv", text)
-    except Forbidden:
-        pass
-    try:
-        pdf = summary_pdf(session, vault, settings, principal, holder, relation)
-        archive.writestr(f"{folder}/synthese.pdf", pdf)
-    except Forbidden:
-        pass
-    bundle: Json = {
-        "resourceType": "Bundle",
-        "id": str(new_id()),
-        "meta": {"lastUpdated": resources.instant(now)},
-        "type": "collection",
-        "timestamp": resources.instant(now),
-        "entry": bundle_entries,
-    }
-    archive.writestr(f"{folder}/fhir-bundle.json", json.dumps(bundle, ensure_ascii=False))
-    return stats
-
-
-def _write_attachments(
-    session: Session,
-    vault: Vault,
-    settings: Settings,
-    principal: Principal,
-    collected: everything.Everything,
-    archive: zipfile.ZipFile,
-    folder: str,
-) -> int:
-    """SRV-1: the bytes of each attachment of the exported Communications, read like the
-    attachment endpoint reads them (decision point, audit), as `messages/<id>-<safe name>`."""
-    if collected.messages is None:
-        return 0
-    ctx = Context(session, vault, settings, principal)
-    written = 0
-    for ref in collected.messages.attachments:
-        try:
-            _row, name, content = attachment_content(
-                ctx, ref.conversation_id, ref.attachment_id, space=collected.messages.space
-            )
-        except (Forbidden, NotFound):
-            continue
-        archive.writestr(f"{folder}/messages/{ref.attachment_id}-{safe_file_name(name)}", content)
-        written += 1
-    return written
-
-
-def _targets(
-    session: Session, vault: Vault, settings: Settings, principal: Principal, holder: Holder
-) -> list[Json]:
-    """Issue 7: the measurement targets (part of the measurements, ACC-7), read by their service."""
-    ctx = profile.context(session, vault, settings, principal, holder)
-    try:
-        found = profile.list_targets(ctx)
-    except Forbidden:
-        return []
-    return [
-        {"kind": t.kind, "unit": t.unit, "low": t.low, "high": t.high, "note": t.note,
-         "updated_at": t.updated_at.isoformat()} for t in found
-    ]  # fmt: skip
-
-
-def _agenda_settings(
-    session: Session, vault: Vault, settings: Settings, principal: Principal, holder: Holder
-) -> Json | None:
-    """SRV-2: the prevention calendar switch and whether a calendar link is active (never its
-    secret, which Carnet does not keep), read through the agenda service."""
-    try:
-        found = agenda.read_settings(agenda.context(session, vault, settings, principal, holder))
-    except Forbidden:
-        return None
-    return {
-        "prevention_calendar": found.prevention,
-        "calendar_feed_active": found.feed_active,
-        "calendar_feed_created_at": found.feed_created_at.isoformat()
-        if found.feed_created_at
-        else None,
-    }
-
-
-def spaces_of(
-    session: Session, settings: Settings, principal: Principal
-) -> list[tuple[Holder, family.Relation]]:
-    """The holder's own space, then every space they manage (SRV-5), each re-resolved through
-    `family.resolve_space` so that the relation is the one the read endpoints would see."""
-    found: list[tuple[Holder, family.Relation]] = [
-        family.resolve_space(session, principal, None, "export", settings=settings)
-    ]
-    for managed, _relation in family.managed_spaces(session, principal.id, settings=settings):
-        try:
-            found.append(
-                family.resolve_space(
-                    session, principal, str(managed.id), "export", settings=settings
-                )
-            )
-        except CarnetError:
-            continue
-    return found
-
-
-def write_archive(
-    session: Session, vault: Vault, settings: Settings, principal: Principal, target: IO[bytes]
-) -> list[SpaceExport]:
-    stats: list[SpaceExport] = []
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for holder, relation in spaces_of(session, settings, principal):
-            stats.append(
-                export_space(session, vault, settings, principal, holder, relation, archive)
-            )
-        archive.writestr(
-            "LISEZMOI.txt",
-            "Export Carnet (SRV-5). Un dossier par espace : fhir-bundle.json (FHIR R4, Bundle de "
-            "type collection : identité, documents, profil, remboursements, contacts, messages, "
-            "rendez-vous), documents/ (fichiers d'origine), messages/ (pièces jointes des "
-            "messages), profil.json (avec les objectifs de mesures), agenda.json (réglages de "
-            "l'agenda), contacts-et-volontes.json, historique-des-acces.csv, synthese.pdf.\n",
-        )
-    return stats
-
-
-def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
-    handle.seek(0)
-    while chunk := handle.read(size):
-        yield chunk
-
-
-def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest) -> None:
-    """Build one pending export in the caller's transaction; e-mail the holder (no content)."""
-    principal = holder_principal(row.holder_id)
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        write_archive(session, vault, settings, principal, spool)
-        stored = vault.put_blob(session, row.holder_id, row.id, PURPOSE, _chunks(spool))
-    now = clock.now()
-    row.blob_id = stored.blob_id
-    row.status = READY
-    row.ready_at = now
-    row.expires_at = now + export_ttl(settings)
-    holder = account_service.holder(session, row.holder_id)
-    if holder is not None and holder.email:
-        enqueue(
-            session,
-            kind=READY_KIND,
-            recipient=holder.email,
-            subject=READY_SUBJECT,
-            body_text=(
-                "L'export de vos données que vous avez demandé est prêt. Il peut être téléchargé "
-                f"depuis votre espace Carnet pendant {settings.export_ttl_days} jours.\n"
-                f"Votre espace : {settings.base_url}."
-            ),
-            holder_id=row.holder_id,
-        )
-
-
-def build_pending(database: Database, settings: Settings, *, limit: int = BUILD_BATCH) -> str:
-    """The job's work: build pending exports (each in its own transaction; a failure marks that
-    one failed), then expire old ones (their blob deleted once the change commits)."""
-    vault = Vault.from_settings(settings)
-    with database.transaction() as session:
-        ids = list(
-            session.scalars(
-                select(ExportRequest.id)
-                .where(ExportRequest.status == PENDING)
-                .order_by(ExportRequest.created_at)
-                .limit(limit)
-            )
-        )
-    built = failed = 0
-    for export_id in ids:
-        try:
-            with database.transaction() as session:
-                row = session.get(ExportRequest, export_id)
-                if row is None or row.status != PENDING:
-                    continue
-                build(session, vault, settings, row)
-            built += 1
-        except Exception:  # one broken export must not stop the others
-            failed += 1
-            with database.transaction() as session:
-                row = session.get(ExportRequest, export_id)
-                if row is not None and row.status == PENDING:
-                    row.status = FAILED
-    expired = expire(database, vault)
-    return f"built {built}, failed {failed}, expired {expired}"
-
-
 def expire(database: Database, vault: Vault) -> int:
+    """SRV-5: ready exports past their date become expired, their blob deleted once it commits."""
     now = clock.now()
     with database.transaction() as session:
         rows = session.scalars(

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carnet import clock
+from carnet import clock, registry
 from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.errors import CarnetError, InvalidInput
@@ -103,8 +103,6 @@ def registered_jobs() -> list[Job]:
 def load_jobs() -> None:
     """Import the modules that register jobs (declared in each domain's `domain.py`), so that
     every pass sees all of them."""
-    from carnet import registry
-
     registry.load_jobs()
 
 

@@ -24,6 +24,7 @@ from carnet.auth.principal import PrincipalKind
 from carnet.config import Settings
 from carnet.portal import csrf, i18n
 from carnet.portal.i18n import N_, Formatter
+from carnet.portal.messages import flash
 from carnet.vault.service import Vault
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -155,8 +156,6 @@ def render(
 ) -> HTMLResponse:
     """Render `template` with the layout's context; `title` is translated already, and never
     carries personal or health data."""
-    from carnet.portal.messages import flash
-
     fmt = formatter(request)
     live = sessions.current(request)
     nav_extra = [

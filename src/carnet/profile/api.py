@@ -24,6 +24,7 @@ from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import db_session, keeping_audit, request_id
 from carnet.profile import growth_reference, rules, service
+from carnet.profile import measurements as measures
 from carnet.profile.schemas import (
     BmiOut,
     EntryOut,
@@ -68,7 +69,7 @@ def _entry_out(entry: service.Entry) -> EntryOut:
 
 
 def _profile_out(holder: Holder, found: dict[str, list[service.Entry]]) -> ProfileOut:
-    derived = service.bmi(found.get(rules.MEASUREMENT, []))
+    derived = measures.bmi(found.get(rules.MEASUREMENT, []))
     return ProfileOut(
         space_id=holder.id,
         sections={name: [_entry_out(e) for e in entries] for name, entries in found.items()},
@@ -213,7 +214,7 @@ def entry_history(
 # -- measurement targets and growth curves ------------------------------------------------------
 
 
-def _target_out(target: service.Target) -> TargetOut:
+def _target_out(target: measures.Target) -> TargetOut:
     return TargetOut(
         kind=target.kind, unit=target.unit, low=target.low, high=target.high, note=target.note,
         updated_at=target.updated_at, updated_by=target.updated_by,
@@ -243,7 +244,7 @@ def list_targets(
                 latest_date=v.latest_date,
                 status=v.status,
             )
-            for v in service.targets_against_latest(ctx)
+            for v in measures.targets_against_latest(ctx)
         ]
 
 
@@ -261,10 +262,10 @@ def put_target(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> TargetOut:
-    name = service.target_kind(kind)
+    name = measures.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
     with keeping_audit():
-        return _target_out(service.set_target(ctx, name, body))
+        return _target_out(measures.set_target(ctx, name, body))
 
 
 @router.delete(
@@ -277,10 +278,10 @@ def delete_target(
     principal: Principal = authenticated(PrincipalKind.HOLDER),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    name = service.target_kind(kind)
+    name = measures.target_kind(kind)
     ctx = _me(request, session, principal, x_carnet_space, "profile.update")
     with keeping_audit():
-        service.delete_target(ctx, name)
+        measures.delete_target(ctx, name)
     return Response(status_code=204)
 
 
@@ -298,11 +299,11 @@ def get_growth(
     """For a minor's space only (404 otherwise). Without a configured reference
     (`CARNET_GROWTH_REFERENCE_FILE`, docs/growth-curves.md) the points come without percentiles."""
     ctx = _me(request, session, principal, x_carnet_space, "profile.read")
-    if not service.is_child(ctx):
+    if not measures.is_child(ctx):
         raise NotFound("Growth curves are drawn for children only.", code="not-a-child")
     reference = growth_reference.load(_settings(request).growth_reference_file)
     with keeping_audit():
-        found = service.growth_charts(ctx, reference)
+        found = measures.growth_charts(ctx, reference)
     return GrowthOut(
         space_id=ctx.holder.id,
         sex=ctx.holder.sex,

@@ -21,7 +21,8 @@ from typing import Any
 from carnet.accounts.models import Holder
 from carnet.fhir.resources import coding, instant, patient_reference
 from carnet.profile import rules
-from carnet.profile.service import Bmi, Entry
+from carnet.profile.measurements import Bmi
+from carnet.profile.service import Entry
 
 Json = dict[str, Any]
 

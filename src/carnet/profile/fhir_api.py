@@ -47,7 +47,8 @@ from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import db_session, keeping_audit, request_id
-from carnet.profile import fhir, fhir_in, rules, service
+from carnet.profile import fhir, fhir_in, fhir_in_fields, rules, service
+from carnet.profile import measurements as measures
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -223,7 +224,7 @@ def search_entries(
         for resource in fhir.resources_of(entry, holder)
     ]
     if rules.MEASUREMENT in readable:
-        derived = service.bmi(readable[rules.MEASUREMENT])
+        derived = measures.bmi(readable[rules.MEASUREMENT])
         if derived is not None:
             dated.append((fhir.bmi_observation(derived, holder), derived.date))
     found = [
@@ -288,7 +289,7 @@ def _read_bmi(request: Request, session: Session, principal: Principal, resource
         session, _vault(request), settings, principal, holder, request_id(request)
     )
     try:
-        derived = service.bmi(service.list_section(ctx, rules.MEASUREMENT))
+        derived = measures.bmi(service.list_section(ctx, rules.MEASUREMENT))
     except Forbidden:
         raise kept(NotFound("No such resource.")) from None  # ACC-8: the refusal's audit entry
     if derived is None:
@@ -307,7 +308,7 @@ def _parse(resource_type: str, body: Any) -> fhir_in.Parsed:
 def _unprocessable(resource_type: str, section: str, error: InvalidInput) -> InvalidResource:
     """A section rule refused the content (future date, impossible value, bad ATC/CIP shape):
     422, located at the FHIR element it came from."""
-    where, message = fhir_in.locate(resource_type, section, error.field, error.message)
+    where, message = fhir_in_fields.locate(resource_type, section, error.field, error.message)
     answer = InvalidResource([Problem(where, message, "business-rule")], status=422)
     answer.code = error.code
     return answer

@@ -2,8 +2,9 @@
 
 Each reader checks the structure (400, every problem with its FHIR location) and returns the
 section (an Observation is a measurement, the blood group or a lifestyle field, by its code; a
-Condition is an illness or, with the category text "disability", a disability) and its content that `profile.service` then validates like any other write (future dates,
-plausible ranges, ATC/CIP shapes: 422 at the FHIR element concerned, via `FIELDS`). Nothing is
+Condition is an illness or, with the category text "disability", a disability) and its content
+that `profile.service` then validates like any other write (future dates, plausible ranges, ATC/CIP
+shapes: 422 at the FHIR element concerned, located by `profile.fhir_in_fields`). Nothing is
 written here; codes from an unknown system are refused rather than silently dropped.
 """
 
@@ -34,89 +35,6 @@ class Parsed:
 
 
 Reader = Callable[[Json, Problems], Parsed]
-
-# Section → its content fields → where they come from in the resource (for the service's errors).
-FIELDS: dict[str, dict[str, str]] = {
-    rules.VACCINATION: {
-        "vaccine": "Immunization.vaccineCode",
-        "code": "Immunization.vaccineCode.coding[0].code",
-        "date": "Immunization.occurrenceDateTime",
-        "dose_number": "Immunization.protocolApplied[0].doseNumberPositiveInt",
-        "lot": "Immunization.lotNumber",
-        "by": "Immunization.note[0].text",
-    },
-    rules.MEASUREMENT: {
-        "kind": "Observation.code",
-        "value": "Observation.valueQuantity.value",
-        "unit": "Observation.valueQuantity.code",
-        "date": "Observation.effectiveDateTime",
-        "note": "Observation.note[0].text",
-    },
-    rules.BLOOD_GROUP: {"value": "Observation.valueCodeableConcept"},
-    rules.LIFESTYLE: {
-        **{a.field: "Observation.valueString" for a in fhir.LIFESTYLE_ASPECTS},
-        "date": "Observation.effectiveDateTime",
-    },
-    rules.ILLNESS: {
-        "label": "Condition.code.text",
-        "status": "Condition.clinicalStatus",
-        "since": "Condition.onsetDateTime",
-        "note": "Condition.note[0].text",
-    },
-    rules.DISABILITY: {
-        "type": "Condition.code.text",
-        "rate": "Condition.stage[0].summary.text",
-        "human_help": "Condition.note[0].text",
-        "since": "Condition.onsetDateTime",
-    },
-    rules.ALLERGY: {
-        "substance": "AllergyIntolerance.code.text",
-        "type": "AllergyIntolerance.type",
-        "reaction": "AllergyIntolerance.reaction[0].manifestation[0].text",
-        "severity": "AllergyIntolerance.reaction[0].severity",
-        "since": "AllergyIntolerance.onsetDateTime",
-    },
-    rules.TREATMENT: {
-        "label": "MedicationStatement.medicationCodeableConcept.text",
-        "atc": "MedicationStatement.medicationCodeableConcept.coding",
-        "cip": "MedicationStatement.medicationCodeableConcept.coding",
-        "dosage": "MedicationStatement.dosage[0].text",
-        "current": "MedicationStatement.status",
-        "since": "MedicationStatement.effectiveDateTime",
-    },
-    rules.FAMILY_HISTORY: {
-        "relative": "FamilyMemberHistory.relationship",
-        "condition": "FamilyMemberHistory.condition[0].code.text",
-        "note": "FamilyMemberHistory.note[0].text",
-    },
-    rules.HOSPITAL_STAY: {
-        "place": "Encounter.serviceProvider.display",
-        "from": "Encounter.period.start",
-        "to": "Encounter.period.end",
-        "reason": "Encounter.reasonCode[0].text",
-    },
-}
-
-
-# Section-level problems (raised by a model validator, so without a field) → the field concerned.
-_MESSAGE_FIELDS = (("Implausible ", "value"), ("The unit of ", "unit"), ("Unknown measurement", "kind"))
-
-
-def locate(
-    resource_type: str, section: str, field: str | None, message: str
-) -> tuple[str, str]:
-    """The FHIR location and message of a section error from `profile.service.validate`: its
-    field (`date`, `cip`…), a `field: …` prefix of its message, or the kind of problem."""
-    fields = FIELDS.get(section, {})
-    head, sep, rest = message.partition(": ")
-    if sep and head.split(".", 1)[0] in fields:
-        field, message = head, rest
-    else:
-        for prefix, name in _MESSAGE_FIELDS:
-            if message.startswith(prefix) and name in fields:
-                field = name
-    return fields.get((field or "").split(".", 1)[0], resource_type), message
-
 
 # -- small readers ---------------------------------------------------------------------------
 

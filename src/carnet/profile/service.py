@@ -4,6 +4,8 @@ Every entry's content is sealed under the holder's data key, bound to its row an
 "profile" (each history version is sealed bound to its own row). Every read and change goes through
 the decision point (`access.rules.decide_profile_read` / `decide_profile_write`, ACC-7) and is
 audited (ACC-8) with ids, section names and codes only, never the content; refused ones too.
+What the measurements give beyond their entries (BMI, targets, growth curves) is in
+`profile.measurements`, on the same decision and audit helpers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +29,15 @@ from carnet.access.rules import (
     decide_profile_write,
 )
 from carnet.access.service import SpaceContext, space_context
-from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.accounts.purge import register_purge_hook
 from carnet.audit.service import record
 from carnet.db import new_id
 from carnet.errors import Conflict, Forbidden, InvalidInput, NotFound
-from carnet.profile import growth, rules
+from carnet.profile import rules
 from carnet.profile.models import MeasurementTarget, ProfileEntry, ProfileEntryVersion
-from carnet.profile.schemas import SECTION_MODELS, TargetIn
+from carnet.profile.schemas import SECTION_MODELS
 from carnet.vault.service import Vault
 
 # One space context for every service working on a space (carnet.access.service).
@@ -45,7 +46,6 @@ context = space_context
 
 PURPOSE = "profile"
 TARGET = "ProfileEntry"
-GOAL = "MeasurementTarget"  # audit target type of measurement targets
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,6 @@ class Version:
     changed_at: dt.datetime
     changed_by: str
     changed_as: str
-
-
-@dataclass(frozen=True)
-class Bmi:
-    """Derived from the latest weight and height, never stored."""
-
-    value: float
-    weight: Entry
-    height: Entry
-    date: dt.date
 
 
 def section_name(text: str) -> str:
@@ -111,7 +101,8 @@ def validate(section: str, data: Mapping[str, Any] | BaseModel) -> tuple[dict[st
 # -- sealing -----------------------------------------------------------------------------------
 
 
-def _dump(content: Mapping[str, Any]) -> str:
+def dump(content: Mapping[str, Any]) -> str:
+    """The text sealed for a content: stable key order, so equal contents seal equal texts."""
     return json.dumps(content, ensure_ascii=False, sort_keys=True)
 
 
@@ -132,7 +123,7 @@ def _open(ctx: Context, row: ProfileEntry) -> Entry:
 # -- decisions and audit -----------------------------------------------------------------------
 
 
-def _audit(
+def audit(
     ctx: Context,
     action: str,
     decision: Decision,
@@ -141,6 +132,7 @@ def _audit(
     reason: str | None = None,
     target_type: str = TARGET,
 ) -> None:
+    """ACC-8: one entry per read or change of the profile, in the mode the decision gave."""
     record(
         ctx.session,
         ctx.principal,
@@ -155,7 +147,7 @@ def _audit(
 
 
 def _refuse(ctx: Context, action: str, decision: Decision, section: str | None) -> Forbidden:
-    _audit(ctx, f"{action}-denied", decision, reason=f"{section or 'all'}:{decision.reason}"[:64])
+    audit(ctx, f"{action}-denied", decision, reason=f"{section or 'all'}:{decision.reason}"[:64])
     if decision.reason == "private-to-holder-side":
         what = f"The {section} section is" if section else "These sections are"
         message = f"{what} private to the holder and those acting for them (ACC-7)."
@@ -166,7 +158,7 @@ def _refuse(ctx: Context, action: str, decision: Decision, section: str | None) 
     return Forbidden(message, code=decision.reason)
 
 
-def _may_write(ctx: Context, section: str, interaction: str = "u") -> Decision:
+def may_write(ctx: Context, section: str, interaction: str = "u") -> Decision:
     """ACC-7, ACC-9: `interaction` (c, u, d) is what an app's scopes must name."""
     decision = decide_profile_write(ctx.actor, ctx.space, section, interaction)
     if not decision:
@@ -174,7 +166,8 @@ def _may_write(ctx: Context, section: str, interaction: str = "u") -> Decision:
     return decision
 
 
-def _may_read(ctx: Context, section: str, interaction: str = "s") -> Decision:
+def may_read(ctx: Context, section: str, interaction: str = "s") -> Decision:
+    """ACC-7: the decision to read `section`, or a refusal raised (and audited)."""
     decision = decide_profile_read(ctx.actor, ctx.space, section, interaction)
     if not decision:
         raise _refuse(ctx, "profile.read", decision, section)
@@ -226,7 +219,7 @@ def read_profile(ctx: Context, sections: Iterable[str] | None = None) -> dict[st
     for row in _rows(ctx, allowed):
         found[row.section].append(_open(ctx, row))
     reason = allowed[0] if len(allowed) == 1 else ("all" if allowed == asked else "acc-7")
-    _audit(ctx, "profile.read", decision, reason=reason)
+    audit(ctx, "profile.read", decision, reason=reason)
     notices.after_read(ctx.session, ctx.settings, ctx.actor, ctx.holder, decision)
     return found
 
@@ -248,15 +241,15 @@ def _own_row(ctx: Context, section: str, entry_id: uuid.UUID) -> ProfileEntry:
 
 
 def get_entry(ctx: Context, section: str, entry_id: uuid.UUID) -> Entry:
-    decision = _may_read(ctx, section, "r")
+    decision = may_read(ctx, section, "r")
     row = _own_row(ctx, section, entry_id)
-    _audit(ctx, "profile.read", decision, target_id=row.id, reason=section)
+    audit(ctx, "profile.read", decision, target_id=row.id, reason=section)
     return _open(ctx, row)
 
 
 def history(ctx: Context, section: str, entry_id: uuid.UUID) -> list[Version]:
     """Every version of an entry, oldest first, with who made each change and as whom."""
-    decision = _may_read(ctx, section)
+    decision = may_read(ctx, section)
     row = ctx.session.get(ProfileEntry, entry_id)
     if row is None or row.holder_id != ctx.holder.id or row.section != section:
         raise NotFound("No such profile entry.")
@@ -265,7 +258,7 @@ def history(ctx: Context, section: str, entry_id: uuid.UUID) -> list[Version]:
         .where(ProfileEntryVersion.entry_id == row.id)
         .order_by(ProfileEntryVersion.version)
     ).all()
-    _audit(ctx, "profile.history", decision, target_id=row.id, reason=section)
+    audit(ctx, "profile.history", decision, target_id=row.id, reason=section)
     return [
         Version(
             v.version,
@@ -277,25 +270,6 @@ def history(ctx: Context, section: str, entry_id: uuid.UUID) -> list[Version]:
         )
         for v in versions
     ]
-
-
-def bmi(measurements: Iterable[Entry]) -> Bmi | None:
-    """BMI from the latest weight and the latest height (issue 7: derived, not stored)."""
-    latest: dict[str, Entry] = {}
-    for entry in measurements:
-        kind = entry.content.get("kind")
-        if kind not in ("weight", "height"):
-            continue
-        known = latest.get(kind)
-        key = (entry.effective_date or dt.date.min, entry.created_at)
-        if known is None or key > (known.effective_date or dt.date.min, known.created_at):
-            latest[kind] = entry
-    weight, height = latest.get("weight"), latest.get("height")
-    if weight is None or height is None:
-        return None
-    value = rules.bmi(float(weight.content["value"]), float(height.content["value"]))
-    when = max(weight.effective_date or dt.date.min, height.effective_date or dt.date.min)
-    return Bmi(value, weight, height, when)
 
 
 # -- changes -----------------------------------------------------------------------------------
@@ -320,14 +294,14 @@ def _seal_version(
 def _apply(
     ctx: Context, row: ProfileEntry, section: str, parsed: Any, content: dict[str, Any]
 ) -> None:
-    text = _dump(content)
+    text = dump(content)
     row.sealed = ctx.vault.seal_text(ctx.session, row.holder_id, row.id, PURPOSE, text)
     row.effective_date = parsed.effective_date()
     row.code = rules.MEASURES[content["kind"]].loinc if section == rules.MEASUREMENT else None
 
 
 def create_entry(ctx: Context, section: str, data: Mapping[str, Any] | BaseModel) -> Entry:
-    decision = _may_write(ctx, section, "c")
+    decision = may_write(ctx, section, "c")
     content, parsed = validate(section, data)
     if section in rules.SINGLE_SECTIONS and _rows(ctx, [section]):
         raise Conflict(
@@ -346,9 +320,9 @@ def create_entry(ctx: Context, section: str, data: Mapping[str, Any] | BaseModel
     _apply(ctx, row, section, parsed, content)
     ctx.session.add(row)
     ctx.session.flush()
-    _seal_version(ctx, row, "create", _dump(content), now)
+    _seal_version(ctx, row, "create", dump(content), now)
     ctx.session.flush()
-    _audit(ctx, "profile.create", decision, target_id=row.id, reason=section)
+    audit(ctx, "profile.create", decision, target_id=row.id, reason=section)
     return _open(ctx, row)
 
 
@@ -362,7 +336,7 @@ def update_entry(
 ) -> Entry:
     """Replace the content (a new version); with `merge`, only the fields given change (a FHIR
     lifestyle Observation carries one field of its entry)."""
-    decision = _may_write(ctx, section)
+    decision = may_write(ctx, section)
     row = _own_row(ctx, section, entry_id)
     if merge:
         current = json.loads(
@@ -376,15 +350,15 @@ def update_entry(
     row.updated_at = now
     row.updated_by = ctx.principal.ref
     _apply(ctx, row, section, parsed, content)
-    _seal_version(ctx, row, "update", _dump(content), now)
+    _seal_version(ctx, row, "update", dump(content), now)
     ctx.session.flush()
-    _audit(ctx, "profile.update", decision, target_id=row.id, reason=section)
+    audit(ctx, "profile.update", decision, target_id=row.id, reason=section)
     return _open(ctx, row)
 
 
 def delete_entry(ctx: Context, section: str, entry_id: uuid.UUID) -> None:
     """Soft delete: the entry disappears from every view; its history stays (who deleted it)."""
-    decision = _may_write(ctx, section, "d")
+    decision = may_write(ctx, section, "d")
     row = _own_row(ctx, section, entry_id)
     now = clock.now()
     last = ctx.vault.unseal_text(ctx.session, row.holder_id, row.id, PURPOSE, row.sealed)
@@ -394,214 +368,7 @@ def delete_entry(ctx: Context, section: str, entry_id: uuid.UUID) -> None:
     row.deleted_at = now
     _seal_version(ctx, row, "delete", last, now)
     ctx.session.flush()
-    _audit(ctx, "profile.delete", decision, target_id=row.id, reason=section)
-
-
-# -- measurement targets (issue 7) --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    kind: str
-    unit: str
-    low: float | None
-    high: float | None
-    note: str
-    updated_at: dt.datetime
-    updated_by: str
-
-
-@dataclass(frozen=True)
-class TargetView:
-    """A kind's target against its latest value (`status` None without a target or a value)."""
-
-    kind: str
-    unit: str
-    target: Target | None
-    latest_value: float | None
-    latest_date: dt.date | None
-    status: rules.TargetStatus | None
-
-
-def _open_target(ctx: Context, row: MeasurementTarget) -> Target:
-    content = json.loads(
-        ctx.vault.unseal_text(ctx.session, row.holder_id, row.id, PURPOSE, row.sealed)
-    )
-    return Target(
-        row.kind,
-        rules.TARGET_KINDS[row.kind].unit,
-        content.get("low"),
-        content.get("high"),
-        content.get("note", ""),
-        row.updated_at,
-        row.updated_by,
-    )
-
-
-def _target_row(ctx: Context, kind: str) -> MeasurementTarget | None:
-    return ctx.session.scalars(
-        select(MeasurementTarget).where(
-            MeasurementTarget.holder_id == ctx.holder.id, MeasurementTarget.kind == kind
-        )
-    ).first()
-
-
-def target_kind(text: str) -> str:
-    """A kind as given in a URL (`heart-rate` or `heart_rate`), checked (404 if unknown)."""
-    name = text.strip().lower().replace("-", "_")
-    if name not in rules.TARGET_KINDS:
-        raise NotFound(
-            f"Unknown measurement kind {text!r}; expected one of: {', '.join(rules.TARGET_KINDS)}."
-        )
-    return name
-
-
-def list_targets(ctx: Context) -> list[Target]:
-    """The holder's targets, in the order of the kinds; part of the measurements (ACC-7)."""
-    decision = _may_read(ctx, rules.MEASUREMENT)
-    rows = ctx.session.scalars(
-        select(MeasurementTarget).where(MeasurementTarget.holder_id == ctx.holder.id)
-    ).all()
-    _audit(ctx, "profile.read", decision, reason="targets", target_type=GOAL)
-    order = list(rules.TARGET_KINDS)
-    return sorted((_open_target(ctx, r) for r in rows), key=lambda t: order.index(t.kind))
-
-
-def set_target(ctx: Context, kind: str, data: Mapping[str, Any] | BaseModel) -> Target:
-    """Create or replace the target of `kind`; impossible bounds are refused (400, nothing kept)."""
-    decision = _may_write(ctx, rules.MEASUREMENT)
-    raw = data.model_dump() if isinstance(data, BaseModel) else dict(data)
-    try:
-        parsed = TargetIn.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "target"
-        raise InvalidInput(f"{where}: {first.get('msg', 'invalid value')}", field=where) from None
-    measure = rules.TARGET_KINDS[kind]
-    if parsed.unit not in (None, "") and parsed.unit != measure.unit:
-        raise InvalidInput(
-            f"The unit of {kind} is {measure.unit} (UCUM), not {parsed.unit!r}.", field="unit"
-        )
-    problem = rules.target_problem(kind, parsed.low, parsed.high)
-    if problem:
-        raise InvalidInput(problem, field="target")
-    text = _dump({"low": parsed.low, "high": parsed.high, "note": parsed.note})
-    now = clock.now()
-    row = _target_row(ctx, kind)
-    if row is None:
-        row = MeasurementTarget(
-            id=new_id(),
-            holder_id=ctx.holder.id,
-            kind=kind,
-            created_at=now,
-            updated_at=now,
-            updated_by=ctx.principal.ref,
-        )
-        row.sealed = ctx.vault.seal_text(ctx.session, row.holder_id, row.id, PURPOSE, text)
-        ctx.session.add(row)  # sealed first: the row is never flushed without its content
-    else:
-        row.sealed = ctx.vault.seal_text(ctx.session, row.holder_id, row.id, PURPOSE, text)
-    row.updated_at = now
-    row.updated_by = ctx.principal.ref
-    ctx.session.flush()
-    _audit(ctx, "profile.update", decision, target_id=row.id, reason=f"target:{kind}",
-           target_type=GOAL)  # fmt: skip
-    return _open_target(ctx, row)
-
-
-def delete_target(ctx: Context, kind: str) -> None:
-    decision = _may_write(ctx, rules.MEASUREMENT)
-    row = _target_row(ctx, kind)
-    if row is None:
-        raise NotFound("No target for this measurement.")
-    ctx.session.delete(row)
-    ctx.session.flush()
-    _audit(ctx, "profile.delete", decision, target_id=row.id, reason=f"target:{kind}",
-           target_type=GOAL)  # fmt: skip
-
-
-def latest_values(measurements: Sequence[Entry]) -> dict[str, tuple[float, dt.date | None]]:
-    """The latest value of each measured kind, plus the derived BMI."""
-    latest: dict[str, Entry] = {}
-    for entry in measurements:
-        kind = str(entry.content.get("kind"))
-        known = latest.get(kind)
-        key = (entry.effective_date or dt.date.min, entry.created_at)
-        if known is None or key > (known.effective_date or dt.date.min, known.created_at):
-            latest[kind] = entry
-    found = {k: (float(e.content["value"]), e.effective_date) for k, e in latest.items()}
-    derived = bmi(measurements)
-    if derived is not None:
-        found[rules.BMI.name] = (derived.value, derived.date)
-    return found
-
-
-def targets_against_latest(
-    ctx: Context, measurements: list[Entry] | None = None
-) -> list[TargetView]:
-    """Every kind that has a target or a value, its target against its latest value. Reads the
-    measurements through the decision point unless given (already read and audited)."""
-    if measurements is None:
-        measurements = list_section(ctx, rules.MEASUREMENT)
-    targets = {t.kind: t for t in list_targets(ctx)}
-    latest = latest_values(measurements)
-    views = []
-    for kind, measure in rules.TARGET_KINDS.items():
-        target, value = targets.get(kind), latest.get(kind)
-        if target is None and value is None:
-            continue
-        status = (
-            rules.target_status(value[0], target.low, target.high)
-            if target is not None and value is not None
-            else None
-        )
-        views.append(
-            TargetView(kind, measure.unit, target, value[0] if value else None,
-                       value[1] if value else None, status)
-        )  # fmt: skip
-    return views
-
-
-# -- growth curves (issue 7) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Growth:
-    reference: growth.Reference | None
-    charts: list[growth.Curves]
-
-
-def is_child(ctx: Context) -> bool:
-    """Growth curves are for minors (REP-3's majority age)."""
-    today = clock.today(ctx.settings.timezone)
-    return account_rules.is_minor(ctx.holder.birth_date, today, ctx.settings.majority_age)
-
-
-def growth_charts(
-    ctx: Context, reference: growth.Reference | None, measurements: list[Entry] | None = None
-) -> Growth:
-    """The child's weight, height, head circumference and BMI against the reference (each
-    indicator the child has points for). Reads the measurements through
-    the decision point unless given (already read and audited by the caller)."""
-    if measurements is None:
-        measurements = list_section(ctx, rules.MEASUREMENT)
-    birth = ctx.holder.birth_date
-    found = growth.child_points(
-        birth,
-        [
-            (e.effective_date, str(e.content["kind"]), float(e.content["value"]))
-            for e in measurements
-            if e.effective_date is not None
-        ],
-    )
-    today_age = growth.age_in_days(birth, clock.today(ctx.settings.timezone))
-    sex = ctx.holder.sex.upper()
-    charts = [
-        growth.curves(reference, indicator, sex, found[indicator], today_age)
-        for indicator in growth.INDICATORS
-        if found[indicator]
-    ]
-    return Growth(reference, charts)
+    audit(ctx, "profile.delete", decision, target_id=row.id, reason=section)
 
 
 @register_purge_hook

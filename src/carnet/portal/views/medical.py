@@ -48,6 +48,7 @@ from carnet.portal.views.profile_forms import (
 )
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 from carnet.profile import growth, growth_reference, rules
+from carnet.profile import measurements as measures
 from carnet.profile import service as profile
 
 log = logging.getLogger("carnet.portal")
@@ -82,7 +83,7 @@ def overview(
     act = acting(request, db, READ)
     ctx = _ctx(request, db, act)
     found = profile.read_profile(ctx)
-    derived = profile.bmi(found.get(rules.MEASUREMENT, []))
+    derived = measures.bmi(found.get(rules.MEASUREMENT, []))
     sections = [
         {
             "name": name,
@@ -99,7 +100,7 @@ def overview(
         {
             "sections": sections,
             "bmi": fmt.number(derived.value) if derived else None,
-            "is_child": profile.is_child(ctx),
+            "is_child": measures.is_child(ctx),
         },
         title=fmt.gettext(N_("Medical profile")),
         shell=act.shell,
@@ -109,7 +110,7 @@ def overview(
 def _growth(
     request: Request, ctx: profile.Context, measurements: list[profile.Entry], fmt: Formatter
 ) -> dict[str, Any] | None:
-    if not profile.is_child(ctx):
+    if not measures.is_child(ctx):
         return None
     reference: growth.Reference | None = None
     broken = False
@@ -118,7 +119,7 @@ def _growth(
     except ConfigurationError:
         log.warning("growth reference unusable", extra={"request_id": rid(request)})
         broken = True
-    found = profile.growth_charts(ctx, reference, measurements)
+    found = measures.growth_charts(ctx, reference, measurements)
     return {
         "reference": reference,
         "broken": broken,
@@ -148,7 +149,7 @@ def _targets(
     ctx: profile.Context, measurements: list[profile.Entry], fmt: Formatter
 ) -> list[dict[str, Any]]:
     rows = []
-    for view in profile.targets_against_latest(ctx, measurements):
+    for view in measures.targets_against_latest(ctx, measurements):
         target = view.target
         if target is None:
             wanted = ""
@@ -387,8 +388,8 @@ def put_target(
         "note": text(form, "note", 500).strip(),
     }
     try:
-        name = profile.target_kind(kind)
-        profile.set_target(_ctx(request, db, act), name, data)
+        name = measures.target_kind(kind)
+        measures.set_target(_ctx(request, db, act), name, data)
     except CarnetError as exc:
         if exc.status_code == 403:
             raise
@@ -450,7 +451,7 @@ def delete_target(
 ) -> Response:
     act = acting(request, db, UPDATE)
     try:
-        profile.delete_target(_ctx(request, db, act), profile.target_kind(kind))
+        measures.delete_target(_ctx(request, db, act), measures.target_kind(kind))
     except NotFound:
         db.rollback()
     sessions.set_flash(db, act.live, "target-deleted")
