@@ -29,9 +29,7 @@ HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_id
 PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
 REPRESENTATION = "representatives to come from accounts.family.relations"
 OPERATOR = "to load through accounts.service"
-AUTH_MODEL = "auth's own table defined in accounts.models: the model to move to auth"
 PROOF = "to read through an accounts.service loader"
-API_TOKEN = "token revocation to move to auth.service"
 APP = "to read through apps.service"
 DOCUMENT = "to read through documents.service (or joined in a read model)"
 STAGED = "staged binaries to be kept through fhir.service"
@@ -46,17 +44,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("carnet.access.notices", "Representation"): REPRESENTATION,
     ("carnet.access.service", "Holder"): HOLDER,
     ("carnet.access.service", "Professional"): PROFESSIONAL,
-    ("carnet.accounts.purge", "ApiToken"): API_TOKEN,
     ("carnet.agenda.jobs", "Holder"): HOLDER,
     ("carnet.agenda.jobs", "Representation"): REPRESENTATION,
     ("carnet.auth.login", "Holder"): HOLDER,
-    ("carnet.auth.login", "LoginChallenge"): AUTH_MODEL,
-    ("carnet.auth.login", "Throttle"): AUTH_MODEL,
     ("carnet.auth.service", "Holder"): HOLDER,
-    ("carnet.auth.service", "LoginChallenge"): AUTH_MODEL,
     ("carnet.auth.service", "Operator"): OPERATOR,
     ("carnet.auth.service", "Professional"): PROFESSIONAL,
-    ("carnet.auth.throttle", "Throttle"): AUTH_MODEL,
     ("carnet.documents.deposits", "Holder"): HOLDER,
     ("carnet.documents.deposits", "Representation"): REPRESENTATION,
     ("carnet.documents.fhir_service", "StagedBinary"): STAGED,

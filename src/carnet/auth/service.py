@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
-from carnet.accounts.models import Holder, LoginChallenge, Operator, Professional
+from carnet.accounts.models import Holder, Operator, Professional
 from carnet.accounts.rules import as_nir
 from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
-from carnet.auth.models import ApiToken
+from carnet.auth.models import ApiToken, LoginChallenge
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
 from carnet.errors import NotFound
@@ -252,6 +252,14 @@ def end_login_challenges(session: Session, principal: Principal) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_credentials(session: Session, principal_id: uuid.UUID) -> None:
+    """LC-8: a purged space leaves no sign-in material behind. Login challenges and API tokens
+    point at their principal without a foreign key, so the purge deletes them here (already
+    ended by `end_access`; portal sessions go with the holder row's cascade)."""
+    session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == principal_id))
+    session.execute(delete(ApiToken).where(ApiToken.principal_id == principal_id))
 
 
 def find_principal(

@@ -27,9 +27,9 @@ from carnet.access.rules import (
 )
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
-from carnet.accounts import throttle
 from carnet.accounts.models import Holder, Representation
 from carnet.audit.service import record
+from carnet.auth import rates
 from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import reference, sniff
@@ -252,7 +252,7 @@ def _check_content(settings: Settings, new: NewDocument, *, professional: bool) 
 def refuse_if_too_many_uploads(session: Session, settings: Settings, principal: Principal) -> None:
     """DOC-1: 429 when `principal` may not upload now, without counting an upload; the API asks
     before receiving the body, so a refused upload sends no megabytes (`deposit` counts)."""
-    wait = throttle.wait_for(
+    wait = rates.wait_for(
         session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
     )
     if wait is not None:
@@ -282,7 +282,7 @@ def _check_room(
     row locked until the commit, so one person's parallel uploads are checked one after the
     other; several people acting for one space may together pass the quota by at most one
     upload each."""
-    wait = throttle.use(
+    wait = rates.use(
         session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
     )
     if wait is not None:
