@@ -27,9 +27,6 @@ QUERYING = {
 
 HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_ids)"
 PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
-REPRESENTATION = "representatives to come from accounts.family.relations"
-OPERATOR = "to load through accounts.service"
-PROOF = "to read through an accounts.service loader"
 APP = "to read through apps.service"
 DOCUMENT = "to read through documents.service (or joined in a read model)"
 STAGED = "staged binaries to be kept through fhir.service"
@@ -40,31 +37,19 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("carnet.access.emergency", "Professional"): PROFESSIONAL,
     ("carnet.access.history", "App"): APP,
     ("carnet.access.history", "Document"): DOCUMENT,
-    ("carnet.access.notices", "Holder"): HOLDER,
-    ("carnet.access.notices", "Representation"): REPRESENTATION,
     ("carnet.access.service", "Holder"): HOLDER,
     ("carnet.access.service", "Professional"): PROFESSIONAL,
     ("carnet.agenda.jobs", "Holder"): HOLDER,
-    ("carnet.agenda.jobs", "Representation"): REPRESENTATION,
-    ("carnet.auth.login", "Holder"): HOLDER,
     ("carnet.auth.service", "Holder"): HOLDER,
-    ("carnet.auth.service", "Operator"): OPERATOR,
-    ("carnet.auth.service", "Professional"): PROFESSIONAL,
-    ("carnet.documents.deposits", "Holder"): HOLDER,
-    ("carnet.documents.deposits", "Representation"): REPRESENTATION,
     ("carnet.documents.fhir_service", "StagedBinary"): STAGED,
     ("carnet.documents.jobs", "Holder"): HOLDER,
     ("carnet.export.service", "TimelineSettings"): TIMELINE,
     ("carnet.messaging.attachments", "Document"): DOCUMENT,
-    ("carnet.messaging.notices", "Holder"): HOLDER,
-    ("carnet.messaging.notices", "Representation"): REPRESENTATION,
     ("carnet.messaging.parties", "Document"): DOCUMENT,
     ("carnet.messaging.parties", "Professional"): PROFESSIONAL,
     ("carnet.portal.views.documents", "Document"): DOCUMENT,
     ("carnet.portal.views.documents", "Folder"): DOCUMENT,
     ("carnet.portal.views.professional", "Document"): DOCUMENT,
-    ("carnet.portal.views.public", "OppositionProof"): PROOF,
-    ("carnet.reimbursements.importer", "Holder"): HOLDER,
 }
 
 

@@ -128,7 +128,7 @@ def _holder_account(holder: Holder) -> Account:
 
 
 def _holder_by_username(session: Session, username: str) -> Account | None:
-    holder = session.scalars(select(Holder).where(Holder.username == username)).first()
+    holder = account_service.holder_by_username(session, username)
     return _holder_account(holder) if holder is not None else None
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
-from carnet.accounts.models import Holder, Operator, Professional
+from carnet.accounts.models import Holder
 from carnet.accounts.rules import as_nir
-from carnet.accounts.service import holder_by_nir
+from carnet.accounts.service import holder_by_nir, operator_by_name, professional_by_rpps
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
@@ -278,7 +278,7 @@ def find_principal(
         return Principal(PrincipalKind.HOLDER, holder.id)
     rpps = professional_rpps or regulator_rpps
     if rpps is not None:
-        pro = session.scalars(select(Professional).where(Professional.rpps == rpps)).first()
+        pro = professional_by_rpps(session, rpps)
         if pro is None:
             raise NotFound(f"No professional with RPPS {rpps}.")
         if regulator_rpps is not None:
@@ -287,7 +287,7 @@ def find_principal(
             return Principal(PrincipalKind.REGULATOR, pro.id)
         return Principal(PrincipalKind.PROFESSIONAL, pro.id)
     if operator_name is not None:
-        operator = session.scalars(select(Operator).where(Operator.name == operator_name)).first()
+        operator = operator_by_name(session, operator_name)
         if operator is None:
             raise NotFound(f"No operator named {operator_name!r}.")
         return Principal(PrincipalKind.OPERATOR, operator.id)

@@ -27,7 +27,8 @@ from carnet.access.rules import (
 )
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, Representation
+from carnet.accounts.family.relations import representative_emails
+from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth import rates
 from carnet.auth.principal import Principal
@@ -374,12 +375,7 @@ def notice_recipients(
         holder.birth_date, clock.today(settings.timezone), settings.majority_age
     ):
         if not doc.invisible_to_representatives:
-            reps = session.scalars(
-                select(Holder.email)
-                .join(Representation, Representation.representative_id == Holder.id)
-                .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-            ).all()
-            recipients += [email for email in reps if email]
+            recipients += representative_emails(session, holder.id)
     elif holder.email:
         recipients.append(holder.email)
     return recipients

@@ -108,6 +108,22 @@ def manages(
     return None
 
 
+def representative_emails(
+    session: Session, minor_id: uuid.UUID, *, guardians_only: bool = False
+) -> list[str]:
+    """The addresses of the accepted representatives of `minor_id` (REP-1), or only of its
+    guardians (REP-5: a protected adult's), in one query; representatives without one are left
+    out. Whether the space's own holder is told instead is the caller's to say."""
+    query = (
+        select(Holder.email)
+        .join(Representation, Representation.representative_id == Holder.id)
+        .where(Representation.minor_id == minor_id, Representation.status == ACCEPTED)
+    )
+    if guardians_only:
+        query = query.where(Representation.role == GUARDIAN)
+    return [email for email in session.scalars(query) if email]
+
+
 def managed_spaces(
     session: Session, holder_id: uuid.UUID, *, settings: Settings | None = None
 ) -> list[tuple[Holder, Relation]]:
