@@ -29,7 +29,6 @@ HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_id
 PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
 APP = "to read through apps.service"
 DOCUMENT = "to read through documents.service (or joined in a read model)"
-STAGED = "staged binaries to be kept through fhir.service"
 TIMELINE = "timeline settings to be read and written through access.service"
 
 ALLOWED: dict[tuple[str, str], str] = {
@@ -41,15 +40,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("carnet.access.service", "Professional"): PROFESSIONAL,
     ("carnet.agenda.jobs", "Holder"): HOLDER,
     ("carnet.auth.service", "Holder"): HOLDER,
-    ("carnet.documents.fhir_service", "StagedBinary"): STAGED,
     ("carnet.documents.jobs", "Holder"): HOLDER,
     ("carnet.export.service", "TimelineSettings"): TIMELINE,
     ("carnet.messaging.attachments", "Document"): DOCUMENT,
     ("carnet.messaging.parties", "Document"): DOCUMENT,
     ("carnet.messaging.parties", "Professional"): PROFESSIONAL,
-    ("carnet.portal.views.documents", "Document"): DOCUMENT,
-    ("carnet.portal.views.documents", "Folder"): DOCUMENT,
-    ("carnet.portal.views.professional", "Document"): DOCUMENT,
 }
 
 

@@ -295,6 +295,30 @@ def awaiting_announcement(
     return session.scalar(select(func.count()).select_from(Document).where(where)) or 0
 
 
+def document(session: Session, document_id: uuid.UUID) -> Document | None:
+    """The document row, undecided: for a caller that first checks it is the space it shows
+    (the decision and the audit stay with `get` and `read_content`, which find it held)."""
+    return session.get(Document, document_id)
+
+
+def space_of(session: Session, document_id: uuid.UUID) -> uuid.UUID | None:
+    """The space a document belongs to, or None: only the id, no decision taken."""
+    return session.scalar(select(Document.holder_id).where(Document.id == document_id))
+
+
+def folders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Folder]:
+    """The folders with these ids, by id, in one query (none when no id is asked)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {f.id: f for f in session.scalars(select(Folder).where(Folder.id.in_(wanted)))}
+
+
+def folders_of(session: Session, holder_id: uuid.UUID) -> Sequence[Folder]:
+    """Every folder of the space, in no particular order."""
+    return session.scalars(select(Folder).where(Folder.holder_id == holder_id)).all()
+
+
 def folder_name(session: Session, vault: Vault, folder: Folder) -> str:
     return vault.unseal_text(
         session, folder.holder_id, folder.id, "folder-name", folder.name_sealed
