@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.access.rules import decide_space_choice
 from carnet.accounts import rules
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.audit.rules import Mode
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import Principal
 from carnet.config import Settings, get_settings
 from carnet.errors import Forbidden, NotFound
 
@@ -163,7 +164,7 @@ def resolve_space(
     provided the caller manages it (`manages`); anything else is 404, so that nothing tells whether
     that space exists. A caregiver attempting a forbidden action (REP-4) gets 403.
     """
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_space_choice(principal.kind):
         raise Forbidden("This operation is only available to holders.")
     target_id = principal.id
     if header_value is not None and header_value.strip():
