@@ -25,26 +25,20 @@ QUERYING = {
     "join", "outerjoin", "order_by", "group_by", "having",
 }  # fmt: skip
 
-HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_ids)"
-PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
-APP = "to read through apps.service"
-DOCUMENT = "to read through documents.service (or joined in a read model)"
-TIMELINE = "timeline settings to be read and written through access.service"
+# What is left is joined in one statement with the caller's own tables (a lock, a hot path, a
+# page of pairs): a loader would add a statement, so each waits for a read model of the owning
+# domain that keeps it one.
+JOINED = "joined with the care relationships in one statement: to an accounts read model"
+HOT = "the one statement of a hot path (actor, token, switches): to an accounts read model"
+LOCKED = "joined to the rows it locks (FOR UPDATE SKIP LOCKED): to an accounts read model"
 
 ALLOWED: dict[tuple[str, str], str] = {
-    ("carnet.access.care_team", "Professional"): PROFESSIONAL,
-    ("carnet.access.emergency", "Professional"): PROFESSIONAL,
-    ("carnet.access.history", "App"): APP,
-    ("carnet.access.history", "Document"): DOCUMENT,
-    ("carnet.access.service", "Holder"): HOLDER,
-    ("carnet.access.service", "Professional"): PROFESSIONAL,
-    ("carnet.agenda.jobs", "Holder"): HOLDER,
-    ("carnet.auth.service", "Holder"): HOLDER,
-    ("carnet.documents.jobs", "Holder"): HOLDER,
-    ("carnet.export.service", "TimelineSettings"): TIMELINE,
-    ("carnet.messaging.attachments", "Document"): DOCUMENT,
-    ("carnet.messaging.parties", "Document"): DOCUMENT,
-    ("carnet.messaging.parties", "Professional"): PROFESSIONAL,
+    ("carnet.access.care_team", "Professional"): JOINED,
+    ("carnet.access.service", "Holder"): HOT,
+    ("carnet.access.service", "Professional"): HOT,
+    ("carnet.agenda.jobs", "Holder"): LOCKED,
+    ("carnet.auth.service", "Holder"): HOT,
+    ("carnet.documents.jobs", "Holder"): LOCKED,
 }
 
 

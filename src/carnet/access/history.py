@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -47,7 +47,7 @@ from carnet.audit.rules import Mode
 from carnet.audit.service import SpaceEntryFilter, entries_for_space, entry_in_space, record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.documents.models import Document
+from carnet.documents import service as documents
 from carnet.documents.service import facts
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
@@ -115,15 +115,7 @@ class HistoryPage:
 def _hidden_targets(session: Session, actor: Actor, space: SpaceFacts) -> list[str]:
     """Ids of documents the holder-side reader may not see (DOC-4, REP-2), per the decision point:
     their history entries are left out, so a secret document never reaches a representative."""
-    candidates = session.scalars(
-        select(Document).where(
-            Document.holder_id == space.holder_id,
-            or_(
-                Document.invisible_to_patient.is_(True),
-                Document.invisible_to_representatives.is_(True),
-            ),
-        )
-    ).all()
+    candidates = documents.kept_from_holder_side(session, space.holder_id)
     now = clock.now()
     hidden: list[str] = []
     for doc in candidates:
@@ -203,9 +195,9 @@ def _displays(
         elif row.actor_kind == PrincipalKind.OPERATOR.value:
             out[key] = ("Opérateur Carnet", None)
         elif row.actor_kind == PrincipalKind.APP.value:
-            from carnet.apps.models import App  # SRV-3: the holder sees which app it was
+            from carnet.apps import service as apps  # SRV-3: the holder sees which app it was
 
-            app = session.get(App, uuid.UUID(row.actor_id))
+            app = apps.app_by_id(session, uuid.UUID(row.actor_id))
             out[key] = (f"Application {app.name}" if app else "Application connectée", None)
         else:
             out[key] = ("Carnet", None)

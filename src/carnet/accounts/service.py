@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts.models import Holder, Operator, OppositionProof, Professional
@@ -118,6 +118,39 @@ def professionals_by_ids_or_rpps(
 def operator_by_name(session: Session, name: str) -> Operator | None:
     """The operator registered under this name, or None."""
     return session.scalars(select(Operator).where(Operator.name == name)).first()
+
+
+def professionals_of_profession(
+    session: Session,
+    profession_code: str,
+    *,
+    ids: Select[uuid.UUID | None] | Iterable[uuid.UUID],
+    rpps: Iterable[str],
+) -> list[Professional]:
+    """The professionals of this profession with one of these ids (a collection, or another
+    domain's subquery: still one statement) or RPPS numbers, by name."""
+    return list(
+        session.scalars(
+            select(Professional)
+            .where(
+                Professional.profession_code == profession_code,
+                or_(Professional.id.in_(ids), Professional.rpps.in_(list(rpps))),
+            )
+            .order_by(Professional.name)
+        )
+    )
+
+
+def professional_emails(
+    session: Session, ids: Select[uuid.UUID] | Iterable[uuid.UUID], *, but: uuid.UUID
+) -> list[str | None]:
+    """The addresses of these professionals (a collection, or another domain's subquery: one
+    statement), but `but`'s; unchecked, as registered."""
+    return list(
+        session.scalars(
+            select(Professional.email).where(Professional.id.in_(ids), Professional.id != but)
+        )
+    )
 
 
 def upsert_professional(
