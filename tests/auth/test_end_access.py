@@ -23,12 +23,12 @@ from carnet.access.rules import sign_in_lasts
 from carnet.accounts import lifecycle
 from carnet.accounts import purge as purge_service
 from carnet.accounts.family.jobs import majority
-from carnet.accounts.models import Caregiving, Holder, LoginChallenge, Representation
+from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.apps.models import AppConsent
 from carnet.audit.models import AuditEntry
 from carnet.auth import login
 from carnet.auth import sessions as portal_sessions
-from carnet.auth.models import PortalSession
+from carnet.auth.models import LoginChallenge, PortalSession
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_access, issue_token
 from carnet.config import Settings

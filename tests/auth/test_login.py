@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import passwords
-from carnet.accounts.models import Holder, LoginChallenge, Throttle
+from carnet.accounts.models import Holder
 from carnet.audit.models import AuditEntry
 from carnet.auth import login as login_service
+from carnet.auth.models import LoginChallenge, Throttle
 from carnet.auth.principal import PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database

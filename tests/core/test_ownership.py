@@ -25,52 +25,19 @@ QUERYING = {
     "join", "outerjoin", "order_by", "group_by", "having", "aliased",
 }  # fmt: skip
 
-HOLDER = "to load through accounts.service (holder, holder_by_nir, holders_by_ids)"
-PROFESSIONAL = "to load through accounts.service (professional, professional_by_rpps)"
-REPRESENTATION = "representatives to come from accounts.family.relations"
-OPERATOR = "to load through accounts.service"
-AUTH_MODEL = "auth's own table defined in accounts.models: the model to move to auth"
-PROOF = "to read through an accounts.service loader"
-API_TOKEN = "token revocation to move to auth.service"
-APP = "to read through apps.service"
-DOCUMENT = "to read through documents.service (or joined in a read model)"
-STAGED = "staged binaries to be kept through fhir.service"
-TIMELINE = "timeline settings to be read and written through access.service"
+# What is left is joined in one statement with the caller's own tables (a lock, a hot path, a
+# page of pairs): a loader would add a statement, so each waits for a read model of the owning
+# domain that keeps it one.
+JOINED = "joined with the care relationships in one statement: to an accounts read model"
+HOT = "the one statement of a hot path (actor, token, switches): to an accounts read model"
+LOCKED = "joined to the rows it locks (FOR UPDATE SKIP LOCKED): to an accounts read model"
 
 ALLOWED: dict[tuple[str, str], str] = {
-    ("carnet.access.care_team", "Professional"): PROFESSIONAL,
-    ("carnet.access.emergency", "Professional"): PROFESSIONAL,
-    ("carnet.access.history", "App"): APP,
-    ("carnet.access.history", "Document"): DOCUMENT,
-    ("carnet.access.notices", "Holder"): HOLDER,
-    ("carnet.access.notices", "Representation"): REPRESENTATION,
-    ("carnet.access.service", "Holder"): HOLDER,
-    ("carnet.access.service", "Professional"): PROFESSIONAL,
-    ("carnet.accounts.purge", "ApiToken"): API_TOKEN,
-    ("carnet.agenda.jobs", "Holder"): HOLDER,
-    ("carnet.agenda.jobs", "Representation"): REPRESENTATION,
-    ("carnet.auth.login", "Holder"): HOLDER,
-    ("carnet.auth.login", "LoginChallenge"): AUTH_MODEL,
-    ("carnet.auth.login", "Throttle"): AUTH_MODEL,
-    ("carnet.auth.service", "LoginChallenge"): AUTH_MODEL,
-    ("carnet.auth.service", "Operator"): OPERATOR,
-    ("carnet.auth.service", "Professional"): PROFESSIONAL,
-    ("carnet.auth.throttle", "Throttle"): AUTH_MODEL,
-    ("carnet.documents.deposits", "Holder"): HOLDER,
-    ("carnet.documents.deposits", "Representation"): REPRESENTATION,
-    ("carnet.documents.fhir_service", "StagedBinary"): STAGED,
-    ("carnet.documents.jobs", "Holder"): HOLDER,
-    ("carnet.export.service", "TimelineSettings"): TIMELINE,
-    ("carnet.messaging.attachments", "Document"): DOCUMENT,
-    ("carnet.messaging.notices", "Holder"): HOLDER,
-    ("carnet.messaging.notices", "Representation"): REPRESENTATION,
-    ("carnet.messaging.parties", "Document"): DOCUMENT,
-    ("carnet.messaging.parties", "Professional"): PROFESSIONAL,
-    ("carnet.portal.views.documents", "Document"): DOCUMENT,
-    ("carnet.portal.views.documents", "Folder"): DOCUMENT,
-    ("carnet.portal.views.professional", "Document"): DOCUMENT,
-    ("carnet.portal.views.public", "OppositionProof"): PROOF,
-    ("carnet.reimbursements.importer", "Holder"): HOLDER,
+    ("carnet.access.care_team", "Professional"): JOINED,
+    ("carnet.access.service", "Holder"): HOT,
+    ("carnet.access.service", "Professional"): HOT,
+    ("carnet.agenda.jobs", "Holder"): LOCKED,
+    ("carnet.documents.jobs", "Holder"): LOCKED,
 }
 
 

@@ -21,7 +21,7 @@ from carnet.accounts.rules import INS_NIR_SYSTEM, make_nir
 from carnet.audit.models import AuditEntry
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.fhir.models import StagedBinary
+from carnet.documents.models import StagedBinary
 from tests.fhir.support import (
     FHIR_JSON,
     LAB_REPORT,

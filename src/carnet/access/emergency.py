@@ -223,16 +223,12 @@ def _notify_emergency(
             holder_id=holder.id,
         )
         sent += 1
-    gps = session.scalars(
-        select(Professional.email)
-        .join(CareRelationship, CareRelationship.professional_id == Professional.id)
-        .where(
-            CareRelationship.holder_id == holder.id,
-            CareRelationship.is_gp.is_(True),
-            CareRelationship.status != Care.BLOCKED.value,  # the holder excluded them
-            Professional.id != pro.id,
-        )
-    ).all()
+    gp_ids = select(CareRelationship.professional_id).where(
+        CareRelationship.holder_id == holder.id,
+        CareRelationship.is_gp.is_(True),
+        CareRelationship.status != Care.BLOCKED.value,  # the holder excluded them
+    )
+    gps = account_service.professional_emails(session, gp_ids, but=pro.id)
     for gp_email in gps:
         if not gp_email or not mail_rules.is_valid_email(gp_email):
             continue

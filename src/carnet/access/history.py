@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -42,13 +42,13 @@ from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
-from carnet.apps.models import App
+from carnet.apps import service as apps
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
 from carnet.audit.service import SpaceEntryFilter, entries_for_space, entry_in_space, record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.documents.models import Document
+from carnet.documents import service as documents
 from carnet.documents.service import facts
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
@@ -116,15 +116,7 @@ class HistoryPage:
 def _hidden_targets(session: Session, actor: Actor, space: SpaceFacts) -> list[str]:
     """Ids of documents the holder-side reader may not see (DOC-4, REP-2), per the decision point:
     their history entries are left out, so a secret document never reaches a representative."""
-    candidates = session.scalars(
-        select(Document).where(
-            Document.holder_id == space.holder_id,
-            or_(
-                Document.invisible_to_patient.is_(True),
-                Document.invisible_to_representatives.is_(True),
-            ),
-        )
-    ).all()
+    candidates = documents.kept_from_holder_side(session, space.holder_id)
     now = clock.now()
     hidden: list[str] = []
     for doc in candidates:
@@ -205,7 +197,7 @@ def _displays(
             out[key] = ("Opérateur Carnet", None)
         elif row.actor_kind == PrincipalKind.APP.value:
             # SRV-3: the holder sees which app it was.
-            app = session.get(App, uuid.UUID(row.actor_id))
+            app = apps.app_by_id(session, uuid.UUID(row.actor_id))
             out[key] = (f"Application {app.name}" if app else "Application connectée", None)
         else:
             out[key] = ("Carnet", None)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,7 +21,8 @@ from carnet.access.lookups import relationship
 from carnet.access.models import CareRelationship
 from carnet.access.rules import Actor, Decision, Relation
 from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, Professional, Representation
+from carnet.accounts.family.relations import representative_emails
+from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
 from carnet.config import Settings
 from carnet.notifications import rules as mail_rules
@@ -34,14 +35,7 @@ def space_recipients(session: Session, settings: Settings, holder: Holder) -> li
     minor = account_rules.is_minor(
         holder.birth_date, clock.today(settings.timezone), settings.majority_age
     )
-    reps = (
-        select(Holder.email)
-        .join(Representation, Representation.representative_id == Holder.id)
-        .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-    )
-    if not minor:
-        reps = reps.where(Representation.role == "guardian")
-    found = [email for email in session.scalars(reps) if email]
+    found = representative_emails(session, holder.id, guardians_only=not minor)
     if not minor and holder.email:
         found.insert(0, holder.email)
     unique = list(dict.fromkeys(found))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ScalarSelect, Select, and_, select
+from sqlalchemy import ScalarSelect, Select, and_, delete, select
 from sqlalchemy.orm import Session, aliased
 
 from carnet import clock
@@ -301,6 +301,32 @@ def _switches(
         .where(Holder.id == holder_id)
     ).first()
     return (found[0], found[1]) if found is not None else (None, None)
+
+
+def timeline_settings(session: Session, holder_id: uuid.UUID) -> TimelineSettings | None:
+    """The space's health-history switch (ACC-7), or None while the default holds (visible).
+    Undecided: the caller has checked who reads it."""
+    return session.get(TimelineSettings, holder_id)
+
+
+def set_timeline_visibility(
+    session: Session, holder_id: uuid.UUID, visible_to_professionals: bool, changed_by: str
+) -> TimelineSettings:
+    """Write the space's health-history switch (ACC-7); the caller has decided and audits."""
+    row = session.get(TimelineSettings, holder_id)
+    if row is None:
+        row = TimelineSettings(holder_id=holder_id)
+        session.add(row)
+    row.visible_to_professionals = visible_to_professionals
+    row.changed_at = clock.now()
+    row.changed_by = changed_by
+    session.flush()
+    return row
+
+
+def forget_timeline_settings(session: Session, holder_id: uuid.UUID) -> None:
+    """LC-8: the switch goes with the purged space."""
+    session.execute(delete(TimelineSettings).where(TimelineSettings.holder_id == holder_id))
 
 
 if TYPE_CHECKING:

@@ -24,14 +24,13 @@ from carnet.accounts.models import (
     Holder,
     OppositionProof,
     ProvisionalCode,
-    Throttle,
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
 from carnet.accounts.passwords import hash_password, password_problem
 from carnet.accounts.service import holder_by_nir
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
-from carnet.auth import throttle
+from carnet.auth import rates, throttle
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_access
 from carnet.config import Settings
@@ -441,18 +440,7 @@ def renew_apart(database: Database, vault: Vault, settings: Settings, nir: str) 
 
 def _renewal_allowed(session: Session, vault: Vault, holder: Holder) -> bool:
     key = "renewal:" + vault.keyed_hash(session, "throttle", holder.nir)[:40]
-    now = clock.now()
-    row = session.get(Throttle, key)
-    if row is None:
-        session.add(Throttle(key=key, failures=1, window_start=now))
-        return True
-    if now - row.window_start > dt.timedelta(days=1):
-        row.window_start, row.failures = now, 1
-        return True
-    if row.failures >= RENEWALS_PER_DAY:
-        return False
-    row.failures += 1
-    return True
+    return rates.count_daily(session, key, limit=RENEWALS_PER_DAY)
 
 
 def close_space(

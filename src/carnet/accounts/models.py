@@ -173,35 +173,6 @@ class Tombstone(Base):
     reason: Mapped[str] = mapped_column(String(40))
 
 
-class LoginChallenge(Base):
-    """Second step of a login: a 6-digit code e-mailed to the holder, stored as a keyed hash."""
-
-    __tablename__ = "login_challenges"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    principal_kind: Mapped[str] = mapped_column(String(20))
-    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    otp_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class Throttle(Base):
-    """Failure counters of `auth.throttle` (per client, global, per username and client) and of
-    renewals per person, shared by every app server. Keys hold keyed hashes, never an address,
-    a username or a NIR in clear."""
-
-    __tablename__ = "throttles"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
 class PostalLetter(Base):
     """A notice to print and post (no e-mail known, rule LC-1). Its content, which carries the
     provisional code, is sealed under a system key until the operator confirms its batch printed

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from carnet.accounts import letters, rules
 from carnet.accounts.lifecycle import end_space_access, today, transition
-from carnet.accounts.models import Holder, LoginChallenge, Representation, Tombstone
-from carnet.auth.models import ApiToken
+from carnet.accounts.models import Holder, Representation, Tombstone
 from carnet.auth.principal import SYSTEM, Principal
+from carnet.auth.service import forget_credentials
 from carnet.config import Settings
 from carnet.notifications.service import delete_for_holder
 from carnet.vault.service import Vault
@@ -56,8 +56,7 @@ def purge(
     letters.withdraw_for_holder(session, settings, holder_id)
     # What points at the holder without a foreign key: sign-in material. (Throttle rows hold only
     # keyed hashes of clients and usernames, and are forgotten by the daily jobs.)
-    session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == holder_id))
-    session.execute(delete(ApiToken).where(ApiToken.principal_id == holder_id))
+    forget_credentials(session, holder_id)
     session.execute(
         delete(Representation).where(
             (Representation.minor_id == holder_id) | (Representation.representative_id == holder_id)

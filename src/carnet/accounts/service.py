@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
-from carnet.accounts.models import Holder, Operator, Professional
+from carnet.accounts.models import Holder, Operator, OppositionProof, Professional
 from carnet.accounts.rules import Nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.service import record
@@ -99,12 +99,45 @@ def _loaded(
     return found
 
 
+def holder_by_username(session: Session, username: str) -> Holder | None:
+    """The holder who signs in with this username (compared as given), or None."""
+    return session.scalars(select(Holder).where(Holder.username == username)).first()
+
+
+def holders_by_nirs(session: Session, nirs: Iterable[str]) -> dict[str, tuple[uuid.UUID, str]]:
+    """Id and state of the holders with these NIRs, by NIR, in one query (ID-1: the NIR as
+    stored); only the columns, for feeds that match many lines at a time."""
+    wanted = list(nirs)
+    if not wanted:
+        return {}
+    return {
+        row.nir: (row.id, row.state)
+        for row in session.execute(
+            select(Holder.id, Holder.nir, Holder.state).where(Holder.nir.in_(wanted))
+        )
+    }
+
+
 def holders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Holder]:
     """The holders with these ids, by id, in one query (none when no id is asked)."""
     wanted = set(ids)
     if not wanted:
         return {}
     return {h.id: h for h in session.scalars(select(Holder).where(Holder.id.in_(wanted)))}
+
+
+def opposition_proof(session: Session, proof_id: uuid.UUID) -> OppositionProof | None:
+    """The opposition row behind a proof's random id (LC-2), or None."""
+    return session.get(OppositionProof, proof_id)
+
+
+def latest_opposition_proof(session: Session, holder_id: uuid.UUID) -> OppositionProof | None:
+    """The holder's latest opposition (LC-2), or None."""
+    return session.scalars(
+        select(OppositionProof)
+        .where(OppositionProof.holder_id == holder_id)
+        .order_by(OppositionProof.opposed_at.desc())
+    ).first()
 
 
 def professional(session: Session, professional_id: uuid.UUID) -> Professional | None:
@@ -159,6 +192,44 @@ def professionals_by_ids_or_rpps(
         )
         if p not in held
     ]
+
+
+def operator_by_name(session: Session, name: str) -> Operator | None:
+    """The operator registered under this name, or None."""
+    return session.scalars(select(Operator).where(Operator.name == name)).first()
+
+
+def professionals_of_profession(
+    session: Session,
+    profession_code: str,
+    *,
+    ids: Select[uuid.UUID | None] | Iterable[uuid.UUID],
+    rpps: Iterable[str],
+) -> list[Professional]:
+    """The professionals of this profession with one of these ids (a collection, or another
+    domain's subquery: still one statement) or RPPS numbers, by name."""
+    return list(
+        session.scalars(
+            select(Professional)
+            .where(
+                Professional.profession_code == profession_code,
+                or_(Professional.id.in_(ids), Professional.rpps.in_(list(rpps))),
+            )
+            .order_by(Professional.name)
+        )
+    )
+
+
+def professional_emails(
+    session: Session, ids: Select[uuid.UUID] | Iterable[uuid.UUID], *, but: uuid.UUID
+) -> list[str | None]:
+    """The addresses of these professionals (a collection, or another domain's subquery: one
+    statement), but `but`'s; unchecked, as registered."""
+    return list(
+        session.scalars(
+            select(Professional.email).where(Professional.id.in_(ids), Professional.id != but)
+        )
+    )
 
 
 def upsert_professional(

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules as account_rules
-from carnet.accounts.models import Holder, Representation
+from carnet.accounts.family.relations import representative_emails
+from carnet.accounts.models import Holder
 from carnet.accounts.rules import LIVE_STATES
 from carnet.agenda.models import PENDING, SENT, SKIPPED, Appointment, Reminder
 from carnet.audit.service import record
@@ -36,12 +37,7 @@ def recipients(session: Session, settings: Settings, holder: Holder) -> list[str
     """The holder, or a minor's accepted representatives (REP-1)."""
     today = clock.today(settings.timezone)
     if account_rules.is_minor(holder.birth_date, today, settings.majority_age):
-        found = session.scalars(
-            select(Holder.email)
-            .join(Representation, Representation.representative_id == Holder.id)
-            .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-        ).all()
-        return [email for email in found if email]
+        return representative_emails(session, holder.id)
     return [holder.email] if holder.email else []
 
 

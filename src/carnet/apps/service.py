@@ -119,6 +119,11 @@ def add_app(
     return app, secret
 
 
+def app_by_id(session: Session, app_id: uuid.UUID) -> App | None:
+    """The app with this row id (as the audit log names it), or None once it is gone."""
+    return session.get(App, app_id)
+
+
 def get_app(session: Session, client_id: str) -> App:
     app = session.scalars(select(App).where(App.client_id == client_id)).first()
     if app is None:

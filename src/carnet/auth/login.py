@@ -43,10 +43,11 @@ from carnet import clock
 from carnet.accounts import lifecycle, passwords
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
-from carnet.accounts.models import Holder, LoginChallenge, Professional, Throttle
+from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.auth import rules as throttle_rules
 from carnet.auth import sessions, throttle
+from carnet.auth.models import LoginChallenge, Throttle
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_login_challenges, issue_token, revoke_all
 from carnet.auth.throttle import TooManyAttempts, too_many
@@ -127,7 +128,7 @@ def _holder_account(holder: Holder) -> Account:
 
 
 def _holder_by_username(session: Session, username: str) -> Account | None:
-    holder = session.scalars(select(Holder).where(Holder.username == username)).first()
+    holder = account_service.holder_by_username(session, username)
     return _holder_account(holder) if holder is not None else None
 
 

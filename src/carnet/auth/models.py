@@ -1,5 +1,6 @@
-"""Sign-in material: API bearer tokens and server-side portal sessions, random, stored only as
-hashes, expiring, revocable.
+"""Sign-in material: API bearer tokens, server-side portal sessions and e-mailed login
+challenges, random, stored only as hashes, expiring, revocable; and the failure and rate counters
+of `auth.throttle` and `auth.rates`.
 
 A portal session's cookie value is never stored: only its SHA-256 (`token_hash`), so a copy of the
 table opens no session. A holder's rows cascade with the holder row, so purging a space (rule LC-8)
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet import clock
@@ -61,3 +62,32 @@ class PortalSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LoginChallenge(Base):
+    """Second step of a login: a 6-digit code e-mailed to the holder, stored as a keyed hash."""
+
+    __tablename__ = "login_challenges"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    principal_kind: Mapped[str] = mapped_column(String(20))
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    otp_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Throttle(Base):
+    """Failure counters of `auth.throttle` (per client, global, per username and client) and of
+    renewals per person, shared by every app server. Keys hold keyed hashes, never an address,
+    a username or a NIR in clear."""
+
+    __tablename__ = "throttles"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

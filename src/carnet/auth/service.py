@@ -15,13 +15,12 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import sign_in_lasts
-from carnet.accounts.models import LoginChallenge, Operator, Professional
 from carnet.accounts.rules import as_nir
-from carnet.accounts.service import HOLDER, holder_by_nir
+from carnet.accounts.service import HOLDER, holder_by_nir, operator_by_name, professional_by_rpps
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import sessions as portal_sessions
-from carnet.auth.models import ApiToken
+from carnet.auth.models import ApiToken, LoginChallenge
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
 from carnet.db import Preload, keep_preloaded
@@ -259,6 +258,14 @@ def end_login_challenges(session: Session, principal: Principal) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def forget_credentials(session: Session, principal_id: uuid.UUID) -> None:
+    """LC-8: a purged space leaves no sign-in material behind. Login challenges and API tokens
+    point at their principal without a foreign key, so the purge deletes them here (already
+    ended by `end_access`; portal sessions go with the holder row's cascade)."""
+    session.execute(delete(LoginChallenge).where(LoginChallenge.principal_id == principal_id))
+    session.execute(delete(ApiToken).where(ApiToken.principal_id == principal_id))
+
+
 def find_principal(
     session: Session,
     *,
@@ -275,7 +282,7 @@ def find_principal(
         return Principal(PrincipalKind.HOLDER, holder.id)
     rpps = professional_rpps or regulator_rpps
     if rpps is not None:
-        pro = session.scalars(select(Professional).where(Professional.rpps == rpps)).first()
+        pro = professional_by_rpps(session, rpps)
         if pro is None:
             raise NotFound(f"No professional with RPPS {rpps}.")
         if regulator_rpps is not None:
@@ -284,7 +291,7 @@ def find_principal(
             return Principal(PrincipalKind.REGULATOR, pro.id)
         return Principal(PrincipalKind.PROFESSIONAL, pro.id)
     if operator_name is not None:
-        operator = session.scalars(select(Operator).where(Operator.name == operator_name)).first()
+        operator = operator_by_name(session, operator_name)
         if operator is None:
             raise NotFound(f"No operator named {operator_name!r}.")
         return Principal(PrincipalKind.OPERATOR, operator.id)

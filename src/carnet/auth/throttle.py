@@ -34,8 +34,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts.models import Throttle
 from carnet.auth import rules
+from carnet.auth.models import Throttle
 from carnet.config import Settings
 from carnet.errors import CarnetError
 from carnet.vault.service import Vault

@@ -27,9 +27,10 @@ from carnet.access.rules import (
 )
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import rules as account_rules
-from carnet.accounts import throttle
-from carnet.accounts.models import Holder, Representation
+from carnet.accounts.family.relations import representative_emails
+from carnet.accounts.models import Holder
 from carnet.audit.service import record
+from carnet.auth import rates
 from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import reference, sniff
@@ -252,7 +253,7 @@ def _check_content(settings: Settings, new: NewDocument, *, professional: bool) 
 def refuse_if_too_many_uploads(session: Session, settings: Settings, principal: Principal) -> None:
     """DOC-1: 429 when `principal` may not upload now, without counting an upload; the API asks
     before receiving the body, so a refused upload sends no megabytes (`deposit` counts)."""
-    wait = throttle.wait_for(
+    wait = rates.wait_for(
         session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
     )
     if wait is not None:
@@ -282,7 +283,7 @@ def _check_room(
     row locked until the commit, so one person's parallel uploads are checked one after the
     other; several people acting for one space may together pass the quota by at most one
     upload each."""
-    wait = throttle.use(
+    wait = rates.use(
         session, _upload_key(principal), limit=settings.upload_rate_per_minute, window=MINUTE
     )
     if wait is not None:
@@ -374,12 +375,7 @@ def notice_recipients(
         holder.birth_date, clock.today(settings.timezone), settings.majority_age
     ):
         if not doc.invisible_to_representatives:
-            reps = session.scalars(
-                select(Holder.email)
-                .join(Representation, Representation.representative_id == Holder.id)
-                .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-            ).all()
-            recipients += [email for email in reps if email]
+            recipients += representative_emails(session, holder.id)
     elif holder.email:
         recipients.append(holder.email)
     return recipients

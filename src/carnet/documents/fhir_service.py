@@ -26,10 +26,9 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.documents import changes, deposits, fhir, fhir_in, fhir_in_bundle, fhir_in_labels, sniff
 from carnet.documents import service as documents
-from carnet.documents.models import Document
+from carnet.documents.models import STAGED_LIFETIME, STAGED_PURPOSE, Document, StagedBinary
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
 from carnet.fhir import parse, resources, search
-from carnet.fhir.models import STAGED_LIFETIME, STAGED_PURPOSE, StagedBinary
 from carnet.fhir.parse import InvalidResource, Json, Problem, Problems, SubjectRef
 from carnet.fhir.search import Page, paging_links
 from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -320,6 +320,64 @@ def awaiting_announcement(
     actor = actor_for(session, settings, principal, holder)
     where = filters.awaiting_announcement(actor, space_facts(session, holder), clock.now())
     return session.scalar(select(func.count()).select_from(Document).where(where)) or 0
+
+
+def kept_from_holder_side(session: Session, holder_id: uuid.UUID) -> Sequence[Document]:
+    """The space's documents flagged invisible to the patient (DOC-4) or to representatives
+    (REP-2): the only ones the decision point may hide from a holder-side reader."""
+    return session.scalars(
+        select(Document).where(
+            Document.holder_id == holder_id,
+            or_(
+                Document.invisible_to_patient.is_(True),
+                Document.invisible_to_representatives.is_(True),
+            ),
+        )
+    ).all()
+
+
+def deposited_by(session: Session, holder_id: uuid.UUID, pro_id: uuid.UUID, rpps: str) -> bool:
+    """Whether this professional (by id or RPPS) deposited a document in the space (SRV-1)."""
+    found = session.scalar(
+        select(Document.id).where(
+            Document.holder_id == holder_id,
+            Document.author_kind == "professional",
+            or_(Document.author_id == pro_id, Document.author_rpps == rpps),
+        )
+    )
+    return found is not None
+
+
+def professional_authors(holder_id: uuid.UUID) -> Select[uuid.UUID | None]:
+    """The ids of the professionals who deposited in the space, as a subquery for the caller's
+    own statement (SRV-1: pharmacies), never run on its own."""
+    return select(Document.author_id).where(
+        Document.holder_id == holder_id, Document.author_kind == "professional"
+    )
+
+
+def document(session: Session, document_id: uuid.UUID) -> Document | None:
+    """The document row, undecided: for a caller that first checks it is the space it shows
+    (the decision and the audit stay with `get` and `read_content`, which find it held)."""
+    return session.get(Document, document_id)
+
+
+def space_of(session: Session, document_id: uuid.UUID) -> uuid.UUID | None:
+    """The space a document belongs to, or None: only the id, no decision taken."""
+    return session.scalar(select(Document.holder_id).where(Document.id == document_id))
+
+
+def folders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Folder]:
+    """The folders with these ids, by id, in one query (none when no id is asked)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {f.id: f for f in session.scalars(select(Folder).where(Folder.id.in_(wanted)))}
+
+
+def folders_of(session: Session, holder_id: uuid.UUID) -> Sequence[Folder]:
+    """Every folder of the space, in no particular order."""
+    return session.scalars(select(Folder).where(Folder.holder_id == holder_id)).all()
 
 
 def folder_name(session: Session, vault: Vault, folder: Folder) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access import notices
-from carnet.access.models import TimelineSettings
+from carnet.access import service as access_service
 from carnet.access.rules import (
     decide_access_settings_read,
     decide_export,
@@ -112,7 +112,7 @@ def timeline_settings(
     decision = decide_access_settings_read(actor, space_facts(session, holder))
     if not decision:
         raise Forbidden("You may not read this space's settings.", code=decision.reason)
-    row = session.get(TimelineSettings, holder.id)
+    row = access_service.timeline_settings(session, holder.id)
     if row is None:
         return TimelineVisibility(True, None)  # ACC-7 default
     return TimelineVisibility(row.visible_to_professionals, row.changed_at)
@@ -136,14 +136,9 @@ def set_timeline_settings(
                target_type="Space", target_id=str(holder.id), mode=decision.mode,
                reason=decision.reason, request_id=request_id)  # fmt: skip
         raise Forbidden("You may not change this space's access settings.", code=decision.reason)
-    row = session.get(TimelineSettings, holder.id)
-    if row is None:
-        row = TimelineSettings(holder_id=holder.id)
-        session.add(row)
-    row.visible_to_professionals = visible_to_professionals
-    row.changed_at = clock.now()
-    row.changed_by = principal.ref
-    session.flush()
+    row = access_service.set_timeline_visibility(
+        session, holder.id, visible_to_professionals, principal.ref
+    )
     record(session, principal, "timeline.settings", holder_id=holder.id, target_type="Space",
            target_id=str(holder.id), mode=decision.mode,
            reason=f"visible_to_professionals={int(visible_to_professionals)}",
@@ -282,4 +277,4 @@ def _purge_exports(session: Session, vault: Vault, holder_id: uuid.UUID) -> None
         if row.blob_id is not None:
             vault.delete_blob_after_commit(session, row.blob_id)
     session.execute(delete(ExportRequest).where(ExportRequest.holder_id == holder_id))
-    session.execute(delete(TimelineSettings).where(TimelineSettings.holder_id == holder_id))
+    access_service.forget_timeline_settings(session, holder_id)

@@ -9,5 +9,4 @@ DOMAIN = Domain(
     routers={
         50: "carnet.fhir.api:router",
     },
-    models=("carnet.fhir.models",),
 )

@@ -129,7 +129,7 @@ def _device_file(settings: Settings, new: NewAttachment) -> NewFile:
 
 def _document_file(ctx: Context, holder: Holder, document_id: uuid.UUID) -> NewFile:
     """A document of this space, read through the decision point (audited as a read, ACC-8)."""
-    owner = ctx.session.scalar(select(Document.holder_id).where(Document.id == document_id))
+    owner = documents.space_of(ctx.session, document_id)
     if owner != holder.id:
         raise NotFound("No such document.", code="unknown-document")
     doc, stream = documents.read_content(

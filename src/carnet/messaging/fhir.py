@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from carnet.access import lookups
+from carnet.access.rules import decide_message_send_fhir
 from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
@@ -306,7 +307,7 @@ def create_communication(ctx: Context, resource: Any) -> Json:
     conversation; otherwise a new conversation with `subject` (the patient, ID-3), `topic.text`
     and practitioners (RPPS) in `recipient`. Drafts are written in the JSON API: what is
     created here is sent."""
-    if ctx.principal.kind is not PrincipalKind.PROFESSIONAL:
+    if not decide_message_send_fhir(ctx.principal.kind):
         raise Forbidden("Only professionals send messages through FHIR.")
     if not isinstance(resource, dict) or resource.get("resourceType") != "Communication":
         raise InvalidInput("Expected a Communication resource.", field="Communication")

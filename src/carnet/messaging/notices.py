@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
-from carnet.accounts.models import Holder, Representation
+from carnet.accounts.family.relations import representative_emails
+from carnet.accounts.models import Holder
 from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.messaging.context import Context
@@ -27,15 +27,7 @@ def holder_recipients(session: Session, settings: Settings, holder: Holder) -> l
     if account_rules.is_minor(
         holder.birth_date, clock.today(settings.timezone), settings.majority_age
     ):
-        return [
-            email
-            for email in session.scalars(
-                select(Holder.email)
-                .join(Representation, Representation.representative_id == Holder.id)
-                .where(Representation.minor_id == holder.id, Representation.status == "accepted")
-            )
-            if email
-        ]
+        return representative_emails(session, holder.id)
     return [holder.email] if holder.email else []
 
 

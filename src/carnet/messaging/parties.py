@@ -21,7 +21,6 @@ from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.documents import service as documents
-from carnet.documents.models import Document
 from carnet.errors import InvalidInput, NotFound
 from carnet.messaging.context import NOT_FOUND, TARGET, Context
 from carnet.messaging.models import (
@@ -172,30 +171,14 @@ def audit(
 def dispensed(session: Session, vault: Vault, holder: Holder, pro: Professional) -> bool:
     """SRV-1 "pharmacies they used", from what Carnet knows: a document this pharmacist deposited
     in the space, or a reimbursement line naming their RPPS (lines are sealed: opened here)."""
-    deposited = session.scalar(
-        select(Document.id).where(
-            Document.holder_id == holder.id,
-            Document.author_kind == "professional",
-            or_(Document.author_id == pro.id, Document.author_rpps == pro.rpps),
-        )
-    )
-    if deposited is not None:
+    if documents.deposited_by(session, holder.id, pro.id, pro.rpps):
         return True
     return pro.rpps in reimbursements.professionals_named(session, vault, holder.id)
 
 
 def pharmacies(ctx: Context, holder: Holder) -> list[Professional]:
     """SRV-1: the pharmacies the holder side may write to first (those that dispensed to them)."""
-    deposited = select(Document.author_id).where(
-        Document.holder_id == holder.id, Document.author_kind == "professional"
-    )
     rpps = reimbursements.professionals_named(ctx.session, ctx.vault, holder.id)
-    found = ctx.session.scalars(
-        select(Professional)
-        .where(
-            Professional.profession_code == PHARMACIST,
-            or_(Professional.id.in_(deposited), Professional.rpps.in_(rpps)),
-        )
-        .order_by(Professional.name)
-    ).all()
-    return list(found)
+    return account_service.professionals_of_profession(
+        ctx.session, PHARMACIST, ids=documents.professional_authors(holder.id), rpps=rpps
+    )

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules
-from carnet.accounts.models import Holder
+from carnet.accounts import service as account_service
 from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
@@ -284,11 +284,9 @@ class _Run:
         holders: dict[str, tuple[uuid.UUID, str]] = {}
         nirs = sorted({item.nir for item in lines})
         for start in range(0, len(nirs), _IN_CHUNK):
-            part = nirs[start : start + _IN_CHUNK]
-            for row in session.execute(
-                select(Holder.id, Holder.nir, Holder.state).where(Holder.nir.in_(part))
-            ):
-                holders[row.nir] = (row.id, row.state)
+            holders.update(
+                account_service.holders_by_nirs(session, nirs[start : start + _IN_CHUNK])
+            )
         problems: list[Reject] = []
         keyed: list[tuple[FeedLine, uuid.UUID, str]] = []
         for item in lines:

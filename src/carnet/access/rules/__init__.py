@@ -10,6 +10,7 @@ The rules are grouped by concern (`facts`: the facts and the checks every rule s
 """
 
 from carnet.access.rules.apps import (
+    decide_app_consent,
     decide_app_reach,
     decide_app_scope,
     decide_app_standing,
@@ -27,6 +28,7 @@ from carnet.access.rules.care import (
     decide_history_read,
     decide_manage_professionals,
     decide_patient_read,
+    decide_space_choice,
 )
 from carnet.access.rules.documents import (
     decide_deposit,
@@ -62,6 +64,7 @@ from carnet.access.rules.messages import (
     decide_message_read,
     decide_message_recipient,
     decide_message_reply,
+    decide_message_send_fhir,
     decide_message_start,
 )
 from carnet.access.rules.profile import (
@@ -97,6 +100,7 @@ __all__ = [
     "decide_agenda_read",
     "decide_agenda_settings",
     "decide_agenda_write",
+    "decide_app_consent",
     "decide_app_reach",
     "decide_app_scope",
     "decide_app_standing",
@@ -122,11 +126,13 @@ __all__ = [
     "decide_message_read",
     "decide_message_recipient",
     "decide_message_reply",
+    "decide_message_send_fhir",
     "decide_message_start",
     "decide_patient_read",
     "decide_profile_read",
     "decide_profile_write",
     "decide_reimbursements_read",
+    "decide_space_choice",
     "decide_timeline_read",
     "decide_upload",
     "history_visible",

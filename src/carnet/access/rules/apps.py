@@ -20,6 +20,7 @@ from carnet.access.rules.facts import (
 from carnet.accounts.rules import LIVE_STATES
 from carnet.apps import rules as app_rules
 from carnet.audit.rules import Mode
+from carnet.auth.principal import PrincipalKind
 
 
 def decide_app_standing(app: AppFacts) -> Decision:
@@ -31,6 +32,14 @@ def decide_app_standing(app: AppFacts) -> Decision:
     if not app_rules.covers(app.consented_listing, app.listing):
         return Decision(False, "consent-outdated", Mode.APP)
     return Decision(True, "app-standing", Mode.APP)
+
+
+def decide_app_consent(kind: PrincipalKind) -> Decision:
+    """ACC-9, SRV-3: only a holder connects an app, for their space or one they manage; any other
+    session (a professional's) is sent to the holder's login first, as nobody signed in is."""
+    if kind is PrincipalKind.HOLDER:
+        return Decision(True, "holder")
+    return Decision(False, "not-a-holder")
 
 
 def decide_app_scope(app: AppFacts, resource_type: str, interaction: str) -> Decision:

@@ -17,6 +17,7 @@ from carnet.access.rules.facts import (
 )
 from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
+from carnet.auth.principal import PrincipalKind
 
 
 def decide_emergency_grant(actor: Actor, space: SpaceFacts, reason: str) -> Decision:
@@ -164,3 +165,13 @@ def decide_close(actor: Actor, space: SpaceFacts) -> Decision:
     if actor.relation is Relation.CAREGIVER:
         return Decision(False, "caregiver-forbidden", mode)
     return Decision(False, "not-holder-side", mode)
+
+
+def decide_space_choice(kind: PrincipalKind) -> Decision:
+    """REP-1, REP-4, REP-5: choosing the space one acts on (a `/me/...` request, with or without
+    `X-Carnet-Space`) is the holder side's: a holder acts on their own space or on one they
+    manage (`accounts.family.manages` decides which). Professionals reach a space through their
+    care relationship, apps through their consent, never by naming it."""
+    if kind is PrincipalKind.HOLDER:
+        return Decision(True, "holder")
+    return Decision(False, "not-a-holder")

@@ -21,6 +21,7 @@ from carnet.access.rules.facts import (
 )
 from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
+from carnet.auth.principal import PrincipalKind
 
 # SRV-1: the pharmacies a holder may write to first (TRE_G15 profession 21, pharmacien).
 PHARMACIST = "21"
@@ -142,3 +143,11 @@ def decide_conversation_end(actor: Actor, space: SpaceFacts, *, participant: boo
     if actor.relation is not Relation.PROFESSIONAL:
         return Decision(False, "not-a-professional", read.mode)
     return read
+
+
+def decide_message_send_fhir(kind: PrincipalKind) -> Decision:
+    """SRV-1: through FHIR (`POST /fhir/Communication`) only professionals send; the holder side
+    writes in the JSON API and the portal, where drafts live, and apps send no messages."""
+    if kind is PrincipalKind.PROFESSIONAL:
+        return Decision(True, "professional")
+    return Decision(False, "not-a-professional")

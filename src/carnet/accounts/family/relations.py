@@ -16,10 +16,11 @@ from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.access.rules import decide_space_choice
 from carnet.accounts import rules
 from carnet.accounts.models import Caregiving, Holder, Representation
 from carnet.audit.rules import Mode
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import Principal
 from carnet.config import Settings, get_settings
 from carnet.errors import Forbidden, NotFound
 
@@ -109,6 +110,22 @@ def manages(
     return None
 
 
+def representative_emails(
+    session: Session, minor_id: uuid.UUID, *, guardians_only: bool = False
+) -> list[str]:
+    """The addresses of the accepted representatives of `minor_id` (REP-1), or only of its
+    guardians (REP-5: a protected adult's), in one query; representatives without one are left
+    out. Whether the space's own holder is told instead is the caller's to say."""
+    query = (
+        select(Holder.email)
+        .join(Representation, Representation.representative_id == Holder.id)
+        .where(Representation.minor_id == minor_id, Representation.status == ACCEPTED)
+    )
+    if guardians_only:
+        query = query.where(Representation.role == GUARDIAN)
+    return [email for email in session.scalars(query) if email]
+
+
 def managed_spaces(
     session: Session, holder_id: uuid.UUID, *, settings: Settings | None = None
 ) -> list[tuple[Holder, Relation]]:
@@ -149,7 +166,7 @@ def resolve_space(
     provided the caller manages it (`manages`); anything else is 404, so that nothing tells whether
     that space exists. A caregiver attempting a forbidden action (REP-4) gets 403.
     """
-    if principal.kind != PrincipalKind.HOLDER:
+    if not decide_space_choice(principal.kind):
         raise Forbidden("This operation is only available to holders.")
     target_id = principal.id
     if header_value is not None and header_value.strip():

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import portal_session, public
+from carnet.access.rules import decide_app_consent
 from carnet.accounts import lifecycle
 from carnet.accounts.family import relations as family
 from carnet.apps import rules, service
@@ -207,7 +208,7 @@ def authorize(request: Request, db: Session = Depends(db_session, scope="functio
     app = grant.client.app
     if app.status not in rules.CONNECTABLE:
         return _back_to_app(request, db, _unavailable(grant.redirect_uri, oauth))
-    if live is None or live.principal.kind is not PrincipalKind.HOLDER:
+    if live is None or not decide_app_consent(live.principal.kind):
         response = redirect("/login?reason=app")
         path = request.url.path + "?" + request.url.query
         response.set_cookie(

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -29,7 +28,7 @@ from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
-from carnet.documents.models import Document, Folder
+from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
@@ -106,15 +105,10 @@ def describe(
     fmt = formatter(request)
     vault = vault_of(request)
     shown = present.present(db, vault, principal, docs)
-    folder_ids = {d.folder_id for d in docs if d.folder_id}
-    folders = (
-        {
-            f.id: documents.folder_name(db, vault, f)
-            for f in db.scalars(select(Folder).where(Folder.id.in_(folder_ids)))
-        }
-        if folder_ids
-        else {}
-    )
+    folders = {
+        f.id: documents.folder_name(db, vault, f)
+        for f in documents.folders_by_ids(db, {d.folder_id for d in docs if d.folder_id}).values()
+    }
     return [
         Row(
             id=one.doc.id,
@@ -153,7 +147,7 @@ def folders_of(db: Session, request: Request, space: Holder) -> list[dict[str, A
     vault = vault_of(request)
     found = [
         {"id": f.id, "name": documents.folder_name(db, vault, f)}
-        for f in db.scalars(select(Folder).where(Folder.holder_id == space.id))
+        for f in documents.folders_of(db, space.id)
     ]
     return sorted(found, key=lambda f: str(f["name"]).casefold())
 
@@ -176,7 +170,7 @@ def awaiting(db: Session, request: Request, act: Acting) -> int:
 
 def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
     """404 unless the document belongs to the space acted on; the service then decides."""
-    owner = db.scalar(select(Document.holder_id).where(Document.id == document_id))
+    owner = documents.space_of(db, document_id)
     if owner != act.space.id:
         raise NotFound(documents.NOT_FOUND)
 

@@ -32,7 +32,6 @@ from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import deposits, reference
 from carnet.documents import service as documents
-from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
@@ -493,7 +492,7 @@ def document_content(
 ) -> Response:
     """The content through `documents.service.read_content` (decision, audit, hash check)."""
     patient = _require_patient(db, request)
-    found = db.get(Document, document_id)
+    found = documents.document(db, document_id)
     if found is None or found.holder_id != patient.id:  # only the current patient's documents
         raise NotFound("No such document.")
     vault = vault_of(request)

@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -205,11 +204,7 @@ def _earlier_proof(db: Session, check: lifecycle.CodeCheck) -> uuid.UUID | None:
         or getattr(check.error, "code", "") != "code-used"
     ):
         return None
-    proof = db.scalars(
-        select(OppositionProof)
-        .where(OppositionProof.holder_id == check.holder.id)
-        .order_by(OppositionProof.opposed_at.desc())
-    ).first()
+    proof = account_service.latest_opposition_proof(db, check.holder.id)
     if proof is None or check.code.used_at is None:
         return None
     if abs(proof.opposed_at - check.code.used_at) > dt.timedelta(minutes=1):
@@ -222,7 +217,7 @@ def _proof(db: Session, proof_id: str) -> tuple[OppositionProof, Holder]:
         key = uuid.UUID(proof_id)
     except ValueError:
         raise NotFound("No such proof of opposition.") from None
-    proof = db.get(OppositionProof, key)
+    proof = account_service.opposition_proof(db, key)
     holder = account_service.holder(db, proof.holder_id) if proof is not None else None
     if proof is None or holder is None:
         raise NotFound("No such proof of opposition.")

@@ -1,5 +1,6 @@
 """Rates shared by every app server, counted in the `throttles` table (as login failures are):
-the holder side's upload rate (DOC-1).
+the holder side's upload rate (DOC-1), and the renewals of provisional codes asked for one person
+(LC-4, `count_daily`).
 
 A fixed window per key: the first use opens a window of `window`; at most `limit` uses fit in it.
 The row is locked while it is counted (PostgreSQL `FOR UPDATE`; SQLite writes one at a time), so
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts.models import Throttle
+from carnet.auth.models import Throttle
 
 
 def wait_for(session: Session, key: str, *, limit: int, window: dt.timedelta) -> int | None:
@@ -49,6 +50,23 @@ def use(session: Session, key: str, *, limit: int, window: dt.timedelta) -> int 
         row.failures += 1
         session.flush()
     return wait
+
+
+def count_daily(session: Session, key: str, *, limit: int) -> bool:
+    """Count one use of `key` when fewer than `limit` fit in its day (LC-4: renewals per person);
+    False, nothing counted, once the day's uses are spent. The day starts at its first use."""
+    now = clock.now()
+    row = session.get(Throttle, key)
+    if row is None:
+        session.add(Throttle(key=key, failures=1, window_start=now))
+        return True
+    if now - row.window_start > dt.timedelta(days=1):
+        row.window_start, row.failures = now, 1
+        return True
+    if row.failures >= limit:
+        return False
+    row.failures += 1
+    return True
 
 
 def _wait(row: Throttle, limit: int, window: dt.timedelta, now: dt.datetime) -> int | None:
