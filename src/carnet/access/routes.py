@@ -13,13 +13,22 @@ space never acts on the caller's own one instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
+from sqlalchemy.orm import Session
 
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.sessions import current
+from carnet.config import Settings
 from carnet.errors import Forbidden, InvalidInput, Unauthenticated
+from carnet.http import app_settings, app_vault, db_session, request_id
+from carnet.vault.service import Vault
+
+if TYPE_CHECKING:
+    from carnet.accounts.family.relations import Relation
+    from carnet.accounts.models import Holder
 
 ACCESS_RULE_MARK = "__carnet_access_rule__"
 SPACE_HEADER = "X-Carnet-Space"
@@ -74,12 +83,53 @@ def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = Non
         request.state.principal = principal
         return principal
 
-    name = (
-        "authenticated:" + ",".join(sorted(k.value for k in allowed))
-        if allowed
-        else "authenticated"
-    )
-    return _mark(_authenticated, name)
+    return _mark(_authenticated, _rule_name("authenticated", allowed))
+
+
+@dataclass(frozen=True)
+class Acting:
+    """A holder-side request with its space resolved (REP-1…REP-5): who acts, on which space, as
+    what (`self`, `representative`, `caregiver`), and the request's unit of work and settings."""
+
+    request: Request
+    session: Session
+    settings: Settings
+    principal: Principal
+    holder: Holder
+    relation: Relation
+
+    @property
+    def vault(self) -> Vault:
+        return app_vault(self.request)
+
+    @property
+    def request_id(self) -> str:
+        return request_id(self.request)
+
+
+def acting_on(action: str) -> Any:
+    """The rule of a holder route that honours `X-Carnet-Space`: a holder's bearer token
+    (`authenticated`), then the space acted on for `action`, resolved once by
+    `accounts.family.resolve_space` (own space, or one the caller manages; otherwise 404, and 403
+    for what REP-4 keeps from caregivers). The route receives an `Acting`."""
+
+    def _acting(
+        request: Request,
+        space: SpaceHeader = None,
+        principal: Principal = authenticated(PrincipalKind.HOLDER),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Acting:
+        from carnet.accounts.family.relations import resolve_space
+
+        settings = app_settings(request)
+        holder, relation = resolve_space(session, principal, space, action, settings=settings)
+        return Acting(request, session, settings, principal, holder, relation)
+
+    return _mark(_acting, _rule_name("authenticated", frozenset({PrincipalKind.HOLDER})))
+
+
+def _rule_name(kind: str, allowed: frozenset[PrincipalKind]) -> str:
+    return f"{kind}:" + ",".join(sorted(k.value for k in allowed)) if allowed else kind
 
 
 def _check_app_scope(
@@ -137,12 +187,7 @@ def portal_session(*kinds: PrincipalKind) -> Any:
         request.state.portal_session = live
         return live.principal
 
-    name = (
-        "portal-session:" + ",".join(sorted(k.value for k in allowed))
-        if allowed
-        else "portal-session"
-    )
-    return _mark(_portal_session, name)
+    return _mark(_portal_session, _rule_name("portal-session", allowed))
 
 
 def refuse_unhonoured_space(request: Request) -> None:
