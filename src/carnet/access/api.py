@@ -15,13 +15,12 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request
 
 from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as space_history
-from carnet.access.routes import Acting, acting_on, authenticated
+from carnet.access.routes import Acting, Caller, acting_on, calling
 from carnet.access.rules import SpaceFacts
 from carnet.access.schemas import (
     BlockIn,
@@ -46,11 +45,9 @@ from carnet.access.schemas import (
     SensitivityAccessOut,
     VerdictOut,
 )
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import PrincipalKind
 from carnet.errors import InvalidInput
-from carnet.http import PageNumber, db_session, keeping_audit, request_id
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
+from carnet.http import PageNumber, keeping_audit
 from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -105,9 +102,7 @@ def _switches(space: SpaceFacts) -> EmergencySettingsOut:
 )
 def declare_care(
     body: CareDeclarationIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> RecordedOut:
     """The answer is the same whether the declaration made you part of the care team, found you
     already authorised, or found you blocked by the patient: what the patient decided is theirs.
@@ -117,12 +112,12 @@ def declare_care(
     GP (who receives the emergency notices, ACC-6) changes only when the patient confirms it
     (ACC-4). 404: no such patient; 409: their space is not open."""
     care_team.declare(
-        session,
-        _settings(request),
-        principal,
+        caller.session,
+        caller.settings,
+        caller.principal,
         body.nir,
         as_gp=body.as_gp,
-        request_id=request_id(request),
+        request_id=caller.request_id,
     )
     return RecordedOut(gp="awaiting-holder-confirmation" if body.as_gp else None)
 
@@ -135,20 +130,18 @@ def declare_care(
 )
 def block_professional(
     body: BlockIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> BlockOut:
     """403 unless the patient named you administrator; you cannot block yourself. Refusals are
     recorded in the patient's access history."""
     with keeping_audit():
         care_team.block_by_administrator(
-            session,
-            _settings(request),
-            principal,
+            caller.session,
+            caller.settings,
+            caller.principal,
             body.nir,
             body.rpps,
-            request_id=request_id(request),
+            request_id=caller.request_id,
         )
     return BlockOut(rpps=body.rpps)
 
@@ -162,9 +155,7 @@ def block_professional(
 )
 def emergency_access(
     body: EmergencyAccessIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
 ) -> EmergencyAccessOut:
     """Opens a time-boxed grant (12 hours by default) unless the patient opposed it (ACC-6: 403
     with code emergency-opposed or regulation-opposed). A reason is required (400 reason-required);
@@ -172,13 +163,13 @@ def emergency_access(
     The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
     with keeping_audit():
         grant = access_emergency.open_emergency(
-            session,
-            _vault(request),
-            _settings(request),
-            principal,
+            caller.session,
+            caller.vault,
+            caller.settings,
+            caller.principal,
             body.nir,
             body.reason,
-            request_id=request_id(request),
+            request_id=caller.request_id,
         )
     return EmergencyAccessOut(mode=grant.mode, expires_at=grant.expires_at)
 

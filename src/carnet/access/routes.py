@@ -87,16 +87,14 @@ def authenticated(*kinds: PrincipalKind, app_scope: tuple[str, str] | None = Non
 
 
 @dataclass(frozen=True)
-class Acting:
-    """A holder-side request with its space resolved (REP-1…REP-5): who acts, on which space, as
-    what (`self`, `representative`, `caregiver`), and the request's unit of work and settings."""
+class Caller:
+    """An authenticated request as a route sees it: the principal, the request's unit of work
+    (`db_session`) and the application's settings."""
 
     request: Request
     session: Session
     settings: Settings
     principal: Principal
-    holder: Holder
-    relation: Relation
 
     @property
     def vault(self) -> Vault:
@@ -105,6 +103,29 @@ class Acting:
     @property
     def request_id(self) -> str:
         return request_id(self.request)
+
+
+@dataclass(frozen=True)
+class Acting(Caller):
+    """A holder-side request with its space resolved (REP-1…REP-5): the space acted on and the
+    caller's relation to it (`self`, `representative`, `caregiver`)."""
+
+    holder: Holder
+    relation: Relation
+
+
+def calling(*kinds: PrincipalKind) -> Any:
+    """The rule `authenticated(*kinds)`, handing the route a `Caller` rather than the principal
+    alone. For routes that act on no managed space: `X-Carnet-Space` is refused at the door."""
+
+    def _calling(
+        request: Request,
+        principal: Principal = authenticated(*kinds),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Caller:
+        return Caller(request, session, app_settings(request), principal)
+
+    return _mark(_calling, _rule_name("authenticated", frozenset(kinds)))
 
 
 def acting_on(action: str) -> Any:
