@@ -10,7 +10,6 @@ request's transaction would otherwise roll them back and an attacker could guess
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -19,10 +18,9 @@ from sqlalchemy.orm import Session
 
 from carnet.access.routes import Acting, Caller, acting_on, calling, public
 from carnet.accounts import lifecycle
-from carnet.accounts import rules as account_rules
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder, OppositionProof
-from carnet.accounts.proof import opposition_proof_pdf
+from carnet.accounts.models import Holder
+from carnet.accounts.proof import download_proof
 from carnet.accounts.schemas import (
     ActivationIn,
     ActivationOut,
@@ -43,11 +41,10 @@ from carnet.accounts.schemas import (
     TokenOut,
     VerifyIn,
 )
-from carnet.audit.service import record
 from carnet.auth import login, password
-from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import bearer_token
-from carnet.errors import NotFound, kept
+from carnet.errors import kept
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import client_address, db_session, get_database, request_id
@@ -108,44 +105,13 @@ def opposition_proof(
     proof_id: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> Response:
     """rule LC-2: date and time of the opposition (Europe/Paris), name, masked NIR."""
-    try:
-        key = uuid.UUID(proof_id)
-    except ValueError:
-        raise NotFound("No such proof of opposition.") from None
-    proof = session.get(OppositionProof, key)
-    holder = session.get(Holder, proof.holder_id) if proof is not None else None
-    if proof is None or holder is None:
-        raise NotFound("No such proof of opposition.")
-    # The scope is not stored with the proof: an opposed space means the space itself was opposed.
-    scope = (
-        "dmp-migration"
-        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
-        else "space"
+    pdf, name = download_proof(
+        session, _settings(request), proof_id, request_id=request_id(request)
     )
-    pdf = opposition_proof_pdf(
-        proof_id=proof.id,
-        opposed_at=proof.opposed_at,
-        first_names=holder.first_names,
-        birth_name=holder.birth_name,
-        nir=holder.nir,
-        scope=scope,
-        timezone=_settings(request).timezone,
-    )
-    # ACC-8: downloads are recorded.
-    record(
-        session,
-        SYSTEM,
-        "account.opposition-proof-download",
-        holder_id=holder.id,
-        target_type="OppositionProof",
-        target_id=str(proof.id),
-        request_id=request_id(request),
-    )
-    day = proof.opposed_at.date().isoformat()
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="carnet-opposition-{day}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -7,7 +7,6 @@ decides nothing. The PDF metadata carries no personal data (viewers show it, sys
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from fpdf import FPDF
 
 from carnet.accounts.models import Holder
+from carnet.accounts.proof import printable
 from carnet.profile import rules as profile_rules
 
 # The PDF core fonts (no font file to ship) cover Windows-1252: French text prints as is.
@@ -46,27 +46,6 @@ class SummaryData:
     wishes: Sequence[tuple[str, Mapping[str, Any]]]  # (kind, content)
     generated_at: dt.datetime
     bmi: float | None = None
-
-
-def printable(text: str) -> str:
-    """What the core fonts can print: accents kept, other scripts reduced to their base letters."""
-    out = []
-    for char in text:
-        try:
-            char.encode(_ENCODING)
-            out.append(char)
-            continue
-        except UnicodeEncodeError:
-            pass
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        try:
-            base.encode(_ENCODING)
-            out.append(base or "?")
-        except UnicodeEncodeError:
-            out.append("?")
-    return "".join(out)
 
 
 def _day(value: Any) -> str:

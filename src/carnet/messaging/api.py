@@ -28,7 +28,13 @@ from carnet.documents.api.uploads import receive_upload
 from carnet.errors import InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import content_disposition, get_database, keeping_audit, request_id
+from carnet.http import (
+    content_disposition,
+    get_database,
+    keeping_audit,
+    multipart_file_body,
+    request_id,
+)
 from carnet.http import error_responses as _errors
 from carnet.messaging import conversations, drafts, mailbox, parties, reading
 from carnet.messaging.attachments import attachment_content, save_attachment
@@ -60,26 +66,7 @@ HOLDER = authenticated(PrincipalKind.HOLDER)
 PRO = authenticated(PrincipalKind.PROFESSIONAL)
 PRO_CALLER = calling(PrincipalKind.PROFESSIONAL)
 
-_ATTACH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "PDF, JPEG, PNG, TIFF, RTF or plain text; sniffed.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_ATTACH_BODY = multipart_file_body("PDF, JPEG, PNG, TIFF, RTF or plain text; sniffed.")
 
 
 def _ctx(request: Request, session: Session, principal: Principal) -> Context:
