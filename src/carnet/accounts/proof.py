@@ -64,6 +64,24 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def new_document(title: str, created: dt.datetime) -> FPDF:
+    """An A4 page of Carnet's PDF documents (the proof, the summary) headed "Carnet" and `title`.
+    The core fonts need no font file; the metadata carries no personal data: viewers show it and
+    systems index it."""
+    pdf = FPDF(format="A4")
+    pdf.core_fonts_encoding = _ENCODING
+    pdf.set_creation_date(created)
+    pdf.set_title(title)
+    pdf.set_author("Carnet")
+    pdf.set_margins(20, 20, 20)
+    pdf.add_page()
+    pdf.set_font("helvetica", style="B", size=18)
+    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", style="B", size=15)
+    pdf.cell(0, 10, printable(title), new_x="LMARGIN", new_y="NEXT")
+    return pdf
+
+
 def opposition_proof_pdf(
     *,
     proof_id: uuid.UUID,
@@ -76,19 +94,7 @@ def opposition_proof_pdf(
 ) -> bytes:
     """Render the proof. The document is in French, the language of every notice (LC-1)."""
     local = opposed_at.astimezone(ZoneInfo(timezone))
-    pdf = FPDF(format="A4")
-    pdf.core_fonts_encoding = _ENCODING
-    pdf.set_creation_date(opposed_at)
-    # Document metadata carries no personal data: it is shown by viewers and indexed by systems.
-    pdf.set_title("Attestation d'opposition")
-    pdf.set_author("Carnet")
-    pdf.set_margins(20, 20, 20)
-    pdf.add_page()
-
-    pdf.set_font("helvetica", style="B", size=18)
-    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", style="B", size=15)
-    pdf.cell(0, 10, "Attestation d'opposition", new_x="LMARGIN", new_y="NEXT")
+    pdf = new_document("Attestation d'opposition", opposed_at)
     pdf.ln(6)
 
     pdf.set_font("helvetica", size=11)
