@@ -7,7 +7,9 @@ holder's data are taken by the policy decision point (`carnet.access.rules`), ca
 Every rule also guards the `X-Carnet-Space` header (REP-1…REP-5, LC-5): a route honours it only by
 taking a `SpaceHeader` parameter, which it hands to `accounts.family.resolve_space`; on any other
 route the header is refused with 400 before anything runs, so that a request meant for a managed
-space never acts on the caller's own one instead.
+space never acts on the caller's own one instead. `acting_on(action)` is that rule for the holder
+routes of the API (the space resolved once, handed as an `Acting`); `calling(*kinds)` hands other
+authenticated routes a `Caller`. Both wrap `authenticated` and count as the route's one rule.
 """
 
 from __future__ import annotations
