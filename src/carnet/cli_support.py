@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from carnet.audit import anchors
 from carnet.config import Settings, load_settings
@@ -45,3 +51,36 @@ def reset() -> None:
     if _database is not None:
         _database.dispose()
     _settings = _database = _vault = None
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, measured over the whole run so far."""
+
+    def render(self, task: Task) -> Text:
+        rows = int(task.fields.get("rows", 0))
+        elapsed = task.elapsed or 0.0
+        rate = rows / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rows:,} rows  {rate:,.0f} rows/s")
+
+
+@contextmanager
+def file_progress(label: str, file: Path) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr over the bytes of `file` being read, with the rows done and their
+    rate; yields `progress(rows, position)` for the reader to call."""
+    with Progress(
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(
+            label, total=max(file.stat().st_size, 1) if file.is_file() else 1, rows=0
+        )
+
+        def progress(rows: int, position: int) -> None:
+            bar.update(task, completed=position, rows=rows)
+
+        yield progress

@@ -106,6 +106,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def multipart_file_body(file: str, **fields: dict[str, str]) -> dict[str, Any]:
+    """OpenAPI `openapi_extra` of a route reading a multipart upload by hand (its size checked
+    while it arrives): a required `file` described by `file`, and the optional `fields`."""
+    properties = {"file": {"type": "string", "format": "binary", "description": file}, **fields}
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
 def content_disposition(kind: str, name: str) -> str:
     """`kind; filename="ascii"; filename*=UTF-8''…`: no quote, slash or control character can
     break out of the header, and browsers that know RFC 6266 get the real name."""

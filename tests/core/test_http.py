@@ -131,7 +131,7 @@ def test_a_route_without_a_unit_of_work_resolves_its_caller_alone(app) -> None: 
     route waits for it. Every other rule resolves the caller in the request's unit (issue 13)."""
     from fastapi.routing import APIRoute, iter_route_contexts
 
-    from carnet.access.routes import ACCESS_RULE_MARK
+    from carnet.access.routes import ACCESS_RULE_MARK, HANDS_UNIT
     from carnet.http import db_session
 
     wrong, alone = [], []
@@ -140,7 +140,9 @@ def test_a_route_without_a_unit_of_work_resolves_its_caller_alone(app) -> None: 
             continue
         dependant = getattr(context, "dependant", None) or context.original_route.dependant
         rules = [d for d in dependant.dependencies if hasattr(d.call, ACCESS_RULE_MARK)]
-        route_unit = any(d.call is db_session for d in dependant.dependencies)
+        route_unit = any(d.call is db_session for d in dependant.dependencies) or any(
+            getattr(rule.call, HANDS_UNIT, False) for rule in rules
+        )
         rule_unit = any(d.call is db_session for rule in rules for d in _walk(rule))
         if rule_unit and not route_unit:
             wrong.append(context.path)

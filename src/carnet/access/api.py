@@ -15,13 +15,12 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request
 
 from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as space_history
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, Caller, acting_on, calling
 from carnet.access.rules import SpaceFacts
 from carnet.access.schemas import (
     BlockIn,
@@ -46,12 +45,9 @@ from carnet.access.schemas import (
     SensitivityAccessOut,
     VerdictOut,
 )
-from carnet.accounts.family import relations as family
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import PrincipalKind
 from carnet.errors import InvalidInput
-from carnet.http import PageNumber, db_session, keeping_audit, request_id
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
+from carnet.http import PageNumber, keeping_audit
 from carnet.http import error_responses as _errors
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -106,9 +102,7 @@ def _switches(space: SpaceFacts) -> EmergencySettingsOut:
 )
 def declare_care(
     body: CareDeclarationIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> RecordedOut:
     """The answer is the same whether the declaration made you part of the care team, found you
     already authorised, or found you blocked by the patient: what the patient decided is theirs.
@@ -118,12 +112,12 @@ def declare_care(
     GP (who receives the emergency notices, ACC-6) changes only when the patient confirms it
     (ACC-4). 404: no such patient; 409: their space is not open."""
     care_team.declare(
-        session,
-        _settings(request),
-        principal,
+        caller.session,
+        caller.settings,
+        caller.principal,
         body.nir,
         as_gp=body.as_gp,
-        request_id=request_id(request),
+        request_id=caller.request_id,
     )
     return RecordedOut(gp="awaiting-holder-confirmation" if body.as_gp else None)
 
@@ -136,20 +130,18 @@ def declare_care(
 )
 def block_professional(
     body: BlockIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> BlockOut:
     """403 unless the patient named you administrator; you cannot block yourself. Refusals are
     recorded in the patient's access history."""
     with keeping_audit():
         care_team.block_by_administrator(
-            session,
-            _settings(request),
-            principal,
+            caller.session,
+            caller.settings,
+            caller.principal,
             body.nir,
             body.rpps,
-            request_id=request_id(request),
+            request_id=caller.request_id,
         )
     return BlockOut(rpps=body.rpps)
 
@@ -163,9 +155,7 @@ def block_professional(
 )
 def emergency_access(
     body: EmergencyAccessIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
 ) -> EmergencyAccessOut:
     """Opens a time-boxed grant (12 hours by default) unless the patient opposed it (ACC-6: 403
     with code emergency-opposed or regulation-opposed). A reason is required (400 reason-required);
@@ -173,13 +163,13 @@ def emergency_access(
     The patient (or a minor's representatives) and their GP are told. Refusals are recorded."""
     with keeping_audit():
         grant = access_emergency.open_emergency(
-            session,
-            _vault(request),
-            _settings(request),
-            principal,
+            caller.session,
+            caller.vault,
+            caller.settings,
+            caller.principal,
             body.nir,
             body.reason,
-            request_id=request_id(request),
+            request_id=caller.request_id,
         )
     return EmergencyAccessOut(mode=grant.mode, expires_at=grant.expires_at)
 
@@ -194,16 +184,11 @@ def emergency_access(
     responses=_errors(404),
 )
 def list_professionals(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_SETTINGS),
 ) -> list[ProfessionalOut]:
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, READ_SETTINGS, settings=settings
+    views = care_team.list_professionals(
+        acting.session, acting.settings, acting.principal, acting.holder
     )
-    views = care_team.list_professionals(session, settings, principal, holder)
     return [_professional_out(view) for view in views]
 
 
@@ -216,28 +201,21 @@ def list_professionals(
 def change_professional(
     rpps: str,
     body: ProfessionalChangeIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE_SETTINGS),
 ) -> ProfessionalOut:
     """Any registered professional may be authorised or blocked. Unblocking leaves no
     authorisation (ACC-3): they read again once authorised, or declared as treating you. Only
     authorised or declared professionals can be administrators; a block removes the role.
     Caregivers cannot change access settings (REP-4: 403)."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, CHANGE_SETTINGS, settings=settings
-    )
     view = care_team.change_professional(
-        session,
-        settings,
-        principal,
-        holder,
+        acting.session,
+        acting.settings,
+        acting.principal,
+        acting.holder,
         rpps,
         status=body.status,
         administrator=body.administrator,
-        request_id=request_id(request),
+        request_id=acting.request_id,
     )
     return _professional_out(view)
 
@@ -249,16 +227,9 @@ def change_professional(
     responses=_errors(404),
 )
 def list_gp_proposals(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_SETTINGS),
 ) -> list[GpProposalOut]:
     """A physician's "I am the GP" changes nothing until you confirm it; oldest first."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, READ_SETTINGS, settings=settings
-    )
     return [
         GpProposalOut(
             rpps=found.professional.rpps,
@@ -267,26 +238,21 @@ def list_gp_proposals(
             proposed_at=found.proposed_at,
             blocked=found.is_blocked,
         )
-        for found in care_team.gp_proposals(session, settings, principal, holder)
+        for found in care_team.gp_proposals(
+            acting.session, acting.settings, acting.principal, acting.holder
+        )
     ]
 
 
-def _answer_gp(
-    request: Request, rpps: str, space: str | None, principal: Principal, session: Session,
-    *, confirm: bool,
-) -> ProfessionalOut:  # fmt: skip
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, CHANGE_SETTINGS, settings=settings
-    )
+def _answer_gp(acting: Acting, rpps: str, *, confirm: bool) -> ProfessionalOut:
     view = care_team.answer_gp_proposal(
-        session,
-        settings,
-        principal,
-        holder,
+        acting.session,
+        acting.settings,
+        acting.principal,
+        acting.holder,
         rpps,
         confirm=confirm,
-        request_id=request_id(request),
+        request_id=acting.request_id,
     )
     return _professional_out(view)
 
@@ -299,15 +265,12 @@ def _answer_gp(
 )
 def confirm_gp_proposal(
     rpps: str,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE_SETTINGS),
 ) -> ProfessionalOut:
     """They become your GP, in place of the previous one: emergency notices now go to them
     (ACC-6). You and the previous GP are told by e-mail. 404 no-gp-proposal: nothing pending from
     them; 409 gp-candidate-blocked: unblock them first. Caregivers cannot (REP-4: 403)."""
-    return _answer_gp(request, rpps, space, principal, session, confirm=True)
+    return _answer_gp(acting, rpps, confirm=True)
 
 
 @router.post(
@@ -318,14 +281,11 @@ def confirm_gp_proposal(
 )
 def decline_gp_proposal(
     rpps: str,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE_SETTINGS),
 ) -> ProfessionalOut:
     """The proposal is dropped; your GP does not change and the physician is not told.
     Caregivers cannot (REP-4: 403)."""
-    return _answer_gp(request, rpps, space, principal, session, confirm=False)
+    return _answer_gp(acting, rpps, confirm=False)
 
 
 def _verdict(verdict: explain.Verdict) -> VerdictOut:
@@ -342,18 +302,11 @@ def _verdict(verdict: explain.Verdict) -> VerdictOut:
 )
 def explain_access(
     rpps: str,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_SETTINGS),
 ) -> ExplanationOut:
     """Any registered professional, related to the space or not, so that you can check before
     you decide; `if_authorised` shows what an authorisation would change."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, READ_SETTINGS, settings=settings
-    )
-    found = explain.explain(session, settings, principal, holder, rpps)
+    found = explain.explain(acting.session, acting.settings, acting.principal, acting.holder, rpps)
     return ExplanationOut(
         professional=_professional_out(found.view),
         mode=found.mode,
@@ -392,16 +345,13 @@ def explain_access(
     responses=_errors(404),
 )
 def get_emergency_settings(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_SETTINGS),
 ) -> EmergencySettingsOut:
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, READ_SETTINGS, settings=settings
+    return _switches(
+        access_emergency.emergency_settings(
+            acting.session, acting.settings, acting.principal, acting.holder
+        )
     )
-    return _switches(access_emergency.emergency_settings(session, settings, principal, holder))
 
 
 @router.put(
@@ -412,26 +362,19 @@ def get_emergency_settings(
 )
 def put_emergency_settings(
     body: EmergencySettingsIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE_SETTINGS),
 ) -> EmergencySettingsOut:
     """Switches left out keep their value. Audited as access.settings."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, CHANGE_SETTINGS, settings=settings
-    )
     return _switches(
         access_emergency.set_emergency_settings(
-            session,
-            settings,
-            principal,
-            holder,
+            acting.session,
+            acting.settings,
+            acting.principal,
+            acting.holder,
             regulator=body.regulator,
             emergency=body.emergency,
             masked_in_emergency=body.masked_in_emergency,
-            request_id=request_id(request),
+            request_id=acting.request_id,
         )
     )
 
@@ -481,17 +424,11 @@ def access_history(
         Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="Last day."),
     ] = None,
     page: PageNumber = 1,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_HISTORY),
 ) -> HistoryOut:
     """Days are counted in Europe/Paris. Reasons are codes; an emergency's sealed reason is never
     shown here. Entries about documents the reader may not see (REP-2, DOC-4) are left out.
     Reading someone else's history (representative, caregiver) is itself recorded."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, READ_HISTORY, settings=settings
-    )
     query = space_history.HistoryQuery(
         actor=actor.strip() if actor else None,
         mode=mode,
@@ -500,7 +437,12 @@ def access_history(
         page=page,
     )
     found = space_history.history(
-        session, settings, principal, holder, query, request_id=request_id(request)
+        acting.session,
+        acting.settings,
+        acting.principal,
+        acting.holder,
+        query,
+        request_id=acting.request_id,
     )
     return HistoryOut(
         total=found.total,
@@ -542,24 +484,19 @@ def access_history(
 )
 def report_access(
     entry_id: uuid.UUID,
-    request: Request,
     body: ReportIn | None = None,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(REPORT),
 ) -> ReportOut:
     """The note is optional and sealed. An entry of another space is 404."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(session, principal, space, REPORT, settings=settings)
     row = space_history.report(
-        session,
-        _vault(request),
-        settings,
-        principal,
-        holder,
+        acting.session,
+        acting.vault,
+        acting.settings,
+        acting.principal,
+        acting.holder,
         entry_id,
         body.note if body is not None else None,
-        request_id=request_id(request),
+        request_id=acting.request_id,
     )
     return ReportOut(
         id=row.id, entry_id=row.audit_entry_id, status=row.status, created_at=row.created_at

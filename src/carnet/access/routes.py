@@ -7,24 +7,34 @@ holder's data are taken by the policy decision point (`carnet.access.rules`), ca
 Every rule also guards the `X-Carnet-Space` header (REP-1…REP-5, LC-5): a route honours it only by
 taking a `SpaceHeader` parameter, which it hands to `accounts.family.resolve_space`; on any other
 route the header is refused with 400 before anything runs, so that a request meant for a managed
-space never acts on the caller's own one instead.
+space never acts on the caller's own one instead. `acting_on(action)` is that rule for the holder
+routes of the API (the space resolved once, handed as an `Acting`); `calling(*kinds)` hands other
+authenticated routes a `Caller`. Both wrap `authenticated` and count as the route's one rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from sqlalchemy.orm import Session
 
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.sessions import current
+from carnet.config import Settings
 from carnet.db import Preload
 from carnet.errors import Forbidden, InvalidInput, Unauthenticated, kept
-from carnet.http import db_session
+from carnet.http import app_settings, app_vault, db_session, request_id
+from carnet.vault.service import Vault
+
+if TYPE_CHECKING:
+    from carnet.accounts.family.relations import Relation
+    from carnet.accounts.models import Holder
 
 ACCESS_RULE_MARK = "__carnet_access_rule__"
+HANDS_UNIT = "__carnet_hands_unit__"  # the rule gives the route the request's unit of work
 SPACE_HEADER = "X-Carnet-Space"
 _HONOURS_SPACE = "__carnet_honours_space__"
 
@@ -96,12 +106,8 @@ def authenticated(
         with request.app.state.database.read_mostly() as session:
             return _admit(request, session, ())
 
-    name = (
-        "authenticated:" + ",".join(sorted(k.value for k in allowed))
-        if allowed
-        else "authenticated"
-    )
-    return _mark(_authenticated_alone if own_transactions else _authenticated, name)
+    rule = _authenticated_alone if own_transactions else _authenticated
+    return _mark(rule, _rule_name("authenticated", allowed))
 
 
 def own_space_parts() -> tuple[Preload, ...]:
@@ -112,6 +118,75 @@ def own_space_parts() -> tuple[Preload, ...]:
     from carnet.vault.service import DATA_KEY
 
     return (SWITCHES, DATA_KEY)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request as a route sees it: the principal, the request's unit of work
+    (`db_session`) and the application's settings."""
+
+    request: Request
+    session: Session
+    settings: Settings
+    principal: Principal
+
+    @property
+    def vault(self) -> Vault:
+        return app_vault(self.request)
+
+    @property
+    def request_id(self) -> str:
+        return request_id(self.request)
+
+
+@dataclass(frozen=True)
+class Acting(Caller):
+    """A holder-side request with its space resolved (REP-1…REP-5): the space acted on and the
+    caller's relation to it (`self`, `representative`, `caregiver`)."""
+
+    holder: Holder
+    relation: Relation
+
+
+def calling(*kinds: PrincipalKind) -> Any:
+    """The rule `authenticated(*kinds)`, handing the route a `Caller` rather than the principal
+    alone. For routes that act on no managed space: `X-Carnet-Space` is refused at the door."""
+
+    def _calling(
+        request: Request,
+        principal: Principal = authenticated(*kinds),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Caller:
+        return Caller(request, session, app_settings(request), principal)
+
+    setattr(_calling, HANDS_UNIT, True)
+    return _mark(_calling, _rule_name("authenticated", frozenset(kinds)))
+
+
+def acting_on(action: str) -> Any:
+    """The rule of a holder route that honours `X-Carnet-Space`: a holder's bearer token
+    (`authenticated`), then the space acted on for `action`, resolved once by
+    `accounts.family.resolve_space` (own space, or one the caller manages; otherwise 404, and 403
+    for what REP-4 keeps from caregivers). The route receives an `Acting`."""
+
+    def _acting(
+        request: Request,
+        space: SpaceHeader = None,
+        principal: Principal = authenticated(PrincipalKind.HOLDER),
+        session: Session = Depends(db_session, scope="function"),
+    ) -> Acting:
+        from carnet.accounts.family.relations import resolve_space
+
+        settings = app_settings(request)
+        holder, relation = resolve_space(session, principal, space, action, settings=settings)
+        return Acting(request, session, settings, principal, holder, relation)
+
+    setattr(_acting, HANDS_UNIT, True)
+    return _mark(_acting, _rule_name("authenticated", frozenset({PrincipalKind.HOLDER})))
+
+
+def _rule_name(kind: str, allowed: frozenset[PrincipalKind]) -> str:
+    return f"{kind}:" + ",".join(sorted(k.value for k in allowed)) if allowed else kind
 
 
 def _check_app_scope(
@@ -178,12 +253,7 @@ def portal_session(*kinds: PrincipalKind) -> Any:
         request.state.portal_session = live
         return live.principal
 
-    name = (
-        "portal-session:" + ",".join(sorted(k.value for k in allowed))
-        if allowed
-        else "portal-session"
-    )
-    return _mark(_portal_session, name)
+    return _mark(_portal_session, _rule_name("portal-session", allowed))
 
 
 def refuse_unhonoured_space(request: Request) -> None:

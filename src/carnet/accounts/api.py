@@ -10,19 +10,17 @@ request's transaction would otherwise roll them back and an attacker could guess
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated, public
+from carnet.access.routes import Acting, Caller, acting_on, calling, public
 from carnet.accounts import lifecycle
-from carnet.accounts import rules as account_rules
 from carnet.accounts.family import relations as family
-from carnet.accounts.models import Holder, OppositionProof
-from carnet.accounts.proof import opposition_proof_pdf
+from carnet.accounts.models import Holder
+from carnet.accounts.proof import download_proof
 from carnet.accounts.schemas import (
     ActivationIn,
     ActivationOut,
@@ -43,11 +41,10 @@ from carnet.accounts.schemas import (
     TokenOut,
     VerifyIn,
 )
-from carnet.audit.service import record
 from carnet.auth import login, password
-from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import bearer_token
-from carnet.errors import NotFound, kept
+from carnet.errors import kept
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import client_address, db_session, get_database, request_id
@@ -108,44 +105,13 @@ def opposition_proof(
     proof_id: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> Response:
     """rule LC-2: date and time of the opposition (Europe/Paris), name, masked NIR."""
-    try:
-        key = uuid.UUID(proof_id)
-    except ValueError:
-        raise NotFound("No such proof of opposition.") from None
-    proof = session.get(OppositionProof, key)
-    holder = session.get(Holder, proof.holder_id) if proof is not None else None
-    if proof is None or holder is None:
-        raise NotFound("No such proof of opposition.")
-    # The scope is not stored with the proof: an opposed space means the space itself was opposed.
-    scope = (
-        "dmp-migration"
-        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
-        else "space"
+    pdf, name = download_proof(
+        session, _settings(request), proof_id, request_id=request_id(request)
     )
-    pdf = opposition_proof_pdf(
-        proof_id=proof.id,
-        opposed_at=proof.opposed_at,
-        first_names=holder.first_names,
-        birth_name=holder.birth_name,
-        nir=holder.nir,
-        scope=scope,
-        timezone=_settings(request).timezone,
-    )
-    # ACC-8: downloads are recorded.
-    record(
-        session,
-        SYSTEM,
-        "account.opposition-proof-download",
-        holder_id=holder.id,
-        target_type="OppositionProof",
-        target_id=str(proof.id),
-        request_id=request_id(request),
-    )
-    day = proof.opposed_at.date().isoformat()
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="carnet-opposition-{day}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -252,12 +218,13 @@ def verify_session(
     summary="Log out everywhere: every token, portal session and pending login code ends",
 )
 def end_sessions(
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> Response:
     login.logout_everywhere(
-        session, principal, holder_id=principal.id, request_id=request_id(request)
+        caller.session,
+        caller.principal,
+        holder_id=caller.principal.id,
+        request_id=caller.request_id,
     )
     return Response(status_code=204)
 
@@ -271,23 +238,22 @@ def end_sessions(
 def change_password(
     body: PasswordIn,
     request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> PasswordOut:
     """LC-4 policy, argon2id. 403 `bad-password` when the current password is wrong (counted
     with failed logins: 429 after too many), 400 when the new one breaks the policy. The token of
     this request keeps working; every other one, every portal session, pending login code and
     app the holder connected ends (`auth.service.end_access`, ACC-8)."""
     outcome = password.change_password(
-        session,
-        _vault(request),
-        _settings(request),
-        principal,
+        caller.session,
+        caller.vault,
+        caller.settings,
+        caller.principal,
         body.current_password,
         body.new_password,
         client=client_address(request),
         keep_token=bearer_token(request),
-        request_id=request_id(request),
+        request_id=caller.request_id,
     )
     if outcome.error is not None:
         raise kept(outcome.error)  # the failure's bookkeeping (counters, locks, audit) stays
@@ -309,10 +275,9 @@ def change_password(
     summary="The holder's identity, state and dates",
 )
 def me(
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> MeOut:
-    holder = lifecycle.get_holder(session, principal.id)
+    holder = lifecycle.get_holder(caller.session, caller.principal.id)
     return MeOut(
         holder_id=holder.id,
         nir=holder.nir,
@@ -342,10 +307,7 @@ def me(
 )
 def close_space(
     body: CloseIn,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CLOSE),
 ) -> CloseOut:
     """rule LC-5: closed at once; archive kept 10 years, or erased at the next daily jobs run when
     `purge` is true. The holder closes their own space; with
@@ -353,14 +315,16 @@ def close_space(
     (REP-5) closes that space; a caregiver gets 403 (REP-4), anyone else 404. The holder is told
     (LC-7: a minor's notice goes to the representative). Every token, session and app connection
     of the closed space ends (`lifecycle.close` → `auth.service.end_access`)."""
-    settings = _settings(request)
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, CLOSE, settings=settings
-    )
     lifecycle.close_space(
-        session, _vault(request), settings, holder, principal, relation=relation, purge=body.purge
+        acting.session,
+        acting.vault,
+        acting.settings,
+        acting.holder,
+        acting.principal,
+        relation=acting.relation,
+        purge=body.purge,
     )
-    return CloseOut(state=holder.state, purge_due_on=holder.purge_due_on)
+    return CloseOut(state=acting.holder.state, purge_due_on=acting.holder.purge_due_on)
 
 
 @router.post(
@@ -396,16 +360,14 @@ def renewal(
     summary="The holder's own space and the spaces they manage",
 )
 def profiles(
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> ProfilesOut:
     """Own space, then the spaces they manage (`accounts.family.managed_spaces`): minors of whom
     they are an accepted representative (REP-1, REP-3), protected adults under their guardianship
     (REP-5), and people they help as an accepted caregiver (REP-4)."""
-    holder = lifecycle.get_holder(session, principal.id)
+    holder = lifecycle.get_holder(caller.session, caller.principal.id)
     found = [_profile(holder, "self")]
-    managed = family.managed_spaces(session, holder.id, settings=_settings(request))
+    managed = family.managed_spaces(caller.session, holder.id, settings=caller.settings)
     found += [_profile(other, relation) for other, relation in managed]
     return ProfilesOut(profiles=found)
 

@@ -19,7 +19,7 @@ from carnet.errors import NotFound
 from carnet.fhir import resources, search
 from carnet.fhir.api import READERS, FhirResponse
 from carnet.fhir.parse import Problems
-from carnet.fhir.service import fhir_base, find_holder
+from carnet.fhir.service import fhir_base, searched_holder
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import db_session, keeping_audit, request_id
@@ -57,28 +57,13 @@ def search_related_persons(
     problems = Problems()
     for name in sorted({n for n, _v in params if n not in PARAMETERS and n not in search.IGNORED}):
         problems.add(name, f"Unsupported search parameter {name!r}.", "not-supported")
-    patients = [
-        search.patient_reference(n, v, problems)
-        if n == "patient"
-        else search.patient_identifier(n, v, problems)
-        for n, v in params
-        if n in ("patient", "patient.identifier")
-    ]
-    if len(patients) != 1:
-        problems.add(
-            "patient", "Give exactly one patient (patient or patient.identifier).", "required"
-        )
+    criterion = search.one_patient(params, problems)
     wanted = _relationships([v for n, v in params if n == "relationship"], problems)
     problems.raise_if_any()
     settings = _settings(request)
     base = fhir_base(settings)
     link = [("self", f"{base}/RelatedPerson?{urlencode(params)}")]
-    criterion = patients[0]
-    holder = (
-        find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
-        if criterion
-        else None
-    )
+    holder = searched_holder(session, criterion)
     if holder is None:
         return resources.searchset([], 0, link)
     found = [

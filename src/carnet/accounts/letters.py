@@ -46,6 +46,7 @@ from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput, NotFound
 from carnet.jobs.service import JobContext, job
+from carnet.notifications.service import fsync_directory
 from carnet.vault.service import Vault
 
 log = logging.getLogger("carnet.letters")
@@ -194,21 +195,8 @@ def _write_private(directory: Path, stem: str, data: bytes) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return target
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _render(

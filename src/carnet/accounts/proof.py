@@ -13,6 +13,15 @@ import uuid
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
+from sqlalchemy.orm import Session
+
+from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
+from carnet.accounts.models import Holder, OppositionProof
+from carnet.audit.service import record
+from carnet.auth.principal import SYSTEM
+from carnet.config import Settings
+from carnet.errors import NotFound
 
 NIR_MASK = "••••"
 # The PDF core fonts (no font file to ship) cover Windows-1252: French text and the mask bullet.
@@ -31,7 +40,7 @@ def masked_nir(nir: str) -> str:
     return nir[:5] + NIR_MASK
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """What the core fonts can print: accents kept, other scripts reduced to their base letters."""
     try:
         text.encode(_ENCODING)
@@ -55,6 +64,24 @@ def _printable(text: str) -> str:
     return "".join(out)
 
 
+def new_document(title: str, created: dt.datetime) -> FPDF:
+    """An A4 page of Carnet's PDF documents (the proof, the summary) headed "Carnet" and `title`.
+    The core fonts need no font file; the metadata carries no personal data: viewers show it and
+    systems index it."""
+    pdf = FPDF(format="A4")
+    pdf.core_fonts_encoding = _ENCODING
+    pdf.set_creation_date(created)
+    pdf.set_title(title)
+    pdf.set_author("Carnet")
+    pdf.set_margins(20, 20, 20)
+    pdf.add_page()
+    pdf.set_font("helvetica", style="B", size=18)
+    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", style="B", size=15)
+    pdf.cell(0, 10, printable(title), new_x="LMARGIN", new_y="NEXT")
+    return pdf
+
+
 def opposition_proof_pdf(
     *,
     proof_id: uuid.UUID,
@@ -67,19 +94,7 @@ def opposition_proof_pdf(
 ) -> bytes:
     """Render the proof. The document is in French, the language of every notice (LC-1)."""
     local = opposed_at.astimezone(ZoneInfo(timezone))
-    pdf = FPDF(format="A4")
-    pdf.core_fonts_encoding = _ENCODING
-    pdf.set_creation_date(opposed_at)
-    # Document metadata carries no personal data: it is shown by viewers and indexed by systems.
-    pdf.set_title("Attestation d'opposition")
-    pdf.set_author("Carnet")
-    pdf.set_margins(20, 20, 20)
-    pdf.add_page()
-
-    pdf.set_font("helvetica", style="B", size=18)
-    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", style="B", size=15)
-    pdf.cell(0, 10, "Attestation d'opposition", new_x="LMARGIN", new_y="NEXT")
+    pdf = new_document("Attestation d'opposition", opposed_at)
     pdf.ln(6)
 
     pdf.set_font("helvetica", size=11)
@@ -93,9 +108,9 @@ def opposition_proof_pdf(
     )
     for label, value in rows:
         pdf.set_font("helvetica", style="B", size=11)
-        pdf.cell(60, 8, _printable(label) + " :")
+        pdf.cell(60, 8, printable(label) + " :")
         pdf.set_font("helvetica", size=11)
-        pdf.multi_cell(0, 8, _printable(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, printable(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
 
     what = SCOPE_TEXT.get(scope, SCOPE_TEXT["space"])
@@ -106,5 +121,50 @@ def opposition_proof_pdf(
         "le code provisoire reçu par courrier ou par courriel.\n\n"
         "Elle peut être retirée à tout moment en demandant la création de l'espace santé."
     )
-    pdf.multi_cell(0, 6, _printable(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, printable(text), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def find_proof(session: Session, proof_id: str) -> tuple[OppositionProof, Holder]:
+    """rule LC-2: the random proof id is the capability; anything else is 404."""
+    try:
+        key = uuid.UUID(proof_id)
+    except ValueError:
+        raise NotFound("No such proof of opposition.") from None
+    proof = session.get(OppositionProof, key)
+    holder = account_service.holder(session, proof.holder_id) if proof is not None else None
+    if proof is None or holder is None:
+        raise NotFound("No such proof of opposition.")
+    return proof, holder
+
+
+def download_proof(
+    session: Session, settings: Settings, proof_id: str, *, request_id: str | None
+) -> tuple[bytes, str]:
+    """rule LC-2: the PDF proof of `proof_id` and its file name; ACC-8: the download is recorded."""
+    proof, holder = find_proof(session, proof_id)
+    # The scope is not stored with the proof: an opposed space means the space itself was opposed.
+    scope = (
+        "dmp-migration"
+        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
+        else "space"
+    )
+    pdf = opposition_proof_pdf(
+        proof_id=proof.id,
+        opposed_at=proof.opposed_at,
+        first_names=holder.first_names,
+        birth_name=holder.birth_name,
+        nir=holder.nir,
+        scope=scope,
+        timezone=settings.timezone,
+    )
+    record(
+        session,
+        SYSTEM,
+        "account.opposition-proof-download",
+        holder_id=holder.id,
+        target_type="OppositionProof",
+        target_id=str(proof.id),
+        request_id=request_id,
+    )
+    return pdf, f"carnet-opposition-{proof.opposed_at.date().isoformat()}.pdf"

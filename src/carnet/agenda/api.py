@@ -18,9 +18,10 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.access.routes import SpaceHeader, authenticated, public
+from carnet.access.routes import Acting, Caller, acting_on, calling, public
 from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
+from carnet.accounts.models import Holder
 from carnet.agenda import ical, prevention, service
 from carnet.agenda.schemas import (
     AgendaOut,
@@ -32,7 +33,7 @@ from carnet.agenda.schemas import (
     PreventionItemOut,
     ReminderOut,
 )
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import PrincipalKind
 from carnet.errors import NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
@@ -51,14 +52,10 @@ _EXAMPLE = {
 FEED_PAST = dt.timedelta(days=90)
 
 
-def _me(
-    request: Request, session: Session, principal: Principal, header: str | None, action: str
-) -> service.Context:
-    holder, _relation = family.resolve_space(
-        session, principal, header, action, settings=_settings(request)
-    )
+def _context(caller: Caller, holder: Holder) -> service.Context:
+    """The agenda services' context for `caller` on `holder`'s space."""
     return service.context(
-        session, _vault(request), _settings(request), principal, holder, request_id(request)
+        caller.session, caller.vault, caller.settings, caller.principal, holder, caller.request_id
     )
 
 
@@ -111,13 +108,11 @@ def _locale(request: Request) -> str:
 )
 def get_agenda(
     request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.read"),
 ) -> AgendaOut:
     """Appointments not yet over, by start; the prevention items due, overdue or opening within
     the calendar's horizon (null when switched off)."""
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         appointments = service.list_appointments(ctx, start_from=clock.now())
         items = service.prevention_items(ctx)
@@ -137,12 +132,9 @@ def get_agenda(
     summary="Appointments, past ones included",
 )
 def list_appointments(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.read"),
 ) -> list[AppointmentOut]:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return [appointment_out(a) for a in service.list_appointments(ctx)]
 
@@ -156,13 +148,10 @@ def list_appointments(
     "Impossible dates, an end before the start and appointments in the past are refused (400).",
 )
 def create_appointment(
-    request: Request,
     body: Annotated[dict[str, Any], Body(examples=[_EXAMPLE])],
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> AppointmentOut:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return appointment_out(service.create(ctx, body))
 
@@ -174,12 +163,9 @@ def create_appointment(
 )
 def get_appointment(
     appointment_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.read"),
 ) -> AppointmentOut:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return appointment_out(service.get(ctx, appointment_id))
 
@@ -191,13 +177,10 @@ def get_appointment(
 )
 def update_appointment(
     appointment_id: uuid.UUID,
-    request: Request,
     body: Annotated[dict[str, Any], Body(examples=[_EXAMPLE])],
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> AppointmentOut:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return appointment_out(service.update(ctx, appointment_id, body))
 
@@ -209,12 +192,9 @@ def update_appointment(
 )
 def delete_appointment(
     appointment_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> Response:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         service.delete_appointment(ctx, appointment_id)
     return Response(status_code=204)
@@ -227,11 +207,9 @@ def delete_appointment(
 )
 def get_prevention(
     request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.read"),
 ) -> list[PreventionItemOut] | None:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         items = service.prevention_items(ctx, everything=True)
     locale = _locale(request)
@@ -250,13 +228,10 @@ def _settings_out(stored: Any) -> AgendaSettingsOut:
     "/api/v1/me/agenda/settings", response_model=AgendaSettingsOut, summary="Agenda switches"
 )
 def get_settings(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.read"),
 ) -> AgendaSettingsOut:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.read")
-    return _settings_out(service.agenda_settings(session, ctx.holder.id))
+    ctx = _context(acting, acting.holder)
+    return _settings_out(service.agenda_settings(acting.session, ctx.holder.id))
 
 
 @router.put(
@@ -266,12 +241,9 @@ def get_settings(
 )
 def put_settings(
     body: AgendaSettingsIn,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> AgendaSettingsOut:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return _settings_out(service.set_prevention(ctx, body.prevention))
 
@@ -283,28 +255,22 @@ def put_settings(
     summary="Create the private calendar link (replaces any previous one)",
 )
 def create_feed(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> FeedOut:
     """The URL is shown once: only a hash of its secret is kept. Not for caregivers (REP-4)."""
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         token, created = service.create_feed(ctx)
-    return FeedOut(url=service.feed_url(_settings(request), token), created_at=created)
+    return FeedOut(url=service.feed_url(acting.settings, token), created_at=created)
 
 
 @router.delete(
     "/api/v1/me/agenda/feed", status_code=204, summary="Revoke the private calendar link"
 )
 def revoke_feed(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("agenda.update"),
 ) -> Response:
-    ctx = _me(request, session, principal, x_carnet_space, "agenda.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         service.revoke_feed(ctx)
     return Response(status_code=204)
@@ -322,20 +288,15 @@ def revoke_feed(
 def pro_create_appointment(
     holder_id: uuid.UUID,
     body: AppointmentIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> AppointmentOut:
     """`professional` defaults to the professional's name. 403 outside the care team or when
     blocked; the holder is reminded like for their own appointments."""
-    holder = account_service.holder(session, holder_id)
+    holder = account_service.holder(caller.session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
-    ctx = service.context(
-        session, _vault(request), _settings(request), principal, holder, request_id(request)
-    )
     with keeping_audit():
-        return appointment_out(service.create(ctx, body))
+        return appointment_out(service.create(_context(caller, holder), body))
 
 
 # -- the iCalendar feed (public: the token is the credential) ----------------------------------

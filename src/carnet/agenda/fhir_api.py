@@ -37,7 +37,7 @@ from carnet.fhir.parse import (
     date_range,
     resource_type_problem,
 )
-from carnet.fhir.service import fhir_base, find_holder, resolve_subject
+from carnet.fhir.service import fhir_base, resolve_subject, searched_holder
 from carnet.http import db_session, keeping_audit, request_id
 from carnet.vault.service import Vault
 
@@ -89,38 +89,16 @@ def search_appointments(
         frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"]) | search.PAGING
     )
     problems = Problems()
-    for name in sorted({n for n, _v in params if n not in allowed and n != "_format"}):
-        problems.add(
-            name,
-            f"Unknown or unsupported search parameter {name!r}; supported: "
-            + ", ".join(sorted(allowed))
-            + ".",
-            "not-supported",
-        )
-    patients = [
-        search.patient_reference(n, v, problems)
-        if n == "patient"
-        else search.patient_identifier(n, v, problems)
-        for n, v in params
-        if n in ("patient", "patient.identifier")
-    ]
-    if len(patients) != 1:
-        problems.add(
-            "patient", "Give exactly one patient (patient or patient.identifier).", "required"
-        )
+    search.unsupported(params, allowed, problems)
+    criterion = search.one_patient(params, problems)
     settings: Settings = request.app.state.settings
     lower, upper = _bounds([v for n, v in params if n == "date"], settings.timezone, problems)
     count, offset = search.paging(params, problems)
     problems.raise_if_any()
-    criterion = patients[0]
     vault: Vault = request.app.state.vault
     base = fhir_base(settings)
     link = [("self", f"{base}/Appointment?{urlencode(params)}")]
-    holder = (
-        find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
-        if criterion
-        else None
-    )
+    holder = searched_holder(session, criterion)
     if holder is None:
         return FhirResponse(resources.searchset([], 0, link))
     ctx = service.context(session, vault, settings, principal, holder, request_id(request))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carnet.accounts.rules import INS_NIR_SYSTEM
-from carnet.fhir.parse import Problems, SubjectRef, subject_reference
+from carnet.fhir.parse import Problems, SubjectRef, loose_string, subject_reference
 
 Json = dict[str, Any]
 
@@ -49,20 +49,9 @@ def locate(field: str | None) -> str:
     return FIELDS.get((field or "").split(".", 1)[0], "Appointment")
 
 
-def _text(value: Any, where: str, problems: Problems, *, required: bool = False) -> str | None:
-    if value is None or value == "":
-        if required:
-            problems.add(where, "Required.", "required")
-        return None
-    if not isinstance(value, str):
-        problems.add(where, "Expected a string.", "structure")
-        return None
-    return value
-
-
 def _instant(value: Any, where: str, problems: Problems, *, required: bool = False) -> str | None:
     """The text of a FHIR instant; whether the date exists is the agenda rules' call (422)."""
-    text = _text(value, where, problems, required=required)
+    text = loose_string(value, where, problems, required=required)
     if text is not None and not _INSTANT.match(text):
         problems.add(
             where,
@@ -114,7 +103,7 @@ def appointment(resource: Json, problems: Problems) -> Parsed:
         problems.add(
             "Appointment.status", "Carnet keeps booked appointments only (status booked).", "value"
         )
-    title = _text(resource.get("description"), "Appointment.description", problems)
+    title = loose_string(resource.get("description"), "Appointment.description", problems)
     if resource.get("description") in (None, ""):
         problems.add(
             "Appointment.description", "Say what the appointment is (e.g. Cardiologue).", "required"
@@ -123,7 +112,7 @@ def appointment(resource: Json, problems: Problems) -> Parsed:
     end = _instant(resource.get("end"), "Appointment.end", problems)
     if end is None and resource.get("end") is None and resource.get("minutesDuration") is not None:
         end = _end_from_duration(start, resource.get("minutesDuration"), problems)
-    notes = _text(resource.get("comment"), "Appointment.comment", problems) or ""
+    notes = loose_string(resource.get("comment"), "Appointment.comment", problems) or ""
     subject: SubjectRef | None = None
     patients = 0
     professional = location = ""
@@ -147,7 +136,9 @@ def appointment(resource: Json, problems: Problems) -> Parsed:
             if patients == 1:
                 subject = subject_reference(actor, f"{where}.actor", problems)
             continue
-        display = _text(actor.get("display"), f"{where}.actor.display", problems, required=True)
+        display = loose_string(
+            actor.get("display"), f"{where}.actor.display", problems, required=True
+        )
         if kind in _PRACTITIONERS and not professional:
             professional = display or ""
         elif kind == "Location" and not location:

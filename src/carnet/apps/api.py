@@ -15,13 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import SpaceHeader, authenticated, public
-from carnet.accounts.family import relations as family
+from carnet.access.routes import Acting, acting_on, public
 from carnet.apps import rules, service
 from carnet.apps.oauth import CarnetServer
 from carnet.apps.oauth import Request as OAuthRequest
 from carnet.apps.schemas import CatalogueAppOut, ConnectedAppOut, DisconnectedOut
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.http import app_settings as _settings
 from carnet.http import db_session, request_id
@@ -167,15 +165,9 @@ def catalogue(session: Session = Depends(db_session, scope="function")) -> list[
     summary="Apps connected to my space (or one I manage), with what each may see (SRV-3)",
 )
 def my_apps(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ_SETTINGS),
 ) -> list[ConnectedAppOut]:
-    space, _relation = family.resolve_space(
-        session, principal, x_carnet_space, READ_SETTINGS, settings=_settings(request)
-    )
-    return [ConnectedAppOut.of(c) for c in service.connected_apps(session, space.id)]
+    return [ConnectedAppOut.of(c) for c in service.connected_apps(acting.session, acting.holder.id)]
 
 
 @router.delete(
@@ -186,15 +178,9 @@ def my_apps(
 )
 def disconnect_app(
     client_id: str,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE_SETTINGS),
 ) -> DisconnectedOut:
-    space, _relation = family.resolve_space(
-        session, principal, x_carnet_space, CHANGE_SETTINGS, settings=_settings(request)
-    )
     revoked = service.disconnect(
-        session, principal, space, client_id, request_id=request_id(request)
+        acting.session, acting.principal, acting.holder, client_id, request_id=acting.request_id
     )
     return DisconnectedOut(client_id=client_id, revoked_tokens=revoked)

@@ -15,33 +15,19 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, Caller, acting_on, calling
 from carnet.accounts import service as account_service
-from carnet.accounts.family import relations as family
-from carnet.auth.principal import Principal, PrincipalKind
-from carnet.config import Settings
+from carnet.auth.principal import PrincipalKind
 from carnet.errors import NotFound
 from carnet.export import service, timeline
 from carnet.export.models import ExportRequest
-from carnet.http import db_session, keeping_audit, request_id
-from carnet.vault.service import Vault
+from carnet.http import keeping_audit
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _vault(request: Request) -> Vault:
-    vault: Vault = request.app.state.vault
-    return vault
 
 
 class TimelineEntryOut(BaseModel):
@@ -85,23 +71,16 @@ def _export_out(row: ExportRequest) -> ExportOut:
     summary="Mon histoire de santé: documents, vaccinations, stays, illnesses, reimbursements",
 )
 def get_timeline(
-    request: Request,
-    space: SpaceHeader = None,
+    acting: Acting = acting_on("timeline.read"),
     by: Annotated[str, Query(description="day, month or year")] = "month",
     category: Annotated[str | None, Query(description="one category only")] = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
 ) -> TimelineOut:
-    settings = _settings(request)
     with keeping_audit():
-        holder, _relation = family.resolve_space(
-            session, principal, space, "timeline.read", settings=settings
-        )
         granularity, groups = service.read_timeline(
-            session, _vault(request), settings, principal, holder, by=by, category=category,
-            request_id=request_id(request),
+            acting.session, acting.vault, acting.settings, acting.principal, acting.holder,
+            by=by, category=category, request_id=acting.request_id,
         )  # fmt: skip
-    return _timeline_out(holder.id, granularity, groups)
+    return _timeline_out(acting.holder.id, granularity, groups)
 
 
 def _timeline_out(
@@ -131,21 +110,19 @@ def _timeline_out(
 )
 def pro_timeline(
     holder_id: uuid.UUID,
-    request: Request,
     by: Annotated[str, Query(description="day, month or year")] = "month",
     category: Annotated[str | None, Query(description="one category only")] = None,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
 ) -> TimelineOut:
     """Documents they may read, vaccinations, hospital stays and illnesses (never
     reimbursements); 403 outside the care team, or when the holder hid their health history."""
-    holder = account_service.holder(session, holder_id)
+    holder = account_service.holder(caller.session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
     with keeping_audit():
         granularity, groups = service.read_timeline(
-            session, _vault(request), _settings(request), principal, holder, by=by,
-            category=category, request_id=request_id(request),
+            caller.session, caller.vault, caller.settings, caller.principal, holder, by=by,
+            category=category, request_id=caller.request_id,
         )  # fmt: skip
     return _timeline_out(holder.id, granularity, groups)
 
@@ -162,24 +139,28 @@ class TimelineSettingsOut(BaseModel):
     changed_at: dt.datetime | None = None
 
 
+def _timeline_settings_out(
+    acting: Acting, found: service.TimelineVisibility
+) -> TimelineSettingsOut:
+    return TimelineSettingsOut(
+        space_id=acting.holder.id,
+        visible_to_professionals=found.visible_to_professionals,
+        changed_at=found.changed_at,
+    )
+
+
 @router.get(
     "/me/timeline-settings",
     response_model=TimelineSettingsOut,
     summary="Who sees my health history: visible to my professionals (ACC-7) or not",
 )
 def get_timeline_settings(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("timeline.settings"),
 ) -> TimelineSettingsOut:
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, "timeline.settings", settings=settings
+    found = service.timeline_settings(
+        acting.session, acting.settings, acting.principal, acting.holder
     )
-    found = service.timeline_settings(session, settings, principal, holder)
-    return TimelineSettingsOut(space_id=holder.id, visible_to_professionals=found.visible_to_professionals,
-                               changed_at=found.changed_at)  # fmt: skip
+    return _timeline_settings_out(acting, found)
 
 
 @router.put(
@@ -189,23 +170,15 @@ def get_timeline_settings(
 )
 def put_timeline_settings(
     body: TimelineSettingsIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("timeline.settings"),
 ) -> TimelineSettingsOut:
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(
-        session, principal, space, "timeline.settings", settings=settings
-    )
     with keeping_audit():
         found = service.set_timeline_settings(
-            session, settings, principal, holder,
+            acting.session, acting.settings, acting.principal, acting.holder,
             visible_to_professionals=body.visible_to_professionals,
-            request_id=request_id(request),
+            request_id=acting.request_id,
         )  # fmt: skip
-    return TimelineSettingsOut(space_id=holder.id, visible_to_professionals=found.visible_to_professionals,
-                               changed_at=found.changed_at)  # fmt: skip
+    return _timeline_settings_out(acting, found)
 
 
 @router.get(
@@ -214,19 +187,12 @@ def put_timeline_settings(
     summary="A one-click PDF synthesis of the profile (French)",
 )
 def get_summary(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("summary.generate"),
 ) -> Response:
-    settings = _settings(request)
     with keeping_audit():
-        holder, relation = family.resolve_space(
-            session, principal, space, "summary.generate", settings=settings
-        )
         pdf = service.summary_pdf(
-            session, _vault(request), settings, principal, holder, relation,
-            request_id=request_id(request),
+            acting.session, acting.vault, acting.settings, acting.principal, acting.holder,
+            acting.relation, request_id=acting.request_id,
         )  # fmt: skip
     return Response(
         pdf,
@@ -242,11 +208,9 @@ def get_summary(
     summary="Download all my data (SRV-5): starts building the export",
 )
 def post_export(
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> JSONResponse:
-    row = service.request_export(session, principal, request_id=request_id(request))
+    row = service.request_export(caller.session, caller.principal, request_id=caller.request_id)
     body = _export_out(row).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/api/v1/me/export/{row.id}"})
 
@@ -254,10 +218,9 @@ def post_export(
 @router.get("/me/export/{export_id}", response_model=ExportOut, summary="An export's status")
 def get_export(
     export_id: uuid.UUID,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> ExportOut:
-    return _export_out(service.own_request(session, principal, export_id))
+    return _export_out(service.own_request(caller.session, caller.principal, export_id))
 
 
 @router.get(
@@ -266,14 +229,12 @@ def get_export(
     summary="The export's ZIP, until it expires",
 )
 def download_export(
-    request: Request,
     export_id: uuid.UUID,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> StreamingResponse:
     with keeping_audit():
         stream = service.download(
-            session, _vault(request), principal, export_id, request_id=request_id(request)
+            caller.session, caller.vault, caller.principal, export_id, request_id=caller.request_id
         )
         content = b"".join(stream)  # decrypted and checked before the audit entry commits
     return StreamingResponse(

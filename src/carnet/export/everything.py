@@ -11,7 +11,6 @@ result is by construction the sum of the individual read endpoints.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,6 @@ from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
-from carnet.documents.models import Document
 from carnet.errors import Forbidden, NotFound
 from carnet.export import timeline
 from carnet.fhir import service as fhir_service
@@ -40,7 +38,6 @@ from carnet.reimbursements import fhir as reimbursement_fhir
 from carnet.vault.service import Vault
 
 Json = dict[str, Any]
-DOCUMENT_PAGE = 500
 
 
 @dataclass
@@ -52,27 +49,6 @@ class Everything:
     resources: list[Json] = field(default_factory=list)
     profile: dict[str, list[profile.Entry]] = field(default_factory=dict)
     messages: messaging_fhir.PatientMessages | None = None
-
-
-def all_documents(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    holder: Holder,
-    *,
-    request_id: str | None = None,
-) -> Iterator[Document]:
-    """Every document the reader may read, in every status (as ITI-67 without `status`)."""
-    offset = 0
-    while True:
-        query = documents.SearchQuery(statuses=[], count=DOCUMENT_PAGE, offset=offset, sort="-date")
-        total, rows = documents.search(
-            session, settings, principal, holder, query, request_id=request_id
-        )
-        yield from rows
-        offset += len(rows)
-        if not rows or offset >= total:
-            return
 
 
 def collect(
@@ -95,7 +71,9 @@ def collect(
     )
     if include_documents:
         try:
-            for doc in all_documents(session, settings, principal, holder, request_id=request_id):
+            for doc in timeline.readable_documents(
+                session, settings, principal, holder, request_id=request_id, every_status=True
+            ):
                 title = documents.title_of(session, vault, doc)
                 found.resources.append(documents_fhir.document_reference(doc, title, holder))
         except Forbidden:
@@ -146,4 +124,4 @@ def collect(
     return found
 
 
-__all__ = ["Everything", "all_documents", "collect"]
+__all__ = ["Everything", "collect"]

@@ -7,18 +7,15 @@ decides nothing. The PDF metadata carries no personal data (viewers show it, sys
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fpdf import FPDF
-
 from carnet.accounts.models import Holder
+from carnet.accounts.proof import new_document, printable
 from carnet.profile import rules as profile_rules
 
 # The PDF core fonts (no font file to ship) cover Windows-1252: French text prints as is.
-_ENCODING = "windows-1252"
 
 SEVERITY_FR = {"mild": "légère", "moderate": "modérée", "severe": "sévère"}
 MEASURE_FR = {
@@ -46,27 +43,6 @@ class SummaryData:
     wishes: Sequence[tuple[str, Mapping[str, Any]]]  # (kind, content)
     generated_at: dt.datetime
     bmi: float | None = None
-
-
-def printable(text: str) -> str:
-    """What the core fonts can print: accents kept, other scripts reduced to their base letters."""
-    out = []
-    for char in text:
-        try:
-            char.encode(_ENCODING)
-            out.append(char)
-            continue
-        except UnicodeEncodeError:
-            pass
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        try:
-            base.encode(_ENCODING)
-            out.append(base or "?")
-        except UnicodeEncodeError:
-            out.append("?")
-    return "".join(out)
 
 
 def _day(value: Any) -> str:
@@ -156,17 +132,7 @@ def render(data: SummaryData, timezone: str = "Europe/Paris") -> bytes:
     from zoneinfo import ZoneInfo
 
     holder = data.holder
-    pdf = FPDF(format="A4")
-    pdf.core_fonts_encoding = _ENCODING
-    pdf.set_creation_date(data.generated_at)
-    pdf.set_title("Synthèse de santé")
-    pdf.set_author("Carnet")
-    pdf.set_margins(20, 20, 20)
-    pdf.add_page()
-    pdf.set_font("helvetica", style="B", size=18)
-    pdf.cell(0, 12, "Carnet", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", style="B", size=15)
-    pdf.cell(0, 10, printable("Synthèse de santé"), new_x="LMARGIN", new_y="NEXT")
+    pdf = new_document("Synthèse de santé", data.generated_at)
     pdf.set_font("helvetica", size=9)
     local = data.generated_at.astimezone(ZoneInfo(timezone))
     pdf.cell(

@@ -84,12 +84,16 @@ def readable_documents(
     holder: Holder,
     *,
     request_id: str | None = None,
+    every_status: bool = False,
 ) -> Iterator[Document]:
-    """Every current document of the space the principal may read, page by page (each page is one
-    audited search of documents.service)."""
+    """Every current document of the space the principal may read (with `every_status`, in every
+    status, as ITI-67 without `status`), page by page (each page is one audited search of
+    documents.service)."""
     offset = 0
     while True:
         query = documents.SearchQuery(count=DOCUMENT_PAGE, offset=offset, sort="-date")
+        if every_status:
+            query.statuses = []
         total, rows = documents.search(
             session, settings, principal, holder, query, request_id=request_id
         )

@@ -118,6 +118,20 @@ def json_string(value: Any, path: str, problems: Problems, *, required: bool = F
     return value
 
 
+def loose_string(
+    value: Any, path: str, problems: Problems, *, required: bool = False
+) -> str | None:
+    """A string element of the agenda and profile bodies, where an empty string is no value."""
+    if value is None or value == "":
+        if required:
+            problems.add(path, "Required.", "required")
+        return None
+    if not isinstance(value, str):
+        problems.add(path, "Expected a string.", "structure")
+        return None
+    return value
+
+
 def text_value(value: Any) -> str | None:
     """`value` when it is a string (codes, systems, references compared or looked up)."""
     return value if isinstance(value, str) else None

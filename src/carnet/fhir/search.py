@@ -51,7 +51,9 @@ def _names(resource_type: str) -> frozenset[str]:
     return frozenset(name for name, _t, _d in resources.SEARCH_PARAMETERS[resource_type])
 
 
-def _unknown(params: list[tuple[str, str]], allowed: frozenset[str], problems: Problems) -> None:
+def unsupported(params: list[tuple[str, str]], allowed: frozenset[str], problems: Problems) -> None:
+    """A not-supported problem for each parameter outside `allowed` (and `IGNORED`), once, with the
+    supported ones listed."""
     unknown = sorted({name for name, _v in params if name not in allowed and name not in IGNORED})
     for name in unknown:
         problems.add(
@@ -61,6 +63,26 @@ def _unknown(params: list[tuple[str, str]], allowed: frozenset[str], problems: P
             + ".",
             "not-supported",
         )
+
+
+def one_patient(params: list[tuple[str, str]], problems: Problems) -> PatientCriterion | None:
+    """The patient of a search by `patient` (a reference) or `patient.identifier` (INS-NIR,
+    ID-1): exactly one, otherwise a problem."""
+    patients = [
+        patient_reference(n, v, problems) if n == "patient" else patient_identifier(n, v, problems)
+        for n, v in params
+        if n in ("patient", "patient.identifier")
+    ]
+    if len(patients) != 1:
+        problems.add(
+            "patient", "Give exactly one patient (patient or patient.identifier).", "required"
+        )
+        return None
+    return patients[0]
+
+
+def _unknown(params: list[tuple[str, str]], allowed: frozenset[str], problems: Problems) -> None:
+    unsupported(params, allowed, problems)
     for name, value in params:
         if name == "_format" and value not in _JSON_FORMATS:
             problems.add(name, "Only JSON is served.", "not-supported")

@@ -61,6 +61,14 @@ def find_holder(
     return None
 
 
+def searched_holder(session: Session, criterion: search.PatientCriterion | None) -> Holder | None:
+    """The patient a search names, or None: an empty searchset, which tells nothing of whether
+    they exist."""
+    if criterion is None:
+        return None
+    return find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
+
+
 def resolve_subject(session: Session, subject: SubjectRef) -> Holder:
     """The holder a resource is about (ID-1); 404 with the location when there is none. Read
     once per unit of work (a Bundle names its patient in every entry)."""

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, Caller, SpaceHeader, acting_on, authenticated, calling
 from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
@@ -28,7 +28,13 @@ from carnet.documents.api.uploads import receive_upload
 from carnet.errors import InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
-from carnet.http import content_disposition, db_session, get_database, keeping_audit, request_id
+from carnet.http import (
+    content_disposition,
+    get_database,
+    keeping_audit,
+    multipart_file_body,
+    request_id,
+)
 from carnet.http import error_responses as _errors
 from carnet.messaging import conversations, drafts, mailbox, parties, reading
 from carnet.messaging.attachments import attachment_content, save_attachment
@@ -56,35 +62,26 @@ from carnet.messaging.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["messaging"])
 
 READ, WRITE = "messages.read", "messages.write"  # resolve_space actions; caregivers may (REP-4)
-HOLDER = authenticated(PrincipalKind.HOLDER)
-PRO = authenticated(PrincipalKind.PROFESSIONAL)
 HOLDER_UPLOADING = authenticated(PrincipalKind.HOLDER, own_transactions=True)
 PRO_UPLOADING = authenticated(PrincipalKind.PROFESSIONAL, own_transactions=True)
+PRO_CALLER = calling(PrincipalKind.PROFESSIONAL)
 
-_ATTACH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "PDF, JPEG, PNG, TIFF, RTF or plain text; sniffed.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_ATTACH_BODY = multipart_file_body("PDF, JPEG, PNG, TIFF, RTF or plain text; sniffed.")
 
 
 def _ctx(request: Request, session: Session, principal: Principal) -> Context:
     return Context(session, _vault(request), _settings(request), principal, request_id(request))
+
+
+def _context(caller: Caller) -> Context:
+    return Context(
+        caller.session, caller.vault, caller.settings, caller.principal, caller.request_id
+    )
+
+
+def _of(caller: Caller) -> tuple[Context, Holder | None]:
+    """The services' context of a request, and the space it acts on (holder side) or None."""
+    return _context(caller), caller.holder if isinstance(caller, Acting) else None
 
 
 def _space(
@@ -178,8 +175,8 @@ def _read_back(ctx: Context, conversation_id: uuid.UUID, space: Holder | None) -
     return conversation_out(reading.written_conversation(ctx, conversation_id, space=space))
 
 
-def _reply(ctx: Context, conversation_id: uuid.UUID, body: MessageIn,
-           space: Holder | None) -> MessageOut:  # fmt: skip
+def _reply(ctx: Context, space: Holder | None, conversation_id: uuid.UUID,
+           body: MessageIn) -> MessageOut:  # fmt: skip
     message = conversations.reply(
         ctx, conversation_id,
         NewMessage(body=body.body, document_ids=body.document_ids, draft=body.draft),
@@ -189,8 +186,8 @@ def _reply(ctx: Context, conversation_id: uuid.UUID, body: MessageIn,
     return _one_message(ctx, conversation_id, message.id, space)
 
 
-def _edit(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
-          body: DraftChange, space: Holder | None) -> MessageOut:  # fmt: skip
+def _edit(ctx: Context, space: Holder | None, conversation_id: uuid.UUID,
+          message_id: uuid.UUID, body: DraftChange) -> MessageOut:  # fmt: skip
     drafts.edit_draft(
         ctx, conversation_id, message_id, body=body.body, subject=body.subject,
         add=NewMessage(body="", document_ids=body.document_ids), space=space,
@@ -199,15 +196,15 @@ def _edit(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _send(ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID,
-          space: Holder | None) -> MessageOut:  # fmt: skip
+def _send(ctx: Context, space: Holder | None, conversation_id: uuid.UUID,
+          message_id: uuid.UUID) -> MessageOut:  # fmt: skip
     drafts.send_draft(ctx, conversation_id, message_id, space=space)
     ctx.session.flush()
     return _one_message(ctx, conversation_id, message_id, space)
 
 
-def _download(ctx: Context, conversation_id: uuid.UUID, attachment_id: uuid.UUID,
-              space: Holder | None) -> Response:  # fmt: skip
+def _download(ctx: Context, space: Holder | None, conversation_id: uuid.UUID,
+              attachment_id: uuid.UUID) -> Response:  # fmt: skip
     attachment, name, content = attachment_content(ctx, conversation_id, attachment_id, space=space)
     return Response(
         content,
@@ -256,22 +253,11 @@ class _Side:
     named by `X-Carnet-Space`) or professionals (`/pro`, who refuse that header)."""
 
     name: str
-    rule: Any
+    rule: Callable[[str], Any]  # the route's one access rule for a resolve_space action
+    auth: Any  # the rule of the upload route, which opens its own units of work
     header: Callable[..., str | None]
-    space: Callable[[Request, Session, Principal, str | None, str], Holder | None]
     delete_summary: str
     reply_summary: str
-
-    @property
-    def uploading_rule(self) -> Any:
-        """The side's rule for a route that receives a file outside the unit of work."""
-        return HOLDER_UPLOADING if self.rule is HOLDER else PRO_UPLOADING
-
-
-def _no_space(request: Request, session: Session, principal: Principal, header: str | None,
-              action: str) -> Holder | None:  # fmt: skip
-    """Professionals act on the conversation's space as the decision point allows, not on one."""
-    return None
 
 
 def _space_header(space: SpaceHeader = None) -> str | None:
@@ -298,14 +284,10 @@ def _conversation_routes(side: _Side) -> None:
     )
     def read(
         conversation_id: uuid.UUID,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(READ),
     ) -> ConversationOut:
-        holder = side.space(request, session, principal, header, READ)
+        ctx, holder = _of(caller)
         with keeping_audit():
-            ctx = _ctx(request, session, principal)
             return conversation_out(reading.read(ctx, conversation_id, space=holder))
 
     @router.delete(
@@ -318,14 +300,11 @@ def _conversation_routes(side: _Side) -> None:
     )
     def delete(
         conversation_id: uuid.UUID,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(WRITE),
     ) -> Response:
-        holder = side.space(request, session, principal, header, WRITE)
+        ctx, holder = _of(caller)
         with keeping_audit():
-            mailbox.delete_for_me(_ctx(request, session, principal), conversation_id, space=holder)
+            mailbox.delete_for_me(ctx, conversation_id, space=holder)
         return Response(status_code=204)
 
     @router.post(
@@ -339,14 +318,10 @@ def _conversation_routes(side: _Side) -> None:
     def reply(
         conversation_id: uuid.UUID,
         body: MessageIn,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(WRITE),
     ) -> MessageOut:
-        holder = side.space(request, session, principal, header, WRITE)
         with keeping_audit():
-            return _reply(_ctx(request, session, principal), conversation_id, body, holder)
+            return _reply(*_of(caller), conversation_id, body)
 
     @router.patch(
         f"{base}/messages/{{message_id}}",
@@ -359,15 +334,10 @@ def _conversation_routes(side: _Side) -> None:
         conversation_id: uuid.UUID,
         message_id: uuid.UUID,
         body: DraftChange,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(WRITE),
     ) -> MessageOut:
-        holder = side.space(request, session, principal, header, WRITE)
         with keeping_audit():
-            ctx = _ctx(request, session, principal)
-            return _edit(ctx, conversation_id, message_id, body, holder)
+            return _edit(*_of(caller), conversation_id, message_id, body)
 
     @router.post(
         f"{base}/messages/{{message_id}}/send",
@@ -379,14 +349,10 @@ def _conversation_routes(side: _Side) -> None:
     def send(
         conversation_id: uuid.UUID,
         message_id: uuid.UUID,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(WRITE),
     ) -> MessageOut:
-        holder = side.space(request, session, principal, header, WRITE)
         with keeping_audit():
-            return _send(_ctx(request, session, principal), conversation_id, message_id, holder)
+            return _send(*_of(caller), conversation_id, message_id)
 
     @router.post(
         f"{base}/messages/{{message_id}}/attachments",
@@ -402,7 +368,7 @@ def _conversation_routes(side: _Side) -> None:
         message_id: uuid.UUID,
         request: Request,
         header: str | None = Depends(side.header),
-        principal: Principal = side.uploading_rule,
+        principal: Principal = side.auth,
     ) -> MessageOut:
         return await _attach(request, principal, conversation_id, message_id, header)
 
@@ -416,15 +382,10 @@ def _conversation_routes(side: _Side) -> None:
     def attachment(
         conversation_id: uuid.UUID,
         attachment_id: uuid.UUID,
-        request: Request,
-        header: str | None = Depends(side.header),
-        principal: Principal = side.rule,
-        session: Session = Depends(db_session, scope="function"),
+        caller: Caller = side.rule(READ),
     ) -> Response:
-        holder = side.space(request, session, principal, header, READ)
         with keeping_audit():
-            ctx = _ctx(request, session, principal)
-            return _download(ctx, conversation_id, attachment_id, holder)
+            return _download(*_of(caller), conversation_id, attachment_id)
 
 
 # -- the holder side ----------------------------------------------------------------------------
@@ -436,15 +397,10 @@ def _conversation_routes(side: _Side) -> None:
     summary="The space's conversations, most recent first (SRV-1)",
     responses=_errors(404),
 )
-def me_list(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> list[ConversationOut]:
-    holder = _space(request, session, principal, space, READ)
+def me_list(acting: Acting = acting_on(READ)) -> list[ConversationOut]:
+    ctx, holder = _of(acting)
     with keeping_audit():
-        return _list(_ctx(request, session, principal), holder, None)
+        return _list(ctx, holder, None)
 
 
 @router.post(
@@ -454,20 +410,13 @@ def me_list(
     summary="Write first to a pharmacy that dispensed to you (SRV-1)",
     responses=_errors(400, 403, 404, 409, 413),
 )
-def me_start(
-    body: ConversationIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
+def me_start(body: ConversationIn, acting: Acting = acting_on(WRITE)) -> ConversationOut:
     """Holders write first only to pharmacies (profession 21) that dispensed to them: a document
     they deposited in the space, or a reimbursement line naming them. Others write first."""
-    holder = _space(request, session, principal, space, WRITE)
-    if body.patient_id is not None and body.patient_id != holder.id:
+    if body.patient_id is not None and body.patient_id != acting.holder.id:
         raise InvalidInput("patient_id is for professionals; leave it out.", field="patient_id")
     with keeping_audit():
-        return _start(_ctx(request, session, principal), holder, body, holder)
+        return _start(_context(acting), acting.holder, body, acting.holder)
 
 
 @router.get(
@@ -476,19 +425,13 @@ def me_start(
     summary="The pharmacies you may write to first (SRV-1)",
     responses=_errors(404),
 )
-def me_pharmacies(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
-) -> list[PharmacyOut]:
-    holder = _space(request, session, principal, space, READ)
-    found = parties.pharmacies(_ctx(request, session, principal), holder)
+def me_pharmacies(acting: Acting = acting_on(READ)) -> list[PharmacyOut]:
+    found = parties.pharmacies(_context(acting), acting.holder)
     return [PharmacyOut(rpps=p.rpps, name=p.name) for p in found]
 
 
 _conversation_routes(
-    _Side("me", HOLDER, _space_header, _space, "Delete a conversation for your side only (SRV-1)",
+    _Side("me", acting_on, HOLDER_UPLOADING, _space_header, "Delete a conversation for your side only (SRV-1)",
           "Reply (or save a draft reply); refused with 409 once a professional ended it")
 )  # fmt: skip
 
@@ -503,16 +446,10 @@ _conversation_routes(
 def me_save_attachment(
     conversation_id: uuid.UUID,
     attachment_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = HOLDER,
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("documents.upload"),
 ) -> SavedDocumentOut:
-    holder = _space(request, session, principal, space, "documents.upload")
     with keeping_audit():
-        doc = save_attachment(
-            _ctx(request, session, principal), conversation_id, attachment_id, space=holder
-        )
+        doc = save_attachment(_context(acting), conversation_id, attachment_id, space=acting.holder)
     return SavedDocumentOut(document_id=doc.id)
 
 
@@ -526,16 +463,14 @@ def me_save_attachment(
     responses=_errors(404),
 )
 def pro_list(
-    request: Request,
     patient: Annotated[uuid.UUID | None, Query(description="Only this patient's.")] = None,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = PRO_CALLER,
 ) -> list[ConversationOut]:
-    holder = account_service.holder(session, patient) if patient is not None else None
+    holder = account_service.holder(caller.session, patient) if patient is not None else None
     if patient is not None and holder is None:
         raise NotFound("No such patient.")
     with keeping_audit():
-        return _list(_ctx(request, session, principal), None, holder)
+        return _list(_context(caller), None, holder)
 
 
 @router.post(
@@ -545,24 +480,19 @@ def pro_list(
     summary="Write to a patient (ID-3: qualified identity; SRV-1: a space you may access)",
     responses=_errors(400, 403, 404, 409, 413),
 )
-def pro_start(
-    body: ConversationIn,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
+def pro_start(body: ConversationIn, caller: Caller = PRO_CALLER) -> ConversationOut:
     """Other professionals of the patient's care team may be put in to or cc (by RPPS)."""
     if body.patient_id is None:
         raise InvalidInput("patient_id is required.", field="patient_id")
-    holder = account_service.holder(session, body.patient_id)
+    holder = account_service.holder(caller.session, body.patient_id)
     if holder is None:
         raise NotFound("No such patient.")
     with keeping_audit():
-        return _start(_ctx(request, session, principal), holder, body, None)
+        return _start(_context(caller), holder, body, None)
 
 
 _conversation_routes(
-    _Side("pro", PRO, _no_header, _no_space, "Delete a conversation for yourself only (SRV-1)",
+    _Side("pro", lambda _action: PRO_CALLER, PRO_UPLOADING, _no_header, "Delete a conversation for yourself only (SRV-1)",
           "Write in a conversation (or save a draft)")
 )  # fmt: skip
 
@@ -573,14 +503,9 @@ _conversation_routes(
     summary="End a conversation: replies are refused from then on (SRV-1)",
     responses=_errors(403, 404, 409),
 )
-def pro_end(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = PRO,
-    session: Session = Depends(db_session, scope="function"),
-) -> ConversationOut:
+def pro_end(conversation_id: uuid.UUID, caller: Caller = PRO_CALLER) -> ConversationOut:
+    ctx = _context(caller)
     with keeping_audit():
-        ctx = _ctx(request, session, principal)
         conversations.end(ctx, conversation_id)
-        session.flush()
+        ctx.session.flush()
         return _read_back(ctx, conversation_id, None)

@@ -439,14 +439,14 @@ class _FileTransport(_Transport):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def forget(self, message_id: uuid.UUID) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.directory / f"{message_id}.eml")
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename durable; some platforms cannot open a directory, which is then skipped."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -11,18 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Request, Response
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, Caller, acting_on, calling
 from carnet.accounts import service as account_service
-from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import PrincipalKind
 from carnet.errors import NotFound
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
-from carnet.http import db_session, keeping_audit, request_id
+from carnet.http import keeping_audit
 from carnet.profile import growth_reference, rules, service
 from carnet.profile import measurements as measures
 from carnet.profile.schemas import (
@@ -44,14 +40,10 @@ router = APIRouter(prefix="/api/v1", tags=["profile"])
 _SECTIONS_DOC = "Sections: " + ", ".join(rules.SECTIONS) + " (hyphens accepted)."
 
 
-def _me(
-    request: Request, session: Session, principal: Principal, header: str | None, action: str
-) -> service.Context:
-    holder, _relation = family.resolve_space(
-        session, principal, header, action, settings=_settings(request)
-    )
+def _context(caller: Caller, holder: Holder) -> service.Context:
+    """The profile services' context for `caller` on `holder`'s space."""
     return service.context(
-        session, _vault(request), _settings(request), principal, holder, request_id(request)
+        caller.session, caller.vault, caller.settings, caller.principal, holder, caller.request_id
     )
 
 
@@ -89,13 +81,10 @@ def _profile_out(holder: Holder, found: dict[str, list[service.Entry]]) -> Profi
 
 @router.get("/me/profile", response_model=ProfileOut, summary="The whole profile, every section")
 def get_profile(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.read"),
 ) -> ProfileOut:
     """Entries newest first; `bmi` is derived from the latest weight and height."""
-    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
@@ -108,13 +97,10 @@ def get_profile(
 )
 def list_section(
     section: str,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.read"),
 ) -> list[EntryOut]:
     name = service.section_name(section)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return [_entry_out(e) for e in service.list_section(ctx, name)]
 
@@ -128,16 +114,13 @@ def list_section(
 )
 def create_entry(
     section: str,
-    request: Request,
     body: Annotated[
         dict[str, Any], Body(examples=[{"kind": "weight", "value": 72.5, "date": "2026-01-02"}])
     ],
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.update"),
 ) -> EntryOut:
     name = service.section_name(section)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return _entry_out(service.create_entry(ctx, name, body))
 
@@ -150,14 +133,11 @@ def create_entry(
 def update_entry(
     section: str,
     entry_id: uuid.UUID,
-    request: Request,
     body: Annotated[dict[str, Any], Body()],
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.update"),
 ) -> EntryOut:
     name = service.section_name(section)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return _entry_out(service.update_entry(ctx, name, entry_id, body))
 
@@ -170,13 +150,10 @@ def update_entry(
 def delete_entry(
     section: str,
     entry_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.update"),
 ) -> Response:
     name = service.section_name(section)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         service.delete_entry(ctx, name, entry_id)
     return Response(status_code=204)
@@ -190,13 +167,10 @@ def delete_entry(
 def entry_history(
     section: str,
     entry_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.read"),
 ) -> list[VersionOut]:
     name = service.section_name(section)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return [
             VersionOut(
@@ -227,13 +201,10 @@ def _target_out(target: measures.Target) -> TargetOut:
     summary="Measurement targets against the latest values",
 )
 def list_targets(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.read"),
 ) -> list[TargetViewOut]:
     """Every kind with a target or a value (BMI derived): `status` says below, within or above."""
-    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return [
             TargetViewOut(
@@ -257,13 +228,10 @@ def list_targets(
 def put_target(
     kind: str,
     body: TargetIn,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.update"),
 ) -> TargetOut:
     name = measures.target_kind(kind)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         return _target_out(measures.set_target(ctx, name, body))
 
@@ -273,13 +241,10 @@ def put_target(
 )
 def delete_target(
     kind: str,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.update"),
 ) -> Response:
     name = measures.target_kind(kind)
-    ctx = _me(request, session, principal, x_carnet_space, "profile.update")
+    ctx = _context(acting, acting.holder)
     with keeping_audit():
         measures.delete_target(ctx, name)
     return Response(status_code=204)
@@ -291,17 +256,14 @@ def delete_target(
     summary="A child's growth curves: their points against the reference percentiles",
 )
 def get_growth(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("profile.read"),
 ) -> GrowthOut:
     """For a minor's space only (404 otherwise). Without a configured reference
     (`CARNET_GROWTH_REFERENCE_FILE`, docs/growth-curves.md) the points come without percentiles."""
-    ctx = _me(request, session, principal, x_carnet_space, "profile.read")
+    ctx = _context(acting, acting.holder)
     if not measures.is_child(ctx):
         raise NotFound("Growth curves are drawn for children only.", code="not-a-child")
-    reference = growth_reference.load(_settings(request).growth_reference_file)
+    reference = growth_reference.load(acting.settings.growth_reference_file)
     with keeping_audit():
         found = measures.growth_charts(ctx, reference)
     return GrowthOut(
@@ -335,15 +297,11 @@ def get_growth(
 # -- professionals (ACC-7) ---------------------------------------------------------------------
 
 
-def _patient(
-    request: Request, session: Session, principal: Principal, holder_id: uuid.UUID
-) -> service.Context:
-    holder = account_service.holder(session, holder_id)
+def _patient(caller: Caller, holder_id: uuid.UUID) -> service.Context:
+    holder = account_service.holder(caller.session, holder_id)
     if holder is None:
         raise NotFound("No such patient.")
-    return service.context(
-        session, _vault(request), _settings(request), principal, holder, request_id(request)
-    )
+    return _context(caller, holder)
 
 
 @router.get(
@@ -354,13 +312,12 @@ def _patient(
 def pro_profile(
     holder_id: uuid.UUID,
     request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL, PrincipalKind.REGULATOR),
 ) -> ProfileOut:
     """Only vaccinations and the health history (illnesses, treatments, hospital stays,
     allergies, family history); never measurements, lifestyle, disabilities or blood group.
     403 outside the care team (ACC-1), when blocked (ACC-3) or without an open grant (ACC-5)."""
-    ctx = _patient(request, session, principal, holder_id)
+    ctx = _patient(caller, holder_id)
     with keeping_audit():
         return _profile_out(ctx.holder, service.read_profile(ctx))
 
@@ -375,9 +332,8 @@ def pro_add_vaccination(
     holder_id: uuid.UUID,
     body: Vaccination,
     request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.PROFESSIONAL),
 ) -> EntryOut:
-    ctx = _patient(request, session, principal, holder_id)
+    ctx = _patient(caller, holder_id)
     with keeping_audit():
         return _entry_out(service.create_entry(ctx, rules.VACCINATION, body))

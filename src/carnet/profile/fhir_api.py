@@ -43,7 +43,7 @@ from carnet.fhir.parse import (
     date_range,
     resource_type_problem,
 )
-from carnet.fhir.service import fhir_base, find_holder, located, resolve_subject
+from carnet.fhir.service import fhir_base, located, resolve_subject, searched_holder
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import db_session, keeping_audit, request_id
@@ -173,25 +173,8 @@ def search_entries(
     params = list(request.query_params.multi_items())
     allowed = _allowed(resource_type)
     problems = Problems()
-    for name in sorted({n for n, _v in params if n not in allowed and n not in search.IGNORED}):
-        problems.add(
-            name,
-            f"Unknown or unsupported search parameter {name!r}; supported: "
-            + ", ".join(sorted(allowed))
-            + ".",
-            "not-supported",
-        )
-    patients = [
-        search.patient_reference(n, v, problems)
-        if n == "patient"
-        else search.patient_identifier(n, v, problems)
-        for n, v in params
-        if n in ("patient", "patient.identifier")
-    ]
-    if len(patients) != 1:
-        problems.add(
-            "patient", "Give exactly one patient (patient or patient.identifier).", "required"
-        )
+    search.unsupported(params, allowed, problems)
+    criterion = search.one_patient(params, problems)
     wanted: dict[str, set[str]] = {}
     for name, param in kind.tokens.items():
         values = [v for n, v in params if n == name]
@@ -203,14 +186,9 @@ def search_entries(
             kind.date, [v for n, v in params if n == kind.date], settings.timezone, problems
         )
     problems.raise_if_any()
-    criterion = patients[0]
     base = fhir_base(settings)
     link = [("self", f"{base}/{resource_type}?{urlencode(params)}")]
-    holder = (
-        find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
-        if criterion
-        else None
-    )
+    holder = searched_holder(session, criterion)
     if holder is None:
         return resources.searchset([], 0, link)
     ctx = service.context(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from carnet.fhir.parse import Problems, SubjectRef, subject_reference
+from carnet.fhir.parse import Problems, SubjectRef, loose_string, subject_reference
 from carnet.profile import fhir, rules
 
 Json = dict[str, Any]
@@ -65,20 +65,9 @@ def _first(value: Any, where: str, problems: Problems, *, required: bool = False
     return first
 
 
-def _str(value: Any, where: str, problems: Problems, *, required: bool = False) -> str | None:
-    if value is None or value == "":
-        if required:
-            problems.add(where, "Required.", "required")
-        return None
-    if not isinstance(value, str):
-        problems.add(where, "Expected a string.", "structure")
-        return None
-    return value
-
-
 def _date(value: Any, where: str, problems: Problems, *, required: bool = False) -> str | None:
     """A FHIR date or dateTime kept as its day (YYYY-MM-DD)."""
-    text = _str(value, where, problems, required=required)
+    text = loose_string(value, where, problems, required=required)
     if text is None:
         return None
     try:
@@ -90,7 +79,7 @@ def _date(value: Any, where: str, problems: Problems, *, required: bool = False)
 
 def _concept_text(concept: Json, where: str, problems: Problems) -> str | None:
     """`text`, or else the first coding's display."""
-    text = _str(concept.get("text"), f"{where}.text", problems)
+    text = loose_string(concept.get("text"), f"{where}.text", problems)
     if text:
         return text
     codings = concept.get("coding")
@@ -117,8 +106,8 @@ def _codings(concept: Json, where: str, problems: Problems) -> list[tuple[str, s
         if not isinstance(item, dict):
             problems.add(at, "Expected an object.", "structure")
             continue
-        system = _str(item.get("system"), f"{at}.system", problems, required=True)
-        code = _str(item.get("code"), f"{at}.code", problems, required=True)
+        system = loose_string(item.get("system"), f"{at}.system", problems, required=True)
+        code = loose_string(item.get("code"), f"{at}.code", problems, required=True)
         if system and code:
             found.append((system, code, at))
     return found
@@ -126,7 +115,7 @@ def _codings(concept: Json, where: str, problems: Problems) -> list[tuple[str, s
 
 def _note(resource: Json, where: str, problems: Problems) -> str:
     note = _first(resource.get("note"), where, problems)
-    return (_str(note.get("text"), f"{where}[0].text", problems) or "") if note else ""
+    return (loose_string(note.get("text"), f"{where}[0].text", problems) or "") if note else ""
 
 
 def _subject(resource: Json, element: str, problems: Problems) -> SubjectRef | None:
@@ -161,7 +150,7 @@ def immunization(resource: Json, problems: Problems) -> Parsed:
         required=True,
     )  # fmt: skip
     if resource.get("lotNumber") is not None:
-        content["lot"] = _str(resource.get("lotNumber"), "Immunization.lotNumber", problems) or ""
+        content["lot"] = loose_string(resource.get("lotNumber"), "Immunization.lotNumber", problems) or ""
     note = _note(resource, "Immunization.note", problems)
     if note:
         content["by"] = note.removeprefix("Administered by: ")
@@ -211,7 +200,7 @@ def _observation_kind(concept: Json | None, problems: Problems) -> tuple[str | N
 def _text_value(resource: Json, problems: Problems) -> str | None:
     """`valueString`, or the text of `valueCodeableConcept`."""
     if resource.get("valueString") is not None:
-        return _str(resource["valueString"], "Observation.valueString", problems, required=True)
+        return loose_string(resource["valueString"], "Observation.valueString", problems, required=True)
     concept = _obj(resource.get("valueCodeableConcept"), "Observation.valueCodeableConcept",
                    problems, required=True)  # fmt: skip
     return _concept_text(concept, "Observation.valueCodeableConcept", problems) if concept else None
@@ -351,7 +340,7 @@ def disability(resource: Json, problems: Problems) -> Parsed:
     stage = _first(resource.get("stage"), "Condition.stage", problems)
     if stage is not None:
         summary = _obj(stage.get("summary"), "Condition.stage[0].summary", problems, required=True)
-        text = _str(summary.get("text"), "Condition.stage[0].summary.text", problems,
+        text = loose_string(summary.get("text"), "Condition.stage[0].summary.text", problems,
                     required=True) if summary else None  # fmt: skip
         rate = _RATE.match(text) if text else None
         if text and rate is None:
@@ -424,7 +413,7 @@ def medication_statement(resource: Json, problems: Problems) -> Parsed:
         content["since"] = since
     dosage = _first(resource.get("dosage"), "MedicationStatement.dosage", problems)
     if dosage is not None:
-        content["dosage"] = _str(dosage.get("text"), "MedicationStatement.dosage[0].text",
+        content["dosage"] = loose_string(dosage.get("text"), "MedicationStatement.dosage[0].text",
                                  problems) or ""  # fmt: skip
     return Parsed(subject, content, rules.TREATMENT)
 
@@ -490,7 +479,7 @@ def encounter(resource: Json, problems: Problems) -> Parsed:
         if end:
             content["to"] = end
     provider = _obj(resource.get("serviceProvider"), "Encounter.serviceProvider", problems)
-    place = _str(provider.get("display"), "Encounter.serviceProvider.display", problems) if (
+    place = loose_string(provider.get("display"), "Encounter.serviceProvider.display", problems) if (
         provider
     ) else None  # fmt: skip
     if place is None:
@@ -498,7 +487,7 @@ def encounter(resource: Json, problems: Problems) -> Parsed:
         where = _obj(location.get("location"), "Encounter.location[0].location", problems) if (
             location
         ) else None  # fmt: skip
-        place = _str(where.get("display"), "Encounter.location[0].location.display",
+        place = loose_string(where.get("display"), "Encounter.location[0].location.display",
                      problems) if where else None  # fmt: skip
     if place is None:
         problems.add("Encounter.serviceProvider.display",

@@ -11,17 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated
-from carnet.accounts.family import relations as family
-from carnet.auth.principal import Principal, PrincipalKind
-from carnet.config import Settings
-from carnet.http import PageNumber, db_session, keeping_audit, request_id
+from carnet.access.routes import Acting, acting_on
+from carnet.http import PageNumber, keeping_audit
 from carnet.reimbursements import service
-from carnet.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["reimbursements"])
 
@@ -65,23 +60,15 @@ def _out(view: service.ReimbursementView) -> ReimbursementOut:
     summary="The insurer's reimbursement lines of a space, newest care first (SRV-4)",
 )
 def list_reimbursements(
-    request: Request,
-    space: SpaceHeader = None,
     date_from: Annotated[dt.date | None, Query(alias="from")] = None,
     date_to: Annotated[dt.date | None, Query(alias="to")] = None,
     page: PageNumber = 1,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(service.ACTION_READ),
 ) -> ReimbursementList:
-    settings: Settings = request.app.state.settings
-    vault: Vault = request.app.state.vault
-    holder, _relation = family.resolve_space(
-        session, principal, space, service.ACTION_READ, settings=settings
-    )
     with keeping_audit():
         found = service.list_reimbursements(
-            session, vault, settings, principal, holder, date_from=date_from, date_to=date_to,
-            page=page, request_id=request_id(request),
+            acting.session, acting.vault, acting.settings, acting.principal, acting.holder,
+            date_from=date_from, date_to=date_to, page=page, request_id=acting.request_id,
         )  # fmt: skip
     return ReimbursementList(
         items=[_out(v) for v in found.items], total=found.total, page=found.page, pages=found.pages

@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from carnet import cli_support as support
-from carnet.accounts.roster.cli import _RateColumn
 from carnet.reimbursements import importer
 
 
@@ -37,22 +35,7 @@ def register(app: typer.Typer) -> None:
         database = support.database()
         vault = support.vault()
         vault.check(database)
-        with Progress(
-            TextColumn("[bold]reimbursements[/bold]"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            console=support.err_console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(
-                "import", total=max(file.stat().st_size, 1) if file.is_file() else 1, rows=0
-            )
-
-            def progress(rows: int, position: int) -> None:
-                bar.update(task, completed=position, rows=rows)
-
+        with support.file_progress("reimbursements", file) as progress:
             report = importer.import_feed(
                 database, vault, settings, file, batch_size=batch_size, progress=progress
             )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, Caller, acting_on, calling
 from carnet.accounts import wishes
 from carnet.accounts.family import caregivers, invitations
 from carnet.accounts.family import relations as family
@@ -31,9 +31,6 @@ from carnet.accounts.family.schemas import (
 from carnet.accounts.models import Caregiving, Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
-from carnet.http import db_session
 
 router = APIRouter(prefix="/api/v1", tags=["family"])
 
@@ -50,13 +47,11 @@ router = APIRouter(prefix="/api/v1", tags=["family"])
 def invite_representative(
     minor_id: uuid.UUID,
     body: NirIn,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> RepresentationOut:
     """Only the managing representative may invite; the invitee must have an active space."""
     rep = invitations.invite_second_representative(
-        session, _settings(request), principal, minor_id, body.nir
+        caller.session, caller.settings, caller.principal, minor_id, body.nir
     )
     return RepresentationOut(
         id=rep.id,
@@ -73,8 +68,7 @@ def invite_representative(
     summary="Pending invitations addressed to me",
 )
 def my_invitations(
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> list[InvitationOut]:
     return [
         InvitationOut(
@@ -86,7 +80,7 @@ def my_invitations(
             created_at=item.created_at,
             expires_at=item.expires_at,
         )
-        for item in invitations.list_invitations(session, principal.id)
+        for item in invitations.list_invitations(caller.session, caller.principal.id)
     ]
 
 
@@ -114,11 +108,9 @@ def _answer(
 )
 def accept_invitation(
     invitation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> InvitationAnswerOut:
-    return _answer(session, _settings(request), principal, invitation_id, True)
+    return _answer(caller.session, caller.settings, caller.principal, invitation_id, True)
 
 
 @router.post(
@@ -128,11 +120,9 @@ def accept_invitation(
 )
 def refuse_invitation(
     invitation_id: uuid.UUID,
-    request: Request,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    caller: Caller = calling(PrincipalKind.HOLDER),
 ) -> InvitationAnswerOut:
-    return _answer(session, _settings(request), principal, invitation_id, False)
+    return _answer(caller.session, caller.settings, caller.principal, invitation_id, False)
 
 
 # -- caregivers (REP-4) ----------------------------------------------------------------------
@@ -156,35 +146,27 @@ def _caregiver_out(care: Caregiving, name: str) -> CaregiverOut:
 )
 def invite_caregiver(
     body: NirIn,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("manage-caregivers"),
 ) -> CaregiverOut:
-    settings = _settings(request)
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "manage-caregivers", settings=settings
-    )
     care = caregivers.invite_caregiver(
-        session, settings, principal, holder, body.nir, relation=relation
+        acting.session,
+        acting.settings,
+        acting.principal,
+        acting.holder,
+        body.nir,
+        relation=acting.relation,
     )
-    invitee = session.get(Holder, care.caregiver_id)
+    invitee = acting.session.get(Holder, care.caregiver_id)
     return _caregiver_out(care, family.display_name(invitee))
 
 
 @router.get("/me/caregivers", response_model=list[CaregiverOut], summary="My caregivers")
 def list_caregivers(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("read-caregivers"),
 ) -> list[CaregiverOut]:
-    holder, _relation = family.resolve_space(
-        session, principal, x_carnet_space, "read-caregivers", settings=_settings(request)
-    )
     return [
         _caregiver_out(care, family.display_name(person))
-        for care, person in caregivers.list_caregivers(session, holder)
+        for care, person in caregivers.list_caregivers(acting.session, acting.holder)
     ]
 
 
@@ -195,15 +177,11 @@ def list_caregivers(
 )
 def revoke_caregiver(
     caregiving_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("manage-caregivers"),
 ) -> Response:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "manage-caregivers", settings=_settings(request)
+    caregivers.revoke_caregiver(
+        acting.session, acting.principal, acting.holder, caregiving_id, relation=acting.relation
     )
-    caregivers.revoke_caregiver(session, principal, holder, caregiving_id, relation=relation)
     return Response(status_code=204)
 
 
@@ -222,21 +200,17 @@ def _wish_out(wish: wishes.Wish) -> WishOut:
 
 @router.get("/me/wishes", response_model=WishesOut, summary="Contacts and wishes")
 def get_wishes(
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("wishes.read"),
 ) -> WishesOut:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "wishes.read", settings=_settings(request)
-    )
     found = [
         _wish_out(w)
-        for w in wishes.list_wishes(session, _vault(request), holder, principal, relation)
+        for w in wishes.list_wishes(
+            acting.session, acting.vault, acting.holder, acting.principal, acting.relation
+        )
     ]
     single = {w.kind: w for w in found if w.kind != EMERGENCY_CONTACT}
     return WishesOut(
-        space_id=holder.id,
+        space_id=acting.holder.id,
         emergency_contacts=[w for w in found if w.kind == EMERGENCY_CONTACT],
         trusted_person=single.get("trusted_person"),
         organ_donation=single.get("organ_donation"),
@@ -252,15 +226,11 @@ def get_wishes(
 )
 def add_emergency_contact(
     body: EmergencyContact,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("wishes.update"),
 ) -> WishOut:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
+    wish = wishes.add_emergency_contact(
+        acting.session, acting.vault, acting.holder, body, acting.principal, acting.relation
     )
-    wish = wishes.add_emergency_contact(session, _vault(request), holder, body, principal, relation)
     return _wish_out(wish)
 
 
@@ -272,16 +242,16 @@ def add_emergency_contact(
 def update_emergency_contact(
     wish_id: uuid.UUID,
     body: EmergencyContact,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("wishes.update"),
 ) -> WishOut:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
-    )
     wish = wishes.update_emergency_contact(
-        session, _vault(request), holder, wish_id, body, principal, relation
+        acting.session,
+        acting.vault,
+        acting.holder,
+        wish_id,
+        body,
+        acting.principal,
+        acting.relation,
     )
     return _wish_out(wish)
 
@@ -300,17 +270,17 @@ _SINGLE_DOC = (
 )
 def put_wish(
     kind: str,
-    request: Request,
     body: Annotated[dict[str, Any], Body(examples=[{"choice": "donor", "note": ""}])],
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("wishes.update"),
 ) -> WishOut:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
-    )
     wish = wishes.put_single(
-        session, _vault(request), holder, kind.replace("-", "_"), body, principal, relation
+        acting.session,
+        acting.vault,
+        acting.holder,
+        kind.replace("-", "_"),
+        body,
+        acting.principal,
+        acting.relation,
     )
     return _wish_out(wish)
 
@@ -318,13 +288,7 @@ def put_wish(
 @router.delete("/me/wishes/{wish_id}", status_code=204, summary="Remove a contact or wish")
 def delete_wish(
     wish_id: uuid.UUID,
-    request: Request,
-    x_carnet_space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on("wishes.update"),
 ) -> Response:
-    holder, relation = family.resolve_space(
-        session, principal, x_carnet_space, "wishes.update", settings=_settings(request)
-    )
-    wishes.delete_wish(session, holder, wish_id, principal, relation)
+    wishes.delete_wish(acting.session, acting.holder, wish_id, acting.principal, acting.relation)
     return Response(status_code=204)

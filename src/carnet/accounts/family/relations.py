@@ -178,15 +178,20 @@ def resolve_space(
     relation = manages(session, principal.id, target_id, settings=settings)
     if relation is None:
         raise NotFound("No such space.")
+    refuse_caregiver(relation, action)
+    if holder is None:  # pragma: no cover - manages() has just seen it
+        raise NotFound("No such space.")
+    return holder, relation
+
+
+def refuse_caregiver(relation: Relation, action: str) -> None:
+    """REP-4: 403 when a caregiver attempts what only the holder or a representative may do."""
     if relation == "caregiver" and not caregiver_may(action):
         raise Forbidden(
             "A caregiver cannot close the space, manage caregivers or change access settings of "
             "the person they help.",
             code="caregiver-forbidden",
         )
-    if holder is None:  # pragma: no cover - manages() has just seen it
-        raise NotFound("No such space.")
-    return holder, relation
 
 
 def audit_mode(relation: Relation) -> Mode:

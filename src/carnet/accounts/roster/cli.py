@@ -12,30 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 
 from carnet import cli_support as support
 from carnet.accounts import letters as letters_service
 from carnet.accounts.roster import provision as provisioning
 from carnet.jobs.service import parse_day
-
-
-class _RateColumn(ProgressColumn):
-    """Rows per second, measured over the whole run so far."""
-
-    def render(self, task: Task) -> Text:
-        rows = int(task.fields.get("rows", 0))
-        elapsed = task.elapsed or 0.0
-        rate = rows / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rows:,} rows  {rate:,.0f} rows/s")
 
 
 def register(app: typer.Typer) -> None:
@@ -71,22 +52,7 @@ def register(app: typer.Typer) -> None:
         database = support.database()
         vault = support.vault()
         vault.check(database)
-        with Progress(
-            TextColumn("[bold]roster[/bold]"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            console=support.err_console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(
-                "provision", total=max(file.stat().st_size, 1) if file.is_file() else 1, rows=0
-            )
-
-            def progress(rows: int, position: int) -> None:
-                bar.update(task, completed=position, rows=rows)
-
+        with support.file_progress("roster", file) as progress:
             report = provisioning.provision(
                 database,
                 vault,

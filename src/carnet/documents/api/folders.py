@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, acting_on
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, service
 from carnet.documents.api.common import ACCESS_SETTINGS, CHANGE, READ, require_open
 from carnet.documents.models import DocumentPreference, Folder
 from carnet.documents.schemas import FolderIn, FolderOut, PreferencesIn, PreferencesOut
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
-from carnet.http import db_session
 from carnet.http import error_responses as _errors
 from carnet.vault.service import Vault
 
@@ -44,15 +40,12 @@ def _folder_out(session: Session, vault: Vault, folder: Folder) -> FolderOut:
     responses=_errors(404, 409),
 )
 def list_folders(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ),
 ) -> list[FolderOut]:
-    holder = _open_space(request, session, principal, space, READ)
-    vault = _vault(request)
-    folders = session.scalars(select(Folder).where(Folder.holder_id == holder.id)).all()
-    out = [_folder_out(session, vault, folder) for folder in folders]
+    holder = _open_space(acting)
+    vault = acting.vault
+    folders = acting.session.scalars(select(Folder).where(Folder.holder_id == holder.id)).all()
+    out = [_folder_out(acting.session, vault, folder) for folder in folders]
     return sorted(out, key=lambda f: (f.name.casefold(), f.created_at))
 
 
@@ -65,15 +58,12 @@ def list_folders(
 )
 def create_folder(
     body: FolderIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE),
 ) -> FolderOut:
-    vault = _vault(request)
-    holder = _open_space(request, session, principal, space, CHANGE)
-    folder = changes.create_folder(session, vault, holder, principal, body.name)
-    return _folder_out(session, vault, folder)
+    vault = acting.vault
+    holder = _open_space(acting)
+    folder = changes.create_folder(acting.session, vault, holder, acting.principal, body.name)
+    return _folder_out(acting.session, vault, folder)
 
 
 @router.patch(
@@ -85,15 +75,14 @@ def create_folder(
 def rename_folder(
     folder_id: uuid.UUID,
     body: FolderIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE),
 ) -> FolderOut:
-    vault = _vault(request)
-    holder = _open_space(request, session, principal, space, CHANGE)
-    folder = changes.rename_folder(session, vault, holder, principal, folder_id, body.name)
-    return _folder_out(session, vault, folder)
+    vault = acting.vault
+    holder = _open_space(acting)
+    folder = changes.rename_folder(
+        acting.session, vault, holder, acting.principal, folder_id, body.name
+    )
+    return _folder_out(acting.session, vault, folder)
 
 
 @router.delete(
@@ -105,13 +94,10 @@ def rename_folder(
 )
 def delete_folder(
     folder_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE),
 ) -> Response:
-    holder = _open_space(request, session, principal, space, CHANGE)
-    changes.delete_folder(session, holder, principal, folder_id)
+    holder = _open_space(acting)
+    changes.delete_folder(acting.session, holder, acting.principal, folder_id)
     return Response(status_code=204)
 
 
@@ -122,13 +108,10 @@ def delete_folder(
     responses=_errors(404, 409),
 )
 def get_preferences(
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ),
 ) -> PreferencesOut:
-    holder = _open_space(request, session, principal, space, READ)
-    pref = service.preferences(session, holder.id)
+    holder = _open_space(acting)
+    pref = service.preferences(acting.session, holder.id)
     return _preferences_out(pref)
 
 
@@ -140,32 +123,26 @@ def get_preferences(
 )
 def put_preferences(
     body: PreferencesIn,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE),
 ) -> PreferencesOut:
     """Fields left out keep their value. Caregivers cannot change the default masking (REP-4)."""
-    action = ACCESS_SETTINGS if body.mask_new_documents is not None else CHANGE
-    holder = _open_space(request, session, principal, space, action)
+    if body.mask_new_documents is not None:
+        family.refuse_caregiver(acting.relation, ACCESS_SETTINGS)
+    holder = _open_space(acting)
     pref = changes.set_preferences(
-        session,
+        acting.session,
         holder,
-        principal,
+        acting.principal,
         mask_new_documents=body.mask_new_documents,
         notify_new_documents=body.notify_new_documents,
     )
     return _preferences_out(pref)
 
 
-def _open_space(
-    request: Request, session: Session, principal: Principal, space: SpaceHeader, action: str
-) -> Holder:
-    """The space acted on (`family.resolve_space` for `action`), refused unless open."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(session, principal, space, action, settings=settings)
-    require_open(session, settings, principal, holder)
-    return holder
+def _open_space(acting: Acting) -> Holder:
+    """The space acted on, refused unless open."""
+    require_open(acting.session, acting.settings, acting.principal, acting.holder)
+    return acting.holder
 
 
 def _preferences_out(pref: DocumentPreference) -> PreferencesOut:

@@ -11,21 +11,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from carnet.access.routes import SpaceHeader, authenticated
+from carnet.access.routes import Acting, acting_on
 from carnet.accounts.family import relations as family
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes, reference, service
 from carnet.documents.api.common import ACCESS_SETTINGS, CHANGE, DELETE, READ, describe, in_space
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, NAME_TYPES, base_name
 from carnet.documents.schemas import DocumentChange, DocumentList, DocumentOut
 from carnet.errors import InvalidInput
-from carnet.http import app_settings as _settings
-from carnet.http import app_vault as _vault
-from carnet.http import content_disposition, db_session, request_id
+from carnet.http import content_disposition
 from carnet.http import error_responses as _errors
 from carnet.vault.service import Vault
 
@@ -47,8 +44,7 @@ def _split(values: Sequence[str]) -> list[str]:
     responses=_errors(400, 404),
 )
 def list_documents(
-    request: Request,
-    space: SpaceHeader = None,
+    acting: Acting = acting_on(READ),
     category: Annotated[list[str], Query(description="Category codes (repeat or comma).")] = [],  # noqa: B006
     folder: Annotated[uuid.UUID | None, Query(description="Only this folder.")] = None,
     pinned: bool | None = None,
@@ -59,13 +55,9 @@ def list_documents(
         Literal["-date", "date", "-period", "period"],
         Query(description="By deposit date (date) or care period, newest first with '-'."),
     ] = "-date",
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
 ) -> DocumentList:
     """Pinned documents first. Documents awaiting an announcement consultation (DOC-4) are not
     listed, only counted in `awaiting_announcement`."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(session, principal, space, READ, settings=settings)
     categories = _split(category)
     unknown = [code for code in categories if code not in reference.categories()]
     if unknown:
@@ -84,14 +76,21 @@ def list_documents(
         count=per_page,
     )
     total, rows = service.search(
-        session, settings, principal, holder, query, request_id=request_id(request)
+        acting.session,
+        acting.settings,
+        acting.principal,
+        acting.holder,
+        query,
+        request_id=acting.request_id,
     )
     return DocumentList(
         total=total,
         page=page,
         per_page=per_page,
-        awaiting_announcement=service.awaiting_announcement(session, settings, principal, holder),
-        items=describe(session, _vault(request), principal, rows),
+        awaiting_announcement=service.awaiting_announcement(
+            acting.session, acting.settings, acting.principal, acting.holder
+        ),
+        items=describe(acting.session, acting.vault, acting.principal, rows),
     )
 
 
@@ -103,16 +102,14 @@ def list_documents(
 )
 def get_document(
     document_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(READ),
 ) -> DocumentOut:
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(session, principal, space, READ, settings=settings)
-    _kept = in_space(session, holder, document_id)  # read once: `service.get` finds it
-    doc = service.get(session, settings, principal, document_id, request_id=request_id(request))
-    return describe(session, _vault(request), principal, [doc])[0]
+    # read once: `service.get` finds it
+    _kept = in_space(acting.session, acting.holder, document_id)
+    doc = service.get(
+        acting.session, acting.settings, acting.principal, document_id, request_id=acting.request_id
+    )
+    return describe(acting.session, acting.vault, acting.principal, [doc])[0]
 
 
 @router.get(
@@ -128,28 +125,29 @@ def get_document(
 def download_document(
     document_id: uuid.UUID,
     request: Request,
-    space: SpaceHeader = None,
+    acting: Acting = acting_on(READ),
     disposition: Annotated[
         Literal["inline", "attachment"] | None,
         Query(description="Default: inline for PDF and images, attachment otherwise."),
     ] = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """The hash is checked before anything is sent; the download is audited (ACC-8)."""
-    settings = _settings(request)
-    vault = _vault(request)
-    holder, _relation = family.resolve_space(session, principal, space, READ, settings=settings)
-    _kept = in_space(session, holder, document_id)  # read once: the service finds it
+    vault = acting.vault
+    _kept = in_space(acting.session, acting.holder, document_id)  # read once: the service finds it
     doc, stream = service.read_content(
-        session, vault, settings, principal, document_id, request_id=request_id(request)
+        acting.session,
+        vault,
+        acting.settings,
+        acting.principal,
+        document_id,
+        request_id=acting.request_id,
     )
     etag = f'"{doc.sha256}"'
     if etag in _etags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers={"ETag": etag})
     content = b"".join(stream)  # at most the upload limit; verified before the first byte leaves
     kind = disposition or ("inline" if doc.mime_type in INLINE_TYPES else "attachment")
-    name = _download_name(session, vault, doc)
+    name = _download_name(acting.session, vault, doc)
     return Response(
         content,
         media_type=doc.mime_type,
@@ -184,16 +182,13 @@ def _download_name(session: Session, vault: Vault, doc: Document) -> str:
 def change_document(
     document_id: uuid.UUID,
     body: DocumentChange,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(CHANGE),
 ) -> DocumentOut:
-    settings = _settings(request)
-    vault = _vault(request)
-    action = ACCESS_SETTINGS if body.masked is not None else CHANGE
-    holder, _relation = family.resolve_space(session, principal, space, action, settings=settings)
-    _kept = in_space(session, holder, document_id)  # read once: the service finds it
+    """Masking or unmasking is an access setting: not for caregivers (REP-4)."""
+    if body.masked is not None:
+        family.refuse_caregiver(acting.relation, ACCESS_SETTINGS)
+    vault = acting.vault
+    _kept = in_space(acting.session, acting.holder, document_id)  # read once: the service finds it
     change = changes.HolderChange(
         title=body.title,
         folder_id=body.folder_id,
@@ -202,9 +197,15 @@ def change_document(
         masked=body.masked,
     )
     doc = changes.change_by_holder(
-        session, vault, settings, principal, document_id, change, request_id=request_id(request)
+        acting.session,
+        vault,
+        acting.settings,
+        acting.principal,
+        document_id,
+        change,
+        request_id=acting.request_id,
     )
-    return describe(session, vault, principal, [doc])[0]
+    return describe(acting.session, vault, acting.principal, [doc])[0]
 
 
 @router.delete(
@@ -216,16 +217,16 @@ def change_document(
 )
 def delete_document(
     document_id: uuid.UUID,
-    request: Request,
-    space: SpaceHeader = None,
-    principal: Principal = authenticated(PrincipalKind.HOLDER),
-    session: Session = Depends(db_session, scope="function"),
+    acting: Acting = acting_on(DELETE),
 ) -> Response:
     """Refused with 409 `not-deletable` for documents flagged so."""
-    settings = _settings(request)
-    holder, _relation = family.resolve_space(session, principal, space, DELETE, settings=settings)
-    _kept = in_space(session, holder, document_id)  # read once: the service finds it
+    _kept = in_space(acting.session, acting.holder, document_id)  # read once: the service finds it
     changes.delete_by_holder(
-        session, _vault(request), settings, principal, document_id, request_id=request_id(request)
+        acting.session,
+        acting.vault,
+        acting.settings,
+        acting.principal,
+        document_id,
+        request_id=acting.request_id,
     )
     return Response(status_code=204)

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from python_multipart.exceptions import FormParserError
@@ -33,7 +33,7 @@ from carnet.errors import CarnetError, InvalidInput
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import error_responses as _errors
-from carnet.http import get_database, request_id
+from carnet.http import get_database, multipart_file_body, request_id
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -282,30 +282,13 @@ def _new_document(upload: _Upload, settings: Settings) -> deposits.NewDocument:
     )
 
 
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "PDF, JPEG, PNG, TIFF, RTF or plain text (DOC-1).",
-                        },
-                        "title": {"type": "string", "description": "Default: the file name."},
-                        "category": {"type": "string", "description": "Default: AUTR_DOC."},
-                        "date": {"type": "string", "format": "date", "description": "Care date."},
-                        "folder_id": {"type": "string", "format": "uuid"},
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = multipart_file_body(
+    "PDF, JPEG, PNG, TIFF, RTF or plain text (DOC-1).",
+    title={"type": "string", "description": "Default: the file name."},
+    category={"type": "string", "description": "Default: AUTR_DOC."},
+    date={"type": "string", "format": "date", "description": "Care date."},
+    folder_id={"type": "string", "format": "uuid"},
+)
 
 
 @router.post(

@@ -376,7 +376,7 @@ def _change(
     *,
     action: str,
     flash_key: str,
-    field: str,
+    field: str = "",
 ) -> Response:
     fmt = formatter(request)
     act = acting(request, db, action)
@@ -439,46 +439,31 @@ def move(
     )
 
 
-@router.post("/documents/{document_id}/pin", name="portal_document_pin")
-def pin(
-    request: Request,
-    document_id: uuid.UUID,
-    form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """The form says the wanted state: sent twice, it changes nothing more."""
-    pinned = text(form, "pinned") == "1"
-    return _change(
-        request,
-        db,
-        document_id,
-        changes.HolderChange(pinned=pinned),
-        action=CHANGE,
-        flash_key="document-pinned" if pinned else "document-unpinned",
-        field="",
-    )
+def _flag_route(verb: str, flag: str, action: str, on: str, off: str) -> None:
+    """POST /documents/{id}/pin or /mask: the form says the wanted state (`1` or not), so that
+    sent twice it changes nothing more."""
+
+    @router.post(f"/documents/{{document_id}}/{verb}", name=f"portal_document_{verb}")
+    def change_flag(
+        request: Request,
+        document_id: uuid.UUID,
+        form: FormData = Depends(form_data),
+        principal: Principal = holder,
+        db: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        wanted = text(form, flag) == "1"
+        change = (
+            changes.HolderChange(pinned=wanted)
+            if flag == "pinned"
+            else changes.HolderChange(masked=wanted)
+        )
+        flash_key = on if wanted else off
+        return _change(request, db, document_id, change, action=action, flash_key=flash_key)
 
 
-@router.post("/documents/{document_id}/mask", name="portal_document_mask")
-def mask(
-    request: Request,
-    document_id: uuid.UUID,
-    form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """DOC-3: mask from professionals, or unmask; REP-4: not for caregivers (an access setting)."""
-    masked = text(form, "masked") == "1"
-    return _change(
-        request,
-        db,
-        document_id,
-        changes.HolderChange(masked=masked),
-        action=ACCESS_SETTINGS,
-        flash_key="document-masked" if masked else "document-unmasked",
-        field="",
-    )
+_flag_route("pin", "pinned", CHANGE, "document-pinned", "document-unpinned")
+# DOC-3: mask from professionals, or unmask; REP-4: not for caregivers (an access setting).
+_flag_route("mask", "masked", ACCESS_SETTINGS, "document-masked", "document-unmasked")
 
 
 @router.get("/documents/{document_id}/delete", name="portal_document_delete")

@@ -1,6 +1,7 @@
 """Messagerie: the holder side lists its conversations, reads one, replies with a file or one of
 the space's documents, saves an attachment into its documents and deletes a conversation for
-itself (rule SRV-1).
+itself (rule SRV-1). The pages both sides share (`Side`, `side_routes`) are declared here; the
+professional's own routes are in `pro_messages`.
 
 Everything goes through the messaging services (decision point, sealing, audit, notices) on the space
 acted on; representatives and caregivers write as such (REP-4).
@@ -9,14 +10,18 @@ acted on; representatives and caregivers write as such (REP-4).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.access.routes import portal_session
+from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -27,116 +32,124 @@ from carnet.messaging import conversations, mailbox, reading
 from carnet.messaging.attachments import attachment_content
 from carnet.messaging.attachments import save_attachment as save_to_documents
 from carnet.messaging.context import Context, NewAttachment, NewMessage
-from carnet.messaging.models import Attachment
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body
-from carnet.portal.views.common import UPLOAD, Acting, acting, new_router, rid, text
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.views.common import UPLOAD, acting, new_router, rid, text
+from carnet.portal.web import (
+    FormErrors,
+    Shell,
+    formatter,
+    redirect,
+    render,
+    settings_of,
+    vault_of,
+)
 
 router = new_router()
 holder = portal_session(PrincipalKind.HOLDER)
 READ, WRITE = "messages.read", "messages.write"
+ATTACHABLE = 50  # the most recent documents offered in the reply form
+DB = Depends(db_session, scope="function")  # the request's unit of work, committed before replying
 
 
-def _ctx(request: Request, db: Session, act: Acting) -> Context:
-    return Context(db, vault_of(request), settings_of(request), act.principal, rid(request))
+@dataclass(frozen=True)
+class Side:
+    """One side of the portal's messaging, with the same pages (SRV-1): the holder's, on the space
+    acted on (`space`), or a professional's (`space` None: the decision point finds the space)."""
+
+    base: str  # the inbox's path; a conversation is at `{base}/{id}`
+    ctx: Context
+    space: Holder | None
+    shell: Shell
+
+    @property
+    def pro(self) -> bool:
+        return self.space is None
 
 
-@router.get("/messages", name="portal_messages")
-def inbox(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def context(request: Request, db: Session, principal: Principal) -> Context:
+    return Context(db, vault_of(request), settings_of(request), principal, rid(request))
+
+
+def holder_side(request: Request, db: Session, action: str) -> Side:
+    act = acting(request, db, action)
+    return Side("/messages", context(request, db, act.principal), act.space, act.shell)
+
+
+def inbox_page(request: Request, side: Side) -> Response:
+    """The conversations of the side, most recent first (audited per space)."""
     fmt = formatter(request)
-    act = acting(request, db, READ)
-    found = reading.list_conversations(_ctx(request, db, act), space=act.space)
+    found = reading.list_conversations(side.ctx, space=side.space)
     return render(
         request,
         "messages.html",
-        {"conversations": found},
+        {"conversations": found, "base": side.base, "pro": side.pro},
         title=fmt.gettext(N_("Messaging")),
-        shell=act.shell,
+        shell=side.shell,
     )
 
 
-def _conversation_page(
+def conversation_page(
     request: Request,
-    db: Session,
-    act: Acting,
+    side: Side,
     conversation_id: uuid.UUID,
     *,
     errors: FormErrors | None = None,
     body: str = "",
     status: int = 200,
 ) -> Response:
+    """A conversation (reading moves the side's read receipt, SRV-1, and is audited, ACC-8) with
+    the reply form; the holder side may attach one of the space's documents, a professional may
+    end the conversation."""
     fmt = formatter(request)
-    view = reading.read(_ctx(request, db, act), conversation_id, space=act.space)
+    view = reading.read(side.ctx, conversation_id, space=side.space)
+    offered = side.space is not None and view.status != "ended"
     return render(
         request,
         "conversation.html",
         {
             "conversation": view,
             "body": body,
-            "max_attachment": settings_of(request).message_attachment_max_bytes,
-            "documents": _attachable(request, db, act) if view.status != "ended" else [],
+            "base": side.base,
+            "pro": side.pro,
+            "max_attachment": side.ctx.settings.message_attachment_max_bytes,
+            "documents": _attachable(side.ctx, side.space) if side.space and offered else [],
         },
         title=fmt.gettext(N_("Conversation")),
-        shell=act.shell,
+        shell=side.shell,
         errors=errors,
         status=status,
     )
 
 
-def _attachable(request: Request, db: Session, act: Acting) -> list[tuple[str, str]]:
+def _attachable(ctx: Context, space: Holder) -> list[tuple[str, str]]:
     """The space's documents the acting person reads (the decision point's SQL face, one audited
     search), most recent first, offered as attachments (SRV-1); the service decides again."""
     query = documents.SearchQuery(sort="-date", count=ATTACHABLE)
     _total, docs = documents.search(
-        db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+        ctx.session, ctx.settings, ctx.principal, space, query, request_id=ctx.request_id
     )
-    vault = vault_of(request)
-    return [(str(doc.id), documents.title_of(db, vault, doc)) for doc in docs]
+    return [(str(doc.id), documents.title_of(ctx.session, ctx.vault, doc)) for doc in docs]
 
 
-ATTACHABLE = 50  # the most recent documents offered in the reply form
-
-
-@router.get("/messages/{conversation_id}", name="portal_conversation")
-def conversation(
-    request: Request,
-    conversation_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+def reply_page(
+    request: Request, side: Side, conversation_id: uuid.UUID, form: FormData
 ) -> Response:
-    return _conversation_page(request, db, acting(request, db, READ), conversation_id)
-
-
-@router.post("/messages/{conversation_id}/reply", name="portal_conversation_reply")
-@large_body
-def reply(
-    request: Request,
-    conversation_id: uuid.UUID,
-    form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """The text and at most one file from the device; a refusal is shown on the page (and was
-    audited by the service; nothing else was written)."""
+    """The text and at most one file from the device, or (holder side) one of the space's
+    documents; a refusal (ended conversation, type, size) is shown on the page, audited by the
+    service, nothing else written."""
     fmt = formatter(request)
-    settings = settings_of(request)
-    act = acting(request, db, WRITE)
     body = text(form, "body", 40_000)
-    attachments = posted_file(form, settings)
-    chosen = _document_id(text(form, "document_id", 40))
+    attachments = posted_file(form, side.ctx.settings)
+    chosen = _document_id(text(form, "document_id", 40)) if side.space is not None else []
     try:
         conversations.reply(
-            _ctx(request, db, act),
+            side.ctx,
             conversation_id,
             NewMessage(body=body, attachments=attachments, document_ids=chosen),
-            space=act.space,
+            space=side.space,
         )
     except CarnetError as exc:
         if exc.status_code == 404:
@@ -144,11 +157,11 @@ def reply(
         errors = FormErrors()
         field = {"file": "file", "document_ids": "document_id"}.get(exc.field or "", "body")
         errors.add(field, messages.describe(exc, fmt))
-        return _conversation_page(
-            request, db, act, conversation_id, errors=errors, body=body, status=exc.status_code
+        return conversation_page(
+            request, side, conversation_id, errors=errors, body=body, status=exc.status_code
         )
-    sessions.set_flash(db, act.live, "message-sent")
-    return redirect(f"/messages/{conversation_id}")
+    sessions.set_flash(side.ctx.session, request.state.portal_session, "message-sent")
+    return redirect(f"{side.base}/{conversation_id}")
 
 
 def posted_file(form: FormData, settings: Settings) -> list[NewAttachment]:
@@ -162,8 +175,13 @@ def posted_file(form: FormData, settings: Settings) -> list[NewAttachment]:
     return [NewAttachment(content, name, file.content_type or None)]
 
 
-def attachment_response(db: Session, found: Attachment, name: str, content: bytes) -> Response:
+def attachment_response(
+    side: Side, conversation_id: uuid.UUID, attachment_id: uuid.UUID
+) -> Response:
     """An attachment's bytes, sent once the read is recorded (ACC-8: committed before they leave)."""
+    found, name, content = attachment_content(
+        side.ctx, conversation_id, attachment_id, space=side.space
+    )
     return Response(
         content,
         media_type=found.mime_type,
@@ -181,21 +199,56 @@ def _document_id(value: str) -> list[uuid.UUID]:
         return []
 
 
-@router.get(
-    "/messages/{conversation_id}/attachments/{attachment_id}", name="portal_message_attachment"
-)
-def attachment(
-    request: Request,
-    conversation_id: uuid.UUID,
-    attachment_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    act = acting(request, db, READ)
-    found, name, content = attachment_content(
-        _ctx(request, db, act), conversation_id, attachment_id, space=act.space
+def side_routes(
+    router: APIRouter,
+    name: str,
+    rule: Any,
+    side_of: Callable[[Request, Session, str], Side],
+    base: str,
+) -> None:
+    """Declare the pages both sides share on `router`, under `base`, named `portal_{name}…`:
+    the inbox, a conversation, replying, an attachment's bytes. `rule` is the routes' access
+    rule; `side_of(request, db, action)` the side acting (`action` for `resolve_space`)."""
+    conversation_path = base + "/{conversation_id}"
+
+    @router.get(base, name=f"portal_{name}messages")
+    def inbox(request: Request, principal: Principal = rule, db: Session = DB) -> Response:
+        return inbox_page(request, side_of(request, db, READ))
+
+    @router.get(conversation_path, name=f"portal_{name}conversation")
+    def conversation(
+        request: Request, conversation_id: uuid.UUID, principal: Principal = rule, db: Session = DB
+    ) -> Response:
+        return conversation_page(request, side_of(request, db, READ), conversation_id)
+
+    @router.post(f"{conversation_path}/reply", name=f"portal_{name}conversation_reply")
+    @large_body
+    def reply(
+        request: Request,
+        conversation_id: uuid.UUID,
+        form: FormData = Depends(form_data),
+        principal: Principal = rule,
+        db: Session = DB,
+    ) -> Response:
+        side = side_of(request, db, WRITE)
+        return reply_page(request, side, conversation_id, form)
+
+    @router.get(
+        f"{conversation_path}/attachments/{{attachment_id}}",
+        name=f"portal_{name}message_attachment",
     )
-    return attachment_response(db, found, name, content)
+    def attachment(
+        request: Request,
+        conversation_id: uuid.UUID,
+        attachment_id: uuid.UUID,
+        principal: Principal = rule,
+        db: Session = DB,
+    ) -> Response:
+        side = side_of(request, db, READ)
+        return attachment_response(side, conversation_id, attachment_id)
+
+
+side_routes(router, "", holder, holder_side, "/messages")
 
 
 @router.post(
@@ -207,10 +260,11 @@ def save_attachment(
     conversation_id: uuid.UUID,
     attachment_id: uuid.UUID,
     principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
     act = acting(request, db, UPLOAD)
-    save_to_documents(_ctx(request, db, act), conversation_id, attachment_id, space=act.space)
+    ctx = context(request, db, act.principal)
+    save_to_documents(ctx, conversation_id, attachment_id, space=act.space)
     sessions.set_flash(db, act.live, "attachment-saved")
     return redirect(f"/messages/{conversation_id}")
 
@@ -220,9 +274,9 @@ def delete(
     request: Request,
     conversation_id: uuid.UUID,
     principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    db: Session = DB,
 ) -> Response:
-    act = acting(request, db, WRITE)
-    mailbox.delete_for_me(_ctx(request, db, act), conversation_id, space=act.space)
-    sessions.set_flash(db, act.live, "conversation-deleted")
+    side = holder_side(request, db, WRITE)
+    mailbox.delete_for_me(side.ctx, conversation_id, space=side.space)
+    sessions.set_flash(db, request.state.portal_session, "conversation-deleted")
     return redirect("/messages")

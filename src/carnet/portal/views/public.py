@@ -22,13 +22,11 @@ from carnet.access.routes import portal_session, public
 from carnet.accounts import lifecycle, passwords
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
-from carnet.accounts.models import Holder, OppositionProof
-from carnet.accounts.proof import opposition_proof_pdf
-from carnet.audit.service import record
+from carnet.accounts.proof import download_proof, find_proof
 from carnet.auth import login
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
-from carnet.errors import CarnetError, NotFound
+from carnet.auth.principal import Principal, PrincipalKind
+from carnet.errors import CarnetError
 from carnet.http import client_address, db_session, get_database
 from carnet.notifications.rules import is_valid_email
 from carnet.portal import i18n, messages
@@ -212,25 +210,13 @@ def _earlier_proof(db: Session, check: lifecycle.CodeCheck) -> uuid.UUID | None:
     return proof.id
 
 
-def _proof(db: Session, proof_id: str) -> tuple[OppositionProof, Holder]:
-    try:
-        key = uuid.UUID(proof_id)
-    except ValueError:
-        raise NotFound("No such proof of opposition.") from None
-    proof = account_service.opposition_proof(db, key)
-    holder = account_service.holder(db, proof.holder_id) if proof is not None else None
-    if proof is None or holder is None:
-        raise NotFound("No such proof of opposition.")
-    return proof, holder
-
-
 @router.get("/opposition/{proof_id}", name="portal_opposition_done", dependencies=[public()])
 def opposition_done(
     request: Request, proof_id: str, db: Session = Depends(db_session, scope="function")
 ) -> Response:
     """rule LC-2: the opposition is recorded; the random proof id is the capability."""
     fmt = formatter(request)
-    proof, _holder = _proof(db, proof_id)
+    proof, _holder = find_proof(db, proof_id)
     return render(
         request,
         "opposition_done.html",
@@ -246,35 +232,11 @@ def opposition_proof(
     request: Request, proof_id: str, db: Session = Depends(db_session, scope="function")
 ) -> Response:
     """rule LC-2: the PDF proof (`accounts.proof`); ACC-8: the download is recorded."""
-    proof, holder = _proof(db, proof_id)
-    scope = (
-        "dmp-migration"
-        if holder.dmp_migration_opposed and holder.state != account_rules.OPPOSED
-        else "space"
-    )
-    pdf = opposition_proof_pdf(
-        proof_id=proof.id,
-        opposed_at=proof.opposed_at,
-        first_names=holder.first_names,
-        birth_name=holder.birth_name,
-        nir=holder.nir,
-        scope=scope,
-        timezone=settings_of(request).timezone,
-    )
-    record(
-        db,
-        SYSTEM,
-        "account.opposition-proof-download",
-        holder_id=holder.id,
-        target_type="OppositionProof",
-        target_id=str(proof.id),
-        request_id=rid(request),
-    )
-    day = proof.opposed_at.date().isoformat()
+    pdf, name = download_proof(db, settings_of(request), proof_id, request_id=rid(request))
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="carnet-opposition-{day}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
