@@ -1,7 +1,7 @@
 """One batch of a roster run, written in bulk (rules LC-1, LC-6, LC-7, LC-8, REP-1, ACC-8).
 
 Every table is written with one statement per batch (`carnet.bulk`), the first audit entry of each
-new space with `audit.service.append_bulk`; look-ups are one query per batch. See
+new space with `audit.bulk.append_bulk`; look-ups are one query per batch. See
 `accounts.roster.provision` for the whole run.
 """
 
@@ -31,8 +31,9 @@ from carnet.accounts.roster.notices import (
 )
 from carnet.accounts.roster.report import ProvisionReport
 from carnet.accounts.roster.rows import CONTACT_FIELDS, REP_FIELDS, TRAIT_FIELDS, RosterRow
+from carnet.audit.bulk import append_bulk
 from carnet.audit.rules import Mode
-from carnet.audit.service import PendingEntry, append_batch, append_bulk
+from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM
 from carnet.bulk import BulkTable, new_ids
 from carnet.config import Settings
