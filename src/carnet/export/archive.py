@@ -30,6 +30,7 @@ from carnet.accounts import wishes
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.agenda import service as agenda
+from carnet.audit import group as audit_group
 from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.db import Database, new_id
@@ -323,7 +324,12 @@ def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
 
 
 def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest) -> None:
-    """Build one pending export in the caller's transaction; e-mail the holder (no content)."""
+    """Build one pending export in the caller's transaction; e-mail the holder (no content).
+
+    Every item copied into the archive is audited (ACC-8), one entry each: held and appended
+    together when the export commits (`audit.group.batch`), in the transaction that makes it
+    ready, rather than with two statements per document."""
+    audit_group.batch(session)
     principal = holder_principal(row.holder_id)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         write_archive(session, vault, settings, principal, spool)
