@@ -21,22 +21,25 @@ from starlette.datastructures import FormData
 from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as access_history
-from carnet.access.routes import portal_session
 from carnet.accounts.family import relations as family
 from carnet.audit.rules import Mode
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference
 from carnet.errors import CarnetError, InvalidInput, NotFound
-from carnet.http import bounded_integer, db_session
+from carnet.http import bounded_integer
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.views.common import Acting, acting, new_router, rid, text
+from carnet.portal.views.common import (
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 # resolve_space actions, the same as access.api's (REP-4).
 READ_SETTINGS = "read-access-settings"
@@ -227,17 +230,13 @@ def _professionals_page(
 
 
 @router.get("/professionals", name="portal_professionals")
-def professionals(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _professionals_page(request, db, acting(request, db, READ_SETTINGS))
+def professionals(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
+    return _professionals_page(request, act.db, act)
 
 
 def _change(
     request: Request,
-    db: Session,
+    act: Acting,
     form: FormData,
     *,
     status: care_team.ChangeStatus | None,
@@ -245,7 +244,7 @@ def _change(
     flash: str,
     field: str,
 ) -> Response:
-    act = acting(request, db, CHANGE_SETTINGS)
+    db = act.db
     rpps = text(form, "rpps", 40).strip()
     try:
         care_team.change_professional(
@@ -269,7 +268,7 @@ def _change(
         return _professionals_page(
             request,
             db,
-            acting(request, db, READ_SETTINGS),
+            act.again(READ_SETTINGS),
             errors=errors,
             rpps=rpps if field == "rpps" else "",
             status=exc.status_code,
@@ -282,13 +281,12 @@ def _change(
 def authorise(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-3: authorise any registered professional by RPPS number."""
     return _change(
         request,
-        db,
+        act,
         form,
         status="authorised",
         administrator=None,
@@ -301,8 +299,7 @@ def authorise(
 def change_status(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-3: block or unblock (states the wanted value: a second submission changes nothing)."""
     wanted = text(form, "status", 20)
@@ -311,7 +308,7 @@ def change_status(
         raise NotFound("No such action.")
     return _change(
         request,
-        db,
+        act,
         form,
         status=chosen,
         administrator=None,
@@ -324,14 +321,13 @@ def change_status(
 def change_administrator(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-4: name or remove an administrator (only among the care team: the service checks)."""
     wanted = text(form, "administrator", 2) == "1"
     return _change(
         request,
-        db,
+        act,
         form,
         status=None,
         administrator=wanted,
@@ -344,18 +340,16 @@ def change_administrator(
 def answer_gp(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-4: confirm or decline a physician's GP proposal (the service asks the decision point;
     REP-4: not caregivers). The form states the answer: a second submission finds nothing pending."""
     wanted = text(form, "answer", 10)
     if wanted not in ("confirm", "decline"):
         raise NotFound("No such action.")
-    act = acting(request, db, CHANGE_SETTINGS)
     try:
         care_team.answer_gp_proposal(
-            db,
+            act.db,
             settings_of(request),
             act.principal,
             act.space,
@@ -364,13 +358,13 @@ def answer_gp(
             request_id=rid(request),
         )
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, formatter(request)))
         return _professionals_page(
-            request, db, acting(request, db, READ_SETTINGS), errors=errors, status=exc.status_code
+            request, act.db, act.again(READ_SETTINGS), errors=errors, status=exc.status_code
         )
-    sessions.set_flash(db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
+    sessions.set_flash(act.db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
     return redirect("/professionals")
 
 
@@ -378,13 +372,11 @@ def answer_gp(
 def emergency(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-6: the three switches, each stated (an unticked box is "no")."""
-    act = acting(request, db, CHANGE_SETTINGS)
     access_emergency.set_emergency_settings(
-        db,
+        act.db,
         settings_of(request),
         act.principal,
         act.space,
@@ -393,7 +385,7 @@ def emergency(
         masked_in_emergency=text(form, "masked_in_emergency", 2) == "1",
         request_id=rid(request),
     )
-    sessions.set_flash(db, act.live, "emergency-saved")
+    sessions.set_flash(act.db, act.live, "emergency-saved")
     return redirect("/professionals#emergency")
 
 
@@ -410,11 +402,9 @@ def _day(value: str) -> dt.date | None:
 @router.get("/history", name="portal_history")
 def history(
     request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ_HISTORY),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, READ_HISTORY)
     params = request.query_params
     raw = {name: (params.get(name) or "")[:40] for name in ("actor", "mode", "from", "to", "page")}
     errors = FormErrors()
@@ -436,12 +426,12 @@ def history(
     found: access_history.HistoryPage | None = None
     try:
         found = access_history.history(
-            db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+            act.db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
         )
     except CarnetError as exc:
         if exc.status_code != 400:
             raise
-        db.rollback()
+        act.db.rollback()
         field = {"actor": "history-actor", "from": "history-from"}.get(exc.field or "")
         message = messages.describe(exc, fmt)
         if exc.field == "actor":
@@ -490,17 +480,15 @@ def history(
 def report_access(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(REPORT),
 ) -> Response:
     """ACC-8: report an access of the history, with an optional note (sealed by the service)."""
-    act = acting(request, db, REPORT)
     try:
         entry_id = uuid.UUID(text(form, "entry_id", 40).strip())
     except ValueError:
         raise NotFound("No such access in this space's history.") from None
     access_history.report(
-        db,
+        act.db,
         vault_of(request),
         settings_of(request),
         act.principal,
@@ -509,5 +497,5 @@ def report_access(
         text(form, "note", access_history.MAX_NOTE).strip() or None,
         request_id=rid(request),
     )
-    sessions.set_flash(db, act.live, "access-reported")
+    sessions.set_flash(act.db, act.live, "access-reported")
     return redirect("/history")

@@ -14,21 +14,24 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.accounts import wishes
 from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
-from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
-from carnet.portal.views.common import WISHES_READ, WISHES_UPDATE, Acting, acting, new_router, text
+from carnet.portal.views.common import (
+    WISHES_READ,
+    WISHES_UPDATE,
+    Acting,
+    acting_page,
+    new_router,
+    text,
+)
 from carnet.portal.web import FormErrors, formatter, redirect, render, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 FIELDS: dict[str, tuple[str, ...]] = {
     EMERGENCY_CONTACT: ("name", "relation", "phone", "email"),
@@ -71,10 +74,9 @@ def _page(
 @router.get("/contacts", name="portal_contacts")
 def contacts_page(
     request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_READ),
 ) -> Response:
-    return _page(request, db, acting(request, db, WISHES_READ))
+    return _page(request, act.db, act)
 
 
 def _data(kind: str, form: FormData) -> dict[str, Any]:
@@ -92,14 +94,14 @@ def _data(kind: str, form: FormData) -> dict[str, Any]:
 
 def _save(
     request: Request,
-    db: Session,
+    act: Acting,
     key: str,
     kind: str,
     form: FormData,
     work: Any,
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, WISHES_UPDATE)
+    db = act.db
     data = _data(kind, form)
     try:
         work(act, data)
@@ -119,7 +121,7 @@ def _save(
         return _page(
             request,
             db,
-            acting(request, db, WISHES_READ),
+            act.again(WISHES_READ),
             errors=errors,
             posted=posted,
             status=exc.status_code,
@@ -132,15 +134,14 @@ def _save(
 def add_contact(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
-        wishes.add_emergency_contact(db, vault, act.space, data, act.principal, act.relation)
+        wishes.add_emergency_contact(act.db, vault, act.space, data, act.principal, act.relation)
 
-    return _save(request, db, "new", EMERGENCY_CONTACT, form, work)
+    return _save(request, act, "new", EMERGENCY_CONTACT, form, work)
 
 
 @router.post("/contacts/emergency/{wish_id}", name="portal_contact_update")
@@ -148,17 +149,16 @@ def update_contact(
     request: Request,
     wish_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
         wishes.update_emergency_contact(
-            db, vault, act.space, wish_id, data, act.principal, act.relation
+            act.db, vault, act.space, wish_id, data, act.principal, act.relation
         )
 
-    return _save(request, db, f"c{wish_id.hex[:12]}", EMERGENCY_CONTACT, form, work)
+    return _save(request, act, f"c{wish_id.hex[:12]}", EMERGENCY_CONTACT, form, work)
 
 
 @router.post("/contacts/wish/{kind}", name="portal_wish_put")
@@ -166,31 +166,28 @@ def put_wish(
     request: Request,
     kind: str,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     if kind not in SINGLE_KINDS:
         raise NotFound("No such contact or wish.")
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
-        wishes.put_single(db, vault, act.space, kind, data, act.principal, act.relation)
+        wishes.put_single(act.db, vault, act.space, kind, data, act.principal, act.relation)
 
-    return _save(request, db, kind, kind, form, work)
+    return _save(request, act, kind, kind, form, work)
 
 
 @router.post("/contacts/remove/{wish_id}", name="portal_wish_delete")
 def delete_wish(
     request: Request,
     wish_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     """Sent twice, the second time finds nothing and says it is removed."""
-    act = acting(request, db, WISHES_UPDATE)
     try:
-        wishes.delete_wish(db, act.space, wish_id, act.principal, act.relation)
+        wishes.delete_wish(act.db, act.space, wish_id, act.principal, act.relation)
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "wish-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "wish-deleted")
     return redirect("/contacts")

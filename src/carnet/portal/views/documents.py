@@ -20,19 +20,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import Principal
 from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.http import PageNumber, content_disposition, db_session
+from carnet.http import PageNumber, content_disposition
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
@@ -42,7 +41,7 @@ from carnet.portal.views.common import (
     DELETE,
     READ,
     Acting,
-    acting,
+    acting_page,
     new_router,
     optional_uuid,
     rid,
@@ -51,7 +50,6 @@ from carnet.portal.views.common import (
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 PER_PAGE = 50
 # What the file field accepts (DOC-1); the service sniffs the real type anyway.
@@ -254,11 +252,9 @@ def list_page(
     category: str = "",
     folder: str = "",
     page: PageNumber = 1,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
-    act = acting(request, db, READ)
-    return documents_page(request, db, act, category=category, folder=folder, page=page)
+    return documents_page(request, act.db, act, category=category, folder=folder, page=page)
 
 
 # -- folders (DOC-6) ---------------------------------------------------------------------------
@@ -268,21 +264,19 @@ def list_page(
 def create_folder(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, CHANGE)
-    _require_open(db, request, act)
+    _require_open(act.db, request, act)
     name = text(form, "name", 200)
     try:
-        folder = changes.create_folder(db, vault_of(request), act.space, principal, name)
+        folder = changes.create_folder(act.db, vault_of(request), act.space, act.principal, name)
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add("folder_name", messages.describe(exc, fmt))
-        return documents_page(request, db, acting(request, db), errors=errors, status=400)
-    sessions.set_flash(db, act.live, "folder-created")
+        return documents_page(request, act.db, act.again(), errors=errors, status=400)
+    sessions.set_flash(act.db, act.live, "folder-created")
     return redirect(f"/documents?folder={folder.id}")
 
 
@@ -327,11 +321,9 @@ def _document_page(
 def document_page(
     request: Request,
     document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
-    act = acting(request, db, READ)
-    return _document_page(request, db, act, document_id)
+    return _document_page(request, act.db, act, document_id)
 
 
 @router.get("/documents/{document_id}/content", name="portal_document_content")
@@ -339,20 +331,18 @@ def document_content(
     request: Request,
     document_id: uuid.UUID,
     download: Annotated[int, Query(ge=0, le=1)] = 0,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     """The content, streamed through `documents.service.read_content` (decision, audit, hash
     check); shown in the page's frame for PDF and images, downloaded otherwise."""
-    act = acting(request, db, READ)
-    _in_space(db, act, document_id)
+    _in_space(act.db, act, document_id)
     vault = vault_of(request)
     doc, stream = documents.read_content(
-        db, vault, settings_of(request), principal, document_id, request_id=rid(request)
+        act.db, vault, settings_of(request), act.principal, document_id, request_id=rid(request)
     )
     content = b"".join(stream)  # at most the upload limit; its hash is verified before it leaves
     kind = "inline" if doc.mime_type in INLINE_TYPES and not download else "attachment"
-    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    name = documents.original_name_of(act.db, vault, doc) or documents.title_of(act.db, vault, doc)
     extension = EXTENSIONS.get(doc.mime_type, "")
     if extension and not name.lower().endswith(extension):
         name += extension
@@ -370,16 +360,15 @@ def document_content(
 
 def _change(
     request: Request,
-    db: Session,
+    act: Acting,
     document_id: uuid.UUID,
     change: changes.HolderChange,
     *,
-    action: str,
     flash_key: str,
     field: str = "",
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, action)
+    db = act.db
     _in_space(db, act, document_id)
     try:
         changes.change_by_holder(
@@ -398,7 +387,7 @@ def _change(
         errors = FormErrors()
         errors.add(field, messages.describe(exc, fmt))
         return _document_page(
-            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
+            request, db, act.again(), document_id, errors=errors, status=exc.status_code
         )
     sessions.set_flash(db, act.live, flash_key)
     return redirect(f"/documents/{document_id}")
@@ -409,13 +398,10 @@ def rename(
     request: Request,
     document_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     change = changes.HolderChange(title=text(form, "title", 400))
-    return _change(
-        request, db, document_id, change, action=CHANGE, flash_key="document-renamed", field="title"
-    )
+    return _change(request, act, document_id, change, flash_key="document-renamed", field="title")
 
 
 @router.post("/documents/{document_id}/move", name="portal_document_move")
@@ -423,17 +409,15 @@ def move(
     request: Request,
     document_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     folder_id = optional_uuid(text(form, "folder_id", 40))
     change = changes.HolderChange(folder_id=folder_id, clear_folder=folder_id is None)
     return _change(
         request,
-        db,
+        act,
         document_id,
         change,
-        action=CHANGE,
         flash_key="document-moved",
         field="folder_id",
     )
@@ -448,8 +432,7 @@ def _flag_route(verb: str, flag: str, action: str, on: str, off: str) -> None:
         request: Request,
         document_id: uuid.UUID,
         form: FormData = Depends(form_data),
-        principal: Principal = holder,
-        db: Session = Depends(db_session, scope="function"),
+        act: Acting = acting_page(action),
     ) -> Response:
         wanted = text(form, flag) == "1"
         change = (
@@ -458,7 +441,7 @@ def _flag_route(verb: str, flag: str, action: str, on: str, off: str) -> None:
             else changes.HolderChange(masked=wanted)
         )
         flash_key = on if wanted else off
-        return _change(request, db, document_id, change, action=action, flash_key=flash_key)
+        return _change(request, act, document_id, change, flash_key=flash_key)
 
 
 _flag_route("pin", "pinned", CHANGE, "document-pinned", "document-unpinned")
@@ -470,43 +453,39 @@ _flag_route("mask", "masked", ACCESS_SETTINGS, "document-masked", "document-unma
 def delete_confirm(
     request: Request,
     document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(DELETE),
 ) -> Response:
-    act = acting(request, db, DELETE)
-    return _document_page(request, db, act, document_id, template="document_delete.html")
+    return _document_page(request, act.db, act, document_id, template="document_delete.html")
 
 
 @router.post("/documents/{document_id}/delete")
 def delete(
     request: Request,
     document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(DELETE),
 ) -> Response:
     """DOC-6; sent twice, the second time says the document is gone already."""
     fmt = formatter(request)
-    act = acting(request, db, DELETE)
     try:
-        _in_space(db, act, document_id)
+        _in_space(act.db, act, document_id)
         changes.delete_by_holder(
-            db,
+            act.db,
             vault_of(request),
             settings_of(request),
-            principal,
+            act.principal,
             document_id,
             request_id=rid(request),
         )
     except NotFound:
-        db.rollback()
-        sessions.set_flash(db, act.live, "document-gone")
+        act.db.rollback()
+        sessions.set_flash(act.db, act.live, "document-gone")
         return redirect("/documents")
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, fmt))
         return _document_page(
-            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
+            request, act.db, act.again(), document_id, errors=errors, status=exc.status_code
         )
-    sessions.set_flash(db, act.live, "document-deleted")
+    sessions.set_flash(act.db, act.live, "document-deleted")
     return redirect("/documents")

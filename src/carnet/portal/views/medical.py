@@ -20,15 +20,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, ConfigurationError, NotFound
-from carnet.http import db_session
 from carnet.portal import charts, messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.views.common import Acting, acting, new_router, rid, text
+from carnet.portal.views.common import (
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
 from carnet.portal.views.profile_forms import (
     CHANGE_LABELS,
     DEFAULTS,
@@ -53,7 +56,6 @@ from carnet.profile import service as profile
 
 log = logging.getLogger("carnet.portal")
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 READ = "profile.read"
 UPDATE = "profile.update"
@@ -75,13 +77,11 @@ def _section(name: str) -> str:
 @router.get("/medical-profile", name="portal_medical_profile")
 def overview(
     request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     """Every section with how many entries it has; BMI when weight and height are known."""
     fmt = formatter(request)
-    act = acting(request, db, READ)
-    ctx = _ctx(request, db, act)
+    ctx = _ctx(request, act.db, act)
     found = profile.read_profile(ctx)
     derived = measures.bmi(found.get(rules.MEASUREMENT, []))
     sections = [
@@ -224,18 +224,17 @@ def _section_page(
 def section_page(
     request: Request,
     section: str,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     name = _section(section)
-    return _section_page(request, db, acting(request, db, READ), name)
+    return _section_page(request, act.db, act, name)
 
 
 def _save(
-    request: Request, db: Session, section: str, form: FormData, entry_id: uuid.UUID | None
+    request: Request, act: Acting, section: str, form: FormData, entry_id: uuid.UUID | None
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, UPDATE)
+    db = act.db
     data = content_of(section, form)
     key = f"e{entry_id.hex[:12]}" if entry_id else "new"
     try:
@@ -265,7 +264,7 @@ def _save(
         return _section_page(
             request,
             db,
-            acting(request, db, READ),
+            act.again(READ),
             section,
             errors=errors,
             posted={"key": key, "values": values},
@@ -280,10 +279,9 @@ def add_entry(
     request: Request,
     section: str,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    return _save(request, db, _section(section), form, None)
+    return _save(request, act, _section(section), form, None)
 
 
 @router.post("/medical-profile/{section}/{entry_id}", name="portal_profile_update")
@@ -292,10 +290,9 @@ def update_entry(
     section: str,
     entry_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    return _save(request, db, _section(section), form, entry_id)
+    return _save(request, act, _section(section), form, entry_id)
 
 
 @router.post("/medical-profile/{section}/{entry_id}/delete", name="portal_profile_delete")
@@ -303,17 +300,15 @@ def delete_entry(
     request: Request,
     section: str,
     entry_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
     """Sent twice, the second time finds nothing and says it is deleted."""
     name = _section(section)
-    act = acting(request, db, UPDATE)
     try:
-        profile.delete_entry(_ctx(request, db, act), name, entry_id)
+        profile.delete_entry(_ctx(request, act.db, act), name, entry_id)
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "profile-entry-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "profile-entry-deleted")
     return redirect(f"/medical-profile/{name.replace('_', '-')}")
 
 
@@ -322,20 +317,18 @@ def entry_history(
     request: Request,
     section: str,
     entry_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     """Every version of an entry: what it said, when, by whom and acting as whom."""
     fmt = formatter(request)
     name = _section(section)
-    act = acting(request, db, READ)
-    versions = profile.history(_ctx(request, db, act), name, entry_id)
+    versions = profile.history(_ctx(request, act.db, act), name, entry_id)
     rows = [
         {
             "version": v.version,
             "change": fmt.gettext(CHANGE_LABELS.get(v.change, v.change)),
             "when": fmt.datetime(v.changed_at, "short"),
-            "who": who(db, v.changed_by, act.me.id, fmt),
+            "who": who(act.db, v.changed_by, act.me.id, fmt),
             "as": fmt.gettext(RELATION_LABELS.get(v.changed_as, v.changed_as)),
             "title": title_of(name, v.content, fmt),
             "details": [
@@ -376,11 +369,9 @@ def _number(form: FormData, name: str) -> float | str | None:
 def put_target(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, UPDATE)
     kind = text(form, "kind", 40)
     data = {
         "low": _number(form, "low"),
@@ -389,11 +380,11 @@ def put_target(
     }
     try:
         name = measures.target_kind(kind)
-        measures.set_target(_ctx(request, db, act), name, data)
+        measures.set_target(_ctx(request, act.db, act), name, data)
     except CarnetError as exc:
         if exc.status_code == 403:
             raise
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add("target-low", target_message(kind, exc, data, fmt))
         posted = {
@@ -402,14 +393,14 @@ def put_target(
         }
         return _section_page(
             request,
-            db,
-            acting(request, db, READ),
+            act.db,
+            act.again(READ),
             rules.MEASUREMENT,
             errors=errors,
             posted=posted,
             status=exc.status_code,
         )
-    sessions.set_flash(db, act.live, "target-saved")
+    sessions.set_flash(act.db, act.live, "target-saved")
     return redirect("/medical-profile/measurement#targets")
 
 
@@ -446,13 +437,11 @@ def target_message(kind: str, exc: CarnetError, data: dict[str, Any], fmt: Forma
 def delete_target(
     request: Request,
     kind: str,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    act = acting(request, db, UPDATE)
     try:
-        measures.delete_target(_ctx(request, db, act), measures.target_kind(kind))
+        measures.delete_target(_ctx(request, act.db, act), measures.target_kind(kind))
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "target-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "target-deleted")
     return redirect("/medical-profile/measurement#targets")
