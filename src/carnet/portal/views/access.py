@@ -37,7 +37,7 @@ from carnet.portal.views.common import (
     rid,
     text,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
 
@@ -212,8 +212,7 @@ def _professionals_page(
         }
         for found in care_team.gp_proposals(db, settings, act.principal, act.space)
     ]
-    return render(
-        request,
+    return act.render(
         "professionals.html",
         {
             "proposals": proposals,
@@ -223,7 +222,6 @@ def _professionals_page(
             "rpps": rpps,
         },
         title=fmt.gettext(N_("My professionals")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
@@ -400,10 +398,7 @@ def _day(value: str) -> dt.date | None:
 
 
 @router.get("/history", name="portal_history")
-def history(
-    request: Request,
-    act: Acting = acting_page(READ_HISTORY),
-) -> Response:
+def history(request: Request, act: Acting = acting_page(READ_HISTORY)) -> Response:
     fmt = formatter(request)
     params = request.query_params
     raw = {name: (params.get(name) or "")[:40] for name in ("actor", "mode", "from", "to", "page")}
@@ -458,8 +453,7 @@ def history(
             }
         )
     base = {k: v for k, v in raw.items() if k != "page" and v}
-    return render(
-        request,
+    return act.render(
         "history.html",
         {
             "entries": entries,
@@ -470,7 +464,6 @@ def history(
             "may_report": act.relation != "caregiver" or family.caregiver_may(REPORT),
         },
         title=fmt.gettext(N_("History")),
-        shell=act.shell,
         errors=errors or None,
         status=400 if errors else 200,
     )

@@ -30,7 +30,7 @@ from carnet.portal.views.common import (
     text,
 )
 from carnet.portal.views.documents import _require_open
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
 
@@ -38,8 +38,7 @@ router = new_router()
 def _page(request: Request, db: Session, act: Acting) -> Response:
     fmt = formatter(request)
     prefs = documents.preferences(db, act.space.id)
-    return render(
-        request,
+    return act.render(
         "account.html",
         {
             "me": act.me,
@@ -48,15 +47,11 @@ def _page(request: Request, db: Session, act: Acting) -> Response:
             "may_mask": act.may_change_access_settings,
         },
         title=fmt.gettext(N_("My account")),
-        shell=act.shell,
     )
 
 
 @router.get("/account", name="portal_account")
-def account(
-    request: Request,
-    act: Acting = acting_page(READ),
-) -> Response:
+def account(request: Request, act: Acting = acting_page(READ)) -> Response:
     return _page(request, act.db, act)
 
 
@@ -94,22 +89,17 @@ def _close_page(
         if act.is_self
         else fmt.gettext(N_("Close the space of %(name)s")) % {"name": name}
     )
-    return render(
-        request,
+    return act.render(
         "close.html",
         {"archive_years": settings.archive_years, "for_self": act.is_self, "name": name},
         title=title,
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/account/close", name="portal_close")
-def close_confirm(
-    request: Request,
-    act: Acting = acting_page(CLOSE),
-) -> Response:
+def close_confirm(request: Request, act: Acting = acting_page(CLOSE)) -> Response:
     """LC-5: what closing means, before anything is done. A caregiver is refused here already
     (REP-4: `resolve_space` with the close action)."""
     return _close_page(request, act)

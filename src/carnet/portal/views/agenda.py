@@ -32,7 +32,7 @@ from carnet.portal.views.common import (
     rid,
     text,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
 
@@ -92,8 +92,7 @@ def _page(
     appointments = agenda.list_appointments(ctx, start_from=clock.now())
     items = agenda.prevention_items(ctx)
     stored = agenda.agenda_settings(db, act.space.id)
-    return render(
-        request,
+    return act.render(
         "agenda.html",
         {
             "appointments": appointments,
@@ -113,17 +112,13 @@ def _page(
             "one_day": dt.timedelta(days=1),
         },
         title=fmt.gettext(N_("Agenda")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/agenda", name="portal_agenda")
-def agenda_page(
-    request: Request,
-    act: Acting = acting_page(READ),
-) -> Response:
+def agenda_page(request: Request, act: Acting = acting_page(READ)) -> Response:
     return _page(request, act.db, act)
 
 
@@ -210,10 +205,7 @@ def switch_prevention(
 
 
 @router.post("/agenda/feed", name="portal_agenda_feed")
-def create_feed(
-    request: Request,
-    act: Acting = acting_page(UPDATE),
-) -> Response:
+def create_feed(request: Request, act: Acting = acting_page(UPDATE)) -> Response:
     """The link is in this answer only (a later page load cannot show it again)."""
     token, _created = agenda.create_feed(_context(request, act.db, act))
     url = agenda.feed_url(settings_of(request), token)
@@ -221,10 +213,7 @@ def create_feed(
 
 
 @router.post("/agenda/feed/revoke", name="portal_agenda_feed_revoke")
-def revoke_feed(
-    request: Request,
-    act: Acting = acting_page(UPDATE),
-) -> Response:
+def revoke_feed(request: Request, act: Acting = acting_page(UPDATE)) -> Response:
     agenda.revoke_feed(_context(request, act.db, act))
     sessions.set_flash(act.db, act.live, "feed-revoked")
     return redirect("/agenda#feed")

@@ -278,10 +278,7 @@ def authorize_decide(
 
 
 @router.get("/apps", name="portal_apps")
-def apps_page(
-    request: Request,
-    act: Acting = acting_page(READ_SETTINGS),
-) -> Response:
+def apps_page(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
     fmt = formatter(request)
     connected = [
         {
@@ -292,12 +289,10 @@ def apps_page(
         }
         for found in service.connected_apps(act.db, act.space.id)
     ]
-    return render(
-        request,
+    return act.render(
         "apps.html",
         {"connected": connected, "may_change": act.may_change_access_settings},
         title=fmt.gettext(N_("Connected apps")),
-        shell=act.shell,
     )
 
 
@@ -313,19 +308,14 @@ def disconnect(
 
 
 @router.get("/apps/catalogue", name="portal_apps_catalogue")
-def catalogue_page(
-    request: Request,
-    act: Acting = acting_page(READ_SETTINGS),
-) -> Response:
+def catalogue_page(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
     fmt = formatter(request)
     apps = [
         {"app": app, "lines": plain_lines(app.scopes.split(), fmt)}
         for app in service.list_apps(act.db, rules.ONLINE)
     ]
-    return render(
-        request,
+    return act.render(
         "apps_catalogue.html",
         {"apps": apps},
         title=fmt.gettext(N_("App catalogue")),
-        shell=act.shell,
     )

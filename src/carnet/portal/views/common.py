@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -27,7 +29,7 @@ from carnet.config import Settings
 from carnet.errors import NotFound, kept
 from carnet.http import db_session
 from carnet.portal.routing import PortalRoute
-from carnet.portal.web import PortalRedirect, Shell, settings_of, vault_of
+from carnet.portal.web import FormErrors, PortalRedirect, Shell, render, settings_of, vault_of
 from carnet.vault.service import Vault
 
 # resolve_space actions, the same as the JSON API's (accounts.family.api, documents.api.common).
@@ -87,6 +89,26 @@ class Acting(Visit):
     @property
     def may_change_access_settings(self) -> bool:
         return self.relation != "caregiver" or family.caregiver_may(ACCESS_SETTINGS)
+
+    def render(
+        self,
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        title: str,
+        errors: FormErrors | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        """`web.render` in the layout of the space acted on (its name, the profile switcher)."""
+        return render(
+            self.request,
+            template,
+            context,
+            title=title,
+            shell=self.shell,
+            errors=errors,
+            status=status,
+        )
 
     def again(self, action: str = READ) -> Acting:
         """The space resolved anew, after a rollback (a refused form is shown again)."""

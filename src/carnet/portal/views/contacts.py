@@ -29,7 +29,7 @@ from carnet.portal.views.common import (
     new_router,
     text,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, vault_of
 
 router = new_router()
 
@@ -55,8 +55,7 @@ def _page(
     found = wishes.list_wishes(db, vault_of(request), act.space, act.principal, act.relation)
     contacts = [w for w in found if w.kind == EMERGENCY_CONTACT]
     single = {w.kind: w for w in found if w.kind != EMERGENCY_CONTACT}
-    return render(
-        request,
+    return act.render(
         "contacts.html",
         {
             "contacts": contacts,
@@ -65,17 +64,13 @@ def _page(
             "max_contacts": wishes.MAX_EMERGENCY_CONTACTS,
         },
         title=fmt.gettext(N_("Contacts and wishes")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/contacts", name="portal_contacts")
-def contacts_page(
-    request: Request,
-    act: Acting = acting_page(WISHES_READ),
-) -> Response:
+def contacts_page(request: Request, act: Acting = acting_page(WISHES_READ)) -> Response:
     return _page(request, act.db, act)
 
 

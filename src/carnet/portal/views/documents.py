@@ -47,7 +47,7 @@ from carnet.portal.views.common import (
     rid,
     text,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
 
@@ -220,8 +220,7 @@ def documents_page(
         db, settings, act.principal, act.space, query, request_id=rid(request)
     )
     rows = describe(db, request, act.principal, docs)
-    return render(
-        request,
+    return act.render(
         "documents.html",
         {
             "rows": rows,
@@ -240,7 +239,6 @@ def documents_page(
             "max_size": fmt.size(settings.max_upload_bytes),
         },
         title=fmt.gettext(N_("Documents")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
@@ -299,8 +297,7 @@ def _document_page(
         db, settings_of(request), act.principal, document_id, request_id=rid(request)
     )
     row = describe(db, request, act.principal, [doc])[0]
-    return render(
-        request,
+    return act.render(
         template,
         {
             "doc": row,
@@ -311,7 +308,6 @@ def _document_page(
         },
         # Never the document's title: titles can say what the document is about.
         title=fmt.gettext(N_("Document")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
@@ -459,11 +455,7 @@ def delete_confirm(
 
 
 @router.post("/documents/{document_id}/delete")
-def delete(
-    request: Request,
-    document_id: uuid.UUID,
-    act: Acting = acting_page(DELETE),
-) -> Response:
+def delete(request: Request, document_id: uuid.UUID, act: Acting = acting_page(DELETE)) -> Response:
     """DOC-6; sent twice, the second time says the document is gone already."""
     fmt = formatter(request)
     try:

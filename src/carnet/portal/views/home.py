@@ -26,7 +26,7 @@ from carnet.portal.views.common import (
     visiting,
 )
 from carnet.portal.views.documents import awaiting, recent_documents
-from carnet.portal.web import formatter, redirect, render, settings_of
+from carnet.portal.web import formatter, redirect, settings_of
 
 router = new_router()
 
@@ -43,16 +43,12 @@ SECTIONS = (
 
 
 @router.get("/home", name="portal_home")
-def home(
-    request: Request,
-    act: Acting = acting_page(READ),
-) -> Response:
+def home(request: Request, act: Acting = acting_page(READ)) -> Response:
     """New documents, documents awaiting announcement (a count, DOC-4), pending invitations."""
     fmt = formatter(request)
     total_new, recent = recent_documents(act.db, request, act)
     invitations = family_invitations.list_invitations(act.db, act.principal.id)
-    return render(
-        request,
+    return act.render(
         "home.html",
         {
             "recent": recent,
@@ -62,7 +58,6 @@ def home(
             "first_names": act.me.first_names.split(" ")[0],
         },
         title=fmt.gettext(N_("Home")),
-        shell=act.shell,
     )
 
 

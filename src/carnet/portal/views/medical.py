@@ -49,7 +49,7 @@ from carnet.portal.views.profile_forms import (
     unit_of,
     who,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 from carnet.profile import growth, growth_reference, rules
 from carnet.profile import measurements as measures
 from carnet.profile import service as profile
@@ -75,10 +75,7 @@ def _section(name: str) -> str:
 
 
 @router.get("/medical-profile", name="portal_medical_profile")
-def overview(
-    request: Request,
-    act: Acting = acting_page(READ),
-) -> Response:
+def overview(request: Request, act: Acting = acting_page(READ)) -> Response:
     """Every section with how many entries it has; BMI when weight and height are known."""
     fmt = formatter(request)
     ctx = _ctx(request, act.db, act)
@@ -94,8 +91,7 @@ def overview(
         }
         for name in rules.SECTIONS
     ]
-    return render(
-        request,
+    return act.render(
         "medical_profile.html",
         {
             "sections": sections,
@@ -103,7 +99,6 @@ def overview(
             "is_child": measures.is_child(ctx),
         },
         title=fmt.gettext(N_("Medical profile")),
-        shell=act.shell,
     )
 
 
@@ -200,8 +195,7 @@ def _section_page(
             (k, f"{measure_name(k, fmt)} ({unit_of(k)})") for k in rules.TARGET_KINDS
         ]
         extra["units"] = [(measure_name(k, fmt), unit_of(k)) for k in rules.MEASURES]
-    return render(
-        request,
+    return act.render(
         "medical_section.html",
         {
             "section": section,
@@ -214,18 +208,13 @@ def _section_page(
             **extra,
         },
         title=fmt.gettext(SECTION_TITLES[section]),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/medical-profile/{section}", name="portal_profile_section")
-def section_page(
-    request: Request,
-    section: str,
-    act: Acting = acting_page(READ),
-) -> Response:
+def section_page(request: Request, section: str, act: Acting = acting_page(READ)) -> Response:
     name = _section(section)
     return _section_page(request, act.db, act, name)
 
@@ -339,8 +328,7 @@ def entry_history(
         }
         for v in versions
     ]
-    return render(
-        request,
+    return act.render(
         "medical_history.html",
         {
             "rows": rows,
@@ -348,7 +336,6 @@ def entry_history(
             "section_title": fmt.gettext(SECTION_TITLES[name]),
         },
         title=fmt.gettext(N_("History of changes")),
-        shell=act.shell,
     )
 
 
@@ -434,11 +421,7 @@ def target_message(kind: str, exc: CarnetError, data: dict[str, Any], fmt: Forma
 
 
 @router.post("/measurement-targets/{kind}/delete", name="portal_target_delete")
-def delete_target(
-    request: Request,
-    kind: str,
-    act: Acting = acting_page(UPDATE),
-) -> Response:
+def delete_target(request: Request, kind: str, act: Acting = acting_page(UPDATE)) -> Response:
     try:
         measures.delete_target(_ctx(request, act.db, act), measures.target_kind(kind))
     except NotFound:

@@ -169,10 +169,7 @@ def _home_page(
 
 
 @router.get(HOME, name="portal_pro_home")
-def home(
-    request: Request,
-    visit: Visit = visiting(pro_session),
-) -> Response:
+def home(request: Request, visit: Visit = visiting(pro_session)) -> Response:
     return _home_page(request, visit.db, FormErrors())
 
 
@@ -290,10 +287,7 @@ def _patient_page(
 
 
 @router.get(PATIENT, name="portal_pro_patient")
-def patient_page(
-    request: Request,
-    visit: Visit = visiting(pro_session),
-) -> Response:
+def patient_page(request: Request, visit: Visit = visiting(pro_session)) -> Response:
     patient = _require_patient(visit.db, request)
     return _patient_page(request, visit.db, visit.principal, patient)
 

@@ -436,10 +436,7 @@ login_routes(router, HOLDER_LOGIN)
 
 
 @router.post("/logout/everywhere", name="portal_logout_everywhere")
-def logout_everywhere(
-    request: Request,
-    visit: Visit = visiting(),
-) -> Response:
+def logout_everywhere(request: Request, visit: Visit = visiting()) -> Response:
     """Every portal session, API token and login half done of the holder end at once
     (`auth.login.logout_everywhere`, the same as the API's; ACC-8: recorded)."""
     login.logout_everywhere(

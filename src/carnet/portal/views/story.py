@@ -28,7 +28,7 @@ from carnet.portal.views.common import (
     rid,
     visiting,
 )
-from carnet.portal.web import formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import formatter, redirect, settings_of, vault_of
 
 router = new_router()
 
@@ -93,8 +93,7 @@ def health_story(
         }
         for g in groups
     ]
-    return render(
-        request,
+    return act.render(
         "health_story.html",
         {
             "groups": shown,
@@ -106,15 +105,11 @@ def health_story(
             + [(k, fmt.gettext(v)) for k, v in CATEGORY_LABELS.items()],
         },
         title=fmt.gettext(N_("My health story")),
-        shell=act.shell,
     )
 
 
 @router.get("/my-data", name="portal_export")
-def my_data(
-    request: Request,
-    act: Acting = acting_page(),
-) -> Response:
+def my_data(request: Request, act: Acting = acting_page()) -> Response:
     fmt = formatter(request)
     rows = [
         {
@@ -128,8 +123,7 @@ def my_data(
         }
         for row in export.own_requests(act.db, act.principal)
     ]
-    return render(
-        request,
+    return act.render(
         "my_data.html",
         {
             "exports": rows,
@@ -138,15 +132,11 @@ def my_data(
             "manages_others": len(act.shell.profiles) > 1,
         },
         title=fmt.gettext(N_("Download my data")),
-        shell=act.shell,
     )
 
 
 @router.post("/my-data", name="portal_export_request")
-def request_export(
-    request: Request,
-    visit: Visit = visiting(),
-) -> Response:
+def request_export(request: Request, visit: Visit = visiting()) -> Response:
     """SRV-5: one more pending request is harmless; while one is pending, nothing is added."""
     if not any(row.status == PENDING for row in export.own_requests(visit.db, visit.principal)):
         export.request_export(visit.db, visit.principal, request_id=rid(request))
@@ -155,11 +145,7 @@ def request_export(
 
 
 @router.get("/my-data/{export_id}/download", name="portal_export_download")
-def download(
-    request: Request,
-    export_id: uuid.UUID,
-    visit: Visit = visiting(),
-) -> Response:
+def download(request: Request, export_id: uuid.UUID, visit: Visit = visiting()) -> Response:
     """The ZIP, decrypted and checked before the audit entry commits (ACC-8)."""
     stream = export.download(
         visit.db, vault_of(request), visit.principal, export_id, request_id=rid(request)
