@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access import care_team, explain, lookups
@@ -177,14 +176,13 @@ def _categories(fmt: Formatter, found: explain.Explanation) -> list[dict[str, An
 
 
 def _professionals_page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
     rpps: str = "",
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     settings = settings_of(request)
     views = care_team.list_professionals(db, settings, act.principal, act.space)
@@ -228,8 +226,8 @@ def _professionals_page(
 
 
 @router.get("/professionals", name="portal_professionals")
-def professionals(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
-    return _professionals_page(request, act.db, act)
+def professionals(act: Acting = acting_page(READ_SETTINGS)) -> Response:
+    return _professionals_page(act)
 
 
 def _change(
@@ -264,8 +262,6 @@ def _change(
         else:
             errors.add(field, messages.describe(exc, fmt))
         return _professionals_page(
-            request,
-            db,
             act.again(READ_SETTINGS),
             errors=errors,
             rpps=rpps if field == "rpps" else "",
@@ -359,9 +355,7 @@ def answer_gp(
         act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, formatter(request)))
-        return _professionals_page(
-            request, act.db, act.again(READ_SETTINGS), errors=errors, status=exc.status_code
-        )
+        return _professionals_page(act.again(READ_SETTINGS), errors=errors, status=exc.status_code)
     sessions.set_flash(act.db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
     return redirect("/professionals")
 

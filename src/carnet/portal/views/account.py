@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.accounts import lifecycle
@@ -35,7 +34,8 @@ from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vaul
 router = new_router()
 
 
-def _page(request: Request, db: Session, act: Acting) -> Response:
+def _page(act: Acting) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     prefs = documents.preferences(db, act.space.id)
     return act.render(
@@ -51,20 +51,16 @@ def _page(request: Request, db: Session, act: Acting) -> Response:
 
 
 @router.get("/account", name="portal_account")
-def account(request: Request, act: Acting = acting_page(READ)) -> Response:
-    return _page(request, act.db, act)
+def account(act: Acting = acting_page(READ)) -> Response:
+    return _page(act)
 
 
 @router.post("/account/preferences", name="portal_preferences")
-def preferences(
-    request: Request,
-    form: FormData = Depends(form_data),
-    act: Acting = acting_page(READ),
-) -> Response:
+def preferences(form: FormData = Depends(form_data), act: Acting = acting_page(READ)) -> Response:
     """DOC-5 (default masking: an access setting, not for caregivers, REP-4) and DOC-7."""
     may_mask = act.may_change_access_settings
     act = act.again(ACCESS_SETTINGS if may_mask else CHANGE)
-    _require_open(act.db, request, act)
+    _require_open(act)
     changes.set_preferences(
         act.db,
         act.space,

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet import clock
@@ -71,15 +70,14 @@ STATUS_LABELS = {
 }
 
 
-def _context(request: Request, db: Session, act: Acting) -> agenda.Context:
+def _context(act: Acting) -> agenda.Context:
+    request, db = act.request, act.db
     return agenda.context(
         db, vault_of(request), settings_of(request), act.principal, act.space, rid(request)
     )
 
 
 def _page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
@@ -87,8 +85,9 @@ def _page(
     feed_url: str | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
-    ctx = _context(request, db, act)
+    ctx = _context(act)
     appointments = agenda.list_appointments(ctx, start_from=clock.now())
     items = agenda.prevention_items(ctx)
     stored = agenda.agenda_settings(db, act.space.id)
@@ -118,8 +117,8 @@ def _page(
 
 
 @router.get("/agenda", name="portal_agenda")
-def agenda_page(request: Request, act: Acting = acting_page(READ)) -> Response:
-    return _page(request, act.db, act)
+def agenda_page(act: Acting = acting_page(READ)) -> Response:
+    return _page(act)
 
 
 def _body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
@@ -159,7 +158,7 @@ def add_appointment(
     fmt = formatter(request)
     body, posted = _body(form)
     try:
-        agenda.create(_context(request, act.db, act), body)
+        agenda.create(_context(act), body)
     except CarnetError as exc:
         if exc.status_code != 400:
             raise
@@ -172,20 +171,16 @@ def add_appointment(
             target if target in FIELDS else None,
             fmt.gettext(message) if message else messages.describe(exc, fmt),
         )
-        return _page(request, act.db, act.again(READ), errors=errors, posted=posted, status=400)
+        return _page(act.again(READ), errors=errors, posted=posted, status=400)
     sessions.set_flash(act.db, act.live, "appointment-added")
     return redirect("/agenda")
 
 
 @router.post("/agenda/appointments/{appointment_id}/delete", name="portal_agenda_delete")
-def delete_appointment(
-    request: Request,
-    appointment_id: uuid.UUID,
-    act: Acting = acting_page(UPDATE),
-) -> Response:
+def delete_appointment(appointment_id: uuid.UUID, act: Acting = acting_page(UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is deleted."""
     try:
-        agenda.delete_appointment(_context(request, act.db, act), appointment_id)
+        agenda.delete_appointment(_context(act), appointment_id)
     except NotFound:
         act.db.rollback()
     sessions.set_flash(act.db, act.live, "appointment-deleted")
@@ -194,12 +189,11 @@ def delete_appointment(
 
 @router.post("/agenda/prevention", name="portal_agenda_prevention")
 def switch_prevention(
-    request: Request,
     form: FormData = Depends(form_data),
     act: Acting = acting_page(UPDATE),
 ) -> Response:
     enabled = text(form, "prevention", 10) == "on"
-    agenda.set_prevention(_context(request, act.db, act), enabled)
+    agenda.set_prevention(_context(act), enabled)
     sessions.set_flash(act.db, act.live, "prevention-on" if enabled else "prevention-off")
     return redirect("/agenda#prevention")
 
@@ -207,13 +201,13 @@ def switch_prevention(
 @router.post("/agenda/feed", name="portal_agenda_feed")
 def create_feed(request: Request, act: Acting = acting_page(UPDATE)) -> Response:
     """The link is in this answer only (a later page load cannot show it again)."""
-    token, _created = agenda.create_feed(_context(request, act.db, act))
+    token, _created = agenda.create_feed(_context(act))
     url = agenda.feed_url(settings_of(request), token)
-    return _page(request, act.db, act, feed_url=url)
+    return _page(act, feed_url=url)
 
 
 @router.post("/agenda/feed/revoke", name="portal_agenda_feed_revoke")
-def revoke_feed(request: Request, act: Acting = acting_page(UPDATE)) -> Response:
-    agenda.revoke_feed(_context(request, act.db, act))
+def revoke_feed(act: Acting = acting_page(UPDATE)) -> Response:
+    agenda.revoke_feed(_context(act))
     sessions.set_flash(act.db, act.live, "feed-revoked")
     return redirect("/agenda#feed")

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.accounts import wishes
@@ -43,14 +42,13 @@ OPTIONAL = frozenset({"phone", "email"})
 
 
 def _page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
     posted: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     found = wishes.list_wishes(db, vault_of(request), act.space, act.principal, act.relation)
     contacts = [w for w in found if w.kind == EMERGENCY_CONTACT]
@@ -70,8 +68,8 @@ def _page(
 
 
 @router.get("/contacts", name="portal_contacts")
-def contacts_page(request: Request, act: Acting = acting_page(WISHES_READ)) -> Response:
-    return _page(request, act.db, act)
+def contacts_page(act: Acting = acting_page(WISHES_READ)) -> Response:
+    return _page(act)
 
 
 def _data(kind: str, form: FormData) -> dict[str, Any]:
@@ -114,8 +112,6 @@ def _save(
         errors.add(f"{key}-{field}" if field in FIELDS[kind] else None, message)
         posted = {"key": key, "values": {k: ("" if v is None else v) for k, v in data.items()}}
         return _page(
-            request,
-            db,
             act.again(WISHES_READ),
             errors=errors,
             posted=posted,
@@ -174,11 +170,7 @@ def put_wish(
 
 
 @router.post("/contacts/remove/{wish_id}", name="portal_wish_delete")
-def delete_wish(
-    request: Request,
-    wish_id: uuid.UUID,
-    act: Acting = acting_page(WISHES_UPDATE),
-) -> Response:
+def delete_wish(wish_id: uuid.UUID, act: Acting = acting_page(WISHES_UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is removed."""
     try:
         wishes.delete_wish(act.db, act.space, wish_id, act.principal, act.relation)

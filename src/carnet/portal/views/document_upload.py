@@ -12,7 +12,6 @@ from pathlib import PurePath
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.auth import sessions
@@ -62,11 +61,11 @@ def upload(
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         errors.add("file", fmt.gettext(N_("Choose a file to add.")))
-        return _upload_refused(request, act.db, act, errors, values, 400)
+        return _upload_refused(act, errors, values, 400)
     content = file.file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         errors.add("file", _too_large_message(fmt, settings.max_upload_bytes))
-        return _upload_refused(request, act.db, act, errors, values, 413)
+        return _upload_refused(act, errors, values, 413)
     name = PurePath(file.filename.replace("\\", "/")).name[:200]
     title = values["title"].strip() or (PurePath(name).stem or name)
     if not sessions.use_nonce(act.db, act.live, text(form, "nonce", 40)):
@@ -101,7 +100,7 @@ def upload(
         field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
         errors.add(field, message)
         status = 429 if exc.status_code == 429 else 400
-        refused = _upload_refused(request, act.db, act.again(UPLOAD), errors, values, status)
+        refused = _upload_refused(act.again(UPLOAD), errors, values, status)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:  # DOC-1: too many uploads, try again after this
             refused.headers["Retry-After"] = str(retry_after)
@@ -117,14 +116,13 @@ def _after_upload(request: Request, doc_id: uuid.UUID | None = None) -> Response
 
 
 def _upload_refused(
-    request: Request,
-    db: Session,
     act: Acting,
     errors: FormErrors,
     values: dict[str, str],
     status: int,
 ) -> Response:
+    request = act.request
     if wants_json(request):
         field, message = next(iter(errors.fields.items()), ("", " ".join(errors.general)))
         return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
-    return documents_page(request, db, act, errors=errors, values=values, status=status)
+    return documents_page(act, errors=errors, values=values, status=status)

@@ -150,10 +150,9 @@ def folders_of(db: Session, request: Request, space: Holder) -> list[dict[str, A
     return sorted(found, key=lambda f: str(f["name"]).casefold())
 
 
-def recent_documents(
-    db: Session, request: Request, act: Acting, count: int = 5
-) -> tuple[int, list[Row]]:
+def recent_documents(act: Acting, count: int = 5) -> tuple[int, list[Row]]:
     """The documents added these last days (the home page's "new documents")."""
+    request, db = act.request, act.db
     query = documents.SearchQuery(date_from=present.new_since(), sort="-date", count=count)
     total, docs = documents.search(
         db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
@@ -161,9 +160,9 @@ def recent_documents(
     return total, describe(db, request, act.principal, docs)
 
 
-def awaiting(db: Session, request: Request, act: Acting) -> int:
+def awaiting(act: Acting) -> int:
     """DOC-4: documents awaiting their announcement consultation, as a count (no title)."""
-    return awaiting_announcement(db, settings_of(request), act.principal, act.space)
+    return awaiting_announcement(act.db, act.settings, act.principal, act.space)
 
 
 def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
@@ -173,8 +172,9 @@ def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
         raise NotFound(documents.NOT_FOUND)
 
 
-def _require_open(db: Session, request: Request, act: Acting) -> None:
+def _require_open(act: Acting) -> None:
     """The decision point's holder-side rule for adding to a space (folders, uploads)."""
+    request, db = act.request, act.db
     decision = decide_upload(
         actor_for(db, settings_of(request), act.principal, act.space), space_facts(db, act.space)
     )
@@ -188,8 +188,6 @@ def _require_open(db: Session, request: Request, act: Acting) -> None:
 
 
 def documents_page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     category: str = "",
@@ -199,6 +197,7 @@ def documents_page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     settings = settings_of(request)
     categories = category_choices(fmt.locale)
@@ -227,7 +226,7 @@ def documents_page(
             "total": total,
             "page": page,
             "pages": max(1, -(-total // PER_PAGE)),
-            "awaiting": awaiting(db, request, act),
+            "awaiting": awaiting(act),
             "categories": categories,
             "category": chosen_category,
             "folders": folders,
@@ -246,13 +245,12 @@ def documents_page(
 
 @router.get("/documents", name="portal_documents")
 def list_page(
-    request: Request,
     category: str = "",
     folder: str = "",
     page: PageNumber = 1,
     act: Acting = acting_page(READ),
 ) -> Response:
-    return documents_page(request, act.db, act, category=category, folder=folder, page=page)
+    return documents_page(act, category=category, folder=folder, page=page)
 
 
 # -- folders (DOC-6) ---------------------------------------------------------------------------
@@ -265,7 +263,7 @@ def create_folder(
     act: Acting = acting_page(CHANGE),
 ) -> Response:
     fmt = formatter(request)
-    _require_open(act.db, request, act)
+    _require_open(act)
     name = text(form, "name", 200)
     try:
         folder = changes.create_folder(act.db, vault_of(request), act.space, act.principal, name)
@@ -273,7 +271,7 @@ def create_folder(
         act.db.rollback()
         errors = FormErrors()
         errors.add("folder_name", messages.describe(exc, fmt))
-        return documents_page(request, act.db, act.again(), errors=errors, status=400)
+        return documents_page(act.again(), errors=errors, status=400)
     sessions.set_flash(act.db, act.live, "folder-created")
     return redirect(f"/documents?folder={folder.id}")
 
@@ -282,8 +280,6 @@ def create_folder(
 
 
 def _document_page(
-    request: Request,
-    db: Session,
     act: Acting,
     document_id: uuid.UUID,
     *,
@@ -291,6 +287,7 @@ def _document_page(
     status: int = 200,
     template: str = "document.html",
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     _in_space(db, act, document_id)
     doc = documents.get(
@@ -314,12 +311,8 @@ def _document_page(
 
 
 @router.get("/documents/{document_id}", name="portal_document")
-def document_page(
-    request: Request,
-    document_id: uuid.UUID,
-    act: Acting = acting_page(READ),
-) -> Response:
-    return _document_page(request, act.db, act, document_id)
+def document_page(document_id: uuid.UUID, act: Acting = acting_page(READ)) -> Response:
+    return _document_page(act, document_id)
 
 
 @router.get("/documents/{document_id}/content", name="portal_document_content")
@@ -382,9 +375,7 @@ def _change(
         db.rollback()
         errors = FormErrors()
         errors.add(field, messages.describe(exc, fmt))
-        return _document_page(
-            request, db, act.again(), document_id, errors=errors, status=exc.status_code
-        )
+        return _document_page(act.again(), document_id, errors=errors, status=exc.status_code)
     sessions.set_flash(db, act.live, flash_key)
     return redirect(f"/documents/{document_id}")
 
@@ -446,12 +437,8 @@ _flag_route("mask", "masked", ACCESS_SETTINGS, "document-masked", "document-unma
 
 
 @router.get("/documents/{document_id}/delete", name="portal_document_delete")
-def delete_confirm(
-    request: Request,
-    document_id: uuid.UUID,
-    act: Acting = acting_page(DELETE),
-) -> Response:
-    return _document_page(request, act.db, act, document_id, template="document_delete.html")
+def delete_confirm(document_id: uuid.UUID, act: Acting = acting_page(DELETE)) -> Response:
+    return _document_page(act, document_id, template="document_delete.html")
 
 
 @router.post("/documents/{document_id}/delete")
@@ -476,8 +463,6 @@ def delete(request: Request, document_id: uuid.UUID, act: Acting = acting_page(D
         act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, fmt))
-        return _document_page(
-            request, act.db, act.again(), document_id, errors=errors, status=exc.status_code
-        )
+        return _document_page(act.again(), document_id, errors=errors, status=exc.status_code)
     sessions.set_flash(act.db, act.live, "document-deleted")
     return redirect("/documents")

@@ -46,14 +46,14 @@ SECTIONS = (
 def home(request: Request, act: Acting = acting_page(READ)) -> Response:
     """New documents, documents awaiting announcement (a count, DOC-4), pending invitations."""
     fmt = formatter(request)
-    total_new, recent = recent_documents(act.db, request, act)
+    total_new, recent = recent_documents(act)
     invitations = family_invitations.list_invitations(act.db, act.principal.id)
     return act.render(
         "home.html",
         {
             "recent": recent,
             "total_new": total_new,
-            "awaiting": awaiting(act.db, request, act),
+            "awaiting": awaiting(act),
             "invitations": invitations,
             "first_names": act.me.first_names.split(" ")[0],
         },

@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.auth import sessions as sessions
@@ -61,7 +60,8 @@ READ = "profile.read"
 UPDATE = "profile.update"
 
 
-def _ctx(request: Request, db: Session, act: Acting) -> profile.Context:
+def _ctx(act: Acting) -> profile.Context:
+    request, db = act.request, act.db
     return profile.context(
         db, vault_of(request), settings_of(request), act.principal, act.space, rid(request)
     )
@@ -78,7 +78,7 @@ def _section(name: str) -> str:
 def overview(request: Request, act: Acting = acting_page(READ)) -> Response:
     """Every section with how many entries it has; BMI when weight and height are known."""
     fmt = formatter(request)
-    ctx = _ctx(request, act.db, act)
+    ctx = _ctx(act)
     found = profile.read_profile(ctx)
     derived = measures.bmi(found.get(rules.MEASUREMENT, []))
     sections = [
@@ -175,8 +175,6 @@ def _targets(
 
 
 def _section_page(
-    request: Request,
-    db: Session,
     act: Acting,
     section: str,
     *,
@@ -184,8 +182,9 @@ def _section_page(
     posted: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    request = act.request
     fmt = formatter(request)
-    ctx = _ctx(request, db, act)
+    ctx = _ctx(act)
     entries = profile.list_section(ctx, section)
     extra: dict[str, Any] = {}
     if section == rules.MEASUREMENT:
@@ -214,9 +213,9 @@ def _section_page(
 
 
 @router.get("/medical-profile/{section}", name="portal_profile_section")
-def section_page(request: Request, section: str, act: Acting = acting_page(READ)) -> Response:
+def section_page(section: str, act: Acting = acting_page(READ)) -> Response:
     name = _section(section)
-    return _section_page(request, act.db, act, name)
+    return _section_page(act, name)
 
 
 def _save(
@@ -227,7 +226,7 @@ def _save(
     data = content_of(section, form)
     key = f"e{entry_id.hex[:12]}" if entry_id else "new"
     try:
-        ctx = _ctx(request, db, act)
+        ctx = _ctx(act)
         if entry_id is None:
             profile.create_entry(ctx, section, data)
         else:
@@ -251,8 +250,6 @@ def _save(
             for k, v in data.items()
         }
         return _section_page(
-            request,
-            db,
             act.again(READ),
             section,
             errors=errors,
@@ -285,16 +282,11 @@ def update_entry(
 
 
 @router.post("/medical-profile/{section}/{entry_id}/delete", name="portal_profile_delete")
-def delete_entry(
-    request: Request,
-    section: str,
-    entry_id: uuid.UUID,
-    act: Acting = acting_page(UPDATE),
-) -> Response:
+def delete_entry(section: str, entry_id: uuid.UUID, act: Acting = acting_page(UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is deleted."""
     name = _section(section)
     try:
-        profile.delete_entry(_ctx(request, act.db, act), name, entry_id)
+        profile.delete_entry(_ctx(act), name, entry_id)
     except NotFound:
         act.db.rollback()
     sessions.set_flash(act.db, act.live, "profile-entry-deleted")
@@ -311,7 +303,7 @@ def entry_history(
     """Every version of an entry: what it said, when, by whom and acting as whom."""
     fmt = formatter(request)
     name = _section(section)
-    versions = profile.history(_ctx(request, act.db, act), name, entry_id)
+    versions = profile.history(_ctx(act), name, entry_id)
     rows = [
         {
             "version": v.version,
@@ -367,7 +359,7 @@ def put_target(
     }
     try:
         name = measures.target_kind(kind)
-        measures.set_target(_ctx(request, act.db, act), name, data)
+        measures.set_target(_ctx(act), name, data)
     except CarnetError as exc:
         if exc.status_code == 403:
             raise
@@ -379,8 +371,6 @@ def put_target(
             "values": {"kind": kind, **{k: "" if v is None else str(v) for k, v in data.items()}},
         }
         return _section_page(
-            request,
-            act.db,
             act.again(READ),
             rules.MEASUREMENT,
             errors=errors,
@@ -421,9 +411,9 @@ def target_message(kind: str, exc: CarnetError, data: dict[str, Any], fmt: Forma
 
 
 @router.post("/measurement-targets/{kind}/delete", name="portal_target_delete")
-def delete_target(request: Request, kind: str, act: Acting = acting_page(UPDATE)) -> Response:
+def delete_target(kind: str, act: Acting = acting_page(UPDATE)) -> Response:
     try:
-        measures.delete_target(_ctx(request, act.db, act), measures.target_kind(kind))
+        measures.delete_target(_ctx(act), measures.target_kind(kind))
     except NotFound:
         act.db.rollback()
     sessions.set_flash(act.db, act.live, "target-deleted")
