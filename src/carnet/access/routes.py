@@ -185,6 +185,14 @@ def acting_on(action: str) -> Any:
     return _mark(_acting, _rule_name("authenticated", frozenset({PrincipalKind.HOLDER})))
 
 
+def wrapping(rule: Any, dependency: Callable[..., Any]) -> Any:
+    """`dependency`, which takes `rule` (one of this module's), as the route's one rule in its
+    place and under its name: for a package that hands its routes more than the principal (the
+    portal's pages, their acting space resolved). The wrapper hands the route its unit of work."""
+    setattr(dependency, HANDS_UNIT, True)
+    return _mark(dependency, getattr(rule.dependency, ACCESS_RULE_MARK))
+
+
 def _rule_name(kind: str, allowed: frozenset[PrincipalKind]) -> str:
     return f"{kind}:" + ",".join(sorted(k.value for k in allowed)) if allowed else kind
 

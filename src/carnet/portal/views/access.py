@@ -15,28 +15,30 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as access_history
-from carnet.access.routes import portal_session
 from carnet.accounts.family import relations as family
 from carnet.audit.rules import Mode
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import reference
 from carnet.errors import CarnetError, InvalidInput, NotFound
-from carnet.http import bounded_integer, db_session
+from carnet.http import bounded_integer
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.views.common import Acting, acting, new_router, rid, text
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.views.common import (
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 # resolve_space actions, the same as access.api's (REP-4).
 READ_SETTINGS = "read-access-settings"
@@ -174,14 +176,13 @@ def _categories(fmt: Formatter, found: explain.Explanation) -> list[dict[str, An
 
 
 def _professionals_page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
     rpps: str = "",
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     settings = settings_of(request)
     views = care_team.list_professionals(db, settings, act.principal, act.space)
@@ -209,8 +210,7 @@ def _professionals_page(
         }
         for found in care_team.gp_proposals(db, settings, act.principal, act.space)
     ]
-    return render(
-        request,
+    return act.render(
         "professionals.html",
         {
             "proposals": proposals,
@@ -220,24 +220,19 @@ def _professionals_page(
             "rpps": rpps,
         },
         title=fmt.gettext(N_("My professionals")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/professionals", name="portal_professionals")
-def professionals(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _professionals_page(request, db, acting(request, db, READ_SETTINGS))
+def professionals(act: Acting = acting_page(READ_SETTINGS)) -> Response:
+    return _professionals_page(act)
 
 
 def _change(
     request: Request,
-    db: Session,
+    act: Acting,
     form: FormData,
     *,
     status: care_team.ChangeStatus | None,
@@ -245,7 +240,7 @@ def _change(
     flash: str,
     field: str,
 ) -> Response:
-    act = acting(request, db, CHANGE_SETTINGS)
+    db = act.db
     rpps = text(form, "rpps", 40).strip()
     try:
         care_team.change_professional(
@@ -267,9 +262,7 @@ def _change(
         else:
             errors.add(field, messages.describe(exc, fmt))
         return _professionals_page(
-            request,
-            db,
-            acting(request, db, READ_SETTINGS),
+            act.again(READ_SETTINGS),
             errors=errors,
             rpps=rpps if field == "rpps" else "",
             status=exc.status_code,
@@ -282,13 +275,12 @@ def _change(
 def authorise(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-3: authorise any registered professional by RPPS number."""
     return _change(
         request,
-        db,
+        act,
         form,
         status="authorised",
         administrator=None,
@@ -301,8 +293,7 @@ def authorise(
 def change_status(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-3: block or unblock (states the wanted value: a second submission changes nothing)."""
     wanted = text(form, "status", 20)
@@ -311,7 +302,7 @@ def change_status(
         raise NotFound("No such action.")
     return _change(
         request,
-        db,
+        act,
         form,
         status=chosen,
         administrator=None,
@@ -324,14 +315,13 @@ def change_status(
 def change_administrator(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-4: name or remove an administrator (only among the care team: the service checks)."""
     wanted = text(form, "administrator", 2) == "1"
     return _change(
         request,
-        db,
+        act,
         form,
         status=None,
         administrator=wanted,
@@ -344,18 +334,16 @@ def change_administrator(
 def answer_gp(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-4: confirm or decline a physician's GP proposal (the service asks the decision point;
     REP-4: not caregivers). The form states the answer: a second submission finds nothing pending."""
     wanted = text(form, "answer", 10)
     if wanted not in ("confirm", "decline"):
         raise NotFound("No such action.")
-    act = acting(request, db, CHANGE_SETTINGS)
     try:
         care_team.answer_gp_proposal(
-            db,
+            act.db,
             settings_of(request),
             act.principal,
             act.space,
@@ -364,13 +352,11 @@ def answer_gp(
             request_id=rid(request),
         )
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, formatter(request)))
-        return _professionals_page(
-            request, db, acting(request, db, READ_SETTINGS), errors=errors, status=exc.status_code
-        )
-    sessions.set_flash(db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
+        return _professionals_page(act.again(READ_SETTINGS), errors=errors, status=exc.status_code)
+    sessions.set_flash(act.db, act.live, "gp-confirmed" if wanted == "confirm" else "gp-declined")
     return redirect("/professionals")
 
 
@@ -378,13 +364,11 @@ def answer_gp(
 def emergency(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
     """ACC-6: the three switches, each stated (an unticked box is "no")."""
-    act = acting(request, db, CHANGE_SETTINGS)
     access_emergency.set_emergency_settings(
-        db,
+        act.db,
         settings_of(request),
         act.principal,
         act.space,
@@ -393,7 +377,7 @@ def emergency(
         masked_in_emergency=text(form, "masked_in_emergency", 2) == "1",
         request_id=rid(request),
     )
-    sessions.set_flash(db, act.live, "emergency-saved")
+    sessions.set_flash(act.db, act.live, "emergency-saved")
     return redirect("/professionals#emergency")
 
 
@@ -408,13 +392,8 @@ def _day(value: str) -> dt.date | None:
 
 
 @router.get("/history", name="portal_history")
-def history(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def history(request: Request, act: Acting = acting_page(READ_HISTORY)) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, READ_HISTORY)
     params = request.query_params
     raw = {name: (params.get(name) or "")[:40] for name in ("actor", "mode", "from", "to", "page")}
     errors = FormErrors()
@@ -436,12 +415,12 @@ def history(
     found: access_history.HistoryPage | None = None
     try:
         found = access_history.history(
-            db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
+            act.db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
         )
     except CarnetError as exc:
         if exc.status_code != 400:
             raise
-        db.rollback()
+        act.db.rollback()
         field = {"actor": "history-actor", "from": "history-from"}.get(exc.field or "")
         message = messages.describe(exc, fmt)
         if exc.field == "actor":
@@ -468,8 +447,7 @@ def history(
             }
         )
     base = {k: v for k, v in raw.items() if k != "page" and v}
-    return render(
-        request,
+    return act.render(
         "history.html",
         {
             "entries": entries,
@@ -480,7 +458,6 @@ def history(
             "may_report": act.relation != "caregiver" or family.caregiver_may(REPORT),
         },
         title=fmt.gettext(N_("History")),
-        shell=act.shell,
         errors=errors or None,
         status=400 if errors else 200,
     )
@@ -490,17 +467,15 @@ def history(
 def report_access(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(REPORT),
 ) -> Response:
     """ACC-8: report an access of the history, with an optional note (sealed by the service)."""
-    act = acting(request, db, REPORT)
     try:
         entry_id = uuid.UUID(text(form, "entry_id", 40).strip())
     except ValueError:
         raise NotFound("No such access in this space's history.") from None
     access_history.report(
-        db,
+        act.db,
         vault_of(request),
         settings_of(request),
         act.principal,
@@ -509,5 +484,5 @@ def report_access(
         text(form, "note", access_history.MAX_NOTE).strip() or None,
         request_id=rid(request),
     )
-    sessions.set_flash(db, act.live, "access-reported")
+    sessions.set_flash(act.db, act.live, "access-reported")
     return redirect("/history")

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.accounts import lifecycle
 from carnet.accounts.family import relations as family
 from carnet.accounts.proof import masked_nir
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import changes
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
-from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
@@ -28,22 +24,21 @@ from carnet.portal.views.common import (
     CLOSE,
     READ,
     Acting,
-    acting,
+    acting_page,
     new_router,
     text,
 )
 from carnet.portal.views.documents import _require_open
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 
-def _page(request: Request, db: Session, act: Acting) -> Response:
+def _page(act: Acting) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     prefs = documents.preferences(db, act.space.id)
-    return render(
-        request,
+    return act.render(
         "account.html",
         {
             "me": act.me,
@@ -52,39 +47,28 @@ def _page(request: Request, db: Session, act: Acting) -> Response:
             "may_mask": act.may_change_access_settings,
         },
         title=fmt.gettext(N_("My account")),
-        shell=act.shell,
     )
 
 
 @router.get("/account", name="portal_account")
-def account(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _page(request, db, acting(request, db, READ))
+def account(act: Acting = acting_page(READ)) -> Response:
+    return _page(act)
 
 
 @router.post("/account/preferences", name="portal_preferences")
-def preferences(
-    request: Request,
-    form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def preferences(form: FormData = Depends(form_data), act: Acting = acting_page(READ)) -> Response:
     """DOC-5 (default masking: an access setting, not for caregivers, REP-4) and DOC-7."""
-    act = acting(request, db, READ)
     may_mask = act.may_change_access_settings
-    act = acting(request, db, ACCESS_SETTINGS if may_mask else CHANGE)
-    _require_open(db, request, act)
+    act = act.again(ACCESS_SETTINGS if may_mask else CHANGE)
+    _require_open(act)
     changes.set_preferences(
-        db,
+        act.db,
         act.space,
-        principal,
+        act.principal,
         mask_new_documents=(text(form, "mask_new_documents") == "1") if may_mask else None,
         notify_new_documents=text(form, "notify_new_documents") == "1",
     )
-    sessions.set_flash(db, act.live, "preferences-saved")
+    sessions.set_flash(act.db, act.live, "preferences-saved")
     return redirect("/account")
 
 
@@ -101,34 +85,27 @@ def _close_page(
         if act.is_self
         else fmt.gettext(N_("Close the space of %(name)s")) % {"name": name}
     )
-    return render(
-        request,
+    return act.render(
         "close.html",
         {"archive_years": settings.archive_years, "for_self": act.is_self, "name": name},
         title=title,
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/account/close", name="portal_close")
-def close_confirm(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def close_confirm(request: Request, act: Acting = acting_page(CLOSE)) -> Response:
     """LC-5: what closing means, before anything is done. A caregiver is refused here already
     (REP-4: `resolve_space` with the close action)."""
-    return _close_page(request, acting(request, db, CLOSE))
+    return _close_page(request, act)
 
 
 @router.post("/account/close")
 def close(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CLOSE),
 ) -> Response:
     """rule LC-5: closed at once; archive kept, or erased at the next daily run when asked.
 
@@ -137,7 +114,6 @@ def close(
     represents (REP-1, REP-5), after which the representative is back in their own space.
     `lifecycle.close_space` asks the decision point (`decide_close`; REP-4: never a caregiver)."""
     fmt = formatter(request)
-    act = acting(request, db, CLOSE)
     errors = FormErrors()
     choice = text(form, "erase")
     if choice not in ("keep", "erase"):
@@ -160,22 +136,22 @@ def close(
     erase = choice == "erase"
     try:
         lifecycle.close_space(
-            db,
+            act.db,
             vault_of(request),
             settings,
             act.space,
-            principal,
+            act.principal,
             relation=act.relation,
             purge=erase,
         )
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors.add(None, messages.describe(exc, fmt))
-        return _close_page(request, acting(request, db, CLOSE), errors, exc.status_code)
+        return _close_page(request, act.again(CLOSE), errors, exc.status_code)
     if not act.is_self:
-        sessions.set_acting_space(db, act.live, principal.id)
+        sessions.set_acting_space(act.db, act.live, act.principal.id)
         sessions.set_flash(
-            db, act.live, "managed-space-erased" if erase else "managed-space-closed"
+            act.db, act.live, "managed-space-erased" if erase else "managed-space-closed"
         )
         return redirect("/home")
     sessions.forget(request)  # lifecycle.close ended every session, this one too

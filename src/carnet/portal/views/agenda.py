@@ -13,25 +13,27 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet import clock
-from carnet.access.routes import portal_session
 from carnet.agenda import prevention
 from carnet.agenda import service as agenda
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
-from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
-from carnet.portal.views.common import READ, Acting, acting, new_router, rid, text
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.views.common import (
+    READ,
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 UPDATE = "agenda.update"
 FIELDS = ("title", "date", "time", "duration", "location", "professional", "notes", "reminder")
@@ -68,15 +70,14 @@ STATUS_LABELS = {
 }
 
 
-def _context(request: Request, db: Session, act: Acting) -> agenda.Context:
+def _context(act: Acting) -> agenda.Context:
+    request, db = act.request, act.db
     return agenda.context(
         db, vault_of(request), settings_of(request), act.principal, act.space, rid(request)
     )
 
 
 def _page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
@@ -84,13 +85,13 @@ def _page(
     feed_url: str | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
-    ctx = _context(request, db, act)
+    ctx = _context(act)
     appointments = agenda.list_appointments(ctx, start_from=clock.now())
     items = agenda.prevention_items(ctx)
     stored = agenda.agenda_settings(db, act.space.id)
-    return render(
-        request,
+    return act.render(
         "agenda.html",
         {
             "appointments": appointments,
@@ -110,19 +111,14 @@ def _page(
             "one_day": dt.timedelta(days=1),
         },
         title=fmt.gettext(N_("Agenda")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/agenda", name="portal_agenda")
-def agenda_page(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _page(request, db, acting(request, db, READ))
+def agenda_page(act: Acting = acting_page(READ)) -> Response:
+    return _page(act)
 
 
 def _body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
@@ -157,18 +153,16 @@ def _body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
 def add_appointment(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, UPDATE)
     body, posted = _body(form)
     try:
-        agenda.create(_context(request, db, act), body)
+        agenda.create(_context(act), body)
     except CarnetError as exc:
         if exc.status_code != 400:
             raise
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         field = (exc.field or "").split(".")[0]
         target = {"start": "date", "end": "duration", "reminders": "reminder"}.get(field, field)
@@ -177,64 +171,43 @@ def add_appointment(
             target if target in FIELDS else None,
             fmt.gettext(message) if message else messages.describe(exc, fmt),
         )
-        return _page(
-            request, db, acting(request, db, READ), errors=errors, posted=posted, status=400
-        )
-    sessions.set_flash(db, act.live, "appointment-added")
+        return _page(act.again(READ), errors=errors, posted=posted, status=400)
+    sessions.set_flash(act.db, act.live, "appointment-added")
     return redirect("/agenda")
 
 
 @router.post("/agenda/appointments/{appointment_id}/delete", name="portal_agenda_delete")
-def delete_appointment(
-    request: Request,
-    appointment_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def delete_appointment(appointment_id: uuid.UUID, act: Acting = acting_page(UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is deleted."""
-    act = acting(request, db, UPDATE)
     try:
-        agenda.delete_appointment(_context(request, db, act), appointment_id)
+        agenda.delete_appointment(_context(act), appointment_id)
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "appointment-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "appointment-deleted")
     return redirect("/agenda")
 
 
 @router.post("/agenda/prevention", name="portal_agenda_prevention")
 def switch_prevention(
-    request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    act = acting(request, db, UPDATE)
     enabled = text(form, "prevention", 10) == "on"
-    agenda.set_prevention(_context(request, db, act), enabled)
-    sessions.set_flash(db, act.live, "prevention-on" if enabled else "prevention-off")
+    agenda.set_prevention(_context(act), enabled)
+    sessions.set_flash(act.db, act.live, "prevention-on" if enabled else "prevention-off")
     return redirect("/agenda#prevention")
 
 
 @router.post("/agenda/feed", name="portal_agenda_feed")
-def create_feed(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def create_feed(request: Request, act: Acting = acting_page(UPDATE)) -> Response:
     """The link is in this answer only (a later page load cannot show it again)."""
-    act = acting(request, db, UPDATE)
-    token, _created = agenda.create_feed(_context(request, db, act))
+    token, _created = agenda.create_feed(_context(act))
     url = agenda.feed_url(settings_of(request), token)
-    return _page(request, db, act, feed_url=url)
+    return _page(act, feed_url=url)
 
 
 @router.post("/agenda/feed/revoke", name="portal_agenda_feed_revoke")
-def revoke_feed(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    act = acting(request, db, UPDATE)
-    agenda.revoke_feed(_context(request, db, act))
-    sessions.set_flash(db, act.live, "feed-revoked")
+def revoke_feed(act: Acting = acting_page(UPDATE)) -> Response:
+    agenda.revoke_feed(_context(act))
+    sessions.set_flash(act.db, act.live, "feed-revoked")
     return redirect("/agenda#feed")

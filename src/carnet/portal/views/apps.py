@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session, public
+from carnet.access.routes import public
 from carnet.access.rules import decide_app_consent
 from carnet.accounts import lifecycle
 from carnet.accounts.family import relations as family
@@ -29,18 +29,25 @@ from carnet.apps.api import CHANGE_SETTINGS, READ_SETTINGS, oauth_request, oauth
 from carnet.apps.models import App
 from carnet.audit.service import record
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
+from carnet.auth.principal import SYSTEM, Principal
 from carnet.errors import NotFound
 from carnet.http import db_session
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import error_page
-from carnet.portal.views.common import acting, new_router, rid, text
+from carnet.portal.views.common import (
+    Acting,
+    Visit,
+    acting_page,
+    new_router,
+    rid,
+    text,
+    visiting,
+)
 from carnet.portal.views.public import NEXT_COOKIE
 from carnet.portal.web import formatter, local_path, redirect, render, settings_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 OAUTH_FIELDS = (
     "response_type",
@@ -235,11 +242,10 @@ def _unavailable(redirect_uri: str, oauth: object) -> OAuth2Error:
 def authorize_decide(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(),
 ) -> Response:
     """The holder approves or refuses; either way the browser goes back to the app."""
-    server = oauth_server(request, db)
+    server = oauth_server(request, visit.db)
     fields = [(name, text(form, name, 2000)) for name in OAUTH_FIELDS if form.get(name)]
     oauth = oauth_request(request)
     oauth.payload = type(oauth.payload)(fields)
@@ -247,18 +253,22 @@ def authorize_decide(
         grant = server.get_consent_grant(oauth)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return _back_to_app(request, db, error)
-        return _oauth_error_page(request, db, error)
+            return _back_to_app(request, visit.db, error)
+        return _oauth_error_page(request, visit.db, error)
     app = grant.client.app
     space, _relation = family.resolve_space(
-        db, principal, text(form, "space_id", 64), CHANGE_SETTINGS, settings=settings_of(request)
+        visit.db,
+        visit.principal,
+        text(form, "space_id", 64),
+        CHANGE_SETTINGS,
+        settings=settings_of(request),
     )
     if text(form, "decision", 10) != "approve" or app.status not in rules.CONNECTABLE:
-        service.record_refusal(db, app, space, principal, request_id=rid(request))
+        service.record_refusal(visit.db, app, space, visit.principal, request_id=rid(request))
         response: Response = server.create_authorization_response(oauth, None, grant)
         return response
     consent = service.grant_consent(
-        db, app, space, principal, (oauth.scope or "").split(), request_id=rid(request)
+        visit.db, app, space, visit.principal, (oauth.scope or "").split(), request_id=rid(request)
     )
     response = server.create_authorization_response(oauth, consent, grant)
     return response
@@ -268,13 +278,8 @@ def authorize_decide(
 
 
 @router.get("/apps", name="portal_apps")
-def apps_page(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def apps_page(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, READ_SETTINGS)
     connected = [
         {
             "app": found,
@@ -282,14 +287,12 @@ def apps_page(
             "status": fmt.gettext(STATUS_LABELS.get(found.status, found.status)),
             "connected_on": fmt.date(found.connected_at),
         }
-        for found in service.connected_apps(db, act.space.id)
+        for found in service.connected_apps(act.db, act.space.id)
     ]
-    return render(
-        request,
+    return act.render(
         "apps.html",
         {"connected": connected, "may_change": act.may_change_access_settings},
         title=fmt.gettext(N_("Connected apps")),
-        shell=act.shell,
     )
 
 
@@ -297,31 +300,22 @@ def apps_page(
 def disconnect(
     client_id: str,
     request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE_SETTINGS),
 ) -> Response:
-    act = acting(request, db, CHANGE_SETTINGS)
-    service.disconnect(db, principal, act.space, client_id, request_id=rid(request))
-    sessions.set_flash(db, act.live, "app-disconnected")
+    service.disconnect(act.db, act.principal, act.space, client_id, request_id=rid(request))
+    sessions.set_flash(act.db, act.live, "app-disconnected")
     return redirect("/apps")
 
 
 @router.get("/apps/catalogue", name="portal_apps_catalogue")
-def catalogue_page(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def catalogue_page(request: Request, act: Acting = acting_page(READ_SETTINGS)) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, READ_SETTINGS)
     apps = [
         {"app": app, "lines": plain_lines(app.scopes.split(), fmt)}
-        for app in service.list_apps(db, rules.ONLINE)
+        for app in service.list_apps(act.db, rules.ONLINE)
     ]
-    return render(
-        request,
+    return act.render(
         "apps_catalogue.html",
         {"apps": apps},
         title=fmt.gettext(N_("App catalogue")),
-        shell=act.shell,
     )

@@ -11,24 +11,26 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.accounts import wishes
 from carnet.accounts.family.schemas import EMERGENCY_CONTACT, SINGLE_KINDS
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, NotFound
-from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
-from carnet.portal.views.common import WISHES_READ, WISHES_UPDATE, Acting, acting, new_router, text
-from carnet.portal.web import FormErrors, formatter, redirect, render, vault_of
+from carnet.portal.views.common import (
+    WISHES_READ,
+    WISHES_UPDATE,
+    Acting,
+    acting_page,
+    new_router,
+    text,
+)
+from carnet.portal.web import FormErrors, formatter, redirect, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 FIELDS: dict[str, tuple[str, ...]] = {
     EMERGENCY_CONTACT: ("name", "relation", "phone", "email"),
@@ -40,20 +42,18 @@ OPTIONAL = frozenset({"phone", "email"})
 
 
 def _page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     errors: FormErrors | None = None,
     posted: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     found = wishes.list_wishes(db, vault_of(request), act.space, act.principal, act.relation)
     contacts = [w for w in found if w.kind == EMERGENCY_CONTACT]
     single = {w.kind: w for w in found if w.kind != EMERGENCY_CONTACT}
-    return render(
-        request,
+    return act.render(
         "contacts.html",
         {
             "contacts": contacts,
@@ -62,19 +62,14 @@ def _page(
             "max_contacts": wishes.MAX_EMERGENCY_CONTACTS,
         },
         title=fmt.gettext(N_("Contacts and wishes")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/contacts", name="portal_contacts")
-def contacts_page(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _page(request, db, acting(request, db, WISHES_READ))
+def contacts_page(act: Acting = acting_page(WISHES_READ)) -> Response:
+    return _page(act)
 
 
 def _data(kind: str, form: FormData) -> dict[str, Any]:
@@ -92,14 +87,14 @@ def _data(kind: str, form: FormData) -> dict[str, Any]:
 
 def _save(
     request: Request,
-    db: Session,
+    act: Acting,
     key: str,
     kind: str,
     form: FormData,
     work: Any,
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, WISHES_UPDATE)
+    db = act.db
     data = _data(kind, form)
     try:
         work(act, data)
@@ -117,9 +112,7 @@ def _save(
         errors.add(f"{key}-{field}" if field in FIELDS[kind] else None, message)
         posted = {"key": key, "values": {k: ("" if v is None else v) for k, v in data.items()}}
         return _page(
-            request,
-            db,
-            acting(request, db, WISHES_READ),
+            act.again(WISHES_READ),
             errors=errors,
             posted=posted,
             status=exc.status_code,
@@ -132,15 +125,14 @@ def _save(
 def add_contact(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
-        wishes.add_emergency_contact(db, vault, act.space, data, act.principal, act.relation)
+        wishes.add_emergency_contact(act.db, vault, act.space, data, act.principal, act.relation)
 
-    return _save(request, db, "new", EMERGENCY_CONTACT, form, work)
+    return _save(request, act, "new", EMERGENCY_CONTACT, form, work)
 
 
 @router.post("/contacts/emergency/{wish_id}", name="portal_contact_update")
@@ -148,17 +140,16 @@ def update_contact(
     request: Request,
     wish_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
         wishes.update_emergency_contact(
-            db, vault, act.space, wish_id, data, act.principal, act.relation
+            act.db, vault, act.space, wish_id, data, act.principal, act.relation
         )
 
-    return _save(request, db, f"c{wish_id.hex[:12]}", EMERGENCY_CONTACT, form, work)
+    return _save(request, act, f"c{wish_id.hex[:12]}", EMERGENCY_CONTACT, form, work)
 
 
 @router.post("/contacts/wish/{kind}", name="portal_wish_put")
@@ -166,31 +157,24 @@ def put_wish(
     request: Request,
     kind: str,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(WISHES_UPDATE),
 ) -> Response:
     if kind not in SINGLE_KINDS:
         raise NotFound("No such contact or wish.")
     vault = vault_of(request)
 
     def work(act: Acting, data: dict[str, Any]) -> None:
-        wishes.put_single(db, vault, act.space, kind, data, act.principal, act.relation)
+        wishes.put_single(act.db, vault, act.space, kind, data, act.principal, act.relation)
 
-    return _save(request, db, kind, kind, form, work)
+    return _save(request, act, kind, kind, form, work)
 
 
 @router.post("/contacts/remove/{wish_id}", name="portal_wish_delete")
-def delete_wish(
-    request: Request,
-    wish_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def delete_wish(wish_id: uuid.UUID, act: Acting = acting_page(WISHES_UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is removed."""
-    act = acting(request, db, WISHES_UPDATE)
     try:
-        wishes.delete_wish(db, act.space, wish_id, act.principal, act.relation)
+        wishes.delete_wish(act.db, act.space, wish_id, act.principal, act.relation)
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "wish-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "wish-deleted")
     return redirect("/contacts")

@@ -12,20 +12,25 @@ from pathlib import PurePath
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from carnet.auth import sessions
-from carnet.auth.principal import Principal
 from carnet.documents import deposits
 from carnet.errors import CarnetError
-from carnet.http import db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
-from carnet.portal.views.common import UPLOAD, Acting, acting, new_router, optional_uuid, rid, text
-from carnet.portal.views.documents import documents_page, holder
+from carnet.portal.views.common import (
+    UPLOAD,
+    Acting,
+    acting_page,
+    new_router,
+    optional_uuid,
+    rid,
+    text,
+)
+from carnet.portal.views.documents import documents_page
 from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
@@ -42,13 +47,11 @@ def _too_large_message(fmt: Formatter, limit: int) -> str:
 def upload(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPLOAD),
 ) -> Response:
     """Drag-and-drop (with progress, the script asks for JSON) or the plain file field."""
     fmt = formatter(request)
     settings = settings_of(request)
-    act = acting(request, db, UPLOAD)
     values = {
         "title": text(form, "title", 300),
         "category": text(form, "category", 20) or "AUTR_DOC",
@@ -58,15 +61,15 @@ def upload(
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         errors.add("file", fmt.gettext(N_("Choose a file to add.")))
-        return _upload_refused(request, db, act, errors, values, 400)
+        return _upload_refused(act, errors, values, 400)
     content = file.file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         errors.add("file", _too_large_message(fmt, settings.max_upload_bytes))
-        return _upload_refused(request, db, act, errors, values, 413)
+        return _upload_refused(act, errors, values, 413)
     name = PurePath(file.filename.replace("\\", "/")).name[:200]
     title = values["title"].strip() or (PurePath(name).stem or name)
-    if not sessions.use_nonce(db, act.live, text(form, "nonce", 40)):
-        sessions.set_flash(db, act.live, "already-received")
+    if not sessions.use_nonce(act.db, act.live, text(form, "nonce", 40)):
+        sessions.set_flash(act.db, act.live, "already-received")
         return _after_upload(request)
     new = deposits.NewDocument(
         content=content,
@@ -79,10 +82,16 @@ def upload(
     )
     try:
         doc = deposits.deposit(
-            db, vault_of(request), settings, principal, act.space, new, request_id=rid(request)
+            act.db,
+            vault_of(request),
+            settings,
+            act.principal,
+            act.space,
+            new,
+            request_id=rid(request),
         )
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         message = (
             _too_large_message(fmt, settings.max_upload_bytes)
             if exc.code == "too-large"
@@ -91,12 +100,12 @@ def upload(
         field = {"title": "title", "category": "category"}.get(exc.field or "", "file")
         errors.add(field, message)
         status = 429 if exc.status_code == 429 else 400
-        refused = _upload_refused(request, db, acting(request, db, UPLOAD), errors, values, status)
+        refused = _upload_refused(act.again(UPLOAD), errors, values, status)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:  # DOC-1: too many uploads, try again after this
             refused.headers["Retry-After"] = str(retry_after)
         return refused
-    sessions.set_flash(db, act.live, "document-added")
+    sessions.set_flash(act.db, act.live, "document-added")
     return _after_upload(request, doc.id)
 
 
@@ -107,14 +116,13 @@ def _after_upload(request: Request, doc_id: uuid.UUID | None = None) -> Response
 
 
 def _upload_refused(
-    request: Request,
-    db: Session,
     act: Acting,
     errors: FormErrors,
     values: dict[str, str],
     status: int,
 ) -> Response:
+    request = act.request
     if wants_json(request):
         field, message = next(iter(errors.fields.items()), ("", " ".join(errors.general)))
         return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
-    return documents_page(request, db, act, errors=errors, values=values, status=status)
+    return documents_page(act, errors=errors, values=values, status=status)

@@ -20,19 +20,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import Principal
 from carnet.documents import changes, present, reference, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
 from carnet.documents.service import awaiting_announcement
 from carnet.errors import CarnetError, Conflict, Forbidden, NotFound
-from carnet.http import PageNumber, content_disposition, db_session
+from carnet.http import PageNumber, content_disposition
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
@@ -42,16 +41,15 @@ from carnet.portal.views.common import (
     DELETE,
     READ,
     Acting,
-    acting,
+    acting_page,
     new_router,
     optional_uuid,
     rid,
     text,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 PER_PAGE = 50
 # What the file field accepts (DOC-1); the service sniffs the real type anyway.
@@ -152,10 +150,9 @@ def folders_of(db: Session, request: Request, space: Holder) -> list[dict[str, A
     return sorted(found, key=lambda f: str(f["name"]).casefold())
 
 
-def recent_documents(
-    db: Session, request: Request, act: Acting, count: int = 5
-) -> tuple[int, list[Row]]:
+def recent_documents(act: Acting, count: int = 5) -> tuple[int, list[Row]]:
     """The documents added these last days (the home page's "new documents")."""
+    request, db = act.request, act.db
     query = documents.SearchQuery(date_from=present.new_since(), sort="-date", count=count)
     total, docs = documents.search(
         db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
@@ -163,9 +160,9 @@ def recent_documents(
     return total, describe(db, request, act.principal, docs)
 
 
-def awaiting(db: Session, request: Request, act: Acting) -> int:
+def awaiting(act: Acting) -> int:
     """DOC-4: documents awaiting their announcement consultation, as a count (no title)."""
-    return awaiting_announcement(db, settings_of(request), act.principal, act.space)
+    return awaiting_announcement(act.db, act.settings, act.principal, act.space)
 
 
 def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
@@ -175,8 +172,9 @@ def _in_space(db: Session, act: Acting, document_id: uuid.UUID) -> None:
         raise NotFound(documents.NOT_FOUND)
 
 
-def _require_open(db: Session, request: Request, act: Acting) -> None:
+def _require_open(act: Acting) -> None:
     """The decision point's holder-side rule for adding to a space (folders, uploads)."""
+    request, db = act.request, act.db
     decision = decide_upload(
         actor_for(db, settings_of(request), act.principal, act.space), space_facts(db, act.space)
     )
@@ -190,8 +188,6 @@ def _require_open(db: Session, request: Request, act: Acting) -> None:
 
 
 def documents_page(
-    request: Request,
-    db: Session,
     act: Acting,
     *,
     category: str = "",
@@ -201,6 +197,7 @@ def documents_page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     settings = settings_of(request)
     categories = category_choices(fmt.locale)
@@ -222,15 +219,14 @@ def documents_page(
         db, settings, act.principal, act.space, query, request_id=rid(request)
     )
     rows = describe(db, request, act.principal, docs)
-    return render(
-        request,
+    return act.render(
         "documents.html",
         {
             "rows": rows,
             "total": total,
             "page": page,
             "pages": max(1, -(-total // PER_PAGE)),
-            "awaiting": awaiting(db, request, act),
+            "awaiting": awaiting(act),
             "categories": categories,
             "category": chosen_category,
             "folders": folders,
@@ -242,7 +238,6 @@ def documents_page(
             "max_size": fmt.size(settings.max_upload_bytes),
         },
         title=fmt.gettext(N_("Documents")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
@@ -250,15 +245,12 @@ def documents_page(
 
 @router.get("/documents", name="portal_documents")
 def list_page(
-    request: Request,
     category: str = "",
     folder: str = "",
     page: PageNumber = 1,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
-    act = acting(request, db, READ)
-    return documents_page(request, db, act, category=category, folder=folder, page=page)
+    return documents_page(act, category=category, folder=folder, page=page)
 
 
 # -- folders (DOC-6) ---------------------------------------------------------------------------
@@ -268,21 +260,19 @@ def list_page(
 def create_folder(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, CHANGE)
-    _require_open(db, request, act)
+    _require_open(act)
     name = text(form, "name", 200)
     try:
-        folder = changes.create_folder(db, vault_of(request), act.space, principal, name)
+        folder = changes.create_folder(act.db, vault_of(request), act.space, act.principal, name)
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add("folder_name", messages.describe(exc, fmt))
-        return documents_page(request, db, acting(request, db), errors=errors, status=400)
-    sessions.set_flash(db, act.live, "folder-created")
+        return documents_page(act.again(), errors=errors, status=400)
+    sessions.set_flash(act.db, act.live, "folder-created")
     return redirect(f"/documents?folder={folder.id}")
 
 
@@ -290,8 +280,6 @@ def create_folder(
 
 
 def _document_page(
-    request: Request,
-    db: Session,
     act: Acting,
     document_id: uuid.UUID,
     *,
@@ -299,14 +287,14 @@ def _document_page(
     status: int = 200,
     template: str = "document.html",
 ) -> Response:
+    request, db = act.request, act.db
     fmt = formatter(request)
     _in_space(db, act, document_id)
     doc = documents.get(
         db, settings_of(request), act.principal, document_id, request_id=rid(request)
     )
     row = describe(db, request, act.principal, [doc])[0]
-    return render(
-        request,
+    return act.render(
         template,
         {
             "doc": row,
@@ -317,21 +305,14 @@ def _document_page(
         },
         # Never the document's title: titles can say what the document is about.
         title=fmt.gettext(N_("Document")),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/documents/{document_id}", name="portal_document")
-def document_page(
-    request: Request,
-    document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    act = acting(request, db, READ)
-    return _document_page(request, db, act, document_id)
+def document_page(document_id: uuid.UUID, act: Acting = acting_page(READ)) -> Response:
+    return _document_page(act, document_id)
 
 
 @router.get("/documents/{document_id}/content", name="portal_document_content")
@@ -339,20 +320,18 @@ def document_content(
     request: Request,
     document_id: uuid.UUID,
     download: Annotated[int, Query(ge=0, le=1)] = 0,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     """The content, streamed through `documents.service.read_content` (decision, audit, hash
     check); shown in the page's frame for PDF and images, downloaded otherwise."""
-    act = acting(request, db, READ)
-    _in_space(db, act, document_id)
+    _in_space(act.db, act, document_id)
     vault = vault_of(request)
     doc, stream = documents.read_content(
-        db, vault, settings_of(request), principal, document_id, request_id=rid(request)
+        act.db, vault, settings_of(request), act.principal, document_id, request_id=rid(request)
     )
     content = b"".join(stream)  # at most the upload limit; its hash is verified before it leaves
     kind = "inline" if doc.mime_type in INLINE_TYPES and not download else "attachment"
-    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    name = documents.original_name_of(act.db, vault, doc) or documents.title_of(act.db, vault, doc)
     extension = EXTENSIONS.get(doc.mime_type, "")
     if extension and not name.lower().endswith(extension):
         name += extension
@@ -370,16 +349,15 @@ def document_content(
 
 def _change(
     request: Request,
-    db: Session,
+    act: Acting,
     document_id: uuid.UUID,
     change: changes.HolderChange,
     *,
-    action: str,
     flash_key: str,
     field: str = "",
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, action)
+    db = act.db
     _in_space(db, act, document_id)
     try:
         changes.change_by_holder(
@@ -397,9 +375,7 @@ def _change(
         db.rollback()
         errors = FormErrors()
         errors.add(field, messages.describe(exc, fmt))
-        return _document_page(
-            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
-        )
+        return _document_page(act.again(), document_id, errors=errors, status=exc.status_code)
     sessions.set_flash(db, act.live, flash_key)
     return redirect(f"/documents/{document_id}")
 
@@ -409,13 +385,10 @@ def rename(
     request: Request,
     document_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     change = changes.HolderChange(title=text(form, "title", 400))
-    return _change(
-        request, db, document_id, change, action=CHANGE, flash_key="document-renamed", field="title"
-    )
+    return _change(request, act, document_id, change, flash_key="document-renamed", field="title")
 
 
 @router.post("/documents/{document_id}/move", name="portal_document_move")
@@ -423,17 +396,15 @@ def move(
     request: Request,
     document_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(CHANGE),
 ) -> Response:
     folder_id = optional_uuid(text(form, "folder_id", 40))
     change = changes.HolderChange(folder_id=folder_id, clear_folder=folder_id is None)
     return _change(
         request,
-        db,
+        act,
         document_id,
         change,
-        action=CHANGE,
         flash_key="document-moved",
         field="folder_id",
     )
@@ -448,8 +419,7 @@ def _flag_route(verb: str, flag: str, action: str, on: str, off: str) -> None:
         request: Request,
         document_id: uuid.UUID,
         form: FormData = Depends(form_data),
-        principal: Principal = holder,
-        db: Session = Depends(db_session, scope="function"),
+        act: Acting = acting_page(action),
     ) -> Response:
         wanted = text(form, flag) == "1"
         change = (
@@ -458,7 +428,7 @@ def _flag_route(verb: str, flag: str, action: str, on: str, off: str) -> None:
             else changes.HolderChange(masked=wanted)
         )
         flash_key = on if wanted else off
-        return _change(request, db, document_id, change, action=action, flash_key=flash_key)
+        return _change(request, act, document_id, change, flash_key=flash_key)
 
 
 _flag_route("pin", "pinned", CHANGE, "document-pinned", "document-unpinned")
@@ -467,46 +437,32 @@ _flag_route("mask", "masked", ACCESS_SETTINGS, "document-masked", "document-unma
 
 
 @router.get("/documents/{document_id}/delete", name="portal_document_delete")
-def delete_confirm(
-    request: Request,
-    document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    act = acting(request, db, DELETE)
-    return _document_page(request, db, act, document_id, template="document_delete.html")
+def delete_confirm(document_id: uuid.UUID, act: Acting = acting_page(DELETE)) -> Response:
+    return _document_page(act, document_id, template="document_delete.html")
 
 
 @router.post("/documents/{document_id}/delete")
-def delete(
-    request: Request,
-    document_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def delete(request: Request, document_id: uuid.UUID, act: Acting = acting_page(DELETE)) -> Response:
     """DOC-6; sent twice, the second time says the document is gone already."""
     fmt = formatter(request)
-    act = acting(request, db, DELETE)
     try:
-        _in_space(db, act, document_id)
+        _in_space(act.db, act, document_id)
         changes.delete_by_holder(
-            db,
+            act.db,
             vault_of(request),
             settings_of(request),
-            principal,
+            act.principal,
             document_id,
             request_id=rid(request),
         )
     except NotFound:
-        db.rollback()
-        sessions.set_flash(db, act.live, "document-gone")
+        act.db.rollback()
+        sessions.set_flash(act.db, act.live, "document-gone")
         return redirect("/documents")
     except CarnetError as exc:
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add(None, messages.describe(exc, fmt))
-        return _document_page(
-            request, db, acting(request, db), document_id, errors=errors, status=exc.status_code
-        )
-    sessions.set_flash(db, act.live, "document-deleted")
+        return _document_page(act.again(), document_id, errors=errors, status=exc.status_code)
+    sessions.set_flash(act.db, act.live, "document-deleted")
     return redirect("/documents")

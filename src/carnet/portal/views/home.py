@@ -9,20 +9,26 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.accounts.family import invitations as family_invitations
 from carnet.accounts.family import relations as family
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
-from carnet.http import db_session
+from carnet.auth.principal import Principal
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
-from carnet.portal.views.common import READ, acting, new_router, optional_uuid, text
+from carnet.portal.views.common import (
+    READ,
+    Acting,
+    Visit,
+    acting_page,
+    new_router,
+    optional_uuid,
+    text,
+    visiting,
+)
 from carnet.portal.views.documents import awaiting, recent_documents
-from carnet.portal.web import formatter, redirect, render, settings_of
+from carnet.portal.web import formatter, redirect, settings_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 SECTIONS = (
     "/home",
@@ -37,28 +43,21 @@ SECTIONS = (
 
 
 @router.get("/home", name="portal_home")
-def home(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def home(request: Request, act: Acting = acting_page(READ)) -> Response:
     """New documents, documents awaiting announcement (a count, DOC-4), pending invitations."""
     fmt = formatter(request)
-    act = acting(request, db, READ)
-    total_new, recent = recent_documents(db, request, act)
-    invitations = family_invitations.list_invitations(db, principal.id)
-    return render(
-        request,
+    total_new, recent = recent_documents(act)
+    invitations = family_invitations.list_invitations(act.db, act.principal.id)
+    return act.render(
         "home.html",
         {
             "recent": recent,
             "total_new": total_new,
-            "awaiting": awaiting(db, request, act),
+            "awaiting": awaiting(act),
             "invitations": invitations,
             "first_names": act.me.first_names.split(" ")[0],
         },
         title=fmt.gettext(N_("Home")),
-        shell=act.shell,
     )
 
 
@@ -66,17 +65,15 @@ def home(
 def switch_profile(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(),
 ) -> Response:
     """Act in another space the holder manages (`family.resolve_space` decides; 404 otherwise)."""
-    live: sessions.LiveSession = request.state.portal_session
-    target = optional_uuid(text(form, "space_id", 40)) or principal.id
+    target = optional_uuid(text(form, "space_id", 40)) or visit.principal.id
     space, _relation = family.resolve_space(
-        db, principal, str(target), READ, settings=settings_of(request)
+        visit.db, visit.principal, str(target), READ, settings=settings_of(request)
     )
-    sessions.set_acting_space(db, live, space.id)
-    sessions.set_flash(db, live, "profile-switched")
+    sessions.set_acting_space(visit.db, visit.live, space.id)
+    sessions.set_flash(visit.db, visit.live, "profile-switched")
     back = text(form, "next", 200)
     return redirect(back if back in SECTIONS else "/home")
 
@@ -94,17 +91,15 @@ def _answer(
 def accept_invitation(
     request: Request,
     invitation_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(),
 ) -> Response:
-    return _answer(request, db, principal, invitation_id, True)
+    return _answer(request, visit.db, visit.principal, invitation_id, True)
 
 
 @router.post("/invitations/{invitation_id}/refuse", name="portal_invitation_refuse")
 def refuse_invitation(
     request: Request,
     invitation_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(),
 ) -> Response:
-    return _answer(request, db, principal, invitation_id, False)
+    return _answer(request, visit.db, visit.principal, invitation_id, False)

@@ -17,18 +17,20 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carnet.access.routes import portal_session
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.errors import CarnetError, ConfigurationError, NotFound
-from carnet.http import db_session
 from carnet.portal import charts, messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.views.common import Acting, acting, new_router, rid, text
+from carnet.portal.views.common import (
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
 from carnet.portal.views.profile_forms import (
     CHANGE_LABELS,
     DEFAULTS,
@@ -46,20 +48,20 @@ from carnet.portal.views.profile_forms import (
     unit_of,
     who,
 )
-from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
+from carnet.portal.web import FormErrors, formatter, redirect, settings_of, vault_of
 from carnet.profile import growth, growth_reference, rules
 from carnet.profile import measurements as measures
 from carnet.profile import service as profile
 
 log = logging.getLogger("carnet.portal")
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 READ = "profile.read"
 UPDATE = "profile.update"
 
 
-def _ctx(request: Request, db: Session, act: Acting) -> profile.Context:
+def _ctx(act: Acting) -> profile.Context:
+    request, db = act.request, act.db
     return profile.context(
         db, vault_of(request), settings_of(request), act.principal, act.space, rid(request)
     )
@@ -73,15 +75,10 @@ def _section(name: str) -> str:
 
 
 @router.get("/medical-profile", name="portal_medical_profile")
-def overview(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def overview(request: Request, act: Acting = acting_page(READ)) -> Response:
     """Every section with how many entries it has; BMI when weight and height are known."""
     fmt = formatter(request)
-    act = acting(request, db, READ)
-    ctx = _ctx(request, db, act)
+    ctx = _ctx(act)
     found = profile.read_profile(ctx)
     derived = measures.bmi(found.get(rules.MEASUREMENT, []))
     sections = [
@@ -94,8 +91,7 @@ def overview(
         }
         for name in rules.SECTIONS
     ]
-    return render(
-        request,
+    return act.render(
         "medical_profile.html",
         {
             "sections": sections,
@@ -103,7 +99,6 @@ def overview(
             "is_child": measures.is_child(ctx),
         },
         title=fmt.gettext(N_("Medical profile")),
-        shell=act.shell,
     )
 
 
@@ -180,8 +175,6 @@ def _targets(
 
 
 def _section_page(
-    request: Request,
-    db: Session,
     act: Acting,
     section: str,
     *,
@@ -189,8 +182,9 @@ def _section_page(
     posted: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    request = act.request
     fmt = formatter(request)
-    ctx = _ctx(request, db, act)
+    ctx = _ctx(act)
     entries = profile.list_section(ctx, section)
     extra: dict[str, Any] = {}
     if section == rules.MEASUREMENT:
@@ -200,8 +194,7 @@ def _section_page(
             (k, f"{measure_name(k, fmt)} ({unit_of(k)})") for k in rules.TARGET_KINDS
         ]
         extra["units"] = [(measure_name(k, fmt), unit_of(k)) for k in rules.MEASURES]
-    return render(
-        request,
+    return act.render(
         "medical_section.html",
         {
             "section": section,
@@ -214,32 +207,26 @@ def _section_page(
             **extra,
         },
         title=fmt.gettext(SECTION_TITLES[section]),
-        shell=act.shell,
         errors=errors,
         status=status,
     )
 
 
 @router.get("/medical-profile/{section}", name="portal_profile_section")
-def section_page(
-    request: Request,
-    section: str,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def section_page(section: str, act: Acting = acting_page(READ)) -> Response:
     name = _section(section)
-    return _section_page(request, db, acting(request, db, READ), name)
+    return _section_page(act, name)
 
 
 def _save(
-    request: Request, db: Session, section: str, form: FormData, entry_id: uuid.UUID | None
+    request: Request, act: Acting, section: str, form: FormData, entry_id: uuid.UUID | None
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, UPDATE)
+    db = act.db
     data = content_of(section, form)
     key = f"e{entry_id.hex[:12]}" if entry_id else "new"
     try:
-        ctx = _ctx(request, db, act)
+        ctx = _ctx(act)
         if entry_id is None:
             profile.create_entry(ctx, section, data)
         else:
@@ -263,9 +250,7 @@ def _save(
             for k, v in data.items()
         }
         return _section_page(
-            request,
-            db,
-            acting(request, db, READ),
+            act.again(READ),
             section,
             errors=errors,
             posted={"key": key, "values": values},
@@ -280,10 +265,9 @@ def add_entry(
     request: Request,
     section: str,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    return _save(request, db, _section(section), form, None)
+    return _save(request, act, _section(section), form, None)
 
 
 @router.post("/medical-profile/{section}/{entry_id}", name="portal_profile_update")
@@ -292,28 +276,20 @@ def update_entry(
     section: str,
     entry_id: uuid.UUID,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
-    return _save(request, db, _section(section), form, entry_id)
+    return _save(request, act, _section(section), form, entry_id)
 
 
 @router.post("/medical-profile/{section}/{entry_id}/delete", name="portal_profile_delete")
-def delete_entry(
-    request: Request,
-    section: str,
-    entry_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def delete_entry(section: str, entry_id: uuid.UUID, act: Acting = acting_page(UPDATE)) -> Response:
     """Sent twice, the second time finds nothing and says it is deleted."""
     name = _section(section)
-    act = acting(request, db, UPDATE)
     try:
-        profile.delete_entry(_ctx(request, db, act), name, entry_id)
+        profile.delete_entry(_ctx(act), name, entry_id)
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "profile-entry-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "profile-entry-deleted")
     return redirect(f"/medical-profile/{name.replace('_', '-')}")
 
 
@@ -322,20 +298,18 @@ def entry_history(
     request: Request,
     section: str,
     entry_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(READ),
 ) -> Response:
     """Every version of an entry: what it said, when, by whom and acting as whom."""
     fmt = formatter(request)
     name = _section(section)
-    act = acting(request, db, READ)
-    versions = profile.history(_ctx(request, db, act), name, entry_id)
+    versions = profile.history(_ctx(act), name, entry_id)
     rows = [
         {
             "version": v.version,
             "change": fmt.gettext(CHANGE_LABELS.get(v.change, v.change)),
             "when": fmt.datetime(v.changed_at, "short"),
-            "who": who(db, v.changed_by, act.me.id, fmt),
+            "who": who(act.db, v.changed_by, act.me.id, fmt),
             "as": fmt.gettext(RELATION_LABELS.get(v.changed_as, v.changed_as)),
             "title": title_of(name, v.content, fmt),
             "details": [
@@ -346,8 +320,7 @@ def entry_history(
         }
         for v in versions
     ]
-    return render(
-        request,
+    return act.render(
         "medical_history.html",
         {
             "rows": rows,
@@ -355,7 +328,6 @@ def entry_history(
             "section_title": fmt.gettext(SECTION_TITLES[name]),
         },
         title=fmt.gettext(N_("History of changes")),
-        shell=act.shell,
     )
 
 
@@ -376,11 +348,9 @@ def _number(form: FormData, name: str) -> float | str | None:
 def put_target(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page(UPDATE),
 ) -> Response:
     fmt = formatter(request)
-    act = acting(request, db, UPDATE)
     kind = text(form, "kind", 40)
     data = {
         "low": _number(form, "low"),
@@ -389,11 +359,11 @@ def put_target(
     }
     try:
         name = measures.target_kind(kind)
-        measures.set_target(_ctx(request, db, act), name, data)
+        measures.set_target(_ctx(act), name, data)
     except CarnetError as exc:
         if exc.status_code == 403:
             raise
-        db.rollback()
+        act.db.rollback()
         errors = FormErrors()
         errors.add("target-low", target_message(kind, exc, data, fmt))
         posted = {
@@ -401,15 +371,13 @@ def put_target(
             "values": {"kind": kind, **{k: "" if v is None else str(v) for k, v in data.items()}},
         }
         return _section_page(
-            request,
-            db,
-            acting(request, db, READ),
+            act.again(READ),
             rules.MEASUREMENT,
             errors=errors,
             posted=posted,
             status=exc.status_code,
         )
-    sessions.set_flash(db, act.live, "target-saved")
+    sessions.set_flash(act.db, act.live, "target-saved")
     return redirect("/medical-profile/measurement#targets")
 
 
@@ -443,16 +411,10 @@ def target_message(kind: str, exc: CarnetError, data: dict[str, Any], fmt: Forma
 
 
 @router.post("/measurement-targets/{kind}/delete", name="portal_target_delete")
-def delete_target(
-    request: Request,
-    kind: str,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    act = acting(request, db, UPDATE)
+def delete_target(kind: str, act: Acting = acting_page(UPDATE)) -> Response:
     try:
-        measures.delete_target(_ctx(request, db, act), measures.target_kind(kind))
+        measures.delete_target(_ctx(act), measures.target_kind(kind))
     except NotFound:
-        db.rollback()
-    sessions.set_flash(db, act.live, "target-deleted")
+        act.db.rollback()
+    sessions.set_flash(act.db, act.live, "target-deleted")
     return redirect("/medical-profile/measurement#targets")

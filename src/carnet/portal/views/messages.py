@@ -20,14 +20,14 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from carnet.access.routes import portal_session
+from carnet.access.routes import wrapping
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import service as documents
 from carnet.errors import CarnetError
-from carnet.http import content_disposition, db_session
+from carnet.http import content_disposition
 from carnet.messaging import conversations, mailbox, reading
 from carnet.messaging.attachments import attachment_content
 from carnet.messaging.attachments import save_attachment as save_to_documents
@@ -36,7 +36,14 @@ from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.routing import large_body
-from carnet.portal.views.common import UPLOAD, acting, new_router, rid, text
+from carnet.portal.views.common import (
+    UPLOAD,
+    Acting,
+    acting_page,
+    new_router,
+    rid,
+    text,
+)
 from carnet.portal.web import (
     FormErrors,
     Shell,
@@ -48,10 +55,8 @@ from carnet.portal.web import (
 )
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 READ, WRITE = "messages.read", "messages.write"
 ATTACHABLE = 50  # the most recent documents offered in the reply form
-DB = Depends(db_session, scope="function")  # the request's unit of work, committed before replying
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,14 @@ def context(request: Request, db: Session, principal: Principal) -> Context:
     return Context(db, vault_of(request), settings_of(request), principal, rid(request))
 
 
-def holder_side(request: Request, db: Session, action: str) -> Side:
-    act = acting(request, db, action)
-    return Side("/messages", context(request, db, act.principal), act.space, act.shell)
+def holder_side(action: str) -> Any:
+    """The rule of the holder's messaging pages (`acting_page(action)`), handing them a `Side`."""
+    rule = acting_page(action)
+
+    def _holder_side(act: Acting = rule) -> Side:
+        return Side("/messages", context(act.request, act.db, act.principal), act.space, act.shell)
+
+    return wrapping(rule, _holder_side)
 
 
 def inbox_page(request: Request, side: Side) -> Response:
@@ -199,27 +209,21 @@ def _document_id(value: str) -> list[uuid.UUID]:
         return []
 
 
-def side_routes(
-    router: APIRouter,
-    name: str,
-    rule: Any,
-    side_of: Callable[[Request, Session, str], Side],
-    base: str,
-) -> None:
+def side_routes(router: APIRouter, name: str, side: Callable[[str], Any], base: str) -> None:
     """Declare the pages both sides share on `router`, under `base`, named `portal_{name}…`:
-    the inbox, a conversation, replying, an attachment's bytes. `rule` is the routes' access
-    rule; `side_of(request, db, action)` the side acting (`action` for `resolve_space`)."""
+    the inbox, a conversation, replying, an attachment's bytes. `side(action)` is the routes'
+    access rule, handing them the `Side` acting (`action` for `resolve_space`)."""
     conversation_path = base + "/{conversation_id}"
 
     @router.get(base, name=f"portal_{name}messages")
-    def inbox(request: Request, principal: Principal = rule, db: Session = DB) -> Response:
-        return inbox_page(request, side_of(request, db, READ))
+    def inbox(request: Request, reader: Side = side(READ)) -> Response:
+        return inbox_page(request, reader)
 
     @router.get(conversation_path, name=f"portal_{name}conversation")
     def conversation(
-        request: Request, conversation_id: uuid.UUID, principal: Principal = rule, db: Session = DB
+        request: Request, conversation_id: uuid.UUID, reader: Side = side(READ)
     ) -> Response:
-        return conversation_page(request, side_of(request, db, READ), conversation_id)
+        return conversation_page(request, reader, conversation_id)
 
     @router.post(f"{conversation_path}/reply", name=f"portal_{name}conversation_reply")
     @large_body
@@ -227,28 +231,21 @@ def side_routes(
         request: Request,
         conversation_id: uuid.UUID,
         form: FormData = Depends(form_data),
-        principal: Principal = rule,
-        db: Session = DB,
+        writer: Side = side(WRITE),
     ) -> Response:
-        side = side_of(request, db, WRITE)
-        return reply_page(request, side, conversation_id, form)
+        return reply_page(request, writer, conversation_id, form)
 
     @router.get(
         f"{conversation_path}/attachments/{{attachment_id}}",
         name=f"portal_{name}message_attachment",
     )
     def attachment(
-        request: Request,
-        conversation_id: uuid.UUID,
-        attachment_id: uuid.UUID,
-        principal: Principal = rule,
-        db: Session = DB,
+        conversation_id: uuid.UUID, attachment_id: uuid.UUID, reader: Side = side(READ)
     ) -> Response:
-        side = side_of(request, db, READ)
-        return attachment_response(side, conversation_id, attachment_id)
+        return attachment_response(reader, conversation_id, attachment_id)
 
 
-side_routes(router, "", holder, holder_side, "/messages")
+side_routes(router, "", holder_side, "/messages")
 
 
 @router.post(
@@ -259,13 +256,11 @@ def save_attachment(
     request: Request,
     conversation_id: uuid.UUID,
     attachment_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = DB,
+    act: Acting = acting_page(UPLOAD),
 ) -> Response:
-    act = acting(request, db, UPLOAD)
-    ctx = context(request, db, act.principal)
+    ctx = context(request, act.db, act.principal)
     save_to_documents(ctx, conversation_id, attachment_id, space=act.space)
-    sessions.set_flash(db, act.live, "attachment-saved")
+    sessions.set_flash(act.db, act.live, "attachment-saved")
     return redirect(f"/messages/{conversation_id}")
 
 
@@ -273,10 +268,9 @@ def save_attachment(
 def delete(
     request: Request,
     conversation_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = DB,
+    act: Acting = acting_page(WRITE),
 ) -> Response:
-    side = holder_side(request, db, WRITE)
-    mailbox.delete_for_me(side.ctx, conversation_id, space=side.space)
-    sessions.set_flash(db, request.state.portal_session, "conversation-deleted")
+    ctx = context(request, act.db, act.principal)
+    mailbox.delete_for_me(ctx, conversation_id, space=act.space)
+    sessions.set_flash(act.db, act.live, "conversation-deleted")
     return redirect("/messages")

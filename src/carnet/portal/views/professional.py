@@ -35,14 +35,20 @@ from carnet.documents import service as documents
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
-from carnet.http import content_disposition, db_session
+from carnet.http import content_disposition
 from carnet.messaging import conversations
 from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
-from carnet.portal.views.common import new_router, rid, text
+from carnet.portal.views.common import (
+    Visit,
+    new_router,
+    rid,
+    text,
+    visiting,
+)
 from carnet.portal.views.documents import CONTENT_CSP, describe
 from carnet.portal.views.login import Identified, LoginKind, login_routes
 from carnet.portal.web import (
@@ -163,34 +169,28 @@ def _home_page(
 
 
 @router.get(HOME, name="portal_pro_home")
-def home(
-    request: Request,
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _home_page(request, db, FormErrors())
+def home(request: Request, visit: Visit = visiting(pro_session)) -> Response:
+    return _home_page(request, visit.db, FormErrors())
 
 
 @router.post(f"{HOME}/find", name="portal_pro_find")
 def find(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """The NIR comes in the form body; the patient found is kept in the session (ID-1)."""
     fmt = formatter(request)
-    live: sessions.LiveSession = request.state.portal_session
     nir = text(form, "nir", 40)
     errors = FormErrors()
     if not nir.strip():
         errors.add("nir", fmt.gettext(N_("Enter the patient's social security number (NIR).")))
-        return _home_page(request, db, errors, status=400)
+        return _home_page(request, visit.db, errors, status=400)
     try:
-        holder = lookups.holder_by_nir(db, nir)
+        holder = lookups.holder_by_nir(visit.db, nir)
         # The identity is shown only when the service allows it (and the reading is audited).
         fhir.read_patient(
-            db, settings_of(request), principal, str(holder.id), request_id=rid(request)
+            visit.db, settings_of(request), visit.principal, str(holder.id), request_id=rid(request)
         )
     except CarnetError as exc:
         message = (
@@ -199,8 +199,8 @@ def find(
             else messages.describe(exc, fmt)
         )
         errors.add("nir", message)
-        return _home_page(request, db, errors, nir=nir, status=exc.status_code)
-    sessions.set_acting_space(db, live, holder.id)
+        return _home_page(request, visit.db, errors, nir=nir, status=exc.status_code)
+    sessions.set_acting_space(visit.db, visit.live, holder.id)
     return redirect(PATIENT)
 
 
@@ -287,32 +287,27 @@ def _patient_page(
 
 
 @router.get(PATIENT, name="portal_pro_patient")
-def patient_page(
-    request: Request,
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
-    patient = _require_patient(db, request)
-    return _patient_page(request, db, principal, patient)
+def patient_page(request: Request, visit: Visit = visiting(pro_session)) -> Response:
+    patient = _require_patient(visit.db, request)
+    return _patient_page(request, visit.db, visit.principal, patient)
 
 
 @router.post(f"{PATIENT}/declare", name="portal_pro_declare")
 def declare(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """ACC-1: "I treat this patient"; ACC-4: ticked "I am the GP", a proposal that the patient
     confirms (the page says so)."""
     fmt = formatter(request)
-    patient = _require_patient(db, request)
+    patient = _require_patient(visit.db, request)
     as_gp = text(form, "as_gp", 5) == "1"
     try:
         outcome = care_team.declare(
-            db,
+            visit.db,
             settings_of(request),
-            principal,
+            visit.principal,
             patient.nir,
             as_gp=as_gp,
             request_id=rid(request),
@@ -320,10 +315,12 @@ def declare(
     except CarnetError as exc:
         errors = FormErrors()
         errors.add("as_gp" if exc.field == "as_gp" else None, messages.describe(exc, fmt))
-        return _patient_page(request, db, principal, patient, errors=errors, status=exc.status_code)
+        return _patient_page(
+            request, visit.db, visit.principal, patient, errors=errors, status=exc.status_code
+        )
     # ACC-3: a blocked physician's proposal reads as anyone's (the API answers alike).
     flash = "care-gp-proposed" if as_gp else DECLARED.get(outcome, "care-declared")
-    sessions.set_flash(db, request.state.portal_session, flash)
+    sessions.set_flash(visit.db, visit.live, flash)
     return redirect(PATIENT)
 
 
@@ -331,15 +328,14 @@ def declare(
 def write_to_patient(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """SRV-1, ID-3: open a conversation with the current patient (`messaging.conversations.start` asks
     the decision point); a refusal is shown on the page, audited, nothing else written."""
     fmt = formatter(request)
-    patient = _require_patient(db, request)
+    patient = _require_patient(visit.db, request)
     values = {"subject": text(form, "subject", 400), "message": text(form, "message", 40_000)}
-    ctx = Context(db, vault_of(request), settings_of(request), principal, rid(request))
+    ctx = Context(visit.db, vault_of(request), settings_of(request), visit.principal, rid(request))
     new = NewConversation(subject=values["subject"], message=NewMessage(body=values["message"]))
     try:
         conversation, _first = conversations.start(ctx, patient, new)
@@ -348,9 +344,15 @@ def write_to_patient(
         field = {"subject": "subject", "body": "message"}.get(exc.field or "")
         errors.add(field, messages.describe(exc, fmt))
         return _patient_page(
-            request, db, principal, patient, errors=errors, values=values, status=exc.status_code
+            request,
+            visit.db,
+            visit.principal,
+            patient,
+            errors=errors,
+            values=values,
+            status=exc.status_code,
         )
-    sessions.set_flash(db, request.state.portal_session, "message-sent")
+    sessions.set_flash(visit.db, visit.live, "message-sent")
     return redirect(f"/pro/messages/{conversation.id}")
 
 
@@ -358,25 +360,30 @@ def write_to_patient(
 def emergency(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """ACC-5: break-the-glass (or regulation) with a mandatory reason; a refusal is recorded."""
     fmt = formatter(request)
-    patient = _require_patient(db, request)
+    patient = _require_patient(visit.db, request)
     reason = text(form, "reason", 2000)
     errors = FormErrors()
     if not reason.strip():
         errors.add("reason", fmt.gettext(N_("Give the reason for the emergency access.")))
         return _patient_page(
-            request, db, principal, patient, errors=errors, values={"reason": reason}, status=400
+            request,
+            visit.db,
+            visit.principal,
+            patient,
+            errors=errors,
+            values={"reason": reason},
+            status=400,
         )
     try:
         access_emergency.open_emergency(
-            db,
+            visit.db,
             vault_of(request),
             settings_of(request),
-            principal,
+            visit.principal,
             patient.nir,
             reason,
             request_id=rid(request),
@@ -386,14 +393,14 @@ def emergency(
         errors.add("reason" if exc.field == "reason" else None, messages.describe(exc, fmt))
         return _patient_page(
             request,
-            db,
-            principal,
+            visit.db,
+            visit.principal,
             patient,
             errors=errors,
             values={"reason": reason},
             status=exc.status_code,
         )
-    sessions.set_flash(db, request.state.portal_session, "emergency-opened")
+    sessions.set_flash(visit.db, visit.live, "emergency-opened")
     return redirect(PATIENT)
 
 
@@ -402,14 +409,12 @@ def emergency(
 def deposit(
     request: Request,
     form: FormData = Depends(form_data),
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """ACC-2, DOC-1: a PDF with a LOINC type; drag-and-drop (JSON) or the plain file field."""
     fmt = formatter(request)
     settings = settings_of(request)
-    live: sessions.LiveSession = request.state.portal_session
-    patient = _require_patient(db, request)
+    patient = _require_patient(visit.db, request)
     values = {"title": text(form, "title", 300), "type_code": text(form, "type_code", 20)}
     errors = FormErrors()
     file = form.get("file")
@@ -418,15 +423,15 @@ def deposit(
     if not isinstance(file, UploadFile) or not file.filename:
         errors.add("file", fmt.gettext(N_("Choose a file to add.")))
     if errors or not isinstance(file, UploadFile):
-        return _deposit_refused(request, db, principal, patient, errors, values, 400)
+        return _deposit_refused(request, visit.db, visit.principal, patient, errors, values, 400)
     content = file.file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         errors.add("file", _too_large(fmt, settings.max_upload_bytes))
-        return _deposit_refused(request, db, principal, patient, errors, values, 413)
+        return _deposit_refused(request, visit.db, visit.principal, patient, errors, values, 413)
     name = PurePath((file.filename or "").replace("\\", "/")).name[:200]
     title = values["title"].strip() or (PurePath(name).stem or name)
-    if not sessions.use_nonce(db, live, text(form, "nonce", 40)):
-        sessions.set_flash(db, live, "already-received")
+    if not sessions.use_nonce(visit.db, visit.live, text(form, "nonce", 40)):
+        sessions.set_flash(visit.db, visit.live, "already-received")
         return _after_deposit(request)
     new = deposits.NewDocument(
         content=content,
@@ -437,10 +442,16 @@ def deposit(
     )
     try:
         deposits.deposit(
-            db, vault_of(request), settings, principal, patient, new, request_id=rid(request)
+            visit.db,
+            vault_of(request),
+            settings,
+            visit.principal,
+            patient,
+            new,
+            request_id=rid(request),
         )
     except CarnetError as exc:
-        db.rollback()
+        visit.db.rollback()
         message = (
             _too_large(fmt, settings.max_upload_bytes)
             if exc.code == "too-large"
@@ -448,9 +459,11 @@ def deposit(
         )
         field = {"title": "title", "type_code": "type_code"}.get(exc.field or "", "file")
         errors.add(field, message)
-        patient = _require_patient(db, request)
-        return _deposit_refused(request, db, principal, patient, errors, values, exc.status_code)
-    sessions.set_flash(db, live, "document-added")
+        patient = _require_patient(visit.db, request)
+        return _deposit_refused(
+            request, visit.db, visit.principal, patient, errors, values, exc.status_code
+        )
+    sessions.set_flash(visit.db, visit.live, "document-added")
     return _after_deposit(request)
 
 
@@ -487,21 +500,22 @@ def _deposit_refused(
 def document_content(
     request: Request,
     document_id: uuid.UUID,
-    principal: Principal = pro_session,
-    db: Session = Depends(db_session, scope="function"),
+    visit: Visit = visiting(pro_session),
 ) -> Response:
     """The content through `documents.service.read_content` (decision, audit, hash check)."""
-    patient = _require_patient(db, request)
-    found = documents.document(db, document_id)
+    patient = _require_patient(visit.db, request)
+    found = documents.document(visit.db, document_id)
     if found is None or found.holder_id != patient.id:  # only the current patient's documents
         raise NotFound("No such document.")
     vault = vault_of(request)
     doc, stream = documents.read_content(
-        db, vault, settings_of(request), principal, document_id, request_id=rid(request)
+        visit.db, vault, settings_of(request), visit.principal, document_id, request_id=rid(request)
     )
     content = b"".join(stream)
     kind = "inline" if doc.mime_type in INLINE_TYPES else "attachment"
-    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    name = documents.original_name_of(visit.db, vault, doc) or documents.title_of(
+        visit.db, vault, doc
+    )
     extension = EXTENSIONS.get(doc.mime_type, "")
     if extension and not name.lower().endswith(extension):
         name += extension

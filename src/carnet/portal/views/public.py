@@ -32,7 +32,14 @@ from carnet.notifications.rules import is_valid_email
 from carnet.portal import i18n, messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
-from carnet.portal.views.common import new_router, parse_date, rid, text
+from carnet.portal.views.common import (
+    Visit,
+    new_router,
+    parse_date,
+    rid,
+    text,
+    visiting,
+)
 from carnet.portal.views.login import Identified, LoginKind, login_routes, with_retry_after
 from carnet.portal.web import (
     FormErrors,
@@ -429,17 +436,13 @@ login_routes(router, HOLDER_LOGIN)
 
 
 @router.post("/logout/everywhere", name="portal_logout_everywhere")
-def logout_everywhere(
-    request: Request,
-    principal: Principal = portal_session(PrincipalKind.HOLDER),
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def logout_everywhere(request: Request, visit: Visit = visiting()) -> Response:
     """Every portal session, API token and login half done of the holder end at once
     (`auth.login.logout_everywhere`, the same as the API's; ACC-8: recorded)."""
     login.logout_everywhere(
-        db,
-        principal,
-        holder_id=principal.id,
+        visit.db,
+        visit.principal,
+        holder_id=visit.principal.id,
         reason="portal-everywhere",
         request_id=rid(request),
     )

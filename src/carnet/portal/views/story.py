@@ -11,24 +11,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from carnet.access.routes import portal_session
 from carnet.auth import sessions as sessions
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents.present import category_label
 from carnet.export import service as export
 from carnet.export import timeline
 from carnet.export.models import EXPIRED, FAILED, PENDING, READY
-from carnet.http import db_session
 from carnet.portal.i18n import N_, Formatter
-from carnet.portal.views.common import acting, new_router, rid
-from carnet.portal.web import formatter, redirect, render, settings_of, vault_of
+from carnet.portal.views.common import (
+    Acting,
+    Visit,
+    acting_page,
+    new_router,
+    rid,
+    visiting,
+)
+from carnet.portal.web import formatter, redirect, settings_of, vault_of
 
 router = new_router()
-holder = portal_session(PrincipalKind.HOLDER)
 
 CATEGORY_LABELS = {
     timeline.DOCUMENT: N_("Documents"),
@@ -62,17 +64,15 @@ def health_story(
     request: Request,
     by: str = "month",
     category: str = "",
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
+    act: Acting = acting_page("timeline.read"),
 ) -> Response:
     """The space's health history, newest first, grouped by day, month or year; one category or
     all. Unknown filter values fall back to the defaults (a link typed by hand is no error)."""
     fmt = formatter(request)
-    act = acting(request, db, "timeline.read")
     by = by if by in timeline.GRANULARITIES else "month"
     category = category if category in timeline.CATEGORIES else ""
     granularity, groups = export.read_timeline(
-        db, vault_of(request), settings_of(request), act.principal, act.space,
+        act.db, vault_of(request), settings_of(request), act.principal, act.space,
         by=by, category=category or None, request_id=rid(request),
     )  # fmt: skip
     shown = [
@@ -93,8 +93,7 @@ def health_story(
         }
         for g in groups
     ]
-    return render(
-        request,
+    return act.render(
         "health_story.html",
         {
             "groups": shown,
@@ -106,18 +105,12 @@ def health_story(
             + [(k, fmt.gettext(v)) for k, v in CATEGORY_LABELS.items()],
         },
         title=fmt.gettext(N_("My health story")),
-        shell=act.shell,
     )
 
 
 @router.get("/my-data", name="portal_export")
-def my_data(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def my_data(request: Request, act: Acting = acting_page()) -> Response:
     fmt = formatter(request)
-    act = acting(request, db)
     rows = [
         {
             "id": row.id,
@@ -128,10 +121,9 @@ def my_data(
             ),
             "expires": fmt.datetime(row.expires_at, "short") if row.expires_at else "",
         }
-        for row in export.own_requests(db, principal)
+        for row in export.own_requests(act.db, act.principal)
     ]
-    return render(
-        request,
+    return act.render(
         "my_data.html",
         {
             "exports": rows,
@@ -140,33 +132,24 @@ def my_data(
             "manages_others": len(act.shell.profiles) > 1,
         },
         title=fmt.gettext(N_("Download my data")),
-        shell=act.shell,
     )
 
 
 @router.post("/my-data", name="portal_export_request")
-def request_export(
-    request: Request,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def request_export(request: Request, visit: Visit = visiting()) -> Response:
     """SRV-5: one more pending request is harmless; while one is pending, nothing is added."""
-    live: sessions.LiveSession = request.state.portal_session
-    if not any(row.status == PENDING for row in export.own_requests(db, principal)):
-        export.request_export(db, principal, request_id=rid(request))
-    sessions.set_flash(db, live, "export-requested")
+    if not any(row.status == PENDING for row in export.own_requests(visit.db, visit.principal)):
+        export.request_export(visit.db, visit.principal, request_id=rid(request))
+    sessions.set_flash(visit.db, visit.live, "export-requested")
     return redirect("/my-data")
 
 
 @router.get("/my-data/{export_id}/download", name="portal_export_download")
-def download(
-    request: Request,
-    export_id: uuid.UUID,
-    principal: Principal = holder,
-    db: Session = Depends(db_session, scope="function"),
-) -> Response:
+def download(request: Request, export_id: uuid.UUID, visit: Visit = visiting()) -> Response:
     """The ZIP, decrypted and checked before the audit entry commits (ACC-8)."""
-    stream = export.download(db, vault_of(request), principal, export_id, request_id=rid(request))
+    stream = export.download(
+        visit.db, vault_of(request), visit.principal, export_id, request_id=rid(request)
+    )
     content = b"".join(stream)
     return Response(
         content,
