@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from difflib import get_close_matches
 from typing import Annotated, Any
 
-import click
 import typer
 import typer.main
-from typer import _click  # the click that Typer's groups are built on (Typer 0.29 vendors it)
+from typer import _click  # the click Typer is built on (Typer vendors it: not the `click` package)
 from typer.core import TyperCommand, TyperGroup
 
 from carnet import cli_support as support
@@ -66,6 +66,19 @@ class _Commands(TyperGroup):
             return TyperCommand(cmd_name, help=summary)
         self.commands.update(load_commands(module))
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        """Typer's, with the commands not imported yet among the suggestions for a mistyped name."""
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError as exc:
+            close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if self.suggest_commands and close and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(name) for name in close)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
 
     def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
         self._listing = True
@@ -172,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     except CarnetError as exc:
         support.err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         support.err_console.print("Aborted.")
         return 130
-    except click.ClickException as exc:
+    except _click.ClickException as exc:  # a usage error: no such command, a bad option or value
         exc.show()
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     finally:
         support.reset()
