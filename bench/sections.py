@@ -142,6 +142,7 @@ from bench.export import export  # noqa: E402
 from bench.messaging import messaging  # noqa: E402
 from bench.reimbursements import reimbursements  # noqa: E402
 from bench.roster import roster  # noqa: E402
+from bench.startup import startup  # noqa: E402
 
 ALL: dict[str, Callable[[], None]] = {
     "vault": vault,
@@ -155,4 +156,5 @@ ALL: dict[str, Callable[[], None]] = {
     "agenda": agenda,
     "apps": apps,
     "export": export,
+    "startup": startup,
 }

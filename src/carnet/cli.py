@@ -2,23 +2,95 @@
 
 Each domain contributes its commands from its own `cli` module; this module assembles them and turns
 every deliberate error into one readable line and a non-zero exit status (never a traceback).
+
+A run imports only the module of the command it runs: `carnet --help` lists the domains' commands
+from their declarations (`carnet.registry`), so an operator's quick command does not pay for the
+web app, the PDF letters or the demo world.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from typing import Annotated
+from difflib import get_close_matches
+from typing import Annotated, Any
 
-import click
 import typer
+import typer.main
+from typer import _click  # the click Typer is built on (Typer vendors it: not the `click` package)
+from typer.core import TyperCommand, TyperGroup
 
 from carnet import cli_support as support
 from carnet import registry
 from carnet.errors import CarnetError
 
+
+def load_commands(module: str) -> dict[str, _click.Command]:
+    """The commands that `module.register(app)` adds, by name."""
+    commands = typer.Typer()
+    importlib.import_module(module).register(commands)
+    return dict(typer.main.get_group(commands).commands)
+
+
+class _Commands(TyperGroup):
+    """The top-level group: the domains' commands are listed from their declarations, and a
+    command's module is imported when that command is resolved (to run it or show its help)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._own = list(self.commands)
+        self._declared = registry.commands()
+        self._unlisted = registry.unlisted_command_modules()
+        self._listing = False
+
+    def _load_unlisted(self) -> None:
+        """Import the modules whose commands only an import names (see `registry.Domain`)."""
+        while self._unlisted:
+            self.commands.update(load_commands(self._unlisted.pop(0)))
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        self._load_unlisted()
+        names = [*self._own, *self._declared]
+        return names + [name for name in self.commands if name not in names]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        if cmd_name not in self._declared:
+            self._load_unlisted()
+            return super().get_command(ctx, cmd_name)
+        module, summary = self._declared[cmd_name]
+        if self._listing:  # the help of this group shows the declared line: no import for that
+            return TyperCommand(cmd_name, help=summary)
+        self.commands.update(load_commands(module))
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        """Typer's, with the commands not imported yet among the suggestions for a mistyped name."""
+        try:
+            return super().resolve_command(ctx, args)
+        except _click.exceptions.UsageError as exc:
+            close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if self.suggest_commands and close and "Did you mean" not in exc.message:
+                suggestions = ", ".join(repr(name) for name in close)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
     name="carnet",
+    cls=_Commands,
     help="Carnet operator commands.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -105,9 +177,6 @@ def serve(
     )
 
 
-registry.register_commands(app)  # each domain's commands, from its `domain.py`
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turn Carnet errors into one line on stderr and an exit status."""
     command = typer.main.get_command(app)
@@ -116,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     except CarnetError as exc:
         support.err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         support.err_console.print("Aborted.")
         return 130
-    except click.ClickException as exc:
+    except _click.ClickException as exc:  # a usage error: no such command, a bad option or value
         exc.show()
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     finally:
         support.reset()

@@ -1,19 +1,23 @@
-"""What every CLI command shares: the settings, database and vault of this run, and the consoles."""
+"""What every CLI command shares: the settings, database and vault of this run, and the consoles.
+
+Each is imported when a command first asks for it: `carnet --help` needs none of them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from carnet.audit import anchors
-from carnet.config import Settings, load_settings
-from carnet.db import Database
-from carnet.vault.service import Vault
+if TYPE_CHECKING:
+    from carnet.config import Settings
+    from carnet.db import Database
+    from carnet.vault.service import Vault
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +30,8 @@ _vault: Vault | None = None
 def settings() -> Settings:
     global _settings
     if _settings is None:
+        from carnet.config import load_settings
+
         _settings = load_settings()
     return _settings
 
@@ -33,6 +39,9 @@ def settings() -> Settings:
 def database() -> Database:
     global _database
     if _database is None:
+        from carnet.audit import anchors
+        from carnet.db import Database
+
         _database = Database(settings().effective_database_url, pool_size=4)
         anchors.install(_database, settings(), warn=err_console.print)
     return _database
@@ -41,6 +50,8 @@ def database() -> Database:
 def vault() -> Vault:
     global _vault
     if _vault is None:
+        from carnet.vault.service import Vault
+
         _vault = Vault.from_settings(settings(), warn=err_console.print)
     return _vault
 

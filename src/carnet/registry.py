@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import typer
     from fastapi import FastAPI
 
 
@@ -31,14 +30,17 @@ class Domain:
     `routers` maps an inclusion order (unique across domains: route matching follows it) to
     "module:attribute", an `APIRouter` or an installer `fn(app)`; `models` and `jobs` are modules
     imported for their side effect (tables on `Base.metadata`, `@job` registrations, run in the
-    order the domains and their lists give); `commands` are modules with `register(app)`.
+    order the domains and their lists give); `commands` maps each module with `register(app)` to
+    the commands it adds, name -> one-line help, so that `carnet --help` lists them without
+    importing any and a run imports only the module of the command it runs. A bare tuple of
+    modules is still read, but then every listing of the commands imports those modules.
     """
 
     name: str
     routers: Mapping[int, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()
     jobs: tuple[str, ...] = ()
-    commands: tuple[str, ...] = ()
+    commands: Mapping[str, Mapping[str, str]] | tuple[str, ...] = field(default_factory=dict)
 
 
 # The core's own routes: not a domain package, so declared here.
@@ -96,11 +98,28 @@ def load_jobs() -> None:
             importlib.import_module(name)
 
 
-def register_commands(app: typer.Typer) -> None:
-    """Add every domain's commands to the `carnet` command line."""
+def commands() -> dict[str, tuple[str, str]]:
+    """Every command declared with its help: name -> (the module that registers it, its help)."""
+    found: dict[str, tuple[str, str]] = {}
     for domain in domains():
-        for name in domain.commands:
-            importlib.import_module(name).register(app)
+        if not isinstance(domain.commands, Mapping):
+            continue
+        for module, declared in domain.commands.items():
+            for name, summary in declared.items():
+                if name in found:
+                    raise ValueError(f"command {name!r} declared twice: {found[name][0]}, {module}")
+                found[name] = (module, summary)
+    return found
+
+
+def unlisted_command_modules() -> list[str]:
+    """The command modules declared without their commands' names: only importing them tells."""
+    return [
+        module
+        for domain in domains()
+        if not isinstance(domain.commands, Mapping)
+        for module in domain.commands
+    ]
 
 
 def _resolve(target: str) -> Any:

@@ -1,28 +1,33 @@
-"""`carnet professional …` and `carnet operator …`: registering who works with Carnet."""
+"""`carnet professional …`, `carnet operator …` and `carnet account …`: who works with Carnet,
+and the holders' spaces.
+
+The lifecycle, the purge and the notifications are imported by the commands that change a space:
+`carnet account show` reads one and stays quick to start.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from carnet import cli_support as support
-from carnet.accounts import lifecycle, rules, service
-from carnet.accounts import purge as purge_service
+from carnet.accounts import rules, service
 from carnet.accounts.models import Holder, Representation
-from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import SYSTEM, Principal
-from carnet.auth.service import find_principal
 from carnet.errors import InvalidInput, NotFound
-from carnet.notifications.service import enqueue
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from carnet.accounts.schemas import ProfessionalIn
 
 professional_app = typer.Typer(help="Health professionals (RPPS).", no_args_is_help=True)
 operator_app = typer.Typer(help="Operators of the platform.", no_args_is_help=True)
@@ -123,8 +128,10 @@ def _load(session: Session, nir: str) -> Holder:
     problem = rules.nir_problem(nir)
     if problem:
         raise InvalidInput(f"Invalid NIR: {problem}.")
-    holder = lifecycle.find_holder(session, nir)
+    holder = service.find_holder(session, nir)
     if holder is None:
+        from carnet.accounts import purge as purge_service
+
         if purge_service.is_tombstoned(session, support.vault(), nir):
             raise NotFound("This space was purged (only a tombstone remains).")
         raise NotFound("No space for this NIR.")
@@ -134,6 +141,8 @@ def _load(session: Session, nir: str) -> Holder:
 def _operator(session: Session, name: str | None) -> Principal:
     if name is None:
         return SYSTEM
+    from carnet.auth.service import find_principal
+
     return find_principal(session, operator_name=name)
 
 
@@ -210,6 +219,8 @@ def _check_reason(reason: str) -> str:
 @account_app.command("suspend")
 def account_suspend(nir: str, reason: ReasonOption, operator: OperatorOption = None) -> None:
     """Suspend a space (LC-6): the holder is told and may object within 6 weeks."""
+    from carnet.accounts import lifecycle
+
     settings = support.settings()
     with support.database().transaction() as session:
         holder = _load(session, nir)
@@ -217,6 +228,8 @@ def account_suspend(nir: str, reason: ReasonOption, operator: OperatorOption = N
             session, settings, holder, _operator(session, operator), _check_reason(reason)
         )
         if holder.email:
+            from carnet.notifications.service import enqueue
+
             enqueue(
                 session,
                 kind="account.suspended",
@@ -235,6 +248,8 @@ def account_suspend(nir: str, reason: ReasonOption, operator: OperatorOption = N
 @account_app.command("reinstate")
 def account_reinstate(nir: str, reason: ReasonOption, operator: OperatorOption = None) -> None:
     """The holder objected to a suspension in time (LC-6): the space is active again."""
+    from carnet.accounts import lifecycle
+
     with support.database().transaction() as session:
         holder = _load(session, nir)
         lifecycle.transition(
@@ -257,6 +272,8 @@ def account_close(
     purge: Annotated[bool, typer.Option(help="Erase at the next jobs run (LC-5).")] = False,
 ) -> None:
     """Close a space (LC-5): archived 10 years, or purged at the next jobs run with --purge."""
+    from carnet.accounts import lifecycle
+
     settings = support.settings()
     with support.database().transaction() as session:
         holder = _load(session, nir)
@@ -279,6 +296,8 @@ def account_mark_deceased(
     on: Annotated[str | None, typer.Option("--on", help="Date of death, YYYY-MM-DD.")] = None,
 ) -> None:
     """Record the holder's death and close the space (LC-6)."""
+    from carnet.accounts import lifecycle
+
     settings = support.settings()
     try:
         day = dt.date.fromisoformat(on) if on else lifecycle.today(settings)

@@ -17,9 +17,17 @@ DOMAIN = Domain(
         "carnet.accounts.jobs",
         "carnet.accounts.letters",
     ),
-    commands=(
-        "carnet.accounts.cli",
-        "carnet.accounts.family.cli",
-        "carnet.accounts.roster.cli",
-    ),
+    commands={
+        "carnet.accounts.cli": {
+            "professional": "Health professionals (RPPS).",
+            "operator": "Operators of the platform.",
+            "account": "Holders' spaces (operators).",
+        },
+        "carnet.accounts.family.cli": {"guardian": "Guardians of protected adults (REP-5)."},
+        "carnet.accounts.roster.cli": {
+            "provision": "Create and update holders' spaces from the insurer's roster; bad rows go "
+            "to FILE.rejects.csv, and running the same file again changes nothing.",
+            "letters": "Postal notices (letters to print).",
+        },
+    },
 )

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from fpdf import FPDF
 from sqlalchemy import CursorResult, event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -127,6 +126,8 @@ class _Pdf:
     """A batch of letters, one A4 page each, with a core font (no font files to ship)."""
 
     def __init__(self, day_text: str) -> None:
+        from fpdf import FPDF  # slow to import: only a rendering run loads it
+
         self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_creator("Carnet")

@@ -27,7 +27,7 @@ from carnet.accounts.models import (
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
 from carnet.accounts.passwords import hash_password, password_problem
-from carnet.accounts.service import holder_by_nir
+from carnet.accounts.service import find_holder as find_holder  # still read from here too
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth import rates, throttle
@@ -89,10 +89,6 @@ def transition(
         reason=reason or f"{before}->{target}",
     )
     return target
-
-
-def find_holder(session: Session, nir: str) -> Holder | None:
-    return holder_by_nir(session, valid) if (valid := rules.as_nir(nir)) else None
 
 
 # -- provisional codes ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
 from carnet.accounts.models import Holder, Operator, OppositionProof, Professional
-from carnet.accounts.rules import Nir
+from carnet.accounts.rules import Nir, as_nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
@@ -85,6 +85,11 @@ def holder_by_nir(session: Session, nir: Nir, *, preload: Sequence[Preload] = ()
     `rules.parse_nir`/`rules.as_nir`, so the spelling stored is the spelling compared. With
     `preload`, what other domains join on the space comes in the same statement."""
     return _loaded(session, Holder.nir == nir, preload)
+
+
+def find_holder(session: Session, nir: str) -> Holder | None:
+    """The holder of this NIR as typed by a person (any spelling `rules.as_nir` accepts), or None."""
+    return holder_by_nir(session, valid) if (valid := as_nir(nir)) else None
 
 
 def _loaded(

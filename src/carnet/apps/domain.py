@@ -11,5 +11,5 @@ DOMAIN = Domain(
     },
     models=("carnet.apps.models",),
     jobs=("carnet.apps.jobs",),
-    commands=("carnet.apps.cli",),
+    commands={"carnet.apps.cli": {"app": "The catalogue of connected apps (SRV-3)."}},
 )

@@ -8,5 +8,5 @@ DOMAIN = Domain(
     name="audit",
     models=("carnet.audit.models",),
     jobs=("carnet.audit.jobs",),
-    commands=("carnet.audit.cli",),
+    commands={"carnet.audit.cli": {"audit": "The tamper-evident audit log."}},
 )

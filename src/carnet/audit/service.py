@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy import insert as insert_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -117,6 +117,8 @@ def _lock_heads(session: Session, reserve: dict[str, int]) -> dict[str, tuple[in
     append costs two statements and a head never names a hash its chain lacks.
     """
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # imported here: loading that dialect costs an SQLite run's start
+        from sqlalchemy.dialects import postgresql
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     heads: dict[str, tuple[int, str, bool]] = {}
     chains = sorted(reserve)

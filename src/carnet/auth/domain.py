@@ -7,5 +7,9 @@ from carnet.registry import Domain
 DOMAIN = Domain(
     name="auth",
     models=("carnet.auth.models",),
-    commands=("carnet.auth.cli",),
+    commands={
+        "carnet.auth.cli": {
+            "token": "Print a new API bearer token for an existing principal (exactly one option).",
+        },
+    },
 )

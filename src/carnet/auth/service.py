@@ -8,8 +8,8 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from fastapi import Request
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,9 @@ from carnet.auth.rules import APP_TOKEN_PREFIX, TOKEN_PREFIX
 from carnet.db import Preload, keep_preloaded
 from carnet.db import preload as db_preload
 from carnet.errors import NotFound
+
+if TYPE_CHECKING:  # only read here: the command line resolves principals without the web stack
+    from fastapi import Request
 
 
 def _hash(token: str) -> str:

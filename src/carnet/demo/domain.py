@@ -6,5 +6,10 @@ from carnet.registry import Domain
 
 DOMAIN = Domain(
     name="demo",
-    commands=("carnet.demo.cli",),
+    commands={
+        "carnet.demo.cli": {
+            "demo": "Load (or refresh) the fictitious demo world and print how to sign in as each "
+            "person.",
+        },
+    },
 )

@@ -12,8 +12,15 @@ DOMAIN = Domain(
     },
     models=("carnet.documents.models",),
     jobs=("carnet.documents.jobs",),
-    commands=(
-        "carnet.documents.cli",
-        "carnet.documents.migration_cli",
-    ),
+    commands={
+        "carnet.documents.cli": {
+            "fsck": "Report (and with --repair, clean) blobs without rows, unfinished writes, "
+            "rows whose blob is missing or does not open with the holder's key. Exit status 0 "
+            "when clean or repaired.",
+        },
+        "carnet.documents.migration_cli": {
+            "import-dmp": "Import the documents of DMP exports; holders who opposed the "
+            "migration are skipped (LC-3).",
+        },
+    },
 )

@@ -7,5 +7,5 @@ from carnet.registry import Domain
 DOMAIN = Domain(
     name="jobs",
     models=("carnet.jobs.models",),
-    commands=("carnet.jobs.cli",),
+    commands={"carnet.jobs.cli": {"jobs": "Scheduled jobs."}},
 )

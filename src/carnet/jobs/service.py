@@ -18,9 +18,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +29,9 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.errors import CarnetError, InvalidInput
 from carnet.jobs.models import DONE, FAILED, RUNNING, JobRun
+
+if TYPE_CHECKING:  # the runner is started by `carnet serve`; `carnet jobs run` needs no web stack
+    from fastapi import FastAPI
 
 log = logging.getLogger("carnet.jobs")
 

@@ -8,5 +8,5 @@ DOMAIN = Domain(
     name="notifications",
     models=("carnet.notifications.models",),
     jobs=("carnet.notifications.jobs",),
-    commands=("carnet.notifications.cli",),
+    commands={"carnet.notifications.cli": {"outbox": "E-mail outbox."}},
 )

@@ -7,15 +7,18 @@ the Content-Security-Policy allows no inline script or style). See docs/portal.m
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+if TYPE_CHECKING:  # the registry imports this package to read its declaration: no web stack then
+    from fastapi import FastAPI
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
     """Include the portal's routes and mount /static."""
+    from fastapi.staticfiles import StaticFiles
+
     from carnet.portal.views import routers
 
     for router in routers():

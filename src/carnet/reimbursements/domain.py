@@ -11,5 +11,11 @@ DOMAIN = Domain(
         80: "carnet.reimbursements.fhir_api:router",
     },
     models=("carnet.reimbursements.models",),
-    commands=("carnet.reimbursements.cli",),
+    commands={
+        "carnet.reimbursements.cli": {
+            "import-reimbursements": "Import the insurer's reimbursement lines; secret acts of "
+            "minors are never stored (REP-2), bad lines go to FILE.rejects.csv, and running the "
+            "same file again changes nothing.",
+        },
+    },
 )

@@ -7,5 +7,5 @@ from carnet.registry import Domain
 DOMAIN = Domain(
     name="vault",
     models=("carnet.vault.models",),
-    commands=("carnet.vault.cli",),
+    commands={"carnet.vault.cli": {"keys": "Master key operations."}},
 )

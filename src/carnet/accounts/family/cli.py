@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from carnet import cli_support as support
 from carnet.accounts.family import guardians
-from carnet.accounts.lifecycle import find_holder
 from carnet.accounts.models import Holder
+from carnet.accounts.service import find_holder
 from carnet.auth.principal import SYSTEM
 from carnet.errors import NotFound
 
