@@ -58,3 +58,24 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) * 1000, p99 * 1000
+
+
+# Every figure set against its raw baseline, gathered for the summary `bench.run` prints last.
+SUMMARY: list[str] = []
+
+
+def compare(
+    label: str, carnet: float, raw: float, unit: str, *, target: str, higher_is_better: bool = True
+) -> None:
+    """Print one figure beside its raw baseline from the same run, with the ratio and the target.
+
+    The ratio is always "share of the raw figure reached": carnet/raw for rates, raw/carnet for
+    durations, so 100 % means "as fast as the simplest code doing the same essential I/O".
+    """
+    share = (carnet / raw if higher_is_better else raw / carnet) if carnet and raw else 0.0
+    line = (
+        f"{label}: Carnet {carnet:,.1f} {unit}, raw {raw:,.1f} {unit}, "
+        f"{share * 100:.0f} % of raw (target {target})"
+    )
+    print(line, flush=True)
+    SUMMARY.append(line)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import sections
+from bench import common, sections
 
 SECTIONS: dict[str, Callable[[], None]] = sections.ALL
 
@@ -26,6 +26,10 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         SECTIONS[name]()
         print(f"({name} took {time.perf_counter() - started:.1f} s)", flush=True)
+    if common.SUMMARY:
+        print("\n== summary: Carnet against the raw baseline of the same run ==")
+        for line in common.SUMMARY:
+            print(line)
     return 0
 
 
