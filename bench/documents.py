@@ -318,127 +318,119 @@ def documents() -> None:
             server.wait(timeout=30)
 
 
-def reads() -> None:
-    """Document-metadata reads through HTTP by 32 concurrent clients, each answer sent only after
-    its audit entry is committed (issue 5); reads/s and p50/p99."""
-    clients = int(os.environ.get("CARNET_BENCH_READ_CLIENTS", "32"))
-    per_client = int(os.environ.get("CARNET_BENCH_READS", "60"))
-    with tempfile.TemporaryDirectory(prefix="carnet-bench-") as tmp:
-        data = Path(tmp) / "var"
-        env = {
-            **os.environ,
-            "CARNET_DATA_DIR": str(data),
-            "CARNET_LOG_LEVEL": "WARNING",
-            "CARNET_JOBS_INTERVAL_SECONDS": "0",
+def _metadata_rows(holder_id: uuid.UUID, pro_id: uuid.UUID, rpps: str, titles: list[bytes],
+                   ids: list[uuid.UUID]) -> list[dict[str, object]]:  # fmt: skip
+    """Document rows without content: enough for metadata reads and searches."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {
+            "id": ids[n], "holder_id": holder_id, "master_identifier": f"urn:bench:{ids[n]}",
+            "source": "professional", "author_kind": "professional", "author_id": pro_id,
+            "author_rpps": rpps, "type_code": "11502-2", "category": "BIOLOGIE",
+            "sensitivity": "general", "title_sealed": titles[n],
+            "deposited_at": now - dt.timedelta(minutes=n), "updated_at": now,
+            "mime_type": "application/pdf", "size": 1, "sha256": "0" * 64, "sha1": "0" * 40,
+            "blob_id": "0" * 32, "status": "current", "version": 1, "masked": False,
+            "invisible_to_patient": False, "invisible_to_representatives": False,
+            "not_deletable": False, "pinned": False,
         }
+        for n in range(len(ids))
+    ]  # fmt: skip
+
+
+def reads() -> None:
+    """The four reads of issue 14 by 32 concurrent clients, each answer sent only after its audit
+    entry is committed, next to a bare ASGI endpoint doing one indexed SELECT and one committed
+    audit INSERT (bench/bare.py) in the same run. The generator runs in its own process on the
+    other core (bench/harness.py). `CARNET_BENCH_READ_CLIENTS` (32) and `CARNET_BENCH_READS` (60
+    per client) tune it; `CARNET_BENCH_PROFILE=DIR` adds py-spy profiles."""
+    from bench import bare
+    from bench.common import compare
+    from bench.harness import carnet_command, free_port, load, serve
+    from bench.loadgen import request
+    from carnet.vault.service import Vault
+
+    clients = int(os.environ.get("CARNET_BENCH_READ_CLIENTS", "32"))
+    total = clients * int(os.environ.get("CARNET_BENCH_READS", "60"))
+    content = _pdf()
+    with tempfile.TemporaryDirectory(prefix="carnet-bench-") as tmp:
+        root = Path(tmp)
+        # The baseline first, on the same disk.
+        os.environ["CARNET_BARE_DB"] = str(root / "bare.db")
+        bare_ids = bare.prepare(str(root / "bare.db"), 200)
+        port = free_port()
+        bare_cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port),
+                    "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        with serve(bare_cmd, dict(os.environ), port, ready="/doc/none") as server:
+            requests = [request("GET", f"/doc/{bare_ids[n % 200]}", {}) for n in range(total)]
+            baseline = load(port, clients, requests, server_pid=server.pid, label="read-bare")
+        print(baseline.line(f"bare ASGI read (1 SELECT + 1 committed INSERT), {clients} clients",
+                            "reads/s"))  # fmt: skip
+
+        data = root / "var"
+        env = {**os.environ, "CARNET_DATA_DIR": str(data), "CARNET_LOG_LEVEL": "WARNING",
+               "CARNET_JOBS_INTERVAL_SECONDS": "0"}  # fmt: skip
         env.pop("CARNET_DATABASE_URL", None)
         settings = Settings(data_dir=data)
         database = Database(settings.effective_database_url)
         upgrade(database)
-        from carnet.vault.service import Vault
-
         vault = Vault.from_settings(settings)
         vault.check(database)
         with database.transaction() as session:
-            holder = Holder(
-                nir=make_nir(2, 1975, 5, "69", 1, 1),
-                birth_name="BENCH",
-                first_names="Bench",
-                birth_date=dt.date(1975, 5, 1),
-                sex="F",
-                state="active",
-            )
+            holder = Holder(nir=make_nir(2, 1975, 5, "69", 1, 1), birth_name="BENCH",
+                            first_names="Bench", birth_date=dt.date(1975, 5, 1), sex="F",
+                            state="active")  # fmt: skip
             pro = Professional(rpps=make_rpps(78), profession_code="10", name="Dr Bench")
             session.add_all([holder, pro])
             session.flush()
             session.add(
                 CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
             )
-            token, _row = issue_token(
+            pro_token, _ = issue_token(
                 session, Principal(PrincipalKind.PROFESSIONAL, pro.id), ttl=dt.timedelta(hours=2)
             )
-            holder_id, pro_id, rpps = holder.id, pro.id, pro.rpps
-        ids = [uuid.uuid4() for _ in range(200)]
-        now = dt.datetime.now(dt.UTC)
+            holder_token, _ = issue_token(
+                session, Principal(PrincipalKind.HOLDER, holder.id), ttl=dt.timedelta(hours=2)
+            )
+            holder_id, pro_id, rpps, nir = holder.id, pro.id, pro.rpps, holder.nir
+        ids = [uuid.uuid4() for _ in range(10_000)]
         with database.transaction() as session:
-            titles = [
-                vault.seal_text(session, holder_id, i, "document-title", "Bilan") for i in ids
-            ]
-            session.execute(
-                insert(Document),
-                [
-                    {
-                        "id": ids[n],
-                        "holder_id": holder_id,
-                        "master_identifier": f"urn:bench:{n}",
-                        "source": "professional",
-                        "author_kind": "professional",
-                        "author_id": pro_id,
-                        "author_rpps": rpps,
-                        "type_code": "11502-2",
-                        "category": "BIOLOGIE",
-                        "sensitivity": "general",
-                        "title_sealed": titles[n],
-                        "deposited_at": now,
-                        "updated_at": now,
-                        "mime_type": "application/pdf",
-                        "size": 1,
-                        "sha256": "0" * 64,
-                        "sha1": "0" * 40,
-                        "blob_id": "0" * 32,
-                        "status": "current",
-                        "version": 1,
-                        "masked": False,
-                        "invisible_to_patient": False,
-                        "invisible_to_representatives": False,
-                        "not_deletable": False,
-                        "pinned": False,
-                    }
-                    for n in range(len(ids))
-                ],
-            )
-        database.dispose()
-        port = _free_port()
-        server = _serve(env, port)
-        try:
-            latencies: list[float] = []
-            lock = threading.Lock()
-            failures: list[int] = []
+            titles = [vault.seal_text(session, holder_id, i, "document-title", "Bilan") for i in ids]
+        with database.transaction() as session:
+            session.execute(insert(Document), _metadata_rows(holder_id, pro_id, rpps, titles, ids))
+        port = free_port()
+        with serve(carnet_command(port), env, port) as server:
+            pro_headers = {"Authorization": f"Bearer {pro_token}"}
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                              headers={**pro_headers,
+                                       "Content-Type": "application/fhir+json"}) as http:  # fmt: skip
+                for _ in range(50):
+                    answer = http.post("/fhir", json=_bundle(nir, rpps, content))
+                    assert answer.status_code == 200, answer.text[:300]
+            with database.transaction() as session:
+                from sqlalchemy import select
 
-            def client(index: int) -> None:
-                with httpx.Client(
-                    base_url=f"http://127.0.0.1:{port}",
-                    timeout=60,
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as http:
-                    for n in range(per_client):
-                        started = time.perf_counter()
-                        response = http.get(
-                            f"/fhir/DocumentReference/{ids[(index + n) % len(ids)]}"
-                        )
-                        with lock:
-                            latencies.append(time.perf_counter() - started)
-                            if response.status_code != 200:
-                                failures.append(response.status_code)
-
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-            cpu_before = _cpu_seconds(server.pid)
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            rate = clients * per_client / (time.perf_counter() - started)
-            cpu = _cpu_seconds(server.pid) - cpu_before
-            p50, p99 = percentiles(latencies)
-            print(
-                f"DocumentReference reads, {clients} clients, audit committed first: "
-                f"{rate:7.1f} reads/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-                f"({len(failures)} failures)"
-            )
-            if cpu > 0:
-                print(f"  server CPU per read: {cpu / (clients * per_client) * 1000:.2f} ms "
-                      "(the ceiling of one process is 1000 / that, in reads/s)")  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                deposited = [str(i) for i in session.scalars(
+                    select(Document.id).where(Document.size > 1))]  # fmt: skip
+            database.dispose()
+            pages = f"/fhir/DocumentReference?patient.identifier={INS_NIR_SYSTEM}|{nir}&_count=20"
+            kinds = [
+                ("holder API metadata", {"Authorization": f"Bearer {holder_token}"},
+                 lambda n: f"/api/v1/me/documents/{ids[n % 200]}"),
+                ("professional FHIR DocumentReference read", pro_headers,
+                 lambda n: f"/fhir/DocumentReference/{ids[n % 200]}"),
+                ("ITI-68 Binary, 100 KB PDF", pro_headers,
+                 lambda n: f"/fhir/Binary/{deposited[n % len(deposited)]}"),
+                ("ITI-67 first page (10,050 documents)", pro_headers, lambda n: pages),
+            ]  # fmt: skip
+            only = os.environ.get("CARNET_BENCH_READ_ONLY", "")
+            for label, headers, path in kinds:
+                if only and only not in label:
+                    continue
+                requests = [request("GET", path(n), headers) for n in range(total)]
+                measured = load(port, clients, requests, server_pid=server.pid,
+                                label="read-" + label.split(",")[0].replace(" ", "-"))  # fmt: skip
+                print(measured.line(f"{label}, {clients} clients", "reads/s"))
+                compare(f"read, {label}, {clients} clients (p99 {measured.p99_ms:.0f} ms)",
+                        measured.rate, baseline.rate, "reads/s",
+                        target="≥ 50 %, p99 < 100 ms")  # fmt: skip
