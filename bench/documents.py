@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import socket
 import sqlite3
@@ -27,7 +28,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fpdf import FPDF
 from sqlalchemy import insert
 
-from bench.common import percentiles
 from carnet.access.models import CareRelationship
 from carnet.accounts.models import Holder, Professional
 from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM, make_nir, make_rpps
@@ -144,178 +144,126 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not start")
 
 
-def _raw_ceiling(root: Path, count: int, blob: bytes) -> float:
-    """AES-GCM, write + fsync + rename, one committed row per document: the floor of the work."""
-    connection = sqlite3.connect(root / "raw.db", isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("CREATE TABLE d (id TEXT PRIMARY KEY, size INTEGER, sha TEXT)")
+def _raw_ceiling(root: Path, count: int, blob: bytes, clients: int) -> float:
+    """The floor of a deposit's work, done by the simplest code with `clients` threads: AES-GCM,
+    write + fsync + rename of the blob, then one committed row per document on SQLite (WAL,
+    synchronous=FULL), each thread committing its own rows, as Carnet's requests do."""
+    path = root / "raw.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE d (id TEXT PRIMARY KEY, size INTEGER, sha TEXT)")
+    setup.close()
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
-    (root / "raw").mkdir()
+    folder = root / "raw"
+    folder.mkdir()
+
+    def work(index: int) -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        for n in range(index, count, clients):
+            sealed = aead.encrypt(os.urandom(12), blob, b"aad")
+            part = folder / f"{n}.part"
+            with part.open("wb") as handle:
+                handle.write(sealed)
+                handle.flush()
+                os.fsync(handle.fileno())
+            part.rename(folder / f"{n}.blob")
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT INTO d VALUES (?, ?, ?)", (str(uuid.uuid4()), len(blob), "x"))
+            connection.execute("COMMIT")
+        connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
     started = time.perf_counter()
-    for n in range(count):
-        sealed = aead.encrypt(os.urandom(12), blob, b"aad")
-        path = root / "raw" / f"{n}.part"
-        with path.open("wb") as handle:
-            handle.write(sealed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        path.rename(root / "raw" / f"{n}.blob")
-        connection.execute("BEGIN")
-        connection.execute("INSERT INTO d VALUES (?, ?, ?)", (str(uuid.uuid4()), len(blob), "x"))
-        connection.execute("COMMIT")
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return count / (time.perf_counter() - started)
 
 
+def _deposit_world(data: Path, database_url: str | None) -> tuple[dict[str, str], str, list[str], str]:
+    """A migrated Carnet with 20 holders and one professional; returns the server's environment,
+    the professional's token, the holders' NIRs and the professional's RPPS."""
+    from carnet.vault.service import Vault
+
+    env = {**os.environ, "CARNET_DATA_DIR": str(data), "CARNET_LOG_LEVEL": "WARNING",
+           "CARNET_JOBS_INTERVAL_SECONDS": "0"}  # fmt: skip
+    env.pop("CARNET_DATABASE_URL", None)
+    if database_url:
+        env["CARNET_DATABASE_URL"] = database_url
+    settings = Settings(data_dir=data, database_url=database_url or "")
+    database = Database(settings.effective_database_url)
+    upgrade(database)
+    Vault.from_settings(settings).check(database)
+    with database.transaction() as session:
+        holders = []
+        for n in range(20):
+            holder = Holder(nir=make_nir(2, 1975, 5, "69", 1, n + 1), birth_name="BENCH",
+                            first_names="Bench", birth_date=dt.date(1975, 5, 1), sex="F",
+                            state="active")  # fmt: skip
+            session.add(holder)
+            holders.append(holder)
+        pro = Professional(rpps=make_rpps(77), profession_code="10", name="Dr Bench")
+        session.add(pro)
+        session.flush()
+        token, _row = issue_token(
+            session, Principal(PrincipalKind.PROFESSIONAL, pro.id), ttl=dt.timedelta(hours=2)
+        )
+        nirs, rpps = [h.nir for h in holders], pro.rpps
+    database.dispose()
+    return env, token, nirs, rpps
+
+
 def documents() -> None:
-    clients = int(os.environ.get("CARNET_BENCH_CLIENTS", "8"))
-    deposits = int(os.environ.get("CARNET_BENCH_DEPOSITS", "400"))
+    """ITI-65 deposits of one 100 KB PDF each through HTTP, next to the raw ceiling of the same
+    run; on SQLite (one server process on one core), then on PostgreSQL with 1 and 2 server
+    processes when one answers. `CARNET_BENCH_CLIENTS` (16) and `CARNET_BENCH_DEPOSITS` (800)
+    tune it; `CARNET_BENCH_PROFILE=DIR` adds py-spy profiles of the server."""
+    from bench.common import compare, postgres_url
+    from bench.harness import carnet_command, free_port, load, serve
+    from bench.loadgen import request
+    from bench.sections import _pg_schema
+
+    clients = int(os.environ.get("CARNET_BENCH_CLIENTS", "16"))
+    deposits = int(os.environ.get("CARNET_BENCH_DEPOSITS", "800"))
     content = _pdf()
+    targets: list[tuple[str, int]] = [("SQLite", 1)]
+    pg = postgres_url()
+    if pg:
+        targets += [("PostgreSQL", 1), ("PostgreSQL", 2)]
     with tempfile.TemporaryDirectory(prefix="carnet-bench-") as tmp:
         root = Path(tmp)
-        data = root / "var"
-        env = {
-            **os.environ,
-            "CARNET_DATA_DIR": str(data),
-            "CARNET_LOG_LEVEL": "WARNING",
-            "CARNET_JOBS_INTERVAL_SECONDS": "0",
-        }
-        env.pop("CARNET_DATABASE_URL", None)
-        settings = Settings(data_dir=data)
-        database = Database(settings.effective_database_url)
-        upgrade(database)
-        from carnet.vault.service import Vault
-
-        vault = Vault.from_settings(settings)
-        vault.check(database)
-        with database.transaction() as session:
-            holders = []
-            for n in range(20):
-                holder = Holder(
-                    nir=make_nir(2, 1975, 5, "69", 1, n + 1),
-                    birth_name="BENCH",
-                    first_names="Bench",
-                    birth_date=dt.date(1975, 5, 1),
-                    sex="F",
-                    state="active",
-                )
-                session.add(holder)
-                holders.append(holder)
-            pro = Professional(rpps=make_rpps(77), profession_code="10", name="Dr Bench")
-            session.add(pro)
-            session.flush()
-            nirs = [h.nir for h in holders]
-            token, _row = issue_token(
-                session, Principal(PrincipalKind.PROFESSIONAL, pro.id), ttl=dt.timedelta(hours=2)
-            )
-            big = holders[0]
-            session.add(
-                CareRelationship(holder_id=big.id, professional_id=pro.id, status="authorised")
-            )
-            big_id, big_nir, pro_id, rpps = big.id, big.nir, pro.id, pro.rpps
-        database.dispose()
-        port = _free_port()
-        server = _serve(env, port)
-        try:
-            latencies: list[float] = []
-            lock = threading.Lock()
-            errors: list[str] = []
-
-            def client(index: int) -> None:
-                with httpx.Client(
-                    base_url=f"http://127.0.0.1:{port}",
-                    timeout=60,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/fhir+json",
-                    },
-                ) as http:
-                    for n in range(index, deposits, clients):
-                        body = _bundle(nirs[n % len(nirs)], rpps, content)
-                        started = time.perf_counter()
-                        response = http.post("/fhir", json=body)
-                        elapsed = time.perf_counter() - started
-                        with lock:
-                            latencies.append(elapsed)
-                            if response.status_code != 200:
-                                errors.append(str(response.status_code))
-
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            rate = deposits / (time.perf_counter() - started)
-            p50, p99 = percentiles(latencies)
-            print(
-                f"ITI-65 deposits, {clients} clients, 100 KB PDF: {rate:7.1f} documents/s  "
-                f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({len(errors)} errors)"
-            )
-            print(
-                f"raw ceiling (AES-GCM + fsync + committed row): {_raw_ceiling(root, deposits, content):7.1f} documents/s"
-            )
-            # Search: 10,000 documents for one holder, first page through ITI-67.
-            database = Database(settings.effective_database_url)
-            now = dt.datetime.now(dt.UTC)
-            ids = [uuid.uuid4() for _ in range(10_000)]
-            with database.transaction() as session:
-                titles = [
-                    vault.seal_text(session, big_id, i, "document-title", "Bilan") for i in ids
-                ]
-            rows = [
-                {
-                    "id": ids[n],
-                    "holder_id": big_id,
-                    "master_identifier": f"urn:bench:{n}",
-                    "source": "professional",
-                    "author_kind": "professional",
-                    "author_id": pro_id,
-                    "author_rpps": rpps,
-                    "type_code": "11502-2",
-                    "category": "BIOLOGIE",
-                    "sensitivity": "general",
-                    "title_sealed": titles[n],
-                    "deposited_at": now - dt.timedelta(minutes=n),
-                    "updated_at": now,
-                    "mime_type": "application/pdf",
-                    "size": 1,
-                    "sha256": "0" * 64,
-                    "sha1": "0" * 40,
-                    "blob_id": "0" * 32,
-                    "status": "current",
-                    "version": 1,
-                    "masked": False,
-                    "invisible_to_patient": False,
-                    "invisible_to_representatives": False,
-                    "not_deletable": False,
-                    "pinned": False,
-                }
-                for n in range(10_000)
-            ]
-            with database.transaction() as session:
-                session.execute(insert(Document), rows)
-            database.dispose()
-            samples = []
-            with httpx.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                timeout=60,
-                headers={"Authorization": f"Bearer {token}"},
-            ) as http:
-                query = f"/fhir/DocumentReference?patient.identifier={INS_NIR_SYSTEM}|{big_nir}&_count=20"
-                for _ in range(200):
-                    started = time.perf_counter()
-                    response = http.get(query)
-                    samples.append(time.perf_counter() - started)
-                    assert response.status_code == 200, response.text[:300]
-                total = response.json()["total"]
-            p50, p99 = percentiles(samples)
-            print(
-                f"ITI-67 first page, holder with {total} documents: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        raw = _raw_ceiling(root, deposits, content, clients)
+        print(f"raw ceiling, {clients} threads (AES-GCM + fsynced blob + one committed row each): "
+              f"{raw:7.1f} documents/s")  # fmt: skip
+        for engine, workers in targets:
+            cleanup = None
+            url = None
+            if engine == "PostgreSQL":
+                url, cleanup = _pg_schema(pg or "")
+            try:
+                data = root / f"var-{engine}-{workers}"
+                env, token, nirs, rpps = _deposit_world(data, url)
+                headers = {"Authorization": f"Bearer {token}",
+                           "Content-Type": "application/fhir+json"}  # fmt: skip
+                requests = [
+                    request("POST", "/fhir", headers,
+                            json.dumps(_bundle(nirs[n % len(nirs)], rpps, content)).encode())
+                    for n in range(deposits)
+                ]  # fmt: skip
+                port = free_port()
+                with serve(carnet_command(port, workers), env, port, pin=workers == 1) as server:
+                    label = f"ITI-65 deposits, {engine}, {workers} process(es), {clients} clients"
+                    measured = load(port, clients, requests, server_pid=server.pid,
+                                    label=f"deposit-{engine}-{workers}")  # fmt: skip
+                print(measured.line(label, "documents/s"))
+                compare(f"{label} (p99 {measured.p99_ms:.0f} ms)", measured.rate, raw,
+                        "documents/s", target="≥ 50 %, ≥ 500/s on SQLite, p99 < 100 ms")  # fmt: skip
+            finally:
+                if cleanup:
+                    cleanup()
 
 
 def _metadata_rows(holder_id: uuid.UUID, pro_id: uuid.UUID, rpps: str, titles: list[bytes],

@@ -80,6 +80,32 @@ class NewDocument:
     author_rpps: str | None = None
     folder_id: uuid.UUID | None = None
     notify: bool = True
+    prepared: Prepared | None = None  # content work already done (`prepare_content`)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document's content checked, hashed, encrypted with its holder's key and stored durably
+    under `doc_id` before the write transaction (issue 14): the database's write lock is then
+    held for the metadata rows only, not for PDF parsing, AES-GCM and the blob's fsync."""
+
+    doc_id: uuid.UUID
+    holder_id: uuid.UUID
+    stored: StoredBlob
+    professional: bool
+
+
+def prepare_content(
+    session: Session, vault: Vault, settings: Settings, holder_id: uuid.UUID, new: NewDocument,
+    *, professional: bool,
+) -> Prepared:  # fmt: skip
+    """The content work of `deposit`, done early (DOC-1 checks included). The caller owns the blob
+    until `deposit` adopts it: it deletes it if the deposit does not happen."""
+    _check_content(settings, new, professional=professional)
+    doc_id = uuid.uuid4()
+    stored = vault.put_blob(session, holder_id, doc_id, PURPOSE, [new.content])
+    _check_stored(new, stored)
+    return Prepared(doc_id, holder_id, stored, professional)
 
 
 def deposit(
@@ -101,16 +127,27 @@ def deposit(
     from_professional = actor.relation in (Relation.PROFESSIONAL, Relation.REGULATOR)
     migrated = new.source == "dmp-migration"
     _check_allowed(actor, space_facts(session, holder), holder, new, from_professional)
-    _check_content(settings, new, professional=from_professional or migrated)
+    prepared = new.prepared
+    if prepared and (prepared.holder_id, prepared.professional) != (
+        holder.id, from_professional or migrated
+    ):
+        vault.drop_blob(prepared.stored.blob_id)  # prepared for another space: done again below
+        prepared = None
+    if prepared is None:
+        _check_content(settings, new, professional=from_professional or migrated)
     type_code, category, sensitivity = _classify(new, professional=from_professional)
     if not from_professional and not migrated:
         _check_room(session, settings, principal, holder, len(new.content))
     _check_identifier_free(session, holder, new)
     replaced = _replaced(session, settings, actor, holder, new.replaces_id)
     now = clock.now()
-    doc_id = uuid.uuid4()
-    stored = vault.put_blob(session, holder.id, doc_id, PURPOSE, [new.content])
-    _check_stored(new, stored)
+    if prepared is None:
+        doc_id = uuid.uuid4()
+        stored = vault.put_blob(session, holder.id, doc_id, PURPOSE, [new.content])
+        _check_stored(new, stored)
+    else:
+        doc_id, stored = prepared.doc_id, prepared.stored
+        vault.adopt_blob(session, stored.blob_id)
     masked = (
         preferences(session, holder.id).mask_new_documents if new.masked is None else new.masked
     )

@@ -16,15 +16,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from carnet.access.routes import authenticated
 from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.db import committed_tasks
 from carnet.documents import fhir, fhir_in
 from carnet.documents import fhir_service as service
+from carnet.documents.deposits import Prepared
+from carnet.documents.fhir_in_bundle import ParsedBundle
 from carnet.fhir import parse
 from carnet.fhir.api import (
     JSON_TYPES,
@@ -38,8 +42,16 @@ from carnet.fhir.api import (
     media_type,
     read_capped,
 )
+from carnet.fhir.parse import Json
 from carnet.fhir.service import fhir_base
-from carnet.http import FHIR_JSON, db_session, keeping_audit, operation_outcome, request_id
+from carnet.http import (
+    FHIR_JSON,
+    db_session,
+    get_database,
+    keeping_audit,
+    operation_outcome,
+    request_id,
+)
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 
@@ -70,20 +82,39 @@ async def binary_body(request: Request) -> tuple[str, bytes]:
     response_class=FhirResponse,
     summary="ITI-65 Provide Document Bundle (transaction): all documents or none",
 )
-def provide_document_bundle(
+async def provide_document_bundle(
     request: Request,
-    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    background: BackgroundTasks,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL, own_transactions=True),
     body: Any = Depends(bundle_body),
-    session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    answer = service.provide_bundle(
-        session,
-        _vault(request),
-        _settings(request),
-        principal,
-        body,
-        request_id=request_id(request),
-    )
+    """Two steps (issue 14): the content work (PDF checks, encryption, the blobs' fsync) in a
+    read-only unit of work, then the rows in the write transaction, which holds the database's
+    write lock for those only. A deposit that does not commit leaves no blob behind."""
+    settings, vault, database = _settings(request), _vault(request), get_database(request)
+    rid = request_id(request)
+
+    def _prepare() -> tuple[ParsedBundle, list[Prepared]]:
+        bundle = service.parse_bundle(settings, body)
+        with database.read_mostly() as session:
+            return bundle, service.prepare_bundle(session, vault, settings, bundle)
+
+    bundle, prepared = await run_in_threadpool(_prepare)
+
+    def _store() -> Json:
+        with database.transaction() as session:
+            answer = service.provide_bundle(
+                session, vault, settings, principal, bundle, request_id=rid
+            )
+        for task in committed_tasks(session):
+            background.add_task(task, database, settings)
+        return answer
+
+    try:
+        answer = await run_in_threadpool(_store)
+    except BaseException:
+        await run_in_threadpool(service.drop_prepared, vault, prepared)
+        raise
     return FhirResponse(answer)
 
 

@@ -24,6 +24,7 @@ from carnet.audit import group as audit_group
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import Preload
 from carnet.documents import changes, deposits, fhir, fhir_in, fhir_in_bundle, fhir_in_labels, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import STAGED_LIFETIME, STAGED_PURPOSE, Document, StagedBinary
@@ -141,6 +142,48 @@ def claim_staged(
     vault.delete_blob_after_commit(session, staged.blob_id)
 
 
+def parse_bundle(settings: Settings, body: object) -> fhir_in_bundle.ParsedBundle:
+    """An ITI-65 Bundle checked and read (InvalidResource lists every problem)."""
+    return fhir_in_bundle.transaction_bundle(
+        body, limit=settings.max_upload_bytes, timezone=settings.timezone
+    )
+
+
+def prepare_bundle(
+    session: Session, vault: Vault, settings: Settings, bundle: fhir_in_bundle.ParsedBundle
+) -> list[deposits.Prepared]:
+    """The content work of a Bundle's documents, before its write transaction (issue 14): each
+    inline document checked (DOC-1), encrypted with its patient's key and stored durably, so
+    that the transaction holds the write lock for the rows only. Nothing is decided here: on any
+    refusal nothing is prepared, and `provide_bundle` refuses the Bundle with its bookkeeping.
+    The caller drops the returned blobs if the deposit does not commit."""
+    prepared: list[deposits.Prepared] = []
+    try:
+        subjects = [parsed.subject for _i, parsed in bundle.documents if parsed.subject]
+        if not subjects:
+            return prepared
+        holder = resolve_subject(session, subjects[0])
+        for _index, parsed in bundle.documents:
+            if parsed.staged_id is not None:  # a Binary posted before: stored already
+                continue
+            parsed.new.prepared = deposits.prepare_content(
+                session, vault, settings, holder.id, parsed.new, professional=True
+            )
+            prepared.append(parsed.new.prepared)
+    except CarnetError:
+        drop_prepared(vault, prepared)
+        for _index, parsed in bundle.documents:
+            parsed.new.prepared = None
+        return []
+    return prepared
+
+
+def drop_prepared(vault: Vault, prepared: Sequence[deposits.Prepared]) -> None:
+    """Delete prepared blobs (a deposit that did not commit; deleting twice is harmless)."""
+    for item in prepared:
+        vault.drop_blob(item.stored.blob_id)
+
+
 def provide_bundle(
     session: Session,
     vault: Vault,
@@ -151,13 +194,14 @@ def provide_bundle(
     request_id: str | None = None,
 ) -> Json:
     """ITI-65 Provide Document Bundle: all documents or none (the caller's transaction); the
-    Bundle's audit entries are appended together at its commit (ACC-8)."""
+    Bundle's audit entries are appended together at its commit (ACC-8). `body` is the request's
+    JSON, or the Bundle `parse_bundle` read and `prepare_bundle` prepared."""
     audit_group.batch(session)
-    bundle = fhir_in_bundle.transaction_bundle(
-        body, limit=settings.max_upload_bytes, timezone=settings.timezone
-    )
+    bundle = body if isinstance(body, fhir_in_bundle.ParsedBundle) else parse_bundle(settings, body)
     parsed_documents = [parsed for _index, parsed in bundle.documents]
-    holder, rpps = _prepare(session, principal, parsed_documents)
+    # The space's switches, data key and the depositor's standing come with the patient.
+    parts = (SWITCHES, DATA_KEY, *actor_part(settings, principal))
+    holder, rpps = _prepare(session, principal, parsed_documents, parts)
     if bundle.list_subject is not None:
         listed = resolve_subject(session, bundle.list_subject)
         if listed.id != holder.id:
@@ -227,7 +271,8 @@ def create_document_reference(
         timezone=settings.timezone,
     )
     problems.raise_if_any()
-    holder, rpps = _prepare(session, principal, [parsed])
+    parts = (SWITCHES, DATA_KEY, *actor_part(settings, principal))
+    holder, rpps = _prepare(session, principal, [parsed], parts)
     doc = _deposit(session, vault, settings, principal, holder, parsed, rpps, request_id)
     return fhir.document_reference(doc, parsed.new.title, holder)
 
@@ -455,11 +500,14 @@ def _where(error: CarnetError, parsed: fhir_in.ParsedDocument) -> str:
 
 
 def _prepare(
-    session: Session, principal: Principal, documents_: Sequence[fhir_in.ParsedDocument]
+    session: Session,
+    principal: Principal,
+    documents_: Sequence[fhir_in.ParsedDocument],
+    parts: Sequence[Preload],
 ) -> tuple[Holder, str]:
     """One patient for the whole submission (MHD), depositable; authors match the depositor."""
     holders = [
-        (resolve_subject(session, parsed.subject), parsed.subject.expression)
+        (resolve_subject(session, parsed.subject, preload=parts), parsed.subject.expression)
         for parsed in documents_
         if parsed.subject is not None
     ]

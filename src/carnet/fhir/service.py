@@ -69,14 +69,19 @@ def searched_holder(session: Session, criterion: search.PatientCriterion | None)
     return find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
 
 
-def resolve_subject(session: Session, subject: SubjectRef) -> Holder:
+def resolve_subject(
+    session: Session, subject: SubjectRef, *, preload: Sequence[Preload] = ()
+) -> Holder:
     """The holder a resource is about (ID-1); 404 with the location when there is none. Read
-    once per unit of work (a Bundle names its patient in every entry)."""
+    once per unit of work (a Bundle names its patient in every entry), with what `preload` joins
+    on the space the first time."""
     holder = unit_cached(
         session,
         ("fhir.subject", subject.holder_id, subject.nir),
         frozenset({"holders"}),
-        lambda: find_holder(session, holder_id=subject.holder_id, nir=subject.nir),
+        lambda: find_holder(
+            session, holder_id=subject.holder_id, nir=subject.nir, preload=preload
+        ),
     )
     if holder is None:
         what = "INS-NIR" if subject.nir else "id"

@@ -332,6 +332,15 @@ class Vault:
         session.info.setdefault(_NEW_BLOBS, []).append((self.blobs, blob_id))
         return StoredBlob(blob_id, size, sha256.hexdigest(), sha1.hexdigest(), stored)
 
+    def adopt_blob(self, session: Session, blob_id: str) -> None:
+        """A blob stored before this transaction (`put_blob` in an earlier one) now belongs to
+        it: deleted if it rolls back, kept if it commits."""
+        session.info.setdefault(_NEW_BLOBS, []).append((self.blobs, blob_id))
+
+    def drop_blob(self, blob_id: str) -> None:
+        """Delete a blob no transaction adopted (a deposit prepared, then refused)."""
+        self.blobs.delete(blob_id)
+
     def read_blob(
         self,
         session: Session,
