@@ -252,12 +252,20 @@ def search(
 def _page(
     session: Session, statement: Select[Document], query: SearchQuery
 ) -> tuple[int, Sequence[Document]]:
-    """The page, its authors and the real total in one statement (`count(*) over ()`, computed
-    before the offset and limit on both engines); a page past the end says nothing of the total,
-    which is then counted apart."""
+    """The page, its authors and the real total in one statement. The total is an uncorrelated
+    scalar subquery over the document ids alone, computed once by both engines; a window
+    (`count(*) over ()`) made them materialise and sort every matching row in full before the
+    limit (issue 14: 68 ms of CPU for a space of 10,000 documents). A page past the end says
+    nothing of the total, which is then counted apart."""
     offset, limit = max(query.offset, 0), max(min(query.count, 500), 0)
+    counted = select(func.count()).select_from(
+        statement.with_only_columns(Document.id).order_by(None).subquery()
+    )
     paged: Select[Any] = (
-        _sorted(statement, query.sort).add_columns(func.count().over()).offset(offset).limit(limit)
+        _sorted(statement, query.sort)
+        .add_columns(counted.scalar_subquery())
+        .offset(offset)
+        .limit(limit)
     )
     # Each document's author comes with it (ID-2: the page shows them), `present` finds them.
     found: Sequence[Any] = session.execute(
@@ -270,7 +278,7 @@ def _page(
         return int(found[0][1]), rows
     if offset == 0 and limit > 0:
         return 0, rows
-    return session.scalar(select(func.count()).select_from(statement.subquery())) or 0, rows
+    return session.scalar(counted) or 0, rows
 
 
 def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
