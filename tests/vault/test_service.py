@@ -240,3 +240,17 @@ def test_no_plaintext_ever_reaches_the_blob_store(
     assert b" blob " not in on_disk
     files = [p for p in Path(settings.effective_blob_dir).rglob("*") if p.is_file()]
     assert len(files) == 2
+
+
+def test_two_first_uses_of_a_space_share_one_data_key(database: Database, vault: Vault) -> None:
+    """Two requests that both found no key (two first deposits, issue 14) end with the same key,
+    not a unique-key conflict: the later one takes the key the earlier one committed."""
+    with database.transaction() as session:
+        holder_id = make_holder(session).id
+    with database.read_mostly() as later:
+        assert vault._load_key(later, holder_id) is None
+        with database.read_mostly() as earlier:
+            first = vault.data_key(earlier, holder_id)
+        assert vault.data_key(later, holder_id) == first
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(DataKey)) == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, delete, event, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -147,12 +148,23 @@ class Vault:
         key_id = uuid.uuid4()
         key = crypto.new_key()
         wrapped = crypto.wrap(self.keyring.current_key, key, _wrap_aad(holder_id, key_id))
-        session.add(
-            DataKey(
+        # Two first deposits for one space may race to create its key: the second finds the
+        # first's (never a unique-key conflict answered as a 409, nor two keys).
+        dialect = session.get_bind().dialect.name
+        insert_new = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        created = session.execute(
+            insert_new(DataKey)
+            .values(
                 id=key_id, holder_id=holder_id, master_key_id=self.keyring.current, wrapped=wrapped
             )
-        )
-        session.flush()
+            .on_conflict_do_nothing(index_elements=["holder_id"])
+            .returning(DataKey.id)
+        ).scalar()
+        if created is None:
+            theirs = self._load_key(session, holder_id)
+            if theirs is None:  # pragma: no cover - the conflicting key was destroyed meanwhile
+                raise VaultError("The space's data key changed during the request; try again.")
+            return theirs
         # The unit of work reads it back from here (the insert has just dropped "no key").
         return unit_cached(
             session, ("vault.data_key", id(self), holder_id), _KEY_TABLES, lambda: (key_id, key)
