@@ -56,7 +56,13 @@ test-postgres: $(STAMP)
 
 test: lint typecheck test-sqlite test-postgres
 
-bench: $(STAMP)
+$(VENV)/.bench-installed: pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Every figure beside its raw baseline of the same run (docs/performance.md); SECTIONS="reads roster"
+# runs some; CARNET_BENCH_PROFILE=DIR adds py-spy profiles of the server under load.
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run $(SECTIONS)
 
 clean:
