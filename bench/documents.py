@@ -314,6 +314,16 @@ def reads() -> None:
             baseline = load(port, clients, requests, server_pid=server.pid, label="read-bare")
         print(baseline.line(f"bare ASGI read (1 SELECT + 1 committed INSERT), {clients} clients",
                             "reads/s"))  # fmt: skip
+        # The same read behind FastAPI alone: the framework's share of what Carnet costs.
+        port = free_port()
+        framework_cmd = [*bare_cmd[:3], "bench.bare:framework_app", *bare_cmd[4:]]
+        framework_cmd[framework_cmd.index("--port") + 1] = str(port)
+        with serve(framework_cmd, dict(os.environ), port, ready="/doc/none") as server:
+            requests = [request("GET", f"/doc/{bare_ids[n % 200]}", {}) for n in range(total)]
+            framework = load(port, clients, requests, server_pid=server.pid, label="read-fastapi",
+                             ok=("200",))  # fmt: skip
+        print(framework.line(f"the same read behind FastAPI (sync route and dependency), "
+                             f"{clients} clients", "reads/s"))  # fmt: skip
 
         data = root / "var"
         env = {**os.environ, "CARNET_DATA_DIR": str(data), "CARNET_LOG_LEVEL": "WARNING",
