@@ -15,7 +15,6 @@ import io
 import json
 import re
 import tempfile
-import time
 import unicodedata
 import zipfile
 import zlib
@@ -187,12 +186,12 @@ def _write_documents(
     archive: zipfile.ZipFile,
     folder: str,
     entries: _BundleEntries,
+    now: dt.datetime,
 ) -> int:
     """The space's readable documents, streamed: read page by page (`timeline.readable_documents`,
     one audited search each), each content read through `documents.read_content` (decision point,
     one audit entry, held for the export's commit), written to `documents/` and to the Bundle,
     then dropped before the next one."""
-    now = clock.now()
     written = 0
     try:
         for listed in timeline.readable_documents(session, settings, principal, holder):
@@ -221,15 +220,10 @@ def _write_documents(
 
 
 def _write_bundle(
-    archive: zipfile.ZipFile,
-    name: str,
-    base_url: str,
-    now: dt.datetime,
-    collected: everything.Everything,
-    entries: _BundleEntries,
+    archive: zipfile.ZipFile, name: str, now: dt.datetime, entries: _BundleEntries
 ) -> None:
-    """`fhir-bundle.json`, streamed into the ZIP: the Patient, the document entries from their
-    spool, then the other resources; the same JSON `json.dumps` would give of the whole Bundle."""
+    """`fhir-bundle.json`, streamed into the ZIP from its spool: the same JSON `json.dumps` would
+    give of the whole Bundle."""
     head: Json = {
         "resourceType": "Bundle",
         "id": str(new_id()),
@@ -237,25 +231,23 @@ def _write_bundle(
         "type": "collection",
         "timestamp": resources.instant(now),
     }
-    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])  # as `writestr` dates
-    info.compress_type = entries.compression()
-    with archive.open(info, "w", force_zip64=True) as out:
+    archive.compression = entries.compression()  # the member takes the archive's settings
+    try:
+        out = archive.open(name, "w", force_zip64=True)
+    finally:
+        archive.compression = zipfile.ZIP_DEFLATED
+    with out:
         out.write(json.dumps(head, ensure_ascii=False)[:-1].encode("utf-8"))
         out.write(b', "entry": [')
-        out.write(_json_bytes(_entry(base_url, collected.resources[0])))  # the Patient
-        if entries.count:
-            out.write(b", ")
-            entries.spool.seek(0)
-            while chunk := entries.spool.read(COPY_BYTES):
-                out.write(chunk)
-        for resource in collected.resources[1:]:
-            out.write(b", ")
-            out.write(_json_bytes(_entry(base_url, resource)))
+        entries.spool.seek(0)
+        while chunk := entries.spool.read(COPY_BYTES):
+            out.write(chunk)
         out.write(b"]}")
 
 
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+# The resources counted in the build's summary.
+COUNTED = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
+           "Appointment": "appointments"}  # fmt: skip
 
 
 def export_space(
@@ -269,25 +261,32 @@ def export_space(
 ) -> SpaceExport:
     """Write one space's folder: FHIR Bundle, original files, message attachments, profile,
     targets, wishes and agenda switches (JSON), access history (CSV), summary PDF. Each source the
-    principal may not read is simply absent. Memory stays flat in the number of documents: they
-    are read and written one at a time (`_write_documents`)."""
+    principal may not read is simply absent.
+
+    Memory stays flat in the number of documents (and of other resources): the Bundle's entries
+    go to a spool as they are read, the Patient first, then each document with its content (one
+    at a time, `_write_documents`), then the other resources of `$everything`, in its order."""
     folder = space_folder(holder, relation)
     stats = SpaceExport(folder)
     now = clock.now()
+    collected = everything.Everything()
+    others = everything.resources(
+        session, vault, settings, principal, holder, collected, include_documents=False
+    )
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         entries = _BundleEntries(spool)
+        entries.add(_entry(settings.base_url, next(others)))  # the Patient
         stats.documents = _write_documents(
-            session, vault, settings, principal, holder, archive, folder, entries
+            session, vault, settings, principal, holder, archive, folder, entries, now
         )
-        # FHIR resources other than documents: the same collection as $everything.
-        collected = everything.collect(
-            session, vault, settings, principal, holder, include_documents=False
-        )
+        for resource in others:
+            entries.add(_entry(settings.base_url, resource))
+            counted = COUNTED.get(resource["resourceType"])
+            if counted is not None:
+                setattr(stats, counted, getattr(stats, counted) + 1)
         _write_others(session, vault, settings, principal, holder, relation, archive, folder,
                       collected, stats)  # fmt: skip
-        _write_bundle(
-            archive, f"{folder}/fhir-bundle.json", settings.base_url, now, collected, entries
-        )
+        _write_bundle(archive, f"{folder}/fhir-bundle.json", now, entries)
     return stats
 
 
@@ -304,12 +303,6 @@ def _write_others(
     stats: SpaceExport,
 ) -> None:
     """Everything but the documents and the Bundle: attachments, JSON files, CSV, summary PDF."""
-    counted = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
-               "Appointment": "appointments"}  # fmt: skip
-    for resource in collected.resources[1:]:
-        if resource["resourceType"] in counted:
-            name = counted[resource["resourceType"]]
-            setattr(stats, name, getattr(stats, name) + 1)
     stats.attachments = _write_attachments(
         session, vault, settings, principal, collected, archive, folder
     )
