@@ -136,7 +136,7 @@ def _history_csv(
     return out.getvalue().encode("utf-8"), count
 
 
-def _document_compression(content: bytes, media_type: str | None) -> int:
+def document_compression(content: bytes, media_type: str | None) -> int:
     """Deflate a document only when it gains something: most health documents (scanned or
     generated PDFs, JPEG, PNG) are already compressed, and deflating them again costs more time
     than the whole rest of their export while saving nothing. Judged on the type when it says so,
@@ -206,7 +206,7 @@ def _write_documents(
             )
             entries.add(_entry(settings.base_url, documents_fhir.binary(doc, content)))
             name = documents.original_name_of(session, vault, doc) or _slug(title)
-            compression = _document_compression(content, doc.mime_type)
+            compression = document_compression(content, doc.mime_type)
             archive.writestr(
                 f"{folder}/documents/{doc.id}-{_slug(name)}", content, compress_type=compression
             )
