@@ -9,6 +9,7 @@ read audited there); a source they may not read is simply absent. No rule is dec
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -38,6 +39,7 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
+from carnet.documents.models import Document
 from carnet.errors import CarnetError, Forbidden, NotFound
 from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
@@ -150,6 +152,10 @@ def document_compression(content: bytes, media_type: str | None) -> int:
     return zipfile.ZIP_DEFLATED
 
 
+def _json(value: Json) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
 class _BundleEntries:
     """The FHIR Bundle's document entries (each a DocumentReference and its Binary, the content
     base64-encoded), written out one document at a time to a spool that goes to disk past
@@ -166,7 +172,23 @@ class _BundleEntries:
     def add(self, entry: Json) -> None:
         if self.count:
             self.spool.write(b", ")
-        self.spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+        self.spool.write(_json(entry))
+        self.count += 1
+
+    def add_binary(self, base_url: str, doc: Document, content: bytes) -> None:
+        """The document's Binary entry (`documents.fhir.binary`), its base64 written straight
+        into the spool: that alphabet needs no JSON escaping, and the JSON encoder would scan and
+        copy every byte of it again."""
+        resource = documents_fhir.binary(doc, b"")
+        if resource.get("data") != "" or list(resource)[-1] != "data":
+            self.add(_entry(base_url, documents_fhir.binary(doc, content)))  # another form
+            return
+        text = _json(_entry(base_url, resource))  # ends with `"data": ""}}`
+        if self.count:
+            self.spool.write(b", ")
+        self.spool.write(text[: -len(b'"}}')])
+        self.spool.write(base64.b64encode(content))
+        self.spool.write(b'"}}')
         self.count += 1
 
     def compression(self) -> int:
@@ -204,7 +226,7 @@ def _write_documents(
                     documents_fhir.document_reference(doc, title, holder, now=now),
                 )
             )
-            entries.add(_entry(settings.base_url, documents_fhir.binary(doc, content)))
+            entries.add_binary(settings.base_url, doc, content)
             name = documents.original_name_of(session, vault, doc) or _slug(title)
             compression = document_compression(content, doc.mime_type)
             archive.writestr(
