@@ -20,6 +20,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -115,27 +116,41 @@ class SpaceExport:
     appointments: int = 0
 
 
-def _history_csv(
-    session: Session, settings: Settings, principal: Principal, holder: Holder
-) -> tuple[bytes, int]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
-                     "signale"])  # fmt: skip
-    page, count = 1, 0
-    while True:
-        found = access_history.history(
-            session, settings, principal, holder, access_history.HistoryQuery(page=page)
-        )
-        for e in found.entries:
-            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
-                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
-                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
-            count += 1
-        if page >= found.pages:
-            break
-        page += 1
-    return out.getvalue().encode("utf-8"), count
+def _write_history(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    archive: zipfile.ZipFile,
+    name: str,
+) -> int:
+    """ACC-8: the access history as CSV, written into the ZIP page by page (it grows with every
+    read, the export's own included). A refusal comes with the first page, before the file."""
+    page = 1
+    found = access_history.history(
+        session, settings, principal, holder, access_history.HistoryQuery(page=page)
+    )
+    count = 0
+    with archive.open(name, "w", force_zip64=True) as member:
+        out = io.TextIOWrapper(member, encoding="utf-8", newline="")
+        writer = csv.writer(out)
+        writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
+                         "signale"])  # fmt: skip
+        while True:
+            for e in found.entries:
+                writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
+                                 e.actor_rpps or "", e.target_type or "", e.target_id or "",
+                                 e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
+                count += 1
+            if page >= found.pages:
+                break
+            page += 1
+            found = access_history.history(
+                session, settings, principal, holder, access_history.HistoryQuery(page=page)
+            )
+        out.flush()
+        out.detach()
+    return count
 
 
 def document_compression(content: bytes, media_type: str | None) -> int:
@@ -351,11 +366,10 @@ def _write_others(
         json.dumps([{"kind": w.kind, "content": w.content} for w in opened],
                    ensure_ascii=False, indent=2),
     )  # fmt: skip
-    try:
-        text, stats.history_entries = _history_csv(session, settings, principal, holder)
-        archive.writestr(f"{folder}/historique-des-acces.csv", text)
-    except Forbidden:
-        pass
+    with suppress(Forbidden):
+        stats.history_entries = _write_history(
+            session, settings, principal, holder, archive, f"{folder}/historique-des-acces.csv"
+        )
     try:
         pdf = summary_pdf(session, vault, settings, principal, holder, relation)
         archive.writestr(f"{folder}/synthese.pdf", pdf)
