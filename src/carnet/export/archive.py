@@ -9,14 +9,18 @@ read audited there); a source they may not read is simply absent. No rule is dec
 
 from __future__ import annotations
 
+import base64
 import csv
+import datetime as dt
 import io
 import json
 import re
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -36,6 +40,7 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
+from carnet.documents.models import Document
 from carnet.errors import CarnetError, Forbidden, NotFound
 from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
@@ -50,7 +55,17 @@ from carnet.profile import service as profile
 from carnet.vault.service import Vault
 
 BUILD_BATCH = 10
-SPOOL_BYTES = 16 * 1024 * 1024  # ZIPs larger than this are built on disk (a temporary file)
+SPOOL_BYTES = 16 * 1024 * 1024  # ZIPs (and Bundles) larger than this are built on disk
+COPY_BYTES = 256 * 1024
+# Media types that are compressed already: stored in the ZIP as they are.
+COMPRESSED_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
+                              "application/zip", "application/gzip", "video/mp4",
+                              "audio/mpeg"})  # fmt: skip
+# Deflate level: the members that deflate at all (JSON, CSV, text PDFs) deflate well at 1, in a
+# third of the default level's time.
+LEVEL = 1
+SAMPLE_BYTES = 16 * 1024
+INCOMPRESSIBLE = 0.9  # a sample that deflates to more than this share of its size is stored
 READY_KIND = "export.ready"
 READY_SUBJECT = "Votre export Carnet est prêt"
 
@@ -101,27 +116,175 @@ class SpaceExport:
     appointments: int = 0
 
 
-def _history_csv(
-    session: Session, settings: Settings, principal: Principal, holder: Holder
-) -> tuple[bytes, int]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
-                     "signale"])  # fmt: skip
-    page, count = 1, 0
-    while True:
-        found = access_history.history(
-            session, settings, principal, holder, access_history.HistoryQuery(page=page)
-        )
-        for e in found.entries:
-            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
-                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
-                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
-            count += 1
-        if page >= found.pages:
-            break
-        page += 1
-    return out.getvalue().encode("utf-8"), count
+def _write_history(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    archive: zipfile.ZipFile,
+    name: str,
+) -> int:
+    """ACC-8: the access history as CSV, written into the ZIP page by page (it grows with every
+    read, the export's own included). A refusal comes with the first page, before the file."""
+    page = 1
+    found = access_history.history(
+        session, settings, principal, holder, access_history.HistoryQuery(page=page)
+    )
+    count = 0
+    with archive.open(name, "w", force_zip64=True) as member:
+        out = io.TextIOWrapper(member, encoding="utf-8", newline="")
+        writer = csv.writer(out)
+        writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
+                         "signale"])  # fmt: skip
+        while True:
+            for e in found.entries:
+                writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
+                                 e.actor_rpps or "", e.target_type or "", e.target_id or "",
+                                 e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
+                count += 1
+            if page >= found.pages:
+                break
+            page += 1
+            found = access_history.history(
+                session, settings, principal, holder, access_history.HistoryQuery(page=page)
+            )
+        out.flush()
+        out.detach()
+    return count
+
+
+def document_compression(content: bytes, media_type: str | None) -> int:
+    """Deflate a document only when it gains something: most health documents (scanned or
+    generated PDFs, JPEG, PNG) are already compressed, and deflating them again costs more time
+    than the whole rest of their export while saving nothing. Judged on the type when it says so,
+    else on a sample from the middle of the file."""
+    if media_type in COMPRESSED_TYPES:
+        return zipfile.ZIP_STORED
+    middle = max(0, len(content) // 2 - SAMPLE_BYTES // 2)
+    sample = content[middle : middle + SAMPLE_BYTES]
+    if not sample or len(zlib.compress(sample, 1)) > len(sample) * INCOMPRESSIBLE:
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
+def _json(value: Json) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+class _BundleEntries:
+    """The FHIR Bundle's document entries (each a DocumentReference and its Binary, the content
+    base64-encoded), written out one document at a time to a spool that goes to disk past
+    `SPOOL_BYTES`: the export never holds more than one document in memory, whatever their number.
+    The Bundle is assembled at the end (the ZIP takes one member at a time, and the documents'
+    own files are written meanwhile)."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self.spool = spool
+        self.count = 0
+        self.binary_bytes = 0
+        self.compressible_bytes = 0
+
+    def add(self, entry: Json) -> None:
+        if self.count:
+            self.spool.write(b", ")
+        self.spool.write(_json(entry))
+        self.count += 1
+
+    def add_binary(self, base_url: str, doc: Document, content: bytes) -> None:
+        """The document's Binary entry (`documents.fhir.binary`), its base64 written straight
+        into the spool: that alphabet needs no JSON escaping, and the JSON encoder would scan and
+        copy every byte of it again."""
+        resource = documents_fhir.binary(doc, b"")
+        if resource.get("data") != "" or list(resource)[-1] != "data":
+            self.add(_entry(base_url, documents_fhir.binary(doc, content)))  # another form
+            return
+        text = _json(_entry(base_url, resource))  # ends with `"data": ""}}`
+        if self.count:
+            self.spool.write(b", ")
+        self.spool.write(text[: -len(b'"}}')])
+        self.spool.write(base64.b64encode(content))
+        self.spool.write(b'"}}')
+        self.count += 1
+
+    def compression(self) -> int:
+        """The Bundle is mostly its Binary entries: deflated when the documents were, else
+        stored (base64 of compressed bytes deflates slowly and saves only its last quarter)."""
+        if self.binary_bytes and self.compressible_bytes * 2 < self.binary_bytes:
+            return zipfile.ZIP_STORED
+        return zipfile.ZIP_DEFLATED
+
+
+def _write_documents(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    archive: zipfile.ZipFile,
+    folder: str,
+    entries: _BundleEntries,
+    now: dt.datetime,
+) -> int:
+    """The space's readable documents, streamed: read page by page (`timeline.readable_documents`,
+    one audited search each), each content read through `documents.read_content` (decision point,
+    one audit entry, held for the export's commit), written to `documents/` and to the Bundle,
+    then dropped before the next one."""
+    written = 0
+    try:
+        for listed in timeline.readable_documents(session, settings, principal, holder):
+            doc, stream = documents.read_content(session, vault, settings, principal, listed.id)
+            content = b"".join(stream)
+            title = documents.title_of(session, vault, doc)
+            entries.add(
+                _entry(
+                    settings.base_url,
+                    documents_fhir.document_reference(doc, title, holder, now=now),
+                )
+            )
+            entries.add_binary(settings.base_url, doc, content)
+            name = documents.original_name_of(session, vault, doc) or _slug(title)
+            compression = document_compression(content, doc.mime_type)
+            archive.writestr(
+                f"{folder}/documents/{doc.id}-{_slug(name)}", content, compress_type=compression
+            )
+            entries.binary_bytes += len(content)
+            if compression == zipfile.ZIP_DEFLATED:
+                entries.compressible_bytes += len(content)
+            written += 1
+    except Forbidden:
+        pass
+    return written
+
+
+def _write_bundle(
+    archive: zipfile.ZipFile, name: str, now: dt.datetime, entries: _BundleEntries
+) -> None:
+    """`fhir-bundle.json`, streamed into the ZIP from its spool: the same JSON `json.dumps` would
+    give of the whole Bundle."""
+    head: Json = {
+        "resourceType": "Bundle",
+        "id": str(new_id()),
+        "meta": {"lastUpdated": resources.instant(now)},
+        "type": "collection",
+        "timestamp": resources.instant(now),
+    }
+    archive.compression = entries.compression()  # the member takes the archive's settings
+    try:
+        out = archive.open(name, "w", force_zip64=True)
+    finally:
+        archive.compression = zipfile.ZIP_DEFLATED
+    with out:
+        out.write(json.dumps(head, ensure_ascii=False)[:-1].encode("utf-8"))
+        out.write(b', "entry": [')
+        entries.spool.seek(0)
+        while chunk := entries.spool.read(COPY_BYTES):
+            out.write(chunk)
+        out.write(b"]}")
+
+
+# The resources counted in the build's summary.
+COUNTED = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
+           "Appointment": "appointments"}  # fmt: skip
 
 
 def export_space(
@@ -135,40 +298,48 @@ def export_space(
 ) -> SpaceExport:
     """Write one space's folder: FHIR Bundle, original files, message attachments, profile,
     targets, wishes and agenda switches (JSON), access history (CSV), summary PDF. Each source the
-    principal may not read is simply absent."""
+    principal may not read is simply absent.
+
+    Memory stays flat in the number of documents (and of other resources): the Bundle's entries
+    go to a spool as they are read, the Patient first, then each document with its content (one
+    at a time, `_write_documents`), then the other resources of `$everything`, in its order."""
     folder = space_folder(holder, relation)
     stats = SpaceExport(folder)
-    bundle_entries: list[Json] = []
     now = clock.now()
-    try:
-        for listed in list(timeline.readable_documents(session, settings, principal, holder)):
-            doc, stream = documents.read_content(session, vault, settings, principal, listed.id)
-            content = b"".join(stream)
-            title = documents.title_of(session, vault, doc)
-            bundle_entries.append(
-                _entry(
-                    settings.base_url,
-                    documents_fhir.document_reference(doc, title, holder, now=now),
-                )
-            )
-            bundle_entries.append(_entry(settings.base_url, documents_fhir.binary(doc, content)))
-            name = documents.original_name_of(session, vault, doc) or _slug(title)
-            archive.writestr(f"{folder}/documents/{doc.id}-{_slug(name)}", content)
-            stats.documents += 1
-    except Forbidden:
-        pass
-    # FHIR resources other than documents: the same collection as $everything (everything.py).
-    collected = everything.collect(
-        session, vault, settings, principal, holder, include_documents=False
+    collected = everything.Everything()
+    others = everything.resources(
+        session, vault, settings, principal, holder, collected, include_documents=False
     )
-    bundle_entries.insert(0, _entry(settings.base_url, collected.resources[0]))  # the Patient
-    counted = {"ExplanationOfBenefit": "reimbursements", "Communication": "messages",
-               "Appointment": "appointments"}  # fmt: skip
-    for resource in collected.resources[1:]:
-        bundle_entries.append(_entry(settings.base_url, resource))
-        if resource["resourceType"] in counted:
-            name = counted[resource["resourceType"]]
-            setattr(stats, name, getattr(stats, name) + 1)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        entries = _BundleEntries(spool)
+        entries.add(_entry(settings.base_url, next(others)))  # the Patient
+        stats.documents = _write_documents(
+            session, vault, settings, principal, holder, archive, folder, entries, now
+        )
+        for resource in others:
+            entries.add(_entry(settings.base_url, resource))
+            counted = COUNTED.get(resource["resourceType"])
+            if counted is not None:
+                setattr(stats, counted, getattr(stats, counted) + 1)
+        _write_others(session, vault, settings, principal, holder, relation, archive, folder,
+                      collected, stats)  # fmt: skip
+        _write_bundle(archive, f"{folder}/fhir-bundle.json", now, entries)
+    return stats
+
+
+def _write_others(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    relation: family.Relation,
+    archive: zipfile.ZipFile,
+    folder: str,
+    collected: everything.Everything,
+    stats: SpaceExport,
+) -> None:
+    """Everything but the documents and the Bundle: attachments, JSON files, CSV, summary PDF."""
     stats.attachments = _write_attachments(
         session, vault, settings, principal, collected, archive, folder
     )
@@ -195,26 +366,15 @@ def export_space(
         json.dumps([{"kind": w.kind, "content": w.content} for w in opened],
                    ensure_ascii=False, indent=2),
     )  # fmt: skip
-    try:
-        text, stats.history_entries = _history_csv(session, settings, principal, holder)
-        archive.writestr(f"{folder}/historique-des-acces.csv", text)
-    except Forbidden:
-        pass
+    with suppress(Forbidden):
+        stats.history_entries = _write_history(
+            session, settings, principal, holder, archive, f"{folder}/historique-des-acces.csv"
+        )
     try:
         pdf = summary_pdf(session, vault, settings, principal, holder, relation)
         archive.writestr(f"{folder}/synthese.pdf", pdf)
     except Forbidden:
         pass
-    bundle: Json = {
-        "resourceType": "Bundle",
-        "id": str(new_id()),
-        "meta": {"lastUpdated": resources.instant(now)},
-        "type": "collection",
-        "timestamp": resources.instant(now),
-        "entry": bundle_entries,
-    }
-    archive.writestr(f"{folder}/fhir-bundle.json", json.dumps(bundle, ensure_ascii=False))
-    return stats
 
 
 def _write_attachments(
@@ -301,7 +461,7 @@ def write_archive(
     session: Session, vault: Vault, settings: Settings, principal: Principal, target: IO[bytes]
 ) -> list[SpaceExport]:
     stats: list[SpaceExport] = []
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=LEVEL) as archive:
         for holder, relation in spaces_of(session, settings, principal):
             stats.append(
                 export_space(session, vault, settings, principal, holder, relation, archive)
@@ -317,7 +477,7 @@ def write_archive(
     return stats
 
 
-def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+def _chunks(handle: IO[bytes], size: int = COPY_BYTES) -> Iterator[bytes]:
     handle.seek(0)
     while chunk := handle.read(size):
         yield chunk

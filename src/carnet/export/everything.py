@@ -11,6 +11,8 @@ result is by construction the sum of the individual read endpoints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +63,32 @@ def collect(
     include_documents: bool = True,
     request_id: str | None = None,
 ) -> Everything:
-    """The reader's view of the space. The Patient is read first (its refusal is the caller's
-    404); documents are optional because the export writes them with their content."""
+    """The reader's view of the space, every resource in a list (`$everything` pages it)."""
     found = Everything()
-    found.resources.append(
-        fhir_service.read_patient(
-            session, settings, principal, str(holder.id), request_id=request_id
-        )
+    found.resources.extend(
+        resources(session, vault, settings, principal, holder, found,
+                  include_documents=include_documents, request_id=request_id)
+    )  # fmt: skip
+    return found
+
+
+def resources(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    found: Everything,
+    *,
+    include_documents: bool = True,
+    request_id: str | None = None,
+) -> Iterator[Json]:
+    """The reader's view of the space, one resource at a time (the export writes each as it
+    comes, holding none), noting the opened profile and messages in `found` on the way. The
+    Patient is read first (its refusal is the caller's 404); documents are optional because the
+    export writes them with their content."""
+    yield fhir_service.read_patient(
+        session, settings, principal, str(holder.id), request_id=request_id
     )
     if include_documents:
         try:
@@ -75,7 +96,7 @@ def collect(
                 session, settings, principal, holder, request_id=request_id, every_status=True
             ):
                 title = documents.title_of(session, vault, doc)
-                found.resources.append(documents_fhir.document_reference(doc, title, holder))
+                yield documents_fhir.document_reference(doc, title, holder)
         except Forbidden:
             pass
     ctx = profile.context(session, vault, settings, principal, holder, request_id)
@@ -86,42 +107,56 @@ def collect(
             for section in sections:
                 entries = found.profile.get(section, [])
                 for entry in entries:
-                    found.resources.extend(profile_fhir.resources_of(entry, holder))
+                    yield from profile_fhir.resources_of(entry, holder)
                 if section == profile_rules.MEASUREMENT and section in found.profile:
                     derived = measures.bmi(entries)
                     if derived is not None:
-                        found.resources.append(profile_fhir.bmi_observation(derived, holder))
+                        yield profile_fhir.bmi_observation(derived, holder)
     try:
         for line in timeline.all_reimbursements(
             session, vault, settings, principal, holder, request_id=request_id
         ):
-            found.resources.append(reimbursement_fhir.explanation_of_benefit(line))
+            yield reimbursement_fhir.explanation_of_benefit(line)
     except Forbidden:
         pass
+    yield from _contacts_messages_appointments(
+        session, vault, settings, principal, holder, found, request_id
+    )
+
+
+def _contacts_messages_appointments(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    found: Everything,
+    request_id: str | None,
+) -> Iterator[Json]:
     try:
         contacts = wishes.list_contacts(
             session, vault, settings, principal, holder, request_id=request_id
         )
-        found.resources.extend(accounts_fhir.related_person(w, holder) for w in contacts)
     except Forbidden:
-        pass
+        contacts = []
+    for contact in contacts:
+        yield accounts_fhir.related_person(contact, holder)
     # SRV-1: what `GET /fhir/Communication?patient=` gives this reader (holder side: the space's
     # conversations and the reader's own drafts; a professional: their own conversations).
-    try:
+    with suppress(Forbidden, NotFound):
         found.messages = messaging_fhir.patient_communications(
             Context(session, vault, settings, principal, request_id), holder
         )
-        found.resources.extend(found.messages.resources)
-    except (Forbidden, NotFound):
-        pass
+    if found.messages is not None:
+        yield from found.messages.resources
     # SRV-2: what `GET /fhir/Appointment?patient=` gives (a professional: those they entered).
     try:
         agenda_ctx = agenda.context(session, vault, settings, principal, holder, request_id)
         views = agenda.list_appointments(agenda_ctx, limit=None)
-        found.resources.extend(agenda_fhir.appointment(view, holder) for view in views)
     except Forbidden:
-        pass
-    return found
+        return
+    for view in views:
+        yield agenda_fhir.appointment(view, holder)
 
 
-__all__ = ["Everything", "collect"]
+__all__ = ["Everything", "collect", "resources"]
