@@ -112,15 +112,10 @@ def all_reimbursements(
     *,
     request_id: str | None = None,
 ) -> Iterator[reimbursements.ReimbursementView]:
-    page = 1
-    while True:
-        found = reimbursements.list_reimbursements(
-            session, vault, settings, principal, holder, page=page, request_id=request_id
-        )
-        yield from found.items
-        if page >= found.pages:
-            return
-        page += 1
+    """Every line of the space, one decision and one audit entry for all (`every_line`)."""
+    return reimbursements.every_line(
+        session, vault, settings, principal, holder, request_id=request_id
+    )
 
 
 def _document_date(doc: Document) -> dt.date:

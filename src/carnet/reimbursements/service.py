@@ -12,10 +12,11 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.access.rules import decide_reimbursements_read, mode_of
@@ -29,6 +30,7 @@ from carnet.reimbursements.models import PURPOSE, Reimbursement
 from carnet.vault.service import Vault
 
 PAGE_SIZE = 50
+STREAM_CHUNK = 1000  # lines read at a time by `every_line`
 ACTION_READ = "reimbursements.read"
 
 
@@ -122,3 +124,58 @@ def list_reimbursements(
         page=page,
         pages=max(1, math.ceil(total / PAGE_SIZE)),
     )
+
+
+def every_line(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    *,
+    request_id: str | None = None,
+) -> Iterator[ReimbursementView]:
+    """All the space's lines, newest first, for an export or a timeline (SRV-4, SRV-5): one
+    decision and one audit entry for the whole read (ACC-8, with the count), then the lines by
+    chunks, each after the last line seen. Paging through
+    `list_reimbursements` decided, audited, counted and skipped again at every page of 50: a
+    space of 5,000 lines cost 100 of each and read 250,000 rows (issue 14)."""
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_reimbursements_read(actor, space_facts(session, holder))
+    if not decision:
+        record(session, principal, ACTION_READ + "-denied", holder_id=holder.id,
+               target_type="ExplanationOfBenefit", mode=mode_of(actor),
+               reason=decision.reason, request_id=request_id)  # fmt: skip
+        raise Forbidden("You may not read this space's reimbursements.", code=decision.reason)
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(Reimbursement)
+            .where(Reimbursement.holder_id == holder.id)
+        )
+        or 0
+    )
+    record(session, principal, ACTION_READ, holder_id=holder.id,
+           target_type="ExplanationOfBenefit", target_id=f"{total}/{total}",
+           mode=decision.mode, request_id=request_id)  # fmt: skip
+    after: tuple[dt.date, uuid.UUID] | None = None
+    while True:
+        statement = select(Reimbursement).where(Reimbursement.holder_id == holder.id)
+        if after is not None:
+            day, last = after
+            statement = statement.where(
+                or_(
+                    Reimbursement.care_date < day,
+                    and_(Reimbursement.care_date == day, Reimbursement.id > last),
+                )
+            )
+        rows = session.scalars(
+            statement.order_by(Reimbursement.care_date.desc(), Reimbursement.id).limit(
+                STREAM_CHUNK
+            )
+        ).all()
+        for row in rows:
+            yield opened(vault, session, row)
+        if len(rows) < STREAM_CHUNK:
+            return
+        after = (rows[-1].care_date, rows[-1].id)
