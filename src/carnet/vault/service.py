@@ -493,13 +493,17 @@ class BulkSealer:
     `close` drops the keys at the end of the run.
     """
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, limit: int = 100_000) -> None:
         self.vault = vault
+        self.limit = limit  # keys kept between batches at most (memory), the current batch's always
         self._keys: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # header, aad prefix, cipher
+        self._ready: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # the last refresh's
 
     def refresh(self, session: Session, holder_ids: Iterable[uuid.UUID], chunk: int = 1000) -> None:
         """Make the data keys of these holders ready to seal with, as this transaction sees them."""
         wanted = sorted(set(holder_ids))
+        if len(self._keys) + len(wanted) > self.limit:
+            self._keys = {h: found for h in wanted if (found := self._keys.get(h)) is not None}
         current: dict[uuid.UUID, uuid.UUID] = {}
         for start in range(0, len(wanted), chunk):
             part = wanted[start : start + chunk]
@@ -524,18 +528,20 @@ class BulkSealer:
         if missing:
             for holder_id, (key_id, key) in self.vault.data_keys(session, missing).items():
                 self._remember(holder_id, key_id, key)
+        self._ready = {h: self._keys[h] for h in wanted}
 
     def _remember(self, holder_id: uuid.UUID, key_id: uuid.UUID, key: bytes) -> None:
         header = crypto.FIELD_VERSION + key_id.bytes
         self._keys[holder_id] = (header, f"{holder_id}|".encode(), AESGCM(key))
 
     def seal(self, holder_id: uuid.UUID, record_id: str, purpose: str, plaintext: bytes) -> bytes:
-        """`seal` for a holder made ready by `refresh` in this transaction; `record_id` is the
-        record's id as canonical text (what `str(uuid)` gives)."""
-        header, prefix, cipher = self._keys[holder_id]
+        """`seal` for a holder made ready by the last `refresh` (KeyError otherwise), in the same
+        transaction; `record_id` is the record's id as canonical text (what `str(uuid)` gives)."""
+        header, prefix, cipher = self._ready[holder_id]
         nonce = os.urandom(crypto.NONCE_BYTES)
         aad = header + prefix + f"{record_id}|{purpose}".encode()
         return header + nonce + cipher.encrypt(nonce, plaintext, aad)
 
     def close(self) -> None:
         self._keys.clear()
+        self._ready.clear()
