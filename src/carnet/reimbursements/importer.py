@@ -38,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -345,13 +345,30 @@ def _writer(dialect: Dialect) -> BulkTable:
 
 
 def _stored_keys(session: Session, keys: list[str]) -> set[str]:
-    """Which of these line keys are already stored (one query per 5,000)."""
+    """Which of these line keys are already stored: straight through the driver (rendering 5,000
+    bound parameters through SQLAlchemy costs more than the query), `= ANY(array)` on PostgreSQL,
+    `IN` by 5,000 on SQLite."""
     stored: set[str] = set()
-    for start in range(0, len(keys), _IN_CHUNK):
-        part = keys[start : start + _IN_CHUNK]
-        stored.update(
-            session.scalars(select(Reimbursement.line_key).where(Reimbursement.line_key.in_(part)))
-        )
+    if not keys:
+        return stored
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute("SELECT line_key FROM reimbursements WHERE line_key = ANY(%s)", (keys,))
+            stored.update(row[0] for row in cursor.fetchall())
+            return stored
+        for start in range(0, len(keys), _IN_CHUNK):
+            part = keys[start : start + _IN_CHUNK]
+            cursor.execute(
+                f"SELECT line_key FROM reimbursements WHERE line_key IN ({','.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            stored.update(row[0] for row in cursor.fetchall())
+    finally:
+        cursor.close()
     return stored
 
 

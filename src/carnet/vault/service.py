@@ -499,29 +499,22 @@ class BulkSealer:
         self._keys: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # header, aad prefix, cipher
         self._ready: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # the last refresh's
 
-    def refresh(self, session: Session, holder_ids: Iterable[uuid.UUID], chunk: int = 1000) -> None:
+    def refresh(self, session: Session, holder_ids: Iterable[uuid.UUID], chunk: int = 5000) -> None:
         """Make the data keys of these holders ready to seal with, as this transaction sees them."""
         wanted = sorted(set(holder_ids))
         if len(self._keys) + len(wanted) > self.limit:
             self._keys = {h: found for h in wanted if (found := self._keys.get(h)) is not None}
         current: dict[uuid.UUID, uuid.UUID] = {}
-        for start in range(0, len(wanted), chunk):
-            part = wanted[start : start + chunk]
-            rows = session.execute(
-                select(DataKey.holder_id, DataKey.id, DataKey.master_key_id, DataKey.wrapped).where(
-                    DataKey.holder_id.in_(part)
-                )
-            )
-            for holder_id, key_id, master_key_id, wrapped in rows:
-                current[holder_id] = key_id
-                known = self._keys.get(holder_id)
-                if known is not None and known[0][1:] == key_id.bytes:
-                    continue
-                master = self.vault.keyring.keys.get(master_key_id)
-                if master is None:
-                    raise VaultError(f"Master key id {master_key_id} is not configured.")
-                key = crypto.unwrap(master, wrapped, _wrap_aad(holder_id, key_id))
-                self._remember(holder_id, key_id, key)
+        for holder_id, key_id, master_key_id, wrapped in _key_rows(session, wanted, chunk):
+            current[holder_id] = key_id
+            known = self._keys.get(holder_id)
+            if known is not None and known[0][1:] == key_id.bytes:
+                continue
+            master = self.vault.keyring.keys.get(master_key_id)
+            if master is None:
+                raise VaultError(f"Master key id {master_key_id} is not configured.")
+            key = crypto.unwrap(master, wrapped, _wrap_aad(holder_id, key_id))
+            self._remember(holder_id, key_id, key)
         missing = [h for h in wanted if h not in current]
         for holder_id in missing:
             self._keys.pop(holder_id, None)  # destroyed (LC-8): never sealed with again
@@ -545,3 +538,33 @@ class BulkSealer:
     def close(self) -> None:
         self._keys.clear()
         self._ready.clear()
+
+
+def _key_rows(
+    session: Session, holder_ids: list[uuid.UUID], chunk: int
+) -> Iterator[tuple[uuid.UUID, uuid.UUID, str, bytes]]:
+    """(holder id, key id, master key id, wrapped key) of these holders' data keys, straight through
+    the driver: `= ANY(array)` on PostgreSQL, `IN` by `chunk` on SQLite (ids stored as hex)."""
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    columns = "holder_id, id, master_key_id, wrapped"
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(
+                f"SELECT {columns} FROM data_keys WHERE holder_id = ANY(%s)",  # noqa: S608
+                (holder_ids,),
+            )
+            yield from cursor.fetchall()
+            return
+        for start in range(0, len(holder_ids), chunk):
+            part = [h.hex for h in holder_ids[start : start + chunk]]
+            cursor.execute(
+                f"SELECT {columns} FROM data_keys WHERE holder_id IN ({','.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            for holder_id, key_id, master_key_id, wrapped in cursor.fetchall():
+                yield uuid.UUID(holder_id), uuid.UUID(key_id), master_key_id, bytes(wrapped)
+    finally:
+        cursor.close()
