@@ -447,3 +447,19 @@ def test_an_erased_key_is_never_sealed_with_again(
         with pytest.raises(VaultError):
             vault.unseal(session, holder_id, record, PURPOSE, before)
     sealer.close()
+
+
+def test_bulk_sealer_forgets_keys_beyond_its_limit(database: Database, vault: Vault) -> None:
+    """Memory stays bounded on feeds naming many holders: beyond `limit` keys, only the current
+    batch's are kept; sealing for a holder outside the last refresh is refused."""
+    with database.transaction() as session:
+        first, second = make_holder(session).id, make_holder(session).id
+    sealer = BulkSealer(vault, limit=1)
+    for holder_id, other in ((first, second), (second, first)):
+        with database.transaction() as session:
+            sealer.refresh(session, [holder_id])
+            sealed = sealer.seal(holder_id, "r", PURPOSE, b"x")
+            assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+            with pytest.raises(KeyError):
+                sealer.seal(other, "r", PURPOSE, b"x")
+    sealer.close()
