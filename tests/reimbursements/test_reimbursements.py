@@ -463,3 +463,21 @@ def test_bulk_sealer_forgets_keys_beyond_its_limit(database: Database, vault: Va
             with pytest.raises(KeyError):
                 sealer.seal(other, "r", PURPOSE, b"x")
     sealer.close()
+
+
+def test_keys_the_bulk_sealer_creates_are_the_vaults(database: Database, vault: Vault) -> None:
+    """A holder without a data key gets one from the bulk sealer, wrapped as `data_key` wraps it:
+    the vault finds it, even in the transaction that had just seen "no key" (unit cache dropped)."""
+    with database.transaction() as session:
+        holder_id = make_holder(session).id
+    sealer = BulkSealer(vault)
+    with database.transaction() as session:
+        assert vault._load_key(session, holder_id) is None  # remembered for the unit of work
+        sealer.refresh(session, [holder_id])
+        sealed = sealer.seal(holder_id, "r", PURPOSE, b"x")
+        key_id, _key = vault.data_key(session, holder_id)
+        assert sealed[1:17] == key_id.bytes
+        assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+    with database.transaction() as session:
+        assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+    sealer.close()

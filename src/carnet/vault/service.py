@@ -519,9 +519,29 @@ class BulkSealer:
         for holder_id in missing:
             self._keys.pop(holder_id, None)  # destroyed (LC-8): never sealed with again
         if missing:
-            for holder_id, (key_id, key) in self.vault.data_keys(session, missing).items():
-                self._remember(holder_id, key_id, key)
+            self._create(session, missing)
         self._ready = {h: self._keys[h] for h in wanted}
+
+    def _create(self, session: Session, holder_ids: list[uuid.UUID]) -> None:
+        """The data keys of holders who have none yet: made and wrapped as `data_keys` does, written
+        with one Core executemany (a first feed creates most of its holders' keys)."""
+        keyring, now = self.vault.keyring, clock.now()
+        rows = []
+        for holder_id in holder_ids:
+            key_id, key = uuid.uuid4(), crypto.new_key()
+            wrapped = crypto.wrap(keyring.current_key, key, _wrap_aad(holder_id, key_id))
+            rows.append(
+                {
+                    "id": key_id,
+                    "holder_id": holder_id,
+                    "master_key_id": keyring.current,
+                    "wrapped": wrapped,
+                    "created_at": now,
+                    "rewrapped_at": None,
+                }
+            )
+            self._remember(holder_id, key_id, key)
+        session.connection().execute(insert(DataKey), rows)
 
     def _remember(self, holder_id: uuid.UUID, key_id: uuid.UUID, key: bytes) -> None:
         header = crypto.FIELD_VERSION + key_id.bytes
