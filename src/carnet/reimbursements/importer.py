@@ -378,7 +378,6 @@ class _Run:
         self.sealer = BulkSealer(vault)
         self.report = report
         self.rejects = rejects
-        self._holder_text: dict[uuid.UUID, str] = {}
         with database.transaction() as session:
             # HMAC-SHA256 under the system key (`vault.keyed_hash`), its key schedule done once.
             self.line_key = hmac.new(vault.system_key(session, KEY_NAME), digestmod="sha256")
@@ -435,7 +434,7 @@ class _Run:
             per_holder[holder_id] = per_holder.get(holder_id, 0) + 1
         sealer = self.sealer
         sealer.refresh(session, per_holder)
-        texts = self._holder_text
+        texts: dict[uuid.UUID, str] = {}  # holder ids as canonical text, once per batch
         rows: list[list[Any]] = []
         for (item, holder_id, key), record_id in zip(fresh, new_ids(len(fresh)), strict=True):
             holder = texts.get(holder_id)
