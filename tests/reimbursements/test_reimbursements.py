@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import json
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ from carnet.audit.signing import load_signer
 from carnet.audit.verify import verify
 from carnet.config import Settings
 from carnet.db import Database
+from carnet.errors import VaultError
 from carnet.feeds import rejects_path
 from carnet.reimbursements import importer
 from carnet.reimbursements.importer import COLUMNS
-from carnet.reimbursements.models import PURPOSE, Reimbursement
-from carnet.vault.service import Vault
+from carnet.reimbursements.models import KEY_NAME, PURPOSE, Reimbursement
+from carnet.vault.service import BulkSealer, Vault
 from tests.accounts.test_family import headers_for
 from tests.factories import make_holder
 from tests.fhir.support import bearer, fhir_json, outcome, people, schema_errors
@@ -367,3 +369,115 @@ def test_deleting_the_holder_deletes_the_lines(
 
         session.delete(session.get(Holder, holder_id))
     assert count(database) == 0
+
+
+@pytest.mark.parametrize(
+    "label", ["", 'Acte "spécial" \\ à 100 %', "Ophtalmologie – 眼科 / ☂", "x" * 200]
+)
+@pytest.mark.parametrize("rpps", [RPPS, ""])
+def test_sealed_document_is_what_json_dumps_writes(label: str, rpps: str) -> None:
+    """The document assembled by hand is byte for byte the `json.dumps` one the readers parse."""
+    checked = importer.validate_line(
+        2, line("180017500100104", act_label=label, professional_rpps=rpps, amount_charged="27.5"),
+        dt.date(2026, 6, 1),
+    )  # fmt: skip
+    assert isinstance(checked, importer.FeedLine)
+    expected = {
+        "act_code": "G",
+        "act_label": label,
+        "professional_rpps": rpps or None,
+        "amount_charged": "27.50",
+        "amount_reimbursed": "20.00",
+    }
+    assert json.loads(checked.sealed_payload()) == expected
+    assert checked.sealed_payload() == json.dumps(
+        expected, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def test_remembered_checks_give_each_line_its_own_verdict() -> None:
+    """A run's validator remembers each field's verdict by value: the same bad value on two lines
+    is two rejects with their own line numbers, and a good line after them is still good."""
+    validator = importer.Validator(dt.date(2026, 6, 1))
+    nir = "180017500100104"
+    bad = line(nir, amount_charged="30,00", care_date="2026-02-30")
+    first, second = validator.check(2, bad), validator.check(3, bad)
+    assert isinstance(first, list) and isinstance(second, list)
+    assert [(r.line, r.field) for r in first] == [(2, "care_date"), (2, "amount_charged")]
+    assert [(r.line, r.field) for r in second] == [(3, "care_date"), (3, "amount_charged")]
+    assert [r.reason for r in first] == [r.reason for r in second]
+    good = validator.check(4, line(nir, amount_charged="30.00"))
+    assert isinstance(good, importer.FeedLine) and good.amount_charged == Decimal("30.00")
+    assert validator.check(5, line(nir, confidential="1")) is importer.SECRET
+
+
+def test_line_key_is_the_keyed_hash_of_the_line(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings, holder: Any
+) -> None:
+    """`line_key` is `vault.keyed_hash` of the documented fields, amount with 2 decimals: feeds
+    imported before this importer are recognised as unchanged."""
+    _holder_id, nir = holder
+    path = write_csv(tmp_path / "feed.csv", [line(nir, amount_charged="30", professional_rpps="")])
+    assert importer.import_feed(database, vault, settings, path).imported == 1
+    with database.transaction() as session:
+        stored = session.scalars(select(Reimbursement.line_key)).one()
+        expected = vault.keyed_hash(session, KEY_NAME, f"{nir}|2026-01-10|G||30.00|2026-01-15")
+    assert stored == expected
+
+
+def test_an_erased_key_is_never_sealed_with_again(
+    database: Database, vault: Vault, holder: Any
+) -> None:
+    """LC-8: the run keeps unwrapped keys between batches, but each batch checks them again; a key
+    destroyed meanwhile is dropped and a new one made, and what was sealed under it stays shut."""
+    holder_id, _nir = holder
+    sealer = BulkSealer(vault)
+    record = str(uuid.uuid4())
+    with database.transaction() as session:
+        sealer.refresh(session, [holder_id])
+        before = sealer.seal(holder_id, record, PURPOSE, b"{}")
+        assert vault.unseal(session, holder_id, record, PURPOSE, before) == b"{}"
+    with database.transaction() as session:
+        vault.destroy_keys(session, holder_id)
+    with database.transaction() as session:
+        sealer.refresh(session, [holder_id])
+        after = sealer.seal(holder_id, record, PURPOSE, b"{}")
+        assert after[1:17] != before[1:17]  # another data key id
+        assert vault.unseal(session, holder_id, record, PURPOSE, after) == b"{}"
+        with pytest.raises(VaultError):
+            vault.unseal(session, holder_id, record, PURPOSE, before)
+    sealer.close()
+
+
+def test_bulk_sealer_forgets_keys_beyond_its_limit(database: Database, vault: Vault) -> None:
+    """Memory stays bounded on feeds naming many holders: beyond `limit` keys, only the current
+    batch's are kept; sealing for a holder outside the last refresh is refused."""
+    with database.transaction() as session:
+        first, second = make_holder(session).id, make_holder(session).id
+    sealer = BulkSealer(vault, limit=1)
+    for holder_id, other in ((first, second), (second, first)):
+        with database.transaction() as session:
+            sealer.refresh(session, [holder_id])
+            sealed = sealer.seal(holder_id, "r", PURPOSE, b"x")
+            assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+            with pytest.raises(KeyError):
+                sealer.seal(other, "r", PURPOSE, b"x")
+    sealer.close()
+
+
+def test_keys_the_bulk_sealer_creates_are_the_vaults(database: Database, vault: Vault) -> None:
+    """A holder without a data key gets one from the bulk sealer, wrapped as `data_key` wraps it:
+    the vault finds it, even in the transaction that had just seen "no key" (unit cache dropped)."""
+    with database.transaction() as session:
+        holder_id = make_holder(session).id
+    sealer = BulkSealer(vault)
+    with database.transaction() as session:
+        assert vault._load_key(session, holder_id) is None  # remembered for the unit of work
+        sealer.refresh(session, [holder_id])
+        sealed = sealer.seal(holder_id, "r", PURPOSE, b"x")
+        key_id, _key = vault.data_key(session, holder_id)
+        assert sealed[1:17] == key_id.bytes
+        assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+    with database.transaction() as session:
+        assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
+    sealer.close()

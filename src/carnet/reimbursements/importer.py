@@ -4,10 +4,16 @@ The format is documented in `docs/formats/reimbursements.md`. Same shape as the 
 (`accounts.roster`), the same file reader (`carnet.feeds.FileSource`):
 
 * The file is streamed (CSV with a header through the C `csv` reader, or NDJSON line by line); only
-  the current batch (default 5,000 lines) is held in memory. One transaction per batch.
+  the current batch (default 50,000 lines) is held in memory. One transaction per batch.
 * Per batch: one query for the holders named, one for the line keys already stored, one for the
-  data keys; rows written with one SQLAlchemy Core executemany; one audit entry per holder
-  (`append_batch`, action `reimbursements.import`, the count only — never an amount, ACC-8).
+  data keys; rows written with one multi-row statement (`carnet.bulk`: executemany on SQLite, COPY
+  on PostgreSQL); one audit entry per holder (`append_batch`, action `reimbursements.import`, the
+  count only — never an amount, ACC-8). Batches are large because the audit entries are per
+  holder: the more lines of one holder a batch holds, the fewer entries the feed costs.
+* Each line is sealed with one AES-GCM operation under its holder's data key (`vault.BulkSealer`:
+  keys unwrapped once per run, checked again in every batch so an erased key is never used).
+  Field checks are remembered by value for the run (`Validator`): a feed repeats its days, acts,
+  amounts and holders on many lines.
 * Idempotent: each line has a keyed hash (`line_key`) of nir, care date, act, professional, amount
   charged and payment date; a line already stored (by an earlier run, an earlier batch, or earlier in
   the same batch) is counted "unchanged". A crash mid-run is repaired by running the file again.
@@ -21,7 +27,6 @@ The format is documented in `docs/formats/reimbursements.md`. Same shape as the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
@@ -33,7 +38,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -43,12 +49,13 @@ from carnet.accounts.rules import LIVE_STATES
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM
+from carnet.bulk import BulkTable, new_ids
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.errors import InvalidInput
 from carnet.feeds import FileSource, Layout, Reject, RejectsWriter
 from carnet.reimbursements.models import KEY_NAME, PURPOSE, Reimbursement
-from carnet.vault.service import Vault
+from carnet.vault.service import BulkSealer, Vault
 
 COLUMNS = (
     "nir",
@@ -61,7 +68,7 @@ COLUMNS = (
     "payment_date",
     "confidential",
 )
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 50_000
 MAX_BATCH_SIZE = 50_000
 MAX_LINE_BYTES = 64 * 1024
 MAX_LABEL = 200
@@ -77,7 +84,8 @@ _TABLE = cast(Table, Reimbursement.__table__)
 
 @dataclass(frozen=True, slots=True)
 class FeedLine:
-    """A validated reimbursement line (amounts as Decimal, euros, 2 decimals)."""
+    """A validated reimbursement line (amounts as Decimal, euros, 2 decimals; `charged` and
+    `reimbursed` are the same amounts written with 2 decimals, when the validator has them)."""
 
     line: int
     nir: str
@@ -88,27 +96,29 @@ class FeedLine:
     amount_charged: Decimal
     amount_reimbursed: Decimal
     payment_date: dt.date
+    charged: str = ""
+    reimbursed: str = ""
 
     def key_input(self) -> str:
         """What `line_key` hashes: the fields that identify one act paid once."""
+        charged = self.charged or f"{self.amount_charged:.2f}"
         return (
             f"{self.nir}|{self.care_date.isoformat()}|{self.act_code}|"
-            f"{self.professional_rpps or ''}|{self.amount_charged:.2f}|"
-            f"{self.payment_date.isoformat()}"
+            f"{self.professional_rpps or ''}|{charged}|{self.payment_date.isoformat()}"
         )
 
     def sealed_payload(self) -> bytes:
-        return json.dumps(
-            {
-                "act_code": self.act_code,
-                "act_label": self.act_label,
-                "professional_rpps": self.professional_rpps,
-                "amount_charged": f"{self.amount_charged:.2f}",
-                "amount_reimbursed": f"{self.amount_reimbursed:.2f}",
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
+        """The sealed JSON document, byte for byte what `json.dumps` writes for these keys in this
+        order (compact, UTF-8), assembled by hand: the act code, the RPPS and the amounts are
+        validated to need no escaping; the label goes through `json.dumps`."""
+        rpps = f'"{self.professional_rpps}"' if self.professional_rpps is not None else "null"
+        charged = self.charged or f"{self.amount_charged:.2f}"
+        reimbursed = self.reimbursed or f"{self.amount_reimbursed:.2f}"
+        label = json.dumps(self.act_label, ensure_ascii=False)
+        return (
+            f'{{"act_code":"{self.act_code}","act_label":{label},"professional_rpps":{rpps},'
+            f'"amount_charged":"{charged}","amount_reimbursed":"{reimbursed}"}}'
+        ).encode()
 
 
 class Secret:
@@ -120,99 +130,147 @@ SECRET = Secret()
 
 # -- validation (pure) -----------------------------------------------------------------------------
 
+_MEMO_LIMIT = 100_000  # values remembered per field before that memo starts again
+_Checked = tuple[Any, str | None]  # (the parsed value, None) or (None, the reason)
 
-def _day(
-    value: str, name: str, line: int, today: dt.date, problems: list[Reject]
-) -> dt.date | None:
+
+def _check_nir(value: str) -> _Checked:
+    nir = rules.normalize_nir(value)
+    if not nir:
+        return None, "missing"
+    problem = rules.nir_problem(nir)
+    return (nir, None) if problem is None else (None, problem)
+
+
+def _check_act(value: str) -> _Checked:
+    act = value.upper()
+    if not act:
+        return None, "missing"
+    if not _ACT_RE.fullmatch(act):
+        return None, "not an act code (letters, digits, . + -; at most 20)"
+    return act, None
+
+
+def _check_label(value: str) -> _Checked:
+    if len(value) > MAX_LABEL:
+        return None, f"longer than {MAX_LABEL} characters"
+    if _CONTROL_RE.search(value):
+        return None, "contains control characters"
+    return value, None
+
+
+def _check_rpps(value: str) -> _Checked:
+    problem = rules.rpps_problem(value)
+    return (value, None) if problem is None else (None, problem)
+
+
+def _check_amount(value: str) -> _Checked:
+    """((Decimal, the amount written with 2 decimals), None) or the reason."""
     if not value:
-        problems.append(Reject(line, name, "missing"))
-        return None
-    if not _DAY_RE.fullmatch(value):
-        problems.append(Reject(line, name, "not a date written YYYY-MM-DD"))
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        problems.append(Reject(line, name, "impossible date (no such day in the calendar)"))
-        return None
-    if day > today:
-        problems.append(Reject(line, name, "in the future"))
-        return None
-    return day
-
-
-def _amount(value: str, name: str, line: int, problems: list[Reject]) -> Decimal | None:
-    if not value:
-        problems.append(Reject(line, name, "missing"))
-        return None
+        return None, "missing"
     if not _AMOUNT_RE.fullmatch(value):
         if "," in value:
-            reason = "amounts are written with a dot, not a comma (e.g. 25.00)"
-        elif value.startswith("-"):
-            reason = "negative amount"
-        else:
-            reason = "not an amount in euros with at most 2 decimals (e.g. 25.00)"
-        problems.append(Reject(line, name, reason))
-        return None
-    return Decimal(value)
+            return None, "amounts are written with a dot, not a comma (e.g. 25.00)"
+        if value.startswith("-"):
+            return None, "negative amount"
+        return None, "not an amount in euros with at most 2 decimals (e.g. 25.00)"
+    amount = Decimal(value)
+    return (amount, f"{amount:.2f}"), None
+
+
+class Validator:
+    """The checks of one run, each field's verdict remembered by value: a feed names the same
+    holders, days, acts, labels, professionals and amounts on many lines, so most fields are
+    checked once per run rather than once per line. Same checks, reasons and order either way."""
+
+    def __init__(self, today: dt.date) -> None:
+        self.today = today
+        self._memos: dict[str, dict[str, _Checked]] = {}
+
+    def _memo(self, field: str, value: str, check: Callable[[str], _Checked]) -> _Checked:
+        memo = self._memos.get(field)
+        if memo is None:
+            memo = self._memos[field] = {}
+        found = memo.get(value)
+        if found is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            found = memo[value] = check(value)
+        return found
+
+    def _check_day(self, value: str) -> _Checked:
+        if not value:
+            return None, "missing"
+        if not _DAY_RE.fullmatch(value):
+            return None, "not a date written YYYY-MM-DD"
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return None, "impossible date (no such day in the calendar)"
+        if day > self.today:
+            return None, "in the future"
+        return day, None
+
+    def check(
+        self, line: int, values: Mapping[str, str | None]
+    ) -> FeedLine | Secret | list[Reject]:
+        """Check one feed line; every problem is returned. Reasons never quote the values.
+
+        REP-2 first: a line flagged confidential is `SECRET` whatever else it holds — it is not
+        stored, and not listed as a reject either.
+        """
+        get = values.get
+        text = {name: (raw.strip() if (raw := get(name)) else "") for name in COLUMNS}
+        confidential = text["confidential"].lower()
+        if confidential in ("1", "true"):
+            return SECRET
+        if confidential not in ("", "0", "false"):
+            return [Reject(line, "confidential", "expected 1 (secret act of a minor), 0 or empty")]
+        memo = self._memo
+        found: list[tuple[str, str]] = []
+        nir, why = memo("nir", text["nir"], _check_nir)
+        if why is not None:
+            found.append(("nir", why))
+        care, why = memo("day", text["care_date"], self._check_day)
+        if why is not None:
+            found.append(("care_date", why))
+        payment, why = memo("day", text["payment_date"], self._check_day)
+        if why is not None:
+            found.append(("payment_date", why))
+        if care is not None and payment is not None and payment < care:
+            found.append(("payment_date", "before the care date"))
+        act, why = memo("act", text["act_code"], _check_act)
+        if why is not None:
+            found.append(("act_code", why))
+        label, why = memo("label", text["act_label"], _check_label)
+        if why is not None:
+            found.append(("act_label", why))
+        rpps: str | None = None
+        if text["professional_rpps"]:
+            rpps, why = memo("rpps", text["professional_rpps"], _check_rpps)
+            if why is not None:
+                found.append(("professional_rpps", why))
+        charged, why = memo("amount", text["amount_charged"], _check_amount)
+        if why is not None:
+            found.append(("amount_charged", why))
+        reimbursed, why = memo("amount", text["amount_reimbursed"], _check_amount)
+        if why is not None:
+            found.append(("amount_reimbursed", why))
+        if charged is not None and reimbursed is not None and reimbursed[0] > charged[0]:
+            found.append(("amount_reimbursed", "more than the amount charged"))
+        if found:
+            return [Reject(line, name, reason) for name, reason in found]
+        return FeedLine(
+            line, nir, care, act, label, rpps, charged[0], reimbursed[0], payment,
+            charged[1], reimbursed[1],
+        )  # fmt: skip
 
 
 def validate_line(
     line: int, values: Mapping[str, str | None], today: dt.date
 ) -> FeedLine | Secret | list[Reject]:
-    """Check one feed line; every problem is returned. Reasons never quote the values.
-
-    REP-2 first: a line flagged confidential is `SECRET` whatever else it holds — it is not stored,
-    and not listed as a reject either.
-    """
-    get = values.get
-    text = {name: (raw.strip() if (raw := get(name)) else "") for name in COLUMNS}
-    problems: list[Reject] = []
-    confidential = text["confidential"].lower()
-    if confidential in ("1", "true"):
-        return SECRET
-    if confidential not in ("", "0", "false"):
-        return [Reject(line, "confidential", "expected 1 (secret act of a minor), 0 or empty")]
-
-    nir = rules.normalize_nir(text["nir"]) if text["nir"] else ""
-    if not nir:
-        problems.append(Reject(line, "nir", "missing"))
-    elif (problem := rules.nir_problem(nir)) is not None:
-        problems.append(Reject(line, "nir", problem))
-
-    care = _day(text["care_date"], "care_date", line, today, problems)
-    payment = _day(text["payment_date"], "payment_date", line, today, problems)
-    if care is not None and payment is not None and payment < care:
-        problems.append(Reject(line, "payment_date", "before the care date"))
-
-    act = text["act_code"].upper()
-    if not act:
-        problems.append(Reject(line, "act_code", "missing"))
-    elif not _ACT_RE.fullmatch(act):
-        problems.append(
-            Reject(line, "act_code", "not an act code (letters, digits, . + -; at most 20)")
-        )
-
-    label = text["act_label"]
-    if len(label) > MAX_LABEL:
-        problems.append(Reject(line, "act_label", f"longer than {MAX_LABEL} characters"))
-    elif _CONTROL_RE.search(label):
-        problems.append(Reject(line, "act_label", "contains control characters"))
-
-    rpps = text["professional_rpps"] or None
-    if rpps is not None and (problem := rules.rpps_problem(rpps)) is not None:
-        problems.append(Reject(line, "professional_rpps", problem))
-
-    charged = _amount(text["amount_charged"], "amount_charged", line, problems)
-    reimbursed = _amount(text["amount_reimbursed"], "amount_reimbursed", line, problems)
-    if charged is not None and reimbursed is not None and reimbursed > charged:
-        problems.append(Reject(line, "amount_reimbursed", "more than the amount charged"))
-
-    if problems:
-        return problems
-    assert care is not None and payment is not None and charged is not None
-    assert reimbursed is not None
-    return FeedLine(line, nir, care, act, label, rpps, charged, reimbursed, payment)
+    """Check one feed line alone (`Validator.check`; a run keeps one `Validator`)."""
+    return Validator(today).check(line, values)
 
 
 # -- reading the file --------------------------------------------------------------------------
@@ -255,6 +313,8 @@ class ImportReport:
     rejected: int = 0  # lines with at least one problem
     rejects_file: Path | None = None
     seconds: float = 0.0
+    audit_entries: int = 0  # ACC-8: one per holder and batch
+    audit_seconds: float = 0.0  # of `seconds`, spent writing them
 
     @property
     def rate(self) -> float:
@@ -268,19 +328,67 @@ class ImportReport:
 
 
 ProgressCallback = Callable[[int, int], None]
+_WRITERS: dict[str, BulkTable] = {}
+
+
+def _writer(dialect: Dialect) -> BulkTable:
+    """The rows' bulk writer for this dialect (built once): `created_at` is the batch's."""
+    writer = _WRITERS.get(dialect.name)
+    if writer is None:
+        writer = _WRITERS[dialect.name] = BulkTable(
+            _TABLE,
+            dialect,
+            varying=("id", "holder_id", "line_key", "care_date", "payment_date", "sealed"),
+            fixed=("created_at",),
+        )
+    return writer
+
+
+def _stored_keys(session: Session, keys: list[str]) -> set[str]:
+    """Which of these line keys are already stored: straight through the driver (rendering 5,000
+    bound parameters through SQLAlchemy costs more than the query), `= ANY(array)` on PostgreSQL,
+    `IN` by 5,000 on SQLite."""
+    stored: set[str] = set()
+    if not keys:
+        return stored
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute("SELECT line_key FROM reimbursements WHERE line_key = ANY(%s)", (keys,))
+            stored.update(row[0] for row in cursor.fetchall())
+            return stored
+        for start in range(0, len(keys), _IN_CHUNK):
+            part = keys[start : start + _IN_CHUNK]
+            cursor.execute(
+                f"SELECT line_key FROM reimbursements WHERE line_key IN ({','.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            stored.update(row[0] for row in cursor.fetchall())
+    finally:
+        cursor.close()
+    return stored
 
 
 class _Run:
     def __init__(self, database: Database, vault: Vault, report: ImportReport,
                  rejects: RejectsWriter) -> None:  # fmt: skip
-        self.vault = vault
+        self.sealer = BulkSealer(vault)
         self.report = report
         self.rejects = rejects
         with database.transaction() as session:
-            self.line_key = vault.system_key(session, KEY_NAME)
+            # HMAC-SHA256 under the system key (`vault.keyed_hash`), its key schedule done once.
+            self.line_key = hmac.new(vault.system_key(session, KEY_NAME), digestmod="sha256")
 
-    def apply(self, session: Session, lines: list[FeedLine]) -> None:
-        report = self.report
+    def _line_key(self, item: FeedLine) -> str:
+        digest = self.line_key.copy()
+        digest.update(item.key_input().encode())
+        return digest.hexdigest()
+
+    def _known(self, session: Session, lines: list[FeedLine]) -> list[tuple[FeedLine, uuid.UUID]]:
+        """The lines whose holder exists and is open (SRV-4); the others are rejects."""
         holders: dict[str, tuple[uuid.UUID, str]] = {}
         nirs = sorted({item.nir for item in lines})
         for start in range(0, len(nirs), _IN_CHUNK):
@@ -288,7 +396,7 @@ class _Run:
                 account_service.holders_by_nirs(session, nirs[start : start + _IN_CHUNK])
             )
         problems: list[Reject] = []
-        keyed: list[tuple[FeedLine, uuid.UUID, str]] = []
+        known: list[tuple[FeedLine, uuid.UUID]] = []
         for item in lines:
             found = holders.get(item.nir)
             if found is None:
@@ -298,53 +406,47 @@ class _Run:
                     Reject(item.line, "nir", f"the holder's space is {found[1]}, not open (SRV-4)")
                 )
             else:
-                digest = hmac.digest(self.line_key, item.key_input().encode(), hashlib.sha256)
-                keyed.append((item, found[0], digest.hex()))
+                known.append((item, found[0]))
         if problems:
             self.rejects.write(problems)
-            report.rejected += len(problems)
-        stored: set[str] = set()
-        keys = [k for _i, _h, k in keyed]
-        for start in range(0, len(keys), _IN_CHUNK):
-            part = keys[start : start + _IN_CHUNK]
-            stored.update(
-                session.scalars(
-                    select(Reimbursement.line_key).where(Reimbursement.line_key.in_(part))
-                )
-            )
+            self.report.rejected += len(problems)
+        return known
+
+    def apply(self, session: Session, lines: list[FeedLine]) -> None:
+        report = self.report
+        keyed = [
+            (item, holder_id, self._line_key(item))
+            for item, holder_id in self._known(session, lines)
+        ]
+        stored = _stored_keys(session, [key for _i, _h, key in keyed])
         fresh: list[tuple[FeedLine, uuid.UUID, str]] = []
-        for item, holder_id, key in keyed:
+        for entry in keyed:
+            key = entry[2]
             if key in stored:
                 report.unchanged += 1
                 continue
             stored.add(key)  # the same line twice in one batch: the second is unchanged
-            fresh.append((item, holder_id, key))
+            fresh.append(entry)
         if not fresh:
             return
-        keys_by_holder = self.vault.data_keys(session, {h for _i, h, _k in fresh})
-        now = clock.now()
-        rows: list[dict[str, Any]] = []
         per_holder: dict[uuid.UUID, int] = {}
-        for item, holder_id, key in fresh:
-            record_id = uuid.uuid4()
-            sealed = Vault.seal_with(
-                keys_by_holder[holder_id], holder_id, record_id, PURPOSE, item.sealed_payload()
-            )
-            rows.append(
-                {
-                    "id": record_id,
-                    "holder_id": holder_id,
-                    "line_key": key,
-                    "care_date": item.care_date,
-                    "payment_date": item.payment_date,
-                    "sealed": sealed,
-                    "created_at": now,
-                }
-            )
+        for _item, holder_id, _key in fresh:
             per_holder[holder_id] = per_holder.get(holder_id, 0) + 1
-        session.execute(insert(_TABLE), rows)  # Core executemany (no ORM objects)
+        sealer = self.sealer
+        sealer.refresh(session, per_holder)
+        texts: dict[uuid.UUID, str] = {}  # holder ids as canonical text, once per batch
+        rows: list[list[Any]] = []
+        for (item, holder_id, key), record_id in zip(fresh, new_ids(len(fresh)), strict=True):
+            holder = texts.get(holder_id)
+            if holder is None:
+                holder = texts[holder_id] = str(holder_id)
+            sealed = sealer.seal(holder_id, record_id, PURPOSE, item.sealed_payload())
+            rows.append([record_id, holder, key, item.care_date, item.payment_date, sealed])
+        connection = session.connection()
+        _writer(connection.dialect).write(connection, rows, (clock.now(),))
+        started = time.perf_counter()
         # ACC-8: one entry per holder and batch, the count only (never an act or an amount).
-        append_batch(
+        report.audit_entries += append_batch(
             session,
             [
                 PendingEntry(
@@ -360,7 +462,11 @@ class _Run:
                 for holder_id, count in sorted(per_holder.items())
             ],
         )
+        report.audit_seconds += time.perf_counter() - started
         report.imported += len(rows)
+
+    def close(self) -> None:
+        self.sealer.close()
 
 
 def import_feed(
@@ -381,44 +487,48 @@ def import_feed(
         raise InvalidInput(
             f"The batch size must be between 1 and {MAX_BATCH_SIZE}.", field="batch_size"
         )
-    today = clock.today(settings.timezone)
+    validator = Validator(clock.today(settings.timezone))
     started = time.perf_counter()
     report = ImportReport()
     with open_feed(path) as source:
         rejects = RejectsWriter(path)
+        run: _Run | None = None
         try:
             run = _Run(database, vault, report, rejects)
             batch: list[FeedLine] = []
 
             def flush() -> None:
+                assert run is not None
                 with database.transaction() as session:
                     run.apply(session, batch)
                 batch.clear()
                 if progress is not None:
                     progress(report.rows, source.position())
 
+            check = validator.check
             for item in source:
                 report.rows += 1
                 if isinstance(item, list):
                     rejects.write(item)
                     report.rejected += 1
                     continue
-                line, values = item
-                result = validate_line(line, values, today)
-                if isinstance(result, Secret):
-                    report.secret += 1  # REP-2: dropped here, never stored nor written anywhere
-                elif isinstance(result, list):
-                    rejects.write(result)
-                    report.rejected += 1
-                else:
+                result = check(*item)
+                if isinstance(result, FeedLine):
                     batch.append(result)
                     if len(batch) >= batch_size:
                         flush()
+                elif isinstance(result, Secret):
+                    report.secret += 1  # REP-2: dropped here, never stored nor written anywhere
+                else:
+                    rejects.write(result)
+                    report.rejected += 1
             if batch:
                 flush()
             elif progress is not None:
                 progress(report.rows, source.position())
         finally:
+            if run is not None:
+                run.close()
             report.rejects_file = rejects.finish()
     report.seconds = time.perf_counter() - started
     return report
@@ -429,6 +539,7 @@ __all__ = [
     "SECRET",
     "FeedLine",
     "ImportReport",
+    "Validator",
     "import_feed",
     "open_feed",
     "validate_line",

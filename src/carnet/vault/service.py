@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Select, delete, event, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -494,3 +496,116 @@ def rotate_master_key(
     write_keyring(path, [fresh])
     vault.keyring = MasterKeyring.of([fresh])
     return total
+
+
+# -- many holders' fields in one long run (bulk imports) ------------------------------------------
+
+
+class BulkSealer:
+    """Seals fields under the data keys of many holders through a long run of batches (the
+    reimbursement feed): each holder's key is unwrapped, and its AES-GCM cipher built, once per
+    run instead of once per batch or per field. Same format, same key, same associated data as
+    `seal`.
+
+    The unwrapped keys outlive a transaction here, which `data_key` never allows; what keeps the
+    erasure guarantee (LC-8) is `refresh`, called in each batch's transaction before sealing: it
+    reads the holders' key ids again and forgets any key whose row is gone or was replaced, so a
+    key destroyed meanwhile is never used again (a missing key is created, as `data_keys` does).
+    `close` drops the keys at the end of the run.
+    """
+
+    def __init__(self, vault: Vault, limit: int = 100_000) -> None:
+        self.vault = vault
+        self.limit = limit  # keys kept between batches at most (memory), the current batch's always
+        self._keys: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # header, aad prefix, cipher
+        self._ready: dict[uuid.UUID, tuple[bytes, bytes, AESGCM]] = {}  # the last refresh's
+
+    def refresh(self, session: Session, holder_ids: Iterable[uuid.UUID], chunk: int = 5000) -> None:
+        """Make the data keys of these holders ready to seal with, as this transaction sees them."""
+        wanted = sorted(set(holder_ids))
+        if len(self._keys) + len(wanted) > self.limit:
+            self._keys = {h: found for h in wanted if (found := self._keys.get(h)) is not None}
+        current: dict[uuid.UUID, uuid.UUID] = {}
+        for holder_id, key_id, master_key_id, wrapped in _key_rows(session, wanted, chunk):
+            current[holder_id] = key_id
+            known = self._keys.get(holder_id)
+            if known is not None and known[0][1:] == key_id.bytes:
+                continue
+            master = self.vault.keyring.keys.get(master_key_id)
+            if master is None:
+                raise VaultError(f"Master key id {master_key_id} is not configured.")
+            key = crypto.unwrap(master, wrapped, _wrap_aad(holder_id, key_id))
+            self._remember(holder_id, key_id, key)
+        missing = [h for h in wanted if h not in current]
+        for holder_id in missing:
+            self._keys.pop(holder_id, None)  # destroyed (LC-8): never sealed with again
+        if missing:
+            self._create(session, missing)
+        self._ready = {h: self._keys[h] for h in wanted}
+
+    def _create(self, session: Session, holder_ids: list[uuid.UUID]) -> None:
+        """The data keys of holders who have none yet: made and wrapped as `data_keys` does, written
+        with one Core executemany (a first feed creates most of its holders' keys)."""
+        keyring, now = self.vault.keyring, clock.now()
+        rows = []
+        for holder_id in holder_ids:
+            key_id, key = uuid.uuid4(), crypto.new_key()
+            wrapped = crypto.wrap(keyring.current_key, key, _wrap_aad(holder_id, key_id))
+            rows.append(
+                {
+                    "id": key_id,
+                    "holder_id": holder_id,
+                    "master_key_id": keyring.current,
+                    "wrapped": wrapped,
+                    "created_at": now,
+                    "rewrapped_at": None,
+                }
+            )
+            self._remember(holder_id, key_id, key)
+        session.connection().execute(insert(DataKey), rows)
+
+    def _remember(self, holder_id: uuid.UUID, key_id: uuid.UUID, key: bytes) -> None:
+        header = crypto.FIELD_VERSION + key_id.bytes
+        self._keys[holder_id] = (header, f"{holder_id}|".encode(), AESGCM(key))
+
+    def seal(self, holder_id: uuid.UUID, record_id: str, purpose: str, plaintext: bytes) -> bytes:
+        """`seal` for a holder made ready by the last `refresh` (KeyError otherwise), in the same
+        transaction; `record_id` is the record's id as canonical text (what `str(uuid)` gives)."""
+        header, prefix, cipher = self._ready[holder_id]
+        nonce = os.urandom(crypto.NONCE_BYTES)
+        aad = header + prefix + f"{record_id}|{purpose}".encode()
+        return header + nonce + cipher.encrypt(nonce, plaintext, aad)
+
+    def close(self) -> None:
+        self._keys.clear()
+        self._ready.clear()
+
+
+def _key_rows(
+    session: Session, holder_ids: list[uuid.UUID], chunk: int
+) -> Iterator[tuple[uuid.UUID, uuid.UUID, str, bytes]]:
+    """(holder id, key id, master key id, wrapped key) of these holders' data keys, straight through
+    the driver: `= ANY(array)` on PostgreSQL, `IN` by `chunk` on SQLite (ids stored as hex)."""
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    columns = "holder_id, id, master_key_id, wrapped"
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(
+                f"SELECT {columns} FROM data_keys WHERE holder_id = ANY(%s)",  # noqa: S608
+                (holder_ids,),
+            )
+            yield from cursor.fetchall()
+            return
+        for start in range(0, len(holder_ids), chunk):
+            part = [h.hex for h in holder_ids[start : start + chunk]]
+            cursor.execute(
+                f"SELECT {columns} FROM data_keys WHERE holder_id IN ({','.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            for holder_id, key_id, master_key_id, wrapped in cursor.fetchall():
+                yield uuid.UUID(holder_id), uuid.UUID(key_id), master_key_id, bytes(wrapped)
+    finally:
+        cursor.close()
