@@ -56,7 +56,9 @@ def _medium(root: Path, nirs: list[str], per_holder: int) -> tuple[Path, int]:
         for doc in subset.documents:
             number += 1
             pdf = _unique(bases[number % len(bases)], number)
-            doc.content = make_cda(doc, subset.nir, subset.authority, pdf) if doc.kind == "cda" else pdf
+            doc.content = (
+                make_cda(doc, subset.nir, subset.authority, pdf) if doc.kind == "cda" else pdf
+            )
     path = fake.write_zip(root / "export.zip")
     return path, number
 
@@ -70,8 +72,12 @@ def _holders(database, count: int) -> list[str]:  # type: ignore[no-untyped-def]
             nir = make_nir(2, 1981, 3, "13", 1 + n // 999, 1 + n % 999)
             session.add(
                 Holder(
-                    nir=nir, birth_name="BENCH", first_names="Bench", birth_date=dt.date(1981, 3, 1),
-                    sex="F", state="active",
+                    nir=nir,
+                    birth_name="BENCH",
+                    first_names="Bench",
+                    birth_date=dt.date(1981, 3, 1),
+                    sex="F",
+                    state="active",
                 )
             )
             nirs.append(nir)

@@ -17,10 +17,11 @@ The report holds ids, codes and reasons only: never a NIR, a name or a title.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
+import queue
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,17 +30,21 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from carnet import clock
+from carnet.access.service import actor_for
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
-from carnet.audit.service import record
+from carnet.audit.service import PendingEntry, append_batch, record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents.deposits import NewDocument, deposit
+from carnet.documents import rules as doc_rules
+from carnet.documents import sniff
+from carnet.documents.deposits import NewDocument, _check_content, _classify
 from carnet.documents.models import Document
+from carnet.documents.service import PURPOSE, actor_mode, preferences
 from carnet.documents.xdm.codes import safe_code
 from carnet.documents.xdm.medium import (
     FileProblem,
@@ -52,8 +57,8 @@ from carnet.documents.xdm.medium import (
 )
 from carnet.documents.xdm.metadata import Entry, MetadataProblem, Submission, parse_metadata
 from carnet.documents.xdm.planning import REJECTED, SKIPPED, Plan, Verdict, plan
-from carnet.errors import CarnetError, Conflict, DatabaseUnavailable, InvalidInput
-from carnet.vault.service import Vault
+from carnet.errors import CarnetError, DatabaseUnavailable
+from carnet.vault.service import StoredBlob, Vault
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,15 @@ NOTE = "note"  # informative: repaired metadata, unreferenced file, replacement 
 
 REPORT_COLUMNS = ("medium", "subset", "entry", "outcome", "reason")
 OPPOSED_REASON = "the holder opposed the DMP migration (LC-3)"
+UNKNOWN_HOLDER = "unknown holder: no Carnet space for this INS"
+HASH_MISMATCH = "hash mismatch: the file's SHA-1 differs from the metadata"
+
+# Documents are imported in batches: one transaction for their rows and audit entries, their
+# blobs written beforehand by a few threads (issue 14). A batch closes at this many documents or
+# at this many bytes declared (what is held in memory while it is read).
+BATCH_DOCUMENTS = 100
+BATCH_BYTES = 64 * 1024 * 1024
+WRITERS = 4
 
 
 @dataclass(frozen=True)
@@ -134,13 +148,48 @@ class _Scanned:
     subsets: list[_Subset]
 
 
-class _Verdict(Exception):
-    """Raised inside a document's transaction: the document is not imported, for this reason."""
+_Result = tuple[str, str, tuple[uuid.UUID, str] | None]  # outcome, reason, (holder, master)
 
-    def __init__(self, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
+
+@dataclass
+class _Pending:
+    """A subset being imported: its entries' results, reported once all are decided."""
+
+    scanned: _Scanned
+    subset: _Subset
+    results: list[_Result | None]
+
+
+@dataclass
+class _Item:
+    """One entry on its way into the batch: planned, then read, checked, stored, written."""
+
+    pending: _Pending
+    index: int
+    planned: Plan
+    holder_id: uuid.UUID
+    doc_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    content: bytes | None = None
+    classified: tuple[str | None, str, str] | None = None
+    mime: str | None = None
+    stored: StoredBlob | None = None
+    result: _Result | None = None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, str]:
+        return self.holder_id, self.planned.master_identifier
+
+    def decide(self, outcome: str, reason: str, *, imported: bool = False) -> None:
+        """The entry's outcome; `imported`: the document is in the space (now or before)."""
+        self.result = (outcome, reason, self.key if imported else None)
+        self.pending.results[self.index] = self.result
+
+
+def _notes(planned: Plan) -> str:
+    notes = list(planned.notes)
+    if planned.class_code:
+        notes.insert(0, f"classCode {safe_code(planned.class_code)}")
+    return "; ".join(notes)
 
 
 def holder_verdict(holder: Holder) -> tuple[str, str] | None:
@@ -181,6 +230,11 @@ class Migration:
         self.limits = self.options.limits or Limits.for_settings(settings.max_upload_bytes)
         self.summary = Summary()
         self._holders: dict[str, uuid.UUID | None] = {}  # NIR → holder id, or None when unknown
+        self._open: list[_Pending] = []  # subsets not reported yet, in medium order
+        self._batch: list[_Item] = []
+        self._batch_keys: set[tuple[uuid.UUID, str]] = set()
+        self._batch_bytes = 0
+        self._advance: Callable[[], None] | None = None
 
     # -- reading the media ------------------------------------------------------------------
 
@@ -223,153 +277,305 @@ class Migration:
     def run(
         self, scanned: Sequence[_Scanned], advance: Callable[[], None] | None = None
     ) -> Summary:
+        self._advance = advance
         try:
             for medium in scanned:
                 for subset in medium.subsets:
-                    self._subset(medium, subset, advance)
+                    self._stage_subset(medium, subset)
+            self._flush()
+            self._finish_ready()
         finally:
             for medium in scanned:
                 medium.medium.close()
         return self.summary
 
-    def _subset(
-        self, scanned: _Scanned, subset: _Subset, advance: Callable[[], None] | None
-    ) -> None:
-        label, name = scanned.label, safe_code(subset.name, 64)
-        stored: dict[str, tuple[uuid.UUID, str]] = {}  # entry id → (holder id, master identifier)
-        for entry in subset.submission.entries:
-            outcome, reason, where = self._document(scanned, subset, entry)
-            if where is not None:
-                stored[entry.entry_id] = where
-            self._row(label, name, _entry_ref(entry), outcome, reason)
-            if advance is not None:
-                advance()
-        self._replacements(scanned, subset, stored)
-        self._orphans(scanned, subset)
+    def _stage_subset(self, scanned: _Scanned, subset: _Subset) -> None:
+        """Plan every entry of the subset; those that may be imported join the batch."""
+        pending = _Pending(scanned, subset, [None] * len(subset.submission.entries))
+        self._open.append(pending)
+        for index, entry in enumerate(subset.submission.entries):
+            planned = plan(
+                entry,
+                subset.submission,
+                accept_test_identities=self.options.accept_test_identities,
+            )
+            if isinstance(planned, Verdict):
+                pending.results[index] = (planned.outcome, planned.reason, None)
+                continue
+            holder_id = self._holder_id(planned.nir)
+            if holder_id is None:
+                pending.results[index] = (REJECTED, UNKNOWN_HOLDER, None)
+                continue
+            item = _Item(pending, index, planned, holder_id)
+            if item.key in self._batch_keys:
+                self._flush()  # the same document twice: the second sees the first committed
+            self._batch.append(item)
+            self._batch_keys.add(item.key)
+            self._batch_bytes += planned.expected_size or 0
+            if len(self._batch) >= BATCH_DOCUMENTS or self._batch_bytes >= BATCH_BYTES:
+                self._flush()
+        self._finish_ready()
 
-    def _document(
-        self, scanned: _Scanned, subset: _Subset, entry: Entry
-    ) -> tuple[str, str, tuple[uuid.UUID, str] | None]:
-        planned = plan(
-            entry,
-            subset.submission,
-            accept_test_identities=self.options.accept_test_identities,
-        )
-        if isinstance(planned, Verdict):
-            return planned.outcome, planned.reason, None
-        holder_id = self._holder_id(planned.nir)
-        if holder_id is None:
-            return REJECTED, "unknown holder: no Carnet space for this INS", None
-        where = (holder_id, planned.master_identifier)
+    def _finish_ready(self) -> None:
+        """Report the subsets whose every entry is decided, in medium order; then link their
+        replacements (their documents are committed) and list their unreferenced files."""
+        while self._open and all(result is not None for result in self._open[0].results):
+            pending = self._open.pop(0)
+            label, name = pending.scanned.label, safe_code(pending.subset.name, 64)
+            stored: dict[str, tuple[uuid.UUID, str]] = {}
+            for entry, result in zip(
+                pending.subset.submission.entries, pending.results, strict=True
+            ):
+                assert result is not None
+                outcome, reason, where = result
+                if where is not None:
+                    stored[entry.entry_id] = where
+                self._row(label, name, _entry_ref(entry), outcome, reason)
+                if self._advance is not None:
+                    self._advance()
+            self._replacements(pending.scanned, pending.subset, stored)
+            self._orphans(pending.scanned, pending.subset)
+
+    def _flush(self) -> None:
+        """Import the batch: holders and identifiers checked and data keys made in one short
+        transaction; files read, checked (DOC-1), encrypted and written durably outside any write
+        transaction, by `WRITERS` threads; then every row and audit entry in one transaction.
+        A document refused at any step is decided alone; its blob, if written, is deleted."""
+        items, self._batch, self._batch_keys, self._batch_bytes = self._batch, [], set(), 0
+        if not items:
+            return
         try:
             with self.database.transaction() as session:
-                reason = self._deposit(session, scanned.medium, subset, holder_id, planned)
-            return IMPORTED, reason, where
-        except _Verdict as verdict:
-            return (
-                verdict.outcome,
-                verdict.reason,
-                (where if verdict.outcome == ALREADY_IMPORTED else None),
-            )
-        except Conflict as exc:
-            if exc.code == "duplicate-document":
-                return ALREADY_IMPORTED, "", where
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except InvalidInput as exc:
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except IntegrityError:
-            if self._exists(holder_id, planned.master_identifier):
-                return ALREADY_IMPORTED, "imported concurrently by another run", where
-            log.exception("DMP migration: integrity error")
-            return REJECTED, "database integrity error", None
-        except (OperationalError, DatabaseUnavailable):
-            raise  # the database is gone: stop the run rather than reject everything
-        except CarnetError as exc:
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
-            log.exception("DMP migration: unexpected error on one document")
-            return REJECTED, f"unexpected error ({type(exc).__name__})", None
+                live = self._screen(session, items)
+                self.vault.data_keys(session, {item.holder_id for item in live})
+            self._store(live)
+            ready = [item for item in live if item.stored is not None and item.result is None]
+            try:
+                self._insert(ready)
+            except (OperationalError, DatabaseUnavailable):
+                raise
+            except Exception:  # one document spoiled the batch: each alone, to find it
+                for item in ready:
+                    self._insert_alone(item)
+        finally:
+            for item in items:
+                if item.result is None or item.result[0] != IMPORTED:
+                    self._drop_blob(item)
 
-    def _deposit(
-        self,
-        session: Session,
-        medium: Medium,
-        subset: _Subset,
-        holder_id: uuid.UUID,
-        planned: Plan,
-    ) -> str:
-        """Inside the document's transaction: re-check the space, read and verify the file,
-        deposit. Raises _Verdict for every refusal (nothing is written before the deposit)."""
-        holder = account_service.holder(session, holder_id)
-        if holder is None:
-            raise _Verdict(REJECTED, "unknown holder: no Carnet space for this INS")
-        refused = holder_verdict(holder)
-        if refused is not None:
-            raise _Verdict(*refused)
-        exists = session.scalars(
-            select(Document.id).where(
-                Document.holder_id == holder.id,
-                Document.master_identifier == planned.master_identifier,
+    def _screen(self, session: Session, items: Sequence[_Item]) -> list[_Item]:
+        """Items whose space takes documents now (LC-3, LC-5, LC-6, ID-3) and whose identifier
+        is not taken there; the others are decided. Two statements for the whole batch."""
+        holder_ids = {item.holder_id for item in items}
+        holders = {
+            holder.id: holder
+            for holder in session.scalars(select(Holder).where(Holder.id.in_(holder_ids)))
+        }
+        rows = session.execute(
+            select(Document.holder_id, Document.master_identifier).where(
+                Document.holder_id.in_(holder_ids),
+                Document.master_identifier.in_({item.planned.master_identifier for item in items}),
             )
-        ).first()
-        if exists is not None:
-            raise _Verdict(ALREADY_IMPORTED, "")
+        )
+        taken = {(holder_id, master) for holder_id, master in rows}
+        live: list[_Item] = []
+        for item in items:
+            holder = holders.get(item.holder_id)
+            refused = (REJECTED, UNKNOWN_HOLDER) if holder is None else holder_verdict(holder)
+            if refused is not None:
+                item.decide(*refused)
+            elif item.key in taken:
+                item.decide(ALREADY_IMPORTED, "", imported=True)
+            else:
+                live.append(item)
+        return live
+
+    def _store(self, items: Sequence[_Item]) -> None:
+        """Read each file here (the medium is not shared between threads), check and store it in
+        a writer thread: the fsyncs of several blobs overlap."""
+        if not items:
+            return
+        work: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        writers = min(WRITERS, len(items))
+        with ThreadPoolExecutor(writers) as pool:
+            running = [pool.submit(self._writer, work) for _ in range(writers)]
+            try:
+                for item in items:
+                    if self._read(item):
+                        work.put(item)
+            finally:
+                for _ in running:
+                    work.put(None)
+            for done in running:
+                done.result()  # a database failure in a writer stops the run
+
+    def _read(self, item: _Item) -> bool:
+        """The file of the entry, its size as declared (DOC-1); False when the item is decided."""
+        medium, planned = item.pending.scanned.medium, item.planned
         try:
-            real = resolve(medium, subset.folder, planned.uri)
+            real = resolve(medium, item.pending.subset.folder, planned.uri)
             if real is None:
-                raise _Verdict(REJECTED, "file missing from the medium")
+                item.decide(REJECTED, "file missing from the medium")
+                return False
             content = medium.read(real, self.limits.max_member_bytes)
         except FileProblem as exc:
-            raise _Verdict(REJECTED, str(exc)) from None
-        # DOC-1: size and SHA-1 as declared (checked here for a precise reason; deposit checks
-        # them again on the bytes it stores).
+            item.decide(REJECTED, str(exc))
+            return False
         if planned.expected_size is not None and planned.expected_size != len(content):
-            raise _Verdict(
+            item.decide(
                 REJECTED,
                 f"size mismatch: declared {planned.expected_size} bytes, file has {len(content)}",
             )
-        sha1 = hashlib.sha1(content).hexdigest()  # noqa: S324 - XDS defines SHA-1
-        if planned.expected_sha1 is not None and planned.expected_sha1 != sha1:
-            raise _Verdict(REJECTED, "hash mismatch: the file's SHA-1 differs from the metadata")
+            return False
         if len(content) > self.settings.max_upload_bytes:
-            raise _Verdict(
+            item.decide(
                 REJECTED, f"file larger than the {self.settings.max_upload_bytes} bytes limit"
             )
-        doc = deposit(
-            session,
-            self.vault,
-            self.settings,
-            SYSTEM,
-            holder,
-            NewDocument(
+            return False
+        item.content = content
+        return True
+
+    def _writer(self, work: queue.SimpleQueue[_Item | None]) -> None:
+        """One writer thread: its own session, read-only (the data keys exist), so each space's
+        key is unwrapped once per batch and thread; it commits, keeping the blobs it wrote."""
+        with self.database.read_mostly() as session:
+            while (item := work.get()) is not None:
+                self._content(session, item)
+
+    def _content(self, session: Session, item: _Item) -> None:
+        """DOC-1 on the bytes (type sniffed and parsed, title), then the encrypted blob; the
+        SHA-1 declared is compared with the one the vault computed while storing (hashed once)."""
+        content, item.content = item.content or b"", None
+        planned = item.planned
+        try:
+            new = NewDocument(
                 content=content,
                 title=planned.title,
                 declared_type=planned.mime_type,
                 type_code=planned.type_code,
-                care_date=planned.care_date,
-                period_start=planned.period_start,
-                period_end=planned.period_end,
-                created_at=planned.created_at,
-                master_identifier=planned.master_identifier,
-                expected_sha1=sha1,
-                expected_size=len(content),
-                # DOC-2: flags from TRE_A07; without MASQUE_PS the holder's default applies (DOC-5).
-                masked=True if planned.masked else None,
-                invisible_to_patient=planned.invisible_to_patient,
-                invisible_to_representatives=planned.invisible_to_representatives,
-                format_code=planned.format_code,
-                language=planned.language,
                 source=SOURCE,
-                author_rpps=planned.author_rpps,
-                notify=False,
+            )
+            _check_content(self.settings, new, professional=True)
+            item.classified = _classify(new, professional=False)
+            item.mime = sniff.sniff(content[: sniff.HEAD_BYTES]) or "application/octet-stream"
+            item.stored = self.vault.put_blob(
+                session, item.holder_id, item.doc_id, PURPOSE, [content]
+            )
+            if planned.expected_sha1 is not None and planned.expected_sha1 != item.stored.sha1:
+                item.decide(REJECTED, HASH_MISMATCH)
+        except (OperationalError, DatabaseUnavailable):
+            raise
+        except CarnetError as exc:
+            item.decide(REJECTED, f"{exc.code}: {exc.message}")
+        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
+            log.exception("DMP migration: unexpected error on one document")
+            item.decide(REJECTED, f"unexpected error ({type(exc).__name__})")
+
+    def _insert(self, items: Sequence[_Item]) -> None:
+        """One transaction: the holders and identifiers checked again (a space may have closed,
+        another run may have imported meanwhile), the rows, and their audit entries appended
+        together (ACC-8, `append_batch`). Items are decided only once it committed."""
+        if not items:
+            return
+        with self.database.transaction() as session:
+            written: list[_Item] = []
+            entries: list[PendingEntry] = []
+            for item in self._screen(session, items):
+                holder = account_service.holder(session, item.holder_id)
+                assert holder is not None  # just screened, in this transaction
+                doc = self._document_row(session, holder, item)
+                session.add(doc)
+                written.append(item)
+                entries.append(
+                    PendingEntry(
+                        actor_kind=SYSTEM.kind.value,
+                        actor_id=str(SYSTEM.id),
+                        action="document.deposit",
+                        holder_id=holder.id,
+                        target_type="DocumentReference",
+                        target_id=str(doc.id),
+                        mode=actor_mode(actor_for(session, self.settings, SYSTEM, holder)),
+                        reason=SOURCE,
+                    )
+                )
+            session.flush()
+            append_batch(session, entries)
+        for item in written:
+            item.decide(IMPORTED, _notes(item.planned), imported=True)
+
+    def _insert_alone(self, item: _Item) -> None:
+        """The document in a transaction of its own, after its batch failed; why it fails."""
+        try:
+            self._insert([item])
+        except (OperationalError, DatabaseUnavailable):
+            raise
+        except IntegrityError:
+            if self._exists(item.holder_id, item.planned.master_identifier):
+                item.decide(ALREADY_IMPORTED, "imported concurrently by another run", imported=True)
+            else:
+                log.exception("DMP migration: integrity error")
+                item.decide(REJECTED, "database integrity error")
+        except CarnetError as exc:
+            item.decide(REJECTED, f"{exc.code}: {exc.message}")
+        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
+            log.exception("DMP migration: unexpected error on one document")
+            item.decide(REJECTED, f"unexpected error ({type(exc).__name__})")
+
+    def _document_row(self, session: Session, holder: Holder, item: _Item) -> Document:
+        """The row `deposits.deposit` would write for this migrated document (source
+        "dmp-migration", no author principal, no notice), with its blob already stored."""
+        planned, stored, classified = item.planned, item.stored, item.classified
+        assert stored is not None and classified is not None
+        type_code, category, sensitivity = classified
+        now = clock.now()
+        masked = (
+            True if planned.masked else preferences(session, holder.id).mask_new_documents
+        )  # DOC-2: MASQUE_PS; otherwise the holder's default (DOC-5)
+        return Document(
+            id=item.doc_id,
+            holder_id=holder.id,
+            master_identifier=planned.master_identifier,
+            source=SOURCE,
+            author_kind=SYSTEM.kind.value,
+            author_id=None,
+            author_rpps=planned.author_rpps,
+            type_code=type_code,
+            category=category,
+            sensitivity=sensitivity,
+            format_code=planned.format_code,
+            title_sealed=self.vault.seal_text(
+                session, holder.id, item.doc_id, "document-title", planned.title
             ),
+            original_name_sealed=None,
+            care_date=planned.care_date,
+            period_start=planned.period_start,
+            period_end=planned.period_end,
+            created_at=planned.created_at,
+            deposited_at=now,
+            updated_at=now,
+            language=planned.language,
+            mime_type=item.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            sha1=stored.sha1,
+            blob_id=stored.blob_id,
+            # availabilityStatus Deprecated in the source record.
+            status="superseded" if planned.superseded else "current",
+            replaces_id=None,
+            version=1,
+            masked=masked,
+            invisible_to_patient=planned.invisible_to_patient,
+            invisible_to_representatives=planned.invisible_to_representatives,
+            visible_to_patient_from=(
+                doc_rules.one_month_after(now) if planned.invisible_to_patient else None  # DOC-4
+            ),
+            not_deletable=False,
+            folder_id=None,
         )
-        if planned.superseded:
-            doc.status = "superseded"  # availabilityStatus Deprecated in the source record
-        notes = list(planned.notes)
-        if planned.class_code:
-            notes.insert(0, f"classCode {safe_code(planned.class_code)}")
-        return "; ".join(notes)
+
+    def _drop_blob(self, item: _Item) -> None:
+        if item.stored is not None:
+            self.vault.delete_blob(item.stored.blob_id)
+            item.stored = None
 
     def _replacements(
         self, scanned: _Scanned, subset: _Subset, stored: dict[str, tuple[uuid.UUID, str]]
