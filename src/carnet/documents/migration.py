@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,6 @@ from carnet import clock
 from carnet.access.service import actor_for
 from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
-from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch, record
@@ -81,7 +81,7 @@ HASH_MISMATCH = "hash mismatch: the file's SHA-1 differs from the metadata"
 # at this many bytes declared (what is held in memory while it is read).
 BATCH_DOCUMENTS = 100
 BATCH_BYTES = 64 * 1024 * 1024
-WRITERS = 4
+WRITERS = 16
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class _Item:
     planned: Plan
     holder_id: uuid.UUID
     doc_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    content: bytes | None = None
+    real: str | None = None  # the member of the medium
     classified: tuple[str | None, str, str] | None = None
     mime: str | None = None
     stored: StoredBlob | None = None
@@ -346,7 +346,7 @@ class Migration:
             return
         try:
             with self.database.transaction() as session:
-                live = self._screen(session, items)
+                live, _holders = self._screen(session, items)
                 self.vault.data_keys(session, {item.holder_id for item in live})
             self._store(live)
             ready = [item for item in live if item.stored is not None and item.result is None]
@@ -362,7 +362,9 @@ class Migration:
                 if item.result is None or item.result[0] != IMPORTED:
                     self._drop_blob(item)
 
-    def _screen(self, session: Session, items: Sequence[_Item]) -> list[_Item]:
+    def _screen(
+        self, session: Session, items: Sequence[_Item]
+    ) -> tuple[list[_Item], dict[uuid.UUID, Holder]]:
         """Items whose space takes documents now (LC-3, LC-5, LC-6, ID-3) and whose identifier
         is not taken there; the others are decided. Two statements for the whole batch."""
         holder_ids = {item.holder_id for item in items}
@@ -387,52 +389,61 @@ class Migration:
                 item.decide(ALREADY_IMPORTED, "", imported=True)
             else:
                 live.append(item)
-        return live
+        return live, holders
 
     def _store(self, items: Sequence[_Item]) -> None:
-        """Read each file here (the medium is not shared between threads), check and store it in
-        a writer thread: the fsyncs of several blobs overlap."""
-        if not items:
-            return
+        """Find each file here, then read, check and store it in a writer thread: inflating,
+        hashing, encrypting and the fsyncs of several blobs overlap."""
         work: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        writers = min(WRITERS, len(items))
+        for item in items:
+            if self._locate(item):
+                work.put(item)
+        writers = min(WRITERS, work.qsize())
+        if not writers:
+            return
+        for _ in range(writers):
+            work.put(None)
         with ThreadPoolExecutor(writers) as pool:
             running = [pool.submit(self._writer, work) for _ in range(writers)]
-            try:
-                for item in items:
-                    if self._read(item):
-                        work.put(item)
-            finally:
-                for _ in running:
-                    work.put(None)
             for done in running:
                 done.result()  # a database failure in a writer stops the run
 
-    def _read(self, item: _Item) -> bool:
-        """The file of the entry, its size as declared (DOC-1); False when the item is decided."""
-        medium, planned = item.pending.scanned.medium, item.planned
+    def _locate(self, item: _Item) -> bool:
+        """The medium member of the entry (note §6.1 item 4); False when the item is decided."""
         try:
-            real = resolve(medium, item.pending.subset.folder, planned.uri)
-            if real is None:
-                item.decide(REJECTED, "file missing from the medium")
-                return False
-            content = medium.read(real, self.limits.max_member_bytes)
+            item.real = resolve(
+                item.pending.scanned.medium, item.pending.subset.folder, item.planned.uri
+            )
         except FileProblem as exc:
             item.decide(REJECTED, str(exc))
             return False
+        if item.real is None:
+            item.decide(REJECTED, "file missing from the medium")
+            return False
+        return True
+
+    def _read(self, item: _Item) -> bytes | None:
+        """The file's bytes, of the size declared (DOC-1); None when the item is decided."""
+        planned = item.planned
+        try:
+            content = item.pending.scanned.medium.read(
+                item.real or "", self.limits.max_member_bytes
+            )
+        except FileProblem as exc:
+            item.decide(REJECTED, str(exc))
+            return None
         if planned.expected_size is not None and planned.expected_size != len(content):
             item.decide(
                 REJECTED,
                 f"size mismatch: declared {planned.expected_size} bytes, file has {len(content)}",
             )
-            return False
+            return None
         if len(content) > self.settings.max_upload_bytes:
             item.decide(
                 REJECTED, f"file larger than the {self.settings.max_upload_bytes} bytes limit"
             )
-            return False
-        item.content = content
-        return True
+            return None
+        return content
 
     def _writer(self, work: queue.SimpleQueue[_Item | None]) -> None:
         """One writer thread: its own session, read-only (the data keys exist), so each space's
@@ -444,9 +455,11 @@ class Migration:
     def _content(self, session: Session, item: _Item) -> None:
         """DOC-1 on the bytes (type sniffed and parsed, title), then the encrypted blob; the
         SHA-1 declared is compared with the one the vault computed while storing (hashed once)."""
-        content, item.content = item.content or b"", None
         planned = item.planned
         try:
+            content = self._read(item)
+            if content is None:
+                return
             new = NewDocument(
                 content=content,
                 title=planned.title,
@@ -477,14 +490,12 @@ class Migration:
         if not items:
             return
         with self.database.transaction() as session:
-            written: list[_Item] = []
+            live, holders = self._screen(session, items)
+            rows: list[dict[str, Any]] = []
             entries: list[PendingEntry] = []
-            for item in self._screen(session, items):
-                holder = account_service.holder(session, item.holder_id)
-                assert holder is not None  # just screened, in this transaction
-                doc = self._document_row(session, holder, item)
-                session.add(doc)
-                written.append(item)
+            for item in live:
+                holder = holders[item.holder_id]
+                rows.append(self._document_row(session, holder, item))
                 entries.append(
                     PendingEntry(
                         actor_kind=SYSTEM.kind.value,
@@ -492,13 +503,15 @@ class Migration:
                         action="document.deposit",
                         holder_id=holder.id,
                         target_type="DocumentReference",
-                        target_id=str(doc.id),
+                        target_id=str(item.doc_id),
                         mode=actor_mode(actor_for(session, self.settings, SYSTEM, holder)),
                         reason=SOURCE,
                     )
                 )
-            session.flush()
+            if rows:
+                session.execute(insert(Document), rows)
             append_batch(session, entries)
+        written = live
         for item in written:
             item.decide(IMPORTED, _notes(item.planned), imported=True)
 
@@ -520,7 +533,7 @@ class Migration:
             log.exception("DMP migration: unexpected error on one document")
             item.decide(REJECTED, f"unexpected error ({type(exc).__name__})")
 
-    def _document_row(self, session: Session, holder: Holder, item: _Item) -> Document:
+    def _document_row(self, session: Session, holder: Holder, item: _Item) -> dict[str, Any]:
         """The row `deposits.deposit` would write for this migrated document (source
         "dmp-migration", no author principal, no notice), with its blob already stored."""
         planned, stored, classified = item.planned, item.stored, item.classified
@@ -530,7 +543,7 @@ class Migration:
         masked = (
             True if planned.masked else preferences(session, holder.id).mask_new_documents
         )  # DOC-2: MASQUE_PS; otherwise the holder's default (DOC-5)
-        return Document(
+        return dict(
             id=item.doc_id,
             holder_id=holder.id,
             master_identifier=planned.master_identifier,
