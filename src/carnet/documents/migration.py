@@ -21,7 +21,7 @@ import logging
 import queue
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,15 @@ class _Item:
         self.pending.results[self.index] = self.result
 
 
+@dataclass
+class _Flight:
+    """A batch whose files the writer threads are storing."""
+
+    items: list[_Item]
+    live: list[_Item]  # those not decided before their files were read
+    writers: list[Future[None]]
+
+
 def _notes(planned: Plan) -> str:
     notes = list(planned.notes)
     if planned.class_code:
@@ -235,6 +244,8 @@ class Migration:
         self._batch_keys: set[tuple[uuid.UUID, str]] = set()
         self._batch_bytes = 0
         self._advance: Callable[[], None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: _Flight | None = None
 
     # -- reading the media ------------------------------------------------------------------
 
@@ -279,12 +290,19 @@ class Migration:
     ) -> Summary:
         self._advance = advance
         try:
-            for medium in scanned:
-                for subset in medium.subsets:
-                    self._stage_subset(medium, subset)
-            self._flush()
-            self._finish_ready()
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="dmp-writer") as pool:
+                self._pool = pool
+                try:
+                    for medium in scanned:
+                        for subset in medium.subsets:
+                            self._stage_subset(medium, subset)
+                    self._flush()
+                    self._complete(self._in_flight)
+                    self._finish_ready()
+                finally:
+                    self._abandon(self._in_flight)
         finally:
+            self._pool = None
             for medium in scanned:
                 medium.medium.close()
         return self.summary
@@ -337,19 +355,39 @@ class Migration:
             self._orphans(pending.scanned, pending.subset)
 
     def _flush(self) -> None:
-        """Import the batch: holders and identifiers checked and data keys made in one short
-        transaction; files read, checked (DOC-1), encrypted and written durably outside any write
-        transaction, by `WRITERS` threads; then every row and audit entry in one transaction.
-        A document refused at any step is decided alone; its blob, if written, is deleted."""
+        """Send the batch on its way, then finish the one before it, whose files were being
+        stored meanwhile (two batches in flight at most: one storing, one writing its rows)."""
         items, self._batch, self._batch_keys, self._batch_bytes = self._batch, [], set(), 0
-        if not items:
+        current = self._start(items) if items else None
+        previous, self._in_flight = self._in_flight, current
+        self._complete(previous)
+        self._finish_ready()
+
+    def _start(self, items: list[_Item]) -> _Flight:
+        """Holders and identifiers checked, data keys made, in one short transaction; then each
+        file located here and handed to the writer threads: read, checked (DOC-1), encrypted and
+        written durably outside any write transaction."""
+        with self.database.transaction() as session:
+            live, _holders = self._screen(session, items)
+            self.vault.data_keys(session, {item.holder_id for item in live})
+        work: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        for item in live:
+            if self._locate(item):
+                work.put(item)
+        assert self._pool is not None
+        writers = [self._pool.submit(self._writer, work) for _ in range(min(WRITERS, work.qsize()))]
+        return _Flight(items, live, writers)
+
+    def _complete(self, flight: _Flight | None) -> None:
+        """Once its files are stored: every row and audit entry of the batch in one transaction.
+        A document refused at any step is decided alone; its blob, if written, is deleted."""
+        if flight is None:
             return
+        self._in_flight = None if self._in_flight is flight else self._in_flight
         try:
-            with self.database.transaction() as session:
-                live, _holders = self._screen(session, items)
-                self.vault.data_keys(session, {item.holder_id for item in live})
-            self._store(live)
-            ready = [item for item in live if item.stored is not None and item.result is None]
+            for writer in flight.writers:
+                writer.result()  # a database failure in a writer stops the run
+            ready = [i for i in flight.live if i.stored is not None and i.result is None]
             try:
                 self._insert(ready)
             except (OperationalError, DatabaseUnavailable):
@@ -358,9 +396,17 @@ class Migration:
                 for item in ready:
                     self._insert_alone(item)
         finally:
-            for item in items:
-                if item.result is None or item.result[0] != IMPORTED:
-                    self._drop_blob(item)
+            self._abandon(flight)
+
+    def _abandon(self, flight: _Flight | None) -> None:
+        """The blobs of a batch's documents that were not imported (refused, or interrupted)."""
+        if flight is None:
+            return
+        for writer in flight.writers:
+            writer.exception()  # wait: a writer may be storing one
+        for item in flight.items:
+            if item.result is None or item.result[0] != IMPORTED:
+                self._drop_blob(item)
 
     def _screen(
         self, session: Session, items: Sequence[_Item]
@@ -390,23 +436,6 @@ class Migration:
             else:
                 live.append(item)
         return live, holders
-
-    def _store(self, items: Sequence[_Item]) -> None:
-        """Find each file here, then read, check and store it in a writer thread: inflating,
-        hashing, encrypting and the fsyncs of several blobs overlap."""
-        work: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        for item in items:
-            if self._locate(item):
-                work.put(item)
-        writers = min(WRITERS, work.qsize())
-        if not writers:
-            return
-        for _ in range(writers):
-            work.put(None)
-        with ThreadPoolExecutor(writers) as pool:
-            running = [pool.submit(self._writer, work) for _ in range(writers)]
-            for done in running:
-                done.result()  # a database failure in a writer stops the run
 
     def _locate(self, item: _Item) -> bool:
         """The medium member of the entry (note §6.1 item 4); False when the item is decided."""
@@ -445,11 +474,16 @@ class Migration:
             return None
         return content
 
-    def _writer(self, work: queue.SimpleQueue[_Item | None]) -> None:
-        """One writer thread: its own session, read-only (the data keys exist), so each space's
-        key is unwrapped once per batch and thread; it commits, keeping the blobs it wrote."""
+    def _writer(self, work: queue.SimpleQueue[_Item]) -> None:
+        """One writer thread's share of a batch: its own session, read-only (the data keys
+        exist), so each space's key is unwrapped once per batch and thread; it commits, keeping
+        the blobs it wrote (their rows are written by `_complete`, or they are deleted)."""
         with self.database.read_mostly() as session:
-            while (item := work.get()) is not None:
+            while True:
+                try:
+                    item = work.get_nowait()
+                except queue.Empty:
+                    return
                 self._content(session, item)
 
     def _content(self, session: Session, item: _Item) -> None:
