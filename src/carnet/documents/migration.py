@@ -24,15 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.service import actor_for
-from carnet.accounts import lifecycle
 from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
@@ -62,6 +61,8 @@ from carnet.vault.service import StoredBlob, Vault
 
 log = logging.getLogger(__name__)
 
+_DOCUMENTS = cast(Table, Document.__table__)
+
 SOURCE = "dmp-migration"
 
 # Outcomes of a report row. The first four are per document and counted in the summary; the
@@ -79,9 +80,9 @@ HASH_MISMATCH = "hash mismatch: the file's SHA-1 differs from the metadata"
 # Documents are imported in batches: one transaction for their rows and audit entries, their
 # blobs written beforehand by a few threads (issue 14). A batch closes at this many documents or
 # at this many bytes declared (what is held in memory while it is read).
-BATCH_DOCUMENTS = 100
+BATCH_DOCUMENTS = 200
 BATCH_BYTES = 64 * 1024 * 1024
-WRITERS = 16
+WRITERS = 8
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,10 @@ class _Item:
     pending: _Pending
     index: int
     planned: Plan
-    holder_id: uuid.UUID
+    holder_id: uuid.UUID | None = None  # found when its batch starts
     doc_id: uuid.UUID = field(default_factory=uuid.uuid4)
     real: str | None = None  # the member of the medium
+    data_key: tuple[uuid.UUID, bytes] | None = None  # the space's (`Vault.data_keys`)
     classified: tuple[str | None, str, str] | None = None
     mime: str | None = None
     stored: StoredBlob | None = None
@@ -177,7 +179,13 @@ class _Item:
 
     @property
     def key(self) -> tuple[uuid.UUID, str]:
+        assert self.holder_id is not None
         return self.holder_id, self.planned.master_identifier
+
+    @property
+    def space(self) -> uuid.UUID:
+        assert self.holder_id is not None
+        return self.holder_id
 
     def decide(self, outcome: str, reason: str, *, imported: bool = False) -> None:
         """The entry's outcome; `imported`: the document is in the space (now or before)."""
@@ -241,7 +249,7 @@ class Migration:
         self._holders: dict[str, uuid.UUID | None] = {}  # NIR → holder id, or None when unknown
         self._open: list[_Pending] = []  # subsets not reported yet, in medium order
         self._batch: list[_Item] = []
-        self._batch_keys: set[tuple[uuid.UUID, str]] = set()
+        self._batch_keys: set[tuple[str, str]] = set()  # (NIR, master identifier)
         self._batch_bytes = 0
         self._advance: Callable[[], None] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -320,15 +328,11 @@ class Migration:
             if isinstance(planned, Verdict):
                 pending.results[index] = (planned.outcome, planned.reason, None)
                 continue
-            holder_id = self._holder_id(planned.nir)
-            if holder_id is None:
-                pending.results[index] = (REJECTED, UNKNOWN_HOLDER, None)
-                continue
-            item = _Item(pending, index, planned, holder_id)
-            if item.key in self._batch_keys:
+            item = _Item(pending, index, planned)
+            if (planned.nir, planned.master_identifier) in self._batch_keys:
                 self._flush()  # the same document twice: the second sees the first committed
             self._batch.append(item)
-            self._batch_keys.add(item.key)
+            self._batch_keys.add((planned.nir, planned.master_identifier))
             self._batch_bytes += planned.expected_size or 0
             if len(self._batch) >= BATCH_DOCUMENTS or self._batch_bytes >= BATCH_BYTES:
                 self._flush()
@@ -368,8 +372,10 @@ class Migration:
         file located here and handed to the writer threads: read, checked (DOC-1), encrypted and
         written durably outside any write transaction."""
         with self.database.transaction() as session:
-            live, _holders = self._screen(session, items)
-            self.vault.data_keys(session, {item.holder_id for item in live})
+            live, _holders = self._screen(session, self._find_holders(session, items))
+            keys = self.vault.data_keys(session, {item.space for item in live})
+        for item in live:
+            item.data_key = keys[item.space]
         work: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         for item in live:
             if self._locate(item):
@@ -413,7 +419,7 @@ class Migration:
     ) -> tuple[list[_Item], dict[uuid.UUID, Holder]]:
         """Items whose space takes documents now (LC-3, LC-5, LC-6, ID-3) and whose identifier
         is not taken there; the others are decided. Two statements for the whole batch."""
-        holder_ids = {item.holder_id for item in items}
+        holder_ids = {item.space for item in items}
         holders = {
             holder.id: holder
             for holder in session.scalars(select(Holder).where(Holder.id.in_(holder_ids)))
@@ -427,7 +433,7 @@ class Migration:
         taken = {(holder_id, master) for holder_id, master in rows}
         live: list[_Item] = []
         for item in items:
-            holder = holders.get(item.holder_id)
+            holder = holders.get(item.space)
             refused = (REJECTED, UNKNOWN_HOLDER) if holder is None else holder_verdict(holder)
             if refused is not None:
                 item.decide(*refused)
@@ -504,9 +510,7 @@ class Migration:
             _check_content(self.settings, new, professional=True)
             item.classified = _classify(new, professional=False)
             item.mime = sniff.sniff(content[: sniff.HEAD_BYTES]) or "application/octet-stream"
-            item.stored = self.vault.put_blob(
-                session, item.holder_id, item.doc_id, PURPOSE, [content]
-            )
+            item.stored = self.vault.put_blob(session, item.space, item.doc_id, PURPOSE, [content])
             if planned.expected_sha1 is not None and planned.expected_sha1 != item.stored.sha1:
                 item.decide(REJECTED, HASH_MISMATCH)
         except (OperationalError, DatabaseUnavailable):
@@ -525,10 +529,14 @@ class Migration:
             return
         with self.database.transaction() as session:
             live, holders = self._screen(session, items)
+            modes = {
+                holder.id: actor_mode(actor_for(session, self.settings, SYSTEM, holder))
+                for holder in holders.values()
+            }
             rows: list[dict[str, Any]] = []
             entries: list[PendingEntry] = []
             for item in live:
-                holder = holders[item.holder_id]
+                holder = holders[item.space]
                 rows.append(self._document_row(session, holder, item))
                 entries.append(
                     PendingEntry(
@@ -538,12 +546,12 @@ class Migration:
                         holder_id=holder.id,
                         target_type="DocumentReference",
                         target_id=str(item.doc_id),
-                        mode=actor_mode(actor_for(session, self.settings, SYSTEM, holder)),
+                        mode=modes[holder.id],
                         reason=SOURCE,
                     )
                 )
-            if rows:
-                session.execute(insert(Document), rows)
+            if rows:  # Core: the rows are complete, no ORM object is needed
+                session.connection().execute(insert(_DOCUMENTS), rows)
             append_batch(session, entries)
         written = live
         for item in written:
@@ -556,7 +564,7 @@ class Migration:
         except (OperationalError, DatabaseUnavailable):
             raise
         except IntegrityError:
-            if self._exists(item.holder_id, item.planned.master_identifier):
+            if self._exists(item.space, item.planned.master_identifier):
                 item.decide(ALREADY_IMPORTED, "imported concurrently by another run", imported=True)
             else:
                 log.exception("DMP migration: integrity error")
@@ -571,7 +579,7 @@ class Migration:
         """The row `deposits.deposit` would write for this migrated document (source
         "dmp-migration", no author principal, no notice), with its blob already stored."""
         planned, stored, classified = item.planned, item.stored, item.classified
-        assert stored is not None and classified is not None
+        assert stored is not None and classified is not None and item.data_key is not None
         type_code, category, sensitivity = classified
         now = clock.now()
         masked = (
@@ -589,8 +597,8 @@ class Migration:
             category=category,
             sensitivity=sensitivity,
             format_code=planned.format_code,
-            title_sealed=self.vault.seal_text(
-                session, holder.id, item.doc_id, "document-title", planned.title
+            title_sealed=Vault.seal_with(
+                item.data_key, holder.id, item.doc_id, "document-title", planned.title.encode()
             ),
             original_name_sealed=None,
             care_date=planned.care_date,
@@ -698,12 +706,22 @@ class Migration:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _holder_id(self, nir: str) -> uuid.UUID | None:
-        if nir not in self._holders:
-            with self.database.transaction() as session:
-                holder = lifecycle.find_holder(session, nir)
-                self._holders[nir] = holder.id if holder is not None else None
-        return self._holders[nir]
+    def _find_holders(self, session: Session, items: Sequence[_Item]) -> list[_Item]:
+        """Each item's space, by the NIR of its patientId (ID-1; one statement for the NIRs not
+        seen before in this run); items of an unknown NIR are decided."""
+        unseen = {item.planned.nir for item in items} - self._holders.keys()
+        if unseen:
+            rows = session.execute(select(Holder.nir, Holder.id).where(Holder.nir.in_(unseen)))
+            found = {nir: holder_id for nir, holder_id in rows}
+            self._holders.update({nir: found.get(nir) for nir in unseen})
+        known: list[_Item] = []
+        for item in items:
+            item.holder_id = self._holders[item.planned.nir]
+            if item.holder_id is None:
+                item.decide(REJECTED, UNKNOWN_HOLDER)
+            else:
+                known.append(item)
+        return known
 
     def _exists(self, holder_id: uuid.UUID, master: str) -> bool:
         with self.database.transaction() as session:
