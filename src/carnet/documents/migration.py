@@ -172,6 +172,7 @@ class _Item:
     doc_id: uuid.UUID = field(default_factory=uuid.uuid4)
     real: str | None = None  # the member of the medium
     data_key: tuple[uuid.UUID, bytes] | None = None  # the space's (`Vault.data_keys`)
+    mask_default: bool | None = None  # the space's preference (DOC-5)
     classified: tuple[str | None, str, str] | None = None
     mime: str | None = None
     stored: StoredBlob | None = None
@@ -533,6 +534,9 @@ class Migration:
                 holder.id: actor_mode(actor_for(session, self.settings, SYSTEM, holder))
                 for holder in holders.values()
             }
+            masks = {hid: preferences(session, hid).mask_new_documents for hid in holders}
+            for item in live:  # DOC-5: the holder's default, read once per space
+                item.mask_default = masks[item.space]
             rows: list[dict[str, Any]] = []
             entries: list[PendingEntry] = []
             for item in live:
@@ -582,9 +586,8 @@ class Migration:
         assert stored is not None and classified is not None and item.data_key is not None
         type_code, category, sensitivity = classified
         now = clock.now()
-        masked = (
-            True if planned.masked else preferences(session, holder.id).mask_new_documents
-        )  # DOC-2: MASQUE_PS; otherwise the holder's default (DOC-5)
+        # DOC-2: MASQUE_PS; otherwise the holder's default (DOC-5).
+        masked = True if planned.masked else bool(item.mask_default)
         return dict(
             id=item.doc_id,
             holder_id=holder.id,
