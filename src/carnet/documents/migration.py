@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import queue
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -377,12 +376,15 @@ class Migration:
             keys = self.vault.data_keys(session, {item.space for item in live})
         for item in live:
             item.data_key = keys[item.space]
-        work: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        for item in live:
-            if self._locate(item):
-                work.put(item)
+        located = [item for item in live if self._locate(item)]
+        # Consecutive items share a space: each thread takes a run of them, so it reads few keys.
+        count = min(WRITERS, len(located))
+        shares = [
+            located[n * len(located) // count : (n + 1) * len(located) // count]
+            for n in range(count)
+        ]
         assert self._pool is not None
-        writers = [self._pool.submit(self._writer, work) for _ in range(min(WRITERS, work.qsize()))]
+        writers = [self._pool.submit(self._writer, share) for share in shares]
         return _Flight(items, live, writers)
 
     def _complete(self, flight: _Flight | None) -> None:
@@ -481,16 +483,12 @@ class Migration:
             return None
         return content
 
-    def _writer(self, work: queue.SimpleQueue[_Item]) -> None:
+    def _writer(self, share: Sequence[_Item]) -> None:
         """One writer thread's share of a batch: its own session, read-only (the data keys
         exist), so each space's key is unwrapped once per batch and thread; it commits, keeping
         the blobs it wrote (their rows are written by `_complete`, or they are deleted)."""
         with self.database.read_mostly() as session:
-            while True:
-                try:
-                    item = work.get_nowait()
-                except queue.Empty:
-                    return
+            for item in share:
                 self._content(session, item)
 
     def _content(self, session: Session, item: _Item) -> None:
