@@ -1,10 +1,14 @@
 """DMP migration: importing IHE XDM media into holders' spaces (issue 4, item 6).
 
-`import_media` reads every medium first (`xdm`: layout, METADATA.XML), then imports each document
-in its own transaction through `documents.deposits.deposit` (source "dmp-migration": ID-3 and the
-DOC-1 content checks apply, the decision point is bypassed for this operator import). A document
-that fails any check is not stored — no row, and the blob written by a failed deposit is removed
-on rollback — and never stops the others.
+`import_media` reads every medium first (`xdm`: layout, METADATA.XML), then imports the documents
+in batches (issue 14): one short transaction finds the spaces, checks them and the identifiers and
+makes the data keys; writer threads then read each file, check it as `documents.deposits.deposit`
+does for source "dmp-migration" (ID-3 and DOC-1; the decision point is bypassed for this operator
+import), and store its encrypted blob durably, outside any write transaction; finally one
+transaction writes the batch's rows and their audit entries (`append_batch`), after checking the
+spaces and identifiers again. A document that fails any check is not stored — no row, its blob
+deleted — and never stops the others: when writing a batch fails, its documents are written one
+by one to find the one at fault.
 
 Rules: LC-3 (holders who opposed the migration, or whose space is not open, are skipped), ID-1
 (the INS of patientId), ID-3 (qualified identity only), DOC-1 (LOINC type, size and SHA-1 checked),
@@ -32,6 +36,7 @@ from sqlalchemy.orm import Session
 from carnet import clock
 from carnet.access.service import actor_for
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch, record
@@ -423,10 +428,7 @@ class Migration:
         """Items whose space takes documents now (LC-3, LC-5, LC-6, ID-3) and whose identifier
         is not taken there; the others are decided. Two statements for the whole batch."""
         holder_ids = {item.space for item in items}
-        holders = {
-            holder.id: holder
-            for holder in session.scalars(select(Holder).where(Holder.id.in_(holder_ids)))
-        }
+        holders = account_service.holders_by_ids(session, holder_ids)
         rows = session.execute(
             select(Document.holder_id, Document.master_identifier).where(
                 Document.holder_id.in_(holder_ids),
@@ -712,9 +714,8 @@ class Migration:
         seen before in this run); items of an unknown NIR are decided."""
         unseen = {item.planned.nir for item in items} - self._holders.keys()
         if unseen:
-            rows = session.execute(select(Holder.nir, Holder.id).where(Holder.nir.in_(unseen)))
-            found = {nir: holder_id for nir, holder_id in rows}
-            self._holders.update({nir: found.get(nir) for nir in unseen})
+            found = account_service.holders_by_nirs(session, unseen)  # ID-1: NIRs as stored
+            self._holders.update({nir: found[nir][0] if nir in found else None for nir in unseen})
         known: list[_Item] = []
         for item in items:
             item.holder_id = self._holders[item.planned.nir]
