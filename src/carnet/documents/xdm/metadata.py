@@ -115,6 +115,7 @@ class MetadataProblem(Exception):
     """METADATA.XML cannot be read; the message is a reason fit for the report."""
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen tags, read a few hundred times per entry
 def _local(tag: object) -> tuple[str, str]:
     if not isinstance(tag, str):  # comments and processing instructions
         return "\x00", ""
