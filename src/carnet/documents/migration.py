@@ -557,8 +557,7 @@ class Migration:
             if rows:  # Core: the rows are complete, no ORM object is needed
                 session.connection().execute(insert(_DOCUMENTS), rows)
             append_batch(session, entries)
-        written = live
-        for item in written:
+        for item in live:  # committed
             item.decide(IMPORTED, _notes(item.planned), imported=True)
 
     def _insert_alone(self, item: _Item) -> None:
