@@ -147,6 +147,7 @@ from bench.messaging import messaging  # noqa: E402
 from bench.reimbursements import reimbursements  # noqa: E402
 from bench.roster import roster  # noqa: E402
 from bench.startup import startup  # noqa: E402
+from bench.xdm import xdm  # noqa: E402
 
 ALL: dict[str, Callable[[], None]] = {
     "vault": vault,
@@ -161,4 +162,5 @@ ALL: dict[str, Callable[[], None]] = {
     "apps": apps,
     "export": export,
     "startup": startup,
+    "xdm": xdm,
 }

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from carnet.accounts.rules import make_nir
-from carnet.audit import service as audit_service
+from carnet.audit.models import AuditEntry
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import migration, service
@@ -349,7 +349,7 @@ def test_member_above_the_size_cap_is_refused(
     assert any("size cap" in row.reason for row in summary.rows)
 
 
-def test_a_failure_inside_the_deposit_leaves_no_row_and_no_blob(
+def test_a_failure_inside_a_batch_leaves_no_row_and_no_blob(
     database: Database,
     vault: Vault,
     settings: Settings,
@@ -357,28 +357,74 @@ def test_a_failure_inside_the_deposit_leaves_no_row_and_no_blob(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A document failing when its row is written spoils its batch: the others of the batch are
+    imported one by one, the failing one is rejected and its blob (already written) deleted."""
     ((_h, nir),) = holders(1)
     fake = medium_for([nir], documents=3)
     path = fake.write_zip(tmp_path / "m.zip")
-    real_record = audit_service.record
+    doomed = master(fake.subsets[0].documents[1])
+    real_row = migration.Migration._document_row
     calls = {"n": 0}
 
-    def flaky(*args: Any, **kwargs: Any) -> Any:
+    def flaky(self: migration.Migration, session: Any, holder: Any, item: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 2:  # after the blob of the 2nd document was written
+        if item.planned.master_identifier == doomed:  # after its blob was written
             raise RuntimeError("disk on fire")
-        return real_record(*args, **kwargs)
+        return real_row(self, session, holder, item)
 
-    monkeypatch.setattr("carnet.documents.deposits.record", flaky)
+    monkeypatch.setattr(migration.Migration, "_document_row", flaky)
     summary = run(database, vault, settings, path)
 
     assert (summary.imported, summary.rejected) == (2, 1)
-    assert any("unexpected error (RuntimeError)" in row.reason for row in summary.rows)
+    assert rows_by_entry(summary)[fake.subsets[0].documents[1].entry_id].reason == (
+        "unexpected error (RuntimeError)"
+    )
+    assert calls["n"] > 3  # the batch was tried whole, then document by document
     assert_no_orphan_blob(database, vault)
     # The failed one is imported by a later run (nothing half-done blocks it).
-    monkeypatch.setattr("carnet.documents.deposits.record", real_record)
+    monkeypatch.setattr(migration.Migration, "_document_row", real_row)
     again = run(database, vault, settings, path)
     assert (again.imported, again.already_imported) == (1, 2)
+
+
+def test_batches_split_subsets_and_keep_the_report_in_medium_order(
+    database: Database,
+    vault: Vault,
+    settings: Settings,
+    holders: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of 2 over subsets of 3: every document is imported once, rows follow the medium;
+    the same uniqueId twice for one holder is imported once (the second is already imported);
+    a replacement whose documents fall in two batches is still linked."""
+    monkeypatch.setattr(migration, "BATCH_DOCUMENTS", 2)
+    people = holders(2)
+    fake = medium_for([nir for _id, nir in people], documents=3)
+    first = fake.subsets[0]
+    first.associations.append(("RPLC", first.documents[2].entry_id, first.documents[0].entry_id))
+    twin = FakeDocument(title="Doublon", unique_id=fake.subsets[1].documents[0].unique_id)
+    fake.subsets[1].documents.append(twin)
+    path = fake.write_zip(tmp_path / "m.zip")
+
+    summary = run(database, vault, settings, path)
+
+    entries = [row.entry for row in summary.rows if row.entry.startswith("urn:uuid:")]
+    assert entries == [doc.entry_id for _subset, doc in fake.documents()]
+    assert (summary.imported, summary.already_imported, summary.rejected) == (6, 1, 0)
+    assert rows_by_entry(summary)[twin.entry_id].outcome == "already-imported"
+    stored = documents(database)
+    assert len(stored) == 6
+    assert stored[master(first.documents[2])].replaces_id == stored[master(first.documents[0])].id
+    assert stored[master(first.documents[0])].status == "superseded"
+    assert_no_orphan_blob(database, vault)
+    with database.transaction() as session:
+        deposits = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "document.deposit")
+        ).all()
+    assert sorted(entry.target_id for entry in deposits) == sorted(
+        str(doc.id) for doc in stored.values()
+    )
 
 
 # -- relationships, variants ------------------------------------------------------------------

@@ -35,6 +35,7 @@ from carnet.documents.xdm.metadata import (
     Submission,
     join_uri,
     parse_metadata,
+    without_dtd,
 )
 from carnet.documents.xdm.planning import Plan, Verdict, plan
 from carnet.documents.xdm.values import (
@@ -424,3 +425,41 @@ def test_duplicate_member_names_are_used_by_no_entry(tmp_path: Path) -> None:
     medium = open_medium(fake.write_zip(tmp_path / "m.zip"), Limits())
     with pytest.raises(FileProblem, match="several members"):
         medium.lookup(name)
+
+
+def test_dtd_free_bytes_take_the_c_parser_and_read_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    subset = FakeSubset("SUBSET01", NIR, [FakeDocument(title="Compte rendu é")])
+    FakeMedium([subset]).fill()
+    data = subset.metadata_xml()
+    assert without_dtd(data)
+    fast = parse_metadata(data)
+    monkeypatch.setattr("carnet.documents.xdm.metadata.without_dtd", lambda _data: False)
+    assert parse_metadata(data) == fast  # defusedxml reads the same submission set
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>',
+        b"<r><!ENTITY x 'y'></r>",
+        '<?xml version="1.0" encoding="UTF-16"?><r/>'.encode("utf-16"),
+        '<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'.encode("utf-16-le"),
+        b'<?xml version="1.0" encoding="UTF-7"?><r/>',
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><r/>',
+        b' <!-- x --> <?xml version="1.0" encoding="UTF-7"?><r/>',
+    ],
+)
+def test_bytes_that_may_hold_a_dtd_go_through_defusedxml(data: bytes) -> None:
+    assert not without_dtd(data)
+
+
+def test_a_dtd_spelled_in_another_encoding_is_still_refused() -> None:
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        data = '<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'.encode(encoding)
+        with pytest.raises(MetadataProblem):
+            parse_metadata(data)
+    utf7 = b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE r +AFs-+ADw-!ENTITY x +ACI-y+ACI-+AD4-+AF0-+AD4-+ADw-r+AD4-+ACY-x+ADs-+ADw-/r+AD4-'
+    with pytest.raises(MetadataProblem):
+        parse_metadata(utf7)

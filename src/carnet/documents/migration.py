@@ -1,10 +1,14 @@
 """DMP migration: importing IHE XDM media into holders' spaces (issue 4, item 6).
 
-`import_media` reads every medium first (`xdm`: layout, METADATA.XML), then imports each document
-in its own transaction through `documents.deposits.deposit` (source "dmp-migration": ID-3 and the
-DOC-1 content checks apply, the decision point is bypassed for this operator import). A document
-that fails any check is not stored — no row, and the blob written by a failed deposit is removed
-on rollback — and never stops the others.
+`import_media` reads every medium first (`xdm`: layout, METADATA.XML), then imports the documents
+in batches (issue 14): one short transaction finds the spaces, checks them and the identifiers and
+makes the data keys; writer threads then read each file, check it as `documents.deposits.deposit`
+does for source "dmp-migration" (ID-3 and DOC-1; the decision point is bypassed for this operator
+import), and store its encrypted blob durably, outside any write transaction; finally one
+transaction writes the batch's rows and their audit entries (`append_batch`), after checking the
+spaces and identifiers again. A document that fails any check is not stored — no row, its blob
+deleted — and never stops the others: when writing a batch fails, its documents are written one
+by one to find the one at fault.
 
 Rules: LC-3 (holders who opposed the migration, or whose space is not open, are skipped), ID-1
 (the INS of patientId), ID-3 (qualified identity only), DOC-1 (LOINC type, size and SHA-1 checked),
@@ -17,29 +21,33 @@ The report holds ids, codes and reasons only: never a NIR, a name or a title.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from carnet import clock
-from carnet.accounts import lifecycle
+from carnet.access.service import actor_for
 from carnet.accounts import rules as account_rules
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.rules import Mode
-from carnet.audit.service import record
+from carnet.audit.service import PendingEntry, append_batch, record
 from carnet.auth.principal import SYSTEM
 from carnet.config import Settings
 from carnet.db import Database
-from carnet.documents.deposits import NewDocument, deposit
+from carnet.documents import rules as doc_rules
+from carnet.documents import sniff
+from carnet.documents.deposits import NewDocument, _check_content, _classify
 from carnet.documents.models import Document
+from carnet.documents.service import PURPOSE, actor_mode, preferences
 from carnet.documents.xdm.codes import safe_code
 from carnet.documents.xdm.medium import (
     FileProblem,
@@ -52,10 +60,12 @@ from carnet.documents.xdm.medium import (
 )
 from carnet.documents.xdm.metadata import Entry, MetadataProblem, Submission, parse_metadata
 from carnet.documents.xdm.planning import REJECTED, SKIPPED, Plan, Verdict, plan
-from carnet.errors import CarnetError, Conflict, DatabaseUnavailable, InvalidInput
-from carnet.vault.service import Vault
+from carnet.errors import CarnetError, DatabaseUnavailable
+from carnet.vault.service import StoredBlob, Vault
 
 log = logging.getLogger(__name__)
+
+_DOCUMENTS = cast(Table, Document.__table__)
 
 SOURCE = "dmp-migration"
 
@@ -68,6 +78,15 @@ NOTE = "note"  # informative: repaired metadata, unreferenced file, replacement 
 
 REPORT_COLUMNS = ("medium", "subset", "entry", "outcome", "reason")
 OPPOSED_REASON = "the holder opposed the DMP migration (LC-3)"
+UNKNOWN_HOLDER = "unknown holder: no Carnet space for this INS"
+HASH_MISMATCH = "hash mismatch: the file's SHA-1 differs from the metadata"
+
+# Documents are imported in batches: one transaction for their rows and audit entries, their
+# blobs written beforehand by a few threads (issue 14). A batch closes at this many documents or
+# at this many bytes declared (what is held in memory while it is read).
+BATCH_DOCUMENTS = 200
+BATCH_BYTES = 64 * 1024 * 1024
+WRITERS = 8
 
 
 @dataclass(frozen=True)
@@ -134,13 +153,65 @@ class _Scanned:
     subsets: list[_Subset]
 
 
-class _Verdict(Exception):
-    """Raised inside a document's transaction: the document is not imported, for this reason."""
+_Result = tuple[str, str, tuple[uuid.UUID, str] | None]  # outcome, reason, (holder, master)
 
-    def __init__(self, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
+
+@dataclass
+class _Pending:
+    """A subset being imported: its entries' results, reported once all are decided."""
+
+    scanned: _Scanned
+    subset: _Subset
+    results: list[_Result | None]
+
+
+@dataclass
+class _Item:
+    """One entry on its way into the batch: planned, then read, checked, stored, written."""
+
+    pending: _Pending
+    index: int
+    planned: Plan
+    holder_id: uuid.UUID | None = None  # found when its batch starts
+    doc_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    real: str | None = None  # the member of the medium
+    data_key: tuple[uuid.UUID, bytes] | None = None  # the space's (`Vault.data_keys`)
+    mask_default: bool | None = None  # the space's preference (DOC-5)
+    classified: tuple[str | None, str, str] | None = None
+    mime: str | None = None
+    stored: StoredBlob | None = None
+    result: _Result | None = None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, str]:
+        assert self.holder_id is not None
+        return self.holder_id, self.planned.master_identifier
+
+    @property
+    def space(self) -> uuid.UUID:
+        assert self.holder_id is not None
+        return self.holder_id
+
+    def decide(self, outcome: str, reason: str, *, imported: bool = False) -> None:
+        """The entry's outcome; `imported`: the document is in the space (now or before)."""
+        self.result = (outcome, reason, self.key if imported else None)
+        self.pending.results[self.index] = self.result
+
+
+@dataclass
+class _Flight:
+    """A batch whose files the writer threads are storing."""
+
+    items: list[_Item]
+    live: list[_Item]  # those not decided before their files were read
+    writers: list[Future[None]]
+
+
+def _notes(planned: Plan) -> str:
+    notes = list(planned.notes)
+    if planned.class_code:
+        notes.insert(0, f"classCode {safe_code(planned.class_code)}")
+    return "; ".join(notes)
 
 
 def holder_verdict(holder: Holder) -> tuple[str, str] | None:
@@ -181,6 +252,13 @@ class Migration:
         self.limits = self.options.limits or Limits.for_settings(settings.max_upload_bytes)
         self.summary = Summary()
         self._holders: dict[str, uuid.UUID | None] = {}  # NIR → holder id, or None when unknown
+        self._open: list[_Pending] = []  # subsets not reported yet, in medium order
+        self._batch: list[_Item] = []
+        self._batch_keys: set[tuple[str, str]] = set()  # (NIR, master identifier)
+        self._batch_bytes = 0
+        self._advance: Callable[[], None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: _Flight | None = None
 
     # -- reading the media ------------------------------------------------------------------
 
@@ -223,153 +301,338 @@ class Migration:
     def run(
         self, scanned: Sequence[_Scanned], advance: Callable[[], None] | None = None
     ) -> Summary:
+        self._advance = advance
         try:
-            for medium in scanned:
-                for subset in medium.subsets:
-                    self._subset(medium, subset, advance)
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="dmp-writer") as pool:
+                self._pool = pool
+                try:
+                    for medium in scanned:
+                        for subset in medium.subsets:
+                            self._stage_subset(medium, subset)
+                    self._flush()
+                    self._complete(self._in_flight)
+                    self._finish_ready()
+                finally:
+                    self._abandon(self._in_flight)
         finally:
+            self._pool = None
             for medium in scanned:
                 medium.medium.close()
         return self.summary
 
-    def _subset(
-        self, scanned: _Scanned, subset: _Subset, advance: Callable[[], None] | None
-    ) -> None:
-        label, name = scanned.label, safe_code(subset.name, 64)
-        stored: dict[str, tuple[uuid.UUID, str]] = {}  # entry id → (holder id, master identifier)
-        for entry in subset.submission.entries:
-            outcome, reason, where = self._document(scanned, subset, entry)
-            if where is not None:
-                stored[entry.entry_id] = where
-            self._row(label, name, _entry_ref(entry), outcome, reason)
-            if advance is not None:
-                advance()
-        self._replacements(scanned, subset, stored)
-        self._orphans(scanned, subset)
+    def _stage_subset(self, scanned: _Scanned, subset: _Subset) -> None:
+        """Plan every entry of the subset; those that may be imported join the batch."""
+        pending = _Pending(scanned, subset, [None] * len(subset.submission.entries))
+        self._open.append(pending)
+        for index, entry in enumerate(subset.submission.entries):
+            planned = plan(
+                entry,
+                subset.submission,
+                accept_test_identities=self.options.accept_test_identities,
+            )
+            if isinstance(planned, Verdict):
+                pending.results[index] = (planned.outcome, planned.reason, None)
+                continue
+            item = _Item(pending, index, planned)
+            if (planned.nir, planned.master_identifier) in self._batch_keys:
+                self._flush()  # the same document twice: the second sees the first committed
+            self._batch.append(item)
+            self._batch_keys.add((planned.nir, planned.master_identifier))
+            self._batch_bytes += planned.expected_size or 0
+            if len(self._batch) >= BATCH_DOCUMENTS or self._batch_bytes >= BATCH_BYTES:
+                self._flush()
+        self._finish_ready()
 
-    def _document(
-        self, scanned: _Scanned, subset: _Subset, entry: Entry
-    ) -> tuple[str, str, tuple[uuid.UUID, str] | None]:
-        planned = plan(
-            entry,
-            subset.submission,
-            accept_test_identities=self.options.accept_test_identities,
+    def _finish_ready(self) -> None:
+        """Report the subsets whose every entry is decided, in medium order; then link their
+        replacements (their documents are committed) and list their unreferenced files."""
+        while self._open and all(result is not None for result in self._open[0].results):
+            pending = self._open.pop(0)
+            label, name = pending.scanned.label, safe_code(pending.subset.name, 64)
+            stored: dict[str, tuple[uuid.UUID, str]] = {}
+            for entry, result in zip(
+                pending.subset.submission.entries, pending.results, strict=True
+            ):
+                assert result is not None
+                outcome, reason, where = result
+                if where is not None:
+                    stored[entry.entry_id] = where
+                self._row(label, name, _entry_ref(entry), outcome, reason)
+                if self._advance is not None:
+                    self._advance()
+            self._replacements(pending.scanned, pending.subset, stored)
+            self._orphans(pending.scanned, pending.subset)
+
+    def _flush(self) -> None:
+        """Send the batch on its way, then finish the one before it, whose files were being
+        stored meanwhile (two batches in flight at most: one storing, one writing its rows)."""
+        items, self._batch, self._batch_keys, self._batch_bytes = self._batch, [], set(), 0
+        current = self._start(items) if items else None
+        previous, self._in_flight = self._in_flight, current
+        self._complete(previous)
+        self._finish_ready()
+
+    def _start(self, items: list[_Item]) -> _Flight:
+        """Holders and identifiers checked, data keys made, in one short transaction; then each
+        file located here and handed to the writer threads: read, checked (DOC-1), encrypted and
+        written durably outside any write transaction."""
+        with self.database.transaction() as session:
+            live, _holders = self._screen(session, self._find_holders(session, items))
+            keys = self.vault.data_keys(session, {item.space for item in live})
+        for item in live:
+            item.data_key = keys[item.space]
+        located = [item for item in live if self._locate(item)]
+        # Consecutive items share a space: each thread takes a run of them, so it reads few keys.
+        count = min(WRITERS, len(located))
+        shares = [
+            located[n * len(located) // count : (n + 1) * len(located) // count]
+            for n in range(count)
+        ]
+        assert self._pool is not None
+        writers = [self._pool.submit(self._writer, share) for share in shares]
+        return _Flight(items, live, writers)
+
+    def _complete(self, flight: _Flight | None) -> None:
+        """Once its files are stored: every row and audit entry of the batch in one transaction.
+        A document refused at any step is decided alone; its blob, if written, is deleted."""
+        if flight is None:
+            return
+        self._in_flight = None if self._in_flight is flight else self._in_flight
+        try:
+            for writer in flight.writers:
+                writer.result()  # a database failure in a writer stops the run
+            ready = [i for i in flight.live if i.stored is not None and i.result is None]
+            try:
+                self._insert(ready)
+            except (OperationalError, DatabaseUnavailable):
+                raise
+            except Exception:  # one document spoiled the batch: each alone, to find it
+                for item in ready:
+                    self._insert_alone(item)
+        finally:
+            self._abandon(flight)
+
+    def _abandon(self, flight: _Flight | None) -> None:
+        """The blobs of a batch's documents that were not imported (refused, or interrupted)."""
+        if flight is None:
+            return
+        for writer in flight.writers:
+            writer.exception()  # wait: a writer may be storing one
+        for item in flight.items:
+            if item.result is None or item.result[0] != IMPORTED:
+                self._drop_blob(item)
+
+    def _screen(
+        self, session: Session, items: Sequence[_Item]
+    ) -> tuple[list[_Item], dict[uuid.UUID, Holder]]:
+        """Items whose space takes documents now (LC-3, LC-5, LC-6, ID-3) and whose identifier
+        is not taken there; the others are decided. Two statements for the whole batch."""
+        holder_ids = {item.space for item in items}
+        holders = account_service.holders_by_ids(session, holder_ids)
+        rows = session.execute(
+            select(Document.holder_id, Document.master_identifier).where(
+                Document.holder_id.in_(holder_ids),
+                Document.master_identifier.in_({item.planned.master_identifier for item in items}),
+            )
         )
-        if isinstance(planned, Verdict):
-            return planned.outcome, planned.reason, None
-        holder_id = self._holder_id(planned.nir)
-        if holder_id is None:
-            return REJECTED, "unknown holder: no Carnet space for this INS", None
-        where = (holder_id, planned.master_identifier)
-        try:
-            with self.database.transaction() as session:
-                reason = self._deposit(session, scanned.medium, subset, holder_id, planned)
-            return IMPORTED, reason, where
-        except _Verdict as verdict:
-            return (
-                verdict.outcome,
-                verdict.reason,
-                (where if verdict.outcome == ALREADY_IMPORTED else None),
-            )
-        except Conflict as exc:
-            if exc.code == "duplicate-document":
-                return ALREADY_IMPORTED, "", where
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except InvalidInput as exc:
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except IntegrityError:
-            if self._exists(holder_id, planned.master_identifier):
-                return ALREADY_IMPORTED, "imported concurrently by another run", where
-            log.exception("DMP migration: integrity error")
-            return REJECTED, "database integrity error", None
-        except (OperationalError, DatabaseUnavailable):
-            raise  # the database is gone: stop the run rather than reject everything
-        except CarnetError as exc:
-            return REJECTED, f"{exc.code}: {exc.message}", None
-        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
-            log.exception("DMP migration: unexpected error on one document")
-            return REJECTED, f"unexpected error ({type(exc).__name__})", None
+        taken = {(holder_id, master) for holder_id, master in rows}
+        live: list[_Item] = []
+        for item in items:
+            holder = holders.get(item.space)
+            refused = (REJECTED, UNKNOWN_HOLDER) if holder is None else holder_verdict(holder)
+            if refused is not None:
+                item.decide(*refused)
+            elif item.key in taken:
+                item.decide(ALREADY_IMPORTED, "", imported=True)
+            else:
+                live.append(item)
+        return live, holders
 
-    def _deposit(
-        self,
-        session: Session,
-        medium: Medium,
-        subset: _Subset,
-        holder_id: uuid.UUID,
-        planned: Plan,
-    ) -> str:
-        """Inside the document's transaction: re-check the space, read and verify the file,
-        deposit. Raises _Verdict for every refusal (nothing is written before the deposit)."""
-        holder = account_service.holder(session, holder_id)
-        if holder is None:
-            raise _Verdict(REJECTED, "unknown holder: no Carnet space for this INS")
-        refused = holder_verdict(holder)
-        if refused is not None:
-            raise _Verdict(*refused)
-        exists = session.scalars(
-            select(Document.id).where(
-                Document.holder_id == holder.id,
-                Document.master_identifier == planned.master_identifier,
-            )
-        ).first()
-        if exists is not None:
-            raise _Verdict(ALREADY_IMPORTED, "")
+    def _locate(self, item: _Item) -> bool:
+        """The medium member of the entry (note §6.1 item 4); False when the item is decided."""
         try:
-            real = resolve(medium, subset.folder, planned.uri)
-            if real is None:
-                raise _Verdict(REJECTED, "file missing from the medium")
-            content = medium.read(real, self.limits.max_member_bytes)
+            item.real = resolve(
+                item.pending.scanned.medium, item.pending.subset.folder, item.planned.uri
+            )
         except FileProblem as exc:
-            raise _Verdict(REJECTED, str(exc)) from None
-        # DOC-1: size and SHA-1 as declared (checked here for a precise reason; deposit checks
-        # them again on the bytes it stores).
+            item.decide(REJECTED, str(exc))
+            return False
+        if item.real is None:
+            item.decide(REJECTED, "file missing from the medium")
+            return False
+        return True
+
+    def _read(self, item: _Item) -> bytes | None:
+        """The file's bytes, of the size declared (DOC-1); None when the item is decided."""
+        planned = item.planned
+        try:
+            content = item.pending.scanned.medium.read(
+                item.real or "", self.limits.max_member_bytes
+            )
+        except FileProblem as exc:
+            item.decide(REJECTED, str(exc))
+            return None
         if planned.expected_size is not None and planned.expected_size != len(content):
-            raise _Verdict(
+            item.decide(
                 REJECTED,
                 f"size mismatch: declared {planned.expected_size} bytes, file has {len(content)}",
             )
-        sha1 = hashlib.sha1(content).hexdigest()  # noqa: S324 - XDS defines SHA-1
-        if planned.expected_sha1 is not None and planned.expected_sha1 != sha1:
-            raise _Verdict(REJECTED, "hash mismatch: the file's SHA-1 differs from the metadata")
+            return None
         if len(content) > self.settings.max_upload_bytes:
-            raise _Verdict(
+            item.decide(
                 REJECTED, f"file larger than the {self.settings.max_upload_bytes} bytes limit"
             )
-        doc = deposit(
-            session,
-            self.vault,
-            self.settings,
-            SYSTEM,
-            holder,
-            NewDocument(
+            return None
+        return content
+
+    def _writer(self, share: Sequence[_Item]) -> None:
+        """One writer thread's share of a batch: its own session, read-only (the data keys
+        exist), so each space's key is unwrapped once per batch and thread; it commits, keeping
+        the blobs it wrote (their rows are written by `_complete`, or they are deleted)."""
+        with self.database.read_mostly() as session:
+            for item in share:
+                self._content(session, item)
+
+    def _content(self, session: Session, item: _Item) -> None:
+        """DOC-1 on the bytes (type sniffed and parsed, title), then the encrypted blob; the
+        SHA-1 declared is compared with the one the vault computed while storing (hashed once)."""
+        planned = item.planned
+        try:
+            content = self._read(item)
+            if content is None:
+                return
+            new = NewDocument(
                 content=content,
                 title=planned.title,
                 declared_type=planned.mime_type,
                 type_code=planned.type_code,
-                care_date=planned.care_date,
-                period_start=planned.period_start,
-                period_end=planned.period_end,
-                created_at=planned.created_at,
-                master_identifier=planned.master_identifier,
-                expected_sha1=sha1,
-                expected_size=len(content),
-                # DOC-2: flags from TRE_A07; without MASQUE_PS the holder's default applies (DOC-5).
-                masked=True if planned.masked else None,
-                invisible_to_patient=planned.invisible_to_patient,
-                invisible_to_representatives=planned.invisible_to_representatives,
-                format_code=planned.format_code,
-                language=planned.language,
                 source=SOURCE,
-                author_rpps=planned.author_rpps,
-                notify=False,
+            )
+            _check_content(self.settings, new, professional=True)
+            item.classified = _classify(new, professional=False)
+            item.mime = sniff.sniff(content[: sniff.HEAD_BYTES]) or "application/octet-stream"
+            item.stored = self.vault.put_blob(session, item.space, item.doc_id, PURPOSE, [content])
+            if planned.expected_sha1 is not None and planned.expected_sha1 != item.stored.sha1:
+                item.decide(REJECTED, HASH_MISMATCH)
+        except (OperationalError, DatabaseUnavailable):
+            raise
+        except CarnetError as exc:
+            item.decide(REJECTED, f"{exc.code}: {exc.message}")
+        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
+            log.exception("DMP migration: unexpected error on one document")
+            item.decide(REJECTED, f"unexpected error ({type(exc).__name__})")
+
+    def _insert(self, items: Sequence[_Item]) -> None:
+        """One transaction: the holders and identifiers checked again (a space may have closed,
+        another run may have imported meanwhile), the rows, and their audit entries appended
+        together (ACC-8, `append_batch`). Items are decided only once it committed."""
+        if not items:
+            return
+        with self.database.transaction() as session:
+            live, holders = self._screen(session, items)
+            modes = {
+                holder.id: actor_mode(actor_for(session, self.settings, SYSTEM, holder))
+                for holder in holders.values()
+            }
+            masks = {hid: preferences(session, hid).mask_new_documents for hid in holders}
+            for item in live:  # DOC-5: the holder's default, read once per space
+                item.mask_default = masks[item.space]
+            rows: list[dict[str, Any]] = []
+            entries: list[PendingEntry] = []
+            for item in live:
+                holder = holders[item.space]
+                rows.append(self._document_row(session, holder, item))
+                entries.append(
+                    PendingEntry(
+                        actor_kind=SYSTEM.kind.value,
+                        actor_id=str(SYSTEM.id),
+                        action="document.deposit",
+                        holder_id=holder.id,
+                        target_type="DocumentReference",
+                        target_id=str(item.doc_id),
+                        mode=modes[holder.id],
+                        reason=SOURCE,
+                    )
+                )
+            if rows:  # Core: the rows are complete, no ORM object is needed
+                session.connection().execute(insert(_DOCUMENTS), rows)
+            append_batch(session, entries)
+        for item in live:  # committed
+            item.decide(IMPORTED, _notes(item.planned), imported=True)
+
+    def _insert_alone(self, item: _Item) -> None:
+        """The document in a transaction of its own, after its batch failed; why it fails."""
+        try:
+            self._insert([item])
+        except (OperationalError, DatabaseUnavailable):
+            raise
+        except IntegrityError:
+            if self._exists(item.space, item.planned.master_identifier):
+                item.decide(ALREADY_IMPORTED, "imported concurrently by another run", imported=True)
+            else:
+                log.exception("DMP migration: integrity error")
+                item.decide(REJECTED, "database integrity error")
+        except CarnetError as exc:
+            item.decide(REJECTED, f"{exc.code}: {exc.message}")
+        except Exception as exc:  # bad input must never crash the run (issue 4, "Bad input")
+            log.exception("DMP migration: unexpected error on one document")
+            item.decide(REJECTED, f"unexpected error ({type(exc).__name__})")
+
+    def _document_row(self, session: Session, holder: Holder, item: _Item) -> dict[str, Any]:
+        """The row `deposits.deposit` would write for this migrated document (source
+        "dmp-migration", no author principal, no notice), with its blob already stored."""
+        planned, stored, classified = item.planned, item.stored, item.classified
+        assert stored is not None and classified is not None and item.data_key is not None
+        type_code, category, sensitivity = classified
+        now = clock.now()
+        # DOC-2: MASQUE_PS; otherwise the holder's default (DOC-5).
+        masked = True if planned.masked else bool(item.mask_default)
+        return dict(
+            id=item.doc_id,
+            holder_id=holder.id,
+            master_identifier=planned.master_identifier,
+            source=SOURCE,
+            author_kind=SYSTEM.kind.value,
+            author_id=None,
+            author_rpps=planned.author_rpps,
+            type_code=type_code,
+            category=category,
+            sensitivity=sensitivity,
+            format_code=planned.format_code,
+            title_sealed=Vault.seal_with(
+                item.data_key, holder.id, item.doc_id, "document-title", planned.title.encode()
             ),
+            original_name_sealed=None,
+            care_date=planned.care_date,
+            period_start=planned.period_start,
+            period_end=planned.period_end,
+            created_at=planned.created_at,
+            deposited_at=now,
+            updated_at=now,
+            language=planned.language,
+            mime_type=item.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            sha1=stored.sha1,
+            blob_id=stored.blob_id,
+            # availabilityStatus Deprecated in the source record.
+            status="superseded" if planned.superseded else "current",
+            replaces_id=None,
+            version=1,
+            masked=masked,
+            invisible_to_patient=planned.invisible_to_patient,
+            invisible_to_representatives=planned.invisible_to_representatives,
+            visible_to_patient_from=(
+                doc_rules.one_month_after(now) if planned.invisible_to_patient else None  # DOC-4
+            ),
+            not_deletable=False,
+            folder_id=None,
         )
-        if planned.superseded:
-            doc.status = "superseded"  # availabilityStatus Deprecated in the source record
-        notes = list(planned.notes)
-        if planned.class_code:
-            notes.insert(0, f"classCode {safe_code(planned.class_code)}")
-        return "; ".join(notes)
+
+    def _drop_blob(self, item: _Item) -> None:
+        if item.stored is not None:
+            self.vault.delete_blob(item.stored.blob_id)
+            item.stored = None
 
     def _replacements(
         self, scanned: _Scanned, subset: _Subset, stored: dict[str, tuple[uuid.UUID, str]]
@@ -445,12 +708,21 @@ class Migration:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _holder_id(self, nir: str) -> uuid.UUID | None:
-        if nir not in self._holders:
-            with self.database.transaction() as session:
-                holder = lifecycle.find_holder(session, nir)
-                self._holders[nir] = holder.id if holder is not None else None
-        return self._holders[nir]
+    def _find_holders(self, session: Session, items: Sequence[_Item]) -> list[_Item]:
+        """Each item's space, by the NIR of its patientId (ID-1; one statement for the NIRs not
+        seen before in this run); items of an unknown NIR are decided."""
+        unseen = {item.planned.nir for item in items} - self._holders.keys()
+        if unseen:
+            found = account_service.holders_by_nirs(session, unseen)  # ID-1: NIRs as stored
+            self._holders.update({nir: found[nir][0] if nir in found else None for nir in unseen})
+        known: list[_Item] = []
+        for item in items:
+            item.holder_id = self._holders[item.planned.nir]
+            if item.holder_id is None:
+                item.decide(REJECTED, UNKNOWN_HOLDER)
+            else:
+                known.append(item)
+        return known
 
     def _exists(self, holder_id: uuid.UUID, master: str) -> bool:
         with self.database.transaction() as session:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 import urllib.parse
 import zipfile
 import zlib
@@ -88,6 +89,7 @@ class Medium:
         self._index: dict[str, str | None] = {}  # casefolded path -> real path (None: ambiguous)
         self._refused_names: dict[str, str] = {}  # casefolded path -> why the member was refused
         self.bytes_read = 0
+        self._count_lock = threading.Lock()
         self._xdm_root: str | None = None
         self._files: list[str] | None = None
         self._by_folder: dict[str, list[str]] | None = None
@@ -135,9 +137,11 @@ class Medium:
 
     def read(self, real: str, cap: int) -> bytes:
         """The bytes of `real`, at most `cap` and within what remains of the total cap; bytes
-        are counted as they come, whatever the headers say."""
-        remaining_total = self.limits.max_total_bytes - self.bytes_read
+        are counted as they come, whatever the headers say. Several threads may read at once
+        (the import reads in its writer threads): the total is counted under a lock."""
         total_problem = "the medium exceeds the total size cap; stopped reading"
+        with self._count_lock:
+            remaining_total = self.limits.max_total_bytes - self.bytes_read
         if remaining_total <= 0:
             raise FileProblem(total_problem)
         declared = self._size(real)
@@ -145,16 +149,17 @@ class Medium:
             raise FileProblem("the file is larger than the size cap")
         if declared > remaining_total:
             raise FileProblem(total_problem)
-        limit = min(cap, remaining_total)
         chunks: list[bytes] = []
         size = 0
         for chunk in self._chunks(real):
             size += len(chunk)
-            self.bytes_read += len(chunk)
-            if size > limit:
-                raise FileProblem(
-                    "the file exceeds the size cap while reading" if limit == cap else total_problem
-                )
+            with self._count_lock:
+                self.bytes_read += len(chunk)
+                over_total = self.bytes_read > self.limits.max_total_bytes
+            if size > cap:
+                raise FileProblem("the file exceeds the size cap while reading")
+            if over_total:
+                raise FileProblem(total_problem)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -209,6 +214,7 @@ class Medium:
 class ZipMedium(Medium):
     def __init__(self, path: Path, limits: Limits) -> None:
         super().__init__(str(path), limits)
+        self._open_lock = threading.Lock()
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -263,9 +269,16 @@ class ZipMedium(Medium):
 
     def _chunks(self, real: str) -> Iterator[bytes]:
         try:
-            with self._zip.open(self._infos[real]) as handle:
-                while chunk := handle.read(64 * 1024):
+            # zipfile counts the open handles of its file without a lock: opened and closed
+            # one at a time here; reads of several handles may overlap (zipfile locks the seeks).
+            with self._open_lock:
+                handle = self._zip.open(self._infos[real])
+            try:
+                while chunk := handle.read(256 * 1024):
                     yield chunk
+            finally:
+                with self._open_lock:
+                    handle.close()
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError):
             raise FileProblem(
                 "corrupt ZIP member (bad data, or a size header that does not match)"
