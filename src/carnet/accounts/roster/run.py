@@ -29,13 +29,14 @@ from carnet.accounts.roster.notices import (
     NoticeTemplate,
     new_codes,
 )
+from carnet.accounts.roster.ids import ordered_ids
 from carnet.accounts.roster.report import ProvisionReport
 from carnet.accounts.roster.rows import CONTACT_FIELDS, REP_FIELDS, TRAIT_FIELDS, RosterRow
 from carnet.audit.bulk import append_bulk
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM
-from carnet.bulk import BulkTable, new_ids
+from carnet.bulk import BulkTable
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.feeds import Reject, RejectsWriter
@@ -75,7 +76,7 @@ class _Batch:
         self.rows = rows
         self.new_rows = new_rows
         self.existing = existing
-        self.new_ids = dict(zip((r.nir for r in new_rows), new_ids(len(new_rows)), strict=True))
+        self.new_ids = dict(zip((r.nir for r in new_rows), ordered_ids(len(new_rows)), strict=True))
         self.with_reps = [r for r in (*new_rows, *(c[0] for c in changed)) if r.representative_nir]
         self.people: dict[str, _Person] = {}
         self.pending = set(self.new_ids)  # new people that this batch creates
@@ -403,7 +404,7 @@ class Run:
         audit_rows: list[tuple[str, str]] = []
         live = sum(1 for r in rows if r.deceased_on is None)
         code_iter = iter(new_codes(live))
-        id_iter = iter(new_ids(2 * live + sum(len(r.representatives) for r in rows)))
+        id_iter = iter(ordered_ids(2 * live + sum(len(r.representatives) for r in rows)))
         for row in rows:
             holder_id = ids[row.nir]
             if row.deceased_on is None:
@@ -463,7 +464,14 @@ class Run:
         )
         self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None, None))
         # ACC-8: the first entry of each new space's chain, written in bulk, anchored at commit.
-        append_bulk(session, audit_rows, action=ACTION_PROVISION, target_type="Space", at=now)
+        append_bulk(
+            session,
+            audit_rows,
+            action=ACTION_PROVISION,
+            target_type="Space",
+            at=now,
+            entry_ids=ordered_ids(len(audit_rows)),
+        )
         self.report.created += len(rows)
         self.report.emails += len(mail_rows)
         self.report.letters += len(letter_rows)
