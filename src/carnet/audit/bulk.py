@@ -112,9 +112,11 @@ def append_bulk(
     entry_rows: list[list[Any]] = []
     head_rows: list[list[Any]] = []
     ids = new_ids(len(first_entries)) if entry_ids is None else entry_ids
-    for (hid, reason), entry_id in zip(first_entries, ids, strict=True):
+    # The entries' salts from one read of the system's random source (`secrets` reads it too).
+    salts = secrets.token_hex(16 * len(first_entries))
+    for n, ((hid, reason), entry_id) in enumerate(zip(first_entries, ids, strict=True)):
         chain = "space:" + hid
-        salt = secrets.token_hex(16)
+        salt = salts[32 * n : 32 * n + 32]
         digest = rules.content_digest(
             content.encode({"target_id": hid, "holder_id": hid, "reason": reason, "salt": salt})
         )
