@@ -1,7 +1,8 @@
 """One batch of a roster run, written in bulk (rules LC-1, LC-6, LC-7, LC-8, REP-1, ACC-8).
 
 Every table is written with one statement per batch (`carnet.bulk`), the first audit entry of each
-new space with `audit.bulk.append_bulk`; look-ups are one query per batch. See
+new space with `audit.bulk.append_bulk`; look-ups are one query per batch. Ids are time-ordered
+(`roster.ids`). See
 `accounts.roster.provision` for the whole run.
 """
 
@@ -174,8 +175,8 @@ class Run:
         representative is not known yet). With `final`, those become rejects instead."""
         connection = session.connection()
         if not self.postgres:
-            # Random-key index pages stay in memory between batches instead of being read back
-            # from the OS for each insert (SQLite's default cache is 2 MB); bounded, per connection.
+            # The random-key index pages (NIR, birth date) stay in memory between batches instead
+            # of being read back from the OS for each insert (SQLite's default cache is 2 MB).
             connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         existing = self._existing(connection, [r.nir for r in rows])
         new_rows: list[RosterRow] = []
