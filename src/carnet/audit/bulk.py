@@ -136,5 +136,3 @@ def append_bulk(
     # The heads just written are anchored as they are, not read back at the commit.
     anchors.touch(session, (head[0] for head in anchored), anchored)
     return len(entry_rows)
-
-

@@ -24,13 +24,13 @@ from carnet import clock
 from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, PostalLetter, ProvisionalCode, Representation
+from carnet.accounts.roster.ids import ordered_ids
 from carnet.accounts.roster.notices import (
     NOTICE_KIND,
     NOTICE_SUBJECT,
     NoticeTemplate,
     new_codes,
 )
-from carnet.accounts.roster.ids import ordered_ids
 from carnet.accounts.roster.report import ProvisionReport
 from carnet.accounts.roster.rows import CONTACT_FIELDS, REP_FIELDS, TRAIT_FIELDS, RosterRow
 from carnet.audit.bulk import append_bulk
@@ -208,6 +208,9 @@ class Run:
     def _not_tombstoned(self, connection: Connection, new_rows: list[RosterRow]) -> list[RosterRow]:
         """LC-8: a purged person's tombstone keeps the roster from recreating the space."""
         if not new_rows:
+            return new_rows
+        # No tombstone at all (a first load): nothing to hash and look up, row by row.
+        if connection.exec_driver_sql("SELECT 1 FROM tombstones LIMIT 1").first() is None:
             return new_rows
         hashes = [self.tombstone_hash(r.nir) for r in new_rows]
         dead = self._tombstoned(connection, hashes)
