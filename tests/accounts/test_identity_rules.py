@@ -25,9 +25,7 @@ def test_id1_built_nirs_are_valid(parts: tuple[int, int, int, str, int, int]) ->
 
 
 @given(nir_parts, st.integers(1, 96))
-def test_id1_any_other_key_is_refused(
-    parts: tuple[int, int, int, str, int, int], shift: int
-) -> None:
+def test_id1_any_other_key_is_refused(parts: tuple[int, int, int, str, int, int], shift: int) -> None:
     nir = rules.make_nir(*parts)
     wrong_key = (int(nir[13:]) + shift - 1) % 97 + 1
     if wrong_key == int(nir[13:]):

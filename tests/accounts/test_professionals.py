@@ -13,32 +13,19 @@ from carnet.audit.models import AuditEntry
 
 def test_id2_add_checks_rpps_and_profession(run_cli, database) -> None:  # type: ignore[no-untyped-def]
     rpps = make_rpps(123456789)
-    status, out, err = run_cli(
-        "professional",
-        "add",
-        "--rpps",
-        rpps,
-        "--profession",
-        "60",
-        "--name",
-        "Julie Infirmière",
-        "--email",
-        "julie@example.org",
-    )
+    status, out, err = run_cli("professional", "add", "--rpps", rpps, "--profession", "60",
+                               "--name", "Julie Infirmière", "--email", "julie@example.org")
     assert status == 0, err
     assert "Registered" in out
     bad = rpps[:10] + str((int(rpps[10]) + 1) % 10)
-    status, _out, err = run_cli(
-        "professional", "add", "--rpps", bad, "--profession", "60", "--name", "X"
-    )
+    status, _out, err = run_cli("professional", "add", "--rpps", bad, "--profession", "60",
+                                "--name", "X")
     assert status == 1 and "Luhn" in err
-    status, _out, err = run_cli(
-        "professional", "add", "--rpps", make_rpps(5), "--profession", "99", "--name", "X"
-    )
+    status, _out, err = run_cli("professional", "add", "--rpps", make_rpps(5), "--profession", "99",
+                                "--name", "X")
     assert status == 1 and "unknown profession code" in err
-    status, out, _ = run_cli(
-        "professional", "add", "--rpps", rpps, "--profession", "60", "--name", "Julie Moreau"
-    )
+    status, out, _ = run_cli("professional", "add", "--rpps", rpps, "--profession", "60",
+                             "--name", "Julie Moreau")
     assert "Updated" in out
     with database.transaction() as session:
         pros = session.scalars(select(Professional)).all()
@@ -66,9 +53,7 @@ def test_id2_bulk_import_reports_bad_rows(run_cli, database, tmp_path: Path) -> 
     assert "line 4" in err and "e-mail" in err
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Professional)) == 2
-        regulator = session.scalars(
-            select(Professional).where(Professional.rpps == make_rpps(3))
-        ).one()
+        regulator = session.scalars(select(Professional).where(Professional.rpps == make_rpps(3))).one()
         assert regulator.is_regulator
 
 
