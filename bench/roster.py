@@ -1,4 +1,5 @@
-"""Roster provisioning at scale (issue 3): accounts/s and peak memory, next to raw insert ceilings.
+"""Roster provisioning at scale (issues 3, 14): accounts/s and peak memory, next to the raw insert
+rate of one row per account measured in the same run.
 
 `make bench SECTIONS=roster`. 1,000,000 rows by default (CARNET_BENCH_ROSTER_ROWS overrides);
 PostgreSQL, when one answers, gets CARNET_BENCH_ROSTER_PG_ROWS rows (200,000 by default) to keep
@@ -19,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import postgres_url, world
+from bench.common import compare, postgres_url, world
 from carnet.accounts.roster.rows import COLUMNS
 from carnet.accounts.rules import make_nir
 
@@ -150,12 +151,32 @@ def _run_child(data_dir: Path, url: str, roster: Path, letters: bool) -> dict[st
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-# -- the ceilings -------------------------------------------------------------------------------
+# -- the raw baselines: one row per account, nothing else ----------------------------------------
 
 
-def _raw_ceiling(directory: Path, count: int, with_holder_indexes: bool) -> float:
-    """sqlite3 executemany of `count` holder-wide rows (28 columns), 5,000 per transaction, WAL and
+def _raw_rows(start: int, stop: int, ids: list[str]) -> list[tuple[object, ...]]:
+    """Holder-wide rows (28 columns) with time-ordered ids, as the roster writes them."""
+    return [
+        (
+            ids[n - start].replace("-", ""), _nir(n, 1, 1970, 1), "NOM",
+            f"1970-01-{1 + n % 28:02d}", "M", "75111", f"p{n}@example.org", "06 12 34 56 78",
+            "1 rue X, 75011 Paris", None, None, None, "notified", "2026-01-01 00:00:00.000000",
+            "2026-01-01 00:00:00.000000", "2026-01-01", "2026-02-12", None, None, None, None, None,
+            0, None, None, 0, None, "0123456789abcdef0123456789abcdef",
+        )
+        for n in range(start, stop)
+    ]  # fmt: skip
+
+
+_RAW_INDEXES = (("c1", True), ("c3", False), ("c12", False), ("c16", False), ("c21", False),
+                ("c23", True))  # fmt: skip  # the holders table's: nir, birth date, state, ...
+
+
+def _raw_sqlite(directory: Path, count: int, with_holder_indexes: bool) -> float:
+    """sqlite3 executemany of `count` holder-wide rows, 5,000 per transaction, WAL and
     synchronous=FULL like Carnet: into a bare table, or into one with the holders table's indexes."""
+    from carnet.accounts.roster.ids import ordered_ids
+
     path = directory / f"ceiling-{uuid.uuid4().hex}.db"
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -163,22 +184,13 @@ def _raw_ceiling(directory: Path, count: int, with_holder_indexes: bool) -> floa
     columns = [f"c{i}" for i in range(28)]
     connection.execute(f"CREATE TABLE t (id CHAR(32) PRIMARY KEY, {', '.join(columns[1:])})")
     if with_holder_indexes:
-        for name in ("c1", "c3", "c12", "c15", "c21", "c23"):
-            unique = "UNIQUE " if name in ("c1", "c23") else ""
-            connection.execute(f"CREATE {unique}INDEX ix_{name} ON t ({name})")
+        for name, unique in _RAW_INDEXES:
+            connection.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX ix_{name} ON t ({name})")
     sql = f"INSERT INTO t VALUES ({', '.join('?' * 28)})"
     elapsed = 0.0
     for start in range(0, count, 5000):
-        rows = [
-            (
-                uuid.uuid4().hex, _nir(n, 1, 1970, 1), "NOM", f"1970-01-{1 + n % 28:02d}", "M",
-                "75111", f"p{n}@example.org", "06 12 34 56 78", "1 rue X, 75011 Paris", None,
-                None, None, "notified", "2026-01-01 00:00:00.000000", "2026-01-01 00:00:00.000000",
-                "2026-01-01", "2026-02-12", None, None, None, None, None, 0, None, None, 0, None,
-                "0123456789abcdef0123456789abcdef",
-            )
-            for n in range(start, min(count, start + 5000))
-        ]  # fmt: skip
+        stop = min(count, start + 5000)
+        rows = _raw_rows(start, stop, ordered_ids(stop - start))
         began = time.perf_counter()
         connection.execute("BEGIN")
         connection.executemany(sql, rows)
@@ -190,9 +202,56 @@ def _raw_ceiling(directory: Path, count: int, with_holder_indexes: bool) -> floa
     return count / elapsed
 
 
+def _raw_postgres(url: str, count: int) -> float:
+    """COPY of `count` holder-wide rows, 5,000 per transaction, into a table with the holders
+    table's indexes (a logged table, in a throw-away schema)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from carnet.accounts.roster.ids import ordered_ids
+
+    parsed = make_url(url)
+    schema = f"carnet_raw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(
+        host=parsed.host, port=parsed.port, dbname=parsed.database, user=parsed.username,
+        password=parsed.password,
+    ) as connection:  # fmt: skip
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+        connection.execute(
+            f'CREATE TABLE "{schema}".t (id uuid PRIMARY KEY, '
+            + ", ".join(f"c{i} text" if i not in (22, 25) else f"c{i} int" for i in range(1, 28))
+            + ")"
+        )
+        for name, unique in _RAW_INDEXES:
+            connection.execute(
+                f'CREATE {"UNIQUE " if unique else ""}INDEX ON "{schema}".t ({name})'
+            )
+        connection.commit()
+        elapsed = 0.0
+        try:
+            for start in range(0, count, 5000):
+                stop = min(count, start + 5000)
+                ids = ordered_ids(stop - start)
+                rows = [(ids[n], *row[1:]) for n, row in enumerate(_raw_rows(start, stop, ids))]
+                began = time.perf_counter()
+                with (
+                    connection.cursor() as cursor,
+                    cursor.copy(f'COPY "{schema}".t FROM STDIN') as copy,
+                ):
+                    for row in rows:
+                        copy.write_row(row)
+                connection.commit()
+                elapsed += time.perf_counter() - began
+        finally:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            connection.commit()
+    return count / elapsed
+
+
 def roster() -> None:
     """Provision a synthetic roster into a fresh SQLite database (and PostgreSQL): accounts/s and
-    peak memory of the provisioning process, raw executemany ceilings, letters rendering time."""
+    peak memory of the provisioning process against the raw insert rate of one row per account
+    (same run), letters rendering time."""
     count = int(os.environ.get("CARNET_BENCH_ROSTER_ROWS", DEFAULT_ROWS))
     pg_count = int(os.environ.get("CARNET_BENCH_ROSTER_PG_ROWS", min(count, DEFAULT_PG_ROWS)))
     with tempfile.TemporaryDirectory(prefix="carnet-roster-") as tmp:
@@ -211,27 +270,32 @@ def roster() -> None:
             )
         rate = result["created"] / result["seconds"]
         print(
-            f"SQLite provision:        {rate:9,.0f} accounts/s  ({result['created']:,.0f} created in "
-            f"{result['seconds']:.1f} s, {result['rejected']:.0f} rejected, {result['deferred']:,.0f} "
-            f"set aside then created; {result['emails']:,.0f} e-mails, {result['letters']:,.0f} letters)"
+            f"SQLite provision: {result['created']:,.0f} created in {result['seconds']:.1f} s, "
+            f"{result['rejected']:.0f} rejected, {result['deferred']:,.0f} set aside then created; "
+            f"{result['emails']:,.0f} e-mails, {result['letters']:,.0f} letters"
         )
-        print(f"  peak memory (RSS) of the provisioning process: {result['peak_mb']:.0f} MB")
+        bare = _raw_sqlite(Path(tmp), count, with_holder_indexes=False)
+        indexed = _raw_sqlite(Path(tmp), count, with_holder_indexes=True)
+        print(
+            f"  raw executemany of one holder-wide row per account, bare table: {bare:,.0f} rows/s"
+        )
+        compare(
+            f"SQLite roster provisioning, {count:,} people (raw: executemany of one holder-wide row "
+            "per account into a table with the holders' indexes)",
+            rate,
+            indexed,
+            "accounts/s",
+            target=">= 20,000 accounts/s and >= 50 %",
+        )
+        print(
+            f"  peak RSS of the SQLite provisioning process: {result['peak_mb']:.0f} MB "
+            "(target < 300 MB)"
+        )
         print(
             f"SQLite letters rendering: {result['letters_rendered']:,.0f} letters into "
             f"{result['letter_files']:.0f} PDF file(s) in {result['letters_seconds']:.1f} s "
             f"({result['letters_rendered'] / max(result['letters_seconds'], 1e-9):,.0f} letters/s; "
             f"peak RSS with rendering {result['peak_mb_with_letters']:.0f} MB)"
-        )
-        bare = _raw_ceiling(Path(tmp), count, with_holder_indexes=False)
-        indexed = _raw_ceiling(Path(tmp), count, with_holder_indexes=True)
-        print(
-            f"ceiling, raw sqlite3 executemany of {count:,} holder-wide rows (28 columns, 5,000 per "
-            f"commit): {bare:9,.0f} rows/s bare table, {indexed:9,.0f} rows/s with the holders "
-            "table's 7 indexes"
-        )
-        print(
-            "  (one account writes ~5 rows: holder, code, audit entry and chain head, e-mail or "
-            "letter; a fifth of them 1-2 representation rows)"
         )
         pg = postgres_url()
         if pg is None:
@@ -247,11 +311,16 @@ def roster() -> None:
                 result = _run_child(settings.data_dir, url, pg_path, False)
         finally:
             cleanup()
-        print(
-            f"PostgreSQL provision ({pg_count:,} rows, fewer to keep the bench short): "
-            f"{result['created'] / result['seconds']:9,.0f} accounts/s in {result['seconds']:.1f} s, "
-            f"peak RSS {result['peak_mb']:.0f} MB"
+        raw_pg = _raw_postgres(pg, pg_count)
+        compare(
+            f"PostgreSQL roster provisioning, {pg_count:,} people (raw: COPY of one holder-wide row "
+            "per account into a table with the holders' indexes)",
+            result["created"] / result["seconds"],
+            raw_pg,
+            "accounts/s",
+            target=">= 20,000 accounts/s",
         )
+        print(f"  peak RSS of the PostgreSQL provisioning process: {result['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

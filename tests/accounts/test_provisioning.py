@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from carnet.accounts.models import (
     Tombstone,
 )
 from carnet.accounts.roster import source as roster_source
+from carnet.accounts.roster.ids import ordered_ids
 from carnet.accounts.roster.notices import new_codes
 from carnet.accounts.roster.provision import provision
 from carnet.accounts.roster.report import ProvisionReport
@@ -928,6 +930,33 @@ def test_lc1_codes_use_the_unambiguous_alphabet() -> None:
     assert all(len(c) == rules.CODE_LENGTH and set(c) <= set(rules.CODE_ALPHABET) for c in codes)
     # Every letter of the alphabet shows up (no modulo bias would starve the last ones).
     assert set("".join(codes)) == set(rules.CODE_ALPHABET)
+
+
+def test_ordered_ids_are_version_7_strictly_increasing_across_calls() -> None:
+    """The ids of what a run creates grow with time (index locality), are valid version 7 UUIDs
+    and keep 62 random bits: two calls never give the same id, even past 4,096 ids a call."""
+    first, second = ordered_ids(5000), ordered_ids(3)
+    ids = first + second
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids
+    assert ordered_ids(0) == []
+
+
+def test_new_spaces_get_ids_in_file_order(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings, session: Session
+) -> None:
+    """Spaces created by a run (and their first audit entries) get time-ordered ids, in file
+    order across batches: inserts append to every index keyed by the space id."""
+    rows = [person() for _ in range(5)]
+    run(database, vault, settings, write_csv(tmp_path / "r.csv", rows), batch_size=2)
+    ids = [holder(session, r["nir"]).id for r in rows]
+    assert all(i.version == 7 for i in ids) and ids == sorted(ids)
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.holder_id.in_(ids))).all()
+    assert sorted(e.id for e in entries) == [
+        e.id for e in sorted(entries, key=lambda e: ids.index(e.holder_id))
+    ]
 
 
 def test_digest_same_for_same_content() -> None:

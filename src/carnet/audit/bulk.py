@@ -83,6 +83,7 @@ def append_bulk(
     at: dt.datetime,
     actor: Principal = SYSTEM,
     mode: Mode = Mode.SYSTEM,
+    entry_ids: Sequence[str] | None = None,
 ) -> int:
     """ACC-8 for spaces created in this transaction: the first entry of each one's chain, written
     with one statement per table (`carnet.bulk`), anchored at commit. `first_entries` are
@@ -91,7 +92,8 @@ def append_bulk(
     Same entries, same hashes (scheme 2 of `audit.rules`) as `append_batch` would write, but
     without reading chain heads: the chains are new, so they start at `GENESIS` (seq 1). The
     canonical encodings are rendered once per call and checked against `rules.canonical`.
-    Returns the number of entries written.
+    `entry_ids` (canonical text, one per entry) lets a bulk job give time-ordered ids; random
+    ones otherwise. Returns the number of entries written.
     """
     if not first_entries:
         return 0
@@ -109,9 +111,12 @@ def append_bulk(
     )
     entry_rows: list[list[Any]] = []
     head_rows: list[list[Any]] = []
-    for (hid, reason), entry_id in zip(first_entries, new_ids(len(first_entries)), strict=True):
+    ids = new_ids(len(first_entries)) if entry_ids is None else entry_ids
+    # The entries' salts from one read of the system's random source (`secrets` reads it too).
+    salts = secrets.token_hex(16 * len(first_entries))
+    for n, ((hid, reason), entry_id) in enumerate(zip(first_entries, ids, strict=True)):
         chain = "space:" + hid
-        salt = secrets.token_hex(16)
+        salt = salts[32 * n : 32 * n + 32]
         digest = rules.content_digest(
             content.encode({"target_id": hid, "holder_id": hid, "reason": reason, "salt": salt})
         )
@@ -126,8 +131,8 @@ def append_bulk(
         entry_rows,
         (1, at, actor_kind, actor_id, action, target_type, mode.value, None, None, GENESIS),
     )
+    anchored = [(row[0], 1, row[1]) for row in head_rows]
     heads.write(connection, head_rows, (1, 0, False))
-    anchors.touch(session, (row[0] for row in head_rows))
+    # The heads just written are anchored as they are, not read back at the commit.
+    anchors.touch(session, (head[0] for head in anchored), anchored)
     return len(entry_rows)
-
-

@@ -1,7 +1,8 @@
 """One batch of a roster run, written in bulk (rules LC-1, LC-6, LC-7, LC-8, REP-1, ACC-8).
 
 Every table is written with one statement per batch (`carnet.bulk`), the first audit entry of each
-new space with `audit.bulk.append_bulk`; look-ups are one query per batch. See
+new space with `audit.bulk.append_bulk`; look-ups are one query per batch. Ids are time-ordered
+(`roster.ids`). See
 `accounts.roster.provision` for the whole run.
 """
 
@@ -23,6 +24,7 @@ from carnet import clock
 from carnet.accounts import lifecycle, notices, rules
 from carnet.accounts import purge as purge_service
 from carnet.accounts.models import Holder, PostalLetter, ProvisionalCode, Representation
+from carnet.accounts.roster.ids import ordered_ids
 from carnet.accounts.roster.notices import (
     NOTICE_KIND,
     NOTICE_SUBJECT,
@@ -35,7 +37,7 @@ from carnet.audit.bulk import append_bulk
 from carnet.audit.rules import Mode
 from carnet.audit.service import PendingEntry, append_batch
 from carnet.auth.principal import SYSTEM
-from carnet.bulk import BulkTable, new_ids
+from carnet.bulk import BulkTable
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.feeds import Reject, RejectsWriter
@@ -75,7 +77,7 @@ class _Batch:
         self.rows = rows
         self.new_rows = new_rows
         self.existing = existing
-        self.new_ids = dict(zip((r.nir for r in new_rows), new_ids(len(new_rows)), strict=True))
+        self.new_ids = dict(zip((r.nir for r in new_rows), ordered_ids(len(new_rows)), strict=True))
         self.with_reps = [r for r in (*new_rows, *(c[0] for c in changed)) if r.representative_nir]
         self.people: dict[str, _Person] = {}
         self.pending = set(self.new_ids)  # new people that this batch creates
@@ -173,8 +175,8 @@ class Run:
         representative is not known yet). With `final`, those become rejects instead."""
         connection = session.connection()
         if not self.postgres:
-            # Random-key index pages stay in memory between batches instead of being read back
-            # from the OS for each insert (SQLite's default cache is 2 MB); bounded, per connection.
+            # The random-key index pages (NIR, birth date) stay in memory between batches instead
+            # of being read back from the OS for each insert (SQLite's default cache is 2 MB).
             connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         existing = self._existing(connection, [r.nir for r in rows])
         new_rows: list[RosterRow] = []
@@ -206,6 +208,9 @@ class Run:
     def _not_tombstoned(self, connection: Connection, new_rows: list[RosterRow]) -> list[RosterRow]:
         """LC-8: a purged person's tombstone keeps the roster from recreating the space."""
         if not new_rows:
+            return new_rows
+        # No tombstone at all (a first load): nothing to hash and look up, row by row.
+        if connection.exec_driver_sql("SELECT 1 FROM tombstones LIMIT 1").first() is None:
             return new_rows
         hashes = [self.tombstone_hash(r.nir) for r in new_rows]
         dead = self._tombstoned(connection, hashes)
@@ -403,7 +408,7 @@ class Run:
         audit_rows: list[tuple[str, str]] = []
         live = sum(1 for r in rows if r.deceased_on is None)
         code_iter = iter(new_codes(live))
-        id_iter = iter(new_ids(2 * live + sum(len(r.representatives) for r in rows)))
+        id_iter = iter(ordered_ids(2 * live + sum(len(r.representatives) for r in rows)))
         for row in rows:
             holder_id = ids[row.nir]
             if row.deceased_on is None:
@@ -463,7 +468,14 @@ class Run:
         )
         self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None, None))
         # ACC-8: the first entry of each new space's chain, written in bulk, anchored at commit.
-        append_bulk(session, audit_rows, action=ACTION_PROVISION, target_type="Space", at=now)
+        append_bulk(
+            session,
+            audit_rows,
+            action=ACTION_PROVISION,
+            target_type="Space",
+            at=now,
+            entry_ids=ordered_ids(len(audit_rows)),
+        )
         self.report.created += len(rows)
         self.report.emails += len(mail_rows)
         self.report.letters += len(letter_rows)
