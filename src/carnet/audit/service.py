@@ -293,7 +293,10 @@ def append_batch(session: Session, items: list[PendingEntry]) -> int:
             prev = draft.hash
             entries.append({name: getattr(draft, name) for name in _COLUMNS})
         heads[chain] = (seq, prev)
-    session.execute(insert_(_ENTRIES), entries)
+    # With RETURNING the driver sends multi-row statements (up to 1,000 rows each) rather than
+    # one statement per row: on PostgreSQL the heads' statement trigger (migration 0018) then runs
+    # once per thousand entries, not once per entry (2 ms each on a fresh table, issue 14).
+    session.execute(insert_(_ENTRIES).returning(_ENTRIES.c.id), entries).all()
     _moved(session, heads)
     return len(entries)
 
