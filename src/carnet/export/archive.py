@@ -41,12 +41,12 @@ from carnet.db import Database, new_id
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
 from carnet.documents.models import Document
-from carnet.errors import CarnetError, Forbidden, NotFound
+from carnet.errors import CarnetError, Forbidden
 from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.export.service import expire, export_ttl, holder_principal, summary_pdf
 from carnet.fhir import resources
-from carnet.messaging.attachments import attachment_content
+from carnet.messaging.attachments import every_attachment
 from carnet.messaging.context import Context
 from carnet.notifications.service import enqueue
 from carnet.profile import measurements as measures
@@ -386,20 +386,18 @@ def _write_attachments(
     archive: zipfile.ZipFile,
     folder: str,
 ) -> int:
-    """SRV-1: the bytes of each attachment of the exported Communications, read like the
-    attachment endpoint reads them (decision point, audit), as `messages/<id>-<safe name>`."""
+    """SRV-1: the bytes of each attachment of the exported Communications, decided as the
+    attachment endpoint decides them (`every_attachment`: decision point, one audit entry for
+    the space), as `messages/<id>-<safe name>`, one at a time."""
     if collected.messages is None:
         return 0
     ctx = Context(session, vault, settings, principal)
     written = 0
-    for ref in collected.messages.attachments:
-        try:
-            _row, name, content = attachment_content(
-                ctx, ref.conversation_id, ref.attachment_id, space=collected.messages.space
-            )
-        except (Forbidden, NotFound):
-            continue
-        archive.writestr(f"{folder}/messages/{ref.attachment_id}-{safe_file_name(name)}", content)
+    for row, name, content in every_attachment(
+        ctx, [ref.attachment_id for ref in collected.messages.attachments],
+        space=collected.messages.space,
+    ):  # fmt: skip
+        archive.writestr(f"{folder}/messages/{row.id}-{safe_file_name(name)}", content)
         written += 1
     return written
 

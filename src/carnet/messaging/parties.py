@@ -65,6 +65,20 @@ def find_conversation(
             Participant.conversation_id == conversation.id, *my_rows_where(ctx)
         )
     ).first()
+    return judge(ctx, conversation, holder, actor, me, action)
+
+
+def judge(
+    ctx: Context,
+    conversation: Conversation,
+    holder: Holder,
+    actor: Actor,
+    me: Participant | None,
+    action: str,
+) -> Found:
+    """The decision point's answer for one conversation whose rows are read already (one at a
+    time by `find_conversation`, many at once by the export's reads); 404, audited, when the
+    caller may not read it."""
     decision = decide_message_read(
         actor, space_facts(ctx.session, holder), participant=me is not None
     )

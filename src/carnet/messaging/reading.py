@@ -377,9 +377,7 @@ def _party_views(
     return out
 
 
-def _author_name(
-    message: Message, holder: Holder, loaded: _Loaded
-) -> tuple[str, str | None]:
+def _author_name(message: Message, holder: Holder, loaded: _Loaded) -> tuple[str, str | None]:
     if message.author_party == PROFESSIONAL:
         pro = loaded.pros.get(message.author_id)
         return (pro.name, pro.rpps) if pro else ("—", None)
