@@ -124,30 +124,21 @@ def _write_history(
     archive: zipfile.ZipFile,
     name: str,
 ) -> int:
-    """ACC-8: the access history as CSV, written into the ZIP page by page (it grows with every
-    read, the export's own included). A refusal comes with the first page, before the file."""
-    page = 1
-    found = access_history.history(
-        session, settings, principal, holder, access_history.HistoryQuery(page=page)
-    )
+    """ACC-8: the access history as CSV, written into the ZIP as it is read (`every_entry`: one
+    decision, one audit entry when someone other than the holder reads it, then the entries by
+    chunks). A refusal comes before the file."""
+    found = access_history.every_entry(session, settings, principal, holder)
     count = 0
     with archive.open(name, "w", force_zip64=True) as member:
         out = io.TextIOWrapper(member, encoding="utf-8", newline="")
         writer = csv.writer(out)
         writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
                          "signale"])  # fmt: skip
-        while True:
-            for e in found.entries:
-                writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
-                                 e.actor_rpps or "", e.target_type or "", e.target_id or "",
-                                 e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
-                count += 1
-            if page >= found.pages:
-                break
-            page += 1
-            found = access_history.history(
-                session, settings, principal, holder, access_history.HistoryQuery(page=page)
-            )
+        for e in found:
+            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
+                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
+                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
+            count += 1
         out.flush()
         out.detach()
     return count
