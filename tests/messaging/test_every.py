@@ -204,7 +204,9 @@ def test_srv1_every_attachment_leaves_out_what_a_reader_may_not_read(
     )  # fmt: skip
     assert blocked.status_code == 200
     with database.transaction() as session:
-        ctx = Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, scene.w.gp_id))
+        ctx = Context(
+            session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, scene.w.gp_id)
+        )
         before = _actions(session, scene.w.holder_id, "message.attachment-read")
         assert list(attachments.every_attachment(ctx, every)) == []
         after = _actions(session, scene.w.holder_id, "message.attachment-read")
