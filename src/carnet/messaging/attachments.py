@@ -148,7 +148,7 @@ def _readable(
     )
     if space is not None:
         statement = statement.where(Conversation.holder_id == space.id)
-    found = ctx.session.execute(statement).tuples().all()
+    found = ctx.session.execute(statement).all()
     conversations = {c.id: c for _a, _m, c in found if c.id not in judged}
     mine = {
         row.conversation_id: row

@@ -208,7 +208,7 @@ def _chunk_views(
                 *_unread_filter(ctx, Participant.read_at, Participant.deleted_at),
             )
             .group_by(Message.conversation_id)
-        ).tuples()
+        )
     }
     messages: dict[uuid.UUID, list[Message]] = {}
     for message in ctx.session.scalars(
