@@ -475,9 +475,11 @@ def _chunks(handle: IO[bytes], size: int = COPY_BYTES) -> Iterator[bytes]:
 def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest) -> None:
     """Build one pending export in the caller's transaction; e-mail the holder (no content).
 
-    Every item copied into the archive is audited (ACC-8), one entry each: held and appended
-    together when the export commits (`audit.group.batch`), in the transaction that makes it
-    ready, rather than with two statements per document."""
+    Every read is audited (ACC-8): each document with its own entry, the other kinds (the
+    reimbursement lines, the messages, their attachments, the access history) with one entry for
+    the whole space each. The entries are held and appended together when the export commits
+    (`audit.group.batch`), in the transaction that makes it ready, rather than with two
+    statements per document."""
     audit_group.batch(session)
     principal = holder_principal(row.holder_id)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
