@@ -476,8 +476,8 @@ def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest
     """Build one pending export in the caller's transaction; e-mail the holder (no content).
 
     Every read is audited (ACC-8): each document with its own entry, the other kinds (the
-    reimbursement lines, the messages, their attachments, the access history) with one entry for
-    the whole space each. The entries are held and appended together when the export commits
+    reimbursement lines, the messages, their attachments, the access history when someone other
+    than the holder reads it) with one entry for the whole space each. The entries are held and appended together when the export commits
     (`audit.group.batch`), in the transaction that makes it ready, rather than with two
     statements per document."""
     audit_group.batch(session)
