@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -45,7 +45,13 @@ from carnet.accounts.models import Holder
 from carnet.apps import service as apps
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
-from carnet.audit.service import SpaceEntryFilter, entries_for_space, entry_in_space, record
+from carnet.audit.service import (
+    SpaceEntryFilter,
+    entries_for_space,
+    entry_in_space,
+    record,
+    space_entries_after,
+)
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.documents import service as documents
@@ -54,6 +60,7 @@ from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.vault.service import Vault
 
 HISTORY_PAGE_SIZE = 100  # ACC-8
+HISTORY_CHUNK = 1000  # entries read at a time by `every_entry`
 MAX_NOTE = 2000
 HOLDER_KINDS = (
     PrincipalKind.HOLDER.value,
@@ -231,6 +238,84 @@ def history(
         page=query.page,
         per_page=HISTORY_PAGE_SIZE,
     )
+    entries = _entries(session, principal, holder, rows, hidden)
+    if actor.relation is not Relation.SELF:
+        record(
+            session,
+            principal,
+            "access-history.read",
+            holder_id=holder.id,
+            target_type="Space",
+            target_id=str(holder.id),
+            mode=mode_of(actor),
+            reason=f"page={query.page}",
+            request_id=request_id,
+        )
+    return HistoryPage(total=total, page=query.page, per_page=HISTORY_PAGE_SIZE, entries=entries)
+
+
+def every_entry(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    *,
+    request_id: str | None = None,
+) -> Iterator[HistoryEntry]:
+    """ACC-8: the whole history, newest first, unfiltered, as the pages of `history` show it
+    (the same hidden documents, the same blanked counts), for the export (SRV-5): decided, and
+    audited when someone other than the holder reads it, once for the whole read, before any
+    entry; then the entries by chunks, each after the last entry seen. Paging through `history`
+    decided, counted, audited and skipped again at every page of 100 (issue 14)."""
+    actor = actor_for(session, settings, principal, holder)
+    space = space_facts(session, holder)
+    decision = decide_history_read(actor, space)
+    if not decision:
+        raise Forbidden("You may not read this space's access history.", code=decision.reason)
+    hidden = _hidden_targets(session, actor, space)
+    wanted = dataclasses.replace(
+        _history_filter(session, settings, HistoryQuery()), hidden_ids=hidden
+    )
+    if actor.relation is not Relation.SELF:
+        record(
+            session,
+            principal,
+            "access-history.read",
+            holder_id=holder.id,
+            target_type="Space",
+            target_id=str(holder.id),
+            mode=mode_of(actor),
+            reason="page=all",
+            request_id=request_id,
+        )
+    return _every_entry(session, principal, holder, wanted, hidden)
+
+
+def _every_entry(
+    session: Session,
+    principal: Principal,
+    holder: Holder,
+    wanted: SpaceEntryFilter,
+    hidden: list[str],
+) -> Iterator[HistoryEntry]:
+    after: AuditEntry | None = None
+    while True:
+        rows = space_entries_after(session, holder.id, wanted, after, limit=HISTORY_CHUNK)
+        if not rows:
+            return
+        yield from _entries(session, principal, holder, rows, hidden)
+        after = rows[-1]
+
+
+def _entries(
+    session: Session,
+    principal: Principal,
+    holder: Holder,
+    rows: Sequence[AuditEntry],
+    hidden: list[str],
+) -> list[HistoryEntry]:
+    """Entries as the reader sees them: who in words, whether reported, counts blanked when
+    some documents are hidden from the reader."""
     reported = (
         set(
             session.scalars(
@@ -244,7 +329,7 @@ def history(
         else set()
     )
     shown = _displays(session, principal, rows)
-    entries = [
+    return [
         HistoryEntry(
             id=row.id,
             at=row.at,
@@ -261,19 +346,6 @@ def history(
         )
         for row in rows
     ]
-    if actor.relation is not Relation.SELF:
-        record(
-            session,
-            principal,
-            "access-history.read",
-            holder_id=holder.id,
-            target_type="Space",
-            target_id=str(holder.id),
-            mode=mode_of(actor),
-            reason=f"page={query.page}",
-            request_id=request_id,
-        )
-    return HistoryPage(total=total, page=query.page, per_page=HISTORY_PAGE_SIZE, entries=entries)
 
 
 def report(

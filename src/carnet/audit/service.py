@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, text, update
 from sqlalchemy import insert as insert_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -495,6 +495,41 @@ def entries_for_space(
         .limit(per_page)
     ).all()
     return total, list(rows)
+
+
+def space_entries_after(
+    session: Session,
+    holder_id: uuid.UUID,
+    wanted: SpaceEntryFilter,
+    after: AuditEntry | None,
+    *,
+    limit: int,
+) -> list[AuditEntry]:
+    """ACC-8: the next `limit` of the space's entries `wanted` keeps, newest first (as
+    `entries_for_space`, ties broken by id), after the entry `after`: a whole history read by
+    chunks, each from the last entry seen, with no count and no OFFSET scan."""
+    where = _space_conditions(holder_id, wanted)
+    if after is not None:
+        where.append(
+            or_(
+                AuditEntry.at < after.at,
+                and_(
+                    AuditEntry.at == after.at,
+                    or_(
+                        AuditEntry.seq < after.seq,
+                        and_(AuditEntry.seq == after.seq, AuditEntry.id < after.id),
+                    ),
+                ),
+            )
+        )
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(*where)
+            .order_by(AuditEntry.at.desc(), AuditEntry.seq.desc(), AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def entry_in_space(

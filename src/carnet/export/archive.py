@@ -41,12 +41,12 @@ from carnet.db import Database, new_id
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
 from carnet.documents.models import Document
-from carnet.errors import CarnetError, Forbidden, NotFound
+from carnet.errors import CarnetError, Forbidden
 from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.export.service import expire, export_ttl, holder_principal, summary_pdf
 from carnet.fhir import resources
-from carnet.messaging.attachments import attachment_content
+from carnet.messaging.attachments import every_attachment
 from carnet.messaging.context import Context
 from carnet.notifications.service import enqueue
 from carnet.profile import measurements as measures
@@ -124,30 +124,21 @@ def _write_history(
     archive: zipfile.ZipFile,
     name: str,
 ) -> int:
-    """ACC-8: the access history as CSV, written into the ZIP page by page (it grows with every
-    read, the export's own included). A refusal comes with the first page, before the file."""
-    page = 1
-    found = access_history.history(
-        session, settings, principal, holder, access_history.HistoryQuery(page=page)
-    )
+    """ACC-8: the access history as CSV, written into the ZIP as it is read (`every_entry`: one
+    decision, one audit entry when someone other than the holder reads it, then the entries by
+    chunks). A refusal comes before the file."""
+    found = access_history.every_entry(session, settings, principal, holder)
     count = 0
     with archive.open(name, "w", force_zip64=True) as member:
         out = io.TextIOWrapper(member, encoding="utf-8", newline="")
         writer = csv.writer(out)
         writer.writerow(["date", "action", "mode", "acteur", "rpps", "cible", "id_cible", "motif",
                          "signale"])  # fmt: skip
-        while True:
-            for e in found.entries:
-                writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
-                                 e.actor_rpps or "", e.target_type or "", e.target_id or "",
-                                 e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
-                count += 1
-            if page >= found.pages:
-                break
-            page += 1
-            found = access_history.history(
-                session, settings, principal, holder, access_history.HistoryQuery(page=page)
-            )
+        for e in found:
+            writer.writerow([e.at.isoformat(), e.action, e.mode, e.actor_display,
+                             e.actor_rpps or "", e.target_type or "", e.target_id or "",
+                             e.reason or "", "oui" if e.reported else "non"])  # fmt: skip
+            count += 1
         out.flush()
         out.detach()
     return count
@@ -386,20 +377,18 @@ def _write_attachments(
     archive: zipfile.ZipFile,
     folder: str,
 ) -> int:
-    """SRV-1: the bytes of each attachment of the exported Communications, read like the
-    attachment endpoint reads them (decision point, audit), as `messages/<id>-<safe name>`."""
+    """SRV-1: the bytes of each attachment of the exported Communications, decided as the
+    attachment endpoint decides them (`every_attachment`: decision point, one audit entry for
+    the space), as `messages/<id>-<safe name>`, one at a time."""
     if collected.messages is None:
         return 0
     ctx = Context(session, vault, settings, principal)
     written = 0
-    for ref in collected.messages.attachments:
-        try:
-            _row, name, content = attachment_content(
-                ctx, ref.conversation_id, ref.attachment_id, space=collected.messages.space
-            )
-        except (Forbidden, NotFound):
-            continue
-        archive.writestr(f"{folder}/messages/{ref.attachment_id}-{safe_file_name(name)}", content)
+    for row, name, content in every_attachment(
+        ctx, [ref.attachment_id for ref in collected.messages.attachments],
+        space=collected.messages.space,
+    ):  # fmt: skip
+        archive.writestr(f"{folder}/messages/{row.id}-{safe_file_name(name)}", content)
         written += 1
     return written
 
@@ -486,9 +475,11 @@ def _chunks(handle: IO[bytes], size: int = COPY_BYTES) -> Iterator[bytes]:
 def build(session: Session, vault: Vault, settings: Settings, row: ExportRequest) -> None:
     """Build one pending export in the caller's transaction; e-mail the holder (no content).
 
-    Every item copied into the archive is audited (ACC-8), one entry each: held and appended
-    together when the export commits (`audit.group.batch`), in the transaction that makes it
-    ready, rather than with two statements per document."""
+    Every read is audited (ACC-8): each document with its own entry, the other kinds (the
+    reimbursement lines, the messages, their attachments, the access history when someone other
+    than the holder reads it) with one entry for the whole space each. The entries are held and appended together when the export commits
+    (`audit.group.batch`), in the transaction that makes it ready, rather than with two
+    statements per document."""
     audit_group.batch(session)
     principal = holder_principal(row.holder_id)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:

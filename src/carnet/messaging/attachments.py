@@ -6,13 +6,19 @@ now (ACC-1, DOC-3, REP-2, DOC-4, `access.rules.decide_message_copy`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from carnet import clock
-from carnet.access.rules import Actor, Decision, decide_message_attachment, decide_message_copy
+from carnet.access.rules import (
+    Actor,
+    Decision,
+    decide_message_attachment,
+    decide_message_copy,
+    mode_of,
+)
 from carnet.access.service import actor_for, space_facts
 from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
@@ -25,13 +31,23 @@ from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.messaging import rules
-from carnet.messaging.context import ATTACHMENT, ATTACHMENT_NAME, Context, NewAttachment, NewMessage
-from carnet.messaging.models import HOLDER, Attachment, Message
+from carnet.messaging.context import (
+    ATTACHMENT,
+    ATTACHMENT_NAME,
+    TARGET,
+    Context,
+    NewAttachment,
+    NewMessage,
+)
+from carnet.messaging.models import HOLDER, Attachment, Conversation, Message, Participant
 from carnet.messaging.parties import (
     Found,
     audit,
     find_conversation,
+    judge,
+    my_rows_where,
     recipients_of,
+    visible_filter,
     visible_messages,
 )
 from carnet.messaging.refusals import (
@@ -70,6 +86,125 @@ def attachment_content(
         ctx.session, attachment.holder_id, attachment.id, ATTACHMENT_NAME, attachment.name_sealed
     )
     return attachment, name, content
+
+
+STREAM_CHUNK = 500  # attachments decided at a time by `every_attachment`
+
+
+def every_attachment(
+    ctx: Context, attachment_ids: Sequence[uuid.UUID], *, space: Holder | None = None
+) -> Iterator[tuple[Attachment, str, bytes]]:
+    """The bytes of many attachments (the export's, SRV-5), in the order asked, one at a time,
+    each read only if `attachment_content` would give it: its conversation decided by the same
+    `judge` (a refusal audited once per conversation), its message one the caller's party sees
+    (`visible_filter`), a copy's source readable now (`copy_decisions`). Rows come by chunks with
+    one statement per kind, instead of about ten per attachment; one `message.attachment-read`
+    entry per attachment (ACC-8), all recorded before the first content. Names and contents
+    are opened with the space's data key, unwrapped once for the transaction."""
+    wanted = list(dict.fromkeys(attachment_ids))
+    judged: dict[uuid.UUID, Found | None] = {}
+    actors: dict[uuid.UUID, tuple[Holder, Actor]] = {}
+    readable: dict[uuid.UUID, Attachment] = {}
+    for start in range(0, len(wanted), STREAM_CHUNK):
+        readable.update(_readable(ctx, wanted[start : start + STREAM_CHUNK], space, judged, actors))
+    # ACC-8: one entry per attachment read, as `attachment_content` records it (the message and
+    # the attachment), appended together at the export's commit (its audit batch).
+    for item in readable.values():
+        record(
+            ctx.session, ctx.principal, "message.attachment-read", holder_id=item.holder_id,
+            target_type=TARGET, target_id=str(item.message_id),
+            mode=mode_of(actors[item.holder_id][1]), reason=f"attachment:{item.id}",
+            request_id=ctx.request_id,
+        )  # fmt: skip
+    for attachment_id in wanted:
+        attachment = readable.get(attachment_id)
+        if attachment is None:
+            continue
+        content = ctx.vault.read_blob_bytes(
+            ctx.session, attachment.holder_id, attachment.id, ATTACHMENT, attachment.blob_id,
+            expected_sha256=attachment.sha256,
+        )  # fmt: skip
+        name = ctx.vault.unseal_text(
+            ctx.session, attachment.holder_id, attachment.id, ATTACHMENT_NAME,
+            attachment.name_sealed,
+        )  # fmt: skip
+        yield attachment, name, content
+
+
+def _readable(
+    ctx: Context,
+    ids: Sequence[uuid.UUID],
+    space: Holder | None,
+    judged: dict[uuid.UUID, Found | None],
+    actors: dict[uuid.UUID, tuple[Holder, Actor]],
+) -> dict[uuid.UUID, Attachment]:
+    """Which of these attachments the caller may read, decided as `attachment_content` decides
+    each one (refusals audited there the same way), with a few statements for all of them."""
+    statement = (
+        select(Attachment, Message, Conversation)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Attachment.id.in_(ids))
+    )
+    if space is not None:
+        statement = statement.where(Conversation.holder_id == space.id)
+    found = ctx.session.execute(statement).all()
+    conversations = {c.id: c for _a, _m, c in found if c.id not in judged}
+    mine = {
+        row.conversation_id: row
+        for row in ctx.session.scalars(
+            select(Participant).where(
+                Participant.conversation_id.in_(list(conversations)), *my_rows_where(ctx)
+            )
+        )
+    } if conversations else {}  # fmt: skip
+    for conversation in conversations.values():
+        if conversation.holder_id not in actors:
+            holder = documents.holder_by_id(ctx.session, conversation.holder_id)
+            actors[holder.id] = (
+                holder, actor_for(ctx.session, ctx.settings, ctx.principal, holder)
+            )  # fmt: skip
+        holder, actor = actors[conversation.holder_id]
+        try:
+            judged[conversation.id] = judge(
+                ctx, conversation, holder, actor, mine.get(conversation.id),
+                "message.attachment-read",
+            )  # fmt: skip
+        except NotFound:
+            judged[conversation.id] = None
+    allowed = [(a, m, judged[c.id]) for a, m, c in found if judged[c.id] is not None]
+    seen = {
+        message_id
+        for message_id in ctx.session.scalars(
+            select(Message.id)
+            .join(Participant, Participant.conversation_id == Message.conversation_id)
+            .where(
+                Message.id.in_([m.id for _a, m, _f in allowed]),
+                Participant.id.in_([f.me.id for _a, _m, f in allowed if f is not None and f.me]),
+                *visible_filter(ctx, Participant.deleted_at),
+            )
+        )
+    } if allowed else set()  # fmt: skip
+    shown = [(a, m, f) for a, m, f in allowed if f is not None and m.id in seen]
+    copies: dict[uuid.UUID, list[Attachment]] = {}
+    for attachment, _m, judgement in shown:
+        if attachment.document_id is not None:
+            copies.setdefault(judgement.holder.id, []).append(attachment)
+    verdicts: dict[uuid.UUID, Decision] = {}
+    for holder_id, items in copies.items():
+        holder, actor = actors[holder_id]
+        verdicts.update(copy_decisions(ctx, holder, actor, items))
+    out: dict[uuid.UUID, Attachment] = {}
+    for attachment, message, judgement in shown:
+        decision = verdicts.get(attachment.id)
+        if decision is not None and not decision:
+            deny(
+                ctx, judgement.holder, "message.attachment-read", decision,
+                NotFound("No such attachment."), target_id=str(message.id), actor=judgement.actor,
+            )  # fmt: skip
+            continue
+        out[attachment.id] = attachment
+    return out
 
 
 def save_attachment(

@@ -189,8 +189,8 @@ def patient_communications(ctx: Context, holder: Holder) -> PatientMessages:
     in, SRV-1), the caller's own drafts included. One `message.list` audit entry (ACC-8); read
     receipts do not move. The search endpoint, `$everything` and the export (SRV-5) share it."""
     space = _space(ctx, holder)
-    views = reading.list_conversations(
-        ctx, space=space, patient=None if space is not None else holder, full=True, limit=None
+    views = reading.every_conversation(
+        ctx, space=space, patient=None if space is not None else holder
     )
     api_base = _api_base(ctx)
     found = PatientMessages(space)

@@ -7,12 +7,14 @@ pharmacies) come from documents and reimbursement lines.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from carnet.access.rules import PHARMACIST, Actor, Decision, decide_message_read, mode_of
 from carnet.access.service import actor_for, space_facts
@@ -60,14 +62,23 @@ def find_conversation(
     actor = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
     me = ctx.session.scalars(
         select(Participant).where(
-            Participant.conversation_id == conversation.id,
-            *(
-                [Participant.party == HOLDER]
-                if ctx.party == HOLDER
-                else [Participant.professional_id == ctx.principal.id]
-            ),
+            Participant.conversation_id == conversation.id, *my_rows_where(ctx)
         )
     ).first()
+    return judge(ctx, conversation, holder, actor, me, action)
+
+
+def judge(
+    ctx: Context,
+    conversation: Conversation,
+    holder: Holder,
+    actor: Actor,
+    me: Participant | None,
+    action: str,
+) -> Found:
+    """The decision point's answer for one conversation whose rows are read already (one at a
+    time by `find_conversation`, many at once by the export's reads); 404, audited, when the
+    caller may not read it."""
     decision = decide_message_read(
         actor, space_facts(ctx.session, holder), participant=me is not None
     )
@@ -81,13 +92,10 @@ def find_conversation(
 
 
 def my_row(ctx: Context, conversation: Conversation) -> Participant:
-    where = (
-        [Participant.party == HOLDER]
-        if ctx.party == HOLDER
-        else [Participant.professional_id == ctx.principal.id]
-    )
     row = ctx.session.scalars(
-        select(Participant).where(Participant.conversation_id == conversation.id, *where)
+        select(Participant).where(
+            Participant.conversation_id == conversation.id, *my_rows_where(ctx)
+        )
     ).first()
     if row is None:  # pragma: no cover - access was decided on this row
         raise NotFound(NOT_FOUND)
@@ -125,16 +133,37 @@ def professionals_by_rpps(session: Session, rpps_list: Iterable[str]) -> dict[st
     return found
 
 
-def visible_messages(ctx: Context, conversation: Conversation, me: Participant) -> list[Message]:
-    where = [
-        Message.conversation_id == conversation.id,
+# A party's moment (its `read_at` or `deleted_at`): a value for one conversation, or the column
+# itself when many conversations are read together, joined to the reader's party rows.
+Moment = dt.datetime | None | InstrumentedAttribute[Any]
+
+
+def later_than(column: InstrumentedAttribute[Any], moment: Moment) -> list[ColumnElement[bool]]:
+    """`column` after `moment`, no condition when there is no moment (NULL: none either)."""
+    if moment is None:
+        return []
+    if isinstance(moment, dt.datetime):
+        return [column > moment]
+    return [or_(moment.is_(None), column > moment)]
+
+
+def visible_filter(ctx: Context, deleted_at: Moment) -> list[ColumnElement[bool]]:
+    """SRV-1: which messages of a conversation the caller's party sees: the sent ones and the
+    caller's own drafts; once the party deleted the conversation, only those written since."""
+    return [
         or_(Message.status == SENT, Message.author_id == ctx.principal.id),
+        *later_than(Message.created_at, deleted_at),
     ]
-    if me.deleted_at is not None:
-        where.append(Message.created_at > me.deleted_at)
+
+
+def visible_messages(ctx: Context, conversation: Conversation, me: Participant) -> list[Message]:
+    where = [Message.conversation_id == conversation.id, *visible_filter(ctx, me.deleted_at)]
     return list(
         ctx.session.scalars(select(Message).where(*where).order_by(Message.created_at, Message.id))
     )
+
+
+PARTICIPANT_ORDER = (Participant.party.desc(), Participant.role.desc(), Participant.id)
 
 
 def participant_rows(session: Session, conversation_id: uuid.UUID) -> list[Participant]:
@@ -142,9 +171,16 @@ def participant_rows(session: Session, conversation_id: uuid.UUID) -> list[Parti
         session.scalars(
             select(Participant)
             .where(Participant.conversation_id == conversation_id)
-            .order_by(Participant.party.desc(), Participant.role.desc(), Participant.id)
+            .order_by(*PARTICIPANT_ORDER)
         )
     )
+
+
+def my_rows_where(ctx: Context) -> list[ColumnElement[bool]]:
+    """The caller's party rows: the holder side's for the holder side, else the professional's."""
+    if ctx.party == HOLDER:
+        return [Participant.party == HOLDER]
+    return [Participant.professional_id == ctx.principal.id]
 
 
 def audit(

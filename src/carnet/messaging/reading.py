@@ -5,10 +5,12 @@ writing (their own words: no read receipt, no read audit).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -46,9 +48,13 @@ from carnet.messaging.models import (
     Participant,
 )
 from carnet.messaging.parties import (
+    PARTICIPANT_ORDER,
+    Moment,
     audit,
     find_conversation,
+    later_than,
     participant_rows,
+    visible_filter,
     visible_messages,
 )
 
@@ -76,6 +82,32 @@ def list_conversations(
     """The caller's conversations, most recent first, without their messages (unless `full`); one
     audit entry per space listed (ACC-8). Holder side: `space`'s; professionals: theirs
     (optionally one patient's). `limit` None: all of them (the export, SRV-5)."""
+    pairs = ctx.session.execute(
+        select(Conversation, Participant)
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .where(*_listed(ctx, space, patient))
+        .order_by(*LIST_ORDER)
+        .limit(limit)
+    ).all()
+    out: list[ConversationView] = []
+    decided: dict[uuid.UUID, tuple[Holder, Actor, Decision]] = {}
+    for conversation, me in pairs:
+        holder, _actor, decision = _decided(ctx, decided, conversation.holder_id)
+        if decision:
+            out.append(_view(ctx, conversation, holder, me, full=full))
+    return out
+
+
+LIST_ORDER = (Conversation.last_message_at.desc(), Conversation.id)
+STREAM_CHUNK = 200  # conversations read at a time by `every_conversation`
+
+
+def _listed(
+    ctx: Context, space: Holder | None, patient: Holder | None
+) -> list[ColumnElement[bool]]:
+    """SRV-1: the conversations a caller's list holds, each joined to the caller's party row:
+    the holder side's of `space`, or the professional's (of `patient` only); no draft of another;
+    none the party deleted, unless a message came since."""
     mine = (
         [Participant.party == HOLDER, Participant.holder_id == space.id]
         if ctx.party == HOLDER and space is not None
@@ -83,39 +115,135 @@ def list_conversations(
     )
     if patient is not None:
         mine.append(Participant.holder_id == patient.id)
-    pairs = ctx.session.execute(
-        select(Conversation, Participant)
-        .join(Participant, Participant.conversation_id == Conversation.id)
-        .where(
-            *mine,
-            or_(Conversation.status != DRAFT, Conversation.started_by_id == ctx.principal.id),
-            or_(
-                Participant.deleted_at.is_(None),
-                Conversation.last_message_at > Participant.deleted_at,
-            ),
-        )
-        .order_by(Conversation.last_message_at.desc(), Conversation.id)
-        .limit(limit)
-    ).all()
-    out: list[ConversationView] = []
+    return [
+        *mine,
+        or_(Conversation.status != DRAFT, Conversation.started_by_id == ctx.principal.id),
+        or_(
+            Participant.deleted_at.is_(None),
+            Conversation.last_message_at > Participant.deleted_at,
+        ),
+    ]
+
+
+def _decided(
+    ctx: Context, decided: dict[uuid.UUID, tuple[Holder, Actor, Decision]], holder_id: uuid.UUID
+) -> tuple[Holder, Actor, Decision]:
+    """The decision point's answer for listing one space's conversations, asked (and audited,
+    ACC-8) the first time that space comes up, remembered in `decided` for the rest."""
+    if holder_id not in decided:
+        holder = documents.holder_by_id(ctx.session, holder_id)
+        actor = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
+        decision = decide_message_read(actor, space_facts(ctx.session, holder), participant=True)
+        decided[holder.id] = (holder, actor, decision)
+        record(
+            ctx.session, ctx.principal,
+            "message.list" if decision else "message.list-denied",
+            holder_id=holder.id, target_type=TARGET, mode=mode_of(actor),
+            reason=decision.reason, request_id=ctx.request_id,
+        )  # fmt: skip
+    return decided[holder_id]
+
+
+def every_conversation(
+    ctx: Context, *, space: Holder | None = None, patient: Holder | None = None
+) -> Iterator[ConversationView]:
+    """All of `list_conversations(full=True, limit=None)`, the same views in the same order and
+    with the same audit entries (one per space, ACC-8), read by chunks of conversations, each
+    after the last one seen: participants, messages, attachments, authors and copy decisions of
+    a chunk come in a few statements for all of them, instead of about ten per conversation (the
+    export and `$everything`, SRV-5, issue 14)."""
     decided: dict[uuid.UUID, tuple[Holder, Actor, Decision]] = {}
-    for conversation, me in pairs:
-        if conversation.holder_id not in decided:
-            holder = documents.holder_by_id(ctx.session, conversation.holder_id)
-            actor = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
-            decision = decide_message_read(
-                actor, space_facts(ctx.session, holder), participant=True
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+    while True:
+        statement = (
+            select(Conversation, Participant)
+            .join(Participant, Participant.conversation_id == Conversation.id)
+            .where(*_listed(ctx, space, patient))
+        )
+        if after is not None:
+            last_at, last_id = after
+            statement = statement.where(
+                or_(
+                    Conversation.last_message_at < last_at,
+                    and_(Conversation.last_message_at == last_at, Conversation.id > last_id),
+                )
             )
-            decided[holder.id] = (holder, actor, decision)
-            record(
-                ctx.session, ctx.principal,
-                "message.list" if decision else "message.list-denied",
-                holder_id=holder.id, target_type=TARGET, mode=mode_of(actor),
-                reason=decision.reason, request_id=ctx.request_id,
-            )  # fmt: skip
-        holder, actor, decision = decided[conversation.holder_id]
-        if decision:
-            out.append(_view(ctx, conversation, holder, me, full=full))
+        pairs = ctx.session.execute(statement.order_by(*LIST_ORDER).limit(STREAM_CHUNK)).all()
+        if not pairs:
+            return
+        readable: list[tuple[Conversation, Participant, Holder, Actor]] = []
+        for conversation, me in pairs:
+            holder, actor, decision = _decided(ctx, decided, conversation.holder_id)
+            if decision:
+                readable.append((conversation, me, holder, actor))
+        yield from _chunk_views(ctx, readable)
+        last = pairs[-1][0]
+        after = (last.last_message_at, last.id)
+
+
+def _chunk_views(
+    ctx: Context, readable: Sequence[tuple[Conversation, Participant, Holder, Actor]]
+) -> list[ConversationView]:
+    """Full views of a chunk of readable conversations, in its order; the per-conversation reads
+    of `_view` done once for the chunk, with the same filters (`visible_filter`, `_unread_filter`)
+    joined to each conversation's party row of the caller."""
+    if not readable:
+        return []
+    ids = [conversation.id for conversation, *_ in readable]
+    mine = [me.id for _c, me, *_ in readable]
+    rows: dict[uuid.UUID, list[Participant]] = {}
+    for row in ctx.session.scalars(
+        select(Participant)
+        .where(Participant.conversation_id.in_(ids))
+        .order_by(Participant.conversation_id, *PARTICIPANT_ORDER)
+    ):
+        rows.setdefault(row.conversation_id, []).append(row)
+    unread: dict[uuid.UUID, int] = {
+        conversation_id: count
+        for conversation_id, count in ctx.session.execute(
+            select(Message.conversation_id, func.count())
+            .join(Participant, Participant.conversation_id == Message.conversation_id)
+            .where(
+                Participant.id.in_(mine),
+                *_unread_filter(ctx, Participant.read_at, Participant.deleted_at),
+            )
+            .group_by(Message.conversation_id)
+        )
+    }
+    messages: dict[uuid.UUID, list[Message]] = {}
+    for message in ctx.session.scalars(
+        select(Message)
+        .join(Participant, Participant.conversation_id == Message.conversation_id)
+        .where(Participant.id.in_(mine), *visible_filter(ctx, Participant.deleted_at))
+        .order_by(Message.conversation_id, Message.created_at, Message.id)
+    ):
+        messages.setdefault(message.conversation_id, []).append(message)
+    pros = account_service.professionals_by_ids(
+        ctx.session,
+        [r.professional_id for items in rows.values() for r in items if r.professional_id]
+        + [m.author_id for items in messages.values() for m in items
+           if m.author_party == PROFESSIONAL],
+    )  # fmt: skip
+    loaded: dict[uuid.UUID, _Loaded] = {}
+    for _c, _me, holder, actor in readable:
+        if holder.id not in loaded:
+            in_space = [
+                m for conversation, *_ in readable if conversation.holder_id == holder.id
+                for m in messages.get(conversation.id, [])
+            ]  # fmt: skip
+            loaded[holder.id] = _load(ctx, holder, in_space, reader=actor, pros=pros)
+    out: list[ConversationView] = []
+    for conversation, _me, holder, _actor in readable:
+        its_rows = rows.get(conversation.id, [])
+        parties = _party_views(ctx.session, holder, its_rows, pros=pros)
+        view = _conversation_view(
+            ctx, conversation, holder, parties, int(unread.get(conversation.id, 0))
+        )
+        view.messages = _message_views(
+            ctx, holder, messages.get(conversation.id, []), parties, its_rows,
+            loaded=loaded[holder.id],
+        )  # fmt: skip
+        out.append(view)
     return out
 
 
@@ -163,17 +291,41 @@ def _view(
 ) -> ConversationView:
     rows = participant_rows(ctx.session, conversation.id)
     parties = _party_views(ctx.session, holder, rows)
-    unread_where = [
-        Message.conversation_id == conversation.id,
+    unread = ctx.session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            *_unread_filter(ctx, me.read_at, me.deleted_at),
+        )
+    )
+    view = _conversation_view(ctx, conversation, holder, parties, int(unread or 0))
+    if full:
+        view.messages = _message_views(
+            ctx, holder, visible_messages(ctx, conversation, me), parties, rows
+        )
+    return view
+
+
+def _unread_filter(ctx: Context, read_at: Moment, deleted_at: Moment) -> list[ColumnElement[bool]]:
+    """SRV-1: the messages a party has not read: sent by someone else after its read receipt,
+    and written after it deleted the conversation (if it did)."""
+    return [
         Message.status == SENT,
         Message.author_id != ctx.principal.id,
+        *later_than(Message.sent_at, read_at),
+        *later_than(Message.created_at, deleted_at),
     ]
-    if me.read_at is not None:
-        unread_where.append(Message.sent_at > me.read_at)
-    if me.deleted_at is not None:
-        unread_where.append(Message.created_at > me.deleted_at)
-    unread = ctx.session.scalar(select(func.count()).select_from(Message).where(*unread_where))
-    view = ConversationView(
+
+
+def _conversation_view(
+    ctx: Context,
+    conversation: Conversation,
+    holder: Holder,
+    parties: list[PartyView],
+    unread: int,
+) -> ConversationView:
+    return ConversationView(
         id=conversation.id,
         holder_id=holder.id,
         holder_name=family.display_name(holder),
@@ -186,19 +338,21 @@ def _view(
         last_message_at=conversation.last_message_at,
         ended_at=conversation.ended_at,
         participants=parties,
-        unread=int(unread or 0),
+        unread=unread,
     )
-    if full:
-        view.messages = _message_views(
-            ctx, holder, visible_messages(ctx, conversation, me), parties, rows
+
+
+def _party_views(
+    session: Session,
+    holder: Holder,
+    rows: Sequence[Participant],
+    *,
+    pros: dict[uuid.UUID, Professional] | None = None,
+) -> list[PartyView]:
+    if pros is None:
+        pros = account_service.professionals_by_ids(
+            session, (r.professional_id for r in rows if r.professional_id)
         )
-    return view
-
-
-def _party_views(session: Session, holder: Holder, rows: Sequence[Participant]) -> list[PartyView]:
-    pros = account_service.professionals_by_ids(
-        session, (r.professional_id for r in rows if r.professional_id)
-    )
     out: list[PartyView] = []
     for row in rows:
         if row.party == HOLDER:
@@ -223,24 +377,41 @@ def _party_views(session: Session, holder: Holder, rows: Sequence[Participant]) 
     return out
 
 
-def _author_name(
-    session: Session, message: Message, holder: Holder, pros: dict[uuid.UUID, Professional]
-) -> tuple[str, str | None]:
+def _author_name(message: Message, holder: Holder, loaded: _Loaded) -> tuple[str, str | None]:
     if message.author_party == PROFESSIONAL:
-        pro = pros.get(message.author_id)
+        pro = loaded.pros.get(message.author_id)
         return (pro.name, pro.rpps) if pro else ("—", None)
     if message.author_id == holder.id:
         return family.display_name(holder), None
-    person = account_service.holder(session, message.author_id)
+    person = loaded.people.get(message.author_id)
     return (family.display_name(person) if person else "—"), None
 
 
-def _message_views(
-    ctx: Context, holder: Holder, messages: Sequence[Message], parties: Sequence[PartyView],
-    rows: Sequence[Participant],
-) -> list[MessageView]:  # fmt: skip
-    pros = account_service.professionals_by_ids(
-        ctx.session, (m.author_id for m in messages if m.author_party == PROFESSIONAL)
+@dataclass
+class _Loaded:
+    """What the views of some messages of one space need besides the messages: their authors,
+    and their attachments (copies the reader may not read left out)."""
+
+    pros: dict[uuid.UUID, Professional]
+    people: dict[uuid.UUID, Holder]  # holder-side authors other than the holder
+    attachments: dict[uuid.UUID, list[Attachment]]
+
+
+def _load(
+    ctx: Context,
+    holder: Holder,
+    messages: Sequence[Message],
+    *,
+    reader: Actor | None = None,
+    pros: dict[uuid.UUID, Professional] | None = None,
+) -> _Loaded:
+    if pros is None:
+        pros = account_service.professionals_by_ids(
+            ctx.session, (m.author_id for m in messages if m.author_party == PROFESSIONAL)
+        )
+    people = account_service.holders_by_ids(
+        ctx.session,
+        {m.author_id for m in messages if m.author_party == HOLDER and m.author_id != holder.id},
     )
     attachments: dict[uuid.UUID, list[Attachment]] = {}
     if messages:
@@ -252,7 +423,8 @@ def _message_views(
             attachments.setdefault(item.message_id, []).append(item)
     copies = [a for items in attachments.values() for a in items if a.document_id is not None]
     if copies:  # a copy whose source the reader may not read is not shown (not even its name)
-        reader = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
+        if reader is None:
+            reader = actor_for(ctx.session, ctx.settings, ctx.principal, holder)
         refused = {
             key
             for key, verdict in copy_decisions(ctx, holder, reader, copies).items()
@@ -261,9 +433,19 @@ def _message_views(
         attachments = {
             key: [a for a in items if a.id not in refused] for key, items in attachments.items()
         }
+    return _Loaded(pros, people, attachments)
+
+
+def _message_views(
+    ctx: Context, holder: Holder, messages: Sequence[Message], parties: Sequence[PartyView],
+    rows: Sequence[Participant], *, loaded: _Loaded | None = None,
+) -> list[MessageView]:  # fmt: skip
+    if loaded is None:
+        loaded = _load(ctx, holder, messages)
+    attachments = loaded.attachments
     out: list[MessageView] = []
     for message in messages:
-        name, rpps = _author_name(ctx.session, message, holder, pros)
+        name, rpps = _author_name(message, holder, loaded)
         author_row = (
             HOLDER if message.author_party == HOLDER else message.author_id
         )  # the author's own party is not a reader of their message
