@@ -4,12 +4,15 @@ The format is documented in `docs/formats/reimbursements.md`. Same shape as the 
 (`accounts.roster`), the same file reader (`carnet.feeds.FileSource`):
 
 * The file is streamed (CSV with a header through the C `csv` reader, or NDJSON line by line); only
-  the current batch (default 50,000 lines) is held in memory. One transaction per batch.
+  the current batch (default 5,000 lines) is held in memory. One transaction per batch.
 * Per batch: one query for the holders named, one for the line keys already stored, one for the
   data keys; rows written with one multi-row statement (`carnet.bulk`: executemany on SQLite, COPY
   on PostgreSQL); one audit entry per holder (`append_batch`, action `reimbursements.import`, the
-  count only — never an amount, ACC-8). Batches are large because the audit entries are per
-  holder: the more lines of one holder a batch holds, the fewer entries the feed costs.
+  count only — never an amount, ACC-8). A batch holds SQLite's one write lock while it is
+  written, and the server's writes (deposits, the reads' audit entries) wait for it meanwhile:
+  batches stay small enough for that wait to stay under a second. Bigger batches would merge a
+  holder's lines into fewer audit entries, but a national feed names a different person on
+  nearly every line, so they would not save entries, only lengthen the wait.
 * Each line is sealed with one AES-GCM operation under its holder's data key (`vault.BulkSealer`:
   keys unwrapped once per run, checked again in every batch so an erased key is never used).
   Field checks are remembered by value for the run (`Validator`): a feed repeats its days, acts,
@@ -68,7 +71,7 @@ COLUMNS = (
     "payment_date",
     "confidential",
 )
-DEFAULT_BATCH_SIZE = 50_000
+DEFAULT_BATCH_SIZE = 5000
 MAX_BATCH_SIZE = 50_000
 MAX_LINE_BYTES = 64 * 1024
 MAX_LABEL = 200
