@@ -99,6 +99,20 @@ Index(
     Document.deposited_at.desc(),
     Document.id,
 )
+# Every column the read rule looks at (`access.filters.readable_documents`): a list's total is
+# counted from this index alone, without visiting each document's row (issue 14).
+Index(
+    "ix_documents_holder_readable",
+    Document.holder_id,
+    Document.status,
+    Document.sensitivity,
+    Document.masked,
+    Document.author_kind,
+    Document.author_id,
+    Document.invisible_to_patient,
+    Document.visible_to_patient_from,
+    Document.invisible_to_representatives,
+)
 
 class Folder(Base):
     """A holder's folder (DOC-6); its name is sealed."""
