@@ -4,6 +4,10 @@ revocation (RFC 7009), introspection (RFC 7662), SMART discovery; errors with th
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import quote
+
+from authlib.integrations.httpx_client import OAuth2Client
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -167,3 +171,68 @@ def test_refusing_sends_access_denied_and_stores_no_consent(
     back = consent(client, authorize_query(challenge, SCOPE), decision="refuse")
     assert back["error"] == ["access_denied"]
     assert client.get("/api/v1/apps").json()[0]["client_id"] == "mon-suivi"
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def test_a_confidential_client_authenticates_with_http_basic(
+    client: TestClient, database: Database
+) -> None:
+    """`client_secret_basic` (SMART's client-confidential-symmetric) on the token, introspection
+    and revocation endpoints; `client_secret_post` still works; a wrong secret is refused."""
+    secret = add_app(database, confidential=True)
+    assert secret is not None
+    make_account(database)
+    log_in(client, database)
+    verifier, challenge = pkce()
+    code = consent(client, authorize_query(challenge, SCOPE))["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "code_verifier": verifier}  # fmt: skip
+    wrong = client.post("/oauth/token", data=form, headers=_basic("mon-suivi", secret + "x"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    answer = client.post("/oauth/token", data=form, headers=_basic("mon-suivi", secret))
+    assert answer.status_code == 200, answer.text
+    token = answer.json()
+
+    # a real Authlib client, Basic by default, refreshes against the same endpoint
+    authlib_client = OAuth2Client(
+        client_id="mon-suivi", client_secret=secret,
+        token_endpoint_auth_method="client_secret_basic", transport=client._transport,
+        base_url=str(client.base_url),
+    )  # fmt: skip
+    refreshed = authlib_client.refresh_token(
+        f"{client.base_url}/oauth/token", refresh_token=token["refresh_token"]
+    )
+    assert refreshed["access_token"] != token["access_token"]
+    access = refreshed["access_token"]
+
+    seen = client.post(
+        "/oauth/introspect", data={"token": access}, headers=_basic("mon-suivi", secret)
+    )
+    assert seen.status_code == 200 and seen.json()["active"] is True
+    refused = client.post(
+        "/oauth/introspect", data={"token": access}, headers=_basic("mon-suivi", "cns_nope")
+    )
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    by_post = client.post(
+        "/oauth/introspect",
+        data={"token": access, "client_id": "mon-suivi", "client_secret": secret},
+    )
+    assert by_post.json()["active"] is True
+
+    not_revoked = client.post(
+        "/oauth/revoke", data={"token": access}, headers=_basic("mon-suivi", secret + "x")
+    )
+    assert not_revoked.status_code == 401
+    assert client.get("/fhir/DocumentReference", headers=bearer(access)).status_code == 200
+    revoked = client.post(
+        "/oauth/revoke", data={"token": access}, headers=_basic("mon-suivi", secret)
+    )
+    assert revoked.status_code == 200
+    assert client.get("/fhir/DocumentReference", headers=bearer(access)).status_code == 401
+    # without any client authentication a confidential client gets nothing
+    bare = client.post("/oauth/introspect", data={"token": access, "client_id": "mon-suivi"})
+    assert bare.status_code == 401

@@ -181,7 +181,8 @@ class Request(OAuth2Request):  # type: ignore[misc]
         query: list[tuple[str, str]],
         form: list[tuple[str, str]],
     ) -> None:
-        super().__init__(method, uri, headers=dict(headers))
+        # Starlette's headers stay case-insensitive: Authlib reads `Authorization` (Basic).
+        super().__init__(method, uri, headers=headers)
         self._args = dict(query)
         self._form = dict(form)
         self.payload = Payload(query + form)
