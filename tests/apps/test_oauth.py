@@ -236,3 +236,32 @@ def test_a_confidential_client_authenticates_with_http_basic(
     # without any client authentication a confidential client gets nothing
     bare = client.post("/oauth/introspect", data={"token": access, "client_id": "mon-suivi"})
     assert bare.status_code == 401
+
+
+def test_scopes_are_granted_as_permissions_v1_names_subsets_and_wildcards(
+    client: TestClient, database: Database
+) -> None:
+    """The listing has `patient/Patient.rs` and `patient/DocumentReference.rs` (ACC-9)."""
+    add_app(database)
+    holder = make_account(database)
+    log_in(client, database)
+    asked = {
+        "launch/patient patient/Patient.read patient/DocumentReference.r": (
+            "launch/patient patient/Patient.read patient/DocumentReference.r"
+        ),
+        "launch/patient patient/*.rs": (
+            "launch/patient patient/DocumentReference.rs patient/Patient.rs"
+        ),
+        "patient/*.s": "patient/DocumentReference.s patient/Patient.s",
+    }
+    for scope, granted in asked.items():
+        verifier, challenge = pkce()
+        code = consent(client, authorize_query(challenge, scope))["code"][0]
+        answer = exchange(client, code, verifier)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["scope"] == granted
+        token = bearer(answer.json()["access_token"])
+        read = client.get(f"/fhir/Patient/{holder.id}", headers=token)
+        assert read.status_code == (200 if "Patient.r" in granted else 403)
+    beyond = client.get(authorize_query(pkce()[1], "patient/Patient.cruds"), follow_redirects=False)
+    assert beyond.headers["location"].startswith(REDIRECT + "?error=invalid_scope")

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carnet.access.rules import (
     Actor,
@@ -258,3 +260,99 @@ def test_srv2_acc9_apps_in_the_agenda() -> None:
     ).reason == ("insufficient-scope")
     gone = replace(_granted("patient/Appointment.c"), on_behalf=Relation.NONE)
     assert decide_agenda_write(gone, LIVE).reason == "consent-holder-gone"
+
+
+# -- scopes compared as permissions (ACC-9) ---------------------------------------------------
+
+PATIENT_RS = ["openid", "launch/patient", "patient/Patient.rs"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [
+        ("patient/Patient.rs", ["patient/Patient.rs"]),
+        ("patient/Patient.r", ["patient/Patient.r"]),  # a subset, granted as that subset
+        ("patient/Patient.s", ["patient/Patient.s"]),
+        ("patient/Patient.read", ["patient/Patient.read"]),  # v1 name of .rs
+        ("patient/*.rs", ["patient/Patient.rs"]),  # a wildcard is cut down to the listing
+        ("patient/*.r", ["patient/Patient.r"]),
+        ("patient/*.read openid", ["patient/Patient.rs", "openid"]),
+        (
+            "openid patient/Patient.r patient/*.rs",
+            ["openid", "patient/Patient.r", "patient/Patient.rs"],
+        ),
+    ],
+)
+def test_acc9_a_subset_of_the_listing_is_granted_as_asked(asked: str, granted: list[str]) -> None:
+    assert rules.grant(asked, PATIENT_RS) == granted
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "patient/Patient.cruds",  # more interactions than listed
+        "patient/Patient.write",  # v1 .write is .cud
+        "patient/Patient.*",  # v1 * is .cruds
+        "patient/Observation.rs",  # a type not listed
+        "patient/*.cud",  # a wildcard with nothing in common with the listing
+        "offline_access",  # a non-resource scope not listed
+        "patient/Patient.rs user/Patient.rs",  # not understood
+    ],
+)
+def test_acc9_more_than_the_listing_is_refused(asked: str) -> None:
+    assert rules.grant(asked, PATIENT_RS) is None
+
+
+def test_acc9_permissions_whatever_the_spelling() -> None:
+    assert rules.permissions(["patient/Patient.read"]) == rules.permissions(["patient/Patient.rs"])
+    assert rules.permissions(["patient/Patient.write"]) == rules.permissions(
+        ["patient/Patient.cud"]
+    )
+    everything = rules.permissions(["patient/*.cruds"])
+    assert len(everything) == len(rules.RESOURCE_TYPES) * len(rules.INTERACTIONS)
+    assert rules.permissions(["patient/*.*"]) == everything
+    # a wildcard listing grants any type's subset; a document scope covers its Binary
+    assert rules.grant("patient/Observation.r patient/*.s", ["patient/*.rs"]) == [
+        "patient/Observation.r",
+        "patient/*.s",
+    ]
+    assert rules.within(["patient/Binary.r"], ["patient/DocumentReference.rs"])
+    assert not rules.within(["patient/DocumentReference.r"], ["patient/Binary.rs"])
+    # a listing respelt in v2 is no new ask; one asking for more is
+    assert rules.covers(["patient/Patient.read"], ["patient/Patient.rs"])
+    assert not rules.covers(["patient/Patient.read"], ["patient/Patient.cruds"])
+
+
+def test_acc9_the_decision_point_compares_permissions() -> None:
+    v1 = facts(granted=frozenset({"patient/DocumentReference.read"}))
+    assert decide_app_scope(v1, "DocumentReference", "r")
+    assert not decide_app_scope(v1, "DocumentReference", "c")
+    narrowed = facts(listing=frozenset({"patient/DocumentReference.s"}), consented_listing=LISTING)
+    assert decide_app_scope(narrowed, "DocumentReference", "s")
+    assert not decide_app_scope(narrowed, "DocumentReference", "r")  # no longer listed
+
+
+_TYPES = st.sampled_from(["*", "Patient", "DocumentReference", "Binary", "Observation"])
+_LETTERS = st.sets(st.sampled_from(rules.INTERACTIONS), min_size=1).map(
+    lambda found: "".join(c for c in rules.INTERACTIONS if c in found)
+)
+_SCOPE = st.one_of(
+    st.builds(
+        lambda t, i: f"patient/{t}.{i}",
+        _TYPES,
+        st.one_of(_LETTERS, st.sampled_from(list(rules.V1))),
+    ),
+    st.sampled_from(rules.NON_RESOURCE),
+)
+
+
+@given(asked=st.lists(_SCOPE, max_size=6), listing=st.lists(_SCOPE, max_size=6))
+def test_acc9_a_grant_is_always_within_the_listing(asked: list[str], listing: list[str]) -> None:
+    granted = rules.grant(asked, listing)
+    if granted is None:
+        return
+    assert rules.within(granted, listing)
+    assert rules.permissions(granted) <= rules.permissions(listing)
+    assert {s for s in granted if s in rules.NON_RESOURCE} <= set(listing)
+    if asked and rules.within(asked, listing) and not any("/*." in s for s in asked):
+        assert granted == rules.split_scopes(asked)  # a subset is granted as asked

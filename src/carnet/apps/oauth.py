@@ -65,14 +65,13 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        """ACC-9: the app gets nothing beyond its listing. Asking beyond it is refused
-        (`invalid_scope`) rather than silently narrowed; no scope asked means the whole listing."""
+        """ACC-9: the app gets nothing beyond its listing, compared as permissions (`rules.grant`).
+        Asking beyond it is refused (`invalid_scope`) rather than silently narrowed; a wildcard is
+        cut down to the listing; no scope asked means the whole listing."""
         if not scope:
             return " ".join(self.listing)
-        asked = rules.split_scopes(scope)
-        if not rules.within(asked, self.listing):
-            return None
-        return " ".join(asked)
+        granted = rules.grant(scope, self.listing)
+        return None if granted is None else " ".join(granted)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact match (RFC 9700 §4.1.3)

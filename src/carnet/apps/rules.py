@@ -137,14 +137,80 @@ def permits(scopes: Iterable[str], resource_type: str, interaction: str) -> bool
     return any(s.allows(resource_type, interaction) for s in resource_scopes(scopes))
 
 
+def permissions(scopes: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """What `scopes` allow, as (resource type, interaction) pairs: `patient/Patient.read`,
+    `patient/Patient.rs` and `patient/*.rs` compared by what they grant, not by their spelling."""
+    parsed = resource_scopes(scopes)
+    return frozenset(
+        (resource, letter)
+        for resource in RESOURCE_TYPES
+        for letter in INTERACTIONS
+        if any(s.allows(resource, letter) for s in parsed)
+    )
+
+
+def permits_within(
+    granted: Iterable[str], listing: Iterable[str], resource_type: str, interaction: str
+) -> bool:
+    """ACC-9: a granted scope allows `interaction` on `resource_type` and the app's current listing
+    still does (a permission, whatever the spelling of either)."""
+    return permits(granted, resource_type, interaction) and permits(
+        listing, resource_type, interaction
+    )
+
+
 def within(asked: Iterable[str], listing: Iterable[str]) -> bool:
-    """ACC-9: every asked scope is one the app's listing has (exact strings)."""
-    return set(asked) <= set(listing)
+    """ACC-9: the asked scopes allow nothing the app's listing does not (non-resource scopes by
+    name, resource scopes as permissions: v1 names, v2 letters and `*` alike)."""
+    asked = list(asked)
+    listed = list(listing)
+    named = {s for s in asked if s in NON_RESOURCE}
+    return named <= set(listed) and permissions(asked) <= permissions(listed)
+
+
+def _narrowed(wildcard: ResourceScope, listing: Iterable[str]) -> list[str]:
+    """`patient/*.<letters>` cut down to the listing: each listed resource scope keeps the asked
+    interactions it has."""
+    found: list[str] = []
+    for listed in resource_scopes(listing):
+        letters = "".join(c for c in listed.interactions if c in wildcard.interactions)
+        if letters:
+            found.append(f"patient/{listed.resource_type}.{letters}")
+    return found
+
+
+def grant(asked: str | Iterable[str], listing: Iterable[str]) -> list[str] | None:
+    """ACC-9: what an app asking for `asked` is granted, None when it asks for more than its
+    listing allows (`invalid_scope`, never silently narrowed).
+
+    A named scope is granted as asked when the listing allows all it allows (`patient/Patient.r`
+    or `.read` under a listed `patient/Patient.rs`: a subset is granted as that subset). A wildcard
+    (`patient/*.rs`) asks for whatever the app may have: it is granted as the listed scopes cut
+    down to its interactions, and refused only when nothing is left.
+    """
+    listed = list(listing)
+    granted: list[str] = []
+    for scope in split_scopes(asked):
+        try:
+            parsed = parse_scope(scope)
+        except ScopeError:
+            return None
+        if parsed is not None and parsed.resource_type == "*":
+            narrowed = _narrowed(parsed, listed)
+            if not narrowed:
+                return None
+            granted.extend(narrowed)
+        elif within([scope], listed):
+            granted.append(scope)
+        else:
+            return None
+    return split_scopes(granted)
 
 
 def covers(consented_listing: Iterable[str], listing: Iterable[str]) -> bool:
-    """ACC-9: the app's current listing asks for nothing beyond what the holder consented to."""
-    return set(listing) <= set(consented_listing)
+    """ACC-9: the app's current listing asks for nothing beyond what the holder consented to
+    (as permissions: a listing respelt `.read` → `.rs` needs no fresh consent)."""
+    return within(listing, consented_listing)
 
 
 def check_redirect_uri(uri: str) -> str:

@@ -50,7 +50,7 @@ def decide_app_scope(app: AppFacts, resource_type: str, interaction: str) -> Dec
         return standing
     if interaction not in app_rules.INTERACTIONS or len(interaction) != 1:
         return Decision(False, "unknown-interaction", Mode.APP)
-    if not app_rules.permits(app.granted & app.listing, resource_type, interaction):
+    if not app_rules.permits_within(app.granted, app.listing, resource_type, interaction):
         return Decision(False, "insufficient-scope", Mode.APP)
     return Decision(True, "app-scope", Mode.APP)
 
