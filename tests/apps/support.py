@@ -16,6 +16,7 @@ from carnet.db import Database
 from tests.portal.support import csrf_of
 
 REDIRECT = "https://app.example.org/callback"
+AUD = "http://testserver/fhir"  # the tests' CARNET_BASE_URL + /fhir (SMART v2 `aud`)
 LISTING = [
     "openid",
     "fhirUser",
@@ -54,8 +55,13 @@ def pkce() -> tuple[str, str]:
 
 
 def authorize_query(
-    challenge: str, scope: str, client_id: str = "mon-suivi", redirect: str = REDIRECT, **extra: str
+    challenge: str,
+    scope: str,
+    client_id: str = "mon-suivi",
+    redirect: str = REDIRECT,
+    **extra: str | None,
 ) -> str:
+    """The authorization request's query; a parameter given as None is left out."""
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -64,12 +70,13 @@ def authorize_query(
         "state": "xyz-state",
         "code_challenge": challenge,
         "code_challenge_method": "S256",
+        "aud": AUD,
         **extra,
     }
-    return "/oauth/authorize?" + urlencode(params)
+    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
-_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 def consent(client: TestClient, query: str, decision: str = "approve") -> dict[str, list[str]]:
@@ -79,7 +86,7 @@ def consent(client: TestClient, query: str, decision: str = "approve") -> dict[s
     assert page.status_code == 200, page.text
     import html as html_lib
 
-    fields = {name: html_lib.unescape(value) for name, value in _HIDDEN.findall(page.text)}
+    fields = {name: html_lib.unescape(value) for name, value in HIDDEN.findall(page.text)}
     fields["csrf_token"] = csrf_of(page.text)
     fields["decision"] = decision
     answer = client.post("/oauth/authorize", data=fields, follow_redirects=False)

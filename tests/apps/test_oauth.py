@@ -5,6 +5,7 @@ revocation (RFC 7009), introspection (RFC 7662), SMART discovery; errors with th
 from __future__ import annotations
 
 import base64
+import html
 from urllib.parse import quote
 
 from authlib.integrations.httpx_client import OAuth2Client
@@ -13,9 +14,18 @@ from sqlalchemy import select
 
 from carnet.audit.models import AuditEntry
 from carnet.db import Database
-from tests.apps.support import REDIRECT, add_app, authorize_query, consent, exchange, pkce
+from tests.apps.support import (
+    AUD,
+    HIDDEN,
+    REDIRECT,
+    add_app,
+    authorize_query,
+    consent,
+    exchange,
+    pkce,
+)
 from tests.fhir.support import bearer
-from tests.portal.support import log_in, make_account
+from tests.portal.support import csrf_of, log_in, make_account
 
 SCOPE = "openid fhirUser offline_access launch/patient patient/DocumentReference.rs"
 
@@ -265,3 +275,39 @@ def test_scopes_are_granted_as_permissions_v1_names_subsets_and_wildcards(
         assert read.status_code == (200 if "Patient.r" in granted else 403)
     beyond = client.get(authorize_query(pkce()[1], "patient/Patient.cruds"), follow_redirects=False)
     assert beyond.headers["location"].startswith(REDIRECT + "?error=invalid_scope")
+
+
+def test_aud_must_be_carnets_fhir_base_url(client: TestClient, database: Database) -> None:
+    """SMART v2: a missing or foreign `aud` goes back to the app with invalid_request (an error
+    page when the redirect URI is not registered); the right one reaches the consent page."""
+    add_app(database)
+    make_account(database)
+    log_in(client, database)
+    _verifier, challenge = pkce()
+    for aud in (None, "", "https://evil.example/fhir", "http://testserver", "http://testserver/"):
+        back = client.get(authorize_query(challenge, SCOPE, aud=aud), follow_redirects=False)
+        assert back.status_code == 303, aud
+        location = back.headers["location"]
+        assert location.startswith(REDIRECT + "?error=invalid_request"), aud
+        assert "state=xyz-state" in location
+    foreign_and_bad_redirect = client.get(
+        authorize_query(
+            challenge, SCOPE, redirect="https://evil.example/cb", aud="https://evil.example/fhir"
+        ),
+        follow_redirects=False,
+    )
+    assert foreign_and_bad_redirect.status_code == 400
+    assert "text/html" in foreign_and_bad_redirect.headers["content-type"]
+    for aud in (AUD, AUD + "/"):
+        page = client.get(authorize_query(challenge, SCOPE, aud=aud), follow_redirects=False)
+        assert page.status_code == 200 and 'name="aud"' in page.text
+    # the approval checks it again: a consent form with a foreign aud gives no code
+    page = client.get(authorize_query(challenge, SCOPE))
+    fields = {name: html.unescape(value) for name, value in HIDDEN.findall(page.text)}
+    assert fields["aud"] == AUD
+    fields.update(
+        aud="https://evil.example/fhir", decision="approve", csrf_token=csrf_of(page.text)
+    )
+    tampered = client.post("/oauth/authorize", data=fields, follow_redirects=False)
+    assert tampered.headers["location"].startswith(REDIRECT + "?error=invalid_request")
+    assert "code" in consent(client, authorize_query(challenge, SCOPE))

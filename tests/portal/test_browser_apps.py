@@ -43,7 +43,7 @@ def test_a_real_client_connects_reads_its_scopes_and_loses_access(
     )  # fmt: skip
     verifier = generate_token(64)
     url, state = client.create_authorization_url(
-        discovery["authorization_endpoint"], code_verifier=verifier
+        discovery["authorization_endpoint"], code_verifier=verifier, aud=f"{live_url}/fhir"
     )
 
     captured: list[str] = []

@@ -7,8 +7,8 @@ One server is built per request around that request's database session, so every
 is committed (or not) with the request.
 
 Carnet's choices on top of Authlib's defaults: PKCE is required for every client and only S256
-is accepted; refresh tokens rotate (a rotated one used again ends the consent's tokens); a code
-used twice revokes what it gave; tokens of suspended or delisted apps, or whose consent is outdated
+is accepted; `aud` must be Carnet's FHIR base URL (SMART v2); refresh tokens rotate (a rotated
+one used again ends the consent's tokens); a code used twice revokes what it gave; tokens of suspended or delisted apps, or whose consent is outdated
 by a new version (ACC-9), are refused at the token endpoint and introspect as inactive.
 """
 
@@ -43,6 +43,7 @@ from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.fhir.service import fhir_base
 
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
@@ -223,6 +224,25 @@ class S256Challenge(CodeChallenge):  # type: ignore[misc]
         return authorization_code.row.code_challenge_method
 
 
+class Audience:
+    """SMART App Launch v2: the authorization request names in `aud` the FHIR server the token is
+    for; a missing or foreign one is refused (`invalid_request`, sent back to the registered
+    redirect URI), so a token meant for another server is never issued here."""
+
+    def __init__(self, fhir_base: str) -> None:
+        self.fhir_base = fhir_base.rstrip("/")
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.validate_aud)
+
+    def validate_aud(self, grant: Any, redirect_uri: str) -> None:
+        aud = grant.request.payload.data.get("aud")
+        if not aud:
+            raise InvalidRequestError(f"Missing 'aud': send the FHIR base URL {self.fhir_base}.")
+        if aud.rstrip("/") != self.fhir_base:
+            raise InvalidRequestError(f"'aud' must be this server's FHIR base URL {self.fhir_base}.")
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
@@ -356,7 +376,9 @@ class CarnetServer(AuthorizationServer):  # type: ignore[misc]
         self.request_id = request_id
         self.code_id: Any = None
         self.register_token_generator("default", self._generate)
-        self.register_grant(AuthorizationCodeGrant, [S256Challenge(required=True)])
+        self.register_grant(
+            AuthorizationCodeGrant, [S256Challenge(required=True), Audience(fhir_base(settings))]
+        )
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
