@@ -12,6 +12,8 @@ from authlib.integrations.httpx_client import OAuth2Client
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from carnet.apps import rules
+from carnet.apps.api import opened_to_apps
 from carnet.audit.models import AuditEntry
 from carnet.db import Database
 from tests.apps.support import (
@@ -311,3 +313,25 @@ def test_aud_must_be_carnets_fhir_base_url(client: TestClient, database: Databas
     tampered = client.post("/oauth/authorize", data=fields, follow_redirects=False)
     assert tampered.headers["location"].startswith(REDIRECT + "?error=invalid_request")
     assert "code" in consent(client, authorize_query(challenge, SCOPE))
+
+
+def test_discovery_lists_only_the_scopes_some_route_honours(client: TestClient) -> None:
+    """`scopes_supported` is read from the FHIR routes open to apps: no write is advertised for a
+    type no app may write (ACC-9, ACC-2), the profile and agenda writes are."""
+    supported = client.get("/.well-known/smart-configuration").json()["scopes_supported"]
+    assert {"openid", "fhirUser", "offline_access", "launch/patient"} <= set(supported)
+    for readable in ("Patient", "DocumentReference"):
+        assert f"patient/{readable}.rs" in supported
+    assert "patient/Binary.r" in supported and "patient/ExplanationOfBenefit.s" in supported
+    assert "patient/AuditEvent.s" in supported
+    assert "patient/Observation.crus" in supported and "patient/Observation.rs" in supported
+    assert "patient/Appointment.cruds" in supported
+    for read_only in ("Patient", "DocumentReference", "Binary", "AuditEvent"):
+        written = [s for s in supported if s.startswith(f"patient/{read_only}.")]
+        assert written and all(set(s.rsplit(".", 1)[1]) <= set("rs") for s in written)
+    # every interaction of every advertised resource scope is one some route checks
+    opened = set(opened_to_apps(client.app))  # type: ignore[arg-type]
+    for scope in supported:
+        parsed = rules.parse_scope(scope)
+        if parsed is not None:
+            assert {(parsed.resource_type, c) for c in parsed.interactions} <= opened, scope

@@ -356,3 +356,15 @@ def test_acc9_a_grant_is_always_within_the_listing(asked: list[str], listing: li
     assert {s for s in granted if s in rules.NON_RESOURCE} <= set(listing)
     if asked and rules.within(asked, listing) and not any("/*." in s for s in asked):
         assert granted == rules.split_scopes(asked)  # a subset is granted as asked
+
+
+def test_acc9_advertised_scopes_follow_what_routes_open() -> None:
+    opened = [("Patient", "r"), ("Patient", "s"), ("Observation", "s"), ("Observation", "c"),
+              ("Observation", "r"), ("Binary", "r"), ("Unknown", "r"), ("Patient", "x")]  # fmt: skip
+    assert rules.advertised_scopes(opened) == [
+        "patient/Patient.rs",
+        "patient/Binary.r",
+        "patient/Observation.rs",
+        "patient/Observation.crs",
+    ]
+    assert rules.advertised_scopes([]) == []

@@ -107,6 +107,7 @@ def authenticated(
             return _admit(request, session, ())
 
     rule = _authenticated_alone if own_transactions else _authenticated
+    rule.app_scope = app_scope  # type: ignore[attr-defined]  # what the route opens to apps
     return _mark(rule, _rule_name("authenticated", allowed))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -54,7 +54,26 @@ def oauth_server(request: Request, session: Session) -> CarnetServer:
     return CarnetServer(session, _settings(request), request_id(request))
 
 
-def smart_configuration(settings: Settings) -> dict[str, Any]:
+def opened_to_apps(app: FastAPI) -> list[tuple[str, str]]:
+    """(resource type, interaction) of every route open to apps' tokens: the `app_scope` each
+    declares with `access.routes.authenticated` (ACC-9), read from the routes themselves."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    found: list[tuple[str, str]] = []
+    for context in iter_route_contexts(app.routes):
+        original = context.original_route
+        if not isinstance(original, APIRoute):
+            continue
+        dependant = getattr(context, "dependant", None) or original.dependant
+        for dependency in dependant.dependencies:
+            scope = getattr(dependency.call, "app_scope", None)
+            if scope is not None:
+                found.append((str(scope[0]), str(scope[1])))
+    return found
+
+
+def smart_configuration(settings: Settings, opened: list[tuple[str, str]]) -> dict[str, Any]:
+    """SMART discovery; `scopes_supported` lists what the routes in `opened` let apps do."""
     base = settings.base_url.rstrip("/")
     return {
         "issuer": base,
@@ -72,7 +91,7 @@ def smart_configuration(settings: Settings) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": [
             *rules.NON_RESOURCE,
-            *(f"patient/{t}.{i}" for t in rules.RESOURCE_TYPES for i in ("rs", "cruds")),
+            *rules.advertised_scopes(opened),
         ],
         "capabilities": [
             "launch-standalone",
@@ -93,7 +112,7 @@ def smart_configuration(settings: Settings) -> dict[str, Any]:
     summary="SMART App Launch v2 discovery: endpoints, scopes, PKCE S256",
 )
 def well_known(request: Request) -> JSONResponse:
-    return JSONResponse(smart_configuration(_settings(request)))
+    return JSONResponse(smart_configuration(_settings(request), opened_to_apps(request.app)))
 
 
 @router.get(
@@ -102,7 +121,7 @@ def well_known(request: Request) -> JSONResponse:
     summary="SMART discovery relative to the FHIR base",
 )
 def fhir_well_known(request: Request) -> JSONResponse:
-    return JSONResponse(smart_configuration(_settings(request)))
+    return JSONResponse(smart_configuration(_settings(request), opened_to_apps(request.app)))
 
 
 @router.post(

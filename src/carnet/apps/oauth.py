@@ -240,7 +240,9 @@ class Audience:
         if not aud:
             raise InvalidRequestError(f"Missing 'aud': send the FHIR base URL {self.fhir_base}.")
         if aud.rstrip("/") != self.fhir_base:
-            raise InvalidRequestError(f"'aud' must be this server's FHIR base URL {self.fhir_base}.")
+            raise InvalidRequestError(
+                f"'aud' must be this server's FHIR base URL {self.fhir_base}."
+            )
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]

@@ -213,6 +213,24 @@ def covers(consented_listing: Iterable[str], listing: Iterable[str]) -> bool:
     return within(listing, consented_listing)
 
 
+def advertised_scopes(opened: Iterable[tuple[str, str]]) -> list[str]:
+    """ACC-9, SMART discovery: the resource scopes worth asking for, from the (resource type,
+    interaction) pairs that FHIR routes open to apps; per type its reads (`.rs`) and, when some
+    route writes it, everything open (`.crus` for a profile type). Nothing promises a write that
+    no route would let an app make."""
+    found: dict[str, set[str]] = {}
+    for resource, interaction in opened:
+        if resource in RESOURCE_TYPES and interaction in INTERACTIONS:
+            found.setdefault(resource, set()).add(interaction)
+    scopes: list[str] = []
+    for resource in RESOURCE_TYPES:
+        letters = "".join(c for c in INTERACTIONS if c in found.get(resource, ()))
+        reads = "".join(c for c in letters if c in "rs")
+        for part in dict.fromkeys(p for p in (reads, letters) if p):
+            scopes.append(f"patient/{resource}.{part}")
+    return scopes
+
+
 def check_redirect_uri(uri: str) -> str:
     """An absolute https URI (or http on the loopback for native apps), no fragment."""
     parts = urlsplit(uri)
