@@ -48,6 +48,10 @@ def _interactions_of_routes(
             system.add("transaction")
             continue
         kind = parts[0]
+        if parts[1:] == ["_search"]:
+            assert method == "POST"  # search by POST, the same search-type interaction
+            per_type.setdefault(kind, set()).add("search-type")
+            continue
         instance = len(parts) == 2
         code = {
             ("GET", False): "search-type",
@@ -134,9 +138,9 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
-    # 11 documents/patients/audit, 7 profile types x 4, 1 reimbursements, 2 contacts, $everything,
-    # 3 messaging, 5 agenda (read, search, create, update, delete)
-    assert len(rules) == 51
+    # 12 documents/patients/audit (ITI-67 by GET and POST), 7 profile types x 4, 1 reimbursements,
+    # 2 contacts, $everything, 3 messaging, 5 agenda (read, search, create, update, delete)
+    assert len(rules) == 52
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

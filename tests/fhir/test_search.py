@@ -272,3 +272,45 @@ def test_patients_are_not_shown_to_unrelated_holders_or_for_closed_spaces(
             select(AuditEntry.action).where(AuditEntry.holder_id == closed.holder_id)
         ).all()
     assert denied == ["patient.read-denied", "patient.read-denied"]
+
+
+def _audit_count(database: Database) -> int:
+    with database.transaction() as session:
+        return len(session.scalars(select(AuditEntry)).all())
+
+
+def test_search_by_post_answers_as_by_get(client: TestClient, database: Database) -> None:
+    """MHD: POST `_search` with a form body, merged with the query string, answers the GET's
+    search (same entries, total and links), audited the same way; other bodies are refused."""
+    who = people(database)
+    made = {deposit_one(client, who)["id"] for _ in range(3)}
+    by_get = _search(client, who.pro, f"{_by_nir(who)}&status=current&_count=2")
+    before = _audit_count(database)
+    by_post = fhir_json(
+        client.post(
+            "/fhir/DocumentReference/_search?_count=2",
+            data={"patient.identifier": f"{INS_NIR_SYSTEM}|{who.nir}", "status": "current"},
+            headers=who.pro,
+        )
+    )
+    after_post = _audit_count(database)
+    _search(client, who.pro, f"{_by_nir(who)}&status=current&_count=2")
+    assert _audit_count(database) - after_post == after_post - before > 0
+    assert by_post["total"] == by_get["total"] == 3
+    assert [e["fullUrl"] for e in by_post["entry"]] == [e["fullUrl"] for e in by_get["entry"]]
+    assert [e["resource"] for e in by_post["entry"]] == [e["resource"] for e in by_get["entry"]]
+    assert {(n, _link(by_post, n) is None) for n in ("next", "previous")} == {
+        (n, _link(by_get, n) is None) for n in ("next", "previous")
+    }
+    assert set(_ids(by_post)) <= made
+    unknown = client.post(
+        "/fhir/DocumentReference/_search", data={"nonsense": "1"}, headers=who.pro
+    )
+    assert "nonsense" in locations(outcome(unknown, 400))
+    as_json = client.post(
+        "/fhir/DocumentReference/_search",
+        json={"patient.identifier": who.nir},
+        headers=who.pro,
+    )
+    assert outcome(as_json, 415)[0]["severity"] == "error"
+    assert client.post("/fhir/DocumentReference/_search", data={}).status_code == 401
