@@ -274,7 +274,7 @@ def create_document_reference(
     parts = (SWITCHES, DATA_KEY, *actor_part(settings, principal))
     holder, rpps = _prepare(session, principal, [parsed], parts)
     doc = _deposit(session, vault, settings, principal, holder, parsed, rpps, request_id)
-    return fhir.document_reference(doc, parsed.new.title, holder)
+    return fhir.document_reference(doc, parsed.new.title, holder, base=fhir_base(settings))
 
 
 def document_id(text: str) -> uuid.UUID:
@@ -295,7 +295,8 @@ def read_document(
 ) -> Json:
     doc = documents.get(session, settings, principal, document_id(doc_id), request_id=request_id)
     holder = documents.holder_by_id(session, doc.holder_id)
-    return fhir.document_reference(doc, documents.title_of(session, vault, doc), holder)
+    title = documents.title_of(session, vault, doc)
+    return fhir.document_reference(doc, title, holder, base=fhir_base(settings))
 
 
 def search_documents(
@@ -352,7 +353,9 @@ def search_documents(
         entries.append(
             (
                 f"{base}/DocumentReference/{doc.id}",
-                fhir.document_reference(doc, documents.title_of(session, vault, doc), holder),
+                fhir.document_reference(
+                    doc, documents.title_of(session, vault, doc), holder, base=base
+                ),
             )
         )
     links = paging_links(
@@ -393,7 +396,7 @@ def update_document(
     doc = documents.get(session, settings, principal, wanted, request_id=request_id)
     holder = documents.holder_by_id(session, doc.holder_id)
     title = documents.title_of(session, vault, doc)
-    stored = fhir.document_reference(doc, title, holder)
+    stored = fhir.document_reference(doc, title, holder, base=fhir_base(settings))
     change = fhir_in_labels.security_change(stored, body, str(doc.id))
     try:
         doc = changes.change_by_author(
@@ -405,7 +408,7 @@ def update_document(
             "already-visible": "DocumentReference.securityLabel",
         }.get(error.code, "DocumentReference")
         raise located(error, where) from None
-    return fhir.document_reference(doc, title, holder)
+    return fhir.document_reference(doc, title, holder, base=fhir_base(settings))
 
 
 def check_depositable(holder: Holder, where: str) -> None:
