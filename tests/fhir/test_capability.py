@@ -138,9 +138,9 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
-    # 12 documents/patients/audit (ITI-67 by GET and POST), 7 profile types x 4, 1 reimbursements,
+    # 12 documents/patients/audit (ITI-67 by GET and POST), 7 profile types x 4, 2 reimbursements,
     # 2 contacts, $everything, 3 messaging, 5 agenda (read, search, create, update, delete)
-    assert len(rules) == 52
+    assert len(rules) == 53
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}

@@ -71,9 +71,10 @@ def patient(holder: Holder) -> Json:
 
 
 def searchset(
-    entries: Iterable[tuple[str, Json]], total: int, links: Sequence[tuple[str, str]]
+    entries: Iterable[tuple[str | None, Json]], total: int, links: Sequence[tuple[str, str]]
 ) -> Json:
-    """An ITI-67 answer: `total`, paging links and one `match` entry per resource."""
+    """An ITI-67 answer: `total`, paging links and one `match` entry per resource. A resource
+    with no read by id gets no `fullUrl` (it would point at nothing)."""
     bundle: Json = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -83,7 +84,11 @@ def searchset(
         "link": [{"relation": relation, "url": url} for relation, url in links],
     }
     found = [
-        {"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}}
+        {
+            **({"fullUrl": full_url} if full_url else {}),
+            "resource": resource,
+            "search": {"mode": "match"},
+        }
         for full_url, resource in entries
     ]
     if found:
@@ -141,7 +146,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "FamilyMemberHistory": ("read", "update", "create", "search-type"),
     "Encounter": ("read", "update", "create", "search-type"),
     "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
-    "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
+    "ExplanationOfBenefit": ("read", "search-type"),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
     # carnet.agenda.fhir_api (SRV-2)
     "Appointment": ("read", "search-type", "create", "update", "delete"),
