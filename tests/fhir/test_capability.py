@@ -6,6 +6,7 @@ JSON, not a FHIR resource) is not a FHIR route."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -106,6 +107,8 @@ def test_listed_search_parameters_are_exactly_those_accepted(
         "period": "le2030-01-01",
         "author.identifier": who.rpps,
         "status": "current",
+        "_id": str(uuid.uuid4()),
+        "_lastUpdated": "ge2020-01-01",
     }
     names = _param_names(statement, "DocumentReference")
     assert names == set(samples)
@@ -120,7 +123,7 @@ def test_listed_search_parameters_are_exactly_those_accepted(
         fhir_json(
             client.get("/fhir/DocumentReference", params={name: samples[name]}, headers=who.pro)
         )
-    for unlisted in ("_id", "identifier", "setting", "facility", "event", "relatesto"):
+    for unlisted in ("_tag", "identifier", "setting", "facility", "event", "relatesto"):
         response = client.get(
             "/fhir/DocumentReference",
             params={"patient": f"Patient/{who.holder_id}", unlisted: "x"},

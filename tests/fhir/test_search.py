@@ -314,3 +314,41 @@ def test_search_by_post_answers_as_by_get(client: TestClient, database: Database
     )
     assert outcome(as_json, 415)[0]["severity"] == "error"
     assert client.post("/fhir/DocumentReference/_search", data={}).status_code == 401
+
+
+def test_id_and_last_updated(client: TestClient, database: Database) -> None:
+    """`_id` (commas OR, repeats AND, a non-Carnet id matches nothing) and `_lastUpdated` with
+    the FHIR prefixes, on `meta.lastUpdated`, counted in SQL like every criterion."""
+    who = people(database)
+    with clock.frozen_at(dt.datetime(2025, 1, 10, 9, tzinfo=dt.UTC)):
+        first = deposit_one(client, who)
+    with clock.frozen_at(dt.datetime(2025, 3, 15, 9, tzinfo=dt.UTC)):
+        second = deposit_one(client, who)
+    base = _by_nir(who)
+
+    def ids(query: str) -> set[str]:
+        bundle = _search(client, who.pro, f"{base}&{query}")
+        assert bundle["total"] == len(_ids(bundle))
+        return set(_ids(bundle))
+
+    assert first["meta"]["lastUpdated"].startswith("2025-01-10")
+    assert ids(f"_id={first['id']}") == {first["id"]}
+    assert ids(f"_id={first['id']},{second['id']}") == {first["id"], second["id"]}
+    assert ids(f"_id={first['id']},{second['id']}&_id={second['id']}") == {second["id"]}
+    assert ids("_id=not-a-carnet-id") == set()
+    assert ids(f"_id={first['id']}&_lastUpdated=ge2025-02-01") == set()
+    assert ids("_lastUpdated=ge2025-02-01") == {second["id"]}
+    assert ids("_lastUpdated=gt2025-03-15T09:00:00Z") == set()
+    assert ids("_lastUpdated=lt2025-03-15") == {first["id"]}
+    assert ids("_lastUpdated=le2025-03-15") == {first["id"], second["id"]}
+    assert ids("_lastUpdated=eq2025-01") == {first["id"]}
+    assert ids("_lastUpdated=2025-03-15T09:00:00Z") == {second["id"]}
+    issues = outcome(
+        client.get(
+            "/fhir/DocumentReference",
+            params={"patient.identifier": who.nir, "_lastUpdated": "sa2025", "_id": ""},
+            headers=who.pro,
+        ),
+        400,
+    )
+    assert set(locations(issues)) == {"_lastUpdated", "_id"}

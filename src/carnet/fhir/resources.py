@@ -167,6 +167,8 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("period", "date", "Care period (context.period); prefixes eq, ge, gt, le, lt."),
         ("author.identifier", "token", f"{RPPS_SYSTEM}|<RPPS> (rule ID-2); commas mean OR."),
         ("status", "token", "current, superseded, entered-in-error; all when absent."),
+        ("_id", "token", "The DocumentReference id; commas mean OR."),
+        ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt."),
     ),
     "Patient": (("identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (rule ID-1)."),),
     "AuditEvent": (

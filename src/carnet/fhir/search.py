@@ -148,6 +148,21 @@ def _codes(
     return sorted(result) or [NO_MATCH]
 
 
+def _ids(values: list[str]) -> list[uuid.UUID]:
+    """`_id`: commas mean OR, repeats AND. An id that is no Carnet id matches nothing (as a read
+    of it is a 404), rather than refusing the search."""
+    result: set[uuid.UUID] | None = None
+    for value in values:
+        ids: set[uuid.UUID] = set()
+        for text in value.split(","):
+            try:
+                ids.add(uuid.UUID(text.strip()))
+            except ValueError:
+                continue
+        result = ids if result is None else result & ids
+    return sorted(result or ())
+
+
 def _dates(
     name: str, values: list[str], timezone: str, problems: Problems
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -304,6 +319,11 @@ def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSea
                 continue
             authors.append(code.strip())
     query.author_rpps = sorted(set(authors))
+    if "_id" in given:
+        query.ids = _ids(given["_id"])
+    query.updated_from, query.updated_to = _dates(
+        "_lastUpdated", given.get("_lastUpdated", []), timezone, problems
+    )
     query.date_from, query.date_to = _dates("date", given.get("date", []), timezone, problems)
     query.period_from, query.period_to = _dates(
         "period", given.get("period", []), timezone, problems
