@@ -352,3 +352,55 @@ def test_id_and_last_updated(client: TestClient, database: Database) -> None:
         400,
     )
     assert set(locations(issues)) == {"_lastUpdated", "_id"}
+
+
+def test_prefer_handling_lenient_ignores_unknown_parameters_and_says_so(
+    client: TestClient, database: Database
+) -> None:
+    """Strict by default (400); with `Prefer: handling=lenient` unknown parameters are left out
+    of the search and of its links, and listed in an OperationOutcome entry (mode `outcome`)."""
+    who = people(database)
+    made = deposit_one(client, who)
+    query = f"{_by_nir(who)}&setting=x&facility=y"
+    strict = client.get(f"/fhir/DocumentReference?{query}", headers=who.pro)
+    assert set(locations(outcome(strict, 400))) == {"setting", "facility"}
+    lenient = {**who.pro, "Prefer": "return=representation, handling=lenient"}
+    bundle = fhir_json(client.get(f"/fhir/DocumentReference?{query}", headers=lenient))
+    assert bundle["total"] == 1
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert [e["resource"]["id"] for e in matches] == [made["id"]]
+    told = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(told) == 1 and told[0]["resourceType"] == "OperationOutcome"
+    assert sorted(locations(told[0]["issue"])) == ["facility", "setting"]
+    assert all(i["severity"] == "warning" for i in told[0]["issue"])
+    assert "setting" not in (_link(bundle, "self") or "")
+    by_post = fhir_json(
+        client.post(
+            "/fhir/DocumentReference/_search",
+            data={"patient.identifier": who.nir, "event": "z"},
+            headers={**who.pro, "Prefer": "handling=lenient"},
+        )
+    )
+    assert [e["resource"]["id"] for e in by_post["entry"] if e["search"]["mode"] == "match"] == [
+        made["id"]
+    ]
+    # Known parameters keep their rules; nothing to ignore: no outcome entry.
+    bad = client.get(
+        f"/fhir/DocumentReference?{_by_nir(who)}&date=xx", headers=lenient
+    )
+    assert locations(outcome(bad, 400)) == ["date"]
+    clean = fhir_json(client.get(f"/fhir/DocumentReference?{_by_nir(who)}", headers=lenient))
+    assert all(e["search"]["mode"] == "match" for e in clean["entry"])
+    patients = fhir_json(
+        client.get(
+            "/fhir/Patient",
+            params={"identifier": f"{INS_NIR_SYSTEM}|{who.nir}", "name": "x"},
+            headers=lenient,
+        )
+    )
+    assert patients["total"] == 1
+    assert [e["search"]["mode"] for e in patients["entry"]] == ["match", "outcome"]
+    strict_patients = client.get(
+        "/fhir/Patient", params={"identifier": who.nir, "name": "x"}, headers=who.pro
+    )
+    assert locations(outcome(strict_patients, 400)) == ["name"]

@@ -30,7 +30,7 @@ from carnet.documents import fhir, fhir_in
 from carnet.documents import fhir_service as service
 from carnet.documents.deposits import Prepared
 from carnet.documents.fhir_in_bundle import ParsedBundle
-from carnet.fhir import parse
+from carnet.fhir import parse, search
 from carnet.fhir.api import (
     JSON_TYPES,
     READERS,
@@ -248,6 +248,7 @@ def _search(
             principal,
             params,
             request_id=request_id(request),
+            lenient=search.lenient(request.headers.get("prefer")),
         )
     return FhirResponse(bundle)
 

@@ -307,9 +307,11 @@ def search_documents(
     params: list[tuple[str, str]],
     *,
     request_id: str | None = None,
+    lenient: bool = False,
 ) -> Json:
-    """ITI-67: the documents of one patient that the principal may read, narrowed in SQL."""
-    wanted = search.document_search(params, settings.timezone)
+    """ITI-67: the documents of one patient that the principal may read, narrowed in SQL;
+    `lenient` (`Prefer: handling=lenient`): unknown parameters ignored, and said so."""
+    wanted = search.document_search(params, settings.timezone, lenient=lenient)
     base = fhir_base(settings)
     holder: Holder | None = None
     if wanted.patient is not None:
@@ -361,7 +363,7 @@ def search_documents(
     links = paging_links(
         f"{base}/DocumentReference", wanted.criteria, Page(query.offset, query.count, total)
     )
-    return resources.searchset(entries, total, links)
+    return resources.searchset(entries, total, links, ignored=wanted.ignored)
 
 
 def read_content(

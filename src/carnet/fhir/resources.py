@@ -71,10 +71,15 @@ def patient(holder: Holder) -> Json:
 
 
 def searchset(
-    entries: Iterable[tuple[str | None, Json]], total: int, links: Sequence[tuple[str, str]]
+    entries: Iterable[tuple[str | None, Json]],
+    total: int,
+    links: Sequence[tuple[str, str]],
+    *,
+    ignored: Sequence[str] = (),
 ) -> Json:
     """An ITI-67 answer: `total`, paging links and one `match` entry per resource. A resource
-    with no read by id gets no `fullUrl` (it would point at nothing)."""
+    with no read by id gets no `fullUrl` (it would point at nothing). The parameters a lenient
+    search ignored are told in an OperationOutcome entry (search mode `outcome`)."""
     bundle: Json = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -91,9 +96,28 @@ def searchset(
         }
         for full_url, resource in entries
     ]
+    if ignored:
+        found.append({"resource": ignored_outcome(ignored), "search": {"mode": "outcome"}})
     if found:
         bundle["entry"] = found
     return bundle
+
+
+def ignored_outcome(names: Sequence[str]) -> Json:
+    """What `Prefer: handling=lenient` left out: one warning per ignored parameter."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "warning",
+                "code": "not-supported",
+                "diagnostics": f"Unknown or unsupported search parameter {name!r}: ignored "
+                "(Prefer: handling=lenient).",
+                "expression": [name],
+            }
+            for name in names
+        ],
+    }
 
 
 def transaction_response(entries: Sequence[Json]) -> Json:
@@ -299,7 +323,8 @@ def capability_statement(base_url: str) -> Json:
             "IHE MHD: ITI-65 Provide Document Bundle (transaction), ITI-67 Find Document "
             "References, ITI-68 Retrieve Document; metadata updates of status and securityLabel. "
             f"Results: {', '.join(RESULT_PARAMETERS)} (_count at most 500); unknown search "
-            "parameters are refused (400)."
+            "parameters are refused (400), or ignored and listed in an OperationOutcome entry "
+            "on DocumentReference and Patient searches with Prefer: handling=lenient."
         ),
         "kind": "instance",
         "software": {"name": "Carnet", "version": __version__},
