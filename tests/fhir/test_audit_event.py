@@ -29,6 +29,8 @@ def test_acc8_holder_reads_an_emergency_access_as_balp_audit_events(
         )
     )
     events = [entry["resource"] for entry in bundle["entry"]]
+    # No read by id for AuditEvent: no fullUrl pointing at one.
+    assert all("fullUrl" not in entry for entry in bundle["entry"])
     assert bundle["total"] == len(events) >= 3
     override = [e for e in events if e["type"]["code"] == "110113"]
     assert len(override) == 1

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from carnet.audit.models import AuditEntry
+from carnet.config import Settings
 from carnet.db import Database
 from tests.fhir.support import deposit_one, fhir_json, outcome, pdf, people
 
@@ -86,3 +87,37 @@ def test_unknown_or_unreadable_binary(client: TestClient, database: Database) ->
     outcome(client.get("/fhir/Binary/00000000-0000-0000-0000-000000000000", headers=who.pro), 404)
     outcome(client.get("/fhir/Binary/nope", headers=who.pro), 404)
     outcome(client.get("/fhir/Binary/nope"), 401)
+
+
+def test_attachment_urls_are_absolute_and_fetchable(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    """Strict R4 parsers refuse a relative `attachment.url`: every DocumentReference Carnet renders
+    (create, read, search, $everything) names the bytes by an absolute URL on its FHIR base, which
+    the same caller can fetch (ITI-68)."""
+    who = people(database)
+    content = pdf("absolu")
+    made = deposit_one(client, who, content=content)
+    doc_id = made["id"]
+    read = fhir_json(client.get(f"/fhir/DocumentReference/{doc_id}", headers=who.pro))
+    found = fhir_json(
+        client.get(f"/fhir/DocumentReference?patient=Patient/{who.holder_id}", headers=who.pro)
+    )
+    everything = fhir_json(client.get(f"/fhir/Patient/{who.holder_id}/$everything", headers=who.pro))
+    rendered = [
+        made,
+        read,
+        *(e["resource"] for e in found["entry"]),
+        *(
+            e["resource"]
+            for e in everything["entry"]
+            if e["resource"]["resourceType"] == "DocumentReference"
+        ),
+    ]
+    assert len(rendered) == 4
+    expected = f"{settings.base_url.rstrip('/')}/fhir/Binary/{doc_id}"
+    for resource in rendered:
+        assert resource["content"][0]["attachment"]["url"] == expected
+    fetched = client.get(expected, headers=who.pro)
+    assert fetched.status_code == 200
+    assert fetched.content == content

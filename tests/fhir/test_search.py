@@ -272,3 +272,135 @@ def test_patients_are_not_shown_to_unrelated_holders_or_for_closed_spaces(
             select(AuditEntry.action).where(AuditEntry.holder_id == closed.holder_id)
         ).all()
     assert denied == ["patient.read-denied", "patient.read-denied"]
+
+
+def _audit_count(database: Database) -> int:
+    with database.transaction() as session:
+        return len(session.scalars(select(AuditEntry)).all())
+
+
+def test_search_by_post_answers_as_by_get(client: TestClient, database: Database) -> None:
+    """MHD: POST `_search` with a form body, merged with the query string, answers the GET's
+    search (same entries, total and links), audited the same way; other bodies are refused."""
+    who = people(database)
+    made = {deposit_one(client, who)["id"] for _ in range(3)}
+    by_get = _search(client, who.pro, f"{_by_nir(who)}&status=current&_count=2")
+    before = _audit_count(database)
+    by_post = fhir_json(
+        client.post(
+            "/fhir/DocumentReference/_search?_count=2",
+            data={"patient.identifier": f"{INS_NIR_SYSTEM}|{who.nir}", "status": "current"},
+            headers=who.pro,
+        )
+    )
+    after_post = _audit_count(database)
+    _search(client, who.pro, f"{_by_nir(who)}&status=current&_count=2")
+    assert _audit_count(database) - after_post == after_post - before > 0
+    assert by_post["total"] == by_get["total"] == 3
+    assert [e["fullUrl"] for e in by_post["entry"]] == [e["fullUrl"] for e in by_get["entry"]]
+    assert [e["resource"] for e in by_post["entry"]] == [e["resource"] for e in by_get["entry"]]
+    assert {(n, _link(by_post, n) is None) for n in ("next", "previous")} == {
+        (n, _link(by_get, n) is None) for n in ("next", "previous")
+    }
+    assert set(_ids(by_post)) <= made
+    unknown = client.post(
+        "/fhir/DocumentReference/_search", data={"nonsense": "1"}, headers=who.pro
+    )
+    assert "nonsense" in locations(outcome(unknown, 400))
+    as_json = client.post(
+        "/fhir/DocumentReference/_search",
+        json={"patient.identifier": who.nir},
+        headers=who.pro,
+    )
+    assert outcome(as_json, 415)[0]["severity"] == "error"
+    assert client.post("/fhir/DocumentReference/_search", data={}).status_code == 401
+
+
+def test_id_and_last_updated(client: TestClient, database: Database) -> None:
+    """`_id` (commas OR, repeats AND, a non-Carnet id matches nothing) and `_lastUpdated` with
+    the FHIR prefixes, on `meta.lastUpdated`, counted in SQL like every criterion."""
+    who = people(database)
+    with clock.frozen_at(dt.datetime(2025, 1, 10, 9, tzinfo=dt.UTC)):
+        first = deposit_one(client, who)
+    with clock.frozen_at(dt.datetime(2025, 3, 15, 9, tzinfo=dt.UTC)):
+        second = deposit_one(client, who)
+    base = _by_nir(who)
+
+    def ids(query: str) -> set[str]:
+        bundle = _search(client, who.pro, f"{base}&{query}")
+        assert bundle["total"] == len(_ids(bundle))
+        return set(_ids(bundle))
+
+    assert first["meta"]["lastUpdated"].startswith("2025-01-10")
+    assert ids(f"_id={first['id']}") == {first["id"]}
+    assert ids(f"_id={first['id']},{second['id']}") == {first["id"], second["id"]}
+    assert ids(f"_id={first['id']},{second['id']}&_id={second['id']}") == {second["id"]}
+    assert ids("_id=not-a-carnet-id") == set()
+    assert ids(f"_id={first['id']}&_lastUpdated=ge2025-02-01") == set()
+    assert ids("_lastUpdated=ge2025-02-01") == {second["id"]}
+    assert ids("_lastUpdated=gt2025-03-15T09:00:00Z") == set()
+    assert ids("_lastUpdated=lt2025-03-15") == {first["id"]}
+    assert ids("_lastUpdated=le2025-03-15") == {first["id"], second["id"]}
+    assert ids("_lastUpdated=eq2025-01") == {first["id"]}
+    assert ids("_lastUpdated=2025-03-15T09:00:00Z") == {second["id"]}
+    issues = outcome(
+        client.get(
+            "/fhir/DocumentReference",
+            params={"patient.identifier": who.nir, "_lastUpdated": "sa2025", "_id": ""},
+            headers=who.pro,
+        ),
+        400,
+    )
+    assert set(locations(issues)) == {"_lastUpdated", "_id"}
+
+
+def test_prefer_handling_lenient_ignores_unknown_parameters_and_says_so(
+    client: TestClient, database: Database
+) -> None:
+    """Strict by default (400); with `Prefer: handling=lenient` unknown parameters are left out
+    of the search and of its links, and listed in an OperationOutcome entry (mode `outcome`)."""
+    who = people(database)
+    made = deposit_one(client, who)
+    query = f"{_by_nir(who)}&setting=x&facility=y"
+    strict = client.get(f"/fhir/DocumentReference?{query}", headers=who.pro)
+    assert set(locations(outcome(strict, 400))) == {"setting", "facility"}
+    lenient = {**who.pro, "Prefer": "return=representation, handling=lenient"}
+    bundle = fhir_json(client.get(f"/fhir/DocumentReference?{query}", headers=lenient))
+    assert bundle["total"] == 1
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert [e["resource"]["id"] for e in matches] == [made["id"]]
+    told = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(told) == 1 and told[0]["resourceType"] == "OperationOutcome"
+    assert sorted(locations(told[0]["issue"])) == ["facility", "setting"]
+    assert all(i["severity"] == "warning" for i in told[0]["issue"])
+    assert "setting" not in (_link(bundle, "self") or "")
+    by_post = fhir_json(
+        client.post(
+            "/fhir/DocumentReference/_search",
+            data={"patient.identifier": who.nir, "event": "z"},
+            headers={**who.pro, "Prefer": "handling=lenient"},
+        )
+    )
+    assert [e["resource"]["id"] for e in by_post["entry"] if e["search"]["mode"] == "match"] == [
+        made["id"]
+    ]
+    # Known parameters keep their rules; nothing to ignore: no outcome entry.
+    bad = client.get(
+        f"/fhir/DocumentReference?{_by_nir(who)}&date=xx", headers=lenient
+    )
+    assert locations(outcome(bad, 400)) == ["date"]
+    clean = fhir_json(client.get(f"/fhir/DocumentReference?{_by_nir(who)}", headers=lenient))
+    assert all(e["search"]["mode"] == "match" for e in clean["entry"])
+    patients = fhir_json(
+        client.get(
+            "/fhir/Patient",
+            params={"identifier": f"{INS_NIR_SYSTEM}|{who.nir}", "name": "x"},
+            headers=lenient,
+        )
+    )
+    assert patients["total"] == 1
+    assert [e["search"]["mode"] for e in patients["entry"]] == ["match", "outcome"]
+    strict_patients = client.get(
+        "/fhir/Patient", params={"identifier": who.nir, "name": "x"}, headers=who.pro
+    )
+    assert locations(outcome(strict_patients, 400)) == ["name"]

@@ -481,3 +481,40 @@ def test_keys_the_bulk_sealer_creates_are_the_vaults(database: Database, vault: 
     with database.transaction() as session:
         assert vault.unseal(session, holder_id, "r", PURPOSE, sealed) == b"x"
     sealer.close()
+
+
+def test_fhir_search_full_urls_are_reads(
+    tmp_path: Path, database: Database, vault: Vault, settings: Settings, client: TestClient
+) -> None:
+    """Every `fullUrl` the search emits answers 200 to the same caller, with the same resource,
+    decided and audited as the search; refused (a professional, ACC-7) or unknown: 404."""
+    who = people(database)
+    path = write_csv(tmp_path / "feed.csv", [line(who.nir), line(who.nir, act_code="C")])
+    assert importer.import_feed(database, vault, settings, path).imported == 2
+    bundle = fhir_json(
+        client.get(
+            "/fhir/ExplanationOfBenefit",
+            params={"patient": f"Patient/{who.holder_id}"},
+            headers=who.holder,
+        )
+    )
+    assert len(bundle["entry"]) == 2
+    for entry in bundle["entry"]:
+        assert entry["fullUrl"].startswith(f"{settings.base_url.rstrip('/')}/fhir/")
+        read = fhir_json(client.get(entry["fullUrl"], headers=who.holder))
+        assert read == entry["resource"]
+        refused = client.get(entry["fullUrl"], headers=who.pro)
+        outcome(refused, 404)
+        assert "Consultation" not in refused.text
+    outcome(client.get(f"/fhir/ExplanationOfBenefit/{uuid.uuid4()}", headers=who.holder), 404)
+    outcome(client.get("/fhir/ExplanationOfBenefit/nope", headers=who.holder), 404)
+    ids = {entry["resource"]["id"] for entry in bundle["entry"]}
+    with database.transaction() as session:
+        audited = session.execute(
+            select(AuditEntry.action, AuditEntry.target_id).where(
+                AuditEntry.target_id.in_(ids)
+            )
+        ).all()
+    assert sorted(a for a, _t in audited) == sorted(
+        ["reimbursements.read"] * 2 + ["reimbursements.read-denied"] * 2
+    )

@@ -79,9 +79,12 @@ def _author(doc: Document) -> list[Json]:
 
 
 def document_reference(
-    doc: Document, title: str, holder: Holder, *, now: dt.datetime | None = None
+    doc: Document, title: str, holder: Holder, *, base: str, now: dt.datetime | None = None
 ) -> Json:
-    """One Carnet document as an MHD DocumentReference (its id is the Carnet document id)."""
+    """One Carnet document as an MHD DocumentReference (its id is the Carnet document id).
+
+    `base` is Carnet's FHIR base (`fhir.service.fhir_base`): `attachment.url` must be an absolute
+    URL (strict R4 parsers refuse a relative one), the ITI-68 address of the bytes."""
     master: Json = {"value": doc.master_identifier}
     if _URI.match(doc.master_identifier):
         master = {"system": URI_SYSTEM, "value": doc.master_identifier}
@@ -129,7 +132,7 @@ def document_reference(
         attachment["language"] = doc.language
     attachment.update(
         {
-            "url": f"Binary/{doc.id}",
+            "url": f"{base}/Binary/{doc.id}",
             "size": doc.size,
             "hash": sha1_base64(doc.sha1),
             "title": title,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
@@ -29,7 +30,7 @@ from carnet.documents import fhir, fhir_in
 from carnet.documents import fhir_service as service
 from carnet.documents.deposits import Prepared
 from carnet.documents.fhir_in_bundle import ParsedBundle
-from carnet.fhir import parse
+from carnet.fhir import parse, search
 from carnet.fhir.api import (
     JSON_TYPES,
     READERS,
@@ -60,6 +61,8 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 # A Bundle carries at most about this many documents of the largest size allowed (DOC-1); larger
 # submissions are split, or their Binaries posted first.
 BUNDLE_DOCUMENTS = 10
+FORM = "application/x-www-form-urlencoded"
+SEARCH_FORM_LIMIT = 64 * 1024
 
 
 async def bundle_body(request: Request) -> Any:
@@ -75,6 +78,20 @@ async def binary_body(request: Request) -> tuple[str, bytes]:
     if not media:
         raise UnsupportedMediaType("A Content-Type is required.")
     return media, await read_capped(request, settings.max_upload_bytes)
+
+
+async def search_form(request: Request) -> list[tuple[str, str]]:
+    """The parameters of a search by POST: `application/x-www-form-urlencoded` only (415
+    otherwise), capped like any small body."""
+    if media_type(request) != FORM:
+        raise UnsupportedMediaType(f"Send the search parameters as {FORM}.")
+    raw = await read_capped(request, SEARCH_FORM_LIMIT)
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise parse.InvalidResource(
+            [parse.Problem("Parameters", "The body is not a valid form.", "structure")]
+        ) from None
 
 
 @router.post(
@@ -201,14 +218,37 @@ def search_document_references(
     principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
+    return _search(request, principal, session, list(request.query_params.multi_items()))
+
+
+@router.post(
+    "/DocumentReference/_search",
+    response_class=FhirResponse,
+    summary="ITI-67 by POST: the parameters form-encoded in the body (merged with the query string)",
+)
+def search_document_references_by_post(
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("DocumentReference", "s")),
+    form: list[tuple[str, str]] = Depends(search_form),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    """MHD Document Responders answer a search by POST exactly as by GET (same rules, audit and
+    answer): clients use it to keep identifiers (INS-NIR) out of URLs and logs."""
+    return _search(request, principal, session, [*request.query_params.multi_items(), *form])
+
+
+def _search(
+    request: Request, principal: Principal, session: Session, params: list[tuple[str, str]]
+) -> FhirResponse:
     with keeping_audit():
         bundle = service.search_documents(
             session,
             _vault(request),
             _settings(request),
             principal,
-            list(request.query_params.multi_items()),
+            params,
             request_id=request_id(request),
+            lenient=search.lenient(request.headers.get("prefer")),
         )
     return FhirResponse(bundle)
 

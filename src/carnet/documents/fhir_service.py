@@ -274,7 +274,7 @@ def create_document_reference(
     parts = (SWITCHES, DATA_KEY, *actor_part(settings, principal))
     holder, rpps = _prepare(session, principal, [parsed], parts)
     doc = _deposit(session, vault, settings, principal, holder, parsed, rpps, request_id)
-    return fhir.document_reference(doc, parsed.new.title, holder)
+    return fhir.document_reference(doc, parsed.new.title, holder, base=fhir_base(settings))
 
 
 def document_id(text: str) -> uuid.UUID:
@@ -295,7 +295,8 @@ def read_document(
 ) -> Json:
     doc = documents.get(session, settings, principal, document_id(doc_id), request_id=request_id)
     holder = documents.holder_by_id(session, doc.holder_id)
-    return fhir.document_reference(doc, documents.title_of(session, vault, doc), holder)
+    title = documents.title_of(session, vault, doc)
+    return fhir.document_reference(doc, title, holder, base=fhir_base(settings))
 
 
 def search_documents(
@@ -306,9 +307,11 @@ def search_documents(
     params: list[tuple[str, str]],
     *,
     request_id: str | None = None,
+    lenient: bool = False,
 ) -> Json:
-    """ITI-67: the documents of one patient that the principal may read, narrowed in SQL."""
-    wanted = search.document_search(params, settings.timezone)
+    """ITI-67: the documents of one patient that the principal may read, narrowed in SQL;
+    `lenient` (`Prefer: handling=lenient`): unknown parameters ignored, and said so."""
+    wanted = search.document_search(params, settings.timezone, lenient=lenient)
     base = fhir_base(settings)
     holder: Holder | None = None
     if wanted.patient is not None:
@@ -352,13 +355,15 @@ def search_documents(
         entries.append(
             (
                 f"{base}/DocumentReference/{doc.id}",
-                fhir.document_reference(doc, documents.title_of(session, vault, doc), holder),
+                fhir.document_reference(
+                    doc, documents.title_of(session, vault, doc), holder, base=base
+                ),
             )
         )
     links = paging_links(
         f"{base}/DocumentReference", wanted.criteria, Page(query.offset, query.count, total)
     )
-    return resources.searchset(entries, total, links)
+    return resources.searchset(entries, total, links, ignored=wanted.ignored)
 
 
 def read_content(
@@ -393,7 +398,7 @@ def update_document(
     doc = documents.get(session, settings, principal, wanted, request_id=request_id)
     holder = documents.holder_by_id(session, doc.holder_id)
     title = documents.title_of(session, vault, doc)
-    stored = fhir.document_reference(doc, title, holder)
+    stored = fhir.document_reference(doc, title, holder, base=fhir_base(settings))
     change = fhir_in_labels.security_change(stored, body, str(doc.id))
     try:
         doc = changes.change_by_author(
@@ -405,7 +410,7 @@ def update_document(
             "already-visible": "DocumentReference.securityLabel",
         }.get(error.code, "DocumentReference")
         raise located(error, where) from None
-    return fhir.document_reference(doc, title, holder)
+    return fhir.document_reference(doc, title, holder, base=fhir_base(settings))
 
 
 def check_depositable(holder: Holder, where: str) -> None:

@@ -55,6 +55,9 @@ class SearchQuery:
     period_from: dt.datetime | None = None  # care period (context.period)
     period_to: dt.datetime | None = None
     author_rpps: list[str] = field(default_factory=list)
+    ids: list[uuid.UUID] | None = None  # FHIR `_id`; None: any, []: none
+    updated_from: dt.datetime | None = None  # FHIR `_lastUpdated` (meta.lastUpdated)
+    updated_to: dt.datetime | None = None
     folder_id: uuid.UUID | None = None
     pinned: bool | None = None
     sort: str = "-date"
@@ -299,6 +302,12 @@ def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
         where.append(Document.period_start < query.period_to)
     if query.author_rpps:
         where.append(Document.author_rpps.in_(query.author_rpps))
+    if query.ids is not None:
+        where.append(Document.id.in_(query.ids))
+    if query.updated_from:
+        where.append(Document.updated_at >= query.updated_from)
+    if query.updated_to:
+        where.append(Document.updated_at < query.updated_to)
     if query.folder_id:
         where.append(Document.folder_id == query.folder_id)
     if query.pinned is not None:

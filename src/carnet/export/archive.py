@@ -46,6 +46,7 @@ from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
 from carnet.export.service import expire, export_ttl, holder_principal, summary_pdf
 from carnet.fhir import resources
+from carnet.fhir.service import fhir_base
 from carnet.messaging.attachments import every_attachment
 from carnet.messaging.context import Context
 from carnet.notifications.service import enqueue
@@ -229,7 +230,9 @@ def _write_documents(
             entries.add(
                 _entry(
                     settings.base_url,
-                    documents_fhir.document_reference(doc, title, holder, now=now),
+                    documents_fhir.document_reference(
+                        doc, title, holder, base=fhir_base(settings), now=now
+                    ),
                 )
             )
             entries.add_binary(settings.base_url, doc, content)

@@ -96,7 +96,9 @@ def resources(
                 session, settings, principal, holder, request_id=request_id, every_status=True
             ):
                 title = documents.title_of(session, vault, doc)
-                yield documents_fhir.document_reference(doc, title, holder)
+                yield documents_fhir.document_reference(
+                    doc, title, holder, base=fhir_service.fhir_base(settings)
+                )
         except Forbidden:
             pass
     ctx = profile.context(session, vault, settings, principal, holder, request_id)

@@ -23,7 +23,7 @@ from carnet.access.routes import authenticated, public
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.errors import CarnetError
-from carnet.fhir import audit, parse, resources, service
+from carnet.fhir import audit, parse, resources, search, service
 from carnet.http import FHIR_JSON, db_session, keeping_audit, request_id
 from carnet.http import app_settings as _settings
 
@@ -126,6 +126,7 @@ def search_patients(
             principal,
             list(request.query_params.multi_items()),
             request_id=request_id(request),
+            lenient=search.lenient(request.headers.get("prefer")),
         )
     return FhirResponse(bundle)
 

@@ -165,8 +165,9 @@ def search_audit_events(
         links.append(("next", f"{base}/AuditEvent?{query}&_page={page + 1}"))
     if page > 1:
         links.append(("previous", f"{base}/AuditEvent?{query}&_page={page - 1}"))
+    # No `fullUrl`: AuditEvents are only searched (no read by id to point at).
     return searchset(
-        ((f"{base}/AuditEvent/{e.id}", audit_event(e, holder.id)) for e in history.entries),
+        ((None, audit_event(e, holder.id)) for e in history.entries),
         history.total,
         links,
     )

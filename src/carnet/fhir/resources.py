@@ -71,9 +71,15 @@ def patient(holder: Holder) -> Json:
 
 
 def searchset(
-    entries: Iterable[tuple[str, Json]], total: int, links: Sequence[tuple[str, str]]
+    entries: Iterable[tuple[str | None, Json]],
+    total: int,
+    links: Sequence[tuple[str, str]],
+    *,
+    ignored: Sequence[str] = (),
 ) -> Json:
-    """An ITI-67 answer: `total`, paging links and one `match` entry per resource."""
+    """An ITI-67 answer: `total`, paging links and one `match` entry per resource. A resource
+    with no read by id gets no `fullUrl` (it would point at nothing). The parameters a lenient
+    search ignored are told in an OperationOutcome entry (search mode `outcome`)."""
     bundle: Json = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -83,12 +89,35 @@ def searchset(
         "link": [{"relation": relation, "url": url} for relation, url in links],
     }
     found = [
-        {"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}}
+        {
+            **({"fullUrl": full_url} if full_url else {}),
+            "resource": resource,
+            "search": {"mode": "match"},
+        }
         for full_url, resource in entries
     ]
+    if ignored:
+        found.append({"resource": ignored_outcome(ignored), "search": {"mode": "outcome"}})
     if found:
         bundle["entry"] = found
     return bundle
+
+
+def ignored_outcome(names: Sequence[str]) -> Json:
+    """What `Prefer: handling=lenient` left out: one warning per ignored parameter."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "warning",
+                "code": "not-supported",
+                "diagnostics": f"Unknown or unsupported search parameter {name!r}: ignored "
+                "(Prefer: handling=lenient).",
+                "expression": [name],
+            }
+            for name in names
+        ],
+    }
 
 
 def transaction_response(entries: Sequence[Json]) -> Json:
@@ -141,7 +170,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "FamilyMemberHistory": ("read", "update", "create", "search-type"),
     "Encounter": ("read", "update", "create", "search-type"),
     "RelatedPerson": ("read", "search-type"),  # carnet.accounts.fhir_api (contacts, ACC-7)
-    "ExplanationOfBenefit": ("search-type",),  # carnet.reimbursements.fhir_api (SRV-4)
+    "ExplanationOfBenefit": ("read", "search-type"),  # carnet.reimbursements.fhir_api (SRV-4)
     "Communication": ("read", "search-type", "create"),  # carnet.messaging.fhir_api (SRV-1)
     # carnet.agenda.fhir_api (SRV-2)
     "Appointment": ("read", "search-type", "create", "update", "delete"),
@@ -162,6 +191,8 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("period", "date", "Care period (context.period); prefixes eq, ge, gt, le, lt."),
         ("author.identifier", "token", f"{RPPS_SYSTEM}|<RPPS> (rule ID-2); commas mean OR."),
         ("status", "token", "current, superseded, entered-in-error; all when absent."),
+        ("_id", "token", "The DocumentReference id; commas mean OR."),
+        ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt."),
     ),
     "Patient": (("identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (rule ID-1)."),),
     "AuditEvent": (
@@ -292,7 +323,8 @@ def capability_statement(base_url: str) -> Json:
             "IHE MHD: ITI-65 Provide Document Bundle (transaction), ITI-67 Find Document "
             "References, ITI-68 Retrieve Document; metadata updates of status and securityLabel. "
             f"Results: {', '.join(RESULT_PARAMETERS)} (_count at most 500); unknown search "
-            "parameters are refused (400)."
+            "parameters are refused (400), or ignored and listed in an OperationOutcome entry "
+            "on DocumentReference and Patient searches with Prefer: handling=lenient."
         ),
         "kind": "instance",
         "software": {"name": "Carnet", "version": __version__},

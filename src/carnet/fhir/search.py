@@ -45,6 +45,25 @@ class DocumentSearch:
     query: SearchQuery
     # The parameters as given, without paging, to build the paging links.
     criteria: list[tuple[str, str]] = field(default_factory=list)
+    # Unknown parameters a lenient search left out (`Prefer: handling=lenient`).
+    ignored: list[str] = field(default_factory=list)
+
+
+def lenient(prefer: str | None) -> bool:
+    """Whether a `Prefer` header asks for `handling=lenient` (strict is the default)."""
+    if not prefer:
+        return False
+    parts = (part.strip().lower() for item in prefer.split(",") for part in item.split(";"))
+    return any(part.replace(" ", "") == "handling=lenient" for part in parts)
+
+
+def known_only(
+    params: list[tuple[str, str]], allowed: frozenset[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """A lenient search's parameters: those it knows, and the names of the others (ignored)."""
+    kept = [(n, v) for n, v in params if n in allowed or n in IGNORED]
+    ignored = sorted({n for n, _v in params if n not in allowed and n not in IGNORED})
+    return kept, ignored
 
 
 def _names(resource_type: str) -> frozenset[str]:
@@ -146,6 +165,21 @@ def _codes(
     if result is None:
         return []
     return sorted(result) or [NO_MATCH]
+
+
+def _ids(values: list[str]) -> list[uuid.UUID]:
+    """`_id`: commas mean OR, repeats AND. An id that is no Carnet id matches nothing (as a read
+    of it is a 404), rather than refusing the search."""
+    result: set[uuid.UUID] | None = None
+    for value in values:
+        ids: set[uuid.UUID] = set()
+        for text in value.split(","):
+            try:
+                ids.add(uuid.UUID(text.strip()))
+            except ValueError:
+                continue
+        result = ids if result is None else result & ids
+    return sorted(result or ())
 
 
 def _dates(
@@ -251,10 +285,16 @@ def paging_links(base: str, criteria: list[tuple[str, str]], page: Page) -> list
     return links
 
 
-def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSearch:
-    """ITI-67 parameters (see `resources.SEARCH_PARAMETERS`) plus `_count`, `_offset`, `_sort`."""
+def document_search(
+    params: list[tuple[str, str]], timezone: str, *, lenient: bool = False
+) -> DocumentSearch:
+    """ITI-67 parameters (see `resources.SEARCH_PARAMETERS`) plus `_count`, `_offset`, `_sort`;
+    `lenient`: unknown parameters are left out (and listed) instead of refused."""
     problems = Problems()
     allowed = _names("DocumentReference") | set(resources.RESULT_PARAMETERS)
+    ignored: list[str] = []
+    if lenient:
+        params, ignored = known_only(params, allowed)
     _unknown(params, allowed, problems)
     given: dict[str, list[str]] = {}
     for name, value in params:
@@ -304,6 +344,11 @@ def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSea
                 continue
             authors.append(code.strip())
     query.author_rpps = sorted(set(authors))
+    if "_id" in given:
+        query.ids = _ids(given["_id"])
+    query.updated_from, query.updated_to = _dates(
+        "_lastUpdated", given.get("_lastUpdated", []), timezone, problems
+    )
     query.date_from, query.date_to = _dates("date", given.get("date", []), timezone, problems)
     query.period_from, query.period_to = _dates(
         "period", given.get("period", []), timezone, problems
@@ -320,13 +365,16 @@ def document_search(params: list[tuple[str, str]], timezone: str) -> DocumentSea
             query.sort = sorts[0]
     problems.raise_if_any()
     criteria = [(n, v) for n, v in params if n not in ("_count", "_offset")]
-    return DocumentSearch(patients[0] if patients else None, query, criteria)
+    return DocumentSearch(patients[0] if patients else None, query, criteria, ignored)
+
+
+PATIENT_PARAMETERS = _names("Patient") | {"_count"}  # one patient per INS: _count changes nothing
 
 
 def patient_search(params: list[tuple[str, str]]) -> tuple[PatientCriterion, int]:
     """`GET /fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<NIR>` (rule ID-1)."""
     problems = Problems()
-    allowed = _names("Patient") | {"_count"}  # one patient per INS: _count changes nothing
+    allowed = PATIENT_PARAMETERS
     _unknown(params, allowed, problems)
     values = [v for n, v in params if n == "identifier" and v]
     count = _integer("_count", [v for n, v in params if n == "_count"], problems, DEFAULT_COUNT)

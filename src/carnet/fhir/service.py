@@ -140,7 +140,11 @@ def search_patients(
     params: list[tuple[str, str]],
     *,
     request_id: str | None = None,
+    lenient: bool = False,
 ) -> Json:
+    ignored: list[str] = []
+    if lenient:
+        params, ignored = search.known_only(params, search.PATIENT_PARAMETERS)
     criterion, count = search.patient_search(params)
     holder = find_holder(session, holder_id=criterion.holder_id, nir=criterion.nir)
     found = _patient(session, settings, principal, holder, request_id, "s") if holder else None
@@ -149,4 +153,4 @@ def search_patients(
     entries = [(f"{base}/Patient/{found['id']}", found)] if found and count > 0 else []
     criteria = [(n, v) for n, v in params if n != "_count"]
     links = [("self", f"{base}/Patient?{urlencode([*criteria, ('_count', str(count))])}")]
-    return resources.searchset(entries, total, links)
+    return resources.searchset(entries, total, links, ignored=ignored)

@@ -10,6 +10,7 @@ Valid against the official R4 JSON schema (`tests/reimbursements` checks it).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -149,4 +150,25 @@ def search_explanations(
     )
 
 
-__all__ = ["explanation_of_benefit", "search_explanations"]
+def read_explanation(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    line_id: str,
+    *,
+    request_id: str | None = None,
+) -> Json:
+    """`GET /fhir/ExplanationOfBenefit/{id}`: the read the search's `fullUrl`s point at."""
+    try:
+        wanted = uuid.UUID(line_id)
+    except ValueError:
+        raise NotFound("No such reimbursement.") from None
+    return explanation_of_benefit(
+        service.read_reimbursement(
+            session, vault, settings, principal, wanted, request_id=request_id
+        )
+    )
+
+
+__all__ = ["explanation_of_benefit", "read_explanation", "search_explanations"]

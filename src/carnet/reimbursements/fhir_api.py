@@ -1,4 +1,4 @@
-"""`GET /fhir/ExplanationOfBenefit?patient=…`: reimbursements in FHIR R4 (SRV-4, ACC-7, ACC-8).
+"""`GET /fhir/ExplanationOfBenefit?patient=…` and `/{id}`: reimbursements in FHIR R4 (SRV-4, ACC-7, ACC-8).
 
 Same conventions as `carnet.fhir.api`: one access rule per route, `application/fhir+json`
 answers, the audit entry committed before the data leaves and a refusal's entry committed too.
@@ -40,3 +40,23 @@ def search_explanations_of_benefit(
             fhir_base(settings), request_id=request_id(request),
         )  # fmt: skip
     return FhirResponse(bundle)
+
+
+@router.get(
+    "/ExplanationOfBenefit/{line_id}",
+    response_class=FhirResponse,
+    summary="One reimbursement line as an ExplanationOfBenefit (holder side only, ACC-7)",
+)
+def read_explanation_of_benefit(
+    line_id: str,
+    request: Request,
+    principal: Principal = authenticated(*READERS, app_scope=("ExplanationOfBenefit", "r")),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    settings: Settings = request.app.state.settings
+    vault: Vault = request.app.state.vault
+    with keeping_audit():
+        resource = fhir.read_explanation(
+            session, vault, settings, principal, line_id, request_id=request_id(request)
+        )
+    return FhirResponse(resource)

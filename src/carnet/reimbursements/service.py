@@ -25,7 +25,7 @@ from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
 from carnet.config import Settings
-from carnet.errors import Forbidden, InvalidInput
+from carnet.errors import Forbidden, InvalidInput, NotFound
 from carnet.reimbursements.models import PURPOSE, Reimbursement
 from carnet.vault.service import Vault
 
@@ -124,6 +124,34 @@ def list_reimbursements(
         page=page,
         pages=max(1, math.ceil(total / PAGE_SIZE)),
     )
+
+
+def read_reimbursement(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    line_id: uuid.UUID,
+    *,
+    request_id: str | None = None,
+) -> ReimbursementView:
+    """One line by id, decided and audited as the list is (SRV-4, ACC-7, ACC-8); NotFound when it
+    does not exist or may not be read, so a refusal tells nothing of its existence."""
+    row = session.get(Reimbursement, line_id)
+    holder = session.get(Holder, row.holder_id) if row is not None else None
+    if row is None or holder is None:
+        raise NotFound("No such reimbursement.")
+    actor = actor_for(session, settings, principal, holder)
+    decision = decide_reimbursements_read(actor, space_facts(session, holder))
+    if not decision:
+        record(session, principal, ACTION_READ + "-denied", holder_id=holder.id,
+               target_type="ExplanationOfBenefit", target_id=str(row.id), mode=mode_of(actor),
+               reason=decision.reason, request_id=request_id)  # fmt: skip
+        raise NotFound("No such reimbursement.")
+    record(session, principal, ACTION_READ, holder_id=holder.id,
+           target_type="ExplanationOfBenefit", target_id=str(row.id),
+           mode=decision.mode, request_id=request_id)  # fmt: skip
+    return opened(vault, session, row)
 
 
 def every_line(
