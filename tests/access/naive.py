@@ -89,18 +89,25 @@ def may_read(w: World, now: dt.datetime) -> bool:
     return True
 
 
-def _scope_reads_documents(scope: str) -> bool:
+def _scope_allows(scope: str, resource: str, wanted: str) -> bool:
     """SMART App Launch: `patient/<type or *>.<c r u d s>` (v2) or `.read`/`.write`/`.*` (v1)."""
     target, _, rights = scope.removeprefix("patient/").partition(".")
     rights = {"read": "rs", "write": "cud", "*": "cruds"}.get(rights, rights)
-    return target in ("DocumentReference", "*") and "r" in rights
+    return target in (resource, "*") and set(wanted) <= set(rights)
+
+
+def _scope_reads_documents(scope: str) -> bool:
+    return _scope_allows(scope, "DocumentReference", "r")
 
 
 def app_may_read(w: World, now: dt.datetime) -> bool:
     """ACC-9 and SRV-3, restated: an app working (online, or offline for those already connected),
     on the space it was connected to, whose current version asks for nothing beyond the consent,
     with a granted scope to read documents, reads what the person who connected it reads."""
-    if w.app_status not in ("online", "offline") or w.app_asks_more or w.app_other_space:
+    # A new version "asks more" when it lists patient/Condition.rs: beyond the consent unless the
+    # consented scope already allows it (a wildcard), as permissions compare (ACC-9).
+    asks_more = w.app_asks_more and not _scope_allows(w.app_scope, "Condition", "rs")
+    if w.app_status not in ("online", "offline") or asks_more or w.app_other_space:
         return False
     if w.app_connected_by == "gone" or not _scope_reads_documents(w.app_scope):
         return False

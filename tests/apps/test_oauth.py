@@ -320,13 +320,13 @@ def test_discovery_lists_only_the_scopes_some_route_honours(client: TestClient) 
     type no app may write (ACC-9, ACC-2), the profile and agenda writes are."""
     supported = client.get("/.well-known/smart-configuration").json()["scopes_supported"]
     assert {"openid", "fhirUser", "offline_access", "launch/patient"} <= set(supported)
-    for readable in ("Patient", "DocumentReference"):
+    for readable in ("Patient", "DocumentReference", "ExplanationOfBenefit"):  # read and search
         assert f"patient/{readable}.rs" in supported
-    assert "patient/Binary.r" in supported and "patient/ExplanationOfBenefit.s" in supported
+    assert "patient/Binary.r" in supported
     assert "patient/AuditEvent.s" in supported
     assert "patient/Observation.crus" in supported and "patient/Observation.rs" in supported
     assert "patient/Appointment.cruds" in supported
-    for read_only in ("Patient", "DocumentReference", "Binary", "AuditEvent"):
+    for read_only in ("Patient", "DocumentReference", "Binary", "AuditEvent", "ExplanationOfBenefit"):
         written = [s for s in supported if s.startswith(f"patient/{read_only}.")]
         assert written and all(set(s.rsplit(".", 1)[1]) <= set("rs") for s in written)
     # every interaction of every advertised resource scope is one some route checks

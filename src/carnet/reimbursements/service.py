@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.rules import decide_reimbursements_read, mode_of
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import service as account_service
 from carnet.accounts.models import Holder
 from carnet.audit.service import record
 from carnet.auth.principal import Principal
@@ -138,7 +139,7 @@ def read_reimbursement(
     """One line by id, decided and audited as the list is (SRV-4, ACC-7, ACC-8); NotFound when it
     does not exist or may not be read, so a refusal tells nothing of its existence."""
     row = session.get(Reimbursement, line_id)
-    holder = session.get(Holder, row.holder_id) if row is not None else None
+    holder = account_service.holder(session, row.holder_id) if row is not None else None
     if row is None or holder is None:
         raise NotFound("No such reimbursement.")
     actor = actor_for(session, settings, principal, holder)
