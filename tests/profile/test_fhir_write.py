@@ -15,7 +15,7 @@ from carnet import clock
 from carnet.audit.models import AuditEntry
 from carnet.db import Database
 from carnet.profile.models import ProfileEntry, ProfileEntryVersion
-from tests.fhir.support import fhir_json, locations, outcome
+from tests.fhir.support import fhir_json, locations, outcome, schema_errors
 from tests.profile.support import API, cast
 from tests.profile.test_profile_api import PAST, SAMPLES
 
@@ -234,8 +234,11 @@ def test_bad_writes_name_the_field_and_write_nothing(
         ("Immunization", immunization(who.holder_id, occurrenceDateTime=tomorrow), 422,
          "Immunization.occurrenceDateTime"),
         ("Immunization", immunization(who.holder_id, vaccineCode={
-            "coding": [{"system": "http://example.org/vaccins", "code": "X"}], "text": "X"}), 400,
-         "Immunization.vaccineCode.coding[0].system"),
+            "coding": [{"system": "http://example.org/vaccins"}], "text": "X"}), 400,
+         "Immunization.vaccineCode.coding[0].code"),
+        ("Immunization", immunization(who.holder_id, vaccineCode={
+            "coding": [{"system": "http://example.org/vaccins", "code": "X"}]}), 400,
+         "Immunization.vaccineCode.text"),
         ("Observation", observation(who.holder_id, value=812), 422,
          "Observation.valueQuantity.value"),
         ("Observation", observation(who.holder_id, code={"coding": [
@@ -269,3 +272,44 @@ def test_bad_writes_name_the_field_and_write_nothing(
     missing = "00000000-0000-0000-0000-000000000001"
     outcome(client.put(f"/fhir/Immunization/{missing}", json=immunization(who.holder_id),
                        headers=who.holder), 404)  # fmt: skip
+
+
+SNOMED = "http://snomed.info/sct"
+
+
+def test_vaccines_coded_in_any_system_are_kept(client: TestClient, database: Database) -> None:
+    """Issue 15 item 11: SNOMED CT (mapped to CVX when known), CVX, or any other coding kept as
+    given; with no coding Carnet knows, the vaccine must be named in text."""
+    who = cast(database)
+
+    def post(concept: dict[str, Any], status: int = 201) -> Any:
+        body = immunization(who.holder_id, vaccineCode=concept)
+        return client.post("/fhir/Immunization", json=body, headers=who.care_team)
+
+    def read(made: Any) -> dict[str, Any]:
+        resource = fhir_json(made, 201)
+        assert not schema_errors(resource)
+        again = fhir_json(client.get(f"/fhir/Immunization/{resource['id']}", headers=who.care_team))
+        assert again["vaccineCode"] == resource["vaccineCode"]
+        concept: dict[str, Any] = again["vaccineCode"]
+        return concept
+
+    flu = {"system": SNOMED, "code": "836377006", "display": "Influenza vaccine"}
+    assert read(post({"coding": [flu]})) == {
+        "text": "Influenza vaccine", "coding": [flu, {"system": CVX, "code": "88"}]}
+    cvx = read(post({"coding": [{"system": CVX, "code": "115"}], "text": "dTcaP"}))
+    assert cvx == {"text": "dTcaP", "coding": [{"system": CVX, "code": "115"}]}
+    cis = {"system": "urn:oid:1.2.250.1.213.2.3.1", "code": "60234100"}
+    assert read(post({"coding": [cis], "text": "Vaxigrip Tetra"})) == {
+        "text": "Vaxigrip Tetra", "coding": [cis]}
+    odd = {"system": SNOMED, "code": "123456789", "display": "some vaccine"}
+    assert read(post({"coding": [odd], "text": "Some vaccine"}))["coding"] == [odd]
+    assert read(post({"text": "BCG"})) == {"text": "BCG"}
+    before = _count(database, ProfileEntry)
+    for concept in ({"coding": [odd]}, {"coding": [cis]}, {}):
+        problems = outcome(post(concept), 400)
+        assert "Immunization.vaccineCode.text" in locations(problems), concept
+    assert _count(database, ProfileEntry) == before
+    # The holder's own API shows the mapped CVX code the prevention calendar counts.
+    entries = client.get(f"{API}/me/profile/vaccination", headers=who.holder).json()
+    assert "88" in {e["content"].get("code") for e in entries}

@@ -31,6 +31,15 @@ CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VACCINE_SYSTEM = "http://hl7.org/fhir/sid/cvx"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+# SNOMED CT vaccine products → the CVX code the prevention calendar counts (agenda vaccines.csv)
+# and a name when the resource gives no text; only unspecified-product concepts.
+SNOMED_VACCINES: dict[str, tuple[str, str]] = {
+    "836377006": ("88", "Influenza vaccine"),
+    "836387005": ("122", "Rotavirus vaccine"),
+    "871831003": ("03", "Measles, mumps and rubella vaccine"),
+    "1119305005": ("213", "SARS-CoV-2 vaccine"),
+}
 ATC_SYSTEM = "http://www.whocc.no/atc"
 CIP_SYSTEM = "https://smt.esante.gouv.fr/terminologie-cip_ucd"
 ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
@@ -93,8 +102,11 @@ def _meta(entry: Entry) -> Json:
 def immunization(entry: Entry, holder: Holder) -> Json:
     content = entry.content
     vaccine: Json = {"text": content["vaccine"]}
+    kept = [coding(c["system"], c["code"], c.get("display")) for c in content.get("codings", [])]
     if content.get("code"):
-        vaccine["coding"] = [coding(VACCINE_SYSTEM, content["code"])]
+        kept.append(coding(VACCINE_SYSTEM, content["code"]))
+    if kept:
+        vaccine["coding"] = kept
     resource: Json = {
         "resourceType": "Immunization",
         "id": str(entry.id),

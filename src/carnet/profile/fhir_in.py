@@ -5,7 +5,8 @@ section (an Observation is a measurement, the blood group or a lifestyle field, 
 Condition is an illness or, with the category text "disability", a disability) and its content
 that `profile.service` then validates like any other write (future dates, plausible ranges, ATC/CIP
 shapes: 422 at the FHIR element concerned, located by `profile.fhir_in_fields`). Nothing is
-written here; codes from an unknown system are refused rather than silently dropped.
+written here; codes from an unknown system are refused rather than silently dropped, except a
+vaccine's, which are kept as given (issue 15 item 11).
 """
 
 from __future__ import annotations
@@ -123,6 +124,52 @@ def _subject(resource: Json, element: str, problems: Problems) -> SubjectRef | N
     return subject_reference(resource.get(element), path, problems)
 
 
+def _vaccine(concept: Json, problems: Problems) -> Json:
+    """vaccineCode → `vaccine` (name), `code` (CVX, what the prevention calendar counts) and
+    `codings` (any other coding, kept as given). A known SNOMED CT product is also mapped to its
+    CVX code; with no known coding the name must be given as `text` (issue 15 item 11)."""
+    where = "Immunization.vaccineCode"
+    found: Json = {}
+    kept: list[Json] = []
+    named: str | None = None
+    for system, code, at in _codings(concept, where, problems):
+        if system == fhir.VACCINE_SYSTEM:
+            if not code.isdigit() or len(code) > 3:
+                problems.add(f"{at}.code", f"Unknown CVX code {code!r}.", UNKNOWN_CODE)
+            else:
+                found["code"] = code
+            continue
+        display = concept["coding"][int(at[at.rindex("[") + 1 : -1])].get("display")
+        kept.append({"system": system, "code": code,
+                     "display": display if isinstance(display, str) else ""})  # fmt: skip
+        known = fhir.SNOMED_VACCINES.get(code) if system == fhir.SNOMED_SYSTEM else None
+        if known is not None:
+            found.setdefault("mapped", known[0])
+            named = named or known[1]
+    mapped = found.pop("mapped", None)
+    if "code" not in found and mapped:
+        found["code"] = mapped
+    if kept:
+        found["codings"] = kept
+    text = loose_string(concept.get("text"), f"{where}.text", problems)
+    if not text and "code" in found:
+        text = _concept_display(concept) or named or f"CVX {found['code']}"
+    if not text:
+        problems.add(f"{where}.text", "Say which vaccine in text: no coding Carnet knows "
+                     f"({fhir.VACCINE_SYSTEM} or a known {fhir.SNOMED_SYSTEM} product).",
+                     "required")  # fmt: skip
+    found["vaccine"] = text
+    return found
+
+
+def _concept_display(concept: Json) -> str | None:
+    for item in concept.get("coding") or []:
+        if isinstance(item, dict) and isinstance(item.get("display"), str) and item["display"]:
+            display: str = item["display"]
+            return display
+    return None
+
+
 # -- one reader per resource type ------------------------------------------------------------
 
 
@@ -133,18 +180,7 @@ def immunization(resource: Json, problems: Problems) -> Parsed:
     content: Json = {}
     vaccine = _obj(resource.get("vaccineCode"), "Immunization.vaccineCode", problems, required=True)
     if vaccine is not None:
-        content["vaccine"] = _concept_text(vaccine, "Immunization.vaccineCode", problems)
-        for system, code, at in _codings(vaccine, "Immunization.vaccineCode", problems):
-            if system != fhir.VACCINE_SYSTEM:
-                problems.add(
-                    f"{at}.system",
-                    f"Unknown vaccine code system; Carnet codes vaccines in {fhir.VACCINE_SYSTEM}.",
-                    UNKNOWN_CODE,
-                )
-            elif not code.isdigit() or len(code) > 3:
-                problems.add(f"{at}.code", f"Unknown CVX code {code!r}.", UNKNOWN_CODE)
-            else:
-                content["code"] = code
+        content.update(_vaccine(vaccine, problems))
     content["date"] = _date(
         resource.get("occurrenceDateTime"), "Immunization.occurrenceDateTime", problems,
         required=True,

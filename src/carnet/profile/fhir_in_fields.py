@@ -12,6 +12,7 @@ FIELDS: dict[str, dict[str, str]] = {
     rules.VACCINATION: {
         "vaccine": "Immunization.vaccineCode",
         "code": "Immunization.vaccineCode.coding[0].code",
+        "codings": "Immunization.vaccineCode.coding",
         "date": "Immunization.occurrenceDateTime",
         "dose_number": "Immunization.protocolApplied[0].doseNumberPositiveInt",
         "lot": "Immunization.lotNumber",

@@ -128,9 +128,22 @@ class FamilyHistory(_Section):
     note: str = Field("", max_length=2000)
 
 
+class VaccineCoding(BaseModel):
+    """A vaccine coding Carnet does not map (SNOMED CT, a French product code…): kept as given
+    and rendered back, so a professional's software gets its own code again."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    system: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=50)
+    display: str = Field("", max_length=200)
+
+
 class Vaccination(_Section):
     vaccine: str = Field(min_length=1, max_length=200)
     code: str | None = Field(None, max_length=20, description="Vaccine code (CVX-like), optional")
+    codings: list[VaccineCoding] = Field(
+        default_factory=list, max_length=5, description="Other codings, kept as given"
+    )
     dose_number: int = Field(1, ge=1, le=20)
     booster: bool = False
     date: dt.date
