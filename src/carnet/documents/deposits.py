@@ -73,6 +73,7 @@ class NewDocument:
     invisible_to_representatives: bool = False
     format_code: str | None = None
     language: str | None = None
+    context_codes: str | None = None  # JSON: context facilityType, practiceSetting, event, related
     original_name: str | None = None
     not_deletable: bool = False
     replaces_id: uuid.UUID | None = None
@@ -176,6 +177,7 @@ def deposit(
         deposited_at=now,
         updated_at=now,
         language=new.language,
+        context_codes=new.context_codes,
         mime_type=sniff.sniff(new.content[: sniff.HEAD_BYTES]) or "application/octet-stream",
         size=stored.size,
         sha256=stored.sha256,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -151,8 +152,11 @@ def document_reference(
         period["start"] = doc.care_date.isoformat()
     if doc.period_end is not None:
         period["end"] = instant(doc.period_end)
+    context: Json = json.loads(doc.context_codes) if doc.context_codes else {}
     if period:
-        resource["context"] = {"period": period}
+        context["period"] = period
+    if context:
+        resource["context"] = context
     return resource
 
 

@@ -16,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,7 @@ def document_reference(
 
     title = _title(resource, found.attachment, content_path, path, problems, type_code)
     period_start, period_end, care_date = _period(resource.get("context"), path, problems, timezone)
+    context_codes = _context_codes(resource.get("context"), f"{path}.context", problems)
     new = NewDocument(
         content=content.data or b"",
         title=title or "",
@@ -106,6 +108,7 @@ def document_reference(
         invisible_to_representatives=flags.invisible_to_representatives,
         format_code=found.format_code,
         language=found.language,
+        context_codes=context_codes,
         replaces_id=replaces_id,
         source="professional",
     )
@@ -422,6 +425,102 @@ def _period(
     if start and end and end < start:
         problems.add(f"{path}.context.period", "The period ends before it starts.", "value")
     return start, end, care_date
+
+
+CODING_KEYS = frozenset({"system", "version", "code", "display"})
+RELATED_KEYS = frozenset({"reference", "type", "identifier"})
+IDENTIFIER_KEYS = frozenset({"system", "value"})
+CONTEXT_CODES_LIMIT = 4000
+
+
+def _context_codes(value: Any, path: str, problems: Problems) -> str | None:
+    """`context` facilityType, practiceSetting, event and related, kept as compact JSON to be
+    rendered back as sent. They are codes and references: free text (`text`, a reference's
+    `display`) and any other key are refused, so nothing unsealed carries health narrative."""
+    context = value if isinstance(value, dict) else None
+    if context is None:
+        return None
+    kept: Json = {}
+    for name in ("facilityType", "practiceSetting"):
+        if context.get(name) is not None:
+            concept = _concept(context[name], f"{path}.{name}", problems)
+            if concept is not None:
+                kept[name] = concept
+    if context.get("event") is not None:
+        events = [
+            concept
+            for _i, where, item in json_objects(context["event"], f"{path}.event", problems)
+            if (concept := _concept(item, where, problems)) is not None
+        ]
+        if events:
+            kept["event"] = events
+    if context.get("related") is not None:
+        related = [
+            item
+            for _i, where, item in json_objects(context["related"], f"{path}.related", problems)
+            if _related(item, where, problems)
+        ]
+        if related:
+            kept["related"] = related
+    if not kept:
+        return None
+    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > CONTEXT_CODES_LIMIT:
+        problems.add(path, f"At most {CONTEXT_CODES_LIMIT} characters of codes.", ISSUE_TOO_LONG)
+        return None
+    return text
+
+
+def _only(item: Json, keys: frozenset[str], path: str, problems: Problems) -> bool:
+    """Every key is one Carnet keeps and every value a non-empty string."""
+    fine = True
+    for key, part in item.items():
+        if key not in keys:
+            problems.add(f"{path}.{key}", "Carnet does not keep this element.", "not-supported")
+            fine = False
+        elif not isinstance(part, str) or not part.strip():
+            problems.add(f"{path}.{key}", "Expected a non-empty string.", "value")
+            fine = False
+    return fine
+
+
+def _concept(value: Any, path: str, problems: Problems) -> Json | None:
+    """A CodeableConcept of codings only (at least one with a code)."""
+    item = json_object(value, path, problems)
+    if item is None:
+        return None
+    fine = True
+    for key in item:
+        if key != "coding":
+            problems.add(f"{path}.{key}", "Carnet keeps codes, not this element.", "not-supported")
+            fine = False
+    codings = list(json_objects(item.get("coding"), f"{path}.coding", problems))
+    for _i, where, found in codings:
+        fine = _only(found, CODING_KEYS, where, problems) and fine
+    if not any("code" in found for _i, _w, found in codings):
+        problems.add(f"{path}.coding", "At least one coding with a code.", "required")
+        fine = False
+    return {"coding": [found for _i, _w, found in codings]} if fine else None
+
+
+def _related(item: Json, path: str, problems: Problems) -> bool:
+    """A Reference by `reference` or `identifier` (system, value), without `display`."""
+    identifier = item.get("identifier")
+    fine = _only({k: v for k, v in item.items() if k != "identifier"}, RELATED_KEYS, path, problems)
+    if identifier is not None:
+        found = json_object(identifier, f"{path}.identifier", problems)
+        fine = (
+            found is not None
+            and _only(found, IDENTIFIER_KEYS, f"{path}.identifier", problems)
+            and fine
+        )
+        if found is not None and "value" not in found:
+            problems.add(f"{path}.identifier.value", "This element is required.", "required")
+            fine = False
+    elif "reference" not in item:
+        problems.add(f"{path}.reference", "A reference or an identifier.", "required")
+        fine = False
+    return fine
 
 
 def _replaces(value: Any, path: str, problems: Problems) -> tuple[uuid.UUID | None, str | None]:

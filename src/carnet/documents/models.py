@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +58,9 @@ class Document(Base):
     deposited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # MHD context facilityType, practiceSetting, event and related as compact JSON: codes and
+    # references only, free text is refused at deposit (migration 0020).
+    context_codes: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     mime_type: Mapped[str] = mapped_column(String(80))
     size: Mapped[int] = mapped_column(BigInteger)
