@@ -239,18 +239,7 @@ def history(
         per_page=HISTORY_PAGE_SIZE,
     )
     entries = _entries(session, principal, holder, rows, hidden)
-    if actor.relation is not Relation.SELF:
-        record(
-            session,
-            principal,
-            "access-history.read",
-            holder_id=holder.id,
-            target_type="Space",
-            target_id=str(holder.id),
-            mode=mode_of(actor),
-            reason=f"page={query.page}",
-            request_id=request_id,
-        )
+    _record_read(session, principal, actor, holder, f"page={query.page}", request_id)
     return HistoryPage(total=total, page=query.page, per_page=HISTORY_PAGE_SIZE, entries=entries)
 
 
@@ -276,19 +265,19 @@ def every_entry(
     wanted = dataclasses.replace(
         _history_filter(session, settings, HistoryQuery()), hidden_ids=hidden
     )
-    if actor.relation is not Relation.SELF:
-        record(
-            session,
-            principal,
-            "access-history.read",
-            holder_id=holder.id,
-            target_type="Space",
-            target_id=str(holder.id),
-            mode=mode_of(actor),
-            reason="page=all",
-            request_id=request_id,
-        )
+    _record_read(session, principal, actor, holder, "page=all", request_id)
     return _every_entry(session, principal, holder, wanted, hidden)
+
+
+def _record_read(
+    session: Session, principal: Principal, actor: Actor, holder: Holder, reason: str,
+    request_id: str | None,
+) -> None:  # fmt: skip
+    """ACC-8: a read of the history by someone other than the holder is itself recorded."""
+    if actor.relation is not Relation.SELF:
+        record(session, principal, "access-history.read", holder_id=holder.id,
+               target_type="Space", target_id=str(holder.id), mode=mode_of(actor),
+               reason=reason, request_id=request_id)  # fmt: skip
 
 
 def _every_entry(
