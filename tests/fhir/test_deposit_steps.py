@@ -1,5 +1,8 @@
 """ITI-65 in two steps (issue 14): the content work before the write transaction, the rows in it.
 
+DOC-1 (content checked), ACC-2 and ID-3 (who may deposit for whom) are decided again in the write
+step; the first step only prepares.
+
 The write lock is free while PDFs are checked, encrypted and fsynced; a deposit refused in the
 write step, or whose patient turns out to be another, leaves no blob behind.
 """

@@ -102,7 +102,7 @@ def prepare_content(
 ) -> Prepared:  # fmt: skip
     """The content work of `deposit`, done early (DOC-1 checks included). The caller owns the blob
     until `deposit` adopts it: it deletes it if the deposit does not happen."""
-    _check_content(settings, new, professional=professional)
+    check_content(settings, new, professional=professional)
     doc_id = uuid.uuid4()
     stored = vault.put_blob(session, holder_id, doc_id, PURPOSE, [new.content])
     _check_stored(new, stored)
@@ -135,8 +135,8 @@ def deposit(
         vault.drop_blob(prepared.stored.blob_id)  # prepared for another space: done again below
         prepared = None
     if prepared is None:
-        _check_content(settings, new, professional=from_professional or migrated)
-    type_code, category, sensitivity = _classify(new, professional=from_professional)
+        check_content(settings, new, professional=from_professional or migrated)
+    type_code, category, sensitivity = classify(new, professional=from_professional)
     if not from_professional and not migrated:
         _check_room(session, settings, principal, holder, len(new.content))
     _check_identifier_free(session, holder, new)
@@ -265,7 +265,9 @@ def _check_stored(new: NewDocument, stored: StoredBlob) -> None:
         raise InvalidInput("The content does not match its declared size.", code="size-mismatch")
 
 
-def _check_content(settings: Settings, new: NewDocument, *, professional: bool) -> None:
+def check_content(settings: Settings, new: NewDocument, *, professional: bool) -> None:
+    """DOC-1: size, real type (sniffed, not declared) and a content that parses; shared with the
+    DMP migration, which checks its files as a deposit is checked."""
     limit = settings.max_upload_bytes
     if len(new.content) == 0:
         raise InvalidInput("The file is empty.", field="content")
@@ -355,7 +357,7 @@ def _size_text(size: int) -> str:
     return f"{gigabytes:g} GB" if gigabytes >= 1 else f"{size // (1024 * 1024)} MB"
 
 
-def _classify(new: NewDocument, *, professional: bool) -> tuple[str | None, str, str]:
+def classify(new: NewDocument, *, professional: bool) -> tuple[str | None, str, str]:
     """DOC-1: the LOINC type gives category and sensitivity; uploads carry a category only."""
     if new.type_code:
         known = reference.document_types().get(new.type_code)

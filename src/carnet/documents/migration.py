@@ -45,7 +45,7 @@ from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import rules as doc_rules
 from carnet.documents import sniff
-from carnet.documents.deposits import NewDocument, _check_content, _classify
+from carnet.documents.deposits import NewDocument, check_content, classify
 from carnet.documents.models import Document
 from carnet.documents.service import PURPOSE, actor_mode, preferences
 from carnet.documents.xdm.codes import safe_code
@@ -508,8 +508,8 @@ class Migration:
                 type_code=planned.type_code,
                 source=SOURCE,
             )
-            _check_content(self.settings, new, professional=True)
-            item.classified = _classify(new, professional=False)
+            check_content(self.settings, new, professional=True)
+            item.classified = classify(new, professional=False)
             item.mime = sniff.sniff(content[: sniff.HEAD_BYTES]) or "application/octet-stream"
             item.stored = self.vault.put_blob(session, item.space, item.doc_id, PURPOSE, [content])
             if planned.expected_sha1 is not None and planned.expected_sha1 != item.stored.sha1:
