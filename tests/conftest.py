@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -29,6 +30,11 @@ from carnet.registry import load_models
 from carnet.vault.service import Vault
 
 load_models()
+
+# Property tests assert rules, never speed: hypothesis's per-example deadline is a wall-clock limit
+# that a loaded machine (CI's two cores running both engines' workers) trips for no fault of the code.
+hypothesis_settings.register_profile("carnet", deadline=None)
+hypothesis_settings.load_profile("carnet")
 
 
 def _build_schema(database: Database) -> None:

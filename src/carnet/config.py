@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         None,
         description="Ed25519 key signing audit checkpoints; default: DATA_DIR/audit-signing.key.",
     )
+    id_token_signing_key_file: Path | None = Field(
+        None,
+        description="RSA key signing the OpenID Connect id_tokens given to apps; "
+        "default: DATA_DIR/id-token-signing.key.",
+    )
     audit_anchor_dir: Path | None = Field(
         None,
         description="Append-only store of audit chain heads, outside the database (ACC-8); "
@@ -171,6 +176,10 @@ class Settings(BaseSettings):
         return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
 
     @property
+    def effective_id_token_signing_key_file(self) -> Path:
+        return self.id_token_signing_key_file or self.data_dir / "id-token-signing.key"
+
+    @property
     def effective_audit_anchor_dir(self) -> Path:
         return self.audit_anchor_dir or self.data_dir / "audit-anchors"
 
@@ -192,6 +201,7 @@ class Settings(BaseSettings):
             "master_key": "from environment" if self.master_key else "from file",
             "master_key_file": str(self.effective_master_key_file),
             "audit_signing_key_file": str(self.effective_audit_signing_key_file),
+            "id_token_signing_key_file": str(self.effective_id_token_signing_key_file),
             "audit_anchor_dir": str(self.effective_audit_anchor_dir),
             "base_url": self.base_url,
             "smtp_url": _redact_url(self.smtp_url.get_secret_value())

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from carnet.access.routes import Acting, acting_on, public
-from carnet.apps import rules, service
+from carnet.apps import id_tokens, rules, service
 from carnet.apps.oauth import CarnetServer
 from carnet.apps.oauth import Request as OAuthRequest
 from carnet.apps.schemas import CatalogueAppOut, ConnectedAppOut, DisconnectedOut
@@ -81,6 +81,8 @@ def smart_configuration(settings: Settings, opened: list[tuple[str, str]]) -> di
         "token_endpoint": f"{base}/oauth/token",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "introspection_endpoint": f"{base}/oauth/introspect",
+        "jwks_uri": f"{base}/oauth/jwks",
+        "id_token_signing_alg_values_supported": [id_tokens.ALGORITHM],
         "token_endpoint_auth_methods_supported": [
             "none",
             "client_secret_basic",
@@ -102,6 +104,30 @@ def smart_configuration(settings: Settings, opened: list[tuple[str, str]]) -> di
             "permission-v2",
             "permission-v1",
             "permission-offline",
+            "sso-openid-connect",
+        ],
+    }
+
+
+def openid_configuration(settings: Settings) -> dict[str, Any]:
+    """OpenID Connect discovery, for apps' libraries that check the id_token from it."""
+    base = settings.base_url.rstrip("/")
+    return {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/oauth/jwks",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [id_tokens.ALGORITHM],
+        "scopes_supported": ["openid", "fhirUser"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
         ],
     }
 
@@ -122,6 +148,24 @@ def well_known(request: Request) -> JSONResponse:
 )
 def fhir_well_known(request: Request) -> JSONResponse:
     return JSONResponse(smart_configuration(_settings(request), opened_to_apps(request.app)))
+
+
+@router.get(
+    "/.well-known/openid-configuration",
+    dependencies=[public()],
+    summary="OpenID Connect discovery: the issuer of apps' id_tokens and its keys",
+)
+def openid_well_known(request: Request) -> JSONResponse:
+    return JSONResponse(openid_configuration(_settings(request)))
+
+
+@router.get(
+    "/oauth/jwks",
+    dependencies=[public()],
+    summary="The public keys that sign apps' id_tokens (JWK Set, RS256)",
+)
+def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(id_tokens.jwks(_settings(request)))
 
 
 @router.post(

@@ -81,6 +81,8 @@ class AppAuthorizationCode(Base):
     code_challenge_method: Mapped[str] = mapped_column(String(10))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    nonce: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)  # OpenID
+    auth_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AppToken(Base):

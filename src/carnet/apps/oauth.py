@@ -14,6 +14,7 @@ by a new version (ACC-9), are refused at the token endpoint and introspect as in
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from collections import defaultdict
@@ -32,12 +33,13 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core.grants import OpenIDCode
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.access.rules import AppFacts, decide_app_standing
-from carnet.apps import rules, service
+from carnet.apps import id_tokens, rules, service
 from carnet.apps.models import App, AppAuthorizationCode, AppConsent, AppToken
 from carnet.audit.rules import Mode
 from carnet.audit.service import record
@@ -106,6 +108,18 @@ class Code:
 
     def get_scope(self) -> str:
         return self.row.scopes
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int | None:
+        return int(self.row.auth_time.timestamp()) if self.row.auth_time else None
+
+    def get_acr(self) -> str | None:
+        return None
+
+    def get_amr(self) -> list[str] | None:
+        return None
 
 
 class Token(TokenMixin):  # type: ignore[misc]
@@ -245,6 +259,41 @@ class Audience:
             )
 
 
+class OpenID(OpenIDCode):  # type: ignore[misc]
+    """OpenID Connect on the code grant (SMART `sso-openid-connect`): with `openid`, the token
+    answer carries an id_token naming the approving person (`id_tokens`); a nonce an app already
+    used is refused as a replay."""
+
+    def __init__(self, server: CarnetServer) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+        self.settings = server.settings
+
+    def exists_nonce(self, nonce: str, request: Request) -> bool:
+        return service.nonce_used(self.server.session, request.client.app, nonce)
+
+    def resolve_client_private_key(self, client: Client) -> Any:
+        return id_tokens.signing_key(self.settings)
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return id_tokens.ALGORITHM
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        return {"alg": id_tokens.ALGORITHM, "kid": str(id_tokens.signing_key(self.settings).kid)}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = clock.now()
+        return {
+            "iss": self.settings.base_url.rstrip("/"),
+            "aud": client.get_client_id(),
+            "iat": int(now.timestamp()),
+            "exp": int((now + id_tokens.LIFETIME).timestamp()),
+        }
+
+    def generate_user_info(self, user: AppConsent, scope: str) -> dict[str, str]:
+        return id_tokens.user_claims(str(user.granted_by), scope.split(), fhir_base(self.settings))
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
@@ -264,6 +313,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             scopes=request.scope or "",
             challenge=data["code_challenge"],
             method=data["code_challenge_method"],
+            nonce=data.get("nonce") if "openid" in (request.scope or "").split() else None,
+            auth_time=self.carnet.auth_time,
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
@@ -377,9 +428,11 @@ class CarnetServer(AuthorizationServer):  # type: ignore[misc]
         self.settings = settings
         self.request_id = request_id
         self.code_id: Any = None
+        self.auth_time: dt.datetime | None = None  # when the approving person signed in
         self.register_token_generator("default", self._generate)
         self.register_grant(
-            AuthorizationCodeGrant, [S256Challenge(required=True), Audience(fhir_base(settings))]
+            AuthorizationCodeGrant,
+            [S256Challenge(required=True), Audience(fhir_base(settings)), OpenID(self)],
         )
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Revocation)

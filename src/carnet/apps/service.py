@@ -377,8 +377,12 @@ def save_code(
     scopes: str,
     challenge: str,
     method: str,
+    nonce: str | None = None,
+    auth_time: dt.datetime | None = None,
 ) -> AppAuthorizationCode:
     row = AppAuthorizationCode(
+        nonce=nonce,
+        auth_time=auth_time,
         code_hash=digest(code),
         consent_id=consent.id,
         redirect_uri=redirect_uri,
@@ -390,6 +394,17 @@ def save_code(
     session.add(row)
     session.flush()
     return row
+
+
+def nonce_used(session: Session, app: App, nonce: str) -> bool:
+    """OpenID Connect: a nonce an app already sent is a replayed authorization request."""
+    found = session.scalar(
+        select(AppAuthorizationCode.id)
+        .join(AppConsent, AppConsent.id == AppAuthorizationCode.consent_id)
+        .where(AppAuthorizationCode.nonce == nonce, AppConsent.app_id == app.id)
+        .limit(1)
+    )
+    return found is not None
 
 
 def find_code(session: Session, code: str) -> AppAuthorizationCode | None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from carnet.errors import ConfigurationError
+from carnet.keyfiles import load_private_key
 
 
 @dataclass(frozen=True)
@@ -62,31 +61,7 @@ class Signer:
 
 
 def load_signer(path: Path, warn: Callable[[str], None] | None = None) -> Signer:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if warn:
-                warn(f"Generated a new audit signing key in {path}; back it up.")
-        except FileExistsError:
-            pass
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        raise ConfigurationError(
-            f"The audit signing key {path} is readable by others; run chmod 600."
-        )
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except ValueError:
-        raise ConfigurationError(f"The audit signing key {path} is corrupted.") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigurationError(f"The audit signing key {path} is not an Ed25519 key.")
-    return Signer(key)
+    key = load_private_key(
+        path, Ed25519PrivateKey, Ed25519PrivateKey.generate, "audit signing key", warn
+    )
+    return Signer(cast(Ed25519PrivateKey, key))  # load_private_key checked the kind

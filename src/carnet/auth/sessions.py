@@ -50,6 +50,7 @@ class LiveSession:
     acting_space_id: uuid.UUID
     csrf_token: str
     flash: str | None
+    signed_in_at: dt.datetime | None = None  # OpenID Connect `auth_time` of apps' id_tokens
 
 
 def _hash(token: str) -> str:
@@ -133,6 +134,7 @@ def live(row: PortalSession) -> LiveSession:
         acting_space_id=row.acting_space_id or row.principal_id,
         csrf_token=row.csrf_token,
         flash=row.flash,
+        signed_in_at=row.created_at,
     )
 
 

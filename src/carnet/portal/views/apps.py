@@ -59,6 +59,7 @@ OAUTH_FIELDS = (
     "code_challenge_method",
     "aud",
     "launch",
+    "nonce",
 )
 
 # What each resource type is, in plain words (consent page, connected apps).
@@ -270,6 +271,7 @@ def authorize_decide(
     consent = service.grant_consent(
         visit.db, app, space, visit.principal, (oauth.scope or "").split(), request_id=rid(request)
     )
+    server.auth_time = visit.live.signed_in_at
     response = server.create_authorization_response(oauth, consent, grant)
     return response
 
