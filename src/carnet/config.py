@@ -61,11 +61,17 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(8, ge=1, description="Delivery attempts before giving up.")
     # Durations and limits of rules.md, with the rule's value as default.
     opposition_weeks: int = Field(6, ge=1, description="LC-1: notice date + this many weeks.")
-    archive_years: int = Field(10, ge=1, description="LC-5: a closed space's archive is kept this long.")
+    archive_years: int = Field(
+        10, ge=1, description="LC-5: a closed space's archive is kept this long."
+    )
     suspension_weeks: int = Field(6, ge=1, description="LC-6: a suspended space closes after this.")
-    majority_age: int = Field(18, ge=1, description="REP-3: representatives lose access at this age.")
+    majority_age: int = Field(
+        18, ge=1, description="REP-3: representatives lose access at this age."
+    )
     code_ttl_days: int = Field(120, ge=1, description="Lifetime of a provisional code.")
-    invitation_days: int = Field(14, ge=1, description="REP-1, REP-4: invitations expire after this.")
+    invitation_days: int = Field(
+        14, ge=1, description="REP-1, REP-4: invitations expire after this."
+    )
     max_caregivers: int = Field(3, ge=1, description="REP-4: caregivers a holder may have.")
     max_cared_for: int = Field(5, ge=1, description="REP-4: people a caregiver may help.")
     login_max_failures: int = Field(

@@ -60,9 +60,7 @@ FHIR_JSON = "application/fhir+json"
 # OFFSET (PostgreSQL bigint, SQLite INTEGER): a huge number is a 400, never an overflow (a 500).
 MAX_REQUEST_INTEGER = 1_000_000_000
 # A page number for `/api/v1` and portal routes: declare `page: PageNumber = 1`.
-PageNumber = Annotated[
-    int, Query(ge=1, le=MAX_REQUEST_INTEGER, description="Page number, from 1.")
-]
+PageNumber = Annotated[int, Query(ge=1, le=MAX_REQUEST_INTEGER, description="Page number, from 1.")]
 
 
 def bounded_integer(text: str, *, minimum: int = 0) -> int | None:

@@ -14,6 +14,8 @@ INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 INS_NIA_SYSTEM = "urn:oid:1.2.250.1.213.1.4.9"
 # rule ID-2: RPPS identifier system.
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+# The national directory's FHIR URI for the same RPPS numbers (ANS annuaire, PDSm).
+RPPS_SYSTEMS = frozenset({RPPS_SYSTEM, "https://rpps.esante.gouv.fr"})
 
 # rule ID-2: profession codes of the national table TRE_G15 that Carnet knows.
 PROFESSIONS: dict[str, str] = {

@@ -64,9 +64,7 @@ def resolve_token(
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     parts = (HOLDER, *preload)
-    own_space = case(
-        (ApiToken.principal_kind == PrincipalKind.HOLDER.value, ApiToken.principal_id)
-    )
+    own_space = case((ApiToken.principal_kind == PrincipalKind.HOLDER.value, ApiToken.principal_id))
     found = session.execute(
         db_preload(select(ApiToken).where(ApiToken.token_hash == _hash(token)), own_space, parts)
     ).first()

@@ -61,15 +61,13 @@ def add_demo_services(
                 "location": "Cabinet du Dr Bernard",
             },
         )
-    opened = select(func.count()).select_from(Conversation).where(
-        Conversation.holder_id == mother.id
+    opened = (
+        select(func.count()).select_from(Conversation).where(Conversation.holder_id == mother.id)
     )
     if not session.scalar(opened):
         gp = professionals["gp"]
         conversations.start(
-            Context(
-                session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, gp.id)
-            ),
+            Context(session, vault, settings, Principal(PrincipalKind.PROFESSIONAL, gp.id)),
             mother,
             NewConversation(
                 subject="Résultats de votre bilan",

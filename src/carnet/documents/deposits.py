@@ -130,7 +130,8 @@ def deposit(
     _check_allowed(actor, space_facts(session, holder), holder, new, from_professional)
     prepared = new.prepared
     if prepared and (prepared.holder_id, prepared.professional) != (
-        holder.id, from_professional or migrated
+        holder.id,
+        from_professional or migrated,
     ):
         vault.drop_blob(prepared.stored.blob_id)  # prepared for another space: done again below
         prepared = None

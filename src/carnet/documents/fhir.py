@@ -145,16 +145,18 @@ def document_reference(
     if doc.format_code:
         content["format"] = format_coding(doc.format_code)
     resource["content"] = [content]
-    period: Json = {}
-    if doc.period_start is not None:
-        period["start"] = instant(doc.period_start)
-    elif doc.care_date is not None:
-        period["start"] = doc.care_date.isoformat()
-    if doc.period_end is not None:
-        period["end"] = instant(doc.period_end)
     context: Json = json.loads(doc.context_codes) if doc.context_codes else {}
+    period: Json = context.pop("period", {})  # the parts given at date precision, as given
+    if doc.period_start is not None:
+        period.setdefault("start", instant(doc.period_start))
+    elif doc.care_date is not None:
+        period.setdefault("start", doc.care_date.isoformat())
+    if doc.period_end is not None:
+        period.setdefault("end", instant(doc.period_end))
+    if "sourcePatientInfo" in context:
+        context["sourcePatientInfo"] = patient_reference(holder)
     if period:
-        context["period"] = period
+        context = {"period": period, **context}
     if context:
         resource["context"] = context
     return resource

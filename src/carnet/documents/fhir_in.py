@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEM
+from carnet.accounts.rules import INS_NIR_SYSTEM, RPPS_SYSTEMS
 from carnet.accounts.rules import rpps_problem as _rpps_problem
 from carnet.documents import reference, sniff
 from carnet.documents import rules as doc_rules
@@ -89,7 +89,9 @@ def document_reference(
 
     title = _title(resource, found.attachment, content_path, path, problems, type_code)
     period_start, period_end, care_date = _period(resource.get("context"), path, problems, timezone)
-    context_codes = _context_codes(resource.get("context"), f"{path}.context", problems)
+    context_codes = _context_codes(
+        resource.get("context"), f"{path}.context", problems, resource.get("subject")
+    )
     new = NewDocument(
         content=content.data or b"",
         title=title or "",
@@ -412,6 +414,13 @@ def _period(
     )
     if period is None:
         return None, None, None
+    for key in period:
+        if key not in ("start", "end"):
+            problems.add(
+                f"{path}.context.period.{key}",
+                "Carnet does not keep this element.",
+                "not-supported",
+            )
     start = end = None
     care_date = None
     if period.get("start") is not None:
@@ -433,13 +442,53 @@ IDENTIFIER_KEYS = frozenset({"system", "value"})
 CONTEXT_CODES_LIMIT = 4000
 
 
-def _context_codes(value: Any, path: str, problems: Problems) -> str | None:
-    """`context` facilityType, practiceSetting, event and related, kept as compact JSON to be
-    rendered back as sent. They are codes and references: free text (`text`, a reference's
-    `display`) and any other key are refused, so nothing unsealed carries health narrative."""
+CONTEXT_ELEMENTS = frozenset(
+    {"period", "facilityType", "practiceSetting", "event", "related", "encounter",
+     "sourcePatientInfo"}
+)  # fmt: skip
+
+
+def _context_codes(value: Any, path: str, problems: Problems, subject: Any = None) -> str | None:
+    """`context` facilityType, practiceSetting, event, related and encounter, kept as compact JSON
+    to be rendered back as sent. They are codes and references: free text (`text`, a reference's
+    `display`) and any other key are refused, so nothing unsealed carries health narrative.
+
+    A period given at date precision (`2026-11-30`) is kept as given, to be returned so; Carnet
+    also keeps its instants for searching. `sourcePatientInfo` must designate the document's
+    subject (the same reference): it is returned as the subject is, `Patient/<id>`."""
     context = value if isinstance(value, dict) else None
     if context is None:
         return None
+    for key in context:
+        if key not in CONTEXT_ELEMENTS:
+            problems.add(f"{path}.{key}", "Carnet does not keep this element.", "not-supported")
+    kept = _period_as_given(context.get("period"))
+    kept.update(_codes_and_references(context, path, problems))
+    if context.get("sourcePatientInfo") is not None:
+        if _same_patient(context["sourcePatientInfo"], subject, path, problems):
+            kept["sourcePatientInfo"] = {}  # rendered as the subject's reference
+    if not kept:
+        return None
+    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > CONTEXT_CODES_LIMIT:
+        problems.add(path, f"At most {CONTEXT_CODES_LIMIT} characters of codes.", ISSUE_TOO_LONG)
+        return None
+    return text
+
+
+def _period_as_given(period: Any) -> Json:
+    """The period's bounds given at date precision, as given (`{"period": {...}}` or empty)."""
+    if not isinstance(period, dict):
+        return {}
+    as_given = {
+        key: text
+        for key in ("start", "end")
+        if isinstance(text := period.get(key), str) and "T" not in text
+    }
+    return {"period": as_given} if as_given else {}
+
+
+def _codes_and_references(context: Json, path: str, problems: Problems) -> Json:
     kept: Json = {}
     for name in ("facilityType", "practiceSetting"):
         if context.get(name) is not None:
@@ -454,21 +503,37 @@ def _context_codes(value: Any, path: str, problems: Problems) -> str | None:
         ]
         if events:
             kept["event"] = events
-    if context.get("related") is not None:
-        related = [
-            item
-            for _i, where, item in json_objects(context["related"], f"{path}.related", problems)
-            if _related(item, where, problems)
-        ]
-        if related:
-            kept["related"] = related
-    if not kept:
-        return None
-    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > CONTEXT_CODES_LIMIT:
-        problems.add(path, f"At most {CONTEXT_CODES_LIMIT} characters of codes.", ISSUE_TOO_LONG)
-        return None
-    return text
+    for name in ("related", "encounter"):
+        if context.get(name) is not None:
+            references = [
+                item
+                for _i, where, item in json_objects(context[name], f"{path}.{name}", problems)
+                if _related(item, where, problems)
+            ]
+            if references:
+                kept[name] = references
+    return kept
+
+
+def _same_patient(value: Any, subject: Any, path: str, problems: Problems) -> bool:
+    """MHD `context.sourcePatientInfo`: the patient as the source knows it. Carnet has one patient
+    per document, so it must be the subject's very reference (PDSm sends the same literal)."""
+    where = f"{path}.sourcePatientInfo"
+    info = json_object(value, where, problems)
+    if info is None:
+        return False
+    if not _only(info, frozenset({"reference", "type"}), where, problems):
+        return False
+    given = info.get("reference")
+    expected = subject.get("reference") if isinstance(subject, dict) else None
+    if given is None or given != expected:
+        problems.add(
+            f"{where}.reference",
+            "sourcePatientInfo must designate the document's subject (the same reference).",
+            "value",
+        )
+        return False
+    return True
 
 
 def _only(item: Json, keys: frozenset[str], path: str, problems: Problems) -> bool:
@@ -602,7 +667,7 @@ def _author_rpps(
     found: list[tuple[str, str]] = []
     for _i, where, author in json_objects(resource.get("author"), f"{path}.author", problems):
         for ident_path, ident in _practitioner_identifiers(author, where, contained, problems):
-            if ident.get("system") != RPPS_SYSTEM:
+            if ident.get("system") not in RPPS_SYSTEMS:
                 continue
             value = json_string(ident.get("value"), f"{ident_path}.value", problems, required=True)
             if value is None:

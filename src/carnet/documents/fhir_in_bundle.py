@@ -4,10 +4,17 @@ or none (DOC-1 metadata, ID-1 subject, ID-2 author).
 The Bundle's shape, its submission set (List) and how its entries refer to each other; each
 DocumentReference and Binary is read by `documents.fhir_in`. Problems are collected, then raised at
 once (see `carnet.fhir.parse`).
+
+A replacement may also carry the IHE MHD PATCH entry (`Parameters`, profile
+IHE.MHD.Patch.Parameters) setting the old DocumentReference's status to `superseded`, as the French
+national profile (ANS PDSm) sends it. Carnet supersedes the old version itself when the new one
+says `relatesTo: replaces` (DOC-6), so the only PATCH accepted is that one, on the document a
+DocumentReference of the same Bundle replaces; any other change is refused, never half-applied.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +34,7 @@ from carnet.fhir.parse import (
     json_string,
     subject_reference,
     text_value,
+    uuid_of,
 )
 
 
@@ -41,9 +49,11 @@ class ParsedBundle:
     list_subject: SubjectRef | None
     documents: list[tuple[int, ParsedDocument]]  # (entry index, document)
     binary_owner: dict[int, int]  # Binary entry index → DocumentReference entry index
+    superseded: dict[int, uuid.UUID] = field(default_factory=dict)  # PATCH entry → old document
 
 
-SUPPORTED = ("List", "DocumentReference", "Binary")
+SUPPORTED = ("List", "DocumentReference", "Binary", "Parameters")
+PATCH_PROFILE = "IHE.MHD.Patch.Parameters"
 
 
 def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
@@ -68,6 +78,7 @@ def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
     binaries, binary_index = _binaries(found, problems, limit)
     documents, binary_owner = _documents(found, binaries, binary_index, problems, limit, timezone)
     list_index, list_identifiers, list_subject = _submission_set_entry(found, documents, problems)
+    superseded = _patches(found, documents, problems)
     problems.raise_if_any()
     return ParsedBundle(
         kinds=found.kinds,
@@ -77,6 +88,7 @@ def transaction_bundle(body: Any, *, limit: int, timezone: str) -> ParsedBundle:
         list_subject=list_subject,
         documents=documents,
         binary_owner=binary_owner,
+        superseded=superseded,
     )
 
 
@@ -87,6 +99,7 @@ class _Entries:
     kinds: list[str] = field(default_factory=list)
     full_urls: list[str | None] = field(default_factory=list)
     resources_at: dict[int, Json] = field(default_factory=dict)
+    patch_urls: dict[int, str] = field(default_factory=dict)  # PATCH entry → its request.url
 
 
 def _read_entry(
@@ -117,17 +130,30 @@ def _read_entry(
     if kind not in SUPPORTED:
         problems.add(
             f"{path}.resource.resourceType",
-            f"Unsupported resource {kind!r} in an ITI-65 Bundle (List, DocumentReference, Binary).",
+            f"Unsupported resource {kind!r} in an ITI-65 Bundle "
+            "(List, DocumentReference, Binary, Parameters of an MHD PATCH).",
             "not-supported",
         )
         return
     found.resources_at[index] = resource
     request = json_object(entry.get("request"), f"{path}.request", problems, required=True)
-    if request is not None:
-        if request.get("method") != "POST":
-            problems.add(f"{path}.request.method", "Expected POST.", "value")
-        if request.get("url") != kind:
-            problems.add(f"{path}.request.url", f"Expected {kind}.", "value")
+    if request is None:
+        return
+    if kind == "Parameters":
+        if request.get("method") != "PATCH":
+            problems.add(f"{path}.request.method", "A Parameters entry is a PATCH.", "value")
+        url = request.get("url")
+        if not isinstance(url, str) or uuid_of(url, "DocumentReference") is None:
+            problems.add(
+                f"{path}.request.url", "Expected DocumentReference/<id> of Carnet.", "value"
+            )
+        else:
+            found.patch_urls[index] = url
+        return
+    if request.get("method") != "POST":
+        problems.add(f"{path}.request.method", "Expected POST.", "value")
+    if request.get("url") != kind:
+        problems.add(f"{path}.request.url", f"Expected {kind}.", "value")
 
 
 def _binaries(
@@ -265,3 +291,69 @@ def _submission_set(
         if isinstance(value, str) and value and (system is None or isinstance(system, str)):
             identifiers.append({"system": system, "value": value} if system else {"value": value})
     return identifiers, subject
+
+
+def _patches(
+    found: _Entries, documents: list[tuple[int, ParsedDocument]], problems: Problems
+) -> dict[int, uuid.UUID]:
+    """The MHD PATCH entries: each sets `DocumentReference.status` to superseded on the document
+    a DocumentReference of this Bundle replaces (DOC-6); anything else is refused."""
+    replaced = {parsed.new.replaces_id for _i, parsed in documents if parsed.new.replaces_id}
+    superseded: dict[int, uuid.UUID] = {}
+    for index, resource in found.resources_at.items():
+        if found.kinds[index] != "Parameters":
+            continue
+        path = f"Bundle.entry[{index}].resource"
+        if not _superseding(resource, path, problems) or index not in found.patch_urls:
+            continue
+        target = uuid_of(found.patch_urls[index], "DocumentReference")
+        if target is None or target not in replaced:
+            problems.add(
+                f"Bundle.entry[{index}].request.url",
+                "A PATCH to superseded is accepted only on the document that a DocumentReference "
+                "of this Bundle replaces (relatesTo replaces).",
+                "not-supported",
+            )
+            continue
+        if target in superseded.values():
+            problems.add(f"Bundle.entry[{index}]", "The same PATCH twice.", "duplicate")
+            continue
+        superseded[index] = target
+    return superseded
+
+
+def _superseding(resource: Json, path: str, problems: Problems) -> bool:
+    """Exactly one FHIRPath Patch operation: replace `DocumentReference.status` by superseded."""
+    operations = list(json_objects(resource.get("parameter"), f"{path}.parameter", problems))
+    if len(operations) != 1 or operations[0][2].get("name") != "operation":
+        problems.add(
+            f"{path}.parameter",
+            "Exactly one operation (replace DocumentReference.status by superseded).",
+            "not-supported",
+        )
+        return False
+    _i, where, operation = operations[0]
+    parts: dict[str, Json] = {}
+    for _j, part_where, part in json_objects(operation.get("part"), f"{where}.part", problems):
+        name = part.get("name")
+        if not isinstance(name, str) or name in parts:
+            problems.add(f"{part_where}.name", "Expected type, path and value once.", "value")
+            return False
+        parts[name] = part
+    wanted = {
+        "type": ("valueCode", "replace"),
+        "path": ("valueString", "DocumentReference.status"),
+        "value": ("valueCode", "superseded"),
+    }
+    fine = set(parts) == set(wanted)
+    for name, (element, value) in wanted.items():
+        if fine and parts[name].get(element) != value:
+            fine = False
+    if not fine:
+        problems.add(
+            f"{where}.part",
+            "Carnet accepts in an ITI-65 Bundle only the PATCH replacing DocumentReference.status "
+            "by superseded (type replace, path DocumentReference.status, value superseded).",
+            "not-supported",
+        )
+    return fine

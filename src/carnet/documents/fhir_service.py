@@ -242,6 +242,14 @@ def provide_bundle(
                     f"DocumentReference/{doc.id}", last_modified=doc.deposited_at
                 )
             )
+        elif kind == "Parameters":  # the MHD PATCH: done by the replacement itself (DOC-6)
+            entries.append(
+                resources.created_entry(
+                    f"DocumentReference/{bundle.superseded[index]}",
+                    last_modified=max(doc.deposited_at for doc in stored.values()),
+                    status="200 OK",
+                )
+            )
         else:
             doc = stored[bundle.binary_owner[index]]
             entries.append(

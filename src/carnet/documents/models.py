@@ -93,7 +93,6 @@ class Document(Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-
 # The order a space's documents are listed in (`service._sorted`, "-date"): the first page is read
 # from the index, not sorted from every document of the space (issue 14).
 Index(
@@ -117,6 +116,7 @@ Index(
     Document.visible_to_patient_from,
     Document.invisible_to_representatives,
 )
+
 
 class Folder(Base):
     """A holder's folder (DOC-6); its name is sealed."""

@@ -136,8 +136,9 @@ def created_entry(
     last_modified: dt.datetime | None = None,
     resource: Json | None = None,
     full_url: str | None = None,
+    status: str = "201 Created",
 ) -> Json:
-    response: Json = {"status": "201 Created"}
+    response: Json = {"status": status}
     if location:
         response["location"] = location
     if last_modified is not None:
@@ -213,7 +214,11 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "Appointment": (
         ("patient", "reference", "Patient/<id> or <id>: professionals see the ones they entered."),
         ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
-        ("date", "date", "Start of the appointment; prefixes eq, ge, gt, le, lt; repeats mean AND."),
+        (
+            "date",
+            "date",
+            "Start of the appointment; prefixes eq, ge, gt, le, lt; repeats mean AND.",
+        ),
     ),
 }
 _PROFILE_PATIENT = (

@@ -222,9 +222,7 @@ def _integer(
         return default
     number = bounded_integer(values[0], minimum=minimum)
     if number is None:
-        problems.add(
-            name, f"Expected an integer from {minimum} to {MAX_REQUEST_INTEGER}.", "value"
-        )
+        problems.add(name, f"Expected an integer from {minimum} to {MAX_REQUEST_INTEGER}.", "value")
         return default
     return number
 

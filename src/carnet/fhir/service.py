@@ -79,9 +79,7 @@ def resolve_subject(
         session,
         ("fhir.subject", subject.holder_id, subject.nir),
         frozenset({"holders"}),
-        lambda: find_holder(
-            session, holder_id=subject.holder_id, nir=subject.nir, preload=preload
-        ),
+        lambda: find_holder(session, holder_id=subject.holder_id, nir=subject.nir, preload=preload),
     )
     if holder is None:
         what = "INS-NIR" if subject.nir else "id"

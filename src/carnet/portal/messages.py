@@ -51,8 +51,12 @@ BY_CODE: dict[str, str] = {
     "unknown-category": N_("Choose a category from the list."),
     "not-deletable": N_("This document cannot be deleted."),
     "unreadable-image": N_("This image cannot be read: send a JPEG, PNG or TIFF file that opens."),
-    "too-many-uploads": N_("Too many documents added in a short time: wait a minute, then try again."),
-    "space-full": N_("Your space's storage is full: delete documents to make room, then try again."),
+    "too-many-uploads": N_(
+        "Too many documents added in a short time: wait a minute, then try again."
+    ),
+    "space-full": N_(
+        "Your space's storage is full: delete documents to make room, then try again."
+    ),
     # messaging (SRV-1)
     "conversation-ended": N_(
         "This conversation was ended by the professional: replies are no longer possible."

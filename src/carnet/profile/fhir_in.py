@@ -186,7 +186,9 @@ def immunization(resource: Json, problems: Problems) -> Parsed:
         required=True,
     )  # fmt: skip
     if resource.get("lotNumber") is not None:
-        content["lot"] = loose_string(resource.get("lotNumber"), "Immunization.lotNumber", problems) or ""
+        content["lot"] = (
+            loose_string(resource.get("lotNumber"), "Immunization.lotNumber", problems) or ""
+        )
     note = _note(resource, "Immunization.note", problems)
     if note:
         content["by"] = note.removeprefix("Administered by: ")
@@ -236,7 +238,9 @@ def _observation_kind(concept: Json | None, problems: Problems) -> tuple[str | N
 def _text_value(resource: Json, problems: Problems) -> str | None:
     """`valueString`, or the text of `valueCodeableConcept`."""
     if resource.get("valueString") is not None:
-        return loose_string(resource["valueString"], "Observation.valueString", problems, required=True)
+        return loose_string(
+            resource["valueString"], "Observation.valueString", problems, required=True
+        )
     concept = _obj(resource.get("valueCodeableConcept"), "Observation.valueCodeableConcept",
                    problems, required=True)  # fmt: skip
     return _concept_text(concept, "Observation.valueCodeableConcept", problems) if concept else None
@@ -502,7 +506,8 @@ def encounter(resource: Json, problems: Problems) -> Parsed:
                      "recorded.", "value")  # fmt: skip
     klass = _obj(resource.get("class"), "Encounter.class", problems, required=True)
     if klass is not None and (klass.get("system"), klass.get("code")) != (
-        fhir.ACT_CODE_SYSTEM, fhir.INPATIENT[0]
+        fhir.ACT_CODE_SYSTEM,
+        fhir.INPATIENT[0],
     ):
         problems.add("Encounter.class", f"Carnet records hospital stays: class "
                      f"{fhir.ACT_CODE_SYSTEM}|{fhir.INPATIENT[0]}.", UNKNOWN_CODE)  # fmt: skip

@@ -72,12 +72,14 @@ FIELDS: dict[str, dict[str, str]] = {
 
 
 # Section-level problems (raised by a model validator, so without a field) → the field concerned.
-_MESSAGE_FIELDS = (("Implausible ", "value"), ("The unit of ", "unit"), ("Unknown measurement", "kind"))
+_MESSAGE_FIELDS = (
+    ("Implausible ", "value"),
+    ("The unit of ", "unit"),
+    ("Unknown measurement", "kind"),
+)
 
 
-def locate(
-    resource_type: str, section: str, field: str | None, message: str
-) -> tuple[str, str]:
+def locate(resource_type: str, section: str, field: str | None, message: str) -> tuple[str, str]:
     """The FHIR location and message of a section error from `profile.service.validate`: its
     field (`date`, `cip`…), a `field: …` prefix of its message, or the kind of problem."""
     fields = FIELDS.get(section, {})

@@ -21,7 +21,6 @@ from carnet.reimbursements import service
 router = APIRouter(prefix="/api/v1", tags=["reimbursements"])
 
 
-
 class ReimbursementOut(BaseModel):
     id: str
     care_date: dt.date

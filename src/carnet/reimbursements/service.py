@@ -199,9 +199,7 @@ def every_line(
                 )
             )
         rows = session.scalars(
-            statement.order_by(Reimbursement.care_date.desc(), Reimbursement.id).limit(
-                STREAM_CHUNK
-            )
+            statement.order_by(Reimbursement.care_date.desc(), Reimbursement.id).limit(STREAM_CHUNK)
         ).all()
         for row in rows:
             yield opened(vault, session, row)

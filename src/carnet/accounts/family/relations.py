@@ -135,9 +135,9 @@ def managed_spaces(
     represented = select(
         Representation.minor_id.label("space_id"), Representation.role.label("role")
     ).where(Representation.representative_id == holder_id, Representation.status == ACCEPTED)
-    helped = select(
-        Caregiving.holder_id.label("space_id"), literal(CAREGIVER).label("role")
-    ).where(Caregiving.caregiver_id == holder_id, Caregiving.status == ACCEPTED)
+    helped = select(Caregiving.holder_id.label("space_id"), literal(CAREGIVER).label("role")).where(
+        Caregiving.caregiver_id == holder_id, Caregiving.status == ACCEPTED
+    )
     both = union_all(represented, helped).subquery()
     rows = session.execute(
         select(Holder, both.c.role).join(both, both.c.space_id == Holder.id)
