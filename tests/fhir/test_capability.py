@@ -60,6 +60,8 @@ def _interactions_of_routes(
             ("GET", True): "read",
             ("PUT", True): "update",
             ("DELETE", True): "delete",
+            ("PATCH", True): "patch",
+            ("PATCH", False): "patch",  # conditional patch (?identifier=)
         }[(method, instance)]
         per_type.setdefault(kind, set()).add(code)
     return per_type, system
@@ -141,9 +143,10 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         if path.startswith("/fhir") and path != SMART_DISCOVERY
         for method in methods
     }
-    # 12 documents/patients/audit (ITI-67 by GET and POST), 7 profile types x 4, 2 reimbursements,
-    # 2 contacts, $everything, 3 messaging, 5 agenda (read, search, create, update, delete)
-    assert len(rules) == 53
+    # 14 documents/patients/audit (ITI-67 by GET and POST, PATCH by id and by identifier), 7 profile
+    # types x 4, 2 reimbursements, 2 contacts, $everything, 3 messaging, 5 agenda (read, search,
+    # create, update, delete)
+    assert len(rules) == 55
     assert all(len(found) == 1 for found in rules.values())
     public = {key for key, found in rules.items() if found == ["public"]}
     assert public == {("GET", "/fhir/metadata")}
@@ -152,6 +155,8 @@ def test_every_fhir_route_declares_one_rule_and_only_metadata_is_public(app: Fas
         ("POST", "/fhir"),
         ("POST", "/fhir/DocumentReference"),
         ("PUT", "/fhir/DocumentReference/{document_id}"),
+        ("PATCH", "/fhir/DocumentReference/{document_id}"),
+        ("PATCH", "/fhir/DocumentReference"),
         ("POST", "/fhir/Binary"),
         ("POST", "/fhir/Communication"),
     }

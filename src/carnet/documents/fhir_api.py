@@ -41,6 +41,7 @@ from carnet.fhir.api import (
     json_body,
     json_limit,
     media_type,
+    patch_body,
     read_capped,
 )
 from carnet.fhir.parse import Json
@@ -297,6 +298,54 @@ def update_document_reference(
         body,
         request_id=request_id(request),
     )
+    return FhirResponse(resource)
+
+
+@router.patch(
+    "/DocumentReference/{document_id}",
+    response_class=FhirResponse,
+    summary="Metadata update by the author as PDSm sends it: JSON Patch or FHIRPath Patch of "
+    "status (entered-in-error) and securityLabel",
+)
+def patch_document_reference(
+    document_id: str,
+    request: Request,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    body: tuple[str, Any] = Depends(patch_body),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    kind, patch = body
+    resource = service.patch_document(
+        session, _vault(request), _settings(request), principal, document_id, kind, patch,
+        request_id=request_id(request),
+    )  # fmt: skip
+    return FhirResponse(resource)
+
+
+@router.patch(
+    "/DocumentReference",
+    response_class=FhirResponse,
+    summary="Conditional metadata update (PDSm flux 03): ?identifier=[system|]value names one "
+    "document of the author's by its masterIdentifier",
+)
+def conditional_patch_document_reference(
+    request: Request,
+    identifier: str,
+    principal: Principal = authenticated(PrincipalKind.PROFESSIONAL),
+    body: tuple[str, Any] = Depends(patch_body),
+    session: Session = Depends(db_session, scope="function"),
+) -> FhirResponse:
+    others = sorted({name for name in request.query_params if name != "identifier"})
+    if others or len(request.query_params.getlist("identifier")) != 1:
+        raise parse.InvalidResource(
+            [parse.Problem("identifier", "A conditional patch takes one identifier only.", "value")]
+        )
+    system, bar, value = identifier.rpartition("|")
+    kind, patch = body
+    resource = service.patch_document(
+        session, _vault(request), _settings(request), principal,
+        (system if bar else None, value), kind, patch, request_id=request_id(request),
+    )  # fmt: skip
     return FhirResponse(resource)
 
 

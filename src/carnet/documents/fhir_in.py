@@ -667,7 +667,8 @@ def _author_rpps(
     found: list[tuple[str, str]] = []
     for _i, where, author in json_objects(resource.get("author"), f"{path}.author", problems):
         for ident_path, ident in _practitioner_identifiers(author, where, contained, problems):
-            if ident.get("system") not in RPPS_SYSTEMS:
+            system = ident.get("system")
+            if not isinstance(system, str) or system not in RPPS_SYSTEMS:
                 continue
             value = json_string(ident.get("value"), f"{ident_path}.value", problems, required=True)
             if value is None:

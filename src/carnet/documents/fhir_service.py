@@ -9,7 +9,7 @@ their audit entries); this module resolves FHIR references to Carnet rows, says 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -402,12 +402,66 @@ def update_document(
 ) -> Json:
     """`PUT /fhir/DocumentReference/{id}`: the stored resource with only status
     (→ entered-in-error) and securityLabel changed, by the author (DOC-4, DOC-6)."""
-    wanted = document_id(doc_id)
+    return _change_metadata(
+        session, vault, settings, principal, document_id(doc_id), lambda _stored: body,
+        request_id=request_id,
+    )  # fmt: skip
+
+
+def patch_document(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    target: str | tuple[str | None, str],
+    kind: str,
+    patch: object,
+    *,
+    request_id: str | None = None,
+) -> Json:
+    """`PATCH /fhir/DocumentReference/{id}` or, conditionally, `?identifier=[system|]value` (PDSm
+    flux 03): the patch applied to the stored resource, then checked as a PUT body is. A
+    conditional patch looks among the documents this professional authored only: none is 404,
+    several 412 (FHIR conditional patch), so nobody learns of another author's identifiers."""
+    if isinstance(target, tuple):
+        wanted = _authored_by_identifier(session, principal, target)
+    else:
+        wanted = document_id(target)
+    return _change_metadata(
+        session, vault, settings, principal, wanted,
+        lambda stored: fhir_in_labels.patched(stored, kind, patch), request_id=request_id,
+    )  # fmt: skip
+
+
+def _authored_by_identifier(
+    session: Session, principal: Principal, identifier: tuple[str | None, str]
+) -> uuid.UUID:
+    _system, value = identifier
+    found = documents.authored_with_master_identifier(session, principal, value, limit=2)
+    if not found:
+        raise located(NotFound("No document of yours has this identifier."), "identifier")
+    if len(found) > 1:
+        error = Conflict("Several documents of yours have this identifier.", code="ambiguous")
+        error.status_code = 412
+        raise located(error, "identifier")
+    return found[0]
+
+
+def _change_metadata(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    wanted: uuid.UUID,
+    body_of: Callable[[Json], object],
+    *,
+    request_id: str | None = None,
+) -> Json:
     doc = documents.get(session, settings, principal, wanted, request_id=request_id)
     holder = documents.holder_by_id(session, doc.holder_id)
     title = documents.title_of(session, vault, doc)
     stored = fhir.document_reference(doc, title, holder, base=fhir_base(settings))
-    change = fhir_in_labels.security_change(stored, body, str(doc.id))
+    change = fhir_in_labels.security_change(stored, body_of(stored), str(doc.id))
     try:
         doc = changes.change_by_author(
             session, settings, principal, wanted, change, request_id=request_id

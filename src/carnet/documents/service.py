@@ -147,6 +147,24 @@ def load(session: Session, doc_id: uuid.UUID, *, actor: Sequence[Preload] = ()) 
     return doc
 
 
+def authored_with_master_identifier(
+    session: Session, principal: Principal, value: str, *, limit: int
+) -> list[uuid.UUID]:
+    """The ids of documents `principal` authored whose masterIdentifier is `value` (at most
+    `limit`): a producer finds its own documents by its business identifier (PDSm flux 03)."""
+    return list(
+        session.scalars(
+            select(Document.id)
+            .where(
+                Document.master_identifier == value,
+                Document.author_kind == "professional",
+                Document.author_id == principal.id,
+            )
+            .limit(limit)
+        )
+    )
+
+
 def get(
     session: Session,
     settings: Settings,

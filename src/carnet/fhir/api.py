@@ -89,6 +89,26 @@ async def document_body(request: Request) -> Any:
     return await json_body(request, 1, "DocumentReference")
 
 
+JSON_PATCH = "application/json-patch+json"
+
+
+async def patch_body(request: Request) -> tuple[str, Any]:
+    """A PATCH body: a JSON Patch (RFC 6902) or a FHIRPath Patch (a Parameters in FHIR JSON)."""
+    if media_type(request) == JSON_PATCH:
+        raw = await read_capped(request, JSON_OVERHEAD)
+        try:
+            return "json-patch", json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise parse.InvalidResource(
+                [parse.Problem("Patch", "The body is not valid JSON.", "structure")]
+            ) from None
+    if media_type(request) not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Send a JSON Patch ({JSON_PATCH}) or a FHIRPath Patch ({FHIR_JSON})."
+        )
+    return "fhirpath-patch", await json_body(request, 0, "Parameters")
+
+
 def created(resource: resources.Json, location: str) -> FhirResponse:
     return FhirResponse(resource, status_code=201, headers={"Location": location})
 

@@ -158,7 +158,7 @@ def created_entry(
 # What the API implements, per resource type: interactions and search parameters (name, type,
 # documentation). `tests/fhir/test_capability.py` checks this against the routes of the app.
 INTERACTIONS: dict[str, tuple[str, ...]] = {
-    "DocumentReference": ("read", "update", "create", "search-type"),
+    "DocumentReference": ("read", "update", "patch", "create", "search-type"),
     "Binary": ("read", "create"),
     "Patient": ("read", "search-type"),  # and $everything (OPERATIONS)
     "AuditEvent": ("search-type",),
