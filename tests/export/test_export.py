@@ -39,6 +39,7 @@ from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
 from tests.agenda.support import body as appointment
 from tests.documents.helpers import pdf_bytes
+from tests.documents.test_cda import BIO, LEVEL1, fixture
 from tests.factories import make_holder, make_professional
 from tests.fhir.support import schema_errors
 
@@ -463,8 +464,6 @@ def test_summary_pdf_gives_the_latest_structured_reports_narrative(
 ) -> None:
     """Issue 16 item 5: a level-3 CDA's sections and table rows as text; a level-1 CDA by its
     title only (its PDF is not appended: the summary appends no file); each read audited."""
-    from tests.documents.test_cda import BIO, LEVEL1, fixture
-
     with database.transaction() as session:
         author = Principal(PrincipalKind.PROFESSIONAL, make_professional(session).id)
         parent = session.get(Holder, world.parent_id)
