@@ -352,3 +352,11 @@ def test_whatever_the_xml_the_page_runs_nothing_and_links_nowhere(parts: list[st
 def test_any_bytes_are_read_or_refused_never_an_error(content: bytes) -> None:
     found = cda.read(content)
     assert found is None or isinstance(found, cda.Cda)
+
+
+def test_table_parts_and_items_out_of_place_keep_their_text_only() -> None:
+    body = "<paragraph><td>cellule</td><item>puce</item><tr><th>entête</th></tr></paragraph>"
+    page = render(cda.read(narrative(body)))
+    assert "<p>cellulepuceentête</p>" in page
+    for tag in ("<td", "<li", "<tr", "<th"):
+        assert tag not in page

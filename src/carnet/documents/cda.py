@@ -54,7 +54,7 @@ TAGS = frozenset({
 # CDA styleCode values kept, as Carnet's CSS classes.
 STYLES = {"bold": "cda-bold", "italics": "cda-italics", "underline": "cda-underline"}
 # Narrative elements and the tag they become (`list` and `caption` are decided by context).
-_INLINE = {"paragraph": "p", "content": "span", "sub": "sub", "sup": "sup", "item": "li"}
+_INLINE = {"paragraph": "p", "content": "span", "sub": "sub", "sup": "sup"}
 _TABLE = {"thead": "thead", "tbody": "tbody", "tfoot": "tfoot", "tr": "tr", "th": "th", "td": "td"}
 # Which children a structural element keeps (text between them is layout whitespace).
 _CHILDREN = {
@@ -355,7 +355,9 @@ class _Walk:
             self.cut = True
             yield Note("truncated")
 
-    def element(self, el: Element, depth: int) -> Iterator[Item]:
+    def element(self, el: Element, depth: int, within: str = "") -> Iterator[Item]:
+        """`el` as Carnet's elements; a table part or list item only `within` its table or list
+        (elsewhere, its text only)."""
         name = _local(el)
         if name is None or self.count > MAX_NODES:
             return
@@ -370,13 +372,15 @@ class _Walk:
             yield Node("br")
         elif name == "table":
             yield Node("table", self._structure(el, "table", depth), _classes(el))
-        elif name in _TABLE:
+        elif name in _TABLE and name in _CHILDREN.get(within, ()):
             children = (
                 tuple(self.items(el, depth + 1)) if name in ("th", "td")
                 else self._structure(el, name, depth)
             )  # fmt: skip
             yield Node(_TABLE[name], children, _classes(el),
                        colspan=_span(el.get("colspan")), rowspan=_span(el.get("rowspan")))  # fmt: skip
+        elif name == "item" and within == "list":
+            yield Node("li", tuple(self.items(el, depth + 1)), _classes(el))
         elif name == "list":
             yield from self._list(el, depth)
         elif name == "caption":
@@ -387,7 +391,7 @@ class _Walk:
             yield from self._media_items(el, depth)
         elif name in ("footnoteRef", "col", "colgroup"):
             return
-        else:  # linkHtml, footnote and anything unknown: their text only, never their attributes
+        else:  # linkHtml, footnote, anything unknown or out of place: text only, no attribute
             yield from self.items(el, depth + 1)
 
     def _structure(self, el: Element, name: str, depth: int) -> tuple[Item, ...]:
@@ -399,7 +403,7 @@ class _Walk:
                 if self._budget():
                     out.append(Node("caption", tuple(self.items(child, depth + 2))))
             elif local in kept:
-                out.extend(self.element(child, depth + 1))
+                out.extend(self.element(child, depth + 1, name))
         return tuple(out)
 
     def _list(self, el: Element, depth: int) -> Iterator[Item]:
@@ -409,7 +413,7 @@ class _Walk:
             yield Node("p", tuple(self.items(caption, depth + 1)), ("cda-caption",))
         entries: list[Item] = []
         for child in el.findall(_V3 + "item"):
-            entries.extend(self.element(child, depth + 1))
+            entries.extend(self.element(child, depth + 1, "list"))
         tag = "ol" if (el.get("listType") or "").lower() == "ordered" else "ul"
         yield Node(tag, tuple(entries), _classes(el))
 
