@@ -39,6 +39,7 @@ from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
 from tests.agenda.support import body as appointment
 from tests.documents.helpers import pdf_bytes
+from tests.documents.test_cda import BIO, LEVEL1, fixture
 from tests.factories import make_holder, make_professional
 from tests.fhir.support import schema_errors
 
@@ -456,3 +457,33 @@ def test_a_minors_secret_document_never_becomes_an_attachment(
                             headers={**parent, "X-Carnet-Space": str(world.child_id)})  # fmt: skip
     assert child_view.status_code == 200, child_view.text
     assert [m["attachments"] for m in child_view.json()["messages"]] == [[]]
+
+
+def test_summary_pdf_gives_the_latest_structured_reports_narrative(
+    client: TestClient, database: Database, vault: Vault, settings: Settings, world: World
+) -> None:
+    """Issue 16 item 5: a level-3 CDA's sections and table rows as text; a level-1 CDA by its
+    title only (its PDF is not appended: the summary appends no file); each read audited."""
+    with database.transaction() as session:
+        author = Principal(PrincipalKind.PROFESSIONAL, make_professional(session).id)
+        parent = session.get(Holder, world.parent_id)
+        assert parent is not None
+        ids = [
+            deposits.deposit(session, vault, settings, author, parent, new_doc(
+                title, dt.date(2025, 4, 1), content=fixture(name), declared_type=None,
+            )).id
+            for title, name in (("Bilan thyroïdien", BIO), ("Compte rendu scanné", LEVEL1))
+        ]  # fmt: skip
+    answer = client.get(f"{API}/me/summary.pdf", headers=headers_for(database, world.parent_id))
+    assert answer.status_code == 200, answer.text
+    text = _pdf_text(answer.content)
+    for expected in ("Derniers comptes rendus structurés", "Bilan thyroïdien (01/04/2025)",
+                     "BIOCHIMIE", "Thyroxine libre (FT4) (ECL Modular) | 7.67 pg/ml",
+                     "Compte rendu scanné (01/04/2025)", "Document joint (PDF ou image)"):  # fmt: skip
+        assert expected in text, expected
+    assert "CR biologie" not in text  # a PDF document is not a structured report
+    with database.transaction() as session:
+        read = set(session.scalars(
+            select(AuditEntry.target_id).where(AuditEntry.action == "document.download")
+        ))  # fmt: skip
+    assert {str(i) for i in ids} <= read

@@ -166,9 +166,11 @@ def deposit(
     title: str = "Compte rendu",
     *,
     author: Professional | None = None,
+    content: bytes | None = None,
     **flags: Any,
 ) -> Any:
-    """A PDF deposited by a professional (LOINC 11502-2, laboratory report); returns its id."""
+    """A PDF (or `content`, typed by its bytes) deposited by a professional (LOINC 11502-2,
+    laboratory report); returns its id."""
     with database.transaction() as session:
         pro = author or make_professional(session)
         doc = deposits.deposit(
@@ -178,9 +180,9 @@ def deposit(
             Principal(PrincipalKind.PROFESSIONAL, pro.id),
             session.get(Holder, holder.id),
             deposits.NewDocument(
-                content=pdf_bytes(title),
+                content=content if content is not None else pdf_bytes(title),
                 title=title,
-                declared_type="application/pdf",
+                declared_type=None if content is not None else "application/pdf",
                 type_code="11502-2",
                 notify=False,
                 **flags,

@@ -60,6 +60,7 @@ class SearchQuery:
     updated_to: dt.datetime | None = None
     folder_id: uuid.UUID | None = None
     pinned: bool | None = None
+    mime_types: list[str] = field(default_factory=list)  # sniffed types (`sniff`), e.g. CDA's XML
     sort: str = "-date"
     offset: int = 0
     count: int = 20
@@ -330,6 +331,8 @@ def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
         where.append(Document.folder_id == query.folder_id)
     if query.pinned is not None:
         where.append(Document.pinned.is_(query.pinned))
+    if query.mime_types:
+        where.append(Document.mime_type.in_(query.mime_types))
     return where
 
 

@@ -42,6 +42,8 @@ from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database, new_id
+from carnet.documents import cda, sniff
+from carnet.documents import service as documents
 from carnet.errors import Conflict, Forbidden, NotFound
 from carnet.export import summary, timeline
 from carnet.export.models import EXPIRED, PENDING, PURPOSE, READY, ExportRequest
@@ -149,6 +151,10 @@ def set_timeline_settings(
 # -- summary PDF -----------------------------------------------------------------------------
 
 
+# The summary shows the narrative of this many of the latest structured (CDA) documents.
+SUMMARY_REPORTS = 3
+
+
 def summary_pdf(
     session: Session,
     vault: Vault,
@@ -170,12 +176,46 @@ def summary_pdf(
         wishes=[(w.kind, w.content) for w in opened],
         generated_at=clock.now(),
         bmi=bmi.value if bmi is not None else None,
+        reports=structured_reports(session, vault, settings, principal, holder, request_id),
     )
     record(
         session, principal, "summary.generate", holder_id=holder.id, target_type="Space",
         target_id=str(holder.id), mode=family.audit_mode(relation), request_id=request_id,
     )  # fmt: skip
     return summary.render(data, settings.timezone)
+
+
+def structured_reports(
+    session: Session,
+    vault: Vault,
+    settings: Settings,
+    principal: Principal,
+    holder: Holder,
+    request_id: str | None = None,
+) -> list[summary.Report]:
+    """Issue 16 item 5: the latest structured (CDA) documents the principal may read, each read
+    like its download (decision point, audit entry) and turned into text by `documents.cda`."""
+    query = documents.SearchQuery(mime_types=[sniff.XML], sort="-date", count=SUMMARY_REPORTS)
+    _total, docs = documents.search(
+        session, settings, principal, holder, query, request_id=request_id
+    )
+    reports = []
+    for doc in docs:
+        _doc, stream = documents.read_content(
+            session, vault, settings, principal, doc.id, request_id=request_id
+        )
+        found = cda.read(b"".join(stream))
+        if found is None:
+            continue
+        reports.append(
+            summary.Report(
+                title=documents.title_of(session, vault, doc),
+                date=doc.care_date or doc.deposited_at.date(),
+                lines=tuple(cda.outline(found)) if found.level == 3 else (),
+                embedded=found.level == 1,
+            )
+        )
+    return reports
 
 
 # -- export requests ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from carnet.accounts.models import Holder
 from carnet.accounts.proof import new_document, printable
+from carnet.documents.cda import Line
 from carnet.profile import rules as profile_rules
 
 # The PDF core fonts (no font file to ship) cover Windows-1252: French text prints as is.
@@ -35,6 +36,17 @@ MEASURE_FR = {
 
 
 @dataclass(frozen=True)
+class Report:
+    """A structured (CDA) document in the summary: its narrative as text lines (`cda.outline`);
+    a level-1 document (`embedded`) by its title only, its file is not appended."""
+
+    title: str
+    date: dt.date
+    lines: Sequence[Line] = ()
+    embedded: bool = False
+
+
+@dataclass(frozen=True)
 class SummaryData:
     """What the summary shows, already opened and filtered by the services."""
 
@@ -43,6 +55,7 @@ class SummaryData:
     wishes: Sequence[tuple[str, Mapping[str, Any]]]  # (kind, content)
     generated_at: dt.datetime
     bmi: float | None = None
+    reports: Sequence[Report] = ()
 
 
 def _day(value: Any) -> str:
@@ -128,6 +141,26 @@ def _lines(data: SummaryData) -> list[tuple[str, list[str]]]:
     return blocks
 
 
+def _reports(pdf: Any, reports: Sequence[Report]) -> None:
+    """The latest structured documents: title and date, then section titles and their text."""
+    pdf.ln(3)
+    pdf.set_font("helvetica", style="B", size=13)
+    pdf.cell(0, 8, printable("Derniers comptes rendus structurés"), new_x="LMARGIN", new_y="NEXT")
+    for report in reports:
+        pdf.ln(2)
+        pdf.set_font("helvetica", style="B", size=11)
+        heading = f"{report.title} ({report.date.strftime('%d/%m/%Y')})"
+        pdf.multi_cell(0, 6, printable(heading), new_x="LMARGIN", new_y="NEXT")
+        if report.embedded:
+            pdf.set_font("helvetica", style="I", size=10)
+            pdf.multi_cell(0, 5, printable("Document joint (PDF ou image) : à ouvrir dans Carnet."),
+                           new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+        for line in report.lines:
+            pdf.set_font("helvetica", style="B" if line.title else "", size=10)
+            pdf.set_x(pdf.l_margin + 4 * min(line.depth, 4))
+            pdf.multi_cell(0, 5, printable(line.text), new_x="LMARGIN", new_y="NEXT")
+
+
 def render(data: SummaryData, timezone: str = "Europe/Paris") -> bytes:
     from zoneinfo import ZoneInfo
 
@@ -162,6 +195,8 @@ def render(data: SummaryData, timezone: str = "Europe/Paris") -> bytes:
         for line in lines or ["Non renseigné"]:
             pdf.multi_cell(0, 6, printable(f"- {line}" if lines else line),
                            new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+    if data.reports:
+        _reports(pdf, data.reports)
     pdf.ln(6)
     pdf.set_font("helvetica", style="I", size=9)
     pdf.multi_cell(

@@ -9,11 +9,13 @@ REP-2 invisible to representatives): those awaiting announcement are only counte
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
@@ -25,7 +27,7 @@ from carnet.access.service import actor_for, space_facts
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
-from carnet.documents import changes, present, reference, sniff
+from carnet.documents import cda, changes, present, reference, sniff
 from carnet.documents import service as documents
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, category_label
@@ -78,6 +80,16 @@ class Row:
     folder_name: str
     deletable: bool
     is_new: bool
+    structured: bool  # XML, shown as a CDA document when it is one (issue 16 item 5)
+
+
+@dataclass(frozen=True)
+class StructuredView:
+    """A CDA document for `_cda.html`: the tree Carnet built (None: not a readable CDA) and its
+    header's date, formatted."""
+
+    cda: cda.Cda | None
+    effective: str
 
 
 def category_choices(locale: str) -> list[tuple[str, str]]:
@@ -125,6 +137,7 @@ def describe(
             folder_name=folders.get(one.doc.folder_id, "") if one.doc.folder_id else "",
             deletable=one.deletable,
             is_new=one.is_new,
+            structured=cda.is_cda_type(one.doc.mime_type),
         )
         for one in shown
     ]
@@ -294,10 +307,14 @@ def _document_page(
         db, settings_of(request), act.principal, document_id, request_id=rid(request)
     )
     row = describe(db, request, act.principal, [doc])[0]
+    structured = None
+    if row.structured and template == "document.html":
+        structured = structured_view(db, request, act.principal, document_id)
     return act.render(
         template,
         {
             "doc": row,
+            "structured": structured,
             "folder_choices": [
                 (str(f["id"]), f["name"]) for f in folders_of(db, request, act.space)
             ],
@@ -325,26 +342,84 @@ def document_content(
     """The content, streamed through `documents.service.read_content` (decision, audit, hash
     check); shown in the page's frame for PDF and images, downloaded otherwise."""
     _in_space(act.db, act, document_id)
-    vault = vault_of(request)
+    doc, content = read_content(act.db, request, act.principal, document_id)
+    inline = doc.mime_type in INLINE_TYPES and not download
+    return content_response(act.db, request, doc, content, doc.mime_type, inline=inline)
+
+
+@router.get("/documents/{document_id}/embedded", name="portal_document_embedded")
+def document_embedded(
+    request: Request, document_id: uuid.UUID, act: Acting = acting_page(READ)
+) -> Response:
+    """The PDF or image a level-1 CDA document wraps, for the page's frame (issue 16 item 5)."""
+    _in_space(act.db, act, document_id)
+    return embedded_response(act.db, request, act.principal, document_id)
+
+
+# -- content, shared with the professional pages -------------------------------------------------
+
+
+def read_content(
+    db: Session, request: Request, principal: Principal, document_id: uuid.UUID
+) -> tuple[Document, bytes]:
+    """The content through `documents.service.read_content` (decision, audit, hash check)."""
     doc, stream = documents.read_content(
-        act.db, vault, settings_of(request), act.principal, document_id, request_id=rid(request)
+        db, vault_of(request), settings_of(request), principal, document_id, request_id=rid(request)
     )
-    content = b"".join(stream)  # at most the upload limit; its hash is verified before it leaves
-    kind = "inline" if doc.mime_type in INLINE_TYPES and not download else "attachment"
-    name = documents.original_name_of(act.db, vault, doc) or documents.title_of(act.db, vault, doc)
-    extension = EXTENSIONS.get(doc.mime_type, "")
+    return doc, b"".join(stream)  # at most the upload limit; its hash is verified before it leaves
+
+
+def content_response(
+    db: Session, request: Request, doc: Document, content: bytes, media_type: str, *, inline: bool
+) -> Response:
+    """`content` shown inside the portal's own pages only (frame) and running nothing (CSP), or
+    downloaded, named after the document with the extension of its real type."""
+    vault = vault_of(request)
+    name = documents.original_name_of(db, vault, doc) or documents.title_of(db, vault, doc)
+    extension = EXTENSIONS.get(media_type, "")
     if extension and not name.lower().endswith(extension):
         name += extension
     return Response(
         content,
-        media_type=doc.mime_type,
+        media_type=media_type,
         headers={
-            "Content-Disposition": content_disposition(kind, name),
-            # Shown inside the portal's own page only.
+            "Content-Disposition": content_disposition("inline" if inline else "attachment", name),
             "X-Frame-Options": "SAMEORIGIN",
             "Content-Security-Policy": CONTENT_CSP,
         },
     )
+
+
+def structured_view(
+    db: Session, request: Request, principal: Principal, document_id: uuid.UUID
+) -> StructuredView:
+    """A CDA document read like its download (decision, audit) and parsed by `documents.cda`."""
+    _doc, content = read_content(db, request, principal, document_id)
+    found = cda.read(content)
+    effective = ""
+    if found is not None and found.header.effective is not None:
+        fmt = formatter(request)
+        when = found.header.effective
+        if isinstance(when, dt.datetime):
+            # A time without offset is the writer's local time: Carnet's time zone, not UTC.
+            zone = when.tzinfo or ZoneInfo(fmt.timezone)
+            effective = fmt.datetime(when.replace(tzinfo=zone), "medium")
+        else:
+            effective = fmt.date(when, "medium")
+    return StructuredView(found, effective)
+
+
+def embedded_response(
+    db: Session, request: Request, principal: Principal, document_id: uuid.UUID
+) -> Response:
+    """The file of a level-1 CDA document (PDF or image), read like the download; 404 when the
+    document wraps nothing Carnet shows."""
+    doc, content = read_content(db, request, principal, document_id)
+    found = cda.read(content) if cda.is_cda_type(doc.mime_type) else None
+    embedded = found.embedded if found is not None else None
+    if embedded is None or embedded.problem or embedded.media_type not in INLINE_TYPES:
+        raise NotFound("This document wraps no file that can be shown.")
+    return content_response(db, request, doc, embedded.data, embedded.media_type, inline=True)
 
 
 def _change(

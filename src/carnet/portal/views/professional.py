@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from pathlib import PurePath
-from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -32,10 +31,9 @@ from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents import deposits, reference
 from carnet.documents import service as documents
-from carnet.documents.present import EXTENSIONS, INLINE_TYPES
+from carnet.documents.present import INLINE_TYPES
 from carnet.errors import CarnetError, NotFound
 from carnet.fhir import service as fhir
-from carnet.http import content_disposition
 from carnet.messaging import conversations
 from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.portal import messages
@@ -49,7 +47,13 @@ from carnet.portal.views.common import (
     text,
     visiting,
 )
-from carnet.portal.views.documents import CONTENT_CSP, describe
+from carnet.portal.views.documents import (
+    content_response,
+    describe,
+    embedded_response,
+    read_content,
+    structured_view,
+)
 from carnet.portal.views.login import Identified, LoginKind, login_routes
 from carnet.portal.web import (
     FormErrors,
@@ -496,6 +500,39 @@ def _deposit_refused(
     )
 
 
+def _patient_document(db: Session, request: Request, document_id: uuid.UUID) -> Holder:
+    """404 unless the document is the current patient's; the service then decides."""
+    patient = _require_patient(db, request)
+    found = documents.document(db, document_id)
+    if found is None or found.holder_id != patient.id:  # only the current patient's documents
+        raise NotFound("No such document.")
+    return patient
+
+
+@router.get("/pro/documents/{document_id}", name="portal_pro_document")
+def document_page(
+    request: Request, document_id: uuid.UUID, visit: Visit = visiting(pro_session)
+) -> Response:
+    """A structured (CDA) document shown in the page (issue 16 item 5), read like its download."""
+    fmt = formatter(request)
+    _patient_document(visit.db, request, document_id)
+    doc = documents.get(
+        visit.db, settings_of(request), visit.principal, document_id, request_id=rid(request)
+    )
+    row = describe(visit.db, request, visit.principal, [doc])[0]
+    structured = (
+        structured_view(visit.db, request, visit.principal, document_id) if row.structured else None
+    )
+    return render(
+        request,
+        "pro_document.html",
+        {"doc": row, "structured": structured},
+        # Never the document's title: titles can say what the document is about.
+        title=fmt.gettext(N_("Document")),
+        shell=pro_shell(),
+    )
+
+
 @router.get("/pro/documents/{document_id}/content", name="portal_pro_document_content")
 def document_content(
     request: Request,
@@ -503,25 +540,18 @@ def document_content(
     visit: Visit = visiting(pro_session),
 ) -> Response:
     """The content through `documents.service.read_content` (decision, audit, hash check)."""
-    patient = _require_patient(visit.db, request)
-    found = documents.document(visit.db, document_id)
-    if found is None or found.holder_id != patient.id:  # only the current patient's documents
-        raise NotFound("No such document.")
-    vault = vault_of(request)
-    doc, stream = documents.read_content(
-        visit.db, vault, settings_of(request), visit.principal, document_id, request_id=rid(request)
-    )
-    content = b"".join(stream)
-    kind = "inline" if doc.mime_type in INLINE_TYPES else "attachment"
-    name = documents.original_name_of(visit.db, vault, doc) or documents.title_of(
-        visit.db, vault, doc
-    )
-    extension = EXTENSIONS.get(doc.mime_type, "")
-    if extension and not name.lower().endswith(extension):
-        name += extension
-    headers: dict[str, Any] = {
-        "Content-Disposition": content_disposition(kind, name),
-        "X-Frame-Options": "SAMEORIGIN",
-        "Content-Security-Policy": CONTENT_CSP,
-    }
-    return Response(content, media_type=doc.mime_type, headers=headers)
+    _patient_document(visit.db, request, document_id)
+    doc, content = read_content(visit.db, request, visit.principal, document_id)
+    inline = doc.mime_type in INLINE_TYPES
+    return content_response(visit.db, request, doc, content, doc.mime_type, inline=inline)
+
+
+@router.get("/pro/documents/{document_id}/embedded", name="portal_pro_document_embedded")
+def document_embedded(
+    request: Request,
+    document_id: uuid.UUID,
+    visit: Visit = visiting(pro_session),
+) -> Response:
+    """The PDF or image a level-1 CDA document wraps, for the page's frame."""
+    _patient_document(visit.db, request, document_id)
+    return embedded_response(visit.db, request, visit.principal, document_id)
