@@ -460,14 +460,16 @@ def open_login(
     return LoginDone(token, int(ttl.total_seconds()), principal)
 
 
-def live_challenge(session: Session, vault: Vault, challenge: str) -> LoginChallenge | None:
+def live_challenge(
+    session: Session, vault: Vault, challenge: str, *, lock: bool = True
+) -> LoginChallenge | None:
     """The login half done under `challenge` (its password checked) while its second step may
-    still be taken: unused, unexpired, with tries left; locked for the rest of the request."""
-    row = session.scalars(
-        select(LoginChallenge)
-        .where(LoginChallenge.challenge_hash == challenge_hash(session, vault, challenge))
-        .with_for_update()
-    ).first()
+    still be taken: unused, unexpired, with tries left; locked for the rest of the request
+    unless only looked at (`lock=False`)."""
+    query = select(LoginChallenge).where(
+        LoginChallenge.challenge_hash == challenge_hash(session, vault, challenge)
+    )
+    row = session.scalars(query.with_for_update() if lock else query).first()
     if row is None or row.used_at is not None or row.expires_at <= clock.now():
         return None
     return row if row.attempts < OTP_MAX_ATTEMPTS else None

@@ -393,7 +393,9 @@ def owned(session: Session, principal: Principal, passkey_id: uuid.UUID) -> Pass
 
 def second_factor_offered(session: Session, vault: Vault, login_challenge: str) -> bool:
     """Whether the login half done under `login_challenge` may end with a passkey."""
-    pending = login.live_challenge(session, vault, login_challenge) if login_challenge else None
+    if not login_challenge:
+        return False
+    pending = login.live_challenge(session, vault, login_challenge, lock=False)
     if pending is None:
         return False
     owner = _owner(PrincipalKind(pending.principal_kind), pending.principal_id)
