@@ -174,12 +174,14 @@ def account_routes(router: APIRouter, pages: AccountPages) -> None:
 
     def revoke(passkey_id: str, visit: Visit = pages.rule) -> Response:
         """The passkey opens nothing any more (ACC-8: recorded)."""
-        passkeys.revoke(visit.db, visit.principal, _owned(visit, passkey_id).id, request_id=visit.rid)
+        passkeys.revoke(
+            visit.db, visit.principal, _owned(visit, passkey_id).id, request_id=visit.rid
+        )
         sessions.set_flash(visit.db, visit.live, "passkey-revoked")
         return redirect(pages.path)
 
     router.add_api_route(pages.path, listing, methods=["GET"], name=pages.name)
-    router.add_api_route(pages.path, add, methods=["POST"])
+    router.add_api_route(pages.path, add, methods=["POST"], name=f"{pages.name}_add")
     router.add_api_route(
         f"{pages.path}/options", options, methods=["POST"], name=f"{pages.name}_options"
     )
@@ -187,7 +189,10 @@ def account_routes(router: APIRouter, pages: AccountPages) -> None:
         f"{pages.path}/{{passkey_id}}/revoke", revoke_confirm, methods=["GET"],
         name=f"{pages.name}_revoke",
     )  # fmt: skip
-    router.add_api_route(f"{pages.path}/{{passkey_id}}/revoke", revoke, methods=["POST"])
+    router.add_api_route(
+        f"{pages.path}/{{passkey_id}}/revoke", revoke, methods=["POST"],
+        name=f"{pages.name}_revoked",
+    )  # fmt: skip
 
 
 HOLDER_PAGES = AccountPages(
@@ -246,7 +251,9 @@ def login_routes(router: APIRouter, kind: LoginKind) -> None:
         if outcome is not None and outcome.value is not None:
             return _end_ceremony(_signed_in(request, kind, db, outcome.value))
         error = outcome.error if outcome is not None else None
-        errors.add(None, messages.describe(error, fmt) if error else fmt.gettext(NO_BROWSER_SUPPORT))
+        errors.add(
+            None, messages.describe(error, fmt) if error else fmt.gettext(NO_BROWSER_SUPPORT)
+        )
         status = error.status_code if error else 400
         page = (
             _code_page(request, kind, errors, status)
@@ -267,4 +274,3 @@ def login_routes(router: APIRouter, kind: LoginKind) -> None:
 
 login_routes(router, HOLDER_LOGIN)
 login_routes(router, PRO_LOGIN)
-
