@@ -23,7 +23,8 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import public
 from carnet.auth import passkeys, sessions
-from carnet.errors import CarnetError
+from carnet.auth.login import Outcome
+from carnet.auth.models import Passkey
 from carnet.http import client_address, db_session
 from carnet.portal import messages
 from carnet.portal.forms import form_data
@@ -59,15 +60,16 @@ def _ceremony_cookie(response: Response, request: Request, ceremony: passkeys.Ce
     )
 
 
-def _options(request: Request, outcome: Any) -> Response:
+def _options(request: Request, outcome: Outcome[passkeys.Ceremony]) -> Response:
     """The options for `navigator.credentials`, or the refusal in the person's language."""
     if outcome.error is not None:
-        error: CarnetError = outcome.error
+        error = outcome.error
         answer = JSONResponse(
             {"error": messages.describe(error, formatter(request))}, status_code=error.status_code
         )
         return with_retry_after(answer, error)
-    ceremony: passkeys.Ceremony = outcome.value
+    ceremony = outcome.value
+    assert ceremony is not None
     response = JSONResponse({"publicKey": json.loads(ceremony.options_json)})
     _ceremony_cookie(response, request, ceremony)
     return response
@@ -122,7 +124,7 @@ def _list_page(
     )
 
 
-def _owned(visit: Visit, passkey_id: str) -> Any:
+def _owned(visit: Visit, passkey_id: str) -> Passkey:
     try:
         wanted = uuid.UUID(passkey_id)
     except ValueError:
