@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         description="Proxies trusted to name the client in X-Forwarded-For (comma-separated).",
     )
     otp_ttl_minutes: int = Field(10, ge=1, description="Lifetime of the e-mailed login code.")
+    webauthn_rp_id: str = Field(
+        "",
+        description="Passkeys: the WebAuthn relying party ID, a host name; empty: the host of "
+        "BASE_URL, or localhost when that host is an IP address (never a valid RP ID).",
+    )
+    webauthn_origin: str = Field(
+        "",
+        description="Passkeys: the origin browsers sign for; empty: BASE_URL's scheme and port "
+        "with the RP ID as host.",
+    )
     habilitations_file: str | None = Field(
         None, description="ACC-1: a CSV replacing the shipped habilitation matrix."
     )

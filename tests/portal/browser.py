@@ -40,9 +40,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
+def live_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields its base URL, naming the server
+    `host` (`localhost` where an IP address will not do: passkeys, PK-1)."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
     )
@@ -55,7 +56,7 @@ def live_server(app: Any) -> Iterator[str]:
             raise RuntimeError("the live server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -104,7 +104,7 @@ def register_accounts(kind: PrincipalKind, source: AccountSource) -> None:
     _SOURCES[kind] = source
 
 
-def _source(kind: PrincipalKind) -> AccountSource:
+def source(kind: PrincipalKind) -> AccountSource:
     try:
         return _SOURCES[kind]
     except KeyError:
@@ -259,7 +259,7 @@ class LoginDone:
     principal: Principal
 
 
-def _challenge_hash(session: Session, vault: Vault, challenge: str) -> str:
+def challenge_hash(session: Session, vault: Vault, challenge: str) -> str:
     return vault.keyed_hash(session, OTP_KEY, f"challenge|{challenge}")
 
 
@@ -282,7 +282,7 @@ def otp_text(code: str, minutes: int) -> str:
     )
 
 
-def _audit_failure(
+def audit_failure(
     session: Session, account: Account | None, reason: str, request_id: str | None
 ) -> None:
     """ACC-8: a failed login is recorded in the space's chain (the system chain when unknown)."""
@@ -315,20 +315,20 @@ def start_login(
     attempt is refused first depends only on the typed username and the client, never on whether
     the account exists.
     """
-    source = _source(kind)
+    source_of = source(kind)
     username = normalize_username(username)
     key = throttle_key(session, vault, kind, username[:MAX_USERNAME], client)
     wait = refusal(session, vault, settings, key, client)
     if wait is not None:
         return Outcome(error=wait)
-    account = source.by_username(session, username) if len(username) <= MAX_USERNAME else None
+    account = source_of.by_username(session, username) if len(username) <= MAX_USERNAME else None
     if not passwords.verify_password(account.password_hash if account else None, password):
         count_failure(session, vault, settings, key, client)
-        _audit_failure(session, account, "bad-password", request_id)
+        audit_failure(session, account, "bad-password", request_id)
         return Outcome(error=Unauthenticated(BAD_CREDENTIALS, code="bad-credentials"))
     assert account is not None  # verify_password is False without a stored hash
     if account.refusal is not None:
-        _audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
+        audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
         return Outcome(error=account.refusal)
     if not account.email:
         return Outcome(
@@ -342,7 +342,7 @@ def start_login(
     now = clock.now()
     row = LoginChallenge(
         id=new_id(),
-        challenge_hash=_challenge_hash(session, vault, challenge),
+        challenge_hash=challenge_hash(session, vault, challenge),
         principal_kind=kind.value,
         principal_id=account.id,
         created_at=now,
@@ -377,7 +377,7 @@ def verify_login(
     """Step 2: challenge + e-mailed code → bearer token. At most 5 tries per challenge."""
     row = session.scalars(
         select(LoginChallenge)
-        .where(LoginChallenge.challenge_hash == _challenge_hash(session, vault, challenge))
+        .where(LoginChallenge.challenge_hash == challenge_hash(session, vault, challenge))
         .with_for_update()
     ).first()
     if row is None:
@@ -404,7 +404,7 @@ def verify_login(
             )
         )
     kind = PrincipalKind(row.principal_kind)
-    account = _source(kind).by_id(session, row.principal_id)
+    account = source(kind).by_id(session, row.principal_id)
     if account is None:  # the space was purged in between
         return Outcome(
             error=Unauthenticated(
@@ -419,16 +419,31 @@ def verify_login(
     if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
         row.attempts += 1
         count_failure(session, vault, settings, key, client)
-        _audit_failure(session, account, "bad-otp", request_id)
+        audit_failure(session, account, "bad-otp", request_id)
         left = OTP_MAX_ATTEMPTS - row.attempts
         hint = f"{left} attempt(s) left." if left > 0 else "No attempt left: log in again."
         return Outcome(error=Unauthenticated(f"The code is not correct. {hint}", code="bad-code"))
     if account.refusal is not None:
         row.used_at = clock.now()
-        _audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
+        audit_failure(session, account, f"refused:{account.refusal.code}", request_id)
         return Outcome(error=account.refusal)
     row.used_at = clock.now()
-    principal = Principal(kind, account.id)
+    return Outcome(open_login(session, settings, account, key, request_id=request_id))
+
+
+def open_login(
+    session: Session,
+    settings: Settings,
+    account: Account,
+    key: str,
+    *,
+    request_id: str | None = None,
+    reason: str | None = None,
+) -> LoginDone:
+    """The end of every successful second step (an e-mailed code, a passkey: `auth.passkeys`):
+    a bearer token, the failures of that username from that client forgotten, the login
+    recorded (ACC-8; `reason` names the way in when it is not the e-mailed code)."""
+    principal = Principal(account.kind, account.id)
     ttl = dt.timedelta(minutes=settings.token_ttl_minutes)
     token, token_row = issue_token(session, principal, ttl=ttl, label="login")
     clear_failures(session, key)
@@ -439,9 +454,25 @@ def verify_login(
         holder_id=account.holder_id,
         target_type="ApiToken",
         target_id=str(token_row.id),
+        reason=reason,
         request_id=request_id,
     )
-    return Outcome(LoginDone(token, int(ttl.total_seconds()), principal))
+    return LoginDone(token, int(ttl.total_seconds()), principal)
+
+
+def live_challenge(
+    session: Session, vault: Vault, challenge: str, *, lock: bool = True
+) -> LoginChallenge | None:
+    """The login half done under `challenge` (its password checked) while its second step may
+    still be taken: unused, unexpired, with tries left; locked for the rest of the request
+    unless only looked at (`lock=False`)."""
+    query = select(LoginChallenge).where(
+        LoginChallenge.challenge_hash == challenge_hash(session, vault, challenge)
+    )
+    row = session.scalars(query.with_for_update() if lock else query).first()
+    if row is None or row.used_at is not None or row.expires_at <= clock.now():
+        return None
+    return row if row.attempts < OTP_MAX_ATTEMPTS else None
 
 
 def logout_everywhere(

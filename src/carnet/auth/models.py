@@ -1,6 +1,7 @@
 """Sign-in material: API bearer tokens, server-side portal sessions and e-mailed login
-challenges, random, stored only as hashes, expiring, revocable; and the failure and rate counters
-of `auth.throttle` and `auth.rates`.
+challenges, random, stored only as hashes, expiring, revocable; passkeys (public keys only) and
+their ceremonies' challenges; and the failure and rate counters of `auth.throttle` and
+`auth.rates`.
 
 A portal session's cookie value is never stored: only its SHA-256 (`token_hash`), so a copy of the
 table opens no session. A holder's rows cascade with the holder row, so purging a space (rule LC-8)
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet import clock
@@ -91,3 +92,57 @@ class Throttle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Passkey(Base):
+    """A WebAuthn credential of a holder or a professional (`auth.passkeys`): only its public key
+    and counter are kept; the private key never leaves the person's authenticator."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = (Index("ix_passkeys_principal", "principal_kind", "principal_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    # base64url of the authenticator's credential id (at most 1023 bytes, WebAuthn level 3).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key, as registered
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)  # unsigned 32-bit counter
+    transports: Mapped[str] = mapped_column(String(100), default="")  # space-separated hints
+    # The person (PK-2: a professional's passkey is kept under "professional").
+    principal_kind: Mapped[str] = mapped_column(String(20))
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Set for holders: the passkey goes with the space when it is purged (LC-8).
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(60))  # given by the person ("Téléphone")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PasskeyChallenge(Base):
+    """One passkey ceremony under way (PK-3): its random challenge, bound to the browser by the
+    SHA-256 of a cookie, used once, short-lived."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # register, second-factor, sign-in
+    challenge: Mapped[str] = mapped_column(String(100))  # base64url, sent to the browser anyway
+    # Who registers (register), or who passed the password (second-factor); none for sign-in.
+    principal_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    principal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # register: the portal session that asked; second-factor: the login whose password passed.
+    portal_session_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("portal_sessions.id", ondelete="CASCADE"), nullable=True
+    )
+    login_challenge_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("login_challenges.id", ondelete="CASCADE"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(60), default="")  # register: the name given
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -40,6 +40,16 @@ BY_CODE: dict[str, str] = {
     "challenge-used": N_("This login code was already used: log in again."),
     "challenge-expired": N_("This login code has expired: log in again."),
     "challenge-dead": N_("Too many wrong codes for this login attempt: log in again."),
+    # passkeys (auth.passkeys)
+    "passkey-name": N_("Give this passkey a name."),
+    "passkey-bad-password": N_("The password is not correct."),
+    "passkey-limit": N_("You have as many passkeys as allowed: remove one first."),
+    "passkey-invalid": N_("The passkey could not be verified: try again."),
+    "passkey-known": N_("This passkey is already registered."),
+    "passkey-ended": N_("This passkey request has ended: try again."),
+    "passkey-refused": N_("This passkey was not accepted."),
+    "passkey-unknown": N_("This passkey does not exist, or is not yours."),
+    "no-passkey": N_("No passkey is registered for this account: use the code received by e-mail."),
     # documents (DOC-1…DOC-6)
     "too-large": N_("The file is too large."),
     "unsupported-type": N_(
@@ -201,6 +211,8 @@ FLASH: dict[str, str] = {
         "The space is closed and its erasure is requested: everything in it will be erased at "
         "the next daily run. You are back in your own space."
     ),
+    "passkey-added": N_("The passkey was added: you can now use it to log in."),
+    "passkey-revoked": N_("The passkey was removed: it no longer opens your account."),
     "wish-saved": N_("Your changes were saved."),
     "app-disconnected": N_("The app is disconnected: it can no longer read or change anything."),
     "wish-deleted": N_("The contact was removed."),

@@ -17,6 +17,7 @@ def routers() -> list[APIRouter]:
         home,
         medical,
         messages,
+        passkeys,
         pro_messages,
         professional,
         public,
@@ -38,4 +39,5 @@ def routers() -> list[APIRouter]:
         apps.router,
         professional.router,
         pro_messages.router,
+        passkeys.router,
     ]

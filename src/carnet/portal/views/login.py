@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from carnet.access.routes import public
 from carnet.audit.service import record
-from carnet.auth import login, sessions
+from carnet.auth import login, passkeys, sessions
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.service import revoke_token
 from carnet.errors import CarnetError
@@ -144,12 +144,26 @@ def _code_page(
     return render(
         request,
         "login_code.html",
-        {"minutes": settings_of(request).otp_ttl_minutes, "login_path": kind.path},
+        {
+            "minutes": settings_of(request).otp_ttl_minutes,
+            "login_path": kind.path,
+            "passkey": _passkey_offered(request, kind),
+        },
         title=fmt.gettext(N_("Enter the code received by e-mail")),
         errors=errors,
         status=status,
         shell=kind.shell() if kind.shell else None,
     )
+
+
+def _passkey_offered(request: Request, kind: LoginKind) -> bool:
+    """The code step offers the person's passkey beside the e-mailed code (`auth.passkeys`):
+    a read of its own, as the code page is also shown outside any unit of work."""
+    challenge = request.cookies.get(kind.cookie, "")
+    if not challenge:
+        return False
+    with request.app.state.database.read_mostly() as own:  # never waits for the writer
+        return passkeys.second_factor_offered(own, vault_of(request), challenge)
 
 
 def _form(kind: LoginKind) -> Callable[..., Response]:
