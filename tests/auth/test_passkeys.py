@@ -261,6 +261,58 @@ def test_second_factor_ends_the_login_instead_of_the_emailed_code(
     assert ("auth.login", "second-factor") in actions(session, who.id)
 
 
+def login_codes(session: Session) -> int:
+    return len(
+        session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "auth.login-code")).all()
+    )
+
+
+def test_the_passkey_replaces_the_emailed_code_which_is_sent_only_when_asked(
+    session: Session, vault: Vault, settings: Settings
+) -> None:
+    """In the portal (`passkey_first`), an account with a passkey gets no e-mail: the code is
+    sent once if the person asks for it, and a code typed before that opens nothing."""
+    who = holder(session)
+    registered(session, vault, settings, who, SoftAuthenticator())
+    account = login.source(PrincipalKind.HOLDER).by_id(session, who.id)
+    assert account is not None
+    before = login_codes(session)
+    started = login.start_login(
+        session, vault, settings, PrincipalKind.HOLDER, account.username, PASSWORD,
+        client=CLIENT, passkey_first=True,
+    )  # fmt: skip
+    assert started.value is not None and started.value.code_sent is False
+    challenge = started.value.challenge
+    assert login_codes(session) == before and not login.code_sent(session, vault, challenge)
+    guessed = login.verify_login(session, vault, settings, challenge, "123456", client=CLIENT)
+    assert guessed.error is not None and guessed.error.code == "bad-code"
+    asked = login.send_login_code(session, vault, settings, challenge)
+    assert asked.value is not None and asked.value.code_sent
+    login.send_login_code(session, vault, settings, challenge)  # asking again sends nothing more
+    assert login_codes(session) == before + 1 and login.code_sent(session, vault, challenge)
+    # The API, where no browser holds the passkey, always e-mails the code.
+    api = login.start_login(
+        session, vault, settings, PrincipalKind.HOLDER, account.username, PASSWORD, client=CLIENT
+    )
+    assert api.value is not None and api.value.code_sent
+    assert login_codes(session) == before + 2
+
+
+def test_without_a_passkey_the_portal_login_emails_the_code(
+    session: Session, vault: Vault, settings: Settings
+) -> None:
+    who = holder(session)
+    account = login.source(PrincipalKind.HOLDER).by_id(session, who.id)
+    assert account is not None
+    before = login_codes(session)
+    started = login.start_login(
+        session, vault, settings, PrincipalKind.HOLDER, account.username, PASSWORD,
+        client=CLIENT, passkey_first=True,
+    )  # fmt: skip
+    assert started.value is not None and started.value.code_sent
+    assert login_codes(session) == before + 1
+
+
 def test_a_refused_second_factor_spends_a_try_of_the_login(
     session: Session, vault: Vault, settings: Settings
 ) -> None:

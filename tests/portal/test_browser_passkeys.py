@@ -118,6 +118,9 @@ def test_holder_adds_a_passkey_logs_in_with_it_and_removes_it(
     page.get_by_role("button", name="Continuer").click()
     page.wait_for_url("**/login/code")
     accessible(page)
+    # No code was e-mailed: the passkey replaces it; the code stays one click away.
+    expect(page.get_by_label("Code reçu par e-mail")).to_have_count(0)
+    expect(page.get_by_role("button", name="Recevoir plutôt un code par e-mail")).to_be_visible()
     page.get_by_role("button", name="Utiliser ma clé d'accès").click()
     page.wait_for_url("**/home")
 

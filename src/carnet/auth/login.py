@@ -47,7 +47,7 @@ from carnet.accounts.models import Holder, Professional
 from carnet.audit.service import record
 from carnet.auth import rules as throttle_rules
 from carnet.auth import sessions, throttle
-from carnet.auth.models import LoginChallenge, Throttle
+from carnet.auth.models import LoginChallenge, Passkey, Throttle
 from carnet.auth.principal import SYSTEM, Principal, PrincipalKind
 from carnet.auth.service import end_login_challenges, issue_token, revoke_all
 from carnet.auth.throttle import TooManyAttempts, too_many
@@ -250,6 +250,7 @@ def count_failure(
 class LoginStarted:
     challenge: str
     expires_in: int
+    code_sent: bool = True  # False: the account's passkey replaces the e-mailed code
 
 
 @dataclass(frozen=True)
@@ -308,8 +309,12 @@ def start_login(
     *,
     client: str,
     request_id: str | None = None,
+    passkey_first: bool = False,
 ) -> Outcome[LoginStarted]:
     """Step 1: check the password, e-mail a one-time code, answer an opaque challenge.
+
+    With `passkey_first` (the portal, where a browser can use one), an account that has a passkey
+    gets no e-mail: its passkey replaces the code, which is sent only if asked (`send_login_code`).
 
     An unknown username and a wrong password get the same answer at the same cost; whether the
     attempt is refused first depends only on the typed username and the client, never on whether
@@ -338,7 +343,6 @@ def start_login(
             )
         )
     challenge = secrets.token_urlsafe(32)
-    code = f"{secrets.randbelow(10**OTP_DIGITS):0{OTP_DIGITS}d}"
     now = clock.now()
     row = LoginChallenge(
         id=new_id(),
@@ -349,19 +353,70 @@ def start_login(
         expires_at=now + dt.timedelta(minutes=settings.otp_ttl_minutes),
         attempts=0,
     )
-    row.otp_hash = _otp_hash(session, vault, row.id, code)
     session.add(row)
+    code_sent = not (passkey_first and _has_passkey(session, kind, account.id))
+    if code_sent:
+        _send_code(session, vault, settings, row, account)
+    session.flush()
+    return Outcome(LoginStarted(challenge, settings.otp_ttl_minutes * 60, code_sent))
+
+
+def _has_passkey(session: Session, kind: PrincipalKind, principal_id: uuid.UUID) -> bool:
+    found = session.scalar(
+        select(Passkey.id)
+        .where(Passkey.principal_kind == kind.value, Passkey.principal_id == principal_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+def _send_code(
+    session: Session, vault: Vault, settings: Settings, row: LoginChallenge, account: Account
+) -> None:
+    code = f"{secrets.randbelow(10**OTP_DIGITS):0{OTP_DIGITS}d}"
+    row.otp_hash = _otp_hash(session, vault, row.id, code)
     enqueue(
         session,
         kind="auth.login-code",
-        recipient=account.email,
+        recipient=account.email or "",
         subject="Votre code de connexion Carnet",
         body_text=otp_text(code, settings.otp_ttl_minutes),
         holder_id=account.holder_id,
         transactional=True,  # the page says the code was sent and lasts a few minutes
     )
-    session.flush()
-    return Outcome(LoginStarted(challenge, settings.otp_ttl_minutes * 60))
+
+
+def code_sent(session: Session, vault: Vault, challenge: str) -> bool:
+    """Whether the login half done under `challenge` has had its code e-mailed."""
+    row = live_challenge(session, vault, challenge, lock=False)
+    return row is not None and row.otp_hash is not None
+
+
+def send_login_code(
+    session: Session, vault: Vault, settings: Settings, challenge: str
+) -> Outcome[LoginStarted]:
+    """The person with a passkey at hand asks for the e-mailed code instead: sent once per login
+    (asking again sends nothing more, so this cannot be used to flood a mailbox)."""
+    row = live_challenge(session, vault, challenge)
+    if row is None:
+        return Outcome(
+            error=Unauthenticated(
+                "This login attempt is unknown or has ended: log in again.", code="bad-challenge"
+            )
+        )
+    account = source(PrincipalKind(row.principal_kind)).by_id(session, row.principal_id)
+    if account is None or not account.email:
+        return Outcome(
+            error=Conflict(
+                "No e-mail address is known for this account: the login code cannot be sent.",
+                code="no-email",
+            )
+        )
+    if row.otp_hash is None:
+        _send_code(session, vault, settings, row, account)
+        session.flush()
+    left = int((row.expires_at - clock.now()).total_seconds())
+    return Outcome(LoginStarted(challenge, max(left, 0), True))
 
 
 def verify_login(
@@ -416,7 +471,10 @@ def verify_login(
     if wait is not None:
         return Outcome(error=wait)
     typed = code.strip()
-    if not hmac.compare_digest(_otp_hash(session, vault, row.id, typed), row.otp_hash):
+    expected = row.otp_hash
+    if expected is None or not hmac.compare_digest(
+        _otp_hash(session, vault, row.id, typed), expected
+    ):
         row.attempts += 1
         count_failure(session, vault, settings, key, client)
         audit_failure(session, account, "bad-otp", request_id)

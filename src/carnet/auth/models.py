@@ -74,7 +74,7 @@ class LoginChallenge(Base):
     challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
     principal_kind: Mapped[str] = mapped_column(String(20))
     principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    otp_hash: Mapped[str] = mapped_column(String(64))
+    otp_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: not sent yet
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,7 +3,8 @@
 A passkey keeps the credential's public key, counter and transports, its owner (principal kind and
 id, the holder's row for cascade on purge, LC-8), a name the person gave it and when it was made
 and last used. A ceremony's challenge is bound to the browser by the SHA-256 of a cookie, used
-once and short-lived (PK-3, `carnet.auth.passkey_rules`).
+once and short-lived (PK-3, `carnet.auth.passkey_rules`). A login challenge's e-mailed code may
+be absent: for an account with a passkey, the code is sent only when the person asks for it.
 
 Revision ID: 0022_passkeys
 Revises: 0021_app_code_nonce
@@ -90,7 +91,15 @@ def upgrade() -> None:
         )
 
 
+    # A login whose account has a passkey sends its e-mailed code only when asked.
+    with op.batch_alter_table("login_challenges") as batch_op:
+        batch_op.alter_column("otp_hash", existing_type=sa.String(length=64), nullable=True)
+
+
 def downgrade() -> None:
+    op.execute("DELETE FROM login_challenges WHERE otp_hash IS NULL")
+    with op.batch_alter_table("login_challenges") as batch_op:
+        batch_op.alter_column("otp_hash", existing_type=sa.String(length=64), nullable=False)
     with op.batch_alter_table("passkey_challenges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_passkey_challenges_holder_id"))
         batch_op.drop_index(batch_op.f("ix_passkey_challenges_expires_at"))

@@ -91,6 +91,10 @@ def login_routes(router: APIRouter, kind: LoginKind) -> None:
         f"{kind.path}/code", _code_submit(kind), methods=["POST"], dependencies=[public()]
     )
     router.add_api_route(
+        f"{kind.path}/code/send", _code_send(kind), methods=["POST"],
+        name=f"{kind.name}_login_code_send", dependencies=[public()],
+    )  # fmt: skip
+    router.add_api_route(
         kind.logout_path, _logout(kind), methods=["POST"], name=f"{kind.name}_logout"
     )
 
@@ -141,29 +145,36 @@ def _code_page(
     request: Request, kind: LoginKind, errors: FormErrors, status: int = 200
 ) -> Response:
     fmt = formatter(request)
+    passkey, sent = _second_factors(request, kind)
     return render(
         request,
         "login_code.html",
         {
             "minutes": settings_of(request).otp_ttl_minutes,
             "login_path": kind.path,
-            "passkey": _passkey_offered(request, kind),
+            "passkey": passkey,
+            "code_sent": sent,
         },
-        title=fmt.gettext(N_("Enter the code received by e-mail")),
+        title=fmt.gettext(
+            N_("Enter the code received by e-mail") if sent else N_("Confirm with your passkey")
+        ),
         errors=errors,
         status=status,
         shell=kind.shell() if kind.shell else None,
     )
 
 
-def _passkey_offered(request: Request, kind: LoginKind) -> bool:
-    """The code step offers the person's passkey beside the e-mailed code (`auth.passkeys`):
-    a read of its own, as the code page is also shown outside any unit of work."""
+def _second_factors(request: Request, kind: LoginKind) -> tuple[bool, bool]:
+    """Whether the code step offers the person's passkey (`auth.passkeys`), and whether the code
+    was e-mailed (for an account with a passkey it is sent only when asked): a read of its own,
+    as the code page is also shown outside any unit of work."""
     challenge = request.cookies.get(kind.cookie, "")
     if not challenge:
-        return False
+        return False, True
     with request.app.state.database.read_mostly() as own:  # never waits for the writer
-        return passkeys.second_factor_offered(own, vault_of(request), challenge)
+        vault = vault_of(request)
+        offered = passkeys.second_factor_offered(own, vault, challenge)
+        return offered, login.code_sent(own, vault, challenge) or not offered
 
 
 def _form(kind: LoginKind) -> Callable[..., Response]:
@@ -198,7 +209,7 @@ def _submit(kind: LoginKind) -> Callable[..., Response]:
             return _login_page(request, kind, errors, shown=who.shown, status=400)
         outcome = login.start_login(
             db, vault_of(request), settings, who.kind, who.identifier, who.password,
-            client=client_address(request), request_id=rid(request),
+            client=client_address(request), request_id=rid(request), passkey_first=True,
         )  # fmt: skip
         if outcome.error is not None:
             errors.add(None, messages.describe(outcome.error, fmt))
@@ -229,6 +240,24 @@ def _code_form(kind: LoginKind) -> Callable[..., Response]:
         return _code_page(request, kind, FormErrors())
 
     return login_code_form
+
+
+def _code_send(kind: LoginKind) -> Callable[..., Response]:
+    def login_code_send(
+        request: Request,
+        form: FormData = Depends(form_data),
+        db: Session = Depends(db_session, scope="function"),
+    ) -> Response:
+        """The person with a passkey asks for the e-mailed code instead (sent once per login)."""
+        challenge = request.cookies.get(kind.cookie, "")
+        if not challenge:
+            return redirect(f"{kind.path}?reason=restart")
+        outcome = login.send_login_code(db, vault_of(request), settings_of(request), challenge)
+        if outcome.error is not None:
+            return _code_refused(request, kind, outcome.error)
+        return redirect(f"{kind.path}/code")
+
+    return login_code_send
 
 
 def _code_submit(kind: LoginKind) -> Callable[..., Response]:
