@@ -53,28 +53,31 @@ def _relationships(values: list[str], problems: Problems) -> set[str] | None:
 def search_related_persons(
     request: Request, session: Session, principal: Principal
 ) -> resources.Json:
-    params = list(request.query_params.multi_items())
+    params, ignored = search.received(
+        list(request.query_params.multi_items()), PARAMETERS, request.headers.get("prefer")
+    )
     problems = Problems()
-    for name in sorted({n for n, _v in params if n not in PARAMETERS and n not in search.IGNORED}):
-        problems.add(name, f"Unsupported search parameter {name!r}.", "not-supported")
+    search.unsupported(params, PARAMETERS, problems)
     criterion = search.one_patient(params, problems)
     wanted = _relationships([v for n, v in params if n == "relationship"], problems)
-    problems.raise_if_any()
     settings = _settings(request)
+    common = search.common_filter(params, settings.timezone, problems)
+    problems.raise_if_any()
     base = fhir_base(settings)
     link = [("self", f"{base}/RelatedPerson?{urlencode(params)}")]
     holder = searched_holder(session, criterion)
     if holder is None:
-        return resources.searchset([], 0, link)
+        return resources.searchset([], 0, link, ignored=ignored)
     found = [
-        fhir.related_person(wish, holder)
+        resource
         for wish in wishes.list_contacts(
             session, _vault(request), settings, principal, holder, request_id=request_id(request)
         )
         if wanted is None or fhir.role_code(wish)[1] in wanted
+        if common(resource := fhir.related_person(wish, holder))
     ]
     return resources.searchset(
-        ((f"{base}/RelatedPerson/{r['id']}", r) for r in found), len(found), link
+        ((f"{base}/RelatedPerson/{r['id']}", r) for r in found), len(found), link, ignored=ignored
     )
 
 

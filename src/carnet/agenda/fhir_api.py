@@ -84,15 +84,18 @@ def search_appointments(
     principal: Principal = authenticated(*READERS, app_scope=("Appointment", "s")),
     session: Session = Depends(db_session, scope="function"),
 ) -> FhirResponse:
-    params = list(request.query_params.multi_items())
     allowed = (
         frozenset(n for n, _t, _d in resources.SEARCH_PARAMETERS["Appointment"]) | search.PAGING
+    )
+    params, ignored = search.received(
+        list(request.query_params.multi_items()), allowed, request.headers.get("prefer")
     )
     problems = Problems()
     search.unsupported(params, allowed, problems)
     criterion = search.one_patient(params, problems)
     settings: Settings = request.app.state.settings
     lower, upper = _bounds([v for n, v in params if n == "date"], settings.timezone, problems)
+    common = search.common_filter(params, settings.timezone, problems)
     count, offset = search.paging(params, problems)
     problems.raise_if_any()
     vault: Vault = request.app.state.vault
@@ -100,12 +103,15 @@ def search_appointments(
     link = [("self", f"{base}/Appointment?{urlencode(params)}")]
     holder = searched_holder(session, criterion)
     if holder is None:
-        return FhirResponse(resources.searchset([], 0, link))
+        return FhirResponse(resources.searchset([], 0, link, ignored=ignored))
     ctx = service.context(session, vault, settings, principal, holder, request_id(request))
     with keeping_audit():
         views = service.list_appointments(ctx, start_min=lower, start_before=upper, limit=None)
-    entries = [(f"{base}/Appointment/{v.id}", fhir.appointment(v, holder)) for v in views]
-    return FhirResponse(search.page_of(f"{base}/Appointment", params, entries, count, offset))
+    rendered = (fhir.appointment(view, holder) for view in views)
+    entries = [(f"{base}/Appointment/{r['id']}", r) for r in rendered if common(r)]
+    return FhirResponse(
+        search.page_of(f"{base}/Appointment", params, entries, count, offset, ignored=ignored)
+    )
 
 
 def _existing(

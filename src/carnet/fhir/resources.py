@@ -219,11 +219,18 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
             "date",
             "Start of the appointment; prefixes eq, ge, gt, le, lt; repeats mean AND.",
         ),
+        ("_id", "token", "The resource id; commas mean OR, repeats AND."),
+        ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt."),
     ),
 }
+_COMMON = (
+    ("_id", "token", "The resource id; commas mean OR, repeats AND."),
+    ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt."),
+)
 _PROFILE_PATIENT = (
     ("patient", "reference", "Patient/<id> or <id> (ACC-7 applies)."),
     ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR> (INS-NIR, rule ID-1)."),
+    *_COMMON,
 )
 _DATE = "Europe/Paris days; prefixes eq, ge, gt, le, lt."
 SEARCH_PARAMETERS.update(

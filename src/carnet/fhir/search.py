@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -17,7 +18,7 @@ from carnet.documents import reference
 from carnet.documents.fhir import DOCUMENT_STATUSES
 from carnet.documents.service import SearchQuery
 from carnet.fhir import resources
-from carnet.fhir.parse import Problems, date_range, nir_value
+from carnet.fhir.parse import Json, Problems, date_range, nir_value
 from carnet.http import MAX_REQUEST_INTEGER, bounded_integer
 
 DEFAULT_COUNT = 20
@@ -55,6 +56,17 @@ def lenient(prefer: str | None) -> bool:
         return False
     parts = (part.strip().lower() for item in prefer.split(",") for part in item.split(";"))
     return any(part.replace(" ", "") == "handling=lenient" for part in parts)
+
+
+def received(
+    params: list[tuple[str, str]], allowed: frozenset[str], prefer: str | None
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """A search's parameters as received: all of them (strict, the default: an unknown one is
+    then refused by `unsupported`), or with `Prefer: handling=lenient` the known ones and the
+    names of those left out, to be said in the searchset's OperationOutcome entry."""
+    if lenient(prefer):
+        return known_only(params, allowed)
+    return params, []
 
 
 def known_only(
@@ -182,6 +194,36 @@ def _ids(values: list[str]) -> list[uuid.UUID]:
     return sorted(result or ())
 
 
+def common_filter(
+    params: list[tuple[str, str]], timezone: str, problems: Problems
+) -> Callable[[Json], bool]:
+    """`_id` and `_lastUpdated` as a test on a rendered resource (its `id`, its
+    `meta.lastUpdated`); a resource without `meta.lastUpdated` does not match a `_lastUpdated`
+    criterion."""
+    wanted: set[str] | None = None
+    for value in (v for n, v in params if n == "_id"):
+        ids = {text.strip() for text in value.split(",") if text.strip()}
+        wanted = ids if wanted is None else wanted & ids
+    updated = [v for n, v in params if n == "_lastUpdated"]
+    lower, upper = _dates("_lastUpdated", updated, timezone, problems)
+
+    def matches(resource: Json) -> bool:
+        if wanted is not None and resource.get("id") not in wanted:
+            return False
+        if not updated:
+            return True
+        stamp = (resource.get("meta") or {}).get("lastUpdated")
+        if not isinstance(stamp, str):
+            return False
+        try:
+            at = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return (lower is None or at >= lower) and (upper is None or at < upper)
+
+    return matches
+
+
 def _dates(
     name: str, values: list[str], timezone: str, problems: Problems
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -250,12 +292,16 @@ def page_of(
     entries: list[tuple[str, resources.Json]],
     count: int,
     offset: int,
+    *,
+    ignored: list[str] | None = None,
 ) -> resources.Json:
     """A searchset of one page of `entries` (all the readable ones, already narrowed), with the
     real total and first/previous/next/last links, so a search never truncates silently."""
     criteria = [(n, v) for n, v in params if n not in PAGING]
     links = paging_links(base, criteria, Page(offset, count, len(entries)))
-    return resources.searchset(entries[offset : offset + count], len(entries), links)
+    return resources.searchset(
+        entries[offset : offset + count], len(entries), links, ignored=ignored or ()
+    )
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,10 @@ def search_entries(
     kind = TYPES[resource_type]
     sections = fhir.RESOURCES[resource_type]
     settings = _settings(request)
-    params = list(request.query_params.multi_items())
     allowed = _allowed(resource_type)
+    params, ignored = search.received(
+        list(request.query_params.multi_items()), allowed, request.headers.get("prefer")
+    )
     problems = Problems()
     search.unsupported(params, allowed, problems)
     criterion = search.one_patient(params, problems)
@@ -180,6 +182,7 @@ def search_entries(
         values = [v for n, v in params if n == name]
         if values:
             wanted[name] = _tokens(name, values, param, problems)
+    common = search.common_filter(params, settings.timezone, problems)
     lower = upper = None
     if kind.date is not None:
         lower, upper = search._dates(
@@ -190,7 +193,7 @@ def search_entries(
     link = [("self", f"{base}/{resource_type}?{urlencode(params)}")]
     holder = searched_holder(session, criterion)
     if holder is None:
-        return resources.searchset([], 0, link)
+        return resources.searchset([], 0, link, ignored=ignored)
     ctx = service.context(
         session, _vault(request), settings, principal, holder, request_id(request)
     )
@@ -210,9 +213,10 @@ def search_entries(
         for resource, day in dated
         if all(kind.tokens[name].codes_of(resource) & codes for name, codes in wanted.items())
         and _in_range(day, lower, upper, settings.timezone)
+        and common(resource)
     ]
     return resources.searchset(
-        ((f"{base}/{resource_type}/{r['id']}", r) for r in found), len(found), link
+        ((f"{base}/{resource_type}/{r['id']}", r) for r in found), len(found), link, ignored=ignored
     )
 
 
