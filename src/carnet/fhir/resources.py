@@ -333,10 +333,12 @@ def capability_statement(base_url: str) -> Json:
         "publisher": "Carnet",
         "description": (
             "IHE MHD: ITI-65 Provide Document Bundle (transaction), ITI-67 Find Document "
-            "References, ITI-68 Retrieve Document; metadata updates of status and securityLabel. "
+            "References, ITI-68 Retrieve Document; metadata updates of status and securityLabel "
+            "(PUT, or PATCH as JSON Patch or FHIRPath Patch, also conditional on identifier). "
             f"Results: {', '.join(RESULT_PARAMETERS)} (_count at most 500); unknown search "
             "parameters are refused (400), or ignored and listed in an OperationOutcome entry "
-            "on DocumentReference and Patient searches with Prefer: handling=lenient."
+            "with Prefer: handling=lenient (every search but AuditEvent, ExplanationOfBenefit "
+            "and Communication)."
         ),
         "kind": "instance",
         "software": {"name": "Carnet", "version": __version__},
