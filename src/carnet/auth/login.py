@@ -471,3 +471,18 @@ def logout_everywhere(
         request_id=request_id,
     )
     return count
+
+
+# -- other ways in (`auth.federation`) ---------------------------------------------------------
+
+
+def account_of(session: Session, kind: PrincipalKind, principal_id: uuid.UUID) -> Account | None:
+    """The account a sign-in by other means opens, with the same refusals as the password's."""
+    return _source(kind).by_id(session, principal_id)
+
+
+def audit_failure(
+    session: Session, account: Account | None, reason: str, request_id: str | None
+) -> None:
+    """ACC-8: a failed sign-in by other means is recorded as a failed login is."""
+    _audit_failure(session, account, reason, request_id)

@@ -14,6 +14,7 @@ def routers() -> list[APIRouter]:
         contacts,
         document_upload,
         documents,
+        federation,
         home,
         medical,
         messages,
@@ -38,4 +39,5 @@ def routers() -> list[APIRouter]:
         apps.router,
         professional.router,
         pro_messages.router,
+        federation.router,
     ]
