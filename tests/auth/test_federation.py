@@ -101,6 +101,14 @@ def test_holder_is_linked_by_identity_traits_and_signed_in(
     assert sessions_of(database, holder_id) == 2
 
 
+def test_a_signed_userinfo_is_verified_and_read(client: TestClient, database: Database) -> None:
+    """FranceConnect answers the userinfo as a JWT signed by its keys: read once verified."""
+    holder_id = marie(database)
+    answer = client.get(through_provider(client, "fcjwt", "marie"), follow_redirects=False)
+    assert answer.status_code == 303
+    assert links(database) == [("fcjwt", "holder", holder_id)]
+
+
 def test_professional_is_linked_by_rpps(client: TestClient, database: Database) -> None:
     with database.transaction() as session:
         pro_id = make_professional(session, rpps=PRO_RPPS, email="martin@example.org").id

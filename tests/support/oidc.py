@@ -54,7 +54,7 @@ class RunningProvider:
 
 
 def _config(port_file: Path) -> tuple[dict[str, object], dict[str, str]]:
-    secrets_by_client = {name: secrets.token_urlsafe(32) for name in ("fc", "psc")}
+    secrets_by_client = {name: secrets.token_urlsafe(32) for name in ("fc", "psc", "fcjwt")}
     clients = [
         {
             "client_id": f"carnet-{name}",
@@ -62,6 +62,8 @@ def _config(port_file: Path) -> tuple[dict[str, object], dict[str, str]]:
             "redirect_uris": [f"{CARNET}/login/oidc/{name}/callback"],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
+            # FranceConnect signs its userinfo: so does this client's.
+            **({"userinfo_signed_response_alg": "RS256"} if name == "fcjwt" else {}),
         }
         for name, secret in secrets_by_client.items()
     ]
@@ -119,6 +121,16 @@ def running_provider(workdir: Path) -> Iterator[RunningProvider]:
                 kind="professional",
                 acr_values=("eidas2", "eidas3"),
                 scopes=("openid", "rpps"),
+            ),
+            OidcProvider(
+                name="fcjwt",
+                label="FranceConnect (signed userinfo)",
+                issuer=issuer,
+                client_id="carnet-fcjwt",
+                client_secret=client_secrets["fcjwt"],
+                kind="holder",
+                acr_values=("eidas2", "eidas3"),
+                scopes=("openid", "profile"),
             ),
         )
         yield RunningProvider(issuer, providers)

@@ -312,10 +312,42 @@ def _claims(
         if isinstance(document.get("userinfo_endpoint"), str):
             response = client.get(document["userinfo_endpoint"])
             response.raise_for_status()
-            userinfo = response.json()
-            if not isinstance(userinfo, dict) or userinfo.get("sub") != claims["sub"]:
+            userinfo = _userinfo(response, document, provider, algorithms)
+            if userinfo.get("sub") != claims["sub"]:
                 raise _refused("bad-token", "The provider's userinfo is of another person.")
     return {**userinfo, **claims}
+
+
+def _userinfo(
+    response: httpx.Response,
+    document: Mapping[str, Any],
+    provider: OidcProvider,
+    algorithms: list[str],
+) -> dict[str, Any]:
+    """The userinfo's claims: JSON, or a JWT signed by the provider (FranceConnect's), whose
+    signature, issuer and audience are then checked as the id_token's are."""
+    if response.headers.get("content-type", "").split(";")[0].strip() != "application/jwt":
+        found = response.json()
+        if not isinstance(found, dict):
+            raise _refused("bad-token", "The provider's userinfo is not a JSON object.")
+        return found
+    try:
+        token = jwt.decode(
+            response.text.strip(),
+            KeySet.import_key_set(dict(key_set(document))),  # type: ignore[arg-type]
+            algorithms=algorithms,
+            registry=JWSRegistry(algorithms=algorithms),
+        )
+        jwt.JWTClaimsRegistry(
+            leeway=LEEWAY,
+            iss={"essential": True, "value": provider.issuer},
+            aud={"essential": True, "value": provider.client_id},
+        ).validate(token.claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise _refused(
+            "bad-token", f"The provider's signed userinfo was refused ({type(exc).__name__})."
+        ) from None
+    return dict(token.claims)
 
 
 def _holder_by_traits(session: Session, claims: Mapping[str, Any]) -> uuid.UUID:

@@ -48,7 +48,7 @@ server.listen(config.port || 0, '127.0.0.1', () => {
       profile: ['family_name', 'given_name', 'birthdate', 'gender', 'birthplace', 'birthcountry'],
       rpps: ['SubjectNameID'],
     },
-    features: { devInteractions: { enabled: false } },
+    features: { devInteractions: { enabled: false }, jwtUserinfo: { enabled: true } },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     pkce: { required: () => true },
     async findAccount(ctx, id) {
