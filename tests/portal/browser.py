@@ -40,9 +40,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
+def live_server(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (on `port`, else a free one) in a thread; yields its
+    base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
     )

@@ -53,13 +53,13 @@ class RunningProvider:
     providers: tuple[OidcProvider, ...]
 
 
-def _config(port_file: Path) -> tuple[dict[str, object], dict[str, str]]:
+def _config(carnet: str) -> tuple[dict[str, object], dict[str, str]]:
     secrets_by_client = {name: secrets.token_urlsafe(32) for name in ("fc", "psc", "fcjwt")}
     clients = [
         {
             "client_id": f"carnet-{name}",
             "client_secret": secret,
-            "redirect_uris": [f"{CARNET}/login/oidc/{name}/callback"],
+            "redirect_uris": [f"{carnet}/login/oidc/{name}/callback"],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
             # FranceConnect signs its userinfo: so does this client's.
@@ -77,14 +77,15 @@ def _unavailable(reason: str) -> None:
 
 
 @contextmanager
-def running_provider(workdir: Path) -> Iterator[RunningProvider]:
-    """Start the provider, wait for its `LISTENING <issuer>` line, stop it at the end."""
+def running_provider(workdir: Path, carnet: str = CARNET) -> Iterator[RunningProvider]:
+    """Start the provider for a Carnet at `carnet` (its base URL: where the provider sends people
+    back), wait for its `LISTENING <issuer>` line, stop it at the end."""
     node = shutil.which("node")
     if node is None:
         _unavailable("node is not installed")
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         _unavailable(f"its node modules are missing (npm ci --prefix {PROVIDER_DIR})")
-    config, client_secrets = _config(workdir)
+    config, client_secrets = _config(carnet)
     config_file = workdir / "oidc-provider.json"
     config_file.write_text(json.dumps(config), encoding="utf-8")
     process = subprocess.Popen(
