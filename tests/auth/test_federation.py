@@ -6,6 +6,7 @@ the id_token's signature, issuer, audience, expiry, nonce and level (`acr`) are 
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 import uuid
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from carnet.audit.models import AuditEntry
 from carnet.auth import federation
 from carnet.auth import federation_rules as rules
-from carnet.auth.models import FederatedIdentity, PortalSession, Throttle
+from carnet.auth.models import FederatedIdentity, FederatedLogin, PortalSession, Throttle
 from carnet.config import Settings
 from carnet.db import Database
 from tests.factories import make_holder, make_professional
@@ -194,6 +195,32 @@ def test_an_answer_is_used_once_and_only_by_the_browser_that_asked(
     assert client.get(fresh, follow_redirects=False).status_code == 303
     assert client.get(fresh, follow_redirects=False).status_code == 403  # replayed
     assert sessions_of(database, holder_id) == 1
+
+
+def test_wrong_answers_are_throttled_like_wrong_passwords(
+    client: TestClient, app: Any, settings: Settings
+) -> None:
+    """Each refused answer counts against the client (`auth.throttle`, LOGIN): soon it waits."""
+    app.state.settings = settings.model_copy(update={"client_free_failures": 1})
+    answers = [client.get(f"/login/oidc/fc/callback?state=guess{n}&code=x") for n in range(3)]
+    assert [a.status_code for a in answers[:2]] == [403, 403]
+    assert answers[2].status_code == 429
+    assert int(answers[2].headers["Retry-After"]) >= 1
+
+
+def test_an_unreachable_provider_is_said_so(
+    client: TestClient, app: Any, settings: Settings, database: Database
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on any more
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    down = settings.oidc_providers[0].model_copy(update={"issuer": f"http://127.0.0.1:{closed}"})
+    app.state.settings = settings.model_copy(update={"oidc_providers": (down,)})
+    answer = client.get("/login/oidc/fc", headers={"Accept-Language": "en"})
+    assert answer.status_code == 502
+    assert "cannot be reached" in answer.text
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(FederatedLogin)) == 0
 
 
 def test_login_pages_offer_one_button_per_provider_of_their_kind(client: TestClient) -> None:

@@ -393,6 +393,8 @@ def _link(
 ) -> tuple[FederatedIdentity, bool]:
     """The link of this provider's person: the stored one, else one made now by the rules."""
     subject = str(claims["sub"])
+    if len(subject) > 255:  # OpenID Connect's bound: a longer one is not a subject
+        raise _refused("bad-token", "The provider's subject is too long.")
     kind = kind_of(provider)
     link = session.scalars(
         select(FederatedIdentity).where(
@@ -415,7 +417,7 @@ def _link(
     link = FederatedIdentity(
         id=new_id(),
         provider=provider.name,
-        subject=subject[:255],
+        subject=subject,
         principal_kind=kind.value,
         principal_id=principal_id,
         holder_id=principal_id if kind is PrincipalKind.HOLDER else None,
