@@ -36,16 +36,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# The OpenID provider the federated sign-in tests start (npm's oidc-provider, tests/support/oidc.py).
+# Without npm those tests are skipped, or fail when CARNET_TEST_REQUIRE_POSTGRES=1 (CI).
+OIDC_PROVIDER := tests/support/oidc_provider
+
+$(OIDC_PROVIDER)/node_modules: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	  echo "npm is missing: the federated sign-in tests cannot start their OpenID provider" >&2; \
+	fi
+
 # pytest exits 5 when it collected no test: that is a broken suite, so it fails the build too.
 PYTEST = $(BIN)/python -m pytest -q -n auto; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no test: failing on purpose" >&2; fi; \
 	exit $$status
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(OIDC_PROVIDER)/node_modules
 	CARNET_TEST_DATABASE_URL= $(PYTEST)
 
 # The same suite on PostgreSQL when one answers; CARNET_TEST_REQUIRE_POSTGRES=1 makes its absence fatal.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(OIDC_PROVIDER)/node_modules
 	@if $(BIN)/python -m carnet.devtools.pgcheck "$(PG_TEST_URL)"; then \
 	  CARNET_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -q -n auto || exit $$?; \
 	elif [ "$$CARNET_TEST_REQUIRE_POSTGRES" = "1" ]; then \
@@ -66,4 +77,4 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run $(SECTIONS)
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

@@ -9,12 +9,70 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from carnet.errors import ConfigurationError
+
+
+class OidcProvider(BaseModel):
+    """One OpenID Connect provider people may sign in with (`carnet.auth.federation`): FranceConnect
+    for holders, Pro Santé Connect for professionals, or any provider of that standard."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", description="In the paths /login/oidc/NAME."
+    )
+    label: str = Field(min_length=1, max_length=60, description='Shown as "Sign in with LABEL".')
+    issuer: str = Field(description="The provider's issuer; its discovery document is read there.")
+    discovery_url: str | None = Field(
+        None, description="Default: ISSUER/.well-known/openid-configuration."
+    )
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    kind: Literal["holder", "professional"]
+    acr_values: tuple[str, ...] = Field(
+        min_length=1,
+        description="The levels of authentication accepted (the id_token's `acr` must be one), "
+        "asked for in this order.",
+    )
+    scopes: tuple[str, ...] = ("openid", "profile")
+    rpps_claim: str = Field(
+        "SubjectNameID", description="Professionals: the claim carrying the RPPS number."
+    )
+
+    @field_validator("issuer", "discovery_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str | None) -> str | None:
+        """Tokens are only as good as the channel they come by: https, or this very machine."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("must be an https:// URL (http:// only on the loopback address)")
+        return value.rstrip("/") if value is not None else value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return value if "openid" in value else ("openid", *value)
+
+    @property
+    def effective_discovery_url(self) -> str:
+        return self.discovery_url or f"{self.issuer}/.well-known/openid-configuration"
 
 
 class Settings(BaseSettings):
@@ -137,10 +195,29 @@ class Settings(BaseSettings):
     mailbox_quota_bytes: int = Field(
         100 * 1024 * 1024, ge=1024, description="SRV-1: size quota of each mailbox, in bytes."
     )
+    oidc_providers: tuple[OidcProvider, ...] = Field(
+        (),
+        description="Federated sign-in (JSON list): OpenID providers beside the password "
+        "(`carnet.auth.federation`, docs/security.md).",
+    )
+    oidc_state_minutes: int = Field(
+        10, ge=1, le=60, description="How long a sign-in started at a provider may take."
+    )
     growth_reference_file: Path | None = Field(
         None,
         description="LMS growth reference (CSV, docs/growth-curves.md); unset: no percentiles.",
     )
+
+    @field_validator("oidc_providers")
+    @classmethod
+    def _unique_providers(cls, value: tuple[OidcProvider, ...]) -> tuple[OidcProvider, ...]:
+        names = [provider.name for provider in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two OpenID providers have the same name")
+        return value
+
+    def oidc_provider(self, name: str) -> OidcProvider | None:
+        return next((p for p in self.oidc_providers if p.name == name), None)
 
     @field_validator("timezone")
     @classmethod
@@ -253,6 +330,8 @@ class Settings(BaseSettings):
             "emergency_hours": str(self.emergency_hours),
             "growth_reference_file": str(self.growth_reference_file or "(unset: no percentiles)"),
             "export_ttl_days": str(self.export_ttl_days),
+            "oidc_providers": ", ".join(f"{p.name} ({p.kind})" for p in self.oidc_providers)
+            or "(none)",
         }
 
 

@@ -4,6 +4,7 @@ operators (holders' spaces arrive with roster provisioning)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,11 @@ def holders_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID
     if not wanted:
         return {}
     return {h.id: h for h in session.scalars(select(Holder).where(Holder.id.in_(wanted)))}
+
+
+def holders_born_on(session: Session, birth_date: dt.date) -> list[Holder]:
+    """Every holder born that day (federated sign-in compares their identity traits)."""
+    return list(session.scalars(select(Holder).where(Holder.birth_date == birth_date)))
 
 
 def opposition_proof(session: Session, proof_id: uuid.UUID) -> OppositionProof | None:

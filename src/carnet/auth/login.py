@@ -560,3 +560,11 @@ def logout_everywhere(
         request_id=request_id,
     )
     return count
+
+
+# -- other ways in (`auth.federation`) ---------------------------------------------------------
+
+
+def account_of(session: Session, kind: PrincipalKind, principal_id: uuid.UUID) -> Account | None:
+    """The account a sign-in by other means opens, with the same refusals as the password's."""
+    return source(kind).by_id(session, principal_id)

@@ -13,7 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet import clock
@@ -143,6 +152,47 @@ class PasskeyChallenge(Base):
         Uuid, ForeignKey("login_challenges.id", ondelete="CASCADE"), nullable=True
     )
     name: Mapped[str] = mapped_column(String(60), default="")  # register: the name given
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FederatedIdentity(Base):
+    """A person known to an OpenID provider, linked to a Carnet account at their first federated
+    sign-in (`auth.federation`): later sign-ins follow the link. The provider's `sub` is its own
+    identifier of the person for Carnet, no health data. A holder's links go with the space (LC-8)."""
+
+    __tablename__ = "federated_identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="uq_federated_identities_subject"),
+        Index("ix_federated_identities_principal", "principal_kind", "principal_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(255))
+    principal_kind: Mapped[str] = mapped_column(String(20))
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class FederatedLogin(Base):
+    """A sign-in sent to an OpenID provider and not back yet: its `state` (as a hash), the
+    browser it was started from (hash of a random cookie), the `nonce` and PKCE verifier the
+    answer must match. Single use, short-lived."""
+
+    __tablename__ = "federated_logins"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(40))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -14,6 +14,7 @@ def routers() -> list[APIRouter]:
         contacts,
         document_upload,
         documents,
+        federation,
         home,
         medical,
         messages,
@@ -40,4 +41,5 @@ def routers() -> list[APIRouter]:
         professional.router,
         pro_messages.router,
         passkeys.router,
+        federation.router,
     ]
