@@ -6,6 +6,7 @@ securityLabel (DOC-4 release, REP-2) change, by the author; anything else is ref
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from tests.fhir.support import (
 )
 
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "pdsm"
 
 
 def _json_patch(
@@ -218,3 +220,25 @@ def test_only_the_author_patches(client: TestClient, database: Database) -> None
     withdraw = [{"op": "replace", "path": "/status", "value": "entered-in-error"}]
     outcome(_json_patch(client, who, f"/{made['id']}", withdraw, who.other), 404)
     outcome(_json_patch(client, who, f"/{made['id']}", withdraw, who.holder), 403)
+
+
+def test_the_pdsm_flux03_example_is_answered_as_printed_and_accepted_corrected(
+    client: TestClient, database: Database
+) -> None:
+    """PDSm 3.1.1 flux 03, its example body (`tests/data/pdsm/README.md`): as printed it asks for
+    the archive flag (refused, 422 on that operation); corrected (status `current` without the
+    trailing space, labels as CodeableConcepts, no archive flag) it applies."""
+    who = people(database)
+    master = {"system": "http://my-lab-system", "value": "123"}
+    made = deposit_one(client, who, masterIdentifier=master)
+    printed = json.loads((EXAMPLES / "flux03-metadata-update.json-patch.json").read_text("utf-8"))
+    issues = outcome(_json_patch(client, who, "?identifier=http://my-lab-system|123", printed), 422)
+    assert locations(issues) == ["Patch[2].path"]
+    corrected = [
+        {"op": "replace", "path": "/status", "value": "current"},
+        {"op": "replace", "path": "/securityLabel",
+         "value": [{"coding": [{"system": VISIBILITY, "code": "INVISIBLE_REPRESENTANTS_LEGAUX"}]}]},
+    ]  # fmt: skip
+    answer = fhir_json(_json_patch(client, who, "?identifier=http://my-lab-system|123", corrected))
+    assert answer["id"] == made["id"] and answer["status"] == "current"
+    assert _codes(answer) == {"N", "INVISIBLE_REPRESENTANTS_LEGAUX"}
