@@ -120,7 +120,7 @@ def bad_otp(fmt: i18n.Formatter, message: str) -> str:
     ) % {"num": left}
 
 
-def _login_page(
+def login_page(
     request: Request,
     kind: LoginKind,
     errors: FormErrors,
@@ -141,9 +141,7 @@ def _login_page(
     )
 
 
-def _code_page(
-    request: Request, kind: LoginKind, errors: FormErrors, status: int = 200
-) -> Response:
+def code_page(request: Request, kind: LoginKind, errors: FormErrors, status: int = 200) -> Response:
     fmt = formatter(request)
     passkey, sent = _second_factors(request, kind)
     return render(
@@ -183,7 +181,7 @@ def _form(kind: LoginKind) -> Callable[..., Response]:
             return redirect(kind.home)
         fmt = formatter(request)
         message = fmt.gettext(kind.reasons[reason]) if reason in kind.reasons else None
-        response = _login_page(request, kind, FormErrors(), reason=message)
+        response = login_page(request, kind, FormErrors(), reason=message)
         if reason in kind.cleared:
             sessions.clear_cookie(response, settings_of(request))
         return response
@@ -206,14 +204,14 @@ def _submit(kind: LoginKind) -> Callable[..., Response]:
         if not who.password:
             errors.add("password", fmt.gettext(N_("Enter your password.")))
         if errors:
-            return _login_page(request, kind, errors, shown=who.shown, status=400)
+            return login_page(request, kind, errors, shown=who.shown, status=400)
         outcome = login.start_login(
             db, vault_of(request), settings, who.kind, who.identifier, who.password,
             client=client_address(request), request_id=rid(request), passkey_first=True,
         )  # fmt: skip
         if outcome.error is not None:
             errors.add(None, messages.describe(outcome.error, fmt))
-            response = _login_page(
+            response = login_page(
                 request, kind, errors, shown=who.shown, status=outcome.error.status_code
             )
             return with_retry_after(response, outcome.error)
@@ -237,7 +235,7 @@ def _code_form(kind: LoginKind) -> Callable[..., Response]:
     def login_code_form(request: Request) -> Response:
         if not request.cookies.get(kind.cookie):
             return redirect(f"{kind.path}?reason=restart")
-        return _code_page(request, kind, FormErrors())
+        return code_page(request, kind, FormErrors())
 
     return login_code_form
 
@@ -275,7 +273,7 @@ def _code_submit(kind: LoginKind) -> Callable[..., Response]:
         errors = FormErrors()
         if not code.strip():
             errors.add("code", fmt.gettext(N_("Enter the 6-digit code.")))
-            return _code_page(request, kind, errors, 400)
+            return code_page(request, kind, errors, 400)
         outcome = login.verify_login(
             db, vault_of(request), settings_of(request), challenge, code,
             client=client_address(request), request_id=rid(request),
@@ -283,7 +281,7 @@ def _code_submit(kind: LoginKind) -> Callable[..., Response]:
         if outcome.error is not None:
             return _code_refused(request, kind, outcome.error)
         assert outcome.value is not None
-        return _signed_in(request, kind, db, outcome.value)
+        return open_session(request, kind, db, outcome.value)
 
     return login_code_submit
 
@@ -294,17 +292,17 @@ def _code_refused(request: Request, kind: LoginKind, error: CarnetError) -> Resp
     errors = FormErrors()
     if error.code in _RESTART or kind.restarts(error.code):
         errors.add(None, messages.describe(error, fmt))
-        response = _login_page(request, kind, errors, status=error.status_code)
+        response = login_page(request, kind, errors, status=error.status_code)
         response.delete_cookie(kind.cookie, path=kind.path)
         return response
     if error.code == "bad-code":
         errors.add("code", bad_otp(fmt, error.message))
     else:
         errors.add("code", messages.describe(error, fmt))
-    return with_retry_after(_code_page(request, kind, errors, error.status_code), error)
+    return with_retry_after(code_page(request, kind, errors, error.status_code), error)
 
 
-def _signed_in(request: Request, kind: LoginKind, db: Session, done: login.LoginDone) -> Response:
+def open_session(request: Request, kind: LoginKind, db: Session, done: login.LoginDone) -> Response:
     # The portal keeps its own server-side session: the bearer token of the API is not needed.
     revoke_token(db, done.access_token)
     token, _row = sessions.create(db, done.principal)

@@ -33,9 +33,9 @@ from carnet.portal.views.common import READ, Acting, Visit, acting_page, new_rou
 from carnet.portal.views.common import visiting as visiting_rule
 from carnet.portal.views.login import (
     LoginKind,
-    _code_page,
-    _login_page,
-    _signed_in,
+    code_page,
+    login_page,
+    open_session,
     with_retry_after,
 )
 from carnet.portal.views.professional import PRO_LOGIN, pro_session, pro_shell
@@ -251,16 +251,16 @@ def login_routes(router: APIRouter, kind: LoginKind) -> None:
                 client=client_address(request), request_id=rid(request),
             )  # fmt: skip
         if outcome is not None and outcome.value is not None:
-            return _end_ceremony(_signed_in(request, kind, db, outcome.value))
+            return _end_ceremony(open_session(request, kind, db, outcome.value))
         error = outcome.error if outcome is not None else None
         errors.add(
             None, messages.describe(error, fmt) if error else fmt.gettext(NO_BROWSER_SUPPORT)
         )
         status = error.status_code if error else 400
         page = (
-            _code_page(request, kind, errors, status)
+            code_page(request, kind, errors, status)
             if second
-            else _login_page(request, kind, errors, status=status)
+            else login_page(request, kind, errors, status=status)
         )
         return _end_ceremony(with_retry_after(page, error))
 
