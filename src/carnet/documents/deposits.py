@@ -65,6 +65,7 @@ class NewDocument:
     period_end: dt.datetime | None = None
     created_at: dt.datetime | None = None
     master_identifier: str | None = None
+    master_identifier_system: str | None = None
     expected_sha1: str | None = None
     expected_sha256: str | None = None
     expected_size: int | None = None
@@ -157,6 +158,7 @@ def deposit(
         id=doc_id,
         holder_id=holder.id,
         master_identifier=new.master_identifier or f"urn:uuid:{doc_id}",
+        master_identifier_system=new.master_identifier_system if new.master_identifier else None,
         source=new.source if not from_professional else "professional",
         author_kind="professional" if from_professional else principal.kind.value,
         author_id=principal.id if not migrated else None,

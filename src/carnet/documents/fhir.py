@@ -87,7 +87,9 @@ def document_reference(
     `base` is Carnet's FHIR base (`fhir.service.fhir_base`): `attachment.url` must be an absolute
     URL (strict R4 parsers refuse a relative one), the ITI-68 address of the bytes."""
     master: Json = {"value": doc.master_identifier}
-    if _URI.match(doc.master_identifier):
+    if doc.master_identifier_system:
+        master = {"system": doc.master_identifier_system, "value": doc.master_identifier}
+    elif _URI.match(doc.master_identifier):
         master = {"system": URI_SYSTEM, "value": doc.master_identifier}
     resource: Json = {
         "resourceType": "DocumentReference",

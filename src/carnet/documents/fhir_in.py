@@ -44,6 +44,7 @@ from carnet.fhir.parse import (
     text_value,
     uuid_of,
 )
+from carnet.fhir.resources import URI_SYSTEM
 
 
 @dataclass
@@ -103,6 +104,7 @@ def document_reference(
         period_end=period_end,
         created_at=found.created,
         master_identifier=master,
+        master_identifier_system=_master_system(resource, path, problems),
         expected_sha1=found.expected_sha1,
         expected_size=found.expected_size,
         masked=True if flags.masked else None,  # absent: the holder's default (DOC-5)
@@ -151,6 +153,18 @@ def _master_identifier(resource: Json, path: str, problems: Problems) -> str | N
             problems.add(f"{path}.masterIdentifier.value", "At most 128 characters.", "value")
             master = None
     return master
+
+
+def _master_system(resource: Json, path: str, problems: Problems) -> str | None:
+    """The masterIdentifier's system, kept when it is not the URI system (returned as sent)."""
+    found = resource.get("masterIdentifier")
+    if not isinstance(found, dict) or found.get("system") is None:
+        return None
+    system = json_string(found["system"], f"{path}.masterIdentifier.system", problems)
+    if system is not None and len(system) > 255:
+        problems.add(f"{path}.masterIdentifier.system", "At most 255 characters.", "value")
+        return None
+    return None if system == URI_SYSTEM else system
 
 
 @dataclass

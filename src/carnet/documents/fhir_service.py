@@ -436,8 +436,10 @@ def patch_document(
 def _authored_by_identifier(
     session: Session, principal: Principal, identifier: tuple[str | None, str]
 ) -> uuid.UUID:
-    _system, value = identifier
-    found = documents.authored_with_master_identifier(session, principal, value, limit=2)
+    system, value = identifier
+    found = documents.authored_with_master_identifier(
+        session, principal, value, None if system == resources.URI_SYSTEM else system, limit=2
+    )
     if not found:
         raise located(NotFound("No document of yours has this identifier."), "identifier")
     if len(found) > 1:

@@ -42,6 +42,8 @@ class Document(Base):
     # Globally unique id of this version (MHD masterIdentifier, XDS uniqueId): makes deposits and
     # migrations idempotent.
     master_identifier: Mapped[str] = mapped_column(String(128))
+    # The masterIdentifier's system when it is not the URI system (kept to be returned as sent).
+    master_identifier_system: Mapped[str | None] = mapped_column(String(255), nullable=True)
     source: Mapped[str] = mapped_column(String(20))  # professional | holder | dmp-migration
     author_kind: Mapped[str] = mapped_column(String(20))  # professional | holder
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)

@@ -149,21 +149,19 @@ def load(session: Session, doc_id: uuid.UUID, *, actor: Sequence[Preload] = ()) 
 
 
 def authored_with_master_identifier(
-    session: Session, principal: Principal, value: str, *, limit: int
+    session: Session, principal: Principal, value: str, system: str | None, *, limit: int
 ) -> list[uuid.UUID]:
-    """The ids of documents `principal` authored whose masterIdentifier is `value` (at most
-    `limit`): a producer finds its own documents by its business identifier (PDSm flux 03)."""
-    return list(
-        session.scalars(
-            select(Document.id)
-            .where(
-                Document.master_identifier == value,
-                Document.author_kind == "professional",
-                Document.author_id == principal.id,
-            )
-            .limit(limit)
-        )
+    """The ids of documents `principal` authored whose masterIdentifier is `value` (and `system`,
+    when given and not the URI system), at most `limit`: a producer finds its own documents by its
+    business identifier (PDSm flux 03)."""
+    query = select(Document.id).where(
+        Document.master_identifier == value,
+        Document.author_kind == "professional",
+        Document.author_id == principal.id,
     )
+    if system:
+        query = query.where(Document.master_identifier_system == system)
+    return list(session.scalars(query.limit(limit)))
 
 
 def get(
