@@ -99,3 +99,19 @@ def test_lenient_searches_ignore_unknown_parameters_and_say_so(
         )
     )
     assert allergies["total"] == 1
+
+
+def test_lenient_on_the_paged_searches_too(client: TestClient, database: Database) -> None:
+    """AuditEvent, ExplanationOfBenefit and Communication take `Prefer: handling=lenient` too."""
+    who = cast(database)
+    params = {"patient": f"Patient/{who.holder_id}", "_totalMethod": "accurate"}
+    for kind in ("AuditEvent", "ExplanationOfBenefit", "Communication"):
+        strict = client.get(f"/fhir/{kind}", params=params, headers=who.holder)
+        assert locations(outcome(strict, 400)) == ["_totalMethod"], kind
+        lenient = fhir_json(
+            client.get(
+                f"/fhir/{kind}", params=params, headers={**who.holder, "Prefer": "handling=lenient"}
+            )
+        )
+        told = [e for e in lenient["entry"] if e.get("search", {}).get("mode") == "outcome"]
+        assert len(told) == 1 and "_totalMethod" in told[0]["resource"]["issue"][0]["diagnostics"]

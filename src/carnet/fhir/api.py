@@ -186,5 +186,6 @@ def search_audit_events(
             list(request.query_params.multi_items()),
             service.fhir_base(_settings(request)),
             request_id=request_id(request),
+            prefer=request.headers.get("prefer"),
         )
     return FhirResponse(bundle)

@@ -108,8 +108,10 @@ def search_audit_events(
     base: str,
     *,
     request_id: str | None = None,
+    prefer: str | None = None,
 ) -> Json:
     """`GET /fhir/AuditEvent?patient=…`: the space's history, 100 a page, newest first."""
+    params, ignored = search.received(params, PARAMETERS, prefer)
     problems = Problems()
     unknown = sorted({name for name, _ in params if name not in PARAMETERS})
     for name in unknown:
@@ -170,4 +172,5 @@ def search_audit_events(
         ((None, audit_event(e, holder.id)) for e in history.entries),
         history.total,
         links,
+        ignored=ignored,
     )

@@ -210,6 +210,7 @@ SEARCH_PARAMETERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "Communication": (
         ("patient", "reference", "Patient/<id> or <id>: messages of your conversations (SRV-1)."),
         ("patient.identifier", "token", f"{INS_NIR_SYSTEM}|<NIR>."),
+        ("_id", "token", "The message id; commas mean OR, repeats AND."),
     ),
     "Appointment": (
         ("patient", "reference", "Patient/<id> or <id>: professionals see the ones they entered."),
@@ -337,8 +338,7 @@ def capability_statement(base_url: str) -> Json:
             "(PUT, or PATCH as JSON Patch or FHIRPath Patch, also conditional on identifier). "
             f"Results: {', '.join(RESULT_PARAMETERS)} (_count at most 500); unknown search "
             "parameters are refused (400), or ignored and listed in an OperationOutcome entry "
-            "with Prefer: handling=lenient (every search but AuditEvent, ExplanationOfBenefit "
-            "and Communication)."
+            "with Prefer: handling=lenient."
         ),
         "kind": "instance",
         "software": {"name": "Carnet", "version": __version__},

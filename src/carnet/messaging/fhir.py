@@ -44,7 +44,7 @@ from carnet.messaging.context import (
 from carnet.messaging.models import HOLDER, SENT
 
 CONVERSATION_SYSTEM = "https://carnet.example/fhir/NamingSystem/conversation"
-PARAMETERS = frozenset({"patient", "patient.identifier", "_format", *search.PAGING})
+PARAMETERS = frozenset({"patient", "patient.identifier", "_format", "_id", *search.PAGING})
 
 
 def _party_reference(view: PartyView, holder_id: uuid.UUID) -> Json:
@@ -204,10 +204,13 @@ def patient_communications(ctx: Context, holder: Holder) -> PatientMessages:
     return found
 
 
-def search_communications(ctx: Context, params: list[tuple[str, str]], base: str) -> Json:
+def search_communications(
+    ctx: Context, params: list[tuple[str, str]], base: str, *, prefer: str | None = None
+) -> Json:
     """`GET /fhir/Communication?patient=…`: the messages of that patient's conversations the caller
     takes part in (holder side: all of the space's), oldest first within each conversation; the
     caller's own drafts as `preparation`."""
+    params, ignored = search.received(params, PARAMETERS, prefer)
     problems = Problems()
     for name in sorted({name for name, _ in params if name not in PARAMETERS}):
         problems.add(name, f"Unsupported search parameter {name!r}.", "not-supported")
@@ -222,6 +225,7 @@ def search_communications(ctx: Context, params: list[tuple[str, str]], base: str
             "patient", "A patient is required (patient or patient.identifier).", "required"
         )
     count, offset = search.paging(params, problems)
+    common = search.common_filter(params, ctx.settings.timezone, problems)
     problems.raise_if_any()
     assert patient is not None
     holder: Holder | None = (
@@ -232,8 +236,8 @@ def search_communications(ctx: Context, params: list[tuple[str, str]], base: str
     if holder is None:
         raise NotFound("No such patient.")
     found = patient_communications(ctx, holder)
-    entries = [(f"{base}/Communication/{r['id']}", r) for r in found.resources]
-    return search.page_of(f"{base}/Communication", params, entries, count, offset)
+    entries = [(f"{base}/Communication/{r['id']}", r) for r in found.resources if common(r)]
+    return search.page_of(f"{base}/Communication", params, entries, count, offset, ignored=ignored)
 
 
 # -- create: sending a message from professionals' software ------------------------------------

@@ -88,6 +88,7 @@ def search_communications(
             _ctx(request, session, principal),
             list(request.query_params.multi_items()),
             fhir_base(_settings(request)),
+            prefer=request.headers.get("prefer"),
         )
     return FhirResponse(bundle)
 

@@ -107,8 +107,10 @@ def search_explanations(
     base: str,
     *,
     request_id: str | None = None,
+    prefer: str | None = None,
 ) -> Json:
     """`GET /fhir/ExplanationOfBenefit?patient=…`: one space's lines, `service.PAGE_SIZE` a page."""
+    params, ignored = search.received(params, PARAMETERS, prefer)
     problems = Problems()
     for name in sorted({name for name, _ in params if name not in PARAMETERS}):
         problems.add(name, f"Unsupported search parameter {name!r}.", "not-supported")
@@ -147,6 +149,7 @@ def search_explanations(
         ((f"{base}/ExplanationOfBenefit/{v.id}", explanation_of_benefit(v)) for v in found.items),
         found.total,
         links,
+        ignored=ignored,
     )
 
 

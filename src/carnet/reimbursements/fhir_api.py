@@ -38,6 +38,7 @@ def search_explanations_of_benefit(
         bundle = fhir.search_explanations(
             session, vault, settings, principal, list(request.query_params.multi_items()),
             fhir_base(settings), request_id=request_id(request),
+            prefer=request.headers.get("prefer"),
         )  # fmt: skip
     return FhirResponse(bundle)
 
