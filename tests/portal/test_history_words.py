@@ -16,7 +16,8 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault
-from tests.portal.support import log_in, make_account, make_professional_in_care, post
+from tests.factories import make_professional
+from tests.portal.support import deposit, log_in, make_account, make_professional_in_care, post
 
 ENGLISH = {"Accept-Language": "en"}
 RAW_CODE = re.compile(r"\b(agenda|profile|message|document|timeline|auth|care)\.[a-z-]+\b")
@@ -134,3 +135,15 @@ def test_professions_are_said_in_the_pages_language(
         assert f"{pro.name}" in english and "Physician" in english
         assert "Médecin" not in english
         assert "Médecin" in text(client.get(path))
+
+
+def test_a_documents_author_profession_in_the_pages_language(
+    client: TestClient, database: Database, vault: Vault, settings: Settings
+) -> None:
+    holder = make_account(database)
+    with database.transaction() as session:
+        dentist = make_professional(session, profession_code="40", name="Dr Sourire")
+    deposit(database, vault, settings, holder, "Panoramique", author=dentist)
+    log_in(client, database)
+    assert "Dr Sourire (Chirurgien-dentiste)" in text(client.get("/documents"))
+    assert "Dr Sourire (Dental surgeon)" in text(client.get("/documents", headers=ENGLISH))
