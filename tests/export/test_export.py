@@ -310,6 +310,8 @@ def test_export_contains_what_the_holder_may_read_and_nothing_else(
         files = {n.split("/")[2].split("-")[0] for n in names
                  if n.startswith(f"{folder}/documents/")}  # fmt: skip
         assert len([n for n in names if n.startswith(f"{folder}/documents/")]) == len(refs)
+        assert all(n.rsplit(".", 1)[-1] in {"pdf", "xml", "jpg", "png", "txt", "tif", "rtf"}
+                   for n in names if n.startswith(f"{folder}/documents/"))  # fmt: skip
         assert {f for f in files} <= {r.split("-")[0] for r in refs}
         assert f"{folder}/historique-des-acces.csv" in names
         assert f"{folder}/synthese.pdf" in names

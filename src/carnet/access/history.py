@@ -9,6 +9,11 @@ Carnet decisions made here (the rules are silent):
 - Reading the access history is audited only when someone other than the holder reads it (a
   representative or a caregiver, `access-history.read`); the holder's own looks would only grow
   the log they are reading.
+- One page view, one history line: the entries one request recorded for the same actor (the
+  agenda page reads the appointments, the vaccinations for the prevention calendar and the
+  calendar itself: three audited reads, each decided) are shown together, with every action they
+  name (`HistoryEntry.actions`). The audit log keeps each read; only the history groups them.
+- A reader reports only accesses by someone else: their own actions are not theirs to report.
 - Entries about a document the reader may not see are left out of the history: documents
   invisible to representatives (REP-2) for representatives, documents awaiting their announcement
   consultation (DOC-4) for the whole holder side. When there are such documents, the counts that
@@ -106,6 +111,11 @@ class HistoryEntry:
     target_id: str | None
     reason: str | None
     reported: bool
+    actor_name: str = ""  # a professional's, relative's or app's name alone
+    profession_code: str | None = None  # a professional's, for the reader's language
+    own: bool = False  # the reader's own action (not theirs to report)
+    request_id: str | None = None
+    actions: tuple[str, ...] = ()  # every action of the page view, `action` first
 
 
 @dataclass(frozen=True)
@@ -166,10 +176,18 @@ def _history_filter(session: Session, settings: Settings, query: HistoryQuery) -
     )
 
 
+@dataclass(frozen=True)
+class _Who:
+    display: str  # in French, as the export's CSV writes it
+    rpps: str | None = None
+    name: str = ""  # a professional's, relative's or app's name alone and a professional's
+    profession_code: str | None = None  # profession: pages say the rest in their language
+
+
 def _displays(
     session: Session, principal: Principal, rows: Sequence[AuditEntry]
-) -> dict[tuple[str, str], tuple[str, str | None]]:
-    """(actor_kind, actor_id) → (display, rpps), in two queries for a page."""
+) -> dict[tuple[str, str], _Who]:
+    """(actor_kind, actor_id) → who, in two queries for a page."""
     pro_ids: set[uuid.UUID] = set()
     holder_ids: set[uuid.UUID] = set()
     for row in rows:
@@ -183,7 +201,7 @@ def _displays(
             holder_ids.add(ident)
     pros = account_service.professionals_by_ids(session, pro_ids)
     people = account_service.holders_by_ids(session, holder_ids)
-    out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    out: dict[tuple[str, str], _Who] = {}
     for row in rows:
         key = (row.actor_kind, row.actor_id)
         if key in out:
@@ -191,23 +209,28 @@ def _displays(
         if row.actor_kind in CLINICIAN_KINDS:
             pro = pros.get(uuid.UUID(row.actor_id))
             if pro is None:
-                out[key] = ("Professionnel de santé", None)
+                out[key] = _Who("Professionnel de santé")
             else:
-                out[key] = (f"{pro.name} ({profession_label(pro.profession_code)})", pro.rpps)
+                label = profession_label(pro.profession_code)
+                out[key] = _Who(f"{pro.name} ({label})", pro.rpps, pro.name, pro.profession_code)
         elif row.actor_kind in HOLDER_KINDS:
             if row.actor_id == str(principal.id):
-                out[key] = ("vous", None)
+                out[key] = _Who("vous")
             else:
                 person = people.get(uuid.UUID(row.actor_id))
-                out[key] = (person.first_names if person else "Un proche", None)
+                first = person.first_names if person else ""
+                out[key] = _Who(first or "Un proche", name=first)
         elif row.actor_kind == PrincipalKind.OPERATOR.value:
-            out[key] = ("Opérateur Carnet", None)
+            out[key] = _Who("Opérateur Carnet")
         elif row.actor_kind == PrincipalKind.APP.value:
             # SRV-3: the holder sees which app it was.
             app = apps.app_by_id(session, uuid.UUID(row.actor_id))
-            out[key] = (f"Application {app.name}" if app else "Application connectée", None)
+            if app is None:
+                out[key] = _Who("Application connectée")
+            else:
+                out[key] = _Who(f"Application {app.name}", name=app.name)
         else:
-            out[key] = ("Carnet", None)
+            out[key] = _Who("Carnet")
     return out
 
 
@@ -238,7 +261,7 @@ def history(
         page=query.page,
         per_page=HISTORY_PAGE_SIZE,
     )
-    entries = _entries(session, principal, holder, rows, hidden)
+    entries = grouped(_entries(session, principal, holder, rows, hidden))
     _record_read(session, principal, actor, holder, f"page={query.page}", request_id)
     return HistoryPage(total=total, page=query.page, per_page=HISTORY_PAGE_SIZE, entries=entries)
 
@@ -325,16 +348,44 @@ def _entries(
             action=row.action,
             mode=row.mode,
             actor_kind=row.actor_kind,
-            actor_display=shown[(row.actor_kind, row.actor_id)][0],
-            actor_rpps=shown[(row.actor_kind, row.actor_id)][1],
+            actor_display=shown[(row.actor_kind, row.actor_id)].display,
+            actor_rpps=shown[(row.actor_kind, row.actor_id)].rpps,
             target_type=row.target_type,
             # Search entries carry "found/total" counts, which would count hidden documents.
             target_id=None if hidden and row.action in COUNTING_ACTIONS else row.target_id,
             reason=row.reason,
             reported=row.id in reported,
+            actor_name=shown[(row.actor_kind, row.actor_id)].name,
+            profession_code=shown[(row.actor_kind, row.actor_id)].profession_code,
+            own=row.actor_id == str(principal.id) and row.actor_kind == principal.kind.value,
+            request_id=row.request_id,
+            actions=(row.action,),
         )
         for row in rows
     ]
+
+
+def grouped(entries: Sequence[HistoryEntry]) -> list[HistoryEntry]:
+    """One line a page view: consecutive entries of one request by the same actor, in the same
+    mode, become the first of them (newest first), naming every action once, reported when any
+    of them is. Entries without a request id stay alone."""
+    out: list[HistoryEntry] = []
+    for entry in entries:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and entry.request_id is not None
+            and (entry.request_id, entry.actor_kind, entry.actor_display, entry.mode)
+            == (last.request_id, last.actor_kind, last.actor_display, last.mode)
+        ):
+            out[-1] = dataclasses.replace(
+                last,
+                actions=tuple(dict.fromkeys((*last.actions, entry.action))),
+                reported=last.reported or entry.reported,
+            )
+        else:
+            out.append(entry)
+    return out
 
 
 def report(
@@ -361,6 +412,8 @@ def report(
     hidden = _hidden_targets(session, actor, space)
     if entry.target_type in DOCUMENT_TARGETS and entry.target_id in hidden:
         raise NotFound("No such access in this space's history.")
+    if entry.actor_id == str(principal.id) and entry.actor_kind == principal.kind.value:
+        raise InvalidInput("One reports accesses by others, not one's own.", field="entry_id")
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"A note has at most {MAX_NOTE} characters.", field="note")

@@ -16,8 +16,8 @@ from carnet.db import unit_cached
 from carnet.errors import InvalidInput, NotFound
 
 
-def profession_label(code: str) -> str:
-    return account_rules.PROFESSIONS.get(code, code)
+def profession_label(code: str, locale: str = "fr") -> str:
+    return account_rules.profession_name(code, locale)
 
 
 def holder_by_nir(session: Session, nir: str) -> Holder:

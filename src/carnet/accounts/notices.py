@@ -42,14 +42,20 @@ def _addressee(session: Session, holder: Holder, today: dt.date, settings: Setti
 def notice_text(
     holder: Holder, code: str, kind: str, deadline: dt.date | None, base_url: str
 ) -> str:
-    """The notice in French (the default language of everything a holder reads)."""
+    """The notice in French (the default language of everything a holder reads). Before the
+    opposition deadline the space is not open yet: the opening notice says it will be, on that
+    date, and nothing else (issue 16: it said both "est ouvert" and "sera ouvert")."""
+    name = f"{holder.first_names} {holder.birth_name}"
+    opening = kind == "account.notice" and deadline is not None
     lines = [
         "Madame, Monsieur,",
         "",
-        f"Un espace santé Carnet est ouvert au nom de {holder.first_names} {holder.birth_name}.",
+        f"Un espace santé Carnet sera ouvert au nom de {name}."
+        if opening
+        else f"Un espace santé Carnet est ouvert au nom de {name}.",
         f"Code provisoire : {rules.format_code(code)}",
     ]
-    if kind == "account.notice" and deadline is not None:
+    if opening and deadline is not None:
         lines += [
             "",
             f"Vous pouvez vous y opposer jusqu'au {deadline.strftime('%d/%m/%Y')} inclus, sans vous "

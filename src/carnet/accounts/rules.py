@@ -36,6 +36,39 @@ PROFESSIONS: dict[str, str] = {
     "95": "Psychomotricien",
     "96": "Manipulateur ERM",
 }
+# The same professions in English, for pages read in English (issue 16: they showed the French).
+PROFESSIONS_EN: dict[str, str] = {
+    "10": "Physician",
+    "21": "Pharmacist",
+    "26": "Hearing-aid specialist",
+    "28": "Optician",
+    "40": "Dental surgeon",
+    "50": "Midwife",
+    "60": "Nurse",
+    "69": "Psychiatric nurse",
+    "70": "Physiotherapist",
+    "80": "Podiatrist",
+    "81": "Orthotist-prosthetist",
+    "91": "Speech therapist",
+    "92": "Orthoptist",
+    "94": "Occupational therapist",
+    "95": "Psychomotor therapist",
+    "96": "Radiographer",
+}
+
+
+def profession_name(code: str, locale: str = "fr") -> str:
+    """A TRE_G15 profession in the reader's language (French unless English is asked); an
+    unknown code is shown as it is."""
+    names = PROFESSIONS_EN if locale == "en" else PROFESSIONS
+    return names.get(code, PROFESSIONS.get(code, code))
+
+
+def profession_translated(label: str, locale: str) -> str:
+    """A French profession label (as services write it into names) in the reader's language."""
+    code = next((c for c, french in PROFESSIONS.items() if french == label), None)
+    return profession_name(code, locale) if code is not None else label
+
 
 _NIR_RE = re.compile(r"^[12378][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2A|2B|[0-9]{2})[0-9]{6}[0-9]{2}$")
 

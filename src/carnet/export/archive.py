@@ -40,7 +40,9 @@ from carnet.config import Settings
 from carnet.db import Database, new_id
 from carnet.documents import fhir as documents_fhir
 from carnet.documents import service as documents
+from carnet.documents import sniff
 from carnet.documents.models import Document
+from carnet.documents.present import EXTENSIONS
 from carnet.errors import CarnetError, Forbidden
 from carnet.export import everything, timeline
 from carnet.export.models import FAILED, PENDING, PURPOSE, READY, ExportRequest
@@ -76,6 +78,16 @@ Json = dict[str, Any]
 def _slug(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-").lower() or "x"
+
+
+def document_file_name(doc: Document, name: str) -> str:
+    """A document's file in the archive: its id, its name as a slug, and the extension of its
+    stored type (issue 16: without one, the holder's computer did not know how to open it)."""
+    extension = EXTENSIONS.get(sniff.normalize_declared(doc.mime_type) or "", "")
+    stem = name
+    if extension and name.lower().endswith(extension):
+        stem = name[: -len(extension)]
+    return f"{doc.id}-{_slug(stem)}{extension}"
 
 
 def safe_file_name(name: str, limit: int = 80) -> str:
@@ -239,7 +251,9 @@ def _write_documents(
             name = documents.original_name_of(session, vault, doc) or _slug(title)
             compression = document_compression(content, doc.mime_type)
             archive.writestr(
-                f"{folder}/documents/{doc.id}-{_slug(name)}", content, compress_type=compression
+                f"{folder}/documents/{document_file_name(doc, name)}",
+                content,
+                compress_type=compression,
             )
             entries.binary_bytes += len(content)
             if compression == zipfile.ZIP_DEFLATED:

@@ -99,6 +99,10 @@ BY_CODE: dict[str, str] = {
     "no-longer-minor": N_("This person is no longer a minor."),
     "two-representatives": N_("This child already has two legal representatives."),
     "cared-for-limit": N_("This caregiver already helps the most people a caregiver may help."),
+    # messaging (SRV-1): the holder side writes first only to a dispensing pharmacy
+    "not-a-dispensing-pharmacy": N_(
+        "You may write first only to a pharmacy that dispensed to you."
+    ),
     # the portal itself
     "csrf": N_(
         "This form has expired or was not sent from Carnet. Reload the page and try again "
@@ -139,6 +143,7 @@ KNOWN_MESSAGES = (
     N_("You may write only to patients whose space you may access (care team, rule SRV-1)."),
     N_("Only professionals may do this."),
     N_("A subject is required."),
+    N_("Choose the pharmacy you write to."),
     N_("The message is empty."),
     N_("This space is suspended. It cannot be used to log in."),
     N_("This space is closed and its erasure is pending. It cannot be used to log in."),

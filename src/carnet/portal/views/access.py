@@ -20,13 +20,15 @@ from starlette.datastructures import FormData
 from carnet.access import care_team, explain, lookups
 from carnet.access import emergency as access_emergency
 from carnet.access import history as access_history
+from carnet.access.care_team import CLINICIAN_KINDS
 from carnet.accounts.family import relations as family
 from carnet.audit.rules import Mode
 from carnet.auth import sessions as sessions
+from carnet.auth.principal import PrincipalKind
 from carnet.documents import reference
 from carnet.errors import CarnetError, InvalidInput, NotFound
 from carnet.http import bounded_integer
-from carnet.portal import messages
+from carnet.portal import actions, messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.views.common import (
@@ -91,49 +93,6 @@ MODES: dict[str, str] = {
     Mode.SYSTEM.value: N_("Carnet"),
 }
 
-ACTIONS: dict[str, str] = {
-    "document.read": N_("Read a document"),
-    "document.read-metadata": N_("Read a document's description"),
-    "document.download": N_("Downloaded a document"),
-    "document.search": N_("Searched the documents"),
-    "document.deposit": N_("Deposited a document"),
-    "document.new": N_("Added a document"),
-    "document.change": N_("Changed a document"),
-    "document.replace": N_("Replaced a document"),
-    "document.delete": N_("Deleted a document"),
-    "document.preferences": N_("Changed the document preferences"),
-    "emergency.open": N_("Opened an emergency access"),
-    "emergency.open-denied": N_("Emergency access refused"),
-    "access.emergency": N_("Access in an emergency"),
-    "access.emergency-gp": N_("Access in an emergency"),
-    "access.first": N_("First access"),
-    "access.settings": N_("Changed the emergency settings"),
-    "access.report": N_("Reported an access"),
-    "access-history.read": N_("Read the access history"),
-    "care.declare": N_("Declared caring for you"),
-    "care.authorise": N_("Authorised a professional"),
-    "care.block": N_("Blocked a professional"),
-    "care.block-denied": N_("Blocking refused"),
-    "care.unblock": N_("Unblocked a professional"),
-    "care.administrator": N_("Changed an administrator"),
-    "care.gp": N_("Answered a GP (médecin traitant) proposal"),
-    "auth.login": N_("Logged in"),
-    "auth.logout": N_("Logged out"),
-    "wishes.read": N_("Read the contacts and wishes"),
-    "wishes.create": N_("Added a contact or wish"),
-    "wishes.update": N_("Changed a contact or wish"),
-    "wishes.delete": N_("Removed a contact or wish"),
-    "profile.read": N_("Read the medical profile"),
-    "profile.read-denied": N_("Reading the medical profile refused"),
-    "profile.create": N_("Added to the medical profile"),
-    "profile.update": N_("Changed the medical profile"),
-    "profile.delete": N_("Deleted from the medical profile"),
-    "profile.history": N_("Read the history of a medical profile entry"),
-    "export.request": N_("Asked for all the data"),
-    "export.download": N_("Downloaded all the data"),
-    "summary.generate": N_("Produced the summary PDF"),
-}
-
 ACCESS_LEVELS: dict[str, str] = {
     "all": N_("Yes"),
     "some": N_("Partly"),
@@ -192,7 +151,9 @@ def _professionals_page(
         rows.append(
             {
                 "view": view,
-                "profession": lookups.profession_label(view.professional.profession_code),
+                "profession": lookups.profession_label(
+                    view.professional.profession_code, fmt.locale
+                ),
                 "status_label": fmt.gettext(STATUSES.get(view.status, STATUSES["none"])),
                 "summary": _explanation(fmt, found.summary.explanation),
                 "categories": _categories(fmt, found),
@@ -204,7 +165,7 @@ def _professionals_page(
         {
             "name": found.professional.name,
             "rpps": found.professional.rpps,
-            "profession": lookups.profession_label(found.professional.profession_code),
+            "profession": lookups.profession_label(found.professional.profession_code, fmt.locale),
             "when": fmt.datetime(found.proposed_at),
             "blocked": found.is_blocked,
         }
@@ -391,17 +352,53 @@ def _day(value: str) -> dt.date | None:
         return None
 
 
+HISTORY_FILTERS = ("actor", "mode", "from", "to", "page")
+
+
+def _who(fmt: Formatter, entry: access_history.HistoryEntry) -> str:
+    """Who acted, in the reader's language (a professional's profession too)."""
+    kind = entry.actor_kind
+    if entry.own or entry.actor_display == "vous":
+        return fmt.gettext(N_("you"))
+    if entry.profession_code is not None:
+        profession = lookups.profession_label(entry.profession_code, fmt.locale)
+        return f"{entry.actor_name} ({profession})"
+    if kind in access_history.HOLDER_KINDS:
+        return entry.actor_name or fmt.gettext(N_("A relative"))
+    if kind == PrincipalKind.APP.value:
+        if entry.actor_name:
+            return fmt.gettext(N_("Application %(name)s")) % {"name": entry.actor_name}
+        return fmt.gettext(N_("Connected application"))
+    if kind == PrincipalKind.OPERATOR.value:
+        return fmt.gettext(N_("Carnet operator"))
+    if kind in CLINICIAN_KINDS:
+        return fmt.gettext(N_("Health professional"))
+    return "Carnet"
+
+
 @router.get("/history", name="portal_history")
 def history(request: Request, act: Acting = acting_page(READ_HISTORY)) -> Response:
     fmt = formatter(request)
     params = request.query_params
-    raw = {name: (params.get(name) or "")[:40] for name in ("actor", "mode", "from", "to", "page")}
+    raw = {name: (params.get(name) or "")[:40] for name in HISTORY_FILTERS}
     errors = FormErrors()
+    unknown = sorted({name for name in params if name not in HISTORY_FILTERS})
+    if unknown:  # issue 16: `?rpps=` was silently ignored, showing everything as if filtered
+        errors.add(
+            None,
+            fmt.gettext(N_("Unknown filter: %(names)s. Use the form's filters."))
+            % {"names": ", ".join(name[:40] for name in unknown[:5])},
+        )
+    modes = {m.value for m in access_history.HISTORY_MODES}
+    mode = raw["mode"] if raw["mode"] in modes else ""
+    if raw["mode"] and not mode:
+        errors.add("history-mode", fmt.gettext(N_("Choose a mode from the list.")))
+    # Nothing is read on a filter that is refused: no page that looks filtered and is not.
+    refused = bool(errors)
     date_from, date_to = _day(raw["from"]), _day(raw["to"])
     for name, value in (("from", date_from), ("to", date_to)):
         if raw[name].strip() and value is None:
             errors.add(f"history-{name}", fmt.gettext(N_("Enter a date such as 2024-03-31.")))
-    mode = raw["mode"] if raw["mode"] in {m.value for m in access_history.HISTORY_MODES} else ""
     page_number = bounded_integer(raw["page"] or "1", minimum=1)
     if page_number is None:  # the shared bound: a readable 400 page, never an overflow
         raise InvalidInput("There is no such page.", field="page")
@@ -414,6 +411,8 @@ def history(request: Request, act: Acting = acting_page(READ_HISTORY)) -> Respon
     )
     found: access_history.HistoryPage | None = None
     try:
+        if refused:
+            raise InvalidInput("Unknown filter.")
         found = access_history.history(
             act.db, settings_of(request), act.principal, act.space, query, request_id=rid(request)
         )
@@ -427,23 +426,21 @@ def history(request: Request, act: Acting = acting_page(READ_HISTORY)) -> Respon
             message = fmt.gettext(N_("Enter an RPPS number of 11 digits, or leave it empty."))
         elif exc.field == "from":
             message = fmt.gettext(N_("The start date must not be after the end date."))
-        errors.add(field, message)
+        if not refused:
+            errors.add(field, message)
     entries = []
     for entry in found.entries if found else []:
         entries.append(
             {
                 "id": entry.id,
                 "at": fmt.datetime(entry.at),
-                "action": fmt.gettext(ACTIONS[entry.action])
-                if entry.action in ACTIONS
-                else entry.action,
+                "actions": [actions.label(fmt, action) for action in entry.actions],
                 "mode": entry.mode,
                 "mode_label": fmt.gettext(MODES.get(entry.mode, MODES["system"])),
-                "who": fmt.gettext(N_("you"))
-                if entry.actor_display == "vous"
-                else entry.actor_display,
+                "who": _who(fmt, entry),
                 "rpps": entry.actor_rpps,
                 "reported": entry.reported,
+                "own": entry.own,
             }
         )
     base = {k: v for k, v in raw.items() if k != "page" and v}

@@ -24,6 +24,7 @@ from starlette.datastructures import FormData
 
 from carnet.access.rules import decide_upload
 from carnet.access.service import actor_for, space_facts
+from carnet.accounts import rules as account_rules
 from carnet.accounts.models import Holder
 from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
@@ -146,6 +147,9 @@ def describe(
 def _author_text(author: present.Author, fmt: Formatter) -> str:
     """A professional unknown to Carnet is not named; the former shared record (DMP) is."""
     if author.name is not None:
+        if author.profession and fmt.locale != "fr":  # "name (profession)" in the page's language
+            shown = account_rules.profession_translated(author.profession, fmt.locale)
+            return author.name.replace(f"({author.profession})", f"({shown})")
         return author.name
     if author.kind == "me":
         return fmt.gettext(N_("You"))

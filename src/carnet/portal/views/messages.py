@@ -26,12 +26,12 @@ from carnet.auth import sessions as sessions
 from carnet.auth.principal import Principal
 from carnet.config import Settings
 from carnet.documents import service as documents
-from carnet.errors import CarnetError
+from carnet.errors import CarnetError, NotFound
 from carnet.http import content_disposition
-from carnet.messaging import conversations, mailbox, reading
+from carnet.messaging import conversations, mailbox, parties, reading
 from carnet.messaging.attachments import attachment_content
 from carnet.messaging.attachments import save_attachment as save_to_documents
-from carnet.messaging.context import Context, NewAttachment, NewMessage
+from carnet.messaging.context import Context, NewAttachment, NewConversation, NewMessage
 from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
@@ -88,17 +88,70 @@ def holder_side(action: str) -> Any:
     return wrapping(rule, _holder_side)
 
 
-def inbox_page(request: Request, side: Side) -> Response:
-    """The conversations of the side, most recent first (audited per space)."""
+def inbox_page(
+    request: Request,
+    side: Side,
+    *,
+    errors: FormErrors | None = None,
+    posted: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The conversations of the side, most recent first (audited per space); on the holder side,
+    the form that writes first to a pharmacy that dispensed to the holder (SRV-1: the only
+    professionals the holder side may write to first, `messaging.parties.pharmacies`)."""
     fmt = formatter(request)
     found = reading.list_conversations(side.ctx, space=side.space)
+    pharmacies = (
+        [
+            (pro.rpps, f"{pro.name} (RPPS {pro.rpps})")
+            for pro in parties.pharmacies(side.ctx, side.space)
+        ]
+        if side.space is not None
+        else []
+    )
     return render(
         request,
         "messages.html",
-        {"conversations": found, "base": side.base, "pro": side.pro},
+        {
+            "conversations": found,
+            "base": side.base,
+            "pro": side.pro,
+            "pharmacies": pharmacies,
+            "posted": posted or {},
+        },
         title=fmt.gettext(N_("Messaging")),
         shell=side.shell,
+        errors=errors,
+        status=status,
     )
+
+
+def start_page(request: Request, side: Side, form: FormData) -> Response:
+    """SRV-1: the holder side writes first to a pharmacy, through `conversations.start` (the
+    decision point checks the pharmacy dispensed to the holder); a refusal is shown on the inbox,
+    audited by the service, nothing else written."""
+    fmt = formatter(request)
+    posted = {
+        "to": text(form, "to", 40).strip(),
+        "subject": text(form, "subject", 400),
+        "body": text(form, "body", 40_000),
+    }
+    if side.space is None:  # the holder side's route only
+        raise NotFound("No such page.")
+    new = NewConversation(
+        subject=posted["subject"],
+        message=NewMessage(body=posted["body"]),
+        to=[posted["to"]] if posted["to"] else [],
+    )
+    try:
+        conversation, _first = conversations.start(side.ctx, side.space, new)
+    except CarnetError as exc:
+        errors = FormErrors()  # the refusal stays audited: nothing to roll back
+        field = {"to": "start-to", "subject": "start-subject", "body": "start-body"}
+        errors.add(field.get(exc.field or "", "start-to"), messages.describe(exc, fmt))
+        return inbox_page(request, side, errors=errors, posted=posted, status=exc.status_code)
+    sessions.set_flash(side.ctx.session, request.state.portal_session, "message-sent")
+    return redirect(f"{side.base}/{conversation.id}")
 
 
 def conversation_page(
@@ -246,6 +299,13 @@ def side_routes(router: APIRouter, name: str, side: Callable[[str], Any], base: 
 
 
 side_routes(router, "", holder_side, "/messages")
+
+
+@router.post("/messages/new", name="portal_message_start")
+def start(
+    request: Request, form: FormData = Depends(form_data), writer: Side = holder_side(WRITE)
+) -> Response:
+    return start_page(request, writer, form)
 
 
 @router.post(
