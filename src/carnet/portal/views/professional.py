@@ -40,6 +40,7 @@ from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
+from carnet.portal.views import pro_summary
 from carnet.portal.views.common import (
     Visit,
     new_router,
@@ -75,7 +76,6 @@ HOME = "/pro"
 PATIENT = "/pro/patient"
 # Professionals deposit PDF (or CDA, through the API) with a LOINC type (DOC-1).
 ACCEPT = ".pdf,application/pdf"
-PER_PAGE = 100
 
 REASONS = {
     "expired": N_("Your session has ended (15 minutes without activity). Log in again."),
@@ -248,15 +248,13 @@ def _patient_page(
     settings = settings_of(request)
     identity = fhir.read_patient(db, settings, principal, str(patient.id), request_id=rid(request))
     names = identity.get("name", [{}])[0]
-    total, docs = documents.search(
-        db,
-        settings,
-        principal,
-        patient,
-        documents.SearchQuery(count=PER_PAGE),
-        request_id=rid(request),
-    )
     pro = account_service.professional(db, principal.id)
+    errors = errors or FormErrors()
+    timeline = pro_summary.document_timeline(
+        request, db, principal, patient, pro.rpps if pro is not None else None, errors
+    )
+    if errors and status == 200:
+        status = 400
     grant = current_grant(db, patient, pro, _relation(principal)) if pro is not None else None
     banner: dict[str, str] | None = None
     if grant is not None:
@@ -271,8 +269,10 @@ def _patient_page(
             "given": " ".join(names.get("given", [])),
             "family": names.get("family", ""),
             "birth_date": fmt.date(patient.birth_date, "long"),
-            "total": total,
-            "rows": describe(db, request, principal, docs),
+            "summary": pro_summary.summary(request, db, principal, patient),
+            "relation": pro_summary.relation(request, db, principal, patient),
+            "docs": timeline,
+            "types_filter": [("", fmt.gettext(N_("All types"))), *_type_choices(fmt)[1:]],
             "banner": banner,
             "regulator": principal.kind is PrincipalKind.REGULATOR,
             "is_physician": pro is not None and pro.profession_code == care_team.GP_PROFESSION,
