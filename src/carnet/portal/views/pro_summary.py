@@ -99,13 +99,14 @@ def _wishes(fmt: Formatter, shared: list[wishes.Wish] | None) -> dict[str, Any] 
         return None
     single = {w.kind: w.content for w in shared if w.kind != EMERGENCY_CONTACT}
     donation = single.get("organ_donation")
+    choice = DONATION.get(str(donation.get("choice"))) if donation else None
     directives = single.get("advance_directives")
     return {
         "contacts": [w.content for w in shared if w.kind == EMERGENCY_CONTACT],
         "trusted": single.get("trusted_person"),
         "donation": (
-            {"choice": fmt.gettext(DONATION[donation["choice"]]), "note": donation.get("note")}
-            if donation
+            {"choice": fmt.gettext(choice), "note": donation.get("note")}
+            if donation and choice
             else None
         ),
         "directives": directives,
@@ -172,7 +173,7 @@ def document_timeline(
     db: Session,
     principal: Principal,
     patient: Holder,
-    own_rpps: str | None,
+    is_professional: bool,
     errors: FormErrors,
 ) -> dict[str, Any]:
     """Item 6: the readable documents, filtered (category, type, deposit dates, "mine"), PER_PAGE a
@@ -187,14 +188,14 @@ def document_timeline(
     type_code = params.get("type", "")[:20]
     start = _day(params.get("from", "")[:10], fmt, errors, "from")
     end = _day(params.get("to", "")[:10], fmt, errors, "to")
-    mine = params.get("mine") == "1" and own_rpps is not None
+    mine = params.get("mine") == "1" and is_professional
     page = bounded_integer(params.get("page", "1"), minimum=1) or 1
     query = documents.SearchQuery(
         categories=[category] if category else [],
         type_codes=[type_code] if type_code else [],
         date_from=_start_of(start, fmt.timezone) if start else None,
         date_to=_start_of(end + dt.timedelta(days=1), fmt.timezone) if end else None,
-        author_rpps=[own_rpps] if mine and own_rpps else [],
+        deposited_by=principal.id if mine else None,
         sort="-date",
         offset=(page - 1) * PER_PAGE,
         count=PER_PAGE,

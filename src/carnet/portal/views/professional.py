@@ -251,7 +251,7 @@ def _patient_page(
     pro = account_service.professional(db, principal.id)
     errors = errors or FormErrors()
     timeline = pro_summary.document_timeline(
-        request, db, principal, patient, pro.rpps if pro is not None else None, errors
+        request, db, principal, patient, pro is not None, errors
     )
     if errors and status == 200:
         status = 400
