@@ -45,7 +45,6 @@ SUMMARY_SECTIONS = (
     profile_rules.BLOOD_GROUP,
 )
 PER_PAGE = 20
-NOT_SHOWN = N_("Not shown to professionals: the patient's rules keep this section private.")
 DONATION = {
     "donor": N_("Agrees to donate their organs"),
     "refuses": N_("Refuses to donate their organs"),
