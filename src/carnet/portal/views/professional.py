@@ -1,5 +1,6 @@
 """The professional side: log in (RPPS + password + e-mailed code), find a patient by NIR, declare
-care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DOC-1), open an
+care (ACC-1), read what the decision point allows (the patient page's summary, relation and
+documents timeline are built by `pro_summary`), deposit a document (ACC-2, DOC-1), open an
 emergency or regulation access (ACC-5), write to the patient (SRV-1; the conversations themselves
 are in `pro_messages`).
 
