@@ -5,6 +5,7 @@ included, paged; and the health history's own visibility setting (item 4, ACC-7)
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -21,11 +22,14 @@ from carnet.access.rules import (
     decide_timeline_read,
     history_visible,
 )
+from carnet.accounts import wishes
+from carnet.accounts.models import Holder
 from carnet.audit.models import AuditEntry
 from carnet.audit.rules import Mode
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import Database
 from carnet.profile.fhir import RESOURCES
+from carnet.vault.service import Vault
 from tests.accounts.test_family import headers_for
 from tests.agenda.support import body as appointment
 from tests.export.test_export import (  # noqa: F401 - the fixture
@@ -34,10 +38,11 @@ from tests.export.test_export import (  # noqa: F401 - the fixture
     PRO_DRAFT,
     SECRET_TITLE,
     World,
+    me,
     world,
 )
 from tests.factories import make_professional
-from tests.fhir.support import fhir_json, outcome
+from tests.fhir.support import fhir_json, outcome, schema_errors
 from tests.profile.support import bearer
 
 Key = tuple[str, str]
@@ -245,3 +250,49 @@ def test_hidden_history_in_an_emergency_follows_the_masked_switch() -> None:
     assert not history_visible(Decision(True, "care-team", Mode.NORMAL), allowing)
     holder = Actor(Principal(PrincipalKind.HOLDER, hidden.holder_id), Relation.SELF)
     assert decide_timeline_read(holder, hidden)
+
+
+def test_organ_donation_and_advance_directives_reach_professionals(
+    client: TestClient,
+    database: Database,
+    vault: Vault,
+    world: World,  # noqa: F811
+) -> None:
+    """ACC-7 names organ donation and advance directives among what professionals see: they are
+    in `$everything` as `Consent` (valid R4), for the holder and a professional of the care team,
+    never for a stranger; the persons stay `RelatedPerson`."""
+    with database.transaction() as session:
+        parent = session.get(Holder, world.parent_id)
+        assert parent is not None
+        wishes.put_single(session, vault, parent, "organ_donation",
+                          {"choice": "refuses", "note": "Registre national des refus"},
+                          me(parent.id))  # fmt: skip
+        wishes.put_single(session, vault, parent, "advance_directives",
+                          {"has_directives": True, "where_kept": "Chez mon médecin",
+                           "text": "Pas d'acharnement."}, me(parent.id))  # fmt: skip
+    holder = headers_for(database, world.parent_id)
+    pro = _pro(database, world.parent_id)
+    for reader in (holder, pro):
+        found = everything(client, world.parent_id, reader)
+        consents = _of(found, "Consent")
+        assert all(schema_errors(c) == [] for c in consents)
+        by_scope = {c["scope"].get("text") or c["scope"]["coding"][0]["code"]: c for c in consents}
+        assert set(by_scope) == {"Organ donation", "adr"}
+        assert by_scope["Organ donation"]["provision"] == {"type": "deny"}
+        directives = by_scope["adr"]["sourceAttachment"]
+        assert directives["title"] == "Chez mon médecin"
+        assert base64.b64decode(directives["data"]).decode() == "Pas d'acharnement."
+        # Everything else is still the sum of the read endpoints.
+        rest = {k: r for k, r in found.items() if k[0] != "Consent"}
+        assert rest == sum_of_reads(client, world.parent_id, reader)
+    stranger = bearer(database, Principal(PrincipalKind.PROFESSIONAL, _stranger(database)))
+    assert "Consent" not in _kinds(everything(client, world.parent_id, stranger))
+    # A holder who has written no directives: nothing to point to, no Consent for them.
+    with database.transaction() as session:
+        parent = session.get(Holder, world.parent_id)
+        assert parent is not None
+        wishes.put_single(session, vault, parent, "advance_directives",
+                          {"has_directives": False}, me(parent.id))  # fmt: skip
+    scopes = [c["scope"].get("text") for c in _of(everything(client, world.parent_id, pro),
+                                                    "Consent")]  # fmt: skip
+    assert scopes == ["Organ donation"]

@@ -230,6 +230,38 @@ def professional_view(
     )
 
 
+@dataclass(frozen=True)
+class OwnRelation:
+    """A professional's relation to one patient, as that professional may see it (item 7): what
+    their page says and which care actions it offers. ACC-3: a block is never told, so a blocked
+    professional reads as one without a relationship (the declaration answers alike)."""
+
+    in_care_team: bool
+    since: dt.datetime | None
+    is_gp: bool
+    gp_proposed_at: dt.datetime | None
+    awaiting_authorisation: bool  # declared; ACC-3 express authorisation still to come
+
+
+def own_relation(
+    session: Session, settings: Settings, principal: Principal, holder: Holder
+) -> OwnRelation:
+    """ACC-1, ACC-3, ACC-4: the calling professional's own standing with the patient."""
+    rel = relationship(session, holder.id, principal.id)
+    if rel is None or rel.status in (Care.BLOCKED.value, Care.NONE.value):
+        return OwnRelation(False, None, False, None, False)
+    actor = actor_for(session, settings, principal, holder)
+    member = in_care_team(actor)
+    since = rel.declared_at if rel.status == Care.DECLARED.value else rel.changed_at
+    return OwnRelation(
+        in_care_team=member,
+        since=since or rel.changed_at,
+        is_gp=rel.is_gp,
+        gp_proposed_at=rel.gp_proposed_at,
+        awaiting_authorisation=not member and rel.status == Care.DECLARED.value,
+    )
+
+
 def require_settings_read(
     session: Session, settings: Settings, principal: Principal, holder: Holder
 ) -> Actor:

@@ -23,6 +23,8 @@ def profession_label(code: str, locale: str = "fr") -> str:
 def holder_by_nir(session: Session, nir: str) -> Holder:
     """The holder a professional names by NIR (rule ID-1); 404 for anyone unknown."""
     problem = account_rules.nir_problem(nir)
+    if problem == account_rules.NIR_KEY_MISMATCH:
+        raise InvalidInput(problem, field="nir", code="nir-key-mismatch")
     if problem is not None:
         raise InvalidInput(problem, field="nir")
     holder = account_service.holder_by_nir(session, account_rules.parse_nir(nir))

@@ -1,9 +1,11 @@
 """The holder's contacts as FHIR R4 `RelatedPerson` (issue 7: emergency contacts and the trusted
-person of `accounts.wishes`; rules ACC-7, ACC-8). Organ donation and advance directives are wishes,
-not persons: they are not emitted here. Valid against the official R4 JSON schema."""
+person of `accounts.wishes`; rules ACC-7, ACC-8), and the two wishes ACC-7 names beside them,
+organ donation and advance directives, as `Consent` (they are choices, not persons). Valid against
+the official R4 JSON schema."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from carnet.accounts.family.schemas import EMERGENCY_CONTACT
@@ -47,4 +49,55 @@ def related_person(wish: Wish, holder: Holder) -> Json:
         resource["telecom"] = telecom
     if content.get("address"):
         resource["address"] = [{"text": content["address"]}]
+    return resource
+
+
+# The two wishes as `Consent`. Codes Carnet is sure of only: LOINC 59284-0 "Patient Consent"
+# (category), the R4 consent scope `adr` (advance directives); organ donation has no scope code
+# in R4, so its scope is text. The policy is the French law each wish falls under.
+CONSENT_CATEGORY = ("http://loinc.org", "59284-0", "Patient Consent")
+SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
+ORGAN_DONATION_LAW = "Code de la santé publique, art. L1232-1 (prélèvement d'organes)"
+DIRECTIVES_LAW = "Code de la santé publique, art. L1111-11 (directives anticipées)"
+DONATION_PROVISION = {"donor": "permit", "refuses": "deny"}  # undecided: no provision
+
+
+def _text_attachment(title: str, text: str) -> Json:
+    found: Json = {"contentType": "text/plain;charset=utf-8"}
+    if title:
+        found["title"] = title
+    if text:
+        found["data"] = base64.b64encode(text.encode()).decode("ascii")
+    return found
+
+
+def consent(wish: Wish, holder: Holder) -> Json | None:
+    """Organ donation or advance directives as a `Consent`; None for advance directives the
+    holder says they have not written (nothing to point a professional to)."""
+    content = wish.content
+    resource: Json = {
+        "resourceType": "Consent",
+        "id": str(wish.id),
+        "meta": {"lastUpdated": instant(wish.updated_at)},
+        "status": "active",
+        "category": [{"coding": [coding(*CONSENT_CATEGORY)]}],
+        "patient": patient_reference(holder),
+        "dateTime": instant(wish.updated_at),
+    }
+    if wish.kind == "organ_donation":
+        resource["scope"] = {"text": "Organ donation"}
+        resource["policyRule"] = {"text": ORGAN_DONATION_LAW}
+        provision = DONATION_PROVISION.get(str(content.get("choice")))
+        if provision is not None:
+            resource["provision"] = {"type": provision}
+        if content.get("note"):
+            resource["sourceAttachment"] = _text_attachment("Note", str(content["note"]))
+        return resource
+    if not content.get("has_directives"):
+        return None
+    resource["scope"] = {"coding": [coding(SCOPE_SYSTEM, "adr", "Advanced Care Directive")]}
+    resource["policyRule"] = {"text": DIRECTIVES_LAW}
+    where, text = str(content.get("where_kept") or ""), str(content.get("text") or "")
+    if where or text:
+        resource["sourceAttachment"] = _text_attachment(where, text)
     return resource

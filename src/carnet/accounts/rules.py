@@ -88,6 +88,11 @@ def normalize_nir(value: str) -> str:
     return re.sub(r"[\s.]", "", value).upper()
 
 
+# ID-1: the key check's own message; `access.lookups` gives it the code `nir-key-mismatch` so
+# that every face (API, portal, CLI) can say this one precisely.
+NIR_KEY_MISMATCH = "the NIR key does not match (97 minus the number modulo 97)"
+
+
 def nir_problem(value: str) -> str | None:
     """Why `value` is not a valid NIR/NIA (rule ID-1), or None when it is."""
     nir = normalize_nir(value)
@@ -96,7 +101,7 @@ def nir_problem(value: str) -> str | None:
     if not _NIR_RE.match(nir):
         return "a NIR is made of digits (2A/2B allowed for Corsica) and starts with 1, 2, 3, 7 or 8"
     if nir_key(nir[:13]) != int(nir[13:]):
-        return "the NIR key does not match (97 minus the number modulo 97)"
+        return NIR_KEY_MISMATCH
     return None
 
 

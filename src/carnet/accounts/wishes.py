@@ -233,6 +233,9 @@ def _purge_wishes(session: Session, _vault: Vault, holder_id: uuid.UUID) -> None
 
 
 CONTACT_KINDS = (EMERGENCY_CONTACT, "trusted_person")
+# ACC-7 names all four for professionals: emergency contacts, trusted person, organ donation,
+# advance directives (the persons are `RelatedPerson`, the two wishes `Consent`, accounts.fhir).
+SHARED_KINDS = (*CONTACT_KINDS, "organ_donation", "advance_directives")
 
 
 def list_contacts(
@@ -242,22 +245,26 @@ def list_contacts(
     principal: Principal,
     holder: Holder,
     *,
+    kinds: tuple[str, ...] = CONTACT_KINDS,
     request_id: str | None = None,
 ) -> list[Wish]:
-    """The holder's contacts (emergency contacts, trusted person) for whoever the decision point
-    lets read them (ACC-7: the holder side, and professionals reaching the space); audited (ACC-8),
-    refusals too (the caller commits before answering)."""
+    """The holder's contacts (emergency contacts, trusted person; with `kinds=SHARED_KINDS` the
+    organ donation and advance directives wishes too) for whoever the decision point lets read
+    them (ACC-7: the holder side, and professionals reaching the space); audited (ACC-8), refusals
+    too (the caller commits before answering)."""
     actor = actor_for(session, settings, principal, holder)
     decision = decide_contacts_read(actor, space_facts(session, holder))
+    reason = "contacts" if kinds == CONTACT_KINDS else "contacts-and-wishes"
     record(session, principal, "wishes.read" if decision else "wishes.read-denied",
-           holder_id=holder.id, target_type="RelatedPerson", mode=decision.mode,
-           reason="contacts" if decision else decision.reason,
+           holder_id=holder.id, target_type="RelatedPerson" if kinds == CONTACT_KINDS
+           else "HolderWish", mode=decision.mode,
+           reason=reason if decision else decision.reason,
            request_id=request_id)  # fmt: skip
     if not decision:
         raise Forbidden("You may not read this patient's contacts.", code=decision.reason)
     rows = session.scalars(
         select(HolderWish)
-        .where(HolderWish.holder_id == holder.id, HolderWish.kind.in_(CONTACT_KINDS))
+        .where(HolderWish.holder_id == holder.id, HolderWish.kind.in_(kinds))
         .order_by(HolderWish.kind, HolderWish.updated_at, HolderWish.id)
     ).all()
     notices.after_read(session, settings, actor, holder, decision)

@@ -55,6 +55,7 @@ class SearchQuery:
     period_from: dt.datetime | None = None  # care period (context.period)
     period_to: dt.datetime | None = None
     author_rpps: list[str] = field(default_factory=list)
+    deposited_by: uuid.UUID | None = None  # a professional's own deposits (their page's filter)
     ids: list[uuid.UUID] | None = None  # FHIR `_id`; None: any, []: none
     updated_from: dt.datetime | None = None  # FHIR `_lastUpdated` (meta.lastUpdated)
     updated_to: dt.datetime | None = None
@@ -301,6 +302,17 @@ def _page(
     return session.scalar(counted) or 0, rows
 
 
+def _author_criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """Who wrote it (`author_rpps`, as declared) or who deposited it (`deposited_by`)."""
+    where: list[ColumnElement[bool]] = []
+    if query.author_rpps:
+        where.append(Document.author_rpps.in_(query.author_rpps))
+    if query.deposited_by is not None:
+        where.append(Document.author_kind == "professional")
+        where.append(Document.author_id == query.deposited_by)
+    return where
+
+
 def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.type_codes:
@@ -317,8 +329,7 @@ def _criteria(query: SearchQuery) -> list[ColumnElement[bool]]:
         where.append(func.coalesce(Document.period_end, Document.period_start) >= query.period_from)
     if query.period_to:
         where.append(Document.period_start < query.period_to)
-    if query.author_rpps:
-        where.append(Document.author_rpps.in_(query.author_rpps))
+    where.extend(_author_criteria(query))
     if query.ids is not None:
         where.append(Document.id.in_(query.ids))
     if query.updated_from:

@@ -1,6 +1,6 @@
 """Everything one reader may read of one space, as FHIR R4 resources (issue 7 item 6:
 `GET /fhir/Patient/{id}/$everything`, and the FHIR Bundle of the export, SRV-5): the Patient,
-documents, profile, reimbursements, contacts, messages (`Communication`, SRV-1) and appointments
+documents, profile, reimbursements, contacts and wishes (ACC-7), messages (`Communication`, SRV-1) and appointments
 (`Appointment`, SRV-2).
 
 Nothing is decided here: each source is read through the service that owns it, with the reader's
@@ -136,13 +136,21 @@ def _contacts_messages_appointments(
     request_id: str | None,
 ) -> Iterator[Json]:
     try:
-        contacts = wishes.list_contacts(
-            session, vault, settings, principal, holder, request_id=request_id
-        )
+        shared = wishes.list_contacts(
+            session, vault, settings, principal, holder,
+            kinds=wishes.SHARED_KINDS, request_id=request_id,
+        )  # fmt: skip
     except Forbidden:
-        contacts = []
-    for contact in contacts:
-        yield accounts_fhir.related_person(contact, holder)
+        shared = []
+    # ACC-7: the persons, then the organ donation and advance directives wishes.
+    for contact in shared:
+        if contact.kind in wishes.CONTACT_KINDS:
+            yield accounts_fhir.related_person(contact, holder)
+    for wish in shared:
+        if wish.kind not in wishes.CONTACT_KINDS and (
+            found_consent := accounts_fhir.consent(wish, holder)
+        ):
+            yield found_consent
     # SRV-1: what `GET /fhir/Communication?patient=` gives this reader (holder side: the space's
     # conversations and the reader's own drafts; a professional: their own conversations).
     with suppress(Forbidden, NotFound):

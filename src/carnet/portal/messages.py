@@ -15,6 +15,8 @@ from carnet.portal.i18n import N_, Formatter
 BY_CODE: dict[str, str] = {
     # professionals (the portal's professional side)
     "not-a-regulator": N_("This professional is not a regulating physician."),
+    # ID-1: the NIR's key (its last two digits) does not match its first 13 characters
+    "nir-key-mismatch": N_("The NIR key does not match: check the last two digits."),
     # provisional codes (LC-2, LC-4)
     "bad-code": N_("The social security number or the code is not correct."),
     "code-used": N_("This code was already used."),

@@ -134,6 +134,36 @@ def _categories(fmt: Formatter, found: explain.Explanation) -> list[dict[str, An
     return rows
 
 
+def _relation_text(fmt: Formatter, view: care_team.ProfessionalView) -> str:
+    """Item 7: the relation as it is, in words (ACC-1, ACC-3, ACC-4)."""
+    since = view.declared_at if view.status == "declared" else view.changed_at
+    when = {"date": fmt.date(since, "long")} if since else {"date": "—"}
+    if view.status == "blocked":
+        return (
+            fmt.gettext(N_("Blocked since %(date)s: reads nothing, even in an emergency.")) % when
+        )
+    if view.in_care_team:
+        if view.status == "authorised":
+            text = fmt.gettext(N_("In your care team since %(date)s: you authorised them.")) % when
+        else:
+            text = (
+                fmt.gettext(N_("In your care team since %(date)s: they declared treating you."))
+                % when
+            )
+        return text
+    if view.status == "declared":
+        return (
+            fmt.gettext(
+                N_(
+                    "Declared treating you on %(date)s. Their practice reads your space only if you "
+                    "authorise them."
+                )
+            )
+            % when
+        )
+    return fmt.gettext(N_("Not in your care team."))
+
+
 def _professionals_page(
     act: Acting,
     *,
@@ -158,6 +188,7 @@ def _professionals_page(
                 "summary": _explanation(fmt, found.summary.explanation),
                 "categories": _categories(fmt, found),
                 "last_access": fmt.datetime(view.last_access_at) if view.last_access_at else "",
+                "relation": _relation_text(fmt, view),
             }
         )
     facts = access_emergency.emergency_settings(db, settings, act.principal, act.space)

@@ -1,5 +1,6 @@
 """The professional side: log in (RPPS + password + e-mailed code), find a patient by NIR, declare
-care (ACC-1), read what the decision point allows, deposit a document (ACC-2, DOC-1), open an
+care (ACC-1), read what the decision point allows (the patient page's summary, relation and
+documents timeline are built by `pro_summary`), deposit a document (ACC-2, DOC-1), open an
 emergency or regulation access (ACC-5), write to the patient (SRV-1; the conversations themselves
 are in `pro_messages`).
 
@@ -40,6 +41,7 @@ from carnet.portal import messages
 from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_, Formatter
 from carnet.portal.routing import large_body, wants_json
+from carnet.portal.views import pro_summary
 from carnet.portal.views.common import (
     Visit,
     new_router,
@@ -75,7 +77,6 @@ HOME = "/pro"
 PATIENT = "/pro/patient"
 # Professionals deposit PDF (or CDA, through the API) with a LOINC type (DOC-1).
 ACCEPT = ".pdf,application/pdf"
-PER_PAGE = 100
 
 REASONS = {
     "expired": N_("Your session has ended (15 minutes without activity). Log in again."),
@@ -248,15 +249,13 @@ def _patient_page(
     settings = settings_of(request)
     identity = fhir.read_patient(db, settings, principal, str(patient.id), request_id=rid(request))
     names = identity.get("name", [{}])[0]
-    total, docs = documents.search(
-        db,
-        settings,
-        principal,
-        patient,
-        documents.SearchQuery(count=PER_PAGE),
-        request_id=rid(request),
-    )
     pro = account_service.professional(db, principal.id)
+    errors = errors or FormErrors()
+    timeline = pro_summary.document_timeline(
+        request, db, principal, patient, pro is not None, errors
+    )
+    if errors and status == 200:
+        status = 400
     grant = current_grant(db, patient, pro, _relation(principal)) if pro is not None else None
     banner: dict[str, str] | None = None
     if grant is not None:
@@ -271,8 +270,10 @@ def _patient_page(
             "given": " ".join(names.get("given", [])),
             "family": names.get("family", ""),
             "birth_date": fmt.date(patient.birth_date, "long"),
-            "total": total,
-            "rows": describe(db, request, principal, docs),
+            "summary": pro_summary.summary(request, db, principal, patient),
+            "relation": pro_summary.relation(request, db, principal, patient),
+            "docs": timeline,
+            "types_filter": [("", fmt.gettext(N_("All types"))), *_type_choices(fmt)[1:]],
             "banner": banner,
             "regulator": principal.kind is PrincipalKind.REGULATOR,
             "is_physician": pro is not None and pro.profession_code == care_team.GP_PROFESSION,
