@@ -53,13 +53,23 @@ class Minor:
     father: Holder
 
 
+ADDRESS = "12 rue des Écoles\n75005 Paris"
+
+
 def make_minor(
-    database: Database, *, birth: dt.date = BIRTH, email: str | None = None, guardian: bool = False
+    database: Database,
+    *,
+    birth: dt.date = BIRTH,
+    email: str | None = None,
+    guardian: bool = False,
+    address: str | None = ADDRESS,
 ) -> Minor:
     with database.transaction() as session:
         mother = make_holder(session, email="mother@example.org")
         father = make_holder(session, email="father@example.org")
-        child = make_holder(session, birth_date=birth, state="open", email=email)
+        child = make_holder(
+            session, birth_date=birth, state="open", email=email, postal_address=address
+        )
         for parent, role in ((mother, "managing"), (father, "second")):
             session.add(
                 Representation(
