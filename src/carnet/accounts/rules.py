@@ -229,7 +229,7 @@ def may_object(state: str, suspended_on: dt.date | None, today: dt.date, weeks: 
 
 
 # LC-6 (Carnet decision): why the holder objects, as a choice; free text comes apart (sealed).
-OBJECTION_REASONS = ("not-me", "error", "resolved", "other")
+OBJECTION_REASONS = ("mistake", "resolved", "care-needs", "other")
 # The operator's answer to an objection: the suspension stands, or the space is active again.
 OBJECTION_DECISIONS = ("uphold", "lift")
 

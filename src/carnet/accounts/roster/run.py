@@ -469,7 +469,9 @@ class Run:
             mail_rows,
             (now, NOTICE_KIND, NOTICE_SUBJECT, PENDING, 0, now, None, None),
         )
-        self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None, None, None, None))
+        self.letters.write(
+            connection, letter_rows, (NOTICE_KIND, now, None, None, None, None, None)
+        )
         # ACC-8: the first entry of each new space's chain, written in bulk, anchored at commit.
         append_bulk(
             session,
