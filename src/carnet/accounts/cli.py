@@ -188,7 +188,7 @@ def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) 
         ).all()
         for rep in managed:
             label = "represented formerly" if rep.status == "ended" else "represents"
-            rows.append((label, f"space {rep.minor_id} ({rep.role}) [{rep.status}]"))
+            rows.append((label, f"space {rep.minor_id} ({rep.role}, {rep.status})"))
         record(
             session,
             SYSTEM,
@@ -212,13 +212,13 @@ def _representative_row(
     from carnet.accounts.family.relations import ENDED, PARENT_ROLES
 
     if rep.status in ("accepted", "pending"):
-        return f"representative ({rep.role})", f"{rep.representative_nir} [{rep.status}]"
+        return f"representative ({rep.role})", f"{rep.representative_nir} ({rep.status})"
     if rep.status == ENDED:
         until = "ended"
         if rep.role in PARENT_ROLES and not rules.is_minor(holder.birth_date, day, majority_age):
             until = f"until {rules.majority_day(holder.birth_date, majority_age).isoformat()}"
         return f"former representative ({rep.role})", f"{rep.representative_nir} ({until})"
-    return f"invitation ({rep.role})", f"{rep.representative_nir} [{rep.status}]"
+    return f"invitation ({rep.role})", f"{rep.representative_nir} ({rep.status})"
 
 
 def _day(value: dt.date | None) -> str:
