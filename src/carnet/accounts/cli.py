@@ -336,18 +336,15 @@ def account_objections(operator: OperatorOption = None) -> None:
     if not queue:
         support.console.print("No objection awaits a decision.")
         return
-    table = Table("id", "NIR", "suspended on", "objected at", "deadline", "reason", "note")
-    for item in queue:
-        table.add_row(
-            str(item.id),
-            item.nir,
-            item.suspended_on.isoformat(),
-            item.objected_at.isoformat(timespec="minutes"),
-            item.deadline.isoformat(),
-            item.reason,
-            item.note or "-",
+    for item in queue:  # one line each, never wrapped: the id is copied into `decide`
+        support.console.print(
+            f"{item.id}  NIR={item.nir}  suspended={item.suspended_on}  "
+            f"objected={item.objected_at:%Y-%m-%dT%H:%MZ}  deadline={item.deadline}  "
+            f"reason={item.reason}  note={' '.join(item.note.split()) or '-'}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
-    support.console.print(table)
 
 
 @account_app.command("objection")
