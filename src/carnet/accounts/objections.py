@@ -30,6 +30,7 @@ from carnet.audit.rules import Mode
 from carnet.audit.service import record
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
+from carnet.db import new_id
 from carnet.errors import Conflict, InvalidInput, NotFound
 from carnet.vault.service import Vault
 
@@ -104,7 +105,7 @@ def object_to_suspension(
         )
     lifecycle.use_code(session, check)
     row = SuspensionObjection(
-        id=uuid.uuid4(),
+        id=new_id(),  # known before the flush: the note's seal is bound to it
         holder_id=holder.id,
         suspended_on=holder.suspended_on,
         deadline=deadline,
