@@ -53,13 +53,23 @@ class Minor:
     father: Holder
 
 
+ADDRESS = "12 rue des Écoles\n75005 Paris"
+
+
 def make_minor(
-    database: Database, *, birth: dt.date = BIRTH, email: str | None = None, guardian: bool = False
+    database: Database,
+    *,
+    birth: dt.date = BIRTH,
+    email: str | None = None,
+    guardian: bool = False,
+    address: str | None = ADDRESS,
 ) -> Minor:
     with database.transaction() as session:
         mother = make_holder(session, email="mother@example.org")
         father = make_holder(session, email="father@example.org")
-        child = make_holder(session, birth_date=birth, state="open", email=email)
+        child = make_holder(
+            session, birth_date=birth, state="open", email=email, postal_address=address
+        )
         for parent, role in ((mother, "managing"), (father, "second")):
             session.add(
                 Representation(
@@ -99,6 +109,85 @@ def test_rep3_jobs_are_registered() -> None:
     load_jobs()
     names = {registered.name for registered in registered_jobs()}
     assert {"accounts.majority", "accounts.invitations-expire"} <= names
+
+
+def test_rep3_the_majority_runs_before_its_notices_are_printed_and_sent() -> None:
+    # Whatever module was imported first (the letters one is, by `carnet letters` and others).
+    import carnet.accounts.letters  # noqa: F401
+
+    load_jobs()
+    order = [registered.name for registered in registered_jobs()]
+    assert order.index("accounts.majority") < order.index("letters.render")
+    assert order.index("accounts.majority") < order.index("outbox.deliver")
+
+
+def test_rep3_the_majority_letter_is_printed_in_the_same_pass(
+    database: Database, settings: Settings
+) -> None:
+    make_minor(database)
+    outcomes = {o.name: o for o in run_due(database, settings, as_of=BIRTHDAY)}
+    assert outcomes["accounts.majority"].summary == "1 young adult(s) came of age"
+    assert outcomes["letters.render"].summary == "1 letter(s) rendered into 1 file(s)"
+
+
+def test_rep3_the_majority_notice_says_what_changed(database: Database, settings: Settings) -> None:
+    minor = make_minor(database, email="young@example.org", birth=dt.date(2008, 2, 29))
+    run_majority(database, settings, dt.date(2026, 3, 4))  # caught up after the birthday
+    with database.transaction() as session:
+        mail = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "account.majority")
+        ).one()
+    assert mail.recipient == "young@example.org"
+    assert mail.subject == "Vous gérez désormais vous-même votre espace santé Carnet"
+    body = mail.body_text
+    assert f"{minor.child.first_names} {minor.child.birth_name}, vous avez 18 ans" in body
+    assert "depuis le 01/03/2026" in body  # 29 February counts on 1 March (REP-3)
+    assert "Vos anciens représentants légaux" in body
+    assert "ne voient plus vos documents, votre profil médical" in body
+    assert "Un espace santé Carnet est ouvert" not in body  # not the generic opening notice
+    assert "/activation" in body
+
+
+def test_rep3_without_any_address_the_notice_is_undeliverable_and_reported(
+    database: Database, settings: Settings, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    minor = make_minor(database, address=None)
+    outcomes = {o.name: o for o in run_due(database, settings, as_of=BIRTHDAY)}
+    assert outcomes["accounts.majority"].summary == (
+        "1 young adult(s) came of age; 1 notice(s) undeliverable (no address): "
+        "see `carnet letters undeliverable`"
+    )
+    # Nothing printed: no page without an address.
+    assert outcomes["letters.render"].summary.startswith("0 letter(s) rendered into 0 file(s); ")
+    with database.transaction() as session:
+        [letter] = session.scalars(select(PostalLetter)).all()
+        assert letter.sealed is None and letter.undeliverable_at is not None
+    status, out, err = run_cli("letters", "undeliverable")
+    assert status == 0, err
+    assert str(letter.id) in out and minor.child.nir in out and "account.majority" in out
+    assert run_cli("letters", "undeliverable", "--handled", str(letter.id))[0] == 0
+    assert "no undeliverable notice" in run_cli("letters", "undeliverable")[1]
+    status, _out, err = run_cli("letters", "undeliverable", "--handled", "nope")
+    assert status == 1 and "--handled" in err
+
+
+def test_rep3_account_show_lists_parents_as_former_representatives(
+    database: Database, settings: Settings, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    minor = make_minor(database, guardian=True)
+    status, out, _err = run_cli("account", "show", minor.child.nir)
+    shown = " ".join(out.split())  # the table's columns, spaces collapsed
+    assert f"representative (managing) │ {minor.mother.nir} (accepted)" in shown
+    run_majority(database, settings, BIRTHDAY)
+    status, out, err = run_cli("account", "show", minor.child.nir)
+    assert status == 0, err
+    shown = " ".join(out.split())
+    assert "│ representative (managing)" not in shown
+    assert f"former representative (managing) │ {minor.mother.nir} (until 2026-03-10)" in shown
+    assert f"former representative (second) │ {minor.father.nir} (until 2026-03-10)" in shown
+    assert "│ representative (guardian) │" in shown  # REP-5: the guardian stays
+    status, out, _err = run_cli("account", "show", minor.mother.nir)
+    assert "represented formerly" in out and "ended" in out
 
 
 def test_rep3_through_the_jobs_runner(database: Database, settings: Settings) -> None:

@@ -216,3 +216,36 @@ def test_parse_day_refuses_non_dates(text: str) -> None:
 
 def test_parse_day_reads_iso_dates() -> None:
     assert service.parse_day("2026-01-02") == DAY
+
+
+def _names(prefix: str) -> list[str]:
+    return [j.name for j in service.registered_jobs() if j.name.startswith(prefix)]
+
+
+def test_a_job_runs_before_the_jobs_it_names_whatever_the_import_order() -> None:
+    def noop(ctx: JobContext) -> str:
+        return ""
+
+    # Registered (imported) first, yet it runs after the job that names it in `before`.
+    job("test.order.print", period="daily")(noop)
+    job("test.order.other", period="daily")(noop)
+    job("test.order.queue", period="daily", before=("test.order.print", "test.nobody"))(noop)
+    try:
+        assert _names("test.order.") == ["test.order.queue", "test.order.print", "test.order.other"]
+    finally:
+        for name in ("print", "other", "queue"):
+            unregister(f"test.order.{name}")
+
+
+def test_jobs_ordered_in_a_cycle_are_refused() -> None:
+    def noop(ctx: JobContext) -> str:
+        return ""
+
+    job("test.cycle.a", period="daily", before=("test.cycle.b",))(noop)
+    job("test.cycle.b", period="daily", before=("test.cycle.a",))(noop)
+    try:
+        with pytest.raises(ValueError, match="cycle"):
+            service.registered_jobs()
+    finally:
+        unregister("test.cycle.a")
+        unregister("test.cycle.b")

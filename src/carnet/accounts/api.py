@@ -1,4 +1,5 @@
-"""The holder API (JSON under /api/v1): opposition, activation, login, closing, renewal, profiles.
+"""The holder API (JSON under /api/v1): opposition, objection to a suspension, activation, login,
+closing, renewal, profiles.
 
 A thin edge over `accounts.lifecycle` and `auth.login`: every rule is applied there, so the portal,
 calling the same services, behaves the same. Every route declares exactly one access rule.
@@ -17,7 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.access.routes import Acting, Caller, acting_on, calling, public
-from carnet.accounts import lifecycle
+from carnet.accounts import lifecycle, objections
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.accounts.proof import download_proof
@@ -38,6 +39,8 @@ from carnet.accounts.schemas import (
     RenewalIn,
     RenewalOut,
     SessionIn,
+    SuspensionObjectionIn,
+    SuspensionObjectionOut,
     TokenOut,
     VerifyIn,
 )
@@ -112,6 +115,41 @@ def opposition_proof(
         pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# -- objecting to a suspension (LC-6) ---------------------------------------------------------
+
+
+@router.post(
+    "/suspension/objection",
+    status_code=201,
+    response_model=SuspensionObjectionOut,
+    dependencies=[public()],  # rule LC-6: a suspended space lets nobody sign in
+    responses=_errors(400, 401, 409, 429),
+    summary="Object to the suspension of one's space (INS + the notice's code, no login)",
+)
+def object_to_suspension(
+    body: SuspensionObjectionIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
+) -> SuspensionObjectionOut:
+    """rule LC-6: within 6 weeks of the suspension, with the NIR and the code of the suspension
+    notice. 401 wrong code or unknown NIR, 409 code used/replaced/expired, space not suspended,
+    the 6 weeks over (`objection-deadline-passed`) or an objection already recorded, 429 too many
+    wrong codes (Retry-After, seconds). An operator decides (`carnet account objection decide`)."""
+    settings = _settings(request)
+    vault = _vault(request)
+    check = lifecycle.check_code(
+        session, vault, settings, body.nir, body.code, client=client_address(request)
+    )
+    if check.error is not None:
+        raise kept(check.error)
+    row = objections.object_to_suspension(
+        session, vault, settings, check, reason=body.reason, note=body.note
+    )
+    return SuspensionObjectionOut(
+        objection_id=row.id, objected_at=row.created_at, deadline=row.deadline
     )
 
 

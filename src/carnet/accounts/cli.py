@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from carnet import cli_support as support
+from carnet import clock
 from carnet.accounts import rules, service
 from carnet.accounts.models import Holder, Representation
 from carnet.audit.rules import Mode
@@ -175,17 +176,19 @@ def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) 
             ("e-mail", holder.email or "-"),
         ]
         reps = session.scalars(
-            select(Representation).where(Representation.minor_id == holder.id)
+            select(Representation)
+            .where(Representation.minor_id == holder.id)
+            .order_by(Representation.created_at)
         ).all()
-        for rep in reps:
-            rows.append(
-                (f"representative ({rep.role})", f"{rep.representative_nir} [{rep.status}]")
-            )
+        settings = support.settings()
+        day = clock.today(settings.timezone)
+        rows.extend(_representative_row(rep, holder, day, settings.majority_age) for rep in reps)
         managed = session.scalars(
             select(Representation).where(Representation.representative_id == holder.id)
         ).all()
         for rep in managed:
-            rows.append(("represents", f"space {rep.minor_id} ({rep.role}) [{rep.status}]"))
+            label = "represented formerly" if rep.status == "ended" else "represents"
+            rows.append((label, f"space {rep.minor_id} ({rep.role}, {rep.status})"))
         record(
             session,
             SYSTEM,
@@ -199,6 +202,23 @@ def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) 
     for key, value in rows:
         table.add_row(key, value)
     support.console.print(table)
+
+
+def _representative_row(
+    rep: Representation, holder: Holder, day: dt.date, majority_age: int
+) -> tuple[str, str]:
+    """REP-3: only a live link (accepted, or an invitation pending) is a representative; an ended
+    one is shown as former, with the day it ended when known (a parent's: the majority day)."""
+    from carnet.accounts.family.relations import ENDED, PARENT_ROLES
+
+    if rep.status in ("accepted", "pending"):
+        return f"representative ({rep.role})", f"{rep.representative_nir} ({rep.status})"
+    if rep.status == ENDED:
+        until = "ended"
+        if rep.role in PARENT_ROLES and not rules.is_minor(holder.birth_date, day, majority_age):
+            until = f"until {rules.majority_day(holder.birth_date, majority_age).isoformat()}"
+        return f"former representative ({rep.role})", f"{rep.representative_nir} ({until})"
+    return f"invitation ({rep.role})", f"{rep.representative_nir} ({rep.status})"
 
 
 def _day(value: dt.date | None) -> str:
@@ -218,31 +238,27 @@ def _check_reason(reason: str) -> str:
 
 @account_app.command("suspend")
 def account_suspend(nir: str, reason: ReasonOption, operator: OperatorOption = None) -> None:
-    """Suspend a space (LC-6): the holder is told and may object within 6 weeks."""
-    from carnet.accounts import lifecycle
+    """Suspend a space (LC-6): the holder is told how to object, within 6 weeks."""
+    from carnet.accounts import objections
 
     settings = support.settings()
     with support.database().transaction() as session:
         holder = _load(session, nir)
-        lifecycle.suspend(
-            session, settings, holder, _operator(session, operator), _check_reason(reason)
+        deadline = objections.suspend_and_tell(
+            session,
+            support.vault(),
+            settings,
+            holder,
+            _operator(session, operator),
+            _check_reason(reason),
         )
-        if holder.email:
-            from carnet.notifications.service import enqueue
-
-            enqueue(
-                session,
-                kind="account.suspended",
-                recipient=holder.email,
-                subject="Votre espace santé Carnet est suspendu",
-                body_text="Votre espace santé Carnet a été suspendu. Vous pouvez vous y opposer "
-                f"dans un délai de {settings.suspension_weeks} semaines.",
-                holder_id=holder.id,
-            )
-        support.console.print(
-            f"Space suspended; it closes on "
-            f"{rules.suspension_close_day(holder.suspended_on or lifecycle.today(settings), settings.suspension_weeks)} without objection."
+        close_day = rules.suspension_close_day(
+            holder.suspended_on or deadline, settings.suspension_weeks
         )
+    support.console.print(
+        f"Space suspended; the holder may object until {deadline}; without objection it closes "
+        f"on {close_day}."
+    )
 
 
 @account_app.command("reinstate")
@@ -308,3 +324,67 @@ def account_mark_deceased(
         lifecycle.mark_deceased(session, settings, holder, _operator(session, operator), day)
         _check_reason(reason)
         support.console.print(f"Death recorded on {day}; space {holder.state}.")
+
+
+@account_app.command("objections")
+def account_objections(operator: OperatorOption = None) -> None:
+    """Objections to a suspension awaiting a decision, oldest first (LC-6); reading is audited."""
+    from carnet.accounts import objections
+
+    with support.database().transaction() as session:
+        queue = objections.pending(session, support.vault(), _operator(session, operator))
+    if not queue:
+        support.console.print("No objection awaits a decision.")
+        return
+    for item in queue:  # one line each, never wrapped: the id is copied into `decide`
+        support.console.print(
+            f"{item.id}  NIR={item.nir}  suspended={item.suspended_on}  "
+            f"objected={item.objected_at:%Y-%m-%dT%H:%MZ}  deadline={item.deadline}  "
+            f"reason={item.reason}  note={' '.join(item.note.split()) or '-'}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+
+
+@account_app.command("objection")
+def account_objection(
+    action: Annotated[str, typer.Argument(help="decide", metavar="decide")],
+    objection_id: Annotated[str, typer.Argument(metavar="ID", help="From `account objections`.")],
+    note: Annotated[str, typer.Option("--note", help="Why (kept sealed, not in the log).")],
+    uphold: Annotated[bool, typer.Option("--uphold", help="The suspension stands.")] = False,
+    lift: Annotated[bool, typer.Option("--lift", help="The space is active again.")] = False,
+    operator: OperatorOption = None,
+) -> None:
+    """Decide an objection to a suspension (LC-6): --uphold or --lift; the holder is told."""
+    import uuid
+
+    from carnet.accounts import objections
+
+    if action != "decide":
+        raise InvalidInput("Write `carnet account objection decide ID --uphold|--lift --note …`.")
+    if uphold == lift:
+        raise InvalidInput("Give exactly one of --uphold and --lift.")
+    try:
+        wanted = uuid.UUID(objection_id)
+    except ValueError:
+        raise InvalidInput(
+            "ID is the objection's id, as `carnet account objections` lists it."
+        ) from None
+    settings = support.settings()
+    with support.database().transaction() as session:
+        principal = _operator(session, operator)
+        row = objections.decide(
+            session,
+            support.vault(),
+            settings,
+            wanted,
+            "lift" if lift else "uphold",
+            note=note,
+            operator=principal,
+            operator_name=operator or "system",
+        )
+    if row.decision == "lift":
+        support.console.print("Objection accepted: the suspension is lifted; the holder is told.")
+    else:
+        support.console.print("Suspension upheld; the holder is told.")

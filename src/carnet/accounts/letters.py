@@ -401,9 +401,55 @@ def _forget_new_files(session: Session) -> None:
             path.unlink()
 
 
+@dataclass(frozen=True)
+class Undeliverable:
+    """A notice nobody could be sent (no e-mail, no postal address): the operator's to-do."""
+
+    id: uuid.UUID
+    holder_id: uuid.UUID
+    nir: str
+    kind: str
+    recorded_at: dt.datetime
+
+
+def undeliverable(session: Session) -> list[Undeliverable]:
+    """The notices recorded undeliverable and not yet handled, oldest first (no content: there
+    is none, nothing was sealed)."""
+    from carnet.accounts.models import Holder
+
+    rows = session.execute(
+        select(PostalLetter.id, PostalLetter.holder_id, Holder.nir, PostalLetter.kind)
+        .add_columns(PostalLetter.undeliverable_at)
+        .join(Holder, Holder.id == PostalLetter.holder_id)
+        .where(PostalLetter.undeliverable_at.is_not(None), PostalLetter.handled_at.is_(None))
+        .order_by(PostalLetter.undeliverable_at, PostalLetter.id)
+    ).all()
+    return [
+        Undeliverable(letter_id, holder_id, nir, kind, at)
+        for letter_id, holder_id, nir, kind, at in rows
+        if at is not None
+    ]
+
+
+def mark_handled(session: Session, letter_id: uuid.UUID) -> None:
+    """The operator reached the person another way (or recorded an address and sent the notice
+    again): the undeliverable notice leaves the list."""
+    row = session.get(PostalLetter, letter_id)
+    if row is None or row.undeliverable_at is None:
+        raise NotFound("No undeliverable notice with this id.")
+    if row.handled_at is None:
+        row.handled_at = clock.now()
+
+
 @job("letters.render", period="daily")
 def render_letters(ctx: JobContext) -> str:
-    """LC-1: the postal notices queued since the last run go to the printer's batch file."""
+    """LC-1: the postal notices queued since the last run go to the printer's batch file; the
+    notices nobody could be sent (no address) are reported until an operator handles them."""
     vault = Vault.from_settings(ctx.settings)
     report = render_all(ctx.database, vault, ctx.settings)
-    return f"{report.letters} letter(s) rendered into {len(report.files)} file(s)"
+    summary = f"{report.letters} letter(s) rendered into {len(report.files)} file(s)"
+    with ctx.database.transaction() as session:
+        waiting = len(undeliverable(session))
+    if waiting:
+        summary += f"; {waiting} undeliverable notice(s): see `carnet letters undeliverable`"
+    return summary

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -24,6 +24,7 @@ from carnet.accounts.models import (
     Holder,
     OppositionProof,
     ProvisionalCode,
+    SuspensionObjection,
 )
 from carnet.accounts.notices import send_closing_notice, send_notice
 from carnet.accounts.passwords import hash_password, password_problem
@@ -337,6 +338,14 @@ def _use(session: Session, holder: Holder, code: ProvisionalCode) -> None:
     _revoke_codes(session, holder)
 
 
+def use_code(session: Session, check: CodeCheck) -> Holder:
+    """Spend a checked code (raising the check's error if any): for the other services that
+    take the NIR + code way in without login (an objection to a suspension, LC-6)."""
+    holder, code = _checked(check)
+    _use(session, holder, code)
+    return holder
+
+
 def _checked(check: CodeCheck) -> tuple[Holder, ProvisionalCode]:
     if check.error is not None:
         raise check.error
@@ -515,8 +524,12 @@ def mark_deceased(
 
 
 def close_expired_suspensions(session: Session, settings: Settings, day: dt.date) -> int:
-    """LC-6: without objection within 6 weeks, a suspended space is closed (jobs run)."""
-    holders = session.scalars(select(Holder).where(Holder.state == rules.SUSPENDED)).all()
+    """LC-6: without objection within 6 weeks, a suspended space is closed (jobs run). A space
+    whose objection awaits the operator's decision stays suspended until it is decided."""
+    pending = exists().where(
+        SuspensionObjection.holder_id == Holder.id, SuspensionObjection.decided_at.is_(None)
+    )
+    holders = session.scalars(select(Holder).where(Holder.state == rules.SUSPENDED, ~pending)).all()
     count = 0
     for holder in holders:
         if holder.suspended_on and day >= rules.suspension_close_day(

@@ -191,6 +191,12 @@ class PostalLetter(Base):
     rendered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     batch_file: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     printed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # No postal address known for the addressee: nothing is sealed or printed, the operator is
+    # told (`carnet letters undeliverable`) and marks it handled once the person is reached.
+    undeliverable_at: Mapped[dt.datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, index=True
+    )
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OppositionProof(Base):
@@ -203,6 +209,30 @@ class OppositionProof(Base):
         Uuid, ForeignKey("holders.id", ondelete="CASCADE"), index=True
     )
     opposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class SuspensionObjection(Base):
+    """LC-6: the holder (or a minor's representative) objects to a suspension within 6 weeks;
+    an operator upholds the suspension or lifts it. One objection per suspension (the day it
+    began). The person's note and the operator's are free text, sealed under the holder's key."""
+
+    __tablename__ = "suspension_objections"
+    __table_args__ = (
+        Index("uq_suspension_objections_once", "holder_id", "suspended_on", unique=True),
+        Index("ix_suspension_objections_pending", "decided_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    holder_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("holders.id", ondelete="CASCADE"))
+    suspended_on: Mapped[dt.date] = mapped_column(Date)
+    deadline: Mapped[dt.date] = mapped_column(Date)  # the last day an objection was possible
+    reason: Mapped[str] = mapped_column(String(30))  # a code from `rules.OBJECTION_REASONS`
+    sealed_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(10), nullable=True)  # uphold | lift
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sealed_decision_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Professional(Base):

@@ -252,12 +252,40 @@ def suspension_close_day(suspended_on: dt.date, weeks: int = 6) -> dt.date:
     return suspended_on + dt.timedelta(weeks=weeks)
 
 
+def objection_deadline(suspended_on: dt.date, weeks: int = 6) -> dt.date:
+    """LC-6: the last day the holder may object to a suspension, the eve of its closing."""
+    return suspension_close_day(suspended_on, weeks) - dt.timedelta(days=1)
+
+
+def may_object(state: str, suspended_on: dt.date | None, today: dt.date, weeks: int = 6) -> bool:
+    """LC-6: a suspended space may be objected to until (and including) the deadline day."""
+    return (
+        state == SUSPENDED
+        and suspended_on is not None
+        and today <= objection_deadline(suspended_on, weeks)
+    )
+
+
+# LC-6 (Carnet decision): why the holder objects, as a choice; free text comes apart (sealed).
+OBJECTION_REASONS = ("mistake", "resolved", "care-needs", "other")
+# The operator's answer to an objection: the suspension stands, or the space is active again.
+OBJECTION_DECISIONS = ("uphold", "lift")
+
+
 def age_on(birth_date: dt.date, day: dt.date) -> int:
     """Age in whole years on `day` (a 29 February birthday counts on 1 March in other years)."""
     years = day.year - birth_date.year
     if (day.month, day.day) < (birth_date.month, birth_date.day):
         years -= 1
     return years
+
+
+def majority_day(birth_date: dt.date, majority_age: int = 18) -> dt.date:
+    """REP-3: the day a person comes of age (a 29 February birth: 1 March, as `age_on` counts)."""
+    try:
+        return birth_date.replace(year=birth_date.year + majority_age)
+    except ValueError:
+        return dt.date(birth_date.year + majority_age, 3, 1)
 
 
 def is_minor(birth_date: dt.date, day: dt.date, majority_age: int = 18) -> bool:

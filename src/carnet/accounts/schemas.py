@@ -139,6 +139,38 @@ class OppositionIn(BaseModel):
         return _checked_nir(value)
 
 
+class SuspensionObjectionIn(BaseModel):
+    """rule LC-6: object to a suspension with the INS and the suspension notice's code, without
+    logging in (a suspended space lets nobody sign in), within 6 weeks."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"nir": _NIR_EXAMPLE, "code": "ACDE-FGHJ-KMNP", "reason": "mistake", "note": ""}
+            ]
+        }
+    )
+
+    nir: str = Field(max_length=32, description="Social security number (NIR) or NIA.")
+    code: str = Field(max_length=32, description="The code of the suspension notice.")
+    reason: Literal["mistake", "resolved", "care-needs", "other"] = Field(
+        description="Why: the suspension is a mistake, its cause is solved, the space is needed "
+        "for ongoing care, or another reason (said in `note`)."
+    )
+    note: str = Field("", max_length=1000, description="Optional; stored sealed.")
+
+    @field_validator("nir")
+    @classmethod
+    def _nir(cls, value: str) -> str:
+        return _checked_nir(value)
+
+
+class SuspensionObjectionOut(BaseModel):
+    objection_id: uuid.UUID
+    objected_at: dt.datetime
+    deadline: dt.date = Field(description="The last day an objection was possible.")
+
+
 class OppositionOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={

@@ -1,6 +1,8 @@
 """Running scheduled jobs: the registry, the due-ness rule, and the background runner.
 
-Jobs are plain functions registered with `@job` by the domain that owns them. A daily job runs once
+Jobs are plain functions registered with `@job` by the domain that owns them. A pass runs them in
+registration order, except that a job runs before the jobs its `before` names (a job that queues
+notices runs before the jobs that print and send them, so they leave in the same pass). A daily job runs once
 per calendar day (counted in `settings.timezone`), an "always" job on every pass. Each run is claimed
 by writing its `JobRun` row first, in its own transaction: the unique (name, period_key) key keeps
 two workers from running the same daily job, and a `done` row makes a second pass the same day skip
@@ -61,6 +63,7 @@ class Job:
     name: str
     period: Period
     fn: JobFunction
+    before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,11 @@ class JobOutcome:
 _registry: dict[str, Job] = {}
 
 
-def job(name: str, period: Period) -> Callable[[JobFunction], JobFunction]:
-    """Register `fn(ctx) -> one-line summary` as a scheduled job."""
+def job(
+    name: str, period: Period, *, before: tuple[str, ...] = ()
+) -> Callable[[JobFunction], JobFunction]:
+    """Register `fn(ctx) -> one-line summary` as a scheduled job, to run in a pass before the
+    jobs named in `before` (names not registered are ignored)."""
     if not name or len(name) > 100:
         raise ValueError("a job name has 1 to 100 characters")
     if period not in ("daily", "always"):
@@ -86,7 +92,7 @@ def job(name: str, period: Period) -> Callable[[JobFunction], JobFunction]:
     def register(fn: JobFunction) -> JobFunction:
         if name in _registry:
             raise ValueError(f"job {name!r} is registered twice")
-        _registry[name] = Job(name=name, period=period, fn=fn)
+        _registry[name] = Job(name=name, period=period, fn=fn, before=before)
         return fn
 
     return register
@@ -98,8 +104,29 @@ def unregister(name: str) -> None:
 
 
 def registered_jobs() -> list[Job]:
-    """Registered jobs, in registration order (the order a pass runs them)."""
-    return list(_registry.values())
+    """Registered jobs in the order a pass runs them: registration order, moved only as far as
+    every `before` asks (whatever order the modules happened to be imported in)."""
+    runs_first: dict[str, list[str]] = {name: [] for name in _registry}
+    for registered in _registry.values():
+        for later in registered.before:
+            if later in runs_first:
+                runs_first[later].append(registered.name)
+    ordered: list[Job] = []
+    placed: set[str] = set()
+
+    def place(name: str, path: tuple[str, ...]) -> None:
+        if name in placed:
+            return
+        if name in path:
+            raise ValueError(f"jobs ordered in a cycle: {' -> '.join((*path, name))}")
+        for earlier in runs_first[name]:
+            place(earlier, (*path, name))
+        placed.add(name)
+        ordered.append(_registry[name])
+
+    for name in _registry:
+        place(name, ())
+    return ordered
 
 
 def load_jobs() -> None:

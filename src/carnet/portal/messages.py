@@ -35,6 +35,10 @@ BY_CODE: dict[str, str] = {
     "state-notified": N_("This space is not open yet."),
     "state-open": N_("This space is already open."),
     "state-active": N_("This space is already open."),
+    # objecting to a suspension (LC-6)
+    "not-suspended": N_("This space is not suspended."),
+    "objection-deadline-passed": N_("The 6 weeks to object to this suspension are over."),
+    "objection-recorded": N_("An objection to this suspension is already recorded."),
     # logging in
     "bad-credentials": N_("The username or the password is not correct."),
     "no-email": N_("No e-mail address is known for this account: the login code cannot be sent."),

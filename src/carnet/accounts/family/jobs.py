@@ -25,15 +25,27 @@ def expire_invitations(ctx: JobContext) -> str:
             return f"{total} invitation(s) expired"
 
 
-@job("accounts.majority", period="daily")
+# REP-3: the majority notice is printed and e-mailed in the same pass as the majority itself.
+NOTICES_LEAVE_WITH = ("letters.render", "outbox.deliver")
+
+
+@job("accounts.majority", period="daily", before=NOTICES_LEAVE_WITH)
 def majority(ctx: JobContext) -> str:
     """REP-3: on the 18th birthday (or the first run after it) representatives lose access and the
-    young adult receives a provisional code for the same space."""
+    young adult receives the majority notice, with a provisional code for the same space. Notices
+    nobody could be sent are counted for the operator (`carnet letters undeliverable`)."""
     vault = Vault.from_settings(ctx.settings)
-    total = 0
+    total = undeliverable = 0
     while True:
         with ctx.database.transaction() as session:
             done = reach_majority(session, vault, ctx.settings, ctx.as_of, limit=BATCH)
-        total += done
-        if done < BATCH:
-            return f"{total} young adult(s) came of age"
+        total += done.processed
+        undeliverable += done.undeliverable
+        if done.processed < BATCH:
+            summary = f"{total} young adult(s) came of age"
+            if undeliverable:
+                summary += (
+                    f"; {undeliverable} notice(s) undeliverable (no address): "
+                    "see `carnet letters undeliverable`"
+                )
+            return summary

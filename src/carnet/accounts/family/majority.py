@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -36,14 +37,23 @@ def majority_cutoff(day: dt.date, majority_age: int) -> dt.date:
         return day.replace(year=day.year - majority_age, day=28)
 
 
+@dataclass(frozen=True)
+class MajorityBatch:
+    """What one batch did: young adults processed, and notices nobody could be sent."""
+
+    processed: int
+    undeliverable: int
+
+
 def reach_majority(
     session: Session, vault: Vault, settings: Settings, day: dt.date, limit: int = 1000
-) -> int:
+) -> MajorityBatch:
     """REP-3 (Carnet decision): on the 18th birthday (or at the first run after it) the parents'
     representations end (their sessions leave the space, the apps they connected to it are
     disconnected: `auth.service.end_access`), the young adult gets a provisional code to activate
-    the *same* space, and is told directly. Guardians (REP-5) stay. Idempotent: an adult with no
-    parent link left is not selected again. Returns the number of young adults processed."""
+    the *same* space, and is told directly by the majority notice (without any address it is
+    recorded undeliverable, for the operator). Guardians (REP-5) stay. Idempotent: an adult with
+    no parent link left is not selected again."""
     cutoff = majority_cutoff(day, settings.majority_age)
     has_parent = exists().where(
         Representation.minor_id == Holder.id,
@@ -53,6 +63,7 @@ def reach_majority(
     adults = session.scalars(
         select(Holder).where(Holder.birth_date <= cutoff, has_parent).limit(limit)
     ).all()
+    undeliverable = 0
     for holder in adults:
         for link in parent_links(session, holder.id):
             if link.status in (ACCEPTED, PENDING):
@@ -75,6 +86,7 @@ def reach_majority(
             sent = send_notice(
                 session, vault, settings, holder, code, kind="account.majority", today=day
             )
+            undeliverable += sent == "undeliverable"
         record(
             session,
             SYSTEM,
@@ -85,4 +97,4 @@ def reach_majority(
             mode=Mode.SYSTEM,
             reason=f"rep-3;notice={sent}",
         )
-    return len(adults)
+    return MajorityBatch(len(adults), undeliverable)

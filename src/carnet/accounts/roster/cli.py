@@ -1,5 +1,6 @@
 """`carnet provision FILE` (the insurer's roster) and `carnet letters …` (postal notices:
-render, list the batches awaiting print, confirm a batch printed).
+render, list the batches awaiting print, confirm a batch printed, list the notices nobody could
+be sent and mark them handled).
 
 Rules LC-1, LC-6, LC-7, LC-8, REP-1; the file format is in `docs/formats/roster.md`.
 Exit status: 0 when the rows were processed (even if some were rejected), 1 when the file itself
@@ -8,6 +9,7 @@ cannot be used (missing, a directory, empty, no usable header) — the root comm
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ import typer
 from carnet import cli_support as support
 from carnet.accounts import letters as letters_service
 from carnet.accounts.roster import provision as provisioning
+from carnet.errors import InvalidInput
 from carnet.jobs.service import parse_day
 
 
@@ -102,6 +105,17 @@ def register(app: typer.Typer) -> None:
                 markup=False,
             )
 
+    @letters_app.command("undeliverable")
+    def undeliverable(
+        handled: Annotated[
+            str | None,
+            typer.Option("--handled", metavar="ID", help="Mark this notice handled."),
+        ] = None,
+    ) -> None:
+        """Notices with neither e-mail nor postal address (never printed), oldest first; with
+        --handled ID, the person was reached another way and the notice leaves the list."""
+        _undeliverable(handled)
+
     @letters_app.command("printed")
     def printed(
         files: Annotated[
@@ -129,3 +143,26 @@ def _render_letters() -> None:
         return
     files = ", ".join(str(path) for path in report.files)
     support.console.print(f"Letters: {report.letters} rendered into {files}.")
+
+
+def _undeliverable(handled: str | None) -> None:
+    if handled is not None:
+        try:
+            wanted = uuid.UUID(handled)
+        except ValueError:
+            raise InvalidInput("--handled takes an id as this command lists it.") from None
+        with support.database().transaction() as session:
+            letters_service.mark_handled(session, wanted)
+        support.console.print("Undeliverable notice marked handled.")
+        return
+    with support.database().transaction() as session:
+        rows = letters_service.undeliverable(session)
+    if not rows:
+        support.console.print("Letters: no undeliverable notice.")
+    for row in rows:
+        support.console.print(
+            f"{row.id}  NIR={row.nir}  kind={row.kind}  "
+            f"recorded={row.recorded_at:%Y-%m-%dT%H:%M:%SZ}  (no postal address)",
+            soft_wrap=True,
+            markup=False,
+        )

@@ -153,8 +153,11 @@ class Run:
             PostalLetter.__table__,  # type: ignore[arg-type]
             dialect,
             varying=("id", "holder_id", "sealed"),
-            fixed=("kind", "created_at", "rendered_at", "batch_file", "printed_at"),
-        )
+            fixed=(
+                "kind", "created_at", "rendered_at", "batch_file", "printed_at",
+                "undeliverable_at", "handled_at",
+            ),
+        )  # fmt: skip
         self._notice = NoticeTemplate(settings.base_url, self.deadline)
         self.postgres = dialect.name == "postgresql"
 
@@ -466,7 +469,9 @@ class Run:
             mail_rows,
             (now, NOTICE_KIND, NOTICE_SUBJECT, PENDING, 0, now, None, None),
         )
-        self.letters.write(connection, letter_rows, (NOTICE_KIND, now, None, None, None))
+        self.letters.write(
+            connection, letter_rows, (NOTICE_KIND, now, None, None, None, None, None)
+        )
         # ACC-8: the first entry of each new space's chain, written in bulk, anchored at commit.
         append_bulk(
             session,

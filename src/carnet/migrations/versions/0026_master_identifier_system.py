@@ -6,7 +6,7 @@ value (PDSm flux 03, conditional PATCH). The system is kept when it is not `urn:
 MHD URI system, implied by a URI value as before).
 
 Revision ID: 0026_master_identifier_system
-Revises: 0023_federated_identities
+Revises: 0025_suspension_objections
 Create Date: 2026-12-05 18:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026_master_identifier_system"
-down_revision = "0023_federated_identities"
+down_revision = "0025_suspension_objections"
 branch_labels = None
 depends_on = None
 

@@ -18,6 +18,7 @@ def routers() -> list[APIRouter]:
         home,
         medical,
         messages,
+        objection,
         passkeys,
         pro_messages,
         professional,
@@ -27,6 +28,7 @@ def routers() -> list[APIRouter]:
 
     return [
         public.router,
+        objection.router,
         home.router,
         documents.router,
         document_upload.router,
