@@ -18,6 +18,8 @@ NOT_ACTIONS = frozenset(
     {
         "account.closed",  # notification kinds, passed by position
         "account.notice",
+        "account.suspended",
+        "account.objection-decided",
         "family.caregiver-invitation",
         "family.representative-invitation",
         "audit.anchors",  # file extensions of the audit anchors
