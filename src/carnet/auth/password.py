@@ -26,6 +26,7 @@ from carnet.auth.login import (
     throttle_key,
 )
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.recovery import end_recoveries
 from carnet.auth.service import EndedAccess, end_access
 from carnet.config import Settings
 from carnet.errors import Forbidden, InvalidInput
@@ -96,6 +97,7 @@ def change_password(
         return Outcome(error=InvalidInput(problem, field="new_password"))
     holder.password_hash = passwords.hash_password(new)
     clear_failures(session, key)
+    end_recoveries(session, principal)  # a code asked for before is worth nothing now
     record(
         session,
         principal,

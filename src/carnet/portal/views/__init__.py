@@ -22,6 +22,7 @@ def routers() -> list[APIRouter]:
         pro_messages,
         professional,
         public,
+        security,
         story,
     )
 
@@ -37,6 +38,7 @@ def routers() -> list[APIRouter]:
         agenda.router,
         access.router,
         account.router,
+        security.router,
         apps.router,
         professional.router,
         pro_messages.router,
