@@ -207,7 +207,7 @@ def test_a_weak_new_password_keeps_the_code_usable(
     assert reset(database, vault, settings, "faible", code).error is None
 
 
-def test_unknown_accounts_cost_the_same_and_say_nothing(
+def test_unknown_or_closed_accounts_get_nothing_and_the_same_refusal(
     database: Database, vault: Vault, settings: Settings
 ) -> None:
     """No code, no e-mail, no letter for a username that is nobody's, nor for a closed space; a

@@ -5,7 +5,9 @@ and lock the username, HTTP 429), so a stolen token is no way to guess the passw
 every other way in (`auth.service.end_access`): API tokens, portal sessions, pending login codes
 and the apps the holder connected, all but the credential of the request that asks. The holder is
 told by e-mail, without data. Like the login steps, refusals are returned, not raised, so that the
-caller commits the counters and audit entries first.
+caller commits the counters and audit entries first. The API (`POST /api/v1/me/password`) and
+the portal ("Mon compte", `/account/password`) call it alike; a forgotten password is
+`auth.recovery`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ out everywhere (every session and every API token of the principal is revoked, A
 suspended, closed or purged, the password changes; a relation's end sends the sessions acting on
 that space back to their own). A new session, with a new CSRF token, is made at every login, so a
 session id planted before the login is worth nothing.
+
+The row keeps a coarse device ("Firefox, Linux", `auth.rules.device_of`) so that the holder can
+recognise their sessions in "Mon compte" (`live_rows`) and end one (`revoke_own`: only their own).
 """
 
 from __future__ import annotations
