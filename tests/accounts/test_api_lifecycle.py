@@ -576,6 +576,12 @@ HOLDER_ROUTES = {
     ("/api/v1/me", "GET"): "authenticated:holder",
     ("/api/v1/me/close", "POST"): "authenticated:holder",
     ("/api/v1/me/profiles", "GET"): "authenticated:holder",
+    ("/api/v1/password/recovery", "POST"): "public",
+    ("/api/v1/password/reset", "POST"): "public",
+    ("/api/v1/me/sessions", "GET"): "authenticated:holder",
+    ("/api/v1/me/sessions/{session_id}", "DELETE"): "authenticated:holder",
+    ("/api/v1/me/notification-preferences", "GET"): "authenticated:holder",
+    ("/api/v1/me/notification-preferences", "PUT"): "authenticated:holder",
 }
 
 
@@ -596,7 +602,16 @@ def test_holder_routes_are_documented_with_examples(client: TestClient) -> None:
         assert operation["tags"] == ["holder"]
         assert operation.get("summary")
     schemas = spec["components"]["schemas"]
-    for name in ("OppositionIn", "ActivationIn", "SessionIn", "VerifyIn", "TokenOut", "CloseIn"):
+    for name in (
+        "OppositionIn",
+        "ActivationIn",
+        "SessionIn",
+        "VerifyIn",
+        "TokenOut",
+        "CloseIn",
+        "RecoveryIn",
+        "ResetIn",
+    ):
         assert schemas[name].get("examples"), name
     verify = spec["paths"]["/api/v1/session/verify"]["post"]
     assert "429" in verify["responses"] and "401" in verify["responses"]

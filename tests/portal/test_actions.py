@@ -19,6 +19,7 @@ NOT_ACTIONS = frozenset(
         "account.closed",  # notification kinds, passed by position
         "account.notice",
         "account.suspended",
+        "auth.recovery-code",
         "account.objection-decided",
         "family.caregiver-invitation",
         "family.representative-invitation",

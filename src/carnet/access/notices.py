@@ -21,6 +21,7 @@ from carnet.access.lookups import relationship
 from carnet.access.models import CareRelationship
 from carnet.access.rules import Actor, Decision, Relation
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.family.relations import representative_emails
 from carnet.accounts.models import Holder, Professional
 from carnet.audit.rules import Mode
@@ -150,6 +151,8 @@ def after_read(
     if claimed.rowcount != 1:
         return False  # a concurrent first read claimed it
     set_committed_value(rel, "first_access_notified_at", now)
+    if not account_service.wants_notice(session, holder.id, "accesses"):
+        return False  # switched off in "Mon compte": the access history still shows it
     for email in space_recipients(session, settings, holder):
         enqueue(
             session,

@@ -11,6 +11,7 @@ request's transaction would otherwise roll them back and an attacker could guess
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.routes import Acting, Caller, acting_on, calling, public
 from carnet.accounts import lifecycle, objections
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.accounts.proof import download_proof
@@ -30,30 +32,40 @@ from carnet.accounts.schemas import (
     CloseOut,
     ErrorOut,
     MeOut,
+    NotificationPreferencesIn,
+    NotificationPreferencesOut,
     OppositionIn,
     OppositionOut,
     PasswordIn,
     PasswordOut,
     ProfileOut,
     ProfilesOut,
+    RecoveryIn,
     RenewalIn,
     RenewalOut,
+    ResetIn,
     SessionIn,
+    SessionOut,
+    SessionsOut,
     SuspensionObjectionIn,
     SuspensionObjectionOut,
     TokenOut,
     VerifyIn,
 )
-from carnet.auth import login, password
+from carnet.audit.service import record
+from carnet.auth import login, password, recovery, sessions
 from carnet.auth.principal import Principal, PrincipalKind
-from carnet.auth.service import bearer_token
-from carnet.errors import kept
+from carnet.auth.service import bearer_token, live_token_count
+from carnet.errors import NotFound, kept
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import client_address, db_session, get_database, request_id
 
 router = APIRouter(prefix="/api/v1", tags=["holder"])
 CLOSE = "close"  # the resolve_space action: REP-4 keeps it from caregivers
+# The space's e-mail choices are read and changed as its document preferences are (REP-4:
+# a caregiver may, as they may switch new-document e-mails).
+NOTICES_READ, NOTICES_CHANGE = "documents.read", "documents.change"
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -301,6 +313,144 @@ def change_password(
         sessions_ended=outcome.value.portal_sessions,
         apps_ended=outcome.value.app_consents,
     )
+
+
+@router.post(
+    "/password/recovery",
+    status_code=202,
+    response_model=RenewalOut,
+    dependencies=[public()],
+    responses=_errors(400, 429),
+    summary="Forgotten password: send a recovery code to the account, if it exists",
+)
+def password_recovery(
+    body: RecoveryIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: Session = Depends(db_session, scope="function"),
+) -> RenewalOut:
+    """The same answer, as quick, whether or not the username is someone's (`auth.recovery`): the
+    code (e-mail, else letter) is made after the answer has left. 429 when this client, or
+    everyone, asked too often (Retry-After)."""
+    vault, settings = _vault(request), _settings(request)
+    wait = recovery.ask_recovery(session, vault, settings, client=client_address(request))
+    if wait is not None:
+        raise kept(wait)  # the failure's bookkeeping (counters) stays
+    background.add_task(
+        recovery.recover_apart, get_database(request), vault, settings, body.username
+    )
+    return RenewalOut()
+
+
+@router.post(
+    "/password/reset",
+    response_model=PasswordOut,
+    dependencies=[public()],
+    responses=_errors(400, 401, 429),
+    summary="Set a new password with the recovery code: every session, token and app ends",
+)
+def password_reset(
+    body: ResetIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
+) -> PasswordOut:
+    """401 `bad-recovery-code` for a wrong, used or expired code or an unknown username (counted
+    with failed logins: 429 after too many), 400 when the new password breaks the policy."""
+    outcome = recovery.reset_password(
+        session, _vault(request), _settings(request), body.username, body.code,
+        body.new_password, client=client_address(request), request_id=request_id(request),
+    )  # fmt: skip
+    if outcome.error is not None:
+        raise kept(outcome.error)  # the failure's bookkeeping (counters, locks, audit) stays
+    assert outcome.value is not None
+    return PasswordOut(
+        tokens_ended=outcome.value.tokens,
+        sessions_ended=outcome.value.portal_sessions,
+        apps_ended=outcome.value.app_consents,
+    )
+
+
+@router.get(
+    "/me/sessions",
+    response_model=SessionsOut,
+    responses=_errors(401, 403),
+    summary="The holder's open portal sessions and devices, and their API tokens in use",
+)
+def list_sessions(caller: Caller = calling(PrincipalKind.HOLDER)) -> SessionsOut:
+    rows = sessions.live_rows(caller.session, caller.principal)
+    return SessionsOut(
+        sessions=[
+            SessionOut(
+                id=row.id,
+                device=row.device,
+                created_at=row.created_at,
+                last_used_at=row.last_seen_at,
+            )
+            for row in rows
+        ],
+        api_tokens=live_token_count(caller.session, caller.principal),
+    )
+
+
+@router.delete(
+    "/me/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses=_errors(401, 403, 404),
+    summary="End one of the holder's portal sessions",
+)
+def end_session(session_id: uuid.UUID, caller: Caller = calling(PrincipalKind.HOLDER)) -> Response:
+    """404 when no open session of the holder has this id (another person's included)."""
+    if not sessions.revoke_own(caller.session, caller.principal, session_id):
+        raise NotFound("No open session of yours has this id.")
+    record(
+        caller.session,
+        caller.principal,
+        "auth.logout",
+        holder_id=caller.principal.id,
+        target_type="PortalSession",
+        target_id=str(session_id),
+        reason="api-device",
+        request_id=caller.request_id,
+    )
+    return Response(status_code=204)
+
+
+def _notices_out(pref: Any) -> NotificationPreferencesOut:
+    return NotificationPreferencesOut(
+        messages=pref.messages, appointments=pref.appointments, accesses=pref.accesses
+    )
+
+
+@router.get(
+    "/me/notification-preferences",
+    response_model=NotificationPreferencesOut,
+    responses=_errors(401, 403, 404),
+    summary="The e-mails the space's people get beyond new documents",
+)
+def get_notification_preferences(
+    acting: Acting = acting_on(NOTICES_READ),
+) -> NotificationPreferencesOut:
+    """Of the space acted on (`X-Carnet-Space`); new documents are `/me/document-preferences`."""
+    return _notices_out(account_service.notification_preferences(acting.session, acting.holder.id))
+
+
+@router.put(
+    "/me/notification-preferences",
+    response_model=NotificationPreferencesOut,
+    responses=_errors(400, 401, 403, 404),
+    summary="Switch e-mails of new messages, appointment reminders or first accesses on or off",
+)
+def put_notification_preferences(
+    body: NotificationPreferencesIn,
+    acting: Acting = acting_on(NOTICES_CHANGE),
+) -> NotificationPreferencesOut:
+    """Security notices (login codes, password changes, emergency accesses) have no switch."""
+    choices = {k: v for k, v in body.model_dump().items() if v is not None}
+    pref = account_service.set_notification_preferences(
+        acting.session, acting.holder, acting.principal, choices
+    )
+    return _notices_out(pref)
 
 
 # -- the holder's own space -------------------------------------------------------------------

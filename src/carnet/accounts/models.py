@@ -144,6 +144,23 @@ class Caregiving(Base):
     responded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class NotificationPreference(Base):
+    """Which e-mails a space's people want beyond new documents (those are DOC-7's
+    `DocumentPreference`): new messages, appointment reminders, accesses to the space. No row:
+    every one on. Security notices (login codes, password changes, emergency accesses, ACC-6)
+    are not switchable and have no column here."""
+
+    __tablename__ = "notification_preferences"
+
+    holder_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), primary_key=True
+    )
+    messages: Mapped[bool] = mapped_column(Boolean, default=True)
+    appointments: Mapped[bool] = mapped_column(Boolean, default=True)
+    accesses: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
 class HolderWish(Base):
     """Contacts and wishes (emergency contacts, trusted person, organ donation, advance directives).
 

@@ -267,6 +267,23 @@ def send_closing_notice(
     )
 
 
+def send_to_holder(
+    session: Session,
+    vault: Vault,
+    holder: Holder,
+    kind: str,
+    subject: str,
+    body: str,
+    *,
+    transactional: bool = False,
+) -> str:
+    """A notice about the holder's own account (a password recovery code, its outcome): to the
+    holder themself, by e-mail when known, else by letter (LC-1). Returns "email" or "letter"."""
+    return _deliver(
+        session, vault, holder, holder, kind, subject, body, transactional=transactional
+    )
+
+
 def _deliver(
     session: Session,
     vault: Vault,

@@ -331,6 +331,67 @@ class PasswordOut(BaseModel):
     apps_ended: int
 
 
+class RecoveryIn(BaseModel):
+    """A forgotten password: the username a recovery code is sent for (if it is someone's)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"username": "marie"}]})
+
+    username: str = Field(min_length=1, max_length=200)
+
+
+class ResetIn(BaseModel):
+    """A new password set with the recovery code received by e-mail or letter (LC-4 policy)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "marie",
+                    "code": "ACDE-FGHJ-KMNP",
+                    "new_password": "violet lighthouse 42 orbit",
+                }
+            ]
+        }
+    )
+
+    username: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=40)
+    new_password: str = Field(
+        max_length=1024,
+        description="At least 12 characters; must not contain the username or the birth date.",
+    )
+
+
+class SessionOut(BaseModel):
+    """One open portal session of the holder: when, and from which kind of device."""
+
+    id: uuid.UUID
+    device: str | None = Field(description='A browser and system, e.g. "Firefox, Linux".')
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+
+
+class SessionsOut(BaseModel):
+    sessions: list[SessionOut]
+    api_tokens: int = Field(description="API tokens of the holder that still work.")
+
+
+class NotificationPreferencesIn(BaseModel):
+    """The e-mails a space may switch off; those not given stay as they are."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"messages": False}]})
+
+    messages: StrictBool | None = None
+    appointments: StrictBool | None = None
+    accesses: StrictBool | None = None
+
+
+class NotificationPreferencesOut(BaseModel):
+    messages: bool = Field(description="An e-mail when a new message arrives (SRV-1).")
+    appointments: bool = Field(description="E-mail reminders of appointments (SRV-2).")
+    accesses: bool = Field(description="An e-mail at a professional's first access (ACC-8).")
+
+
 class CloseIn(BaseModel):
     """rule LC-5: close the space; `purge` asks for erasure (at the next daily jobs run)."""
 

@@ -16,7 +16,14 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
-from carnet.accounts.models import Holder, Operator, OppositionProof, Professional
+from carnet import clock
+from carnet.accounts.models import (
+    Holder,
+    NotificationPreference,
+    Operator,
+    OppositionProof,
+    Professional,
+)
 from carnet.accounts.rules import Nir, as_nir
 from carnet.accounts.schemas import ProfessionalIn
 from carnet.audit.service import record
@@ -205,6 +212,57 @@ def professionals_by_ids_or_rpps(
         )
         if p not in held
     ]
+
+
+# -- e-mail notices a space's people may switch off ---------------------------------------------
+
+# The kinds of notices a space may switch off, each a column of `NotificationPreference`. New
+# documents (DOC-7) are `documents`' preference. Nothing else is switchable: login and recovery
+# codes, password changes, emergency accesses (ACC-6) and the like always go.
+NOTICE_TOPICS = ("messages", "appointments", "accesses")
+
+
+def notification_preferences(session: Session, holder_id: uuid.UUID) -> NotificationPreference:
+    """The space's choices (a fresh, unsaved row with every notice on when none was saved)."""
+    found = session.get(NotificationPreference, holder_id)
+    if found is not None:
+        return found
+    return NotificationPreference(
+        holder_id=holder_id, messages=True, appointments=True, accesses=True
+    )
+
+
+def wants_notice(session: Session, holder_id: uuid.UUID, topic: str) -> bool:
+    """Whether the space's people are e-mailed notices of `topic` (one of `NOTICE_TOPICS`)."""
+    if topic not in NOTICE_TOPICS:
+        raise ValueError(f"not a switchable notice: {topic}")
+    return bool(getattr(notification_preferences(session, holder_id), topic))
+
+
+def set_notification_preferences(
+    session: Session, holder: Holder, principal: Principal, choices: dict[str, bool]
+) -> NotificationPreference:
+    """Save the space's choices (the topics given; the others stay), audited like DOC-7's."""
+    pref = session.get(NotificationPreference, holder.id)
+    if pref is None:
+        pref = notification_preferences(session, holder.id)
+        session.add(pref)
+    for topic, wanted in choices.items():
+        if topic not in NOTICE_TOPICS:
+            raise ValueError(f"not a switchable notice: {topic}")
+        setattr(pref, topic, wanted)
+    pref.updated_at = clock.now()
+    session.flush()
+    record(
+        session,
+        principal,
+        "account.notification-preferences",
+        holder_id=holder.id,
+        target_type="Space",
+        target_id=str(holder.id),
+        reason=",".join(f"{t}={getattr(pref, t)}" for t in NOTICE_TOPICS),
+    )
+    return pref
 
 
 def operator_by_name(session: Session, name: str) -> Operator | None:

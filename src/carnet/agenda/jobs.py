@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from carnet import clock
 from carnet.accounts import rules as account_rules
+from carnet.accounts import service as account_service
 from carnet.accounts.family.relations import representative_emails
 from carnet.accounts.models import Holder
 from carnet.accounts.rules import LIVE_STATES
@@ -79,7 +80,11 @@ def send_due(session: Session, settings: Settings, now: dt.datetime, *, limit: i
         .with_for_update(skip_locked=True, of=Reminder)
     ).all()
     for reminder, appointment, holder in rows:
-        if appointment.start_at <= now or holder.state not in LIVE_STATES:
+        if (
+            appointment.start_at <= now
+            or holder.state not in LIVE_STATES
+            or not account_service.wants_notice(session, holder.id, "appointments")
+        ):  # past, a space no longer live, or reminders switched off in "Mon compte"
             reminder.status = SKIPPED
             reminder.sent_at = now
             continue

@@ -68,6 +68,9 @@ class PortalSession(Base):
     flash: Mapped[str | None] = mapped_column(String(60), nullable=True)
     # One-time form nonces already used (uploads): a double submission adds nothing twice.
     used_nonces: Mapped[str] = mapped_column(String(700), default="")
+    # A coarse description of the browser it was opened from ("Firefox, Linux": `auth.rules.
+    # device_of`), for the holder's list of sessions; never the address. None: not known.
+    device: Mapped[str | None] = mapped_column(String(80), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -84,6 +87,28 @@ class LoginChallenge(Base):
     principal_kind: Mapped[str] = mapped_column(String(20))
     principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     otp_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: not sent yet
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PasswordRecovery(Base):
+    """A forgotten password's one-time code (`auth.recovery`), sent by e-mail or by letter: only
+    its keyed hash is kept, bound to this row; single use, short-lived, a few tries."""
+
+    __tablename__ = "password_recoveries"
+    __table_args__ = (Index("ix_password_recoveries_principal", "principal_kind", "principal_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    principal_kind: Mapped[str] = mapped_column(String(20))
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Set for holders: the code goes with the space when it is purged (LC-8).
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("holders.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(10))  # "email" or "letter"
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

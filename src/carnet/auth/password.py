@@ -5,7 +5,9 @@ and lock the username, HTTP 429), so a stolen token is no way to guess the passw
 every other way in (`auth.service.end_access`): API tokens, portal sessions, pending login codes
 and the apps the holder connected, all but the credential of the request that asks. The holder is
 told by e-mail, without data. Like the login steps, refusals are returned, not raised, so that the
-caller commits the counters and audit entries first.
+caller commits the counters and audit entries first. The API (`POST /api/v1/me/password`) and
+the portal ("Mon compte", `/account/password`) call it alike; a forgotten password is
+`auth.recovery`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from carnet.auth.login import (
     throttle_key,
 )
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.recovery import end_recoveries
 from carnet.auth.service import EndedAccess, end_access
 from carnet.config import Settings
 from carnet.errors import Forbidden, InvalidInput
@@ -96,6 +99,7 @@ def change_password(
         return Outcome(error=InvalidInput(problem, field="new_password"))
     holder.password_hash = passwords.hash_password(new)
     clear_failures(session, key)
+    end_recoveries(session, principal)  # a code asked for before is worth nothing now
     record(
         session,
         principal,

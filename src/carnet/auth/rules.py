@@ -7,6 +7,7 @@ No I/O: `carnet.auth.service` and `carnet.apps.service` issue and read the token
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 
 TOKEN_PREFIX = "cnt_"  # noqa: S105 - a prefix, not a secret
@@ -42,3 +43,52 @@ def client_wait_seconds(failures: int, free: int, longest: int) -> int:
     if over <= 0:
         return 0
     return int(min(longest, 2 ** min(over - 1, 30)))
+
+
+# -- password recovery (Carnet decision, LC-4 by analogy with codes) ---------------------------
+
+# A recovery code sent by e-mail lasts as long as one takes to open one's mailbox; one sent by
+# letter as long as the post takes, and a few days to act on it. Either dies after a few wrong
+# tries; at most a few are sent a day for one account, so asking cannot flood anybody.
+RECOVERY_EMAIL_TTL = dt.timedelta(minutes=30)
+RECOVERY_LETTER_TTL = dt.timedelta(days=15)
+RECOVERY_MAX_ATTEMPTS = 5
+RECOVERIES_PER_DAY = 3
+
+
+def recovery_ttl(channel: str) -> dt.timedelta:
+    """How long a recovery code sent through `channel` ("email" or "letter") is valid."""
+    return RECOVERY_LETTER_TTL if channel == "letter" else RECOVERY_EMAIL_TTL
+
+
+# -- devices of portal sessions -----------------------------------------------------------------
+
+# Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari", Android says "Linux".
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device_of(user_agent: str) -> str | None:
+    """A coarse description of a browser ("Firefox, Linux") from its User-Agent, for the holder
+    to recognise their sessions: a family and a system, never versions (they single a person
+    out). None when neither is recognised."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser is None and system is None:
+        return None
+    return ", ".join(part for part in (browser, system) if part)

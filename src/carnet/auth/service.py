@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet import clock
@@ -102,6 +102,23 @@ def revoke_all(
         query = query.where(ApiToken.token_hash != _hash(keep))
     result = session.execute(query.values(revoked_at=clock.now()))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def live_token_count(session: Session, principal: Principal) -> int:
+    """How many API tokens of the principal still work (for the list of their sessions)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ApiToken)
+            .where(
+                ApiToken.principal_kind == principal.kind.value,
+                ApiToken.principal_id == principal.id,
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > clock.now(),
+            )
+        )
+        or 0
+    )
 
 
 def bearer_token(request: Request) -> str | None:

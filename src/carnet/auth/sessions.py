@@ -8,6 +8,9 @@ out everywhere (every session and every API token of the principal is revoked, A
 suspended, closed or purged, the password changes; a relation's end sends the sessions acting on
 that space back to their own). A new session, with a new CSRF token, is made at every login, so a
 session id planted before the login is worth nothing.
+
+The row keeps a coarse device ("Firefox, Linux", `auth.rules.device_of`) so that the holder can
+recognise their sessions in "Mon compte" (`live_rows`) and end one (`revoke_own`: only their own).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from carnet.access.rules import sign_in_lasts
 from carnet.accounts import service as account_service
 from carnet.auth.models import PortalSession
 from carnet.auth.principal import Principal, PrincipalKind
+from carnet.auth.rules import device_of
 from carnet.config import Settings
 from carnet.db import Preload, keep_preloaded
 from carnet.db import preload as db_preload
@@ -61,8 +65,11 @@ def is_secure(settings: Settings) -> bool:
     return settings.base_url.startswith("https://")
 
 
-def create(session: Session, principal: Principal) -> tuple[str, PortalSession]:
-    """A new session for `principal`, acting on their own space; the cookie value is returned once."""
+def create(
+    session: Session, principal: Principal, *, user_agent: str = ""
+) -> tuple[str, PortalSession]:
+    """A new session for `principal`, acting on their own space; the cookie value is returned once.
+    The browser's `user_agent` is kept only as a coarse device (`auth.rules.device_of`)."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
     row = PortalSession(
@@ -73,6 +80,7 @@ def create(session: Session, principal: Principal) -> tuple[str, PortalSession]:
         acting_space_id=principal.id if principal.kind is PrincipalKind.HOLDER else None,
         csrf_token=secrets.token_urlsafe(32),
         used_nonces="",
+        device=device_of(user_agent[:500]),
         created_at=now,
         last_seen_at=now,
         expires_at=now + MAX_LIFETIME,
@@ -208,6 +216,41 @@ def use_nonce(session: Session, live_session: LiveSession, nonce: str) -> bool:
         return False
     row.used_nonces = " ".join([*used[-(MAX_NONCES - 1) :], nonce])
     return True
+
+
+def live_rows(session: Session, principal: Principal) -> list[PortalSession]:
+    """The principal's sessions still open (not ended, not past their lifetime or idle timeout),
+    the most recently used first: what "Mon compte" lists as their devices."""
+    now = clock.now()
+    return list(
+        session.scalars(
+            select(PortalSession)
+            .where(
+                PortalSession.principal_kind == principal.kind.value,
+                PortalSession.principal_id == principal.id,
+                PortalSession.revoked_at.is_(None),
+                PortalSession.expires_at > now,
+                PortalSession.last_seen_at > now - IDLE_TIMEOUT,
+            )
+            .order_by(PortalSession.last_seen_at.desc(), PortalSession.id)
+        )
+    )
+
+
+def revoke_own(session: Session, principal: Principal, session_id: uuid.UUID) -> bool:
+    """End one session of `principal`'s (a device they no longer use); False when no such open
+    session is theirs, so that nobody ends another person's session by its id."""
+    result = session.execute(
+        update(PortalSession)
+        .where(
+            PortalSession.id == session_id,
+            PortalSession.principal_kind == principal.kind.value,
+            PortalSession.principal_id == principal.id,
+            PortalSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def revoke(session: Session, session_id: uuid.UUID) -> None:

@@ -15,8 +15,8 @@ differently from a wrong code). Carnet decision: failures are counted instead
   from the right person goes through within seconds even then.
 
 What is checked never changes the answer's shape: a refusal here depends only on the client and
-the global count, never on who the attempt was about. Scopes (`CODES`, `LOGIN`, `RENEWAL`) keep a
-password-spraying attack from slowing oppositions down. The rows live in the `Throttle` table,
+the global count, never on who the attempt was about. Scopes (`CODES`, `LOGIN`, `RENEWAL`,
+`RECOVERY`) keep a password-spraying attack from slowing oppositions down. The rows live in the `Throttle` table,
 shared by every app server; keys hold keyed hashes of client addresses, never the addresses.
 
 The client address is `request.client.host` (`carnet.http.client_address`): behind a proxy listed
@@ -43,6 +43,7 @@ from carnet.vault.service import Vault
 CODES = "codes"  # provisional codes: opposition (LC-2), activation (LC-4)
 LOGIN = "login"  # passwords and e-mailed login codes, of every kind of principal
 RENEWAL = "renewal"  # asking for a new provisional code: every request counts
+RECOVERY = "recovery"  # asking for a password recovery code: every request counts
 THROTTLE_KEY = "throttle"  # the system key of the keyed hashes in throttle keys
 
 

@@ -45,7 +45,7 @@ def notify(ctx: Context, conversation: Conversation) -> int:
     holder = documents.holder_by_id(ctx.session, conversation.holder_id)
     base = ctx.settings.base_url.rstrip("/")
     sent = 0
-    if ctx.party != HOLDER:
+    if ctx.party != HOLDER and account_service.wants_notice(ctx.session, holder.id, "messages"):
         for email in _mailable(holder_recipients(ctx.session, ctx.settings, holder)):
             enqueue(
                 ctx.session, kind="message.new", recipient=email, subject=NOTICE_SUBJECT,

@@ -49,6 +49,9 @@ BY_CODE: dict[str, str] = {
     # passkeys (auth.passkeys)
     "passkey-name": N_("Give this passkey a name."),
     "passkey-bad-password": N_("The password is not correct."),
+    # changing and recovering a password (auth.password, auth.recovery)
+    "bad-password": N_("The current password is not correct."),
+    "bad-recovery-code": N_("The username or the recovery code is not correct."),
     "passkey-limit": N_("You have as many passkeys as allowed: remove one first."),
     "passkey-invalid": N_("The passkey could not be verified: try again."),
     "passkey-known": N_("This passkey is already registered."),
@@ -124,6 +127,7 @@ KNOWN_MESSAGES = (
     N_("The birth date does not match our records."),
     N_("A username has 3 to 64 letters, digits, dots, dashes or underscores."),
     N_("The password must have at least 12 characters."),
+    N_("The new password must differ from the current one."),
     N_("The password must have at most 256 characters."),
     N_("The password repeats too few different characters."),
     N_("The password must not contain the username."),
@@ -231,6 +235,11 @@ FLASH: dict[str, str] = {
     "invitation-accepted": N_("The invitation was accepted."),
     "invitation-refused": N_("The invitation was refused."),
     "logged-out-elsewhere": N_("Every other session was ended, on every device."),
+    "password-changed": N_(
+        "Your password is changed. Your other sessions and the apps you connected are logged out."
+    ),
+    "session-ended": N_("The session is ended on that device."),
+    "session-gone": N_("This session had already ended."),
     "professional-authorised": N_("The professional is authorised to read your space."),
     "professional-blocked": N_("The professional is blocked: they can no longer read your space."),
     "professional-unblocked": N_("The professional is no longer blocked."),

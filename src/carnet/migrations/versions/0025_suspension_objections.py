@@ -6,7 +6,7 @@ letter without any address is recorded as undeliverable (`postal_letters.undeliv
 instead of being printed, until an operator marks it handled.
 
 Revision ID: 0025_suspension_objections
-Revises: 0023_federated_identities
+Revises: 0024_session_devices
 Create Date: 2026-12-05 17:30:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from carnet.db import UTCDateTime
 
 revision = "0025_suspension_objections"
-down_revision = "0023_federated_identities"
+down_revision = "0024_session_devices"
 branch_labels = None
 depends_on = None
 

@@ -23,6 +23,7 @@ def routers() -> list[APIRouter]:
         pro_messages,
         professional,
         public,
+        security,
         story,
     )
 
@@ -39,6 +40,7 @@ def routers() -> list[APIRouter]:
         agenda.router,
         access.router,
         account.router,
+        security.router,
         apps.router,
         professional.router,
         pro_messages.router,

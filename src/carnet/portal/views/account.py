@@ -1,6 +1,8 @@
-"""My account: who is signed in, document preferences (DOC-5, DOC-7), logging out everywhere,
-and closing the space (LC-5) after a page that explains the consequences — one's own, or that of
-the child or protected adult one represents (REP-1, REP-5; never a caregiver, REP-4)."""
+"""My account: who is signed in, document preferences (DOC-5, DOC-7) and the other e-mails one
+wants (messages, appointment reminders, accesses), logging out everywhere (the password and the
+list of sessions are `views.security`), and closing the space (LC-5) after a page that explains
+the consequences — one's own, or that of the child or protected adult one represents (REP-1,
+REP-5; never a caregiver, REP-4)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from carnet.accounts import lifecycle
+from carnet.accounts import service as account_service
 from carnet.accounts.family import relations as family
 from carnet.accounts.proof import masked_nir
 from carnet.auth import sessions as sessions
@@ -38,12 +41,14 @@ def _page(act: Acting) -> Response:
     request, db = act.request, act.db
     fmt = formatter(request)
     prefs = documents.preferences(db, act.space.id)
+    notices = account_service.notification_preferences(db, act.space.id)
     return act.render(
         "account.html",
         {
             "me": act.me,
             "nir": masked_nir(act.me.nir),
             "prefs": prefs,
+            "notices": notices,
             "may_mask": act.may_change_access_settings,
         },
         title=fmt.gettext(N_("My account")),
@@ -67,6 +72,12 @@ def preferences(form: FormData = Depends(form_data), act: Acting = acting_page(R
         act.principal,
         mask_new_documents=(text(form, "mask_new_documents") == "1") if may_mask else None,
         notify_new_documents=text(form, "notify_new_documents") == "1",
+    )
+    account_service.set_notification_preferences(
+        act.db,
+        act.space,
+        act.principal,
+        {topic: text(form, f"notify_{topic}") == "1" for topic in account_service.NOTICE_TOPICS},
     )
     sessions.set_flash(act.db, act.live, "preferences-saved")
     return redirect("/account")

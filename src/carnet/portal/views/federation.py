@@ -135,7 +135,9 @@ def callback(
         return _refused(request, provider, outcome.error)
     assert outcome.value is not None
     kind = _login_kind(provider)
-    token, _row = sessions.create(db, outcome.value.principal)
+    token, _row = sessions.create(
+        db, outcome.value.principal, user_agent=request.headers.get("user-agent", "")
+    )
     after = (
         local_path(request.cookies.get(kind.next_cookie), kind.home)
         if kind.next_cookie

@@ -305,7 +305,9 @@ def _code_refused(request: Request, kind: LoginKind, error: CarnetError) -> Resp
 def open_session(request: Request, kind: LoginKind, db: Session, done: login.LoginDone) -> Response:
     # The portal keeps its own server-side session: the bearer token of the API is not needed.
     revoke_token(db, done.access_token)
-    token, _row = sessions.create(db, done.principal)
+    token, _row = sessions.create(
+        db, done.principal, user_agent=request.headers.get("user-agent", "")
+    )
     # Back where the login was asked for (an app's authorization request), else home.
     after = (
         local_path(request.cookies.get(kind.next_cookie), kind.home)

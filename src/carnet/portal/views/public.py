@@ -67,6 +67,10 @@ REASONS = {
         "to your e-mail address."
     ),
     "restart": N_("Your login attempt has ended: enter your username and password again."),
+    "password-reset": N_(
+        "Your password is changed and every session of yours has ended. Log in with the new "
+        "password."
+    ),
     "required": N_("Log in to see this page."),
     "app": N_("Log in to connect the app to your space."),
 }
