@@ -6,7 +6,7 @@ import os
 
 from fastapi import FastAPI
 
-from carnet import __version__, http, registry
+from carnet import __version__, http, openapi, registry
 from carnet.audit import anchors as audit_anchors
 from carnet.config import Settings
 from carnet.db import Database
@@ -30,6 +30,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.vault = Vault.from_settings(settings)
     http.install(app)
     registry.include_routers(app)  # every domain's routes, the portal's pages and /static
+    openapi.install(app)  # /openapi.json completed from the routes' rules (what really happens)
     return app
 
 

@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -104,6 +104,27 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": "JSON error {code, message, request_id}"} for status in statuses
     }
+
+
+def file_responses(
+    media_types: Iterable[str], description: str, status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI description of an answer carrying a file's bytes in one of `media_types` (served
+    as stored: `text/*` ones with `; charset=utf-8` added)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    content = {media_type: binary for media_type in sorted(media_types)}
+    return {status: {"description": description, "content": content}}
+
+
+def form_body(fields: dict[str, str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """OpenAPI `openapi_extra` of a route reading an `application/x-www-form-urlencoded` body by
+    hand: its text `fields` (name -> description), `required` ones first."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    content = {"application/x-www-form-urlencoded": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def multipart_file_body(file: str, **fields: dict[str, str]) -> dict[str, Any]:
@@ -311,7 +332,7 @@ def _error_response(
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    if request.url.path.startswith("/fhir"):
+    if answers_fhir(request.url.path):
         return JSONResponse(
             operation_outcome(status, code, message, rid, field=field, issues=issues),
             status_code=status,
@@ -326,6 +347,11 @@ def _error_response(
             {"field": item.get("field", ""), "message": item.get("message", "")} for item in issues
         ]
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def answers_fhir(path: str) -> bool:
+    """Whether errors on `path` are answered as FHIR OperationOutcomes (the FHIR front door)."""
+    return path.startswith("/fhir")
 
 
 _FHIR_ISSUE_CODE = {

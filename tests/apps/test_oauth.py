@@ -26,7 +26,7 @@ from tests.apps.support import (
     exchange,
     pkce,
 )
-from tests.fhir.support import bearer
+from tests.fhir.support import bearer, people
 from tests.portal.support import csrf_of, log_in, make_account
 
 SCOPE = "openid fhirUser offline_access launch/patient patient/DocumentReference.rs"
@@ -335,3 +335,23 @@ def test_discovery_lists_only_the_scopes_some_route_honours(client: TestClient) 
         parsed = rules.parse_scope(scope)
         if parsed is not None:
             assert {(parsed.resource_type, c) for c in parsed.interactions} <= opened, scope
+
+
+def test_a_client_id_that_names_no_app_is_an_oauth_error_never_a_server_error(
+    client: TestClient, database: Database
+) -> None:
+    """Found by schemathesis (issue 15): a NUL in client_id reached the query, which PostgreSQL
+    refuses with an error (a 500). A value that is no client id now names no app."""
+    add_app(database)
+    for client_id in ("mon-suivi\x00", "Mon Suivi", "x" * 80):
+        for path, data in (
+            ("/oauth/token", {"grant_type": "authorization_code", "code": "c", "client_id": client_id}),
+            ("/oauth/revoke", {"token": "t", "client_id": client_id}),
+            ("/oauth/introspect", {"token": "t", "client_id": client_id}),
+        ):
+            answer = client.post(path, data=data)
+            assert answer.status_code in (400, 401), (path, client_id, answer.text)
+            assert answer.json()["error"] == "invalid_client", (path, client_id)
+    who = people(database)
+    gone = client.delete("/api/v1/me/apps/mon-suivi%00", headers=who.holder)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not-found"

@@ -288,18 +288,19 @@ def honours_space(route: Any) -> bool:
     known: bool | None = getattr(route, _HONOURS_SPACE, None)
     if known is None:
         dependant = getattr(route, "dependant", None)
-        known = dependant is not None and _takes_space_header(dependant)
+        known = dependant is not None and takes_space_header(dependant)
         setattr(route, _HONOURS_SPACE, known)
     return known
 
 
-def _takes_space_header(dependant: Any) -> bool:
+def takes_space_header(dependant: Any) -> bool:
+    """Whether a route's `dependant` (its dependencies included) reads `X-Carnet-Space`."""
     if any(
         str(getattr(param, "alias", "")).lower() == SPACE_HEADER.lower()
         for param in dependant.header_params
     ):
         return True
-    return any(_takes_space_header(sub) for sub in dependant.dependencies)
+    return any(takes_space_header(sub) for sub in dependant.dependencies)
 
 
 def route_rules(dependant: Any) -> list[str]:

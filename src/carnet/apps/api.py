@@ -22,7 +22,7 @@ from carnet.apps.oauth import Request as OAuthRequest
 from carnet.apps.schemas import CatalogueAppOut, ConnectedAppOut, DisconnectedOut
 from carnet.config import Settings
 from carnet.http import app_settings as _settings
-from carnet.http import db_session, request_id
+from carnet.http import db_session, form_body, request_id
 from carnet.http import error_responses as _errors
 
 router = APIRouter(tags=["apps"])
@@ -171,6 +171,18 @@ def jwks(request: Request) -> JSONResponse:
 @router.post(
     "/oauth/token",
     dependencies=[public()],
+    openapi_extra=form_body(
+        {
+            "grant_type": "authorization_code or refresh_token",
+            "code": "The authorization code",
+            "redirect_uri": "As sent to /oauth/authorize",
+            "code_verifier": "PKCE verifier (S256)",
+            "refresh_token": "For grant_type=refresh_token",
+            "client_id": "The app",
+            "client_secret": "Confidential apps (or HTTP Basic)",
+        },
+        required=("grant_type",),
+    ),
     summary="OAuth2 token endpoint: authorization_code (PKCE S256) and refresh_token (rotation)",
 )
 def token(
@@ -185,7 +197,23 @@ def token(
     return response
 
 
-@router.post("/oauth/revoke", dependencies=[public()], summary="RFC 7009 token revocation")
+TOKEN_FORM = form_body(
+    {
+        "token": "The token",
+        "token_type_hint": "access_token or refresh_token",
+        "client_id": "The app",
+        "client_secret": "Confidential apps (or HTTP Basic)",
+    },
+    required=("token",),
+)
+
+
+@router.post(
+    "/oauth/revoke",
+    dependencies=[public()],
+    openapi_extra=TOKEN_FORM,
+    summary="RFC 7009 token revocation",
+)
 def revoke(
     request: Request,
     form: FormData = Depends(form_items),
@@ -198,7 +226,12 @@ def revoke(
     return response
 
 
-@router.post("/oauth/introspect", dependencies=[public()], summary="RFC 7662 token introspection")
+@router.post(
+    "/oauth/introspect",
+    dependencies=[public()],
+    openapi_extra=TOKEN_FORM,
+    summary="RFC 7662 token introspection",
+)
 def introspect(
     request: Request,
     form: FormData = Depends(form_items),

@@ -439,9 +439,7 @@ class CarnetServer(AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(Introspection)
 
     def query_client(self, client_id: str) -> Client | None:
-        from sqlalchemy import select
-
-        app = self.session.scalars(select(App).where(App.client_id == client_id)).first()
+        app = service.find_app(self.session, client_id)
         return Client(app) if app is not None else None
 
     def validate_requested_scope(self, scope: str | None) -> None:

@@ -242,8 +242,13 @@ def check_redirect_uri(uri: str) -> str:
     return uri
 
 
+def is_client_id(value: str) -> bool:
+    """Whether `value` has the shape of a client id: anything else names no app."""
+    return _CLIENT_ID.match(value) is not None
+
+
 def check_client_id(value: str) -> str:
-    if not _CLIENT_ID.match(value):
+    if not is_client_id(value):
         raise ValueError("A client id has 2 to 63 lowercase letters, digits or dashes.")
     return value
 

@@ -124,8 +124,16 @@ def app_by_id(session: Session, app_id: uuid.UUID) -> App | None:
     return session.get(App, app_id)
 
 
+def find_app(session: Session, client_id: str) -> App | None:
+    """The app with this client id, or None. A value that is no client id is never looked up: a
+    caller chose it, and PostgreSQL refuses some characters (NUL) in text with an error."""
+    if not rules.is_client_id(client_id):
+        return None
+    return session.scalars(select(App).where(App.client_id == client_id)).first()
+
+
 def get_app(session: Session, client_id: str) -> App:
-    app = session.scalars(select(App).where(App.client_id == client_id)).first()
+    app = find_app(session, client_id)
     if app is None:
         raise NotFound(f"No app with client id {client_id!r}.")
     return app

@@ -26,7 +26,7 @@ from carnet.access.routes import authenticated
 from carnet.accounts.rules import INS_NIR_SYSTEM
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.db import committed_tasks
-from carnet.documents import fhir, fhir_in
+from carnet.documents import fhir, fhir_in, sniff
 from carnet.documents import fhir_service as service
 from carnet.documents.deposits import Prepared
 from carnet.documents.fhir_in_bundle import ParsedBundle
@@ -49,6 +49,7 @@ from carnet.fhir.service import fhir_base
 from carnet.http import (
     FHIR_JSON,
     db_session,
+    file_responses,
     get_database,
     keeping_audit,
     operation_outcome,
@@ -392,8 +393,8 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     summary="ITI-68 Retrieve Document: the original bytes (ETag, Range) or, with "
     "Accept: application/fhir+json, a FHIR Binary",
     responses={
-        200: {"content": {"application/pdf": {}, FHIR_JSON: {}}},
-        206: {"description": "One byte range"},
+        **file_responses({*sniff.SERVED_TYPES, FHIR_JSON}, "The bytes, or a FHIR Binary"),
+        **file_responses(sniff.SERVED_TYPES, "One byte range", status=206),
         304: {"description": "Not modified (If-None-Match)"},
         416: {"description": "Range not satisfiable"},
     },

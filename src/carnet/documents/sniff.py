@@ -16,6 +16,8 @@ XML = "text/xml"  # CDA R2 documents
 
 HOLDER_TYPES = frozenset({PDF, JPEG, PNG, TIFF, RTF, TEXT})  # DOC-1: what holders may upload
 PROFESSIONAL_TYPES = frozenset({PDF, XML})  # DOC-1: PDF or CDA R2
+OCTET_STREAM = "application/octet-stream"  # a file nothing recognises (migrations, deposits)
+SERVED_TYPES = HOLDER_TYPES | PROFESSIONAL_TYPES | {OCTET_STREAM}  # a download's Content-Type
 
 # Declared types that mean the same thing as the sniffed one.
 ALIASES = {

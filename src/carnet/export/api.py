@@ -25,7 +25,7 @@ from carnet.auth.principal import PrincipalKind
 from carnet.errors import NotFound
 from carnet.export import service, timeline
 from carnet.export.models import ExportRequest
-from carnet.http import keeping_audit
+from carnet.http import file_responses, keeping_audit
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
@@ -184,6 +184,7 @@ def put_timeline_settings(
 @router.get(
     "/me/summary.pdf",
     response_class=Response,
+    responses=file_responses({"application/pdf"}, "The summary, in French."),
     summary="A one-click PDF synthesis of the profile (French)",
 )
 def get_summary(
@@ -226,6 +227,7 @@ def get_export(
 @router.get(
     "/me/export/{export_id}/download",
     response_class=StreamingResponse,
+    responses=file_responses({"application/zip"}, "The export's ZIP."),
     summary="The export's ZIP, until it expires",
 )
 def download_export(

@@ -25,11 +25,13 @@ from carnet.accounts.family import relations as family
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.documents.api.uploads import receive_upload
+from carnet.documents.sniff import SERVED_TYPES
 from carnet.errors import InvalidInput, NotFound
 from carnet.http import app_settings as _settings
 from carnet.http import app_vault as _vault
 from carnet.http import (
     content_disposition,
+    file_responses,
     get_database,
     keeping_audit,
     multipart_file_body,
@@ -377,7 +379,7 @@ def _conversation_routes(side: _Side) -> None:
         name=f"{side.name}_attachment",
         response_class=Response,
         summary="Download an attachment (audited)",
-        responses={200: {"description": "The attachment's bytes."}, **_errors(404)},
+        responses={**file_responses(SERVED_TYPES, "The attachment's bytes."), **_errors(404)},
     )
     def attachment(
         conversation_id: uuid.UUID,

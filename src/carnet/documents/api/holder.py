@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 
 from carnet.access.routes import Acting, acting_on
 from carnet.accounts.family import relations as family
-from carnet.documents import changes, reference, service
+from carnet.documents import changes, reference, service, sniff
 from carnet.documents.api.common import ACCESS_SETTINGS, CHANGE, DELETE, READ, describe, in_space
 from carnet.documents.models import Document
 from carnet.documents.present import EXTENSIONS, INLINE_TYPES, NAME_TYPES, base_name
 from carnet.documents.schemas import DocumentChange, DocumentList, DocumentOut
 from carnet.errors import InvalidInput
-from carnet.http import content_disposition
+from carnet.http import content_disposition, file_responses
 from carnet.http import error_responses as _errors
 from carnet.vault.service import Vault
 
@@ -117,7 +117,7 @@ def get_document(
     summary="Download a document (the exact bytes deposited)",
     response_class=Response,
     responses={
-        200: {"description": "The content, with its sniffed Content-Type and an ETag."},
+        **file_responses(sniff.SERVED_TYPES, "The content, its sniffed type, and an ETag."),
         304: {"description": "Not modified (If-None-Match)."},
         **_errors(404),
     },
