@@ -119,7 +119,7 @@ def _complete_operation(
         statuses.add(401)  # client authentication failed (RFC 6749 invalid_client)
     if method in WRITES:
         statuses.add(409)
-        if fhir and method in ("POST", "PUT"):
+        if fhir and method in ("POST", "PUT", "PATCH"):
             statuses |= {413, 415}
             if not path.endswith("/_search"):
                 statuses.add(422)  # a business rule refuses the resource (at its element)
