@@ -34,6 +34,8 @@ def load_commands(module: str) -> dict[str, _click.Command]:
     return dict(typer.main.get_group(commands).commands)
 
 
+# Typer (0.29) prints the value type of every option in the help, `<bool>` beside flags too: this
+# one hook on its option class covers every command's flags and the `--help` it adds itself.
 _option_type = TyperOption.display_type_rich
 
 
@@ -112,6 +114,7 @@ app = typer.Typer(
 
 
 def _show_version(value: bool) -> None:
+    """`carnet --version`: answered before any command is resolved, so nothing else is imported."""
     if value:
         support.console.print(f"carnet {__version__}")
         raise typer.Exit()
