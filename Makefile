@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgresql+psycopg://127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck test-sqlite test-postgres bench migrate demo clean
+.PHONY: run shell test lint typecheck test-sqlite test-postgres bench migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,6 +23,11 @@ run: $(STAMP)
 	$(BIN)/carnet migrate
 	$(BIN)/carnet demo --if-empty
 	$(BIN)/carnet serve --host $(HOST) --port $(PORT)
+
+# `carnet` lives in .venv/bin: a shell with it on the PATH (`exit` to leave).
+shell: $(STAMP)
+	@echo "carnet is on the PATH of this shell; exit to leave it."
+	@PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $${SHELL:-/bin/sh} -i
 
 migrate: $(STAMP)
 	$(BIN)/carnet migrate

@@ -21,7 +21,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         version=__version__,
         summary="Personal health record: FHIR R4 API, holder API and portal.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by carnet.api_docs from the package, without internet
         redoc_url=None,
     )
     app.state.settings = settings

@@ -18,11 +18,12 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
+from rich.markup import escape
 from typer import _click  # the click Typer is built on (Typer vendors it: not the `click` package)
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from carnet import __version__, registry
 from carnet import cli_support as support
-from carnet import registry
 from carnet.errors import CarnetError
 
 
@@ -31,6 +32,20 @@ def load_commands(module: str) -> dict[str, _click.Command]:
     commands = typer.Typer()
     importlib.import_module(module).register(commands)
     return dict(typer.main.get_group(commands).commands)
+
+
+# Typer (0.29) prints the value type of every option in the help, `<bool>` beside flags too: this
+# one hook on its option class covers every command's flags and the `--help` it adds itself.
+_option_type = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx: _click.Context) -> str | None:
+    """No type beside a flag in the help (`--help`, `--json`, `--jobs/--no-jobs`): it takes no
+    value, and Typer's `<bool>` there reads as if it wanted one."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 class _Commands(TyperGroup):
@@ -96,6 +111,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    """`carnet --version`: answered before any command is resolved, so nothing else is imported."""
+    if value:
+        support.console.print(f"carnet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version of Carnet and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Carnet operator commands."""
+
+
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -188,15 +227,27 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         support.err_console.print("Aborted.")
         return 130
-    except _click.ClickException as exc:  # a usage error: no such command, a bad option or value
+    except _click.exceptions.NoArgsIsHelpError as exc:  # `carnet audit`: the group's help
         exc.show()
         return 2
+    except _click.ClickException as exc:  # a usage error: no such command, a bad option or value
+        support.err_console.print(f"[red]Error:[/red] {escape(_one_line(exc))}", soft_wrap=True)
+        return 2 if isinstance(exc, _click.exceptions.UsageError) else exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     finally:
         support.reset()
     # Without standalone mode, click returns the code of a `typer.Exit(n)` instead of exiting.
     return status if isinstance(status, int) else 0
+
+
+def _one_line(exc: _click.ClickException) -> str:
+    """Click's message with where to find help, on one line (Click prints the usage first)."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(ctx, _click.Context) and isinstance(exc, _click.exceptions.UsageError):
+        message = f"{message.rstrip('.')}. See '{ctx.command_path} --help'."
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -77,21 +77,29 @@ class _RateColumn(ProgressColumn):
 @contextmanager
 def file_progress(label: str, file: Path) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr over the bytes of `file` being read, with the rows done and their
-    rate; yields `progress(rows, position)` for the reader to call."""
-    with Progress(
-        TextColumn(f"[bold]{label}[/bold]"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(
-            label, total=max(file.stat().st_size, 1) if file.is_file() else 1, rows=0
-        )
+    rate; yields `progress(rows, position)` for the reader to call.
 
-        def progress(rows: int, position: int) -> None:
-            bar.update(task, completed=position, rows=rows)
+    A reader that finishes has read the whole file, so the bar then ends at 100% (its last
+    `position` may lag behind buffered reads); a failed run keeps the bar where it stopped. The bar
+    always ends its line, so what follows starts on a new one, in a terminal or a log file."""
+    total = max(file.stat().st_size, 1) if file.is_file() else 1
+    try:
+        with Progress(
+            TextColumn(f"[bold]{label}[/bold]"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(label, total=total, rows=0)
 
-        yield progress
+            def progress(rows: int, position: int) -> None:
+                bar.update(task, completed=position, rows=rows)
+
+            yield progress
+            bar.update(task, completed=total)
+    finally:
+        if not err_console.is_terminal:  # a terminal gets its new line from the live display
+            err_console.line()

@@ -45,11 +45,11 @@ SECURITY_HEADERS = {
         "form-action 'self'"
     ),
 }
-# /docs loads Swagger UI from its own bundle with inline bootstrap code; it shows no health data.
+# /docs loads Swagger UI from this server (carnet.api_docs) with inline bootstrap code; it shows no
+# health data.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-    "https://fastapi.tiangolo.com; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'"
 )
 
 FHIR_JSON = "application/fhir+json"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from carnet import cli_support as support
@@ -183,12 +184,21 @@ def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) 
         settings = support.settings()
         day = clock.today(settings.timezone)
         rows.extend(_representative_row(rep, holder, day, settings.majority_age) for rep in reps)
-        managed = session.scalars(
-            select(Representation).where(Representation.representative_id == holder.id)
+        # The person each represented space belongs to, as the holder's own lines name them.
+        managed = session.execute(
+            select(Representation, Holder)
+            .join(Holder, Holder.id == Representation.minor_id)
+            .where(Representation.representative_id == holder.id)
         ).all()
-        for rep in managed:
+        for rep, person in managed:
             label = "represented formerly" if rep.status == "ended" else "represents"
-            rows.append((label, f"space {rep.minor_id} ({rep.role}, {rep.status})"))
+            rows.append(
+                (
+                    label,
+                    f"{person.first_names} {person.birth_name}, {person.nir} "
+                    f"({rep.role}) [{rep.status}]",
+                )
+            )
         record(
             session,
             SYSTEM,
@@ -200,7 +210,7 @@ def account_show(nir: Annotated[str, typer.Argument(help="The holder's NIR.")]) 
         )
     table = Table(show_header=False)
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))  # plain text: "[active]" is a state, not Rich markup
     support.console.print(table)
 
 

@@ -11,4 +11,7 @@ DOMAIN = Domain(
         100: "carnet.profile.fhir_api:router",
     },
     models=("carnet.profile.models",),
+    commands={
+        "carnet.profile.cli": {"growth": "Children's growth reference (docs/growth-curves.md)."}
+    },
 )
