@@ -198,7 +198,9 @@ def test_mask_a_document_from_professionals(
     expect(page.locator("iframe.viewer")).to_be_visible()
     _pdf_viewer_shown(page)
     accessible(page)
-    page.get_by_role("button", name="Masquer aux professionnels").click()
+    mask = page.get_by_role("button", name="Masquer aux professionnels")
+    mask.scroll_into_view_if_needed()  # below the PDF viewer, which may take a first click
+    mask.click()
     page.wait_for_url(f"**/documents/{doc_id}")
     expect(page.get_by_role("status").first).to_contain_text("masqué aux professionnels")
     expect(page.locator(".badges")).to_contain_text("Masqué aux professionnels")
