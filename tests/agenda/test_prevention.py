@@ -28,7 +28,8 @@ def test_every_rule_cites_tags_of_the_note_and_the_calendar_is_versioned() -> No
     known = ("V", "E", "D", "B", "C")
     for rule in cal.rules:
         assert rule.sources, rule.id
-        assert all(tag[0] in known and tag[1:].isdigit() for tag in rule.sources), rule.id
+        tags = rule.sources + rule.catch_up_sources
+        assert all(tag[0] in known and tag[1:].isdigit() for tag in tags), rule.id
     for series in cal.series.values():
         assert series.sources
 
@@ -46,11 +47,18 @@ def test_e1_e3_a_child_born_in_2025_gets_the_20_examinations_of_the_2025_calenda
     assert _by_rule(items, "exam-m12")[0].status == "upcoming"
 
 
-def test_e1_an_older_child_kept_the_month_1_exam_of_the_2019_calendar() -> None:
-    items = forecast(dt.date(2012, 5, 1), "M", [], TODAY)
+def test_e1_a_child_born_in_2019_kept_the_month_1_exam_of_the_2019_calendar() -> None:
+    items = forecast(dt.date(2019, 6, 1), "M", [], TODAY)
     exams = {i.rule for i in items if i.kind == "child-exam"}
-    assert len(exams) == 20
-    assert "exam-m1" in exams and "exam-y7" not in exams
+    assert len(exams) == 21  # the Carnet decision of prevention.csv: month 1 (2019) and year 7
+    assert "exam-m1" in exams and "exam-y7" in exams
+
+
+def test_e1_no_exam_is_listed_before_the_2019_calendar_came_into_force() -> None:
+    """A 2019-calendar exam dated 1988 is not one: earlier lists are not encoded."""
+    assert not [i for i in forecast(dt.date(1988, 1, 1), "F", [], TODAY) if i.kind == "child-exam"]
+    exams = [i for i in forecast(dt.date(2012, 5, 1), "M", [], TODAY) if i.kind == "child-exam"]
+    assert {i.rule for i in exams} == {"exam-y8", "exam-y11", "exam-y15"}  # open after 1 Mar 2019
 
 
 def test_d1_d3_dental_check_ups_are_yearly_from_april_2025_and_triennial_before() -> None:
@@ -114,13 +122,94 @@ def test_b1_c1_c2_bilan_and_screenings_by_age_and_sex() -> None:
     assert "bilan-18" not in {i.rule for i in woman}  # window over before 2024 [B2]
 
 
-def test_visible_keeps_what_is_due_overdue_or_within_the_horizon() -> None:
-    items = forecast(dt.date(2025, 3, 10), "F", [], TODAY)
+def _shown(age: int, sex: str = "F") -> dict[str, prevention.Item]:
+    """What a person of `age` on TODAY (born on 1 January, or 10 days ago at 0) is shown."""
+    birth = dt.date(TODAY.year - age, 1, 1) if age else TODAY - dt.timedelta(days=10)
+    return {i.id: i for i in prevention.visible(forecast(birth, sex, [], TODAY), TODAY)}
+
+
+@pytest.mark.parametrize("age", [0, 2, 11, 16, 25, 38, 65, 80])
+@pytest.mark.parametrize("sex", ["F", "M"])
+def test_visible_shows_now_and_next_never_history(age: int, sex: str) -> None:
+    shown = _shown(age, sex)
+    assert shown and {i.status for i in shown.values()} <= {"due", "overdue", "upcoming"}
+    for item in shown.values():
+        assert item.end > TODAY or item.status == "overdue"
+        if item.status == "overdue":  # a catch-up the calendar recommends at this age, cited
+            rule = next(r for r in prevention.calendar().rules if r.id == item.rule)
+            assert rule.catch_up_until is not None and rule.catch_up_sources
+            assert set(rule.catch_up_sources) <= set(item.sources)
+            assert item.catch_up_until is None or item.catch_up_until > TODAY
+
+
+def test_visible_at_0_2_and_11_years() -> None:
+    baby = _shown(0)
+    assert baby["exam-w2"].status == "due" and baby["hexa-1"].status == "upcoming"
+    assert not [i for i in baby.values() if i.status == "overdue"]
+    toddler = _shown(2)
+    assert toddler["hexa-1"].status == "overdue"  # Hib catch-up until 5 y [V1]
+    assert toddler["menb-catchup-2025"].status == "due"  # 2-4 y in 2025 [V5] [V6]
+    child = _shown(11)
+    assert {"dtp-11y", "hpv-1", "menacwy-teen", "exam-y11"} <= {
+        k for k, i in child.items() if i.status == "due"
+    }
+
+
+def test_visible_at_16_and_25_years_hpv_catch_up_until_26_revolus() -> None:
+    teen = _shown(16)
+    assert teen["hpv-1"].status == "overdue" and teen["exam-y15"].status == "due"
+    assert teen["dtp-25y"].start == dt.date(2035, 1, 1)  # the next dTP, beyond the horizon
+    adult = _shown(25)
+    assert adult["hpv-1"].catch_up_until == dt.date(2028, 1, 1)  # [V12] [V20]
+    assert {"dtp-25y", "bilan-18", "screen-cervix-cyto-1"} <= set(adult)
+    assert "screen-cervix-cyto-1" not in _shown(25, "M")
+
+
+def test_visible_at_38_years_mmr_catch_up_then_hpv_test_and_dtp_at_45() -> None:
+    """Issue 16 item 12: no childhood history, no 2019 exam; what is next, with its date."""
+    shown = _shown(38)
+    overdue = {k for k, i in shown.items() if i.status == "overdue"}
+    assert overdue == {"mmr-1", "mmr-2"}  # 2 doses for anyone born since 1980 [V4] [V21]
+    assert shown["screen-cervix-hpv@42y"].start == dt.date(2030, 1, 1)
+    assert shown["dtp-45y"].start == dt.date(2033, 1, 1)
+    assert not [i for i in shown.values() if i.kind == "child-exam"]
+    assert "screen-colorectal@50y" not in shown  # beyond the lookahead
+    recorded = [Dose(dt.date(2000, 5, 1), "ROR"), Dose(dt.date(2001, 5, 1), "ROR")]
+    again = prevention.visible(forecast(dt.date(1988, 1, 1), "F", recorded, TODAY), TODAY)
+    assert not [i for i in again if i.status == "overdue"]
+
+
+def test_visible_at_65_and_80_years() -> None:
+    senior = _shown(65)
+    assert {"dtp-65y", "flu-senior@65y", "pcv-senior", "zoster-1"} <= {
+        k for k, i in senior.items() if i.status == "due"
+    }
+    older = _shown(80)
+    assert "mmr-1" not in older  # born before 1980 [V21]
+    assert {"pcv-senior", "zoster-1", "zoster-2"} <= {
+        k for k, i in older.items() if i.status == "overdue"
+    }  # PCV20 for everyone over 65 from 2025 [V4] [V14]; shingles from 65 [V15]
+    assert older["dtp-senior@85y"].start == dt.date(2031, 1, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dates(dt.date(1920, 1, 1), dt.date(2026, 12, 31)), st.sampled_from(["F", "M"]))
+def test_property_visible_is_due_overdue_horizon_and_one_next_per_track(
+    birth: dt.date, sex: str
+) -> None:
+    cal = prevention.calendar()
+    items = forecast(birth, sex, [], TODAY)
     shown = prevention.visible(items, TODAY)
-    assert {i.status for i in shown} <= {"due", "overdue", "upcoming"}
-    horizon = prevention.calendar().horizon
-    assert all(i.start <= TODAY + horizon for i in shown)
-    assert any(i.status == "overdue" for i in shown)
+    ids = {i.id for i in shown}
+    for item in items:
+        if item.status in ("due", "overdue") or (
+            item.status == "upcoming" and item.start <= TODAY + cal.horizon
+        ):
+            assert item.id in ids
+        elif item.id in ids:  # beyond the horizon: the first of its track, within the lookahead
+            assert item.start <= TODAY + cal.lookahead
+            same = [i for i in shown if prevention.track(i) == prevention.track(item)]
+            assert same == [item]
 
 
 def test_a_configuration_without_sources_is_refused() -> None:
@@ -129,6 +218,8 @@ def test_a_configuration_without_sources_is_refused() -> None:
         "end,catch_up_until,every,last,label_fr,label_en,sources\n"
         "x,dental,,,,,,,overlap,3y,4y,,,,a,b,\n"
     )
+    with pytest.raises(ConfigurationError, match="catch-up cites"):
+        prevention.parse_rules(text.replace("3y,4y,,", "3y,4y,5y,").replace("a,b,", "a,b,D1"))
     with pytest.raises(ConfigurationError, match="source"):
         prevention.parse_rules(text)
     with pytest.raises(ConfigurationError, match="ends before"):
@@ -174,8 +265,11 @@ def test_property_twenty_child_exams_one_more_across_the_2025_switch(
 ) -> None:
     """[E1]-[E4]: 20 exams; the Carnet decision (calendar in force while the window is open) gives
     one more to children whose month-1 exam window opened in 2024 or before and whose 7th-year
-    window was still open on 1 January 2025."""
+    window was still open on 1 January 2025. None whose window closed before 1 March 2019."""
     exams = [i for i in forecast(birth, sex, [], today) if i.kind == "child-exam"]
+    assert all(i.end > dt.date(2019, 3, 1) for i in exams)
+    if Age(days=9).on(birth) <= dt.date(2019, 3, 1):
+        return
     month1_before_2025 = Age(days=14).on(birth) <= dt.date(2024, 12, 31)
     year7_open_in_2025 = Age(years=7).on(birth) > dt.date(2025, 1, 1)
     assert len(exams) == (21 if month1_before_2025 and year7_open_in_2025 else 20)

@@ -83,3 +83,14 @@ def describe(violations: list[dict[str, Any]]) -> str:
         targets = [", ".join(node.get("target", [])) for node in violation.get("nodes", [])][:3]
         lines.append(f"{violation['impact']}: {violation['id']} ({violation['help']}) at {targets}")
     return "\n".join(lines)
+
+
+def follow_menu(page: Any, label: str) -> None:
+    """Click the main menu's link `label`, opening its group first (base.html): how a person
+    reaches a page that is not Home."""
+    nav = page.locator("nav.main-nav")
+    link = page.get_by_role("link", name=label, exact=True, include_hidden=True)
+    group = nav.locator("details").filter(has=link)  # `has` is matched inside each group
+    if group.count() and group.get_attribute("open") is None:
+        group.locator("summary").click()
+    nav.get_by_role("link", name=label, exact=True).click()

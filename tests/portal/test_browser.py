@@ -18,6 +18,7 @@ from carnet.db import Database
 from carnet.documents import service as documents
 from carnet.vault.service import Vault
 from tests.documents.helpers import pdf_bytes
+from tests.portal.browser import follow_menu
 from tests.portal.support import (
     PASSWORD,
     deposit,
@@ -154,7 +155,7 @@ def _drop(page: Any, content: bytes, name: str, kind: str) -> None:
 def test_drag_and_drop_upload(page: Any, accessible: Check, database: Database) -> None:
     make_account(database)
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Documents", exact=True).click()
+    follow_menu(page, "Documents")
     page.wait_for_url("**/documents")
     expect(page.locator("#dropzone")).to_be_visible()  # the script shows the drop zone
     accessible(page)
@@ -197,7 +198,9 @@ def test_mask_a_document_from_professionals(
     expect(page.locator("iframe.viewer")).to_be_visible()
     _pdf_viewer_shown(page)
     accessible(page)
-    page.get_by_role("button", name="Masquer aux professionnels").click()
+    mask = page.get_by_role("button", name="Masquer aux professionnels")
+    mask.scroll_into_view_if_needed()  # below the PDF viewer, which may take a first click
+    mask.click()
     page.wait_for_url(f"**/documents/{doc_id}")
     expect(page.get_by_role("status").first).to_contain_text("masqué aux professionnels")
     expect(page.locator(".badges")).to_contain_text("Masqué aux professionnels")
@@ -226,7 +229,7 @@ def test_a_parent_in_the_childs_profile_cannot_see_rep2_documents(
     expect(page.locator(".space-owner")).to_contain_text("représentant légal")
     expect(page.locator(".space-owner")).to_contain_text("Léa DUPONT")
     accessible(page)
-    page.get_by_role("link", name="Documents", exact=True).click()
+    follow_menu(page, "Documents")
     expect(page.get_by_role("link", name="Vaccination DTP")).to_be_visible()
     expect(page.locator("main")).not_to_contain_text("Consultation confidentielle")
     accessible(page)
@@ -238,7 +241,7 @@ def test_a_parent_in_the_childs_profile_cannot_see_rep2_documents(
 def test_close_the_space(page: Any, accessible: Check, database: Database) -> None:
     holder = make_account(database, first_names="Marie")
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Mon compte").click()
+    follow_menu(page, "Mon compte")
     accessible(page)
     page.get_by_role("link", name="Ce que signifie la fermeture, et comment la demander").click()
     page.wait_for_url("**/account/close")
@@ -268,7 +271,7 @@ def test_a_parent_closes_the_childs_space(page: Any, accessible: Check, database
     page.get_by_label("Profil").select_option(str(child.id))
     page.get_by_role("button", name="Changer de profil").click()
     page.wait_for_url("**/home")
-    page.get_by_role("link", name="Mon compte").click()
+    follow_menu(page, "Mon compte")
     expect(page.locator("main")).to_contain_text("vous pouvez fermer l'espace de Léa DUPONT")
     accessible(page)
     page.get_by_role("link", name="Ce que signifie la fermeture, et comment la demander").click()

@@ -17,6 +17,7 @@ from carnet.config import Settings
 from carnet.db import Database
 from carnet.documents import service as documents
 from carnet.vault.service import Vault
+from tests.portal.browser import follow_menu
 from tests.portal.support import deposit, make_account, make_professional_in_care
 from tests.portal.test_browser import sign_in
 
@@ -43,7 +44,7 @@ def test_block_a_professional(
 
     assert seen_by_professional() == 1
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Mes professionnels").click()
+    follow_menu(page, "Mes professionnels")
     page.wait_for_url("**/professionals")
     expect(page.get_by_role("heading", level=1)).to_have_text("Mes professionnels")
     page.get_by_text("Que peut lire ce professionnel ?").click()
@@ -71,7 +72,7 @@ def test_emergency_access_then_the_holder_sees_it_in_the_history(
             "Patient inconscient aux urgences",
         )
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Historique").click()
+    follow_menu(page, "Historique")
     page.wait_for_url("**/history")
     accessible(page)
     page.get_by_label("Mode").select_option("emergency")
@@ -104,7 +105,7 @@ def test_acc4_the_holder_confirms_a_gp_proposal(
             session, settings, Principal(PrincipalKind.PROFESSIONAL, pro.id), holder.nir, as_gp=True
         )
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Mes professionnels").click()
+    follow_menu(page, "Mes professionnels")
     page.wait_for_url("**/professionals")
     expect(
         page.get_by_role("heading", name="Propositions de médecin traitant en attente de votre réponse")

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from carnet import clock
 from carnet.db import Database
 from tests.agenda.support import PARIS
+from tests.portal.browser import follow_menu
 from tests.portal.support import make_account
 from tests.portal.test_browser import sign_in
 
@@ -22,7 +23,7 @@ Check = Callable[[Any], None]
 def test_the_holder_uses_the_agenda_page(page: Any, accessible: Check, database: Database) -> None:
     make_account(database)
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Agenda").click()
+    follow_menu(page, "Agenda")
     page.wait_for_url("**/agenda")
     expect(page.get_by_role("heading", level=1)).to_have_text("Agenda")
     expect(page.get_by_role("heading", name="Calendrier de prévention")).to_be_visible()

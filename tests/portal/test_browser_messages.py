@@ -15,6 +15,7 @@ from carnet.db import Database
 from carnet.messaging import conversations, reading
 from carnet.messaging.context import Context, NewConversation, NewMessage
 from carnet.vault.service import Vault
+from tests.portal.browser import follow_menu
 from tests.portal.support import make_account, make_professional_in_care
 from tests.portal.test_browser import sign_in
 
@@ -42,7 +43,7 @@ def test_the_holder_reads_and_replies_with_a_file(
         )
         conversation_id = conversation.id
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Messagerie").click()
+    follow_menu(page, "Messagerie")
     page.wait_for_url("**/messages")
     expect(page.get_by_role("heading", level=1)).to_have_text("Messagerie")
     accessible(page)

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from carnet import clock
 from carnet.config import Settings
 from carnet.db import Database
+from tests.portal.browser import follow_menu
 from tests.portal.support import make_account, make_child
 from tests.portal.test_browser import sign_in
 from tests.profile.growth_support import SOURCE, write_reference
@@ -38,7 +39,7 @@ def test_a_parent_records_a_childs_weight_and_sees_the_growth_curve(
     page.get_by_label("Profil", exact=True).select_option(label="Léa DUPONT (représentant légal)")
     page.get_by_role("button", name="Changer de profil").click()
     page.wait_for_url("**/home")
-    page.get_by_role("link", name="Profil médical").click()
+    follow_menu(page, "Profil médical")
     page.wait_for_url("**/medical-profile")
     expect(page.get_by_role("heading", level=1)).to_have_text("Profil médical")
     accessible(page)

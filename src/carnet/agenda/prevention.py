@@ -9,7 +9,10 @@ Reading of the windows (the note's conventions): a window is [start, end) in age
 N-th month" is [N-1 months, N months); "11-13 y" is [11th birthday, 14th birthday). A dose marks
 an item done when, taking a series' items in order, it is the earliest unused dose given no
 earlier than the item's window less the configured tolerance (a late schedule is never restarted:
-note 1.5). Rows apply to a person by birth cohort and by the dates the rule is in force.
+note 1.5). Rows apply to a person by birth cohort and by the dates the rule is in force (until
+the end of its catch-up, if it has one). A closed window is "overdue" only while the calendar
+recommends a catch-up (`catch_up_until`, cited by `catch_up_sources`); otherwise it is "past":
+history, which `visible` (what is relevant now and next) never shows.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ class Rule:
     start: Age
     end: Age
     catch_up_until: Age | Literal["life"] | None
+    catch_up_sources: tuple[str, ...]  # where the calendar recommends the catch-up (note 1.5)
     every: Age | None
     last: Age | None
     label_fr: str
@@ -111,7 +115,8 @@ class Series:
 class Calendar:
     version: str
     early_tolerance: dt.timedelta  # how early a dose may be given and still count
-    horizon: dt.timedelta  # how far ahead the agenda shows what is coming
+    horizon: dt.timedelta  # how far ahead the agenda shows everything coming
+    lookahead: dt.timedelta  # how far ahead it still shows the next item of each series or kind
     rules: tuple[Rule, ...]
     series: dict[str, Series] = field(default_factory=dict)
 
@@ -203,6 +208,7 @@ def parse_rules(text: str, origin: str = "prevention.csv") -> tuple[dict[str, st
                 start=parse_age(row["start"]),
                 end=parse_age(row["end"]),
                 catch_up_until=_catch_up(catch_up),
+                catch_up_sources=tuple(row.get("catch_up_sources", "").split()),
                 every=parse_age(row["every"]) if row["every"].strip() else None,
                 last=parse_age(row["last"]) if row["last"].strip() else None,
                 label_fr=row["label_fr"].strip(),
@@ -213,6 +219,8 @@ def parse_rules(text: str, origin: str = "prevention.csv") -> tuple[dict[str, st
             raise ConfigurationError(f"{where}: {exc}") from None
         if not rule.sources:
             raise ConfigurationError(f"{where}: every rule cites its source tags.")
+        if rule.catch_up_until is not None and not rule.catch_up_sources:
+            raise ConfigurationError(f"{where}: a catch-up cites where the calendar recommends it.")
         if rule.kind == "vaccination" and not rule.series:
             raise ConfigurationError(f"{where}: a vaccination names its series.")
         if rule.id in seen:
@@ -252,9 +260,13 @@ def calendar() -> Calendar:
     try:
         tolerance = dt.timedelta(days=int(meta.get("early_tolerance_days", "0")))
         horizon = dt.timedelta(days=int(meta.get("horizon_days", "730")))
+        lookahead = dt.timedelta(
+            days=int(meta.get("lookahead_days", meta.get("horizon_days", "730")))
+        )
     except ValueError:
         raise ConfigurationError("prevention.csv: day counts are whole numbers.") from None
-    return Calendar(meta.get("version", "unversioned"), tolerance, horizon, tuple(rules), series)
+    version = meta.get("version", "unversioned")
+    return Calendar(version, tolerance, horizon, lookahead, tuple(rules), series)
 
 
 # -- matching recorded doses ------------------------------------------------------------------
@@ -336,8 +348,6 @@ def forecast(
     for rule in cal.rules:
         for item_id, start_age, end_age in _occurrences(rule):
             start, end = start_age.on(birth), end_age.on(birth)
-            if not _applies(rule, birth, sex, start, end):
-                continue
             catch_up: dt.date | None
             if rule.catch_up_until == LIFE:
                 catch_up = dt.date.max
@@ -345,12 +355,16 @@ def forecast(
                 catch_up = max(rule.catch_up_until.on(birth), end)
             else:
                 catch_up = None
+            # A rule still in force while its catch-up is open applies (PCV20 for all over 65).
+            if not _applies(rule, birth, sex, start, catch_up or end):
+                continue
             windows.append((rule, item_id, start, end, catch_up))
     windows.sort(key=lambda w: (w[2], w[3], w[1]))
     done = _match(windows, list(doses), cal)
     items = []
     for rule, item_id, start, end, catch_up in windows:
         done_on = done.get(item_id)
+        status = "done" if done_on else _status(start, end, catch_up, today)
         items.append(
             Item(
                 id=item_id,
@@ -362,9 +376,9 @@ def forecast(
                 start=start,
                 end=end,
                 catch_up_until=None if catch_up == dt.date.max else catch_up,
-                status="done" if done_on else _status(start, end, catch_up, today),
+                status=status,
                 done_on=done_on,
-                sources=rule.sources,
+                sources=_sources(rule, status),
             )
         )
     return items
@@ -396,11 +410,36 @@ def _match(
     return done
 
 
+def _sources(rule: Rule, status: Status) -> tuple[str, ...]:
+    """A late item is shown because of its catch-up recommendation: it cites that too."""
+    if status != "overdue":
+        return rule.sources
+    return rule.sources + tuple(t for t in rule.catch_up_sources if t not in rule.sources)
+
+
+def track(item: Item) -> str:
+    """What "the next one" is counted in: a vaccine series, else a kind (exam, screening...)."""
+    return item.series or item.kind
+
+
 def visible(items: Iterable[Item], today: dt.date, cal: Calendar | None = None) -> list[Item]:
-    """What the agenda shows: what is due or overdue, and what opens within the horizon."""
-    horizon = (cal or calendar()).horizon
-    return [
+    """What is relevant now and next (the calendar's header): what is due; a catch-up only while
+    the calendar recommends one (status "overdue"); everything opening within the horizon; beyond
+    it, the first item of each track not shown yet, if it opens within the lookahead. Done items
+    and windows closed without a catch-up are history, not shown."""
+    cal = cal or calendar()
+    ordered = sorted(items, key=lambda i: (i.start, i.end, i.id))
+    shown = [
         i
-        for i in items
-        if i.status in ("due", "overdue") or (i.status == "upcoming" and i.start <= today + horizon)
+        for i in ordered
+        if i.status in ("due", "overdue")
+        or (i.status == "upcoming" and i.start <= today + cal.horizon)
     ]
+    tracks = {track(i) for i in shown}
+    for item in ordered:
+        if item.status != "upcoming" or track(item) in tracks:
+            continue
+        tracks.add(track(item))
+        if item.start <= today + cal.lookahead:
+            shown.append(item)
+    return sorted(shown, key=lambda i: (i.start, i.end, i.id))

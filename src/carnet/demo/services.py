@@ -58,7 +58,8 @@ def add_demo_services(
             {
                 "title": "Consultation de suivi",
                 "start": f"{day.isoformat()}T09:30",
-                "location": "Cabinet du Dr Bernard",
+                "location": "Cabinet médical, 3 place de la Mairie",
+                "professional": "Dr Sophie Bernard",
             },
         )
     opened = (

@@ -63,7 +63,7 @@ KIND_LABELS = {
 }
 STATUS_LABELS = {
     "due": N_("To do now"),
-    "overdue": N_("Late: catch-up possible"),
+    "overdue": N_("Catch-up recommended"),
     "upcoming": N_("Coming"),
     "done": N_("Done"),
     "past": N_("Past"),
