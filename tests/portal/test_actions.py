@@ -19,6 +19,9 @@ NOT_ACTIONS = frozenset(
         "account.closed",  # notification kinds, passed by position
         "account.notice",
         "account.suspended",
+        "favicon.png",  # the API docs' assets (carnet.api_docs)
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
         "auth.recovery-code",
         "account.objection-decided",
         "family.caregiver-invitation",

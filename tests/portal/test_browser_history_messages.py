@@ -15,6 +15,7 @@ from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault
 from tests.factories import make_professional
+from tests.portal.browser import follow_menu
 from tests.portal.support import deposit, make_account, make_professional_in_care
 from tests.portal.test_browser import sign_in
 
@@ -36,9 +37,9 @@ def test_the_history_in_words_with_reports_of_others_only(
             "Patient inconscient aux urgences",
         )
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Agenda").first.click()
+    follow_menu(page, "Agenda")
     page.wait_for_url("**/agenda")
-    page.get_by_role("link", name="Historique").click()
+    follow_menu(page, "Historique")
     page.wait_for_url("**/history")
     rows = page.locator("table.history tbody tr")
     agenda = rows.filter(has_text="A consulté l'agenda")
@@ -63,7 +64,7 @@ def test_the_holder_writes_first_to_a_pharmacy(
         pharmacy = make_professional(session, profession_code="21", name="Pharmacie du Marché")
     deposit(database, vault, settings, holder, "Délivrance", author=pharmacy)
     sign_in(page, database, accessible)
-    page.get_by_role("link", name="Messagerie").click()
+    follow_menu(page, "Messagerie")
     page.wait_for_url("**/messages")
     expect(page.get_by_role("heading", name="Écrire à une pharmacie")).to_be_visible()
     accessible(page)
