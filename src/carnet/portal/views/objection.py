@@ -23,7 +23,7 @@ from carnet.portal.forms import form_data
 from carnet.portal.i18n import N_
 from carnet.portal.views.common import new_router, text
 from carnet.portal.views.login import with_retry_after
-from carnet.portal.views.public import CODE_HELP, NIR_HELP, _nir_error
+from carnet.portal.views.public import CODE_HELP, NIR_HELP, nir_error
 from carnet.portal.web import FormErrors, formatter, redirect, render, settings_of, vault_of
 
 router = new_router()
@@ -80,7 +80,7 @@ def objection_submit(
     reason, note = text(form, "reason", 30), text(form, "note", 4000)
     values = {"nir": nir, "code": code, "reason": reason, "note": note}
     errors = FormErrors()
-    problem = _nir_error(fmt, nir)
+    problem = nir_error(fmt, nir)
     if problem:
         errors.add("nir", problem)
     if not code.strip():

@@ -83,7 +83,7 @@ CODE_HELP = N_(
 )
 
 
-def _nir_error(fmt: i18n.Formatter, nir: str) -> str | None:
+def nir_error(fmt: i18n.Formatter, nir: str) -> str | None:
     """ID-1 (`accounts.rules.nir_problem`), said in the person's words."""
     if not nir.strip():
         return fmt.gettext(N_("Enter your social security number."))
@@ -172,7 +172,7 @@ def opposition_submit(
     scope = "dmp-migration" if text(form, "scope") == "dmp-migration" else "space"
     values = {"nir": nir, "code": code, "scope": scope}
     errors = FormErrors()
-    problem = _nir_error(fmt, nir)
+    problem = nir_error(fmt, nir)
     if problem:
         errors.add("nir", problem)
     if not code.strip():
@@ -296,7 +296,7 @@ def activation_submit(
     }
     password = text(form, "password", 1024)
     errors = FormErrors()
-    problem = _nir_error(fmt, values["nir"])
+    problem = nir_error(fmt, values["nir"])
     if problem:
         errors.add("nir", problem)
     if not values["code"].strip():
@@ -381,7 +381,7 @@ def renewal_submit(
     settings, vault = settings_of(request), vault_of(request)
     nir = text(form, "nir", 32)
     errors = FormErrors()
-    problem = _nir_error(fmt, nir)
+    problem = nir_error(fmt, nir)
     wait = None
     if problem:
         errors.add("nir", problem)
