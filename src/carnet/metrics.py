@@ -53,10 +53,21 @@ GROUP_COMMIT_ENTRIES = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+# (route, method, status) -> its two series: one dict lookup per request on the hot path rather
+# than two `labels()` calls. Bounded, as the label sets are closed.
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request under its route template (`http.RequestContext`)."""
-    REQUESTS.labels(route, method if method in _METHODS else "other", str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    series = _series.get((route, method, status))
+    if series is None:
+        counted = method if method in _METHODS else "other"
+        series = (REQUESTS.labels(route, counted, str(status)), LATENCY.labels(route))
+        if counted == method:  # an unusual method would grow the dict: never kept
+            _series[(route, method, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def queue_depths(database: "Database") -> dict[str, int]:
