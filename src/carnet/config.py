@@ -207,6 +207,11 @@ class Settings(BaseSettings):
         None,
         description="LMS growth reference (CSV, docs/growth-curves.md); unset: no percentiles.",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the Prometheus scraper for /metrics (docs/deploy.md); "
+        "unset: /metrics answers 404.",
+    )
 
     @field_validator("oidc_providers")
     @classmethod
@@ -330,6 +335,7 @@ class Settings(BaseSettings):
             "emergency_hours": str(self.emergency_hours),
             "growth_reference_file": str(self.growth_reference_file or "(unset: no percentiles)"),
             "export_ttl_days": str(self.export_ttl_days),
+            "metrics_token": "set" if self.metrics_token else "(unset: no /metrics)",
             "oidc_providers": ", ".join(f"{p.name} ({p.kind})" for p in self.oidc_providers)
             or "(none)",
         }

@@ -25,6 +25,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from carnet import metrics
 from carnet.config import Settings
 from carnet.db import Database, committed_tasks
 from carnet.errors import CarnetError, kept
@@ -233,16 +234,18 @@ class RequestContext:
                 Request(scope), 500, "internal-error", "An internal error occurred."
             )
             await response(scope, receive, send_with_headers)
+        elapsed = time.perf_counter() - started
         # Route templates, not raw paths: raw paths can carry identifiers.
-        route = scope.get("route")
+        template = getattr(scope.get("route"), "path", "(unmatched)")
+        metrics.observe_request(template, scope["method"], status, elapsed)
         log.info(
             "request",
             extra={
                 "request_id": rid,
                 "method": scope["method"],
-                "route": getattr(route, "path", "(unmatched)"),
+                "route": template,
                 "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "ms": round(elapsed * 1000, 2),
             },
         )
 

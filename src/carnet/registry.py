@@ -44,7 +44,10 @@ class Domain:
 
 
 # The core's own routes: not a domain package, so declared here.
-CORE = Domain(name="core", routers={0: "carnet.health:router", 1: "carnet.api_docs:router"})
+CORE = Domain(
+    name="core",
+    routers={0: "carnet.health:router", 1: "carnet.api_docs:router", 2: "carnet.metrics:install"},
+)
 
 
 @functools.cache

@@ -14,6 +14,7 @@ authenticated routes a `Caller`. Both wrap `authenticated` and count as the rout
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +26,7 @@ from carnet.auth.principal import Principal, PrincipalKind
 from carnet.auth.sessions import current
 from carnet.config import Settings
 from carnet.db import Preload
-from carnet.errors import Forbidden, InvalidInput, Unauthenticated, kept
+from carnet.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, kept
 from carnet.http import app_settings, app_vault, db_session, request_id
 from carnet.vault.service import Vault
 
@@ -62,6 +63,24 @@ def public() -> Any:
         refuse_unhonoured_space(request)
 
     return _mark(_public, "public")
+
+
+def operator_token(setting: str) -> Any:
+    """A bearer token equal to the secret setting named `setting`: for the operator's machines
+    (the metrics scraper), not people. Compared in constant time; while the setting is unset the
+    route answers 404, as if it did not exist."""
+
+    def _operator_token(request: Request) -> None:
+        secret = getattr(app_settings(request), setting)
+        if secret is None:
+            raise NotFound("No such resource.")
+        refuse_unhonoured_space(request)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = secret.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+            raise Unauthenticated("A valid bearer token is required.")
+
+    return _mark(_operator_token, "operator-token")
 
 
 def authenticated(

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from carnet import metrics
 from carnet.db import DATABASE, READ_MOSTLY, Database, is_retryable, session_wrote
 
 if TYPE_CHECKING:
@@ -89,8 +90,11 @@ class GroupCommit:
                     self._cond.acquire()
                 for waiting in batch:
                     waiting.done, waiting.error = True, error
+                size = sum(len(t.entries) for t in batch)
                 self.commits += 1
-                self.entries += sum(len(t.entries) for t in batch)
+                self.entries += size
+                if error is None:
+                    metrics.GROUP_COMMIT_ENTRIES.observe(size)
                 self._busy = False
                 self._cond.notify_all()
         if ticket.error is not None:

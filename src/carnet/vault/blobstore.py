@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from carnet import metrics
 from carnet.errors import NotFound, VaultError
 
 READ_CHUNK = 256 * 1024
@@ -62,8 +63,11 @@ class LocalBlobStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temporary, final)
             _fsync_dir(final.parent)
-        except BaseException:
+        except BaseException as error:
             temporary.unlink(missing_ok=True)
+            # The store failed (disk, permissions), not the caller's stream of chunks.
+            if isinstance(error, (OSError, VaultError)):
+                metrics.BLOB_STORE_ERRORS.labels("put").inc()
             raise
         return blob_id, size
 
@@ -71,6 +75,7 @@ class LocalBlobStore:
         try:
             return self._path(blob_id).open("rb")
         except FileNotFoundError:
+            metrics.BLOB_STORE_ERRORS.labels("open").inc()  # a stored record's blob is gone
             raise NotFound("No such blob.") from None
 
     def read(self, blob_id: str) -> Iterator[bytes]:
