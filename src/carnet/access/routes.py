@@ -71,10 +71,10 @@ def operator_token(setting: str) -> Any:
     route answers 404, as if it did not exist."""
 
     def _operator_token(request: Request) -> None:
+        refuse_unhonoured_space(request)  # as every route that acts on no space (REP-1)
         secret = getattr(app_settings(request), setting)
         if secret is None:
             raise NotFound("No such resource.")
-        refuse_unhonoured_space(request)
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         expected = secret.get_secret_value().encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
