@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from carnet.access import emergency as access_emergency
 from carnet.access.models import CareRelationship
 from carnet.accounts.lifecycle import issue_code
 from carnet.accounts.models import Holder, Professional, Representation
@@ -156,6 +157,25 @@ def make_professional_in_care(database: Database, holder: Holder) -> Professiona
             CareRelationship(holder_id=holder.id, professional_id=pro.id, status="authorised")
         )
     return pro
+
+
+def emergency_access_to_new_account(
+    database: Database, vault: Vault, settings: Settings
+) -> tuple[Holder, Professional]:
+    """A holder account and a physician of their care team who opened an emergency access to it
+    (ACC-5): what the access history pages show and let report."""
+    holder = make_account(database)
+    pro = make_professional_in_care(database, holder)
+    with database.transaction() as session:
+        access_emergency.open_emergency(
+            session,
+            vault,
+            settings,
+            Principal(PrincipalKind.PROFESSIONAL, pro.id),
+            holder.nir,
+            "Patient inconscient aux urgences",
+        )
+    return holder, pro
 
 
 def deposit(

@@ -21,6 +21,7 @@ from carnet.vault.service import Vault
 from tests.factories import make_professional
 from tests.portal.support import (
     deposit,
+    emergency_access_to_new_account,
     log_in,
     make_account,
     make_child,
@@ -158,17 +159,7 @@ def test_emergency_switches(client: TestClient, database: Database, settings: Se
 def test_history_filters_and_report(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_account(database)
-    pro = make_professional_in_care(database, holder)
-    with database.transaction() as session:
-        access_emergency.open_emergency(
-            session,
-            vault,
-            settings,
-            Principal(PrincipalKind.PROFESSIONAL, pro.id),
-            holder.nir,
-            "Patient inconscient aux urgences",
-        )
+    holder, pro = emergency_access_to_new_account(database, vault, settings)
     log_in(client, database)
     page = client.get("/history?mode=emergency")
     assert page.status_code == 200
@@ -251,7 +242,10 @@ def test_acc4_the_holder_confirms_or_declines_a_gp_proposal(
     assert "Confirmer Dr Premier comme médecin traitant" in body
 
     response = post(
-        client, "/professionals/gp", {"rpps": first.rpps, "answer": "confirm"}, page="/professionals"
+        client,
+        "/professionals/gp",
+        {"rpps": first.rpps, "answer": "confirm"},
+        page="/professionals",
     )
     assert response.status_code == 303
     assert _is_gp(database, holder, first.id)
@@ -260,13 +254,19 @@ def test_acc4_the_holder_confirms_or_declines_a_gp_proposal(
     assert "Confirmer Dr Premier" not in body
 
     response = post(
-        client, "/professionals/gp", {"rpps": second.rpps, "answer": "decline"}, page="/professionals"
+        client,
+        "/professionals/gp",
+        {"rpps": second.rpps, "answer": "decline"},
+        page="/professionals",
     )
     assert response.status_code == 303
     assert not _is_gp(database, holder, second.id) and _is_gp(database, holder, first.id)
     assert "Propositions de médecin traitant" not in text(client.get("/professionals"))
     again = post(
-        client, "/professionals/gp", {"rpps": second.rpps, "answer": "confirm"}, page="/professionals"
+        client,
+        "/professionals/gp",
+        {"rpps": second.rpps, "answer": "confirm"},
+        page="/professionals",
     )
     assert again.status_code == 404
     assert "aucune proposition de médecin traitant en attente" in text(again)

@@ -10,7 +10,6 @@ from typing import Any
 from playwright.sync_api import expect
 
 from carnet.access import care_team
-from carnet.access import emergency as access_emergency
 from carnet.accounts.models import Holder
 from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
@@ -18,7 +17,12 @@ from carnet.db import Database
 from carnet.documents import service as documents
 from carnet.vault.service import Vault
 from tests.portal.browser import follow_menu
-from tests.portal.support import deposit, make_account, make_professional_in_care
+from tests.portal.support import (
+    deposit,
+    emergency_access_to_new_account,
+    make_account,
+    make_professional_in_care,
+)
 from tests.portal.test_browser import sign_in
 
 Check = Callable[[Any], None]
@@ -60,17 +64,7 @@ def test_block_a_professional(
 def test_emergency_access_then_the_holder_sees_it_in_the_history(
     page: Any, accessible: Check, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_account(database)
-    pro = make_professional_in_care(database, holder)
-    with database.transaction() as session:
-        access_emergency.open_emergency(
-            session,
-            vault,
-            settings,
-            Principal(PrincipalKind.PROFESSIONAL, pro.id),
-            holder.nir,
-            "Patient inconscient aux urgences",
-        )
+    _holder, pro = emergency_access_to_new_account(database, vault, settings)
     sign_in(page, database, accessible)
     follow_menu(page, "Historique")
     page.wait_for_url("**/history")
@@ -108,12 +102,18 @@ def test_acc4_the_holder_confirms_a_gp_proposal(
     follow_menu(page, "Mes professionnels")
     page.wait_for_url("**/professionals")
     expect(
-        page.get_by_role("heading", name="Propositions de médecin traitant en attente de votre réponse")
+        page.get_by_role(
+            "heading", name="Propositions de médecin traitant en attente de votre réponse"
+        )
     ).to_be_visible()
     accessible(page)
     page.get_by_role("button", name="Confirmer Dr Choisi comme médecin traitant").click()
     page.wait_for_url("**/professionals")
-    expect(page.get_by_role("status")).to_contain_text("Ce médecin est désormais votre médecin traitant")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Ce médecin est désormais votre médecin traitant"
+    )
     expect(page.locator("#gp-proposals")).to_have_count(0)
-    expect(page.locator("li.professional", has_text="Dr Choisi")).to_contain_text("Médecin traitant")
+    expect(page.locator("li.professional", has_text="Dr Choisi")).to_contain_text(
+        "Médecin traitant"
+    )
     accessible(page)

@@ -9,14 +9,16 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from carnet.access import emergency as access_emergency
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault
 from tests.factories import make_professional
 from tests.portal.browser import follow_menu
-from tests.portal.support import deposit, make_account, make_professional_in_care
+from tests.portal.support import (
+    deposit,
+    emergency_access_to_new_account,
+    make_account,
+)
 from tests.portal.test_browser import sign_in
 
 Check = Callable[[Any], None]
@@ -25,17 +27,7 @@ Check = Callable[[Any], None]
 def test_the_history_in_words_with_reports_of_others_only(
     page: Any, accessible: Check, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_account(database)
-    pro = make_professional_in_care(database, holder)
-    with database.transaction() as session:
-        access_emergency.open_emergency(
-            session,
-            vault,
-            settings,
-            Principal(PrincipalKind.PROFESSIONAL, pro.id),
-            holder.nir,
-            "Patient inconscient aux urgences",
-        )
+    _holder, pro = emergency_access_to_new_account(database, vault, settings)
     sign_in(page, database, accessible)
     follow_menu(page, "Agenda")
     page.wait_for_url("**/agenda")

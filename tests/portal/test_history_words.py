@@ -10,14 +10,18 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from carnet.access import emergency as access_emergency
 from carnet.audit.models import AuditEntry
-from carnet.auth.principal import Principal, PrincipalKind
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.vault.service import Vault
 from tests.factories import make_professional
-from tests.portal.support import deposit, log_in, make_account, make_professional_in_care, post
+from tests.portal.support import (
+    deposit,
+    emergency_access_to_new_account,
+    log_in,
+    make_account,
+    post,
+)
 
 ENGLISH = {"Accept-Language": "en"}
 RAW_CODE = re.compile(r"\b(agenda|profile|message|document|timeline|auth|care)\.[a-z-]+\b")
@@ -72,17 +76,7 @@ def test_opening_the_agenda_is_one_line_in_words_while_each_read_stays_audited(
 def test_only_someone_elses_access_may_be_reported(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_account(database)
-    pro = make_professional_in_care(database, holder)
-    with database.transaction() as session:
-        access_emergency.open_emergency(
-            session,
-            vault,
-            settings,
-            Principal(PrincipalKind.PROFESSIONAL, pro.id),
-            holder.nir,
-            "Patient inconscient aux urgences",
-        )
+    holder, pro = emergency_access_to_new_account(database, vault, settings)
     log_in(client, database)
     client.get("/agenda")
     page = text(client.get("/history"))
@@ -118,17 +112,7 @@ def test_unknown_filters_are_refused_in_words(client: TestClient, database: Data
 def test_professions_are_said_in_the_pages_language(
     client: TestClient, database: Database, vault: Vault, settings: Settings
 ) -> None:
-    holder = make_account(database)
-    pro = make_professional_in_care(database, holder)
-    with database.transaction() as session:
-        access_emergency.open_emergency(
-            session,
-            vault,
-            settings,
-            Principal(PrincipalKind.PROFESSIONAL, pro.id),
-            holder.nir,
-            "Patient inconscient aux urgences",
-        )
+    _holder, pro = emergency_access_to_new_account(database, vault, settings)
     log_in(client, database)
     for path in ("/professionals", "/history"):
         english = text(client.get(path, headers=ENGLISH))
